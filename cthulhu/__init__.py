@@ -1,0 +1,32 @@
+"""cthulhu: Keras-2-style layers written once against the Python Array API.
+
+Importing ``cthulhu`` is cheap: the models, layers and devices are loaded on
+first use, so ``import cthulhu.shapes`` never pulls in NumPy.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY_ATTRS = {
+    "Pile": ("cthulhu.models", "Pile"),
+    "Lump": ("cthulhu.models", "Lump"),
+    "predict_volume": ("cthulhu.devices.dask_", "predict_volume"),
+}
+_SUBMODULES = {
+    "activations", "cli", "config", "constraints", "devices", "engine",
+    "initializers", "layers", "models", "ops", "regularizers", "shapes",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRS:
+        module_name, attr = _LAZY_ATTRS[name]
+        return getattr(importlib.import_module(module_name), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cthulhu.{name}")
+    raise AttributeError(f"module 'cthulhu' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY_ATTRS, *_SUBMODULES})

@@ -1,0 +1,5 @@
+import sys
+
+from cthulhu.cli import main
+
+sys.exit(main())
