@@ -1,0 +1,506 @@
+"""The ``Layer`` base class every cthulhu layer and model derives from.
+
+A subclass writes ``__init__`` (calling ``super().__init__(**kwargs)``),
+``build(input_shape)`` (creating weights with :meth:`Layer.add_weight`),
+``compute_output_shape(input_shape)`` (one ``cthulhu.shapes`` call) and
+``call(x, training=False, mask=None)`` (``xp``-generic math). The base class
+handles names, Keras 2 keywords, weight storage (NumPy arrays in the Keras
+layout, in creation order), conversion of the weights to the input's library
+(:meth:`Layer.weight_as`), masks, regularisation losses, constraints,
+configs, and symbolic calls on tensors made by ``Input``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cthulhu.engine.node import Node, SymbolicTensor, is_symbolic
+
+_NAME_COUNTS: dict[str, int] = {}
+_NAME_LOCK = threading.Lock()
+
+
+def to_snake_case(name: str) -> str:
+    """``'Cthalpa2D'`` -> ``'cthalpa2d'``, ``'SeparableCthalpa2D'`` -> ``'separable_cthalpa2d'`` (Keras 2 rule)."""
+    step = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", step).lower()
+
+
+def unique_name(prefix: str) -> str:
+    """``prefix_1``, ``prefix_2``, ... one counter per prefix, as Keras 2 does."""
+    with _NAME_LOCK:
+        _NAME_COUNTS[prefix] = _NAME_COUNTS.get(prefix, 0) + 1
+        return f"{prefix}_{_NAME_COUNTS[prefix]}"
+
+
+def reset_names() -> None:
+    """Restart the automatic name counters (Keras' ``clear_session`` for names)."""
+    with _NAME_LOCK:
+        _NAME_COUNTS.clear()
+
+
+def to_numpy(a) -> np.ndarray:
+    """Any array (NumPy, CuPy, array-api-strict, torch, ...) as a NumPy array (a copy is not promised)."""
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
+        return a.get()
+    try:
+        return np.asarray(a)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(a)
+
+
+def _is_dim(d) -> bool:
+    if d is None:
+        return True
+    if isinstance(d, bool):
+        return False
+    if isinstance(d, (int, np.integer)):
+        return d >= 0
+    return type(d).__module__.startswith("cthulhu.shapes")  # a symbolic size
+
+
+def check_shape(shape, owner: str, argument: str) -> tuple:
+    """A shape argument as a tuple, or a ValueError naming ``owner`` and ``argument``."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        out = tuple(int(d) if isinstance(d, np.integer) else d for d in shape)
+    except TypeError:
+        raise ValueError(f"{owner}: {argument} must be a tuple of integers or None, "
+                         f"got {shape!r}") from None
+    if not all(_is_dim(d) for d in out):
+        raise ValueError(f"{owner}: {argument} must be a tuple of non-negative integers or None, "
+                         f"got {shape!r}")
+    return out
+
+
+@dataclass
+class Weight:
+    """One weight of a layer: its NumPy value and what applies to it."""
+
+    name: str
+    value: np.ndarray
+    trainable: bool = True
+    regularizer: Any = None
+    constraint: Any = None
+
+
+_SIGNATURE_CACHE: dict[type, tuple[bool, bool]] = {}
+
+
+def _call_accepts(cls) -> tuple[bool, bool]:
+    """Whether ``cls.call`` takes ``training`` and ``mask`` (Keras inspects the signature too)."""
+    if cls not in _SIGNATURE_CACHE:
+        params = inspect.signature(cls.call).parameters
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        _SIGNATURE_CACHE[cls] = ("training" in params or var_kw, "mask" in params or var_kw)
+    return _SIGNATURE_CACHE[cls]
+
+
+def _is_multi_shape(shape) -> bool:
+    """A list of shapes (several outputs) rather than one shape tuple."""
+    return isinstance(shape, list) and len(shape) > 0 and all(
+        isinstance(s, (tuple, list)) for s in shape)
+
+
+class Layer:
+    """Base class of all layers (and of the models ``Pile`` and ``Lump``).
+
+    Parameters
+    ----------
+    input_shape : tuple, optional
+        Shape of one sample (no batch axis); only meaningful for a model's first layer.
+    input_dim : int, optional
+        Shorthand for ``input_shape=(input_dim,)``.
+    batch_size : int, optional
+        Fixed batch size to prepend to ``input_shape``.
+    batch_input_shape : tuple, optional
+        Full input shape including the batch axis.
+    name : str, optional
+        Unique name; generated from the class name (``cthalpa2d_1``) when omitted.
+    dtype : str, optional
+        Dtype of the stored weights (default ``'float32'``). Calls still return
+        the input's floating dtype.
+    trainable : bool
+        Whether the weights count as trainable.
+    weights : list of arrays, optional
+        Initial weights, set right after the layer is built.
+    activity_regularizer : optional
+        Regularizer applied to the layer's output; its penalty appears in ``losses``.
+
+    Notes
+    -----
+    Subclass hooks: ``expected_rank`` (int, tuple of ints or None), ``min_rank``,
+    ``expected_channels`` (``{axis: size}``, usually set in ``build``) and
+    ``requires_float_input``: the base class checks inputs against them and
+    raises ``ValueError``/``TypeError`` naming the layer and the value.
+    """
+
+    supports_masking = False
+    expected_rank: int | tuple | None = None
+    min_rank: int | None = None
+    requires_float_input = False
+
+    def __init__(self, *, input_shape=None, input_dim=None, batch_size=None,
+                 batch_input_shape=None, name=None, dtype=None, trainable=True,
+                 weights=None, activity_regularizer=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            bad = ", ".join(repr(k) for k in sorted(kwargs))
+            raise TypeError(f"{cls}: unexpected keyword argument(s) {bad}")
+        if name is None:
+            name = unique_name(to_snake_case(cls))
+        elif not isinstance(name, str) or not name:
+            raise ValueError(f"{cls}: name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.dtype = str(np.dtype(dtype or "float32"))
+        self.trainable = bool(trainable)
+        self.built = False
+        self.expected_channels: dict | None = None
+        self._weights: list[Weight] = []
+        self._weights_version = 0
+        self._cache: dict = {}
+        self._call_losses: list = []
+        self._inbound_nodes: list[Node] = []
+        self._build_input_shape = None
+        self._initial_weights = None if weights is None else list(weights)
+        self.batch_input_shape = self._batch_shape_from(input_shape, input_dim, batch_size,
+                                                        batch_input_shape)
+        if activity_regularizer is not None:
+            from cthulhu import regularizers
+            activity_regularizer = regularizers.get(activity_regularizer)
+        self.activity_regularizer = activity_regularizer
+
+    def _batch_shape_from(self, input_shape, input_dim, batch_size, batch_input_shape):
+        owner = self._owner()
+        if batch_input_shape is not None:
+            return check_shape(batch_input_shape, owner, "batch_input_shape")
+        if input_shape is None and input_dim is not None:
+            input_shape = (input_dim,)
+        if input_shape is None:
+            return None
+        if batch_size is not None and not (isinstance(batch_size, int) and batch_size > 0):
+            raise ValueError(f"{owner}: batch_size must be a positive integer, got {batch_size!r}")
+        return (batch_size,) + check_shape(input_shape, owner, "input_shape")
+
+    def _owner(self) -> str:
+        return f"{type(self).__name__} {getattr(self, 'name', '?')!r}"
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+    # ----------------------------------------------------------- subclass API
+    def build(self, input_shape):
+        """Create the weights for ``input_shape`` (batch axis included). Subclasses override."""
+        self.built = True
+
+    def call(self, x, training=False, mask=None):
+        """The layer's computation on an Array API array. Subclasses override."""
+        return x
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (identity here; subclasses call ``cthulhu.shapes``)."""
+        return input_shape
+
+    def compute_mask(self, x, mask=None):
+        """The mask of the output: passed through by layers that support masking."""
+        if not _has_mask(mask):
+            return None
+        if not self.supports_masking:
+            raise TypeError(f"Layer {self.name} ({type(self).__name__}) does not support masking, "
+                            f"but was passed an input_mask: {mask!r}")
+        return mask
+
+    def shape_spec(self):
+        """Plain dict describing this layer for ``cthulhu.shapes.chain`` (None: not a spatial layer)."""
+        return None
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = tuple(self.batch_input_shape)
+        if self.activity_regularizer is not None and type(self).__init__ is Layer.__init__:
+            from cthulhu import regularizers
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # ---------------------------------------------------------------- weights
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None,
+                   constraint=None, trainable=True, dtype=None):
+        """Create a weight (a NumPy array in Keras layout) and return it.
+
+        ``initializer``, ``regularizer`` and ``constraint`` accept names, config
+        dicts, instances or callables (see ``cthulhu.initializers.get`` etc.).
+        Weights are kept in creation order, which is the ``get_weights`` order.
+        """
+        from cthulhu import constraints, initializers, regularizers
+
+        owner = self._owner()
+        shape = check_shape(shape, owner, f"shape of weight {name!r}")
+        if any(not isinstance(d, int) for d in shape):
+            raise ValueError(f"{owner}: weight {name!r} needs a fully known shape, got {shape}; "
+                             "the input's channel/feature axis must be known to build the layer")
+        if any(w.name == name for w in self._weights):
+            raise ValueError(f"{owner}: a weight named {name!r} already exists")
+        dtype = np.dtype(dtype or self.dtype)
+        value = np.asarray(initializers.get(initializer)(shape, dtype=dtype), dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(f"{owner}: initializer for weight {name!r} returned shape "
+                             f"{value.shape}, expected {shape}")
+        weight = Weight(name, np.array(value, copy=True), bool(trainable),
+                        regularizers.get(regularizer), constraints.get(constraint))
+        self._weights.append(weight)
+        self._touch()
+        return weight.value
+
+    def _touch(self):
+        self._weights_version += 1
+        self._cache = {}
+
+    def _weight_record(self, name) -> Weight:
+        for w in self._weights:
+            if w.name == name:
+                return w
+        known = [w.name for w in self._weights]
+        raise KeyError(f"{self._owner()} has no weight {name!r} (has {known})")
+
+    def get_weight(self, name) -> np.ndarray:
+        """The stored NumPy array of the weight called ``name``."""
+        return self._weight_record(name).value
+
+    def weight_as(self, x, name, dtype=None):
+        """The weight ``name`` as an array of ``x``'s library, on ``x``'s device.
+
+        The dtype is ``dtype`` if given, else ``x``'s dtype when it is floating,
+        else the layer's dtype. Conversions are cached per (library, device,
+        dtype) and forgotten when the weights change.
+        """
+        import array_api_compat as aac
+
+        xp = aac.array_namespace(x)
+        if dtype is None:
+            dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else getattr(xp, self.dtype)
+        device = aac.device(x)
+        key = (name, xp.__name__, repr(device), str(dtype))
+        cached = self._cache.get(key)
+        if cached is None:
+            value = self._weight_record(name).value
+            cached = _convert(xp, value, dtype, device)
+            self._cache[key] = cached
+        return cached
+
+    @property
+    def weights(self) -> list:
+        return [w.value for w in self._weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w.value for w in self._weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self.weights
+        return [w.value for w in self._weights if not w.trainable]
+
+    def get_weights(self) -> list:
+        """Copies of the weights as NumPy arrays, in creation order."""
+        return [np.array(w.value, copy=True) for w in self._weights]
+
+    def set_weights(self, weights) -> None:
+        """Replace the weights; shapes must match exactly (ValueError naming the weight otherwise)."""
+        weights = list(weights)
+        owner = self._owner()
+        if len(weights) != len(self._weights):
+            names = [w.name for w in self._weights]
+            raise ValueError(f"{owner}: set_weights expected {len(self._weights)} arrays "
+                             f"{names}, received {len(weights)}")
+        arrays = [to_numpy(a) for a in weights]
+        for record, array in zip(self._weights, arrays, strict=True):
+            if tuple(array.shape) != record.value.shape:
+                raise ValueError(f"{owner}: weight {record.name!r} expects shape "
+                                 f"{record.value.shape}, received shape {tuple(array.shape)}")
+        for record, array in zip(self._weights, arrays, strict=True):
+            record.value = np.array(array, dtype=record.value.dtype, copy=True)
+        self._touch()
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"You tried to call count_params on {self.name}, but the layer "
+                             "isn't built. Build it first (call it on data or give it an input shape).")
+        return int(sum(w.value.size for w in self._weights))
+
+    def apply_constraints(self) -> None:
+        """Apply each weight's constraint to its stored value, in place."""
+        changed = False
+        for w in self._weights:
+            if w.constraint is not None:
+                w.value = np.asarray(to_numpy(w.constraint(w.value)), dtype=w.value.dtype)
+                changed = True
+        if changed:
+            self._touch()
+
+    @property
+    def losses(self) -> list:
+        """Weight regularisation penalties, then activity penalties of the last call."""
+        out = [w.regularizer(w.value) for w in self._weights if w.regularizer is not None]
+        return out + list(self._call_losses)
+
+    def add_loss(self, value) -> None:
+        """Record a penalty computed during the current call (cleared at the next call)."""
+        self._call_losses.append(value)
+
+    # ------------------------------------------------------------ shapes
+    @property
+    def input_shape(self):
+        shapes = [n.inputs[0].shape if len(n.inputs) == 1 and not n.input_is_list
+                  else [t.shape for t in n.inputs] for n in self._inbound_nodes if n.inputs]
+        if shapes:
+            if any(s != shapes[0] for s in shapes):
+                raise AttributeError(f"The layer {self.name!r} has multiple inbound nodes with "
+                                     "different input shapes; input_shape is ill-defined")
+            return shapes[0]
+        if self._build_input_shape is not None:
+            return _batchless(self._build_input_shape)
+        if self.batch_input_shape is not None:
+            return self.batch_input_shape
+        raise AttributeError(f"The layer {self.name!r} has never been called and thus has no "
+                             "defined input shape.")
+
+    @property
+    def output_shape(self):
+        return self.compute_output_shape(self.input_shape)
+
+    def check_input_shape(self, shape) -> None:
+        """Raise ValueError naming the layer if ``shape`` has the wrong rank or channel count."""
+        if _is_multi_shape(shape):
+            return
+        rank = len(shape)
+        allowed = self.expected_rank
+        if isinstance(allowed, int):
+            allowed = (allowed,)
+        if allowed is not None and rank not in allowed:
+            want = " or ".join(str(r) for r in allowed)
+            raise ValueError(f"{self._owner()}: expected an input of rank {want}, got rank {rank} "
+                             f"(input shape {tuple(shape)})")
+        if self.min_rank is not None and rank < self.min_rank:
+            raise ValueError(f"{self._owner()}: expected an input of rank >= {self.min_rank}, "
+                             f"got rank {rank} (input shape {tuple(shape)})")
+        for axis, size in (self.expected_channels or {}).items():
+            if -rank <= axis < rank:
+                got = shape[axis]
+                if isinstance(got, int) and got != size:
+                    raise ValueError(f"{self._owner()}: expected {size} channels/features on axis "
+                                     f"{axis}, got {got} (input shape {tuple(shape)})")
+
+    def _maybe_build(self, shape) -> None:
+        self.check_input_shape(shape)
+        if self.built:
+            return
+        self.compute_output_shape(shape)  # bad shapes fail here, naming the layer
+        self.build(shape)
+        self.built = True
+        self._build_input_shape = shape
+        if self._initial_weights is not None:
+            initial, self._initial_weights = self._initial_weights, None
+            self.set_weights(initial)
+
+    # ------------------------------------------------------------ calling
+    def __call__(self, x, training=False, mask=None, **kwargs):
+        if is_symbolic(x):
+            return self._call_symbolic(x, training, mask, kwargs)
+        if kwargs:
+            raise TypeError(f"{self._owner()}: unexpected call argument(s) {sorted(kwargs)}")
+        y, _ = self.call_and_mask(x, training=training, mask=mask)
+        return y
+
+    def call_and_mask(self, x, training=False, mask=None):
+        """Run the layer on arrays; returns ``(output, output_mask)``. Models use this."""
+        shape = [tuple(t.shape) for t in x] if isinstance(x, (list, tuple)) else tuple(x.shape)
+        self._maybe_build(shape)
+        if self.requires_float_input:
+            self._check_float(x)
+        if _has_mask(mask) and not self.supports_masking:
+            self.compute_mask(x, mask)  # raises the Keras TypeError
+        wants_training, wants_mask = _call_accepts(type(self))
+        call_kwargs = {}
+        if wants_training:
+            call_kwargs["training"] = training
+        if wants_mask:
+            call_kwargs["mask"] = mask
+        self._call_losses = []
+        y = self.call(x, **call_kwargs)
+        if self.activity_regularizer is not None:
+            outputs = y if isinstance(y, (list, tuple)) else [y]
+            for out in outputs:
+                self._call_losses.append(self.activity_regularizer(out))
+        return y, self.compute_mask(x, mask)
+
+    def _check_float(self, x) -> None:
+        import array_api_compat as aac
+
+        for t in x if isinstance(x, (list, tuple)) else [x]:
+            xp = aac.array_namespace(t)
+            if not xp.isdtype(t.dtype, "real floating"):
+                raise TypeError(f"{self._owner()}: expected a floating-point input, "
+                                f"got dtype {t.dtype}")
+
+    def _call_symbolic(self, x, training, mask, kwargs):
+        if kwargs:
+            raise TypeError(f"{self._owner()}: unexpected call argument(s) {sorted(kwargs)}")
+        is_list = isinstance(x, (list, tuple))
+        inputs = list(x) if is_list else [x]
+        shape = [t.shape for t in inputs] if is_list else x.shape
+        self._maybe_build(shape)
+        out_shape = self.compute_output_shape(shape)
+        call_kwargs = {"training": True} if training else {}
+        node = Node(self, inputs, input_is_list=is_list, call_kwargs=call_kwargs)
+        multiple = _is_multi_shape(out_shape)
+        if not multiple:
+            out_shape = tuple(out_shape)
+        else:
+            out_shape = [tuple(s) for s in out_shape]
+        return node.make_outputs(out_shape, self.dtype, multiple)
+
+
+def _batchless(shape):
+    """The built shape with the batch axis unknown, as Keras reports ``input_shape``."""
+    if _is_multi_shape(shape):
+        return [(None,) + tuple(s[1:]) for s in shape]
+    return (None,) + tuple(shape[1:])
+
+
+def _has_mask(mask) -> bool:
+    if mask is None:
+        return False
+    if isinstance(mask, (list, tuple)):
+        return any(m is not None for m in mask)
+    return True
+
+
+def _convert(xp, value, dtype, device):
+    """A NumPy weight as an array of ``xp`` with ``dtype`` on ``device``."""
+    try:
+        return xp.asarray(value, dtype=dtype, device=device)
+    except TypeError:
+        # Libraries whose asarray has no device keyword (older wrappers): convert, then move.
+        out = xp.asarray(value, dtype=dtype)
+        return out if device is None else xp.asarray(out, device=device)
+
+
+__all__ = ["Layer", "Weight", "SymbolicTensor", "to_snake_case", "unique_name", "reset_names",
+           "to_numpy", "check_shape"]
