@@ -1,0 +1,81 @@
+"""cthulhu.shapes: the standalone shape algebra (pure Python, imports no NumPy).
+
+A size (``Dim``) is an ``int``, ``None`` (unknown) or a symbolic size. Every
+output-shape formula of cthulhu lives here; layers, the Dask planner, model
+summaries and the command line call these functions. See ``docs/shapes.md``.
+
+Modules: ``normalize`` (argument forms), ``lengths`` (one axis), ``layers`` and
+``core`` (whole layers), ``errors``; the symbolic sizes, chains and inverse
+questions live in ``symbolic``, ``chain`` and ``inverse``.
+"""
+
+import importlib
+
+from ._arith import ceildiv
+from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
+from .errors import ShapeError, ShapeTypeError
+from .layers import (
+    channels_axis,
+    check_shape,
+    conv,
+    conv_transpose,
+    cropping,
+    depthwise_conv,
+    global_pooling,
+    pooling,
+    separable_conv,
+    upsampling,
+    zero_padding,
+)
+from .lengths import (
+    conv_length,
+    conv_padding,
+    conv_transpose_length,
+    conv_transpose_output_padding,
+    conv_transpose_padding,
+    crop_length,
+    dilated_kernel_size,
+    pad_length,
+    pool_length,
+    upsample_length,
+)
+from .normalize import (
+    as_tuple,
+    check_conv_args,
+    normalize_cropping,
+    normalize_data_format,
+    normalize_output_padding,
+    normalize_padding,
+    normalize_size,
+    normalize_zero_padding,
+)
+
+__all__ = [
+    "ShapeError", "ShapeTypeError", "ceildiv",
+    "as_tuple", "normalize_padding", "normalize_data_format", "check_conv_args",
+    "normalize_output_padding", "normalize_size", "normalize_cropping", "normalize_zero_padding",
+    "dilated_kernel_size", "conv_length", "conv_padding", "conv_transpose_length",
+    "conv_transpose_padding", "conv_transpose_output_padding", "pool_length", "crop_length",
+    "pad_length", "upsample_length",
+    "check_shape", "channels_axis", "conv", "conv_transpose", "depthwise_conv",
+    "separable_conv", "cropping", "zero_padding", "upsampling", "pooling", "global_pooling",
+    "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding", "lstm", "same_shape",
+]
+
+# Symbolic sizes, chains and inverse questions are loaded on first use, so that
+# this package imports in a few milliseconds and the modules can grow apart.
+_LAZY_MODULES = ("symbolic", "chain", "inverse", "spec", "parse")
+
+
+def __getattr__(name):
+    for module_name in _LAZY_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module_name}":
+                raise
+            continue
+        public = getattr(module, "__all__", None)
+        if (public is None or name in public) and hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
