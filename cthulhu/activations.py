@@ -1,0 +1,174 @@
+"""Activation functions (Keras 2 names and semantics) for any Array API array.
+
+Each function takes an array ``x`` of any library (NumPy, CuPy, Dask,
+array-api-strict, torch via array-api-compat) and returns one of the same
+library, device and dtype. ``get(name_or_callable)`` resolves what layers
+receive as ``activation=``; ``None`` means ``linear``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from cthulhu import activations
+>>> activations.get("relu")(np.array([-1.0, 2.0])).tolist()
+[0.0, 2.0]
+>>> activations.relu(np.array([-2.0, 1.0, 8.0]), alpha=0.5, max_value=6.0).tolist()
+[-1.0, 1.0, 6.0]
+"""
+
+from __future__ import annotations
+
+import math
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _xp(x):
+    import array_api_compat as aac
+
+    return aac.array_namespace(x)
+
+
+def _scalar(xp, x, value):
+    """``value`` as a 0-d array matching ``x`` (some libraries refuse Python scalars in where/maximum)."""
+    import array_api_compat as aac
+
+    return xp.asarray(value, dtype=x.dtype, device=aac.device(x))
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x), axis)``, computed stably (the maximum is subtracted first)."""
+    xp = _xp(x)
+    if x.ndim < 2:
+        # Keras 2 refuses 1D input: softmax acts per sample, and a 1D array has no sample axis.
+        raise ValueError(f"Cannot apply softmax to a tensor that is 1D. Received input shape {x.shape}")
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def elu(x, alpha=1.0):
+    """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
+    xp = _xp(x)
+    negative = alpha * xp.expm1(xp.minimum(x, _scalar(xp, x, 0)))
+    return xp.where(x > 0, x, negative)
+
+
+def selu(x):
+    """Scaled ELU with the self-normalising constants of Klambauer et al. (2017)."""
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+
+
+def softplus(x):
+    """``log(exp(x) + 1)``, written as ``max(x, 0) + log1p(exp(-|x|))`` so it never overflows."""
+    xp = _xp(x)
+    return xp.maximum(x, _scalar(xp, x, 0)) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def softsign(x):
+    """``x / (|x| + 1)``."""
+    xp = _xp(x)
+    return x / (xp.abs(x) + 1)
+
+
+def relu(x, alpha=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit, Keras 2 flavour.
+
+    ``max_value`` for ``x >= max_value``, ``x`` for ``threshold < x < max_value``,
+    ``alpha * (x - threshold)`` otherwise. As in Keras 2, ``max_value`` clips
+    the positive part to ``[0, max_value]``.
+    """
+    xp = _xp(x)
+    zero = _scalar(xp, x, 0)
+    positive = xp.where(x > threshold, x, zero)
+    if max_value is not None:
+        positive = xp.clip(positive, 0, max_value)
+    if alpha != 0:
+        below = threshold - x
+        negative = xp.where(below > 0, below, zero)
+        positive = positive - alpha * negative
+    return positive
+
+
+def tanh(x):
+    return _xp(x).tanh(x)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``, written per sign so ``exp`` never overflows."""
+    xp = _xp(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def hard_sigmoid(x):
+    """Keras 2's piecewise-linear sigmoid: ``clip(0.2 * x + 0.5, 0, 1)``."""
+    return _xp(x).clip(0.2 * x + 0.5, 0, 1)
+
+
+def exponential(x):
+    return _xp(x).exp(x)
+
+
+def linear(x):
+    return x
+
+
+def swish(x):
+    """``x * sigmoid(x)`` (Ramachandran et al., 2017)."""
+    return x * sigmoid(x)
+
+
+def gelu(x, approximate=True):
+    """Gaussian error linear unit, tanh approximation (the standard has no ``erf``)."""
+    if not approximate:
+        raise ValueError("gelu: only approximate=True is available (the Array API has no erf)")
+    xp = _xp(x)
+    inner = math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))
+    return 0.5 * x * (1 + xp.tanh(inner))
+
+
+_BUILTIN = {fn.__name__: fn for fn in (
+    softmax, elu, selu, softplus, softsign, relu, tanh, sigmoid, hard_sigmoid, exponential,
+    linear, swish, gelu)}
+
+
+def serialize(activation) -> str:
+    """The name under which ``get`` finds ``activation`` (Keras 2 stores activations by name)."""
+    if activation is None:
+        return "linear"
+    name = getattr(activation, "__name__", None)
+    if name is None:
+        raise ValueError(f"cannot serialize activation {activation!r}: it has no __name__")
+    return name
+
+
+def name_of(activation):
+    """The built-in name of ``activation`` (e.g. ``'relu'``), or None for a custom callable."""
+    for name, fn in _BUILTIN.items():
+        if fn is activation:
+            return name
+    return None
+
+
+def deserialize(name, custom_objects=None):
+    from cthulhu.engine.serialization import lookup_custom
+
+    found = lookup_custom(name, custom_objects)
+    if found is not None:
+        return found
+    if name not in _BUILTIN:
+        raise ValueError(f"Unknown activation function: {name!r}; known: {sorted(_BUILTIN)}")
+    return _BUILTIN[name]
+
+
+def get(identifier):
+    """An activation function from ``None`` (linear), a name or a callable."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        return deserialize(identifier)
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        return deserialize(identifier["class_name"])
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret activation function identifier: {identifier!r}")

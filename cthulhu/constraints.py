@@ -1,0 +1,161 @@
+"""Weight constraints: ``max_norm``, ``non_neg``, ``unit_norm``, ``min_max_norm`` (Keras 2).
+
+A constraint is a callable ``w_new = c(w)`` on an array of any Array API
+library; ``layer.apply_constraints()`` applies each weight's constraint to the
+stored weight. Norms are taken over ``axis`` (Keras 2 default 0: for a
+``Daoloth`` kernel ``(input_dim, units)`` that is the norm of each unit's
+incoming weight vector; for a convolution kernel ``(rows, cols, in, out)``
+pass ``axis=[0, 1, 2]``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from cthulhu import constraints
+>>> constraints.non_neg()(np.array([-1.0, 2.0])).tolist()
+[0.0, 2.0]
+"""
+
+from __future__ import annotations
+
+_EPSILON = 1e-7  # Keras' K.epsilon(): keeps the division finite for all-zero columns
+
+
+def _xp(w):
+    import array_api_compat as aac
+
+    return aac.array_namespace(w)
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def _norms(xp, w, axis):
+    return xp.sqrt(xp.sum(w * w, axis=_axis(axis), keepdims=True))
+
+
+class Constraint:
+    """Base class: ``__call__(w)`` -> constrained ``w``, ``get_config``, ``from_config``."""
+
+    def __call__(self, w):
+        return w
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class MaxNorm(Constraint):
+    """Rescale weight vectors whose norm along ``axis`` exceeds ``max_value``."""
+
+    def __init__(self, max_value=2, axis=0):
+        if isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value < 0:
+            raise ValueError(f"MaxNorm: max_value must be a non-negative number, got {max_value!r}")
+        self.max_value, self.axis = max_value, axis
+
+    def __call__(self, w):
+        xp = _xp(w)
+        norms = _norms(xp, w, self.axis)
+        desired = xp.clip(norms, 0, self.max_value)
+        return w * (desired / (_EPSILON + norms))
+
+    def get_config(self):
+        return {"max_value": self.max_value, "axis": self.axis}
+
+
+class NonNeg(Constraint):
+    """Set negative weights to zero."""
+
+    def __call__(self, w):
+        xp = _xp(w)
+        import array_api_compat as aac
+
+        return xp.where(w >= 0, w, xp.asarray(0, dtype=w.dtype, device=aac.device(w)))
+
+
+class UnitNorm(Constraint):
+    """Rescale weight vectors to unit norm along ``axis``."""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def __call__(self, w):
+        xp = _xp(w)
+        return w / (_EPSILON + _norms(xp, w, self.axis))
+
+    def get_config(self):
+        return {"axis": self.axis}
+
+
+class MinMaxNorm(Constraint):
+    """Pull weight-vector norms into ``[min_value, max_value]`` at ``rate`` (1 = all the way)."""
+
+    def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
+        if not 0 <= min_value <= max_value:
+            raise ValueError(f"MinMaxNorm: need 0 <= min_value <= max_value, got "
+                             f"min_value={min_value!r}, max_value={max_value!r}")
+        if not 0 <= rate <= 1:
+            raise ValueError(f"MinMaxNorm: rate must be in [0, 1], got {rate!r}")
+        self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
+
+    def __call__(self, w):
+        xp = _xp(w)
+        norms = _norms(xp, w, self.axis)
+        desired = self.rate * xp.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        return w * (desired / (_EPSILON + norms))
+
+    def get_config(self):
+        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,
+                "axis": self.axis}
+
+
+# Keras 2 exports both the class names and these lower-case aliases.
+max_norm = MaxNorm
+non_neg = NonNeg
+unit_norm = UnitNorm
+min_max_norm = MinMaxNorm
+maxnorm, nonneg, unitnorm = MaxNorm, NonNeg, UnitNorm
+
+_CLASSES = {"MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm}
+_NAMES = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm,
+          "min_max_norm": MinMaxNorm, "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm}
+
+
+def serialize(constraint):
+    if isinstance(constraint, Constraint):
+        return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return getattr(constraint, "__name__", repr(constraint))
+
+
+def deserialize(config, custom_objects=None):
+    from cthulhu.engine.serialization import lookup_custom
+
+    if isinstance(config, str):
+        found = lookup_custom(config, custom_objects)
+        if found is not None:
+            return found() if isinstance(found, type) else found
+        cls = _NAMES.get(config) or _CLASSES.get(config)
+        if cls is None:
+            raise ValueError(f"Unknown constraint: {config!r}")
+        return cls()
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret constraint identifier: {config!r}")
+    name = config["class_name"]
+    cls = lookup_custom(name, custom_objects) or _CLASSES.get(name) or _NAMES.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown constraint: {name!r}")
+    return cls.from_config(dict(config.get("config") or {}))
+
+
+def get(identifier):
+    """A constraint from ``None``, a name, a config dict, an instance or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
