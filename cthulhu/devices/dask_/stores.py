@@ -1,0 +1,165 @@
+"""Volumes on disk: where blocks are read from and written to.
+
+Inputs: a Zarr array (v3 or v2, a directory), an HDF5 dataset written
+``file.h5:dataset``, a ``.npy`` file (memory-mapped, never loaded whole), or any
+in-memory array with ``shape``, ``dtype`` and slicing (NumPy, an open Zarr or
+h5py array). Output: a Zarr v3 array on disk whose chunks are the output blocks.
+
+A :class:`Source` is a small picklable description: it opens the file lazily,
+once per process, so that ``dask.distributed`` workers open their own handles
+instead of receiving an open file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["Source", "open_source", "create_target", "open_target", "is_zarr_path"]
+
+_H5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+
+
+def is_zarr_path(path) -> bool:
+    """Whether ``path`` names a Zarr store (by suffix, or a directory with Zarr metadata)."""
+    p = Path(path)
+    if p.suffix == ".zarr":
+        return True
+    return p.is_dir() and ((p / "zarr.json").exists() or (p / ".zarray").exists())
+
+
+def _split_h5(spec: str):
+    """``'file.h5:dataset'`` -> ``('file.h5', 'dataset')``, or ``None`` if not HDF5."""
+    lowered = spec.lower()
+    for suffix in _H5_SUFFIXES:
+        cut = lowered.find(suffix + ":")
+        if cut >= 0:
+            end = cut + len(suffix)
+            return spec[:end], spec[end + 1:]
+        if lowered.endswith(suffix):
+            return spec, None
+    return None
+
+
+class Source:
+    """A read-only volume: ``shape``, ``dtype``, ``chunks`` and ``read(slices)``.
+
+    Parameters
+    ----------
+    spec : str, os.PathLike or array
+        A Zarr directory, ``file.h5:dataset``, a ``.npy`` file, or an array.
+    """
+
+    def __init__(self, spec):
+        self._array = None
+        if isinstance(spec, (str, os.PathLike)):
+            self.spec = os.fspath(spec)
+            self.kind, self.path, self.dataset = self._classify(self.spec)
+            array = self._open()
+        else:
+            if not (hasattr(spec, "shape") and hasattr(spec, "dtype") and hasattr(spec, "__getitem__")):
+                raise TypeError(f"predict_volume: source must be a path or an array, got "
+                                f"{type(spec).__name__}")
+            self.spec, self.kind, self.path, self.dataset = repr(type(spec).__name__), "array", None, None
+            array = spec
+            self._array = spec
+        self.shape = tuple(int(n) for n in array.shape)
+        self.dtype = array.dtype
+        self.chunks = _chunks_of(array)
+
+    @staticmethod
+    def _classify(spec: str):
+        h5 = _split_h5(spec)
+        if h5 is not None:
+            path, dataset = h5
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"input {spec!r}: no such HDF5 file {path!r}")
+            if not dataset:
+                raise ValueError(f"input {spec!r}: name the HDF5 dataset as 'file.h5:dataset'")
+            return "hdf5", path, dataset
+        if spec.lower().endswith(".npy"):
+            if not Path(spec).is_file():
+                raise FileNotFoundError(f"input {spec!r}: no such .npy file")
+            return "npy", spec, None
+        if not Path(spec).exists():
+            raise FileNotFoundError(f"input {spec!r}: no such file or directory")
+        if is_zarr_path(spec):
+            return "zarr", spec, None
+        raise ValueError(f"input {spec!r}: not a Zarr store, 'file.h5:dataset' or .npy file")
+
+    def _open(self):
+        if self._array is not None:
+            return self._array
+        if self.kind == "zarr":
+            import zarr
+
+            try:
+                self._array = zarr.open_array(self.path, mode="r")
+            except Exception as exc:  # zarr raises several types for "not an array"
+                raise ValueError(f"input {self.spec!r}: cannot open as a Zarr array ({exc})") from exc
+        elif self.kind == "hdf5":
+            import h5py
+
+            handle = h5py.File(self.path, "r")
+            if self.dataset not in handle:
+                handle.close()
+                raise KeyError(f"input {self.spec!r}: no dataset {self.dataset!r} in {self.path!r}")
+            node = handle[self.dataset]
+            if not isinstance(node, h5py.Dataset):
+                handle.close()
+                raise ValueError(f"input {self.spec!r}: {self.dataset!r} is a group, not a dataset")
+            self._array = node
+        elif self.kind == "npy":
+            import numpy as np
+
+            self._array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return self._array
+
+    def read(self, slices):
+        """The region ``slices`` (a tuple of ``slice``) as a NumPy array."""
+        import numpy as np
+
+        return np.asarray(self._open()[tuple(slices)])
+
+    def __getstate__(self):
+        # Ship the description, not the open handle: each process reopens the file.
+        state = dict(self.__dict__)
+        if self.kind != "array":
+            state["_array"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"Source({self.spec!r}, kind={self.kind!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _chunks_of(array):
+    chunks = getattr(array, "chunks", None)
+    if isinstance(chunks, tuple) and chunks and all(isinstance(c, int) for c in chunks):
+        return tuple(chunks)
+    return None
+
+
+def open_source(spec) -> Source:
+    """Open ``spec`` (see :class:`Source`) as a read-only volume."""
+    return spec if isinstance(spec, Source) else Source(spec)
+
+
+def create_target(path, shape, chunks, dtype, attributes, overwrite=False):
+    """Create the output Zarr v3 array at ``path`` with one chunk per output block."""
+    import zarr
+
+    return zarr.create_array(store=os.fspath(path), shape=tuple(shape), chunks=tuple(chunks),
+                             dtype=dtype, fill_value=0, attributes=attributes,
+                             overwrite=overwrite, zarr_format=3)
+
+
+def open_target(path, mode="r+"):
+    """Open an existing output array (``None`` if there is none at ``path``)."""
+    import zarr
+
+    if not Path(path).exists():
+        return None
+    try:
+        return zarr.open_array(os.fspath(path), mode=mode)
+    except Exception:  # not a Zarr array: the caller reports "exists" as for any other file
+        return None
