@@ -1,0 +1,257 @@
+"""Launch geometry of the CUDA kernels, in plain Python (no CuPy, no NumPy).
+
+Everything a launch needs besides the arrays is decided here: the kernel's name
+expression (template arguments included), the grid, the block, the shared memory,
+and the integer arguments in the order the kernel declares them. Keeping it free
+of CuPy lets the test suite check it without a GPU, and lets the CPU emulation
+harness launch the very same kernels over the very same grids.
+
+Sizes come from :mod:`cthulhu.shapes` in the caller; nothing here derives an
+output length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: ``activation`` argument -> the kernels' code (CTHULHU_ACT_* in cthulhu_common.cuh).
+ACTIVATIONS = {None: 0, "linear": 0, "relu": 1}
+
+#: dtype name -> the C++ type the templates are instantiated with.
+CTYPES = {"float32": "float", "float64": "double", "float16": "cthulhu_half"}
+
+#: Accumulation width in bytes (float16 accumulates in float32).
+ACC_BYTES = {"float32": 4, "float64": 8, "float16": 4}
+
+#: Largest value an ``int`` kernel argument (or an in-image offset) may take.
+INT_MAX = 2**31 - 1
+
+#: Depth of the K slice staged through shared memory (CONV_BK in conv_nd.cu).
+CONV_BK = 16
+
+#: Static shared memory a block may use without opting in (48 KiB on every arch).
+SHARED_LIMIT = 48 * 1024
+
+#: Threads per block of the element-wise kernels (depthwise, up-sampling).
+ELEMENTWISE_THREADS = 256
+
+#: Grid cap of the element-wise kernels: they loop (grid-stride), so more blocks
+#: than a few waves only cost scheduling.
+ELEMENTWISE_MAX_BLOCKS = 65535
+
+_LAYOUT_SUFFIX = {
+    ("conv", "channels_last"): "ndhwc", ("conv", "channels_first"): "ncdhw",
+    ("bilinear", "channels_last"): "nhwc", ("bilinear", "channels_first"): "nchw",
+}
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A block's output tile of the implicit GEMM: ``bm`` positions x ``bn`` filters.
+
+    Each thread accumulates ``tm x tn`` outputs, so a block has
+    ``(bm / tm) * (bn / tn)`` threads.
+    """
+
+    bm: int
+    bn: int
+    tm: int
+    tn: int
+
+    @property
+    def threads(self) -> int:
+        return (self.bm // self.tm) * (self.bn // self.tn)
+
+    def shared_bytes(self, dtype: str) -> int:
+        """Static shared memory of one block: two padded K slices (``As``, ``Bs``)."""
+        return CONV_BK * ((self.bm + 4) + (self.bn + 4)) * ACC_BYTES[dtype]
+
+    def check(self) -> None:
+        """The divisibility rules conv_nd.cu's static_asserts enforce."""
+        n = self.threads
+        ok = (self.bm % self.tm == 0 and self.bn % self.tn == 0
+              and (self.bm * CONV_BK) % n == 0 and (CONV_BK * self.bn) % n == 0
+              and n % CONV_BK == 0 and n % self.bm == 0 and n % self.bn == 0)
+        if not ok:
+            raise ValueError(f"invalid convolution tile {self}")
+
+
+#: The tiles conv_nd.cu is instantiated with, widest first. A narrow tile for few
+#: filters keeps threads from computing columns that do not exist.
+TILES = {
+    "large": Tile(128, 128, 8, 8),
+    "medium": Tile(64, 64, 4, 4),
+    "narrow": Tile(64, 32, 4, 2),
+    "thin": Tile(64, 16, 4, 2),
+}
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel launch: what ``RawKernel(grid, block, args, shared_mem=...)`` takes."""
+
+    name: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    args: tuple[int, ...]
+    shared_bytes: int = 0  # static shared memory (informative; dynamic shared memory is 0)
+
+
+def ceildiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def choose_tile(positions: int, filters: int, sm_count: int = 108) -> str:
+    """Name of the tile for ``positions`` output rows (batch x space) and ``filters``.
+
+    The narrowest tile that covers the filters in one or two column blocks; then,
+    while the grid would leave multiprocessors idle, a smaller tile (more blocks).
+    """
+    if filters <= 16:
+        name = "thin"
+    elif filters <= 32:
+        name = "narrow"
+    elif filters <= 64:
+        name = "medium"
+    else:
+        name = "large"
+    tile = TILES[name]
+    blocks = ceildiv(positions, tile.bm) * ceildiv(filters, tile.bn)
+    if name == "large" and blocks < 2 * sm_count:
+        name = "medium"
+    return name
+
+
+def kernel_name(family: str, layout: str, dtype: str, tile: str | None = None) -> str:
+    """The name expression of a kernel, e.g. ``cthulhu_conv_nd_ndhwc<float, 64, 64, 4, 4>``.
+
+    ``family`` is ``conv``, ``conv_transpose``, ``depthwise``, ``upsample_nearest`` or
+    ``upsample_bilinear``; ``layout`` ``channels_last`` or ``channels_first``.
+    """
+    if dtype not in CTYPES:
+        raise ValueError(f"no CUDA kernels for dtype {dtype!r}; expected one of {sorted(CTYPES)}")
+    kind = "bilinear" if family == "upsample_bilinear" else "conv"
+    suffix = _LAYOUT_SUFFIX[(kind, layout)]
+    base = {"conv": "cthulhu_conv_nd", "conv_transpose": "cthulhu_conv_transpose_nd",
+            "depthwise": "cthulhu_depthwise_nd", "upsample_nearest": "cthulhu_upsample_nearest",
+            "upsample_bilinear": "cthulhu_upsample_bilinear"}[family]
+    targs = [CTYPES[dtype]]
+    if family in ("conv", "conv_transpose"):
+        t = TILES[tile]
+        targs += [str(t.bm), str(t.bn), str(t.tm), str(t.tn)]
+    return f"{base}_{suffix}<{', '.join(targs)}>"
+
+
+def all_kernel_names() -> dict[str, list[str]]:
+    """Every name expression, per source file (what the tests compile and emulate)."""
+    layouts = ("channels_last", "channels_first")
+    names: dict[str, list[str]] = {"conv_nd.cu": [], "depthwise.cu": [], "upsample.cu": []}
+    for dtype in CTYPES:
+        for layout in layouts:
+            for family in ("conv", "conv_transpose"):
+                for tile in TILES:
+                    names["conv_nd.cu"].append(kernel_name(family, layout, dtype, tile))
+            names["depthwise.cu"].append(kernel_name("depthwise", layout, dtype))
+            names["upsample.cu"].append(kernel_name("upsample_nearest", layout, dtype))
+            names["upsample.cu"].append(kernel_name("upsample_bilinear", layout, dtype))
+    return names
+
+
+def as_3d(values, fill: int) -> tuple[int, int, int]:
+    """Spatial values of a rank-1/2/3 op as (depth, height, width): missing leading axes get ``fill``."""
+    values = tuple(int(v) for v in values)
+    if not 1 <= len(values) <= 3:
+        raise ValueError(f"expected 1 to 3 spatial values, got {values}")
+    return (fill,) * (3 - len(values)) + values
+
+
+def _check_int(what: str, value: int) -> None:
+    if value > INT_MAX:
+        raise OverflowError(f"{what} = {value} exceeds the kernels' 32-bit index range")
+
+
+def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channels: int,
+                filters: int, in_spatial, out_spatial, kernel, strides, dilation, pads_lo,
+                use_bias: bool, activation, sm_count: int = 108) -> Launch:
+    """Launch of ``conv_nd.cu`` for one (transposed) convolution.
+
+    Spatial arguments are sequences of rank 1 to 3 in (depth, height, width) order;
+    ``pads_lo`` is the zero padding before each axis (of the equivalent direct
+    convolution for ``transposed``). Raises ``OverflowError`` past 32-bit sizes
+    (the plugin then declines and the generic code runs).
+    """
+    d, h, w = as_3d(in_spatial, 1)
+    od, oh, ow = as_3d(out_spatial, 1)
+    kd, kh, kw = as_3d(kernel, 1)
+    sd, sh, sw = as_3d(strides, 1)
+    dd, dh, dw = as_3d(dilation, 1)
+    pd, ph, pw = as_3d(pads_lo, 0)
+    positions = batch * od * oh * ow
+    for what, value in (("input image size", d * h * w * channels),
+                        ("output image size", od * oh * ow * filters),
+                        ("kernel size", kd * kh * kw * channels * filters),
+                        ("grid", ceildiv(positions, 16))):
+        _check_int(what, value)
+    tile_name = choose_tile(positions, filters, sm_count)
+    tile = TILES[tile_name]
+    family = "conv_transpose" if transposed else "conv"
+    return Launch(
+        name=kernel_name(family, layout, dtype, tile_name),
+        grid=(ceildiv(positions, tile.bm), ceildiv(filters, tile.bn), 1),
+        block=(tile.threads, 1, 1),
+        args=(batch, d, h, w, channels, od, oh, ow, filters, kd, kh, kw, sd, sh, sw,
+              dd, dh, dw, pd, ph, pw, int(bool(use_bias)), ACTIVATIONS[activation]),
+        shared_bytes=tile.shared_bytes(dtype),
+    )
+
+
+def elementwise_grid(total: int, threads: int = ELEMENTWISE_THREADS,
+                     max_blocks: int = ELEMENTWISE_MAX_BLOCKS) -> tuple[tuple[int, int, int],
+                                                                     tuple[int, int, int]]:
+    """``(grid, block)`` of a grid-stride kernel over ``total`` elements (at least one block)."""
+    blocks = max(1, min(ceildiv(total, threads), max_blocks))
+    return (blocks, 1, 1), (threads, 1, 1)
+
+
+def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, multiplier: int,
+                     in_spatial, out_spatial, kernel, strides, dilation, pads_lo,
+                     use_bias: bool, activation) -> Launch:
+    """Launch of ``depthwise.cu``; spatial arguments as in :func:`conv_launch`."""
+    d, h, w = as_3d(in_spatial, 1)
+    od, oh, ow = as_3d(out_spatial, 1)
+    kd, kh, kw = as_3d(kernel, 1)
+    sd, sh, sw = as_3d(strides, 1)
+    dd, dh, dw = as_3d(dilation, 1)
+    pd, ph, pw = as_3d(pads_lo, 0)
+    _check_int("channels x multiplier", channels * multiplier)
+    grid, block = elementwise_grid(batch * od * oh * ow * channels * multiplier)
+    return Launch(
+        name=kernel_name("depthwise", layout, dtype),
+        grid=grid, block=block,
+        args=(batch, d, h, w, channels, od, oh, ow, multiplier, kd, kh, kw, sd, sh, sw,
+              dd, dh, dw, pd, ph, pw, int(bool(use_bias)), ACTIVATIONS[activation]),
+    )
+
+
+def upsample_launch(*, interpolation: str, layout: str, dtype: str, batch: int,
+                    channels: int, in_spatial, size) -> Launch:
+    """Launch of ``upsample.cu``: ``nearest`` for rank 1-3, ``bilinear`` for rank 2."""
+    factors = tuple(int(s) for s in size)
+    total = batch * channels
+    for n, f in zip(in_spatial, factors, strict=True):
+        total *= int(n) * f
+    grid, block = elementwise_grid(total)
+    if interpolation == "nearest":
+        d, h, w = as_3d(in_spatial, 1)
+        fd, fh, fw = as_3d(factors, 1)
+        _check_int("output size", d * fd * h * fh * w * fw)
+        return Launch(name=kernel_name("upsample_nearest", layout, dtype), grid=grid,
+                      block=block, args=(batch, d, h, w, channels, fd, fh, fw))
+    if interpolation == "bilinear" and len(factors) == 2:
+        h, w = (int(v) for v in in_spatial)
+        fh, fw = factors
+        _check_int("output size", h * fh * w * fw)
+        return Launch(name=kernel_name("upsample_bilinear", layout, dtype), grid=grid,
+                      block=block, args=(batch, h, w, channels, fh, fw))
+    raise ValueError(f"no up-sampling kernel for interpolation={interpolation!r} "
+                     f"at rank {len(factors)}")

@@ -1,0 +1,272 @@
+// Convolution and transposed convolution, 1D/2D/3D, as an implicit GEMM.
+//
+// Every rank is run as 3D (absent axes have size 1). The GEMM is
+//     y[m, f] = sum_k im2col(x)[m, k] * W[k, f]
+// with m = (batch, output position) and k = (kernel offset, input channel), which
+// is exactly the Keras kernel layout (*kernel, C, F) flattened to (K, F).
+// A block computes a BM x BN tile of y (output positions x filters); the K loop
+// stages BK-deep slices of im2col(x) and W through shared memory, and each thread
+// accumulates a TM x TN micro-tile in registers. The next slice is loaded into
+// registers while the current one is multiplied (software pipelining).
+//
+// Transposed convolution (Keras Conv2DTranspose, gradient-of-conv semantics) is the
+// direct convolution of the input with (stride - 1) zeros inserted between samples,
+// zero-padded by (pd, ph, pw) before each axis, with the kernel flipped spatially and
+// its last two axes swapped: kernel (*k, F, C). The zeros are never materialised: an
+// im2col element is read only where (o - pad + k * dilation) is a multiple of stride.
+//
+// Kernel symbols (name expressions): cthulhu_conv_nd_ndhwc<T, BM, BN, TM, TN>,
+// cthulhu_conv_nd_ncdhw<...>, cthulhu_conv_transpose_nd_ndhwc<...>,
+// cthulhu_conv_transpose_nd_ncdhw<...>; T is float, double or cthulhu_half.
+// The grid is (ceil(M / BM), ceil(F / BN)) with (BM / TM) * (BN / TN) threads per block;
+// cthulhu/devices/cupy_/_launch.py computes it and picks the tile.
+#include "cthulhu_common.cuh"
+
+namespace cthulhu {
+
+struct ConvShape {
+    int n, d, h, w, c;  // input: batch, depth, height, width, channels
+    int od, oh, ow, f;  // output: depth, height, width, filters
+    int kd, kh, kw;     // kernel spatial size
+    int sd, sh, sw;     // strides
+    int dd, dh, dw;     // dilation
+    int pd, ph, pw;     // zero padding before each axis
+};
+
+constexpr int CONV_BK = 16;
+// An origin that makes every coordinate test fail (rows past the end of M).
+constexpr int CONV_NOWHERE = -(1 << 29);
+
+// Input index along one axis for output origin `origin` and kernel offset `koff`
+// (already multiplied by the dilation); false where the sample is zero padding
+// (or, for the transposed convolution, an inserted zero).
+template <bool TRANSPOSED>
+__device__ __forceinline__ bool input_coord(int origin, int koff, int stride, int size, int& i) {
+    const int t = origin + koff;
+    if (TRANSPOSED) {
+        if (t < 0 || t % stride != 0) {
+            return false;
+        }
+        i = t / stride;
+        return i < size;
+    }
+    i = t;
+    return t >= 0 && t < size;
+}
+
+template <typename T, int LAYOUT, bool TRANSPOSED, int BM, int BN, int TM, int TN>
+__device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __restrict__ wt,
+                                           const T* __restrict__ bias, T* __restrict__ y,
+                                           const ConvShape& s, int use_bias, int act) {
+    typedef typename acc_of<T>::type A;
+    constexpr int BK = CONV_BK;
+    constexpr int NT = (BM / TM) * (BN / TN);
+    constexpr int A_LOADS = BM * BK / NT;
+    constexpr int B_LOADS = BK * BN / NT;
+    static_assert(BM % TM == 0 && BN % TN == 0, "the micro-tile must divide the tile");
+    static_assert((BM * BK) % NT == 0 && (BK * BN) % NT == 0, "every thread loads equally");
+    static_assert(NT % BK == 0 && NT % BM == 0 && NT % BN == 0, "fixed per-thread load slots");
+    constexpr bool CL = LAYOUT == CTHULHU_CHANNELS_LAST;
+    // channels_last: neighbouring threads load neighbouring k (= channels) of one row;
+    // channels_first: neighbouring threads load neighbouring m (= output x positions).
+    constexpr int M_SLOTS = CL ? A_LOADS : 1;
+
+    // +4: breaks the bank conflicts of the transposing stores, keeps 16-byte rows.
+    __shared__ A As[BK][BM + 4];
+    __shared__ A Bs[BK][BN + 4];
+
+    const int tid = threadIdx.x;
+    const long long OS = (long long)s.od * s.oh * s.ow;
+    const long long IS = (long long)s.d * s.h * s.w;
+    const long long M = (long long)s.n * OS;
+    const int KS = s.kd * s.kh * s.kw;
+    const int K = KS * s.c;
+    const long long m0 = (long long)blockIdx.x * BM;
+    const int n0 = blockIdx.y * BN;
+
+    // Rows (output positions) this thread loads: image offset and window origin.
+    long long a_img[M_SLOTS];
+    int a_z[M_SLOTS], a_y[M_SLOTS], a_x[M_SLOTS];
+    for (int j = 0; j < M_SLOTS; ++j) {
+        const int mm = CL ? tid / BK + j * (NT / BK) : tid % BM;
+        const long long m = m0 + mm;
+        if (m < M) {
+            const long long nb = m / OS;
+            const int r = (int)(m - nb * OS);
+            const int oz = r / (s.oh * s.ow);
+            const int r2 = r - oz * (s.oh * s.ow);
+            const int oy = r2 / s.ow;
+            const int ox = r2 - oy * s.ow;
+            a_img[j] = nb * IS * s.c;
+            a_z[j] = (TRANSPOSED ? oz : oz * s.sd) - s.pd;
+            a_y[j] = (TRANSPOSED ? oy : oy * s.sh) - s.ph;
+            a_x[j] = (TRANSPOSED ? ox : ox * s.sw) - s.pw;
+        } else {
+            a_img[j] = 0;
+            a_z[j] = CONV_NOWHERE;
+            a_y[j] = CONV_NOWHERE;
+            a_x[j] = CONV_NOWHERE;
+        }
+    }
+
+    A a_reg[A_LOADS];
+    A b_reg[B_LOADS];
+
+    // Gather the im2col slice [k0, k0 + BK) and the weight slice into registers.
+    auto load_slices = [&](int k0) {
+        for (int j = 0; j < A_LOADS; ++j) {
+            const int ms = CL ? j : 0;
+            const int kk = CL ? tid % BK : tid / BM + j * (NT / BM);
+            const int k = k0 + kk;
+            A v = A(0);
+            if (k < K) {
+                const int c = k % s.c;
+                const int kp = k / s.c;
+                const int kx = kp % s.kw;
+                const int ky = (kp / s.kw) % s.kh;
+                const int kz = kp / (s.kw * s.kh);
+                int iz, iy, ix;
+                if (input_coord<TRANSPOSED>(a_z[ms], kz * s.dd, s.sd, s.d, iz) &&
+                    input_coord<TRANSPOSED>(a_y[ms], ky * s.dh, s.sh, s.h, iy) &&
+                    input_coord<TRANSPOSED>(a_x[ms], kx * s.dw, s.sw, s.w, ix)) {
+                    const long long pos = ((long long)iz * s.h + iy) * s.w + ix;
+                    const long long off = CL ? a_img[ms] + pos * s.c + c
+                                             : a_img[ms] + (long long)c * IS + pos;
+                    v = to_acc(x[off]);
+                }
+            }
+            a_reg[j] = v;
+        }
+        for (int j = 0; j < B_LOADS; ++j) {
+            // Direct: W is (K, F), read along f. Transposed: W is (KS, F, C), read along c.
+            const int nn = TRANSPOSED ? tid / BK + j * (NT / BK) : tid % BN;
+            const int kk = TRANSPOSED ? tid % BK : tid / BN + j * (NT / BN);
+            const int k = k0 + kk;
+            const int f = n0 + nn;
+            A v = A(0);
+            if (k < K && f < s.f) {
+                if (TRANSPOSED) {
+                    const int c = k % s.c;
+                    const int kflip = KS - 1 - k / s.c;  // flipping every axis reverses the offset
+                    v = to_acc(wt[((long long)kflip * s.f + f) * s.c + c]);
+                } else {
+                    v = to_acc(wt[(long long)k * s.f + f]);
+                }
+            }
+            b_reg[j] = v;
+        }
+    };
+    auto store_slices = [&]() {
+        for (int j = 0; j < A_LOADS; ++j) {
+            const int mm = CL ? tid / BK + j * (NT / BK) : tid % BM;
+            const int kk = CL ? tid % BK : tid / BM + j * (NT / BM);
+            As[kk][mm] = a_reg[j];
+        }
+        for (int j = 0; j < B_LOADS; ++j) {
+            const int nn = TRANSPOSED ? tid / BK + j * (NT / BK) : tid % BN;
+            const int kk = TRANSPOSED ? tid % BK : tid / BN + j * (NT / BN);
+            Bs[kk][nn] = b_reg[j];
+        }
+    };
+
+    // This thread's micro-tile: rows ty + i * (BM / TM), columns tx + j * (BN / TN),
+    // strided so that neighbouring threads store neighbouring outputs (coalesced).
+    const int tx = CL ? tid % (BN / TN) : tid / (BM / TM);
+    const int ty = CL ? tid / (BN / TN) : tid % (BM / TM);
+    A acc[TM][TN];
+    for (int i = 0; i < TM; ++i) {
+        for (int j = 0; j < TN; ++j) {
+            acc[i][j] = A(0);
+        }
+    }
+
+    load_slices(0);
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        store_slices();
+        __syncthreads();
+        if (k0 + BK < K) {
+            load_slices(k0 + BK);  // in flight while the tile below is multiplied
+        }
+        for (int kk = 0; kk < BK; ++kk) {
+            A a[TM];
+            A b[TN];
+            for (int i = 0; i < TM; ++i) {
+                a[i] = As[kk][ty + i * (BM / TM)];
+            }
+            for (int j = 0; j < TN; ++j) {
+                b[j] = Bs[kk][tx + j * (BN / TN)];
+            }
+            for (int i = 0; i < TM; ++i) {
+                for (int j = 0; j < TN; ++j) {
+                    acc[i][j] += a[i] * b[j];
+                }
+            }
+        }
+        __syncthreads();
+    }
+
+    for (int i = 0; i < TM; ++i) {
+        const long long m = m0 + ty + i * (BM / TM);
+        if (m >= M) {
+            continue;
+        }
+        const long long nb = m / OS;
+        const long long sp = m - nb * OS;
+        for (int j = 0; j < TN; ++j) {
+            const int f = n0 + tx + j * (BN / TN);
+            if (f >= s.f) {
+                continue;
+            }
+            A v = acc[i][j];
+            if (use_bias) {
+                v += to_acc(bias[f]);
+            }
+            v = epilogue(v, act);
+            const long long off = CL ? m * s.f + f : (nb * s.f + f) * OS + sp;
+            y[off] = store_as<T>::from(v);
+        }
+    }
+}
+
+}  // namespace cthulhu
+
+// The kernels' parameters, in the order _launch.conv_args() packs them.
+#define CTHULHU_CONV_PARAMS                                                                   \
+    const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,            \
+        T *__restrict__ y, int n, int d, int h, int wd, int c, int od, int oh, int ow, int f, \
+        int kd, int kh, int kw, int sd, int sh, int sw, int dd, int dh, int dw, int pd,       \
+        int ph, int pw, int use_bias, int act
+#define CTHULHU_CONV_SHAPE \
+    {n, d, h, wd, c, od, oh, ow, f, kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw}
+
+template <typename T, int BM, int BN, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    cthulhu_conv_nd_ndhwc(CTHULHU_CONV_PARAMS) {
+    const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_LAST, false, BM, BN, TM, TN>(x, w, bias, y, s,
+                                                                          use_bias, act);
+}
+
+template <typename T, int BM, int BN, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    cthulhu_conv_nd_ncdhw(CTHULHU_CONV_PARAMS) {
+    const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_FIRST, false, BM, BN, TM, TN>(x, w, bias, y, s,
+                                                                           use_bias, act);
+}
+
+template <typename T, int BM, int BN, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    cthulhu_conv_transpose_nd_ndhwc(CTHULHU_CONV_PARAMS) {
+    const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_LAST, true, BM, BN, TM, TN>(x, w, bias, y, s,
+                                                                         use_bias, act);
+}
+
+template <typename T, int BM, int BN, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    cthulhu_conv_transpose_nd_ncdhw(CTHULHU_CONV_PARAMS) {
+    const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_FIRST, true, BM, BN, TM, TN>(x, w, bias, y, s,
+                                                                          use_bias, act);
+}
