@@ -1,0 +1,100 @@
+"""Run independent block tasks on a Dask scheduler, reporting each finished one.
+
+Local schedulers (``None``/``"threads"``, ``"processes"``, ``"synchronous"``) run
+a Dask graph of one task per block, with a callback counting finished blocks.
+A ``dask.distributed`` ``Client`` or scheduler address gets the job scattered
+once to every worker and one future per block.
+"""
+
+from __future__ import annotations
+
+__all__ = ["run_tasks", "get_client"]
+
+_LOCAL = (None, "threads", "threading", "processes", "multiprocessing", "synchronous", "sync",
+          "single-threaded")
+
+
+def get_client(scheduler):
+    """A ``distributed.Client`` for ``scheduler`` (a Client or an address), else ``None``."""
+    if scheduler in _LOCAL:
+        return None
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - distributed is in the dask extra
+        raise ValueError(f"scheduler {scheduler!r} needs dask.distributed: "
+                         "pip install 'cthulhu[dask]'") from exc
+    if isinstance(scheduler, Client):
+        return scheduler
+    if isinstance(scheduler, str):
+        try:
+            return Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise OSError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from exc
+    raise TypeError(f"scheduler must be None, a scheduler name, an address or a "
+                    f"distributed.Client, got {type(scheduler).__name__}")
+
+
+def run_tasks(func, job, items, scheduler, on_done):
+    """``sum(func(job, item) for item in items)``, in parallel, calling ``on_done()`` per item."""
+    if not items:
+        return 0
+    client = get_client(scheduler)
+    if client is not None:
+        return _run_distributed(client, func, job, items, on_done,
+                                close=not _is_client(scheduler))
+    return _run_local(func, job, items, scheduler, on_done)
+
+
+def _is_client(scheduler):
+    return not isinstance(scheduler, str) and scheduler is not None
+
+
+def _run_distributed(client, func, job, items, on_done, close):
+    from distributed import as_completed
+
+    try:
+        shared = client.scatter(job, broadcast=True, hash=False)
+        futures = client.map(func, [shared] * len(items), items, pure=False)
+        total = 0
+        for future in as_completed(futures):
+            total += future.result()
+            on_done()
+        return total
+    finally:
+        if close:
+            client.close()
+
+
+class _Opaque:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _call(func, job, item):
+    return func(job, item.value)
+
+
+def _run_local(func, job, items, scheduler, on_done):
+    import dask
+    from dask.callbacks import Callback
+
+    name = "cthulhu-block"
+    graph = {"cthulhu-job": job}
+    keys = []
+    for i, item in enumerate(items):
+        key = (name, i)
+        # Wrapped so Dask never mistakes a block's tuple of ranges for a task or a key.
+        graph[key] = (_call, func, "cthulhu-job", _Opaque(item))
+        keys.append(key)
+
+    class _Count(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if isinstance(key, tuple) and key and key[0] == name:
+                on_done()
+
+    get = dask.base.get_scheduler(scheduler=scheduler or "threads")
+    with _Count():
+        results = get(graph, keys)
+    return int(sum(results))
