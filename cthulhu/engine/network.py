@@ -1,0 +1,152 @@
+"""What ``Pile`` and ``Lump`` share: weights over their layers, predict, summary, save.
+
+A model is itself a ``Layer`` (so a model can be used as a layer inside
+another model); its weights are the weights of its layers, each layer counted
+once even when it is used twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+from cthulhu.engine.base_layer import Layer
+
+
+class Model(Layer):
+    """Base class of ``Pile`` and ``Lump``. Subclasses define ``layers`` and ``call_and_mask``."""
+
+    @property
+    def layers(self) -> list:
+        raise NotImplementedError
+
+    def _weight_layers(self) -> list:
+        unique, seen = [], set()
+        for layer in self.layers:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                unique.append(layer)
+        return unique
+
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or the layer at position ``index`` of ``layers``."""
+        if index is not None:
+            if not isinstance(index, int) or not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"{self._owner()}: index {index!r} out of range: the model has "
+                                 f"{len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self._owner()}: no layer named {name!r}; layers: "
+                         f"{[layer.name for layer in self.layers]}")
+
+    # ------------------------------------------------------------ weights
+    @property
+    def weights(self) -> list:
+        return [w for layer in self._weight_layers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w for layer in self._weight_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._weight_layers() for w in layer.non_trainable_weights]
+
+    def get_weights(self) -> list:
+        return [w for layer in self._weight_layers() for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        """Set all weights from one flat list (the ``get_weights`` order)."""
+        weights = list(weights)
+        layers = self._weight_layers()
+        expected = sum(len(layer.weights) for layer in layers)
+        if len(weights) != expected:
+            raise ValueError(f"{self._owner()}: set_weights expected {expected} arrays, "
+                             f"received {len(weights)}")
+        start = 0
+        for layer in layers:
+            count = len(layer.weights)
+            layer.set_weights(weights[start:start + count])
+            start += count
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"{self._owner()}: this model has not yet been built; give the first "
+                             "layer an input shape or call the model on data first")
+        return int(sum(layer.count_params() for layer in self._weight_layers()))
+
+    def apply_constraints(self) -> None:
+        for layer in self._weight_layers():
+            layer.apply_constraints()
+
+    @property
+    def losses(self) -> list:
+        return [loss for layer in self._weight_layers() for loss in layer.losses]
+
+    def get_weight(self, name):
+        raise KeyError(f"{self._owner()}: models have no weights of their own; use get_layer(...)")
+
+    def weight_as(self, x, name, dtype=None):
+        raise KeyError(f"{self._owner()}: models have no weights of their own; use get_layer(...)")
+
+    # ------------------------------------------------------------ running
+    def __call__(self, x, training=False, mask=None, **kwargs):
+        return super().__call__(x, training=training, mask=mask, **kwargs)
+
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
+        """Run the model on ``x`` in batches of ``batch_size`` (default 32) and concatenate.
+
+        ``x`` is an array, or a list of arrays for a model with several inputs.
+        The result has ``x``'s library (joined with ``xp.concat``); a model with
+        several outputs returns a list.
+        """
+        import array_api_compat as aac
+
+        if batch_size is None:
+            batch_size = 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"{self._owner()}: batch_size must be a positive integer, got {batch_size!r}")
+        many = isinstance(x, (list, tuple))
+        xs = list(x) if many else [x]
+        counts = {t.shape[0] for t in xs}
+        if len(counts) != 1:
+            raise ValueError(f"{self._owner()}: all inputs must have the same number of samples, "
+                             f"got shapes {[tuple(t.shape) for t in xs]}")
+        n = counts.pop()
+        if not isinstance(n, int) or (isinstance(n, float) and math.isnan(n)) or n <= batch_size:
+            return self(x, training=False)
+        parts = []
+        for start in range(0, n, batch_size):
+            batch = [t[start:start + batch_size, ...] for t in xs]
+            parts.append(self(batch if many else batch[0], training=False))
+        if isinstance(parts[0], (list, tuple)):
+            xp = aac.array_namespace(parts[0][0])
+            return [xp.concat([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+        xp = aac.array_namespace(parts[0])
+        return xp.concat(parts, axis=0)
+
+    # ------------------------------------------------------------ summary & saving
+    def summary(self, line_length=None, positions=None, print_fn=None):
+        """Print a table of the layers: name (type), output shape, parameter count, and totals."""
+        from cthulhu.engine.summary import print_summary
+
+        print_summary(self, line_length=line_length, positions=positions,
+                      print_fn=print if print_fn is None else print_fn)
+
+    def save(self, filepath, overwrite=True):
+        """Save config and weights to one file at exactly ``filepath`` (see ``cthulhu.models.load_model``)."""
+        from cthulhu.engine.saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite)
+
+    def to_json(self, **kwargs) -> str:
+        import json
+
+        from cthulhu.engine.serialization import serialize_layer
+
+        return json.dumps(serialize_layer(self), **kwargs)
