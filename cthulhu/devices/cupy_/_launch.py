@@ -234,23 +234,26 @@ def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, mult
 
 
 def upsample_launch(*, interpolation: str, layout: str, dtype: str, batch: int,
-                    channels: int, in_spatial, size) -> Launch:
-    """Launch of ``upsample.cu``: ``nearest`` for rank 1-3, ``bilinear`` for rank 2."""
+                    channels: int, in_spatial, out_spatial, size) -> Launch:
+    """Launch of ``upsample.cu``: ``nearest`` for rank 1-3, ``bilinear`` for rank 2.
+
+    ``out_spatial`` (from ``shapes.upsample_length``) only sizes the grid; the kernel
+    derives each output coordinate from the factors ``size``.
+    """
     factors = tuple(int(s) for s in size)
     total = batch * channels
-    for n, f in zip(in_spatial, factors, strict=True):
-        total *= int(n) * f
+    for n in out_spatial:
+        total *= int(n)
+    _check_int("output image size", total // max(batch, 1))
     grid, block = elementwise_grid(total)
     if interpolation == "nearest":
         d, h, w = as_3d(in_spatial, 1)
         fd, fh, fw = as_3d(factors, 1)
-        _check_int("output size", d * fd * h * fh * w * fw)
         return Launch(name=kernel_name("upsample_nearest", layout, dtype), grid=grid,
                       block=block, args=(batch, d, h, w, channels, fd, fh, fw))
     if interpolation == "bilinear" and len(factors) == 2:
         h, w = (int(v) for v in in_spatial)
         fh, fw = factors
-        _check_int("output size", h * fh * w * fw)
         return Launch(name=kernel_name("upsample_bilinear", layout, dtype), grid=grid,
                       block=block, args=(batch, h, w, channels, fh, fw))
     raise ValueError(f"no up-sampling kernel for interpolation={interpolation!r} "
