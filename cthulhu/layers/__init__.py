@@ -1,0 +1,64 @@
+"""Every cthulhu layer, under its cthulhu name (see ``docs/layers.md``).
+
+=========================================  =====================================
+cthulhu                                    Keras 2
+=========================================  =====================================
+``Cthalpa1D/2D/3D``                        ``Conv1D/2D/3D``
+``Cthalpa2DTranspose/3DTranspose``         ``Conv2DTranspose/3DTranspose``
+``SeparableCthalpa1D/2D``                  ``SeparableConv1D/2D``
+``DepthwiseCthalpa2D``                     ``DepthwiseConv2D``
+``UbboSathla1D/2D/3D``                     ``UpSampling1D/2D/3D``
+``Xexanoth1D/2D/3D``                       ``ZeroPadding1D/2D/3D``
+``Daoloth``                                ``Dense``
+``Azatoth``                                ``Activation``
+``Darkness``, ``SpatialDarkness1D/2D/3D``  ``Dropout``, ``SpatialDropout1D/2D/3D``
+``LuKthu``                                 ``Lambda``
+``Laldagorth``                             ``LSTM``
+``TheHydra``                               ``Embedding``
+=========================================  =====================================
+
+``Cropping1D/2D/3D``, ``Flatten``, ``Input``, ``Reshape``, ``Permute``,
+``RepeatVector``, ``ActivityRegularization`` and ``Masking`` keep their Keras names.
+"""
+
+from cthulhu.engine.base_layer import Layer
+from cthulhu.engine.input_layer import Input, InputLayer
+from cthulhu.layers.convolutional import Cthalpa1D, Cthalpa2D, Cthalpa3D
+from cthulhu.layers.convolutional_transpose import Cthalpa2DTranspose, Cthalpa3DTranspose
+from cthulhu.layers.core import (
+    ActivityRegularization,
+    Azatoth,
+    Daoloth,
+    Flatten,
+    Masking,
+    Permute,
+    RepeatVector,
+    Reshape,
+)
+from cthulhu.layers.dropout import Darkness, SpatialDarkness1D, SpatialDarkness2D, SpatialDarkness3D
+from cthulhu.layers.embeddings import TheHydra
+from cthulhu.layers.lukthu import LuKthu
+from cthulhu.layers.recurrent import Laldagorth
+from cthulhu.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    UbboSathla1D,
+    UbboSathla2D,
+    UbboSathla3D,
+    Xexanoth1D,
+    Xexanoth2D,
+    Xexanoth3D,
+)
+from cthulhu.layers.separable import DepthwiseCthalpa2D, SeparableCthalpa1D, SeparableCthalpa2D
+
+__all__ = [
+    "Layer", "Input", "InputLayer",
+    "Cthalpa1D", "Cthalpa2D", "Cthalpa3D", "Cthalpa2DTranspose", "Cthalpa3DTranspose",
+    "SeparableCthalpa1D", "SeparableCthalpa2D", "DepthwiseCthalpa2D",
+    "Cropping1D", "Cropping2D", "Cropping3D", "UbboSathla1D", "UbboSathla2D", "UbboSathla3D",
+    "Xexanoth1D", "Xexanoth2D", "Xexanoth3D",
+    "Daoloth", "Azatoth", "Darkness", "SpatialDarkness1D", "SpatialDarkness2D",
+    "SpatialDarkness3D", "Flatten", "Reshape", "Permute", "RepeatVector", "LuKthu",
+    "ActivityRegularization", "Masking", "Laldagorth", "TheHydra",
+]

@@ -1,0 +1,66 @@
+"""Argument checks shared by the layers (not shapes: those live in cthulhu.shapes).
+
+Each check raises at construction with a message of the form
+``<Layer> '<name>': <argument> must be ..., got <value>``, the same form as
+``cthulhu.shapes`` errors, so users read one style of message everywhere.
+"""
+
+import numbers
+
+
+def owner_label(owner):
+    """``"Cthalpa2D 'conv2d_1'"``: the same label ``cthulhu.shapes`` puts on its errors."""
+    if owner is None:
+        return ""
+    if isinstance(owner, str):
+        return owner
+    name = getattr(owner, "name", None)
+    return f"{type(owner).__name__} {name!r}" if name else type(owner).__name__
+
+__all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error",
+           "check_float_input"]
+
+
+def layer_error(owner, message, cls=ValueError):
+    """Build (not raise) an error whose message starts with the layer's label."""
+    label = owner_label(owner)
+    return cls(f"{label}: {message}" if label else message)
+
+
+def positive_int(value, name, owner):
+    """``value`` as a positive Python int; bools and non-integers are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise layer_error(owner, f"{name} must be a positive integer, got {value!r}", TypeError)
+    if value <= 0:
+        raise layer_error(owner, f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def rate(value, name, owner):
+    """A dropout rate: a real number in ``[0, 1)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise layer_error(owner, f"{name} must be a float in [0, 1), got {value!r}", TypeError)
+    if not 0.0 <= float(value) < 1.0:
+        raise layer_error(owner, f"{name} must be a float in [0, 1), got {value!r}")
+    return float(value)
+
+
+def non_negative_float(value, name, owner):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise layer_error(owner, f"{name} must be a non-negative float, got {value!r}", TypeError)
+    if not float(value) >= 0.0:
+        raise layer_error(owner, f"{name} must be a non-negative float, got {value!r}")
+    return float(value)
+
+
+def boolean(value, name, owner):
+    if not isinstance(value, bool):
+        raise layer_error(owner, f"{name} must be True or False, got {value!r}", TypeError)
+    return value
+
+
+def check_float_input(owner, xp, x):
+    """Refuse inputs a floating-point layer can't compute on (ints, bools, complex)."""
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise layer_error(owner, f"expects a real floating-point input, got dtype {x.dtype}; "
+                                 "cast it first (e.g. x.astype('float32'))", TypeError)

@@ -1,0 +1,79 @@
+"""Pieces the layer families share: the activation/initializer plumbing and configs.
+
+Keeping these in one place means every layer serialises its initializers,
+regularizers, constraints and activation the same way (Keras 2's config keys).
+"""
+
+from cthulhu import activations, constraints, initializers, regularizers
+
+__all__ = ["namespace", "device_of", "WeightOptions", "get_activation", "activation_config", "fusable_name",
+           "spatial_input_rank"]
+
+
+def namespace(x):
+    """The Array API namespace of ``x`` (``xp``)."""
+    import array_api_compat
+
+    return array_api_compat.array_namespace(x)
+
+
+def device_of(x):
+    import array_api_compat
+
+    return array_api_compat.device(x)
+
+
+class WeightOptions:
+    """The initializer, regularizer and constraint of one weight, normalised once.
+
+    Parameters are whatever the user passed (names, dicts, objects, callables);
+    ``config()`` gives the Keras 2 serialised forms under ``<prefix>_initializer``,
+    ``<prefix>_regularizer`` and ``<prefix>_constraint``.
+    """
+
+    def __init__(self, prefix, initializer, regularizer, constraint):
+        self.prefix = prefix
+        self.initializer = initializers.get(initializer)
+        self.regularizer = regularizers.get(regularizer)
+        self.constraint = constraints.get(constraint)
+
+    def config(self):
+        return {
+            f"{self.prefix}_initializer": initializers.serialize(self.initializer),
+            f"{self.prefix}_regularizer": _serialize_or_none(regularizers, self.regularizer),
+            f"{self.prefix}_constraint": _serialize_or_none(constraints, self.constraint),
+        }
+
+    def add_to(self, layer, name, shape):
+        """Create the weight ``name`` of ``layer`` with these options."""
+        return layer.add_weight(name, shape, self.initializer, regularizer=self.regularizer,
+                                constraint=self.constraint)
+
+
+def _serialize_or_none(module, obj):
+    return None if obj is None else module.serialize(obj)
+
+
+def get_activation(activation):
+    """``None`` means linear, as in Keras 2."""
+    return activations.get(activation)
+
+
+def activation_config(activation):
+    return activations.serialize(activation)
+
+
+def fusable_name(activation, fusable):
+    """The activation's name if an op can fuse it (``'linear'``, ``'relu'``), else None."""
+    name = activations.name_of(activation)  # built-ins only: a custom 'relu' is not fused
+    return name if name in fusable else None
+
+
+def activity_config(layer):
+    """``activity_regularizer`` serialised (the base Layer stores it)."""
+    return _serialize_or_none(regularizers, layer.activity_regularizer)
+
+
+def spatial_input_rank(rank):
+    """Input rank of a layer with ``rank`` spatial axes: batch + spatial + channels."""
+    return rank + 2

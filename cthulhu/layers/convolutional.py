@@ -1,0 +1,216 @@
+"""Convolution layers: ``Cthalpa1D``, ``Cthalpa2D``, ``Cthalpa3D`` (Keras ``ConvND``).
+
+One class, :class:`Cthalpa`, holds the logic for every rank; the public classes
+only fix the rank and spell out the documented signature (argument names, order
+and defaults exactly as in the cthulhu docs). The kernel is stored in the Keras
+layout ``(*kernel_size, in_channels, filters)`` whatever the ``data_format``.
+"""
+
+from cthulhu import ops, shapes
+from cthulhu.engine.base_layer import Layer
+from cthulhu.engine.serialization import register_layer
+from cthulhu.layers import _args
+from cthulhu.layers._common import (
+    WeightOptions,
+    activation_config,
+    activity_config,
+    fusable_name,
+    get_activation,
+)
+
+__all__ = ["Cthalpa", "Cthalpa1D", "Cthalpa2D", "Cthalpa3D"]
+
+
+class Cthalpa(Layer):
+    """N-D convolution (cross-correlation), the shared base of ``Cthalpa1D/2D/3D``.
+
+    Parameters
+    ----------
+    rank : int
+        Number of spatial axes (1, 2 or 3).
+    filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
+    use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+    bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint
+        As documented for ``Cthalpa2D``.
+    """
+
+    requires_float_input = True
+    allowed_padding = ("valid", "same", "causal")
+
+    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.rank = rank
+        self.expected_rank = rank + 2
+        self.filters = self._check_filters(filters)
+        self._set_window(kernel_size, strides, padding, data_format, dilation_rate)
+        self.activation = get_activation(activation)
+        self.use_bias = _args.boolean(use_bias, "use_bias", self)
+        self.kernel_options = WeightOptions("kernel", kernel_initializer, kernel_regularizer,
+                                            kernel_constraint)
+        self.bias_options = WeightOptions("bias", bias_initializer, bias_regularizer,
+                                          bias_constraint)
+
+    def _check_filters(self, filters):
+        return _args.positive_int(filters, "filters", self)
+
+    def _set_window(self, kernel_size, strides, padding, data_format, dilation_rate):
+        """Normalise the window arguments through ``cthulhu.shapes`` (errors name this layer)."""
+        rank = self.rank
+        self.kernel_size = shapes.as_tuple(kernel_size, rank, "kernel_size", self)
+        self.strides = shapes.as_tuple(strides, rank, "strides", self)
+        self.dilation_rate = shapes.as_tuple(dilation_rate, rank, "dilation_rate", self)
+        shapes.check_conv_args(self.kernel_size, self.strides, self.dilation_rate, self)
+        allowed = self.allowed_padding if rank == 1 else ("valid", "same")
+        self.padding = shapes.normalize_padding(padding, self, allowed)
+        self.data_format = shapes.normalize_data_format(data_format, self)
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def channel_axis(self):
+        return shapes.channels_axis(self.rank + 2, self.data_format)
+
+    def _input_channels(self, input_shape):
+        channels = input_shape[self.channel_axis]
+        if not isinstance(channels, int):
+            raise ValueError(f"{self._owner()}: the channel dimension of the inputs must be "
+                             f"known to build the layer, got input shape {tuple(input_shape)}")
+        return channels
+
+    def compute_output_shape(self, input_shape):
+        return shapes.conv(input_shape, self.filters, self.kernel_size, self.strides,
+                           self.padding, self.dilation_rate, self.data_format, owner=self)
+
+    def shape_spec(self):
+        return {"kind": "conv", "rank": self.rank, "filters": self.filters,
+                "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "data_format": self.data_format}
+
+    # ----------------------------------------------------------------- weights
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        self.kernel_options.add_to(self, "kernel", (*self.kernel_size, channels, self.filters))
+        if self.use_bias:
+            self.bias_options.add_to(self, "bias", (self.filters,))
+        self.expected_channels = {self.channel_axis: channels}
+        self.built = True
+
+    # -------------------------------------------------------------------- call
+    def call(self, x):
+        fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
+        y = ops.conv(x, self.weight_as(x, "kernel"), strides=self.strides,
+                     padding=self.padding, dilation=self.dilation_rate,
+                     data_format=self.data_format, bias=self._bias(x), activation=fused)
+        return y if fused is not None else self.activation(y)
+
+    def _bias(self, x):
+        return self.weight_as(x, "bias") if self.use_bias else None
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "activation": activation_config(self.activation),
+            "use_bias": self.use_bias,
+            **self.kernel_options.config(),
+            **self.bias_options.config(),
+            "activity_regularizer": activity_config(self),
+        }
+        return {**super().get_config(), **config}
+
+
+@register_layer
+class Cthalpa1D(Cthalpa):
+    """1D convolution (temporal convolution); see ``docs/layers.md``.
+
+    Input ``(batch, steps, channels)`` (or ``(batch, channels, steps)`` with
+    ``data_format='channels_first'``); ``padding='causal'`` pads
+    ``dilation_rate * (kernel_size - 1)`` zeros before the sequence.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import Cthalpa1D
+    >>> layer = Cthalpa1D(4, 3, padding="causal")
+    >>> layer(xp.ones((2, 10, 8))).shape
+    (2, 10, 4)
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 data_format="channels_last", dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, filters, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                         **kwargs)
+
+
+@register_layer
+class Cthalpa2D(Cthalpa):
+    """2D convolution (spatial convolution over images); see ``docs/layers.md``.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import Cthalpa2D
+    >>> layer = Cthalpa2D(8, (3, 3), strides=2, padding="same")
+    >>> layer(xp.ones((1, 9, 9, 3))).shape
+    (1, 5, 5, 8)
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(2, filters, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                         **kwargs)
+
+
+@register_layer
+class Cthalpa3D(Cthalpa):
+    """3D convolution (spatial convolution over volumes); see ``docs/layers.md``.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import Cthalpa3D
+    >>> layer = Cthalpa3D(2, 3, data_format="channels_first")
+    >>> layer(xp.ones((1, 1, 5, 6, 7))).shape
+    (1, 2, 3, 4, 5)
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid",
+                 data_format=None, dilation_rate=(1, 1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(3, filters, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                         **kwargs)

@@ -1,0 +1,182 @@
+"""``Darkness`` (Keras ``Dropout``) and ``SpatialDarkness1D/2D/3D``.
+
+At inference (``training=False``, the default) these layers are the identity.
+With ``training=True`` each unit (or, for the spatial versions, each whole
+feature map) is dropped with probability ``rate`` and the kept ones are scaled
+by ``1 / (1 - rate)``, so the expected output equals the input. A layer given a
+``seed`` draws a reproducible sequence of masks: its k-th training call uses the
+generator seeded with ``(seed, k)``.
+"""
+
+from cthulhu import shapes
+from cthulhu.engine.base_layer import Layer
+from cthulhu.engine.serialization import register_layer
+from cthulhu.layers import _args
+from cthulhu.ops.random import dropout_mask
+
+__all__ = ["Darkness", "SpatialDarkness1D", "SpatialDarkness2D", "SpatialDarkness3D"]
+
+
+@register_layer
+class Darkness(Layer):
+    """Randomly set a fraction ``rate`` of the input units to 0 during training.
+
+    Parameters
+    ----------
+    rate : float
+        Fraction of the input units to drop, in ``[0, 1)``.
+    noise_shape : tuple, optional
+        Shape of the binary mask (``None`` entries take the input's size), e.g.
+        ``(batch_size, 1, features)`` to share the mask over timesteps.
+    seed : int, optional
+        Seed of the random masks.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import Darkness
+    >>> layer = Darkness(0.5, seed=1)
+    >>> x = xp.ones((2, 4))
+    >>> bool(xp.all(layer(x) == x))          # inference: identity
+    True
+    >>> sorted({float(v) for v in xp.reshape(layer(x, training=True), (-1,))})
+    [0.0, 2.0]
+    """
+
+    supports_masking = True
+    requires_float_input = True
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = _args.rate(rate, "rate", self)
+        if noise_shape is not None:
+            if not isinstance(noise_shape, (list, tuple)) or not all(
+                    d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+                    for d in noise_shape):
+                raise _args.layer_error(self, "noise_shape must be a tuple of positive ints or "
+                                              f"None, got {noise_shape!r}")
+            noise_shape = tuple(noise_shape)
+        self.noise_shape = noise_shape
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise _args.layer_error(self, f"seed must be an int or None, got {seed!r}", TypeError)
+        self.seed = seed
+        self._draws = 0
+
+    def compute_output_shape(self, input_shape):
+        return shapes.same_shape(input_shape, owner=self)
+
+    def shape_spec(self):
+        return {"kind": "dropout"}
+
+    def _noise_shape(self, x):
+        """The mask shape for ``x``: ``None`` entries filled from ``x.shape``, checked."""
+        shape = tuple(x.shape)
+        if self.noise_shape is None:
+            return shape
+        if len(self.noise_shape) != len(shape):
+            raise _args.layer_error(self, f"noise_shape {self.noise_shape} does not match the "
+                                          f"rank of the input shape {shape}")
+        out = tuple(n if d is None else d for d, n in zip(self.noise_shape, shape, strict=True))
+        for d, n in zip(out, shape, strict=True):
+            if d != 1 and d != n:
+                raise _args.layer_error(self, f"noise_shape {self.noise_shape} cannot be "
+                                              f"broadcast to the input shape {shape}")
+        return out
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0.0:
+            return x
+        seed = None if self.seed is None else (self.seed, self._draws)
+        self._draws += 1
+        return x * dropout_mask(x, self._noise_shape(x), self.rate, seed)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape,
+                "seed": self.seed}
+
+
+class _SpatialDarkness(Darkness):
+    """Drop whole feature maps: one draw per (sample, channel)."""
+
+    rank = 1
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, noise_shape=None, seed=seed, **kwargs)
+        self.expected_rank = self.rank + 2
+        if self.rank == 1:
+            self.data_format = "channels_last"
+        else:
+            self.data_format = shapes.normalize_data_format(data_format, self)
+
+    def shape_spec(self):
+        return {"kind": "spatial_dropout", "rank": self.rank, "data_format": self.data_format}
+
+    def _noise_shape(self, x):
+        shape = tuple(x.shape)
+        ones = (1,) * self.rank
+        if self.data_format == "channels_first":
+            return (shape[0], shape[1], *ones)
+        return (shape[0], *ones, shape[-1])
+
+    def get_config(self):
+        config = {**Layer.get_config(self), "rate": self.rate, "seed": self.seed}
+        if self.rank > 1:
+            config["data_format"] = self.data_format
+        return config
+
+
+@register_layer
+class SpatialDarkness1D(_SpatialDarkness):
+    """Drop entire 1D feature maps (channels) of ``(batch, steps, channels)``.
+
+    ``seed`` is an extra keyword-only argument (the docs' signature is ``(rate)``).
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import SpatialDarkness1D
+    >>> y = SpatialDarkness1D(0.5, seed=0)(xp.ones((1, 4, 3)), training=True)
+    >>> bool(xp.all(y[0, 0, :] == y[0, 3, :]))   # one draw per channel
+    True
+    """
+
+    rank = 1
+
+    def __init__(self, rate, *, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+
+
+@register_layer
+class SpatialDarkness2D(_SpatialDarkness):
+    """Drop entire 2D feature maps; ``seed`` is an extra keyword-only argument.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import SpatialDarkness2D
+    >>> SpatialDarkness2D(0.3)(xp.ones((1, 4, 4, 2))).shape
+    (1, 4, 4, 2)
+    """
+
+    rank = 2
+
+    def __init__(self, rate, data_format=None, *, seed=None, **kwargs):
+        super().__init__(rate, data_format, seed=seed, **kwargs)
+
+
+@register_layer
+class SpatialDarkness3D(_SpatialDarkness):
+    """Drop entire 3D feature maps; ``seed`` is an extra keyword-only argument.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import SpatialDarkness3D
+    >>> SpatialDarkness3D(0.3, data_format="channels_first")(xp.ones((1, 2, 3, 3, 3))).shape
+    (1, 2, 3, 3, 3)
+    """
+
+    rank = 3
+
+    def __init__(self, rate, data_format=None, *, seed=None, **kwargs):
+        super().__init__(rate, data_format, seed=seed, **kwargs)

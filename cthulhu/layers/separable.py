@@ -1,0 +1,228 @@
+"""Depthwise and depthwise-separable convolutions.
+
+``DepthwiseCthalpa2D`` convolves each input channel with its own
+``depth_multiplier`` filters (output channel ``c * depth_multiplier + m``);
+``SeparableCthalpa1D/2D`` follow that with a 1x1 "pointwise" convolution mixing
+the channels, as Keras 2 does. Weights keep the Keras layouts of API.md.
+"""
+
+from cthulhu import ops, shapes
+from cthulhu.engine.base_layer import Layer
+from cthulhu.engine.serialization import register_layer
+from cthulhu.layers import _args
+from cthulhu.layers._common import WeightOptions, activation_config, activity_config, fusable_name
+from cthulhu.layers.convolutional import Cthalpa
+
+__all__ = ["SeparableCthalpa", "SeparableCthalpa1D", "SeparableCthalpa2D", "DepthwiseCthalpa2D"]
+
+
+class SeparableCthalpa(Cthalpa):
+    """Shared base of ``SeparableCthalpa1D/2D``."""
+
+    allowed_padding = ("valid", "same")
+
+    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs):
+        super().__init__(rank, filters, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer,
+                         bias_constraint=bias_constraint, **kwargs)
+        del self.kernel_options  # a separable layer has two kernels instead
+        self.depth_multiplier = _args.positive_int(depth_multiplier, "depth_multiplier", self)
+        self.depthwise_options = WeightOptions("depthwise", depthwise_initializer,
+                                               depthwise_regularizer, depthwise_constraint)
+        self.pointwise_options = WeightOptions("pointwise", pointwise_initializer,
+                                               pointwise_regularizer, pointwise_constraint)
+
+    def compute_output_shape(self, input_shape):
+        return shapes.separable_conv(input_shape, self.filters, self.kernel_size, self.strides,
+                                     self.padding, self.depth_multiplier, self.dilation_rate,
+                                     self.data_format, owner=self)
+
+    def shape_spec(self):
+        return {**super().shape_spec(), "kind": "separable_conv",
+                "depth_multiplier": self.depth_multiplier}
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        mid = channels * self.depth_multiplier
+        self.depthwise_options.add_to(self, "depthwise_kernel",
+                                      (*self.kernel_size, channels, self.depth_multiplier))
+        self.pointwise_options.add_to(self, "pointwise_kernel",
+                                      ((1,) * self.rank + (mid, self.filters)))
+        if self.use_bias:
+            self.bias_options.add_to(self, "bias", (self.filters,))
+        self.expected_channels = {self.channel_axis: channels}
+        self.built = True
+
+    def call(self, x):
+        fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
+        y = ops.separable_conv(x, self.weight_as(x, "depthwise_kernel"),
+                               self.weight_as(x, "pointwise_kernel"), strides=self.strides,
+                               padding=self.padding, dilation=self.dilation_rate,
+                               data_format=self.data_format, bias=self._bias(x), activation=fused)
+        return y if fused is not None else self.activation(y)
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config.update({
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "depth_multiplier": self.depth_multiplier,
+            "activation": activation_config(self.activation),
+            "use_bias": self.use_bias,
+            "depthwise_initializer": self.depthwise_options.config()["depthwise_initializer"],
+            "pointwise_initializer": self.pointwise_options.config()["pointwise_initializer"],
+            "bias_initializer": self.bias_options.config()["bias_initializer"],
+            "depthwise_regularizer": self.depthwise_options.config()["depthwise_regularizer"],
+            "pointwise_regularizer": self.pointwise_options.config()["pointwise_regularizer"],
+            "bias_regularizer": self.bias_options.config()["bias_regularizer"],
+            "activity_regularizer": activity_config(self),
+            "depthwise_constraint": self.depthwise_options.config()["depthwise_constraint"],
+            "pointwise_constraint": self.pointwise_options.config()["pointwise_constraint"],
+            "bias_constraint": self.bias_options.config()["bias_constraint"],
+        })
+        return config
+
+
+@register_layer
+class SeparableCthalpa1D(SeparableCthalpa):
+    """Depthwise separable 1D convolution; see ``docs/layers.md``.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import SeparableCthalpa1D
+    >>> SeparableCthalpa1D(8, 3, depth_multiplier=2)(xp.ones((1, 10, 4))).shape
+    (1, 8, 8)
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 data_format="channels_last", dilation_rate=1, depth_multiplier=1,
+                 activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, pointwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, pointwise_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         depth_multiplier, activation, use_bias, depthwise_initializer,
+                         pointwise_initializer, bias_initializer, depthwise_regularizer,
+                         pointwise_regularizer, bias_regularizer, activity_regularizer,
+                         depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs)
+
+
+@register_layer
+class SeparableCthalpa2D(SeparableCthalpa):
+    """Depthwise separable 2D convolution; see ``docs/layers.md``.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import SeparableCthalpa2D
+    >>> SeparableCthalpa2D(8, 3, padding="same")(xp.ones((1, 6, 6, 3))).shape
+    (1, 6, 6, 8)
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         depth_multiplier, activation, use_bias, depthwise_initializer,
+                         pointwise_initializer, bias_initializer, depthwise_regularizer,
+                         pointwise_regularizer, bias_regularizer, activity_regularizer,
+                         depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs)
+
+
+@register_layer
+class DepthwiseCthalpa2D(Cthalpa):
+    """Depthwise 2D convolution: each input channel gets ``depth_multiplier`` filters.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import DepthwiseCthalpa2D
+    >>> DepthwiseCthalpa2D(3, depth_multiplier=2)(xp.ones((1, 5, 5, 4))).shape
+    (1, 3, 3, 8)
+    """
+
+    allowed_padding = ("valid", "same")
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+        # filters=1 is a placeholder: the output has in_channels * depth_multiplier channels.
+        super().__init__(2, 1, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer,
+                         bias_constraint=bias_constraint, **kwargs)
+        del self.kernel_options, self.filters
+        self.depth_multiplier = _args.positive_int(depth_multiplier, "depth_multiplier", self)
+        self.depthwise_options = WeightOptions("depthwise", depthwise_initializer,
+                                               depthwise_regularizer, depthwise_constraint)
+
+    def compute_output_shape(self, input_shape):
+        return shapes.depthwise_conv(input_shape, self.kernel_size, self.strides, self.padding,
+                                     self.depth_multiplier, self.dilation_rate, self.data_format,
+                                     owner=self)
+
+    def shape_spec(self):
+        return {"kind": "depthwise_conv", "rank": 2, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding,
+                "dilation_rate": self.dilation_rate, "data_format": self.data_format,
+                "depth_multiplier": self.depth_multiplier}
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        self.depthwise_options.add_to(self, "depthwise_kernel",
+                                      (*self.kernel_size, channels, self.depth_multiplier))
+        if self.use_bias:
+            self.bias_options.add_to(self, "bias", (channels * self.depth_multiplier,))
+        self.expected_channels = {self.channel_axis: channels}
+        self.built = True
+
+    def call(self, x):
+        fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
+        y = ops.depthwise_conv(x, self.weight_as(x, "depthwise_kernel"), strides=self.strides,
+                               padding=self.padding, dilation=self.dilation_rate,
+                               data_format=self.data_format, bias=self._bias(x), activation=fused)
+        return y if fused is not None else self.activation(y)
+
+    def get_config(self):
+        config = {
+            **Layer.get_config(self),  # name, trainable, dtype, ...; not the conv keys
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "depth_multiplier": self.depth_multiplier,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "activation": activation_config(self.activation),
+            "use_bias": self.use_bias,
+            "depthwise_initializer": self.depthwise_options.config()["depthwise_initializer"],
+            "bias_initializer": self.bias_options.config()["bias_initializer"],
+            "depthwise_regularizer": self.depthwise_options.config()["depthwise_regularizer"],
+            "bias_regularizer": self.bias_options.config()["bias_regularizer"],
+            "activity_regularizer": activity_config(self),
+            "depthwise_constraint": self.depthwise_options.config()["depthwise_constraint"],
+            "bias_constraint": self.bias_options.config()["bias_constraint"],
+        }
+        return config
