@@ -1,0 +1,52 @@
+"""The device registry: which plugin runs a heavy op for a given array library.
+
+Importing this package imports no array library. See ``docs/devices.md``.
+
+Examples
+--------
+>>> import array_api_strict as xp
+>>> from cthulhu import devices
+>>> devices.explain(xp.ones((1, 4, 2)), "conv").plugin
+'generic'
+"""
+
+from cthulhu.devices.base import OPS, Plugin, fuses
+from cthulhu.devices.registry import (
+    BUILTIN,
+    Explanation,
+    PluginInfo,
+    PluginWarning,
+    Registry,
+    namespace_key,
+    registry,
+)
+
+__all__ = [
+    "BUILTIN", "OPS", "Explanation", "Plugin", "PluginInfo", "PluginWarning", "Registry",
+    "explain", "fuses", "lookup", "namespace_key", "plugins", "register", "registry", "unregister",
+]
+
+
+def explain(x, op: str) -> Explanation:
+    """Which plugin would run ``op`` on ``x`` and why (see :meth:`Registry.explain`)."""
+    return registry.explain(x, op)
+
+
+def plugins() -> list[PluginInfo]:
+    """Every known plugin and whether it can run here (what ``cthulhu devices`` prints)."""
+    return registry.plugins()
+
+
+def lookup(x, op: str):
+    """The plugin implementation of ``op`` for ``x``, or ``None`` (the generic code runs)."""
+    return registry.lookup(x, op)
+
+
+def register(plugin: Plugin, *, replace: bool = False) -> None:
+    """Register a plugin object at run time (see :meth:`Registry.register`)."""
+    registry.register(plugin, replace=replace)
+
+
+def unregister(plugin: Plugin) -> None:
+    """Remove a plugin registered with :func:`register`."""
+    registry.unregister(plugin)

@@ -1,0 +1,142 @@
+"""Checking and normalising the arguments of the op front-ends.
+
+Everything here is plain Python on shapes and argument values; it touches no
+array data. Padding amounts come from :mod:`cthulhu.shapes` (the one home of
+shape formulas).
+"""
+
+from __future__ import annotations
+
+import operator
+
+FUSABLE_ACTIVATIONS = ("linear", "relu")
+DATA_FORMATS = ("channels_last", "channels_first")
+PADDINGS = ("valid", "same", "causal")
+
+
+def shapes_mod():
+    """The shape algebra (imported lazily: the ops are imported by layers at start-up)."""
+    from cthulhu import shapes
+
+    if hasattr(shapes, "conv_padding"):
+        return shapes
+    from cthulhu.shapes import lengths  # before the package re-exported its functions
+
+    return lengths
+
+
+def int_tuple(value, n: int, name: str, op: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """``value`` (an int or ``n`` ints) as a tuple of ``n`` ints >= ``minimum``."""
+    items = value if isinstance(value, (tuple, list)) else (value,) * n
+    if len(items) != n:
+        raise ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")
+    out = []
+    for item in items:
+        if isinstance(item, bool):
+            raise TypeError(f"{op}: {name} must be integers, got {value!r}")
+        try:
+            item = operator.index(item)
+        except TypeError:
+            raise TypeError(f"{op}: {name} must be integers, got {value!r}") from None
+        if item < minimum:
+            raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+        out.append(item)
+    return tuple(out)
+
+
+def data_format(value, op: str) -> str:
+    if value not in DATA_FORMATS:
+        raise ValueError(f"{op}: data_format must be one of {DATA_FORMATS}, got {value!r}")
+    return value
+
+
+def padding(value, rank: int, op: str, allowed=PADDINGS):
+    """A lower-case padding name, or a tuple of ``rank`` explicit ``(lo, hi)`` int pairs."""
+    if isinstance(value, str):
+        name = value.lower()
+        if name not in allowed:
+            raise ValueError(f"{op}: padding must be one of {allowed} or explicit (lo, hi) "
+                             f"pairs, got {value!r}")
+        return name
+    try:
+        pairs = tuple(tuple(operator.index(v) for v in pair) for pair in value)
+    except TypeError:
+        raise TypeError(f"{op}: padding must be a string or {rank} (lo, hi) int pairs, "
+                        f"got {value!r}") from None
+    if len(pairs) != rank or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"{op}: explicit padding needs {rank} (lo, hi) pairs, got {value!r}")
+    return pairs
+
+
+def activation(value, op: str):
+    if value is None or value == "linear":
+        return None
+    if value not in FUSABLE_ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be None or one of {FUSABLE_ACTIVATIONS}, "
+                         f"got {value!r}")
+    return value
+
+
+def check_input(x, rank: int, op: str, name: str = "x") -> None:
+    ndim = getattr(x, "ndim", None)
+    if ndim is None:
+        raise TypeError(f"{op}: {name} must be an array, got {type(x).__name__}")
+    if ndim != rank + 2:
+        raise ValueError(f"{op}: {name} must have {rank + 2} dimensions (batch, {rank} spatial, "
+                         f"channels) for a rank-{rank} kernel, got shape {tuple(x.shape)}")
+
+
+def spatial_shape(x, fmt: str) -> tuple[int, ...]:
+    return tuple(x.shape[1:-1]) if fmt == "channels_last" else tuple(x.shape[2:])
+
+
+def channels(x, fmt: str) -> int:
+    return x.shape[-1] if fmt == "channels_last" else x.shape[1]
+
+
+def conv_pads(spatial, kernel_size, strides, dilation, pad, op: str):
+    """Explicit ``(lo, hi)`` pairs of a direct convolution, from ``shapes.conv_padding``."""
+    if not isinstance(pad, str):
+        return pad
+    sh = shapes_mod()
+    return tuple(sh.conv_padding(n, k, s, pad, d, owner=op)
+                 for n, k, s, d in zip(spatial, kernel_size, strides, dilation, strict=True))
+
+
+def conv_out_sizes(spatial, kernel_size, strides, dilation, pad, op: str):
+    sh = shapes_mod()
+    return tuple(sh.conv_length(n, k, s, p, d, owner=op)
+                 for n, k, s, d, p in zip(spatial, kernel_size, strides, dilation,
+                                          _per_axis(pad, len(spatial)), strict=True))
+
+
+def transpose_pads(spatial, kernel_size, strides, dilation, pad, output_padding, op: str):
+    """``(lo, hi)`` per axis of the stride-1 direct convolution equal to the transposed one."""
+    if not isinstance(pad, str):
+        return pad
+    sh = shapes_mod()
+    outp = output_padding or (None,) * len(spatial)
+    return tuple(sh.conv_transpose_padding(k, s, pad, p, d, n=n, owner=op)
+                 for n, k, s, d, p in zip(spatial, kernel_size, strides, dilation, outp,
+                                          strict=True))
+
+
+def stuffed_sizes(spatial, strides):
+    """Lengths after inserting ``s - 1`` zeros between samples: ``(n - 1)*s + 1``."""
+    return tuple((n - 1) * s + 1 for n, s in zip(spatial, strides, strict=True))
+
+
+def transpose_out_sizes(spatial, kernel_size, strides, dilation, pads, op: str):
+    """Output sizes of a transposed convolution given its explicit direct-conv padding.
+
+    That is the stride-1 convolution of the zero-stuffed input with ``pads``
+    (``shapes.conv_transpose_padding`` derives ``pads`` from the string forms).
+    """
+    sh = shapes_mod()
+    return tuple(sh.conv_length(n, k, 1, p, d, owner=op)
+                 for n, k, d, p in zip(stuffed_sizes(spatial, strides), kernel_size, dilation,
+                                       pads, strict=True))
+
+
+def _per_axis(pad, rank):
+    return (pad,) * rank if isinstance(pad, str) else pad

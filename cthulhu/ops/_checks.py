@@ -1,0 +1,39 @@
+"""Checks on the arrays an op receives (shapes and dtypes; no data is read)."""
+
+from __future__ import annotations
+
+
+def float_input(x, op: str):
+    """``x``'s namespace; raises ``TypeError`` unless ``x`` has a real floating dtype."""
+    from array_api_compat import array_namespace
+
+    try:
+        xp = array_namespace(x)
+    except TypeError:
+        raise TypeError(f"{op}: x must be an Array API array, got {type(x).__name__}") from None
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{op}: x must have a real floating dtype, got {x.dtype}")
+    return xp
+
+
+def like_x(xp, x, array, name: str, op: str, shape: tuple | None = None):
+    """``array`` checked against ``shape`` and cast to ``x``'s dtype when it differs."""
+    if array is None:
+        return None
+    if not hasattr(array, "shape"):
+        raise TypeError(f"{op}: {name} must be an array, got {type(array).__name__}")
+    if shape is not None and tuple(array.shape) != tuple(shape):
+        raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(array.shape)}")
+    if array.dtype != x.dtype:
+        array = xp.astype(array, x.dtype)
+    return array
+
+
+def kernel_rank(kernel, op: str, name: str = "kernel") -> int:
+    ndim = getattr(kernel, "ndim", None)
+    if ndim is None:
+        raise TypeError(f"{op}: {name} must be an array, got {type(kernel).__name__}")
+    if ndim not in (3, 4, 5):
+        raise ValueError(f"{op}: {name} must have shape (*kernel_size, in, out) with 1 to 3 "
+                         f"spatial axes, got shape {tuple(kernel.shape)}")
+    return ndim - 2

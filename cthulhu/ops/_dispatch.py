@@ -1,0 +1,42 @@
+"""Routing one op call: plugin first, generic Array API code when none serves or it declines."""
+
+from __future__ import annotations
+
+from cthulhu.devices.registry import registry
+
+# ops whose signature has no bias/activation
+_NO_BIAS = frozenset({"upsample"})
+
+
+def finish(y, bias, activation, channel_axis: int):
+    """Add ``bias`` along ``channel_axis`` and apply ``activation`` (``None`` or ``"relu"``)."""
+    if bias is None and activation is None:
+        return y
+    from array_api_compat import array_namespace, device
+
+    xp = array_namespace(y)
+    if bias is not None:
+        axis = channel_axis % y.ndim
+        shape = [1] * y.ndim
+        shape[axis] = bias.shape[0]
+        y = y + xp.reshape(bias, tuple(shape))
+    if activation == "relu":
+        y = xp.maximum(y, xp.zeros((), dtype=y.dtype, device=device(y)))
+    return y
+
+
+def run(op: str, x, arrays: tuple, cfg: dict, bias, activation, channel_axis: int, generic):
+    """Call the plugin's ``op`` for ``x`` if there is one and it accepts, else ``generic``."""
+    impl = registry.lookup(x, op)
+    if impl is not None:
+        fused = getattr(impl, "cthulhu_fuses", ())
+        if op in _NO_BIAS:
+            out = impl(x, *arrays, **cfg)
+        else:
+            out = impl(x, *arrays, bias=bias if "bias" in fused else None,
+                       activation=activation if "activation" in fused else None, **cfg)
+        if out is not NotImplemented:
+            return finish(out, None if "bias" in fused else bias,
+                          None if "activation" in fused else activation, channel_axis)
+    out = generic(x, *arrays, **cfg)
+    return finish(out, bias, activation, channel_axis)

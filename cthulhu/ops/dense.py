@@ -1,0 +1,29 @@
+"""``matmul``: the dense layer's op."""
+
+from __future__ import annotations
+
+from cthulhu.ops import _args, _checks, _dispatch, generic
+
+
+def matmul(x, kernel, bias=None, activation=None):
+    """``x @ kernel (+ bias)`` over the last axis of ``x`` (any rank >= 2), then ``activation``.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu import ops
+    >>> ops.matmul(xp.ones((2, 3)), xp.ones((3, 4)), bias=xp.ones(4), activation="relu")[0, :]
+    Array([4., 4., 4., 4.], dtype=array_api_strict.float64)
+    """
+    op = "ops.matmul"
+    if getattr(x, "ndim", 0) < 2:
+        raise ValueError(f"{op}: x must have at least 2 dimensions, got shape "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+    if getattr(kernel, "ndim", None) != 2 or kernel.shape[0] != x.shape[-1]:
+        raise ValueError(f"{op}: kernel must have shape ({x.shape[-1]}, units) for x of shape "
+                         f"{tuple(x.shape)}, got {tuple(getattr(kernel, 'shape', ()))}")
+    xp = _checks.float_input(x, op)
+    act = _args.activation(activation, op)
+    kernel = _checks.like_x(xp, x, kernel, "kernel", op)
+    bias = _checks.like_x(xp, x, bias, "bias", op, (kernel.shape[1],))
+    return _dispatch.run("matmul", x, (kernel,), {}, bias, act, -1, generic.matmul)

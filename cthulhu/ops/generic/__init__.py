@@ -1,0 +1,13 @@
+"""The generic implementation of every heavy op, written only against the Array API standard.
+
+It runs for any compliant library (tested with ``array-api-strict`` and with
+PyTorch through ``array-api-compat``) and is the fallback whenever no device
+plugin serves an array's namespace, or a plugin declines a call. It is also
+the reference the fast plugins are compared with in the tests.
+"""
+
+from cthulhu.ops.generic.conv import conv, conv_transpose, depthwise_conv, separable_conv
+from cthulhu.ops.generic.misc import bilinear_taps, matmul, pad, upsample
+
+__all__ = ["bilinear_taps", "conv", "conv_transpose", "depthwise_conv", "matmul", "pad",
+           "separable_conv", "upsample"]
