@@ -56,7 +56,9 @@ def check_shape(input_shape, rank=None, owner=None, min_rank=None, what=None):
 
 def _spatial_shape(input_shape, rank, data_format, owner):
     if rank not in _AXES:
-        raise shape_error(owner, f"spatial rank must be 1, 2 or 3, got {rank!r}")
+        raise shape_error(owner, "expected an input of rank 3, 4 or 5 (batch, 1 to 3 spatial "
+                                 f"axes, channels) and arguments of that many axes, got "
+                                 f"input shape {input_shape!r} and {rank!r} spatial axes")
     what = (f"(batch, channels, {_AXES[rank]})" if data_format == "channels_first"
             else f"(batch, {_AXES[rank]}, channels)")
     return check_shape(input_shape, rank + 2, owner, what=what)
