@@ -1,0 +1,592 @@
+"""Chains of layers: per-layer output shapes, receptive fields, halos and block plans.
+
+``chain(layers, input_shape)`` runs the shape formulas of this package over a
+sequence of layers (layer objects, spec dicts or ``{"class_name", "config"}``
+dicts, see :mod:`cthulhu.shapes.spec`) and returns a :class:`Chain`.
+
+The spatial analysis
+--------------------
+Along each spatial axis, every layer of the leading *spatial part* of the
+chain (convolutions of all kinds, up-sampling, zero padding, cropping and the
+position-wise layers) maps a range ``[a, b)`` of its output to the range of
+its input that range depends on. There are two shapes of map:
+
+* *down* (convolution with stride ``s``, dilated kernel span ``K`` and
+  before-padding ``lo``; cropping and zero padding are the case
+  ``s = K = 1``, ``lo = -crop`` or ``lo = pad``)::
+
+      [a, b)  ->  [a*s - lo, (b-1)*s - lo + K)
+
+* *up* (transposed convolution seen as the direct convolution of the
+  zero-inserted input, padded by ``lo`` before; nearest up-sampling by ``u``
+  is the case ``s = K = u``, ``lo = u - 1``)::
+
+      [a, b)  ->  [ceil((a - lo)/s), floor((b - 2 - lo + K)/s) + 1)
+
+Composing these maps from the last layer back to the first gives, per axis:
+
+``jump``
+    input samples per output sample (a ``Fraction``: up-sampling makes it < 1).
+``receptive_field``
+    the most input samples one output sample depends on.
+``offset``
+    the first input sample output sample 0 depends on (negative: padding).
+``output_block_multiple`` / ``block_multiple``
+    the output (resp. input) block boundaries at which every intermediate
+    boundary falls on a whole sample of every layer. Input blocks whose
+    starts and sizes are multiples of ``block_multiple`` map to output blocks
+    of ``block_multiple / jump`` samples.
+``halo``
+    ``(lo, hi)``: for such an aligned input block ``[c0, c1)``, the output
+    block ``[c0/jump, c1/jump)`` depends on exactly the input samples
+    ``[c0 - lo, c1 + hi)`` (clipped to the array). Negative values mean fewer
+    samples than the block; ``depth`` is the halo clipped at 0, as
+    ``dask.array.map_overlap`` wants it.
+
+Computing a block exactly
+-------------------------
+:meth:`Chain.block_plan` turns an output block into, for every layer, the
+input range it reads and the explicit padding that reproduces the
+whole-array result: the layer's own padding where the block touches the
+true border of the array, nothing inside (the halo supplies the data). Any
+output range works, aligned or not. This is what the Dask device runs.
+"""
+
+from fractions import Fraction
+from math import lcm
+
+from ._arith import is_int
+from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
+from .errors import ShapeError, ShapeTypeError
+from .layers import (
+    conv,
+    conv_transpose,
+    cropping,
+    depthwise_conv,
+    separable_conv,
+    upsampling,
+    zero_padding,
+)
+from .lengths import conv_padding, conv_transpose_padding, dilated_kernel_size
+from .spec import layer_spec, spec_owner
+
+__all__ = ["chain", "Chain", "AxisInfo", "LayerBlock", "BlockPlan", "split_axis"]
+
+
+# ----------------------------------------------------------------- shapes
+def _opaque(spec, shape, owner):
+    layer = spec.get("layer")
+    if layer is not None and hasattr(layer, "compute_output_shape"):
+        return tuple(layer.compute_output_shape(shape))
+    out = spec.get("output_shape")
+    if callable(out):
+        return tuple(out(shape))
+    if out is None:
+        raise ShapeError(f"{owner}: the output shape is unknown (give output_shape)")
+    return (shape[0], *out)
+
+
+# kind -> output shape, by the whole-layer functions of this package (nothing recomputed here).
+_SHAPE = {
+    "conv": lambda sp, x, o: conv(x, sp["filters"], sp["kernel_size"], sp["strides"],
+                                  sp["padding"], sp["dilation_rate"], sp["data_format"], o),
+    "conv_transpose": lambda sp, x, o: conv_transpose(
+        x, sp["filters"], sp["kernel_size"], sp["strides"], sp["padding"],
+        sp.get("output_padding"), sp["dilation_rate"], sp["data_format"], o),
+    "depthwise_conv": lambda sp, x, o: depthwise_conv(
+        x, sp["kernel_size"], sp["strides"], sp["padding"], sp.get("depth_multiplier", 1),
+        sp["dilation_rate"], sp["data_format"], o),
+    "separable_conv": lambda sp, x, o: separable_conv(
+        x, sp["filters"], sp["kernel_size"], sp["strides"], sp["padding"],
+        sp.get("depth_multiplier", 1), sp["dilation_rate"], sp["data_format"], o),
+    "upsampling": lambda sp, x, o: upsampling(x, sp["size"], sp["data_format"], o),
+    "zero_padding": lambda sp, x, o: zero_padding(x, sp["padding"], sp["data_format"], o,
+                                                  rank=sp["rank"]),
+    "cropping": lambda sp, x, o: cropping(x, sp["cropping"], sp["data_format"], o,
+                                          rank=sp["rank"]),
+    "pointwise": lambda sp, x, o: same_shape(x, o),
+    "spatial_dropout": lambda sp, x, o: same_shape(x, o),
+    "dense": lambda sp, x, o: dense(x, sp["units"], o),
+    "flatten": lambda sp, x, o: flatten(x, sp.get("data_format"), o),
+    "reshape": lambda sp, x, o: reshape(x, sp["target_shape"], o),
+    "permute": lambda sp, x, o: permute(x, sp["dims"], o),
+    "repeat_vector": lambda sp, x, o: repeat_vector(x, sp["n"], o),
+    "embedding": lambda sp, x, o: embedding(x, sp["output_dim"], sp.get("input_length"), o),
+    "lstm": lambda sp, x, o: lstm(x, sp["units"], sp.get("return_sequences", False),
+                                  sp.get("return_state", False), o),
+    "opaque": _opaque,
+}
+
+
+def _as_specs(layers):
+    if hasattr(layers, "layers") and not isinstance(layers, (list, tuple, dict)):
+        layers = layers.layers
+    if isinstance(layers, dict):
+        layers = [layers]
+    return [spec if isinstance(spec, dict) and spec.get("normalized") else layer_spec(spec)
+            for spec in layers]
+
+
+def chain(layers, input_shape=None):
+    """Run the shape algebra over a sequence of layers.
+
+    Parameters
+    ----------
+    layers : sequence, or a model with ``.layers``
+        Layer objects, spec dicts or ``{"class_name": ..., "config": ...}`` dicts.
+    input_shape : tuple of sizes
+        Batch axis included; sizes are ints, ``None`` or symbols. When omitted,
+        ``layers.input_shape`` (a model's) is used.
+
+    Returns
+    -------
+    Chain
+
+    Examples
+    --------
+    >>> c = chain([{"kind": "conv", "rank": 1, "filters": 4, "kernel_size": 3,
+    ...             "data_format": "channels_last"},
+    ...            {"kind": "upsampling", "rank": 1, "size": 2}], (None, 10, 1))
+    >>> c.output_shape, c.receptive_field, c.jump, c.halo
+    ((None, 16, 4), (3,), (Fraction(1, 2),), ((0, 2),))
+    """
+    if input_shape is None:
+        input_shape = getattr(layers, "input_shape", None)
+        if input_shape is None:
+            raise ShapeError("chain() needs an input_shape (batch axis included)")
+    if isinstance(input_shape, str) or not hasattr(input_shape, "__iter__"):
+        raise ShapeTypeError(f"input_shape must be a tuple of sizes, got {input_shape!r}")
+    specs = _as_specs(layers)
+    shapes = []
+    shape = tuple(input_shape)
+    for spec in specs:
+        owner = spec_owner(spec)
+        try:
+            fn = _SHAPE[spec["kind"]]
+        except KeyError:
+            raise ShapeError(f"{owner}: unknown layer kind {spec['kind']!r}") from None
+        shape = fn(spec, shape, owner)
+        shapes.append(shape)
+    return Chain(specs, tuple(input_shape), shapes)
+
+
+# ------------------------------------------------------------- axis steps
+class _Step:
+    """One layer along one axis: a down or up map (see the module docstring)."""
+
+    __slots__ = ("up", "s", "K", "lo", "n_in", "n_out")
+
+    def __init__(self, up, s, K, lo, n_in, n_out):
+        self.up, self.s, self.K, self.lo, self.n_in, self.n_out = up, s, K, lo, n_in, n_out
+
+    def back(self, a, b):
+        """Unclipped input range ``[A, B)`` of the output range ``[a, b)`` (``a < b``)."""
+        s, lo = self.s, self.lo
+        if self.up:
+            return -((lo - a) // s), (b - 2 - lo + self.K) // s + 1
+        return a * s - lo, (b - 1) * s - lo + self.K
+
+    def factor(self):
+        return Fraction(1, self.s) if self.up else Fraction(self.s)
+
+
+def _pad_lo(pair):
+    lo = pair[0]
+    return lo if is_int(lo) else None
+
+
+def _steps_of(spec, axis, n_in, n_out):
+    """The ``_Step`` of one layer along spatial axis ``axis``; ``None`` for an identity."""
+    kind = spec["kind"]
+    if kind in ("conv", "depthwise_conv", "separable_conv"):
+        k, s, d = spec["kernel_size"][axis], spec["strides"][axis], spec["dilation_rate"][axis]
+        lo = _pad_lo(conv_padding(n_in, k, s, spec["padding"], d))
+        return _Step(False, s, dilated_kernel_size(k, d), lo, n_in, n_out)
+    if kind == "conv_transpose":
+        k, s, d = spec["kernel_size"][axis], spec["strides"][axis], spec["dilation_rate"][axis]
+        op = spec.get("output_padding")
+        op = None if op is None else op[axis]
+        n = n_in if is_int(n_in) else None
+        lo = _pad_lo(conv_transpose_padding(k, s, spec["padding"], op, d, n))
+        return _Step(True, s, dilated_kernel_size(k, d), lo, n_in, n_out)
+    if kind == "upsampling":
+        u = spec["size"][axis]
+        return None if u == 1 else _Step(True, u, u, u - 1, n_in, n_out)
+    if kind == "cropping":
+        return _Step(False, 1, 1, -spec["cropping"][axis][0], n_in, n_out)
+    if kind == "zero_padding":
+        return _Step(False, 1, 1, spec["padding"][axis][0], n_in, n_out)
+    return None
+
+
+class AxisInfo:
+    """What one spatial axis of a chain needs: see the :mod:`chain` module docstring.
+
+    Attributes
+    ----------
+    axis : int
+        Index of the axis in the input shape (batch axis is 0).
+    receptive_field : int
+    jump : Fraction
+    offset : int or None
+        ``None`` when a padding depends on a size that is not a known int.
+    halo : (int, int) or None
+    depth : (int, int) or None
+        ``halo`` clipped at 0.
+    block_multiple, output_block_multiple : int
+    """
+
+    __slots__ = ("axis", "receptive_field", "jump", "offset", "halo", "depth",
+                 "block_multiple", "output_block_multiple")
+
+    def __init__(self, axis, steps):
+        self.axis = axis
+        jump = Fraction(1)
+        denominators = 1
+        for step in reversed(steps):
+            jump *= step.factor()
+            denominators = lcm(denominators, jump.denominator)
+        self.jump = jump
+        self.output_block_multiple = m_out = denominators
+        self.block_multiple = int(m_out * jump)
+        known = all(step.lo is not None for step in steps)
+        if known:
+            lo, hi = _compose(steps, 0, m_out)
+            self.halo = (-lo, hi - self.block_multiple)
+            self.depth = (max(0, -lo), max(0, hi - self.block_multiple))
+            self.offset = _compose(steps, 0, 1)[0]
+        else:
+            self.halo = self.depth = self.offset = None
+            # The receptive field does not depend on the paddings (they only shift ranges).
+            steps = [_Step(s.up, s.s, s.K, 0, s.n_in, s.n_out) for s in steps]
+        self.receptive_field = max(
+            (b - a for a, b in (_compose(steps, i, i + 1) for i in range(min(m_out, 4096)))),
+            default=1)
+
+    def __repr__(self):
+        return (f"AxisInfo(axis={self.axis}, receptive_field={self.receptive_field}, "
+                f"jump={self.jump}, offset={self.offset}, halo={self.halo}, "
+                f"block_multiple={self.block_multiple})")
+
+
+def _compose(steps, a, b):
+    for step in reversed(steps):
+        a, b = step.back(a, b)
+    return a, b
+
+
+class LayerBlock:
+    """One layer's part of a :class:`BlockPlan` (all tuples have one entry per spatial axis).
+
+    Attributes
+    ----------
+    spec : dict
+        The layer's spec.
+    in_range, out_range : tuple of (start, stop)
+        The input samples the layer reads and the output samples it makes,
+        in whole-array coordinates of its input and output.
+    pads : tuple of (lo, hi)
+        How to compute ``out_range`` from the ``in_range`` slice exactly:
+
+        * convolutions (all kinds), zero padding, cropping and position-wise
+          layers: add ``lo``/``hi`` zeros around the slice, then run the layer
+          with ``'valid'`` padding (cropping and zero padding then do nothing
+          more: the ranges already are the result);
+        * transposed convolutions: ``(lo, hi)`` is the explicit padding of
+          the equivalent direct convolution of the zero-inserted slice (the
+          meaning of :func:`conv_transpose_padding`; negative = crop);
+        * up-sampling by ``u``: repeat the slice, then drop ``u - 1 - lo``
+          samples at the start and ``u - 1 - hi`` at the end.
+    """
+
+    __slots__ = ("spec", "in_range", "out_range", "pads")
+
+    def __init__(self, spec, in_range, out_range, pads):
+        self.spec, self.in_range, self.out_range, self.pads = spec, in_range, out_range, pads
+
+    def __repr__(self):
+        return (f"LayerBlock({self.spec.get('kind')}, in={self.in_range}, out={self.out_range}, "
+                f"pads={self.pads})")
+
+
+class BlockPlan:
+    """How to compute one output block of the spatial part of a chain.
+
+    Attributes
+    ----------
+    input_range : tuple of (start, stop)
+        The slice of the chain's input to read, per spatial axis.
+    output_range : tuple of (start, stop)
+    layers : list of LayerBlock
+        In chain order; feed each layer the previous one's result.
+    """
+
+    __slots__ = ("input_range", "output_range", "layers")
+
+    def __init__(self, input_range, output_range, layers):
+        self.input_range, self.output_range, self.layers = input_range, output_range, layers
+
+
+def _block_back(step, spec, a, b):
+    """Clipped input range and pads of one layer for the output range ``[a, b)``."""
+    n = step.n_in
+    if b <= a:
+        start = min(max(step.back(a, a + 1)[0], 0), n)
+        return start, start, (0, 0)
+    A, B = step.back(a, b)
+    start, stop = max(A, 0), min(B, n)
+    if stop < start:
+        stop = start
+    if not step.up:
+        return start, stop, (start - A, B - stop)
+    s, K = step.s, step.K
+    count = stop - start
+    lo = start * s - (a - step.lo)
+    span = (count - 1) * s + 1 if count else 0
+    hi = (b - a) + K - 1 - span - lo
+    if spec["kind"] == "upsampling" and count == 0:
+        lo = hi = 0
+    return start, stop, (lo, hi)
+
+
+def split_axis(length, size, multiple=1):
+    """Cut ``range(length)`` into ``(start, stop)`` blocks of about ``size`` samples.
+
+    Every boundary but the last is a multiple of ``multiple`` (``size`` is
+    rounded to one, at least ``multiple``).
+
+    >>> split_axis(10, 4, 2)
+    [(0, 4), (4, 8), (8, 10)]
+    """
+    step = max(multiple, (size // multiple) * multiple)
+    return [(i, min(i + step, length)) for i in range(0, length, step)]
+
+
+_SPATIAL = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "upsampling",
+            "zero_padding", "cropping", "spatial_dropout")
+
+
+class Chain:
+    """The result of :func:`chain`: shapes of every layer and the spatial analysis.
+
+    Attributes
+    ----------
+    specs : list of dict
+        The normalised spec of each layer.
+    input_shape : tuple
+    output_shapes : list of tuple
+        The output shape of each layer, computed by the functions of this package.
+    output_shape : tuple
+        The last layer's output shape.
+
+    The spatial analysis (computed on first use) covers the leading layers
+    that keep the spatial layout: ``spatial_layers`` of them, ``stop_reason``
+    says why it stopped early (``None`` if it did not). ``axes`` holds one
+    :class:`AxisInfo` per spatial axis; ``receptive_field``, ``jump``,
+    ``offset``, ``halo``, ``depth``, ``block_multiple`` and
+    ``output_block_multiple`` are tuples over the spatial axes.
+    """
+
+    def __init__(self, specs, input_shape, output_shapes):
+        self.specs = specs
+        self.input_shape = input_shape
+        self.output_shapes = output_shapes
+        self._spatial = None
+        self._axes = None
+
+    def __len__(self):
+        return len(self.specs)
+
+    def __repr__(self):
+        return f"Chain({len(self.specs)} layers, {self.input_shape} -> {self.output_shape})"
+
+    @property
+    def output_shape(self):
+        return self.output_shapes[-1] if self.output_shapes else self.input_shape
+
+    def shape_before(self, i):
+        """The input shape of layer ``i``."""
+        return self.output_shapes[i - 1] if i else self.input_shape
+
+    # --------------------------------------------------------- spatial part
+    def _analyse(self):
+        if self._spatial is not None:
+            return self._spatial
+        rank = fmt = None
+        count, reason = len(self.specs), None
+        for i, spec in enumerate(self.specs):
+            kind = spec["kind"]
+            if kind == "pointwise" or (kind == "dense" and fmt == "channels_last"):
+                continue
+            if kind in _SPATIAL:
+                if rank is None:
+                    rank, fmt = spec["rank"], spec["data_format"]
+                    if len(self.input_shape) != rank + 2:
+                        count, reason = i, f"{spec_owner(spec)} expects rank {rank + 2}"
+                        break
+                    continue
+                if (spec["rank"], spec["data_format"]) == (rank, fmt):
+                    continue
+                count, reason = i, f"{spec_owner(spec)} changes the spatial layout"
+                break
+            count, reason = i, f"{spec_owner(spec)} ({kind}) is not spatial"
+            break
+        if rank is None:
+            from .normalize import normalize_data_format
+
+            rank, fmt = max(len(self.input_shape) - 2, 0), normalize_data_format(None)
+        first = 2 if fmt == "channels_first" else 1
+        self._spatial = (rank, fmt, tuple(range(first, first + rank)), count, reason)
+        return self._spatial
+
+    @property
+    def data_format(self):
+        return self._analyse()[1]
+
+    @property
+    def spatial_axes(self):
+        """Indices of the spatial axes in the input shape."""
+        return self._analyse()[2]
+
+    @property
+    def spatial_layers(self):
+        return self._analyse()[3]
+
+    @property
+    def stop_reason(self):
+        return self._analyse()[4]
+
+    def _steps(self, j, upto=None):
+        """``[(layer index, _Step or None)]`` along spatial axis ``j`` (0-based)."""
+        idx = self.spatial_axes[j]
+        count = self.spatial_layers if upto is None else min(upto, self.spatial_layers)
+        out = []
+        n_in = self.input_shape[idx]
+        for i in range(count):
+            n_out = self.output_shapes[i][idx]
+            out.append((i, _steps_of(self.specs[i], j, n_in, n_out)))
+            n_in = n_out
+        return out
+
+    def axis_info(self, upto=None):
+        """One :class:`AxisInfo` per spatial axis, for the first ``upto`` layers (all: None)."""
+        if upto is None and self._axes is not None:
+            return self._axes
+        infos = tuple(AxisInfo(idx, [s for _, s in self._steps(j, upto) if s is not None])
+                      for j, idx in enumerate(self.spatial_axes))
+        if upto is None:
+            self._axes = infos
+        return infos
+
+    @property
+    def axes(self):
+        return self.axis_info()
+
+    receptive_field = property(lambda self: tuple(a.receptive_field for a in self.axes))
+    jump = property(lambda self: tuple(a.jump for a in self.axes))
+    offset = property(lambda self: tuple(a.offset for a in self.axes))
+    halo = property(lambda self: tuple(a.halo for a in self.axes))
+    depth = property(lambda self: tuple(a.depth for a in self.axes))
+    block_multiple = property(lambda self: tuple(a.block_multiple for a in self.axes))
+    output_block_multiple = property(
+        lambda self: tuple(a.output_block_multiple for a in self.axes))
+
+    @property
+    def spatial_output_shape(self):
+        """The output shape of the spatial part (the input shape if it is empty)."""
+        count = self.spatial_layers
+        return self.output_shapes[count - 1] if count else self.input_shape
+
+    # ------------------------------------------------------------- blocks
+    def block_plan(self, out_start, out_stop):
+        """How to compute the output block ``[out_start, out_stop)`` of the spatial part.
+
+        Parameters
+        ----------
+        out_start, out_stop : sequence of int
+            One entry per spatial axis, in output coordinates of the last
+            spatial layer (``spatial_output_shape``).
+
+        Returns
+        -------
+        BlockPlan
+            Whose ``input_range`` is the slice of the input to read and whose
+            ``layers`` say what each layer computes (see :class:`LayerBlock`).
+
+        Raises
+        ------
+        ShapeError
+            A size along the way is not a known int, or the range is not
+            inside the output.
+        """
+        rank = len(self.spatial_axes)
+        out_start, out_stop = tuple(out_start), tuple(out_stop)
+        if len(out_start) != rank or len(out_stop) != rank:
+            raise ShapeError(f"block_plan needs one start and one stop per spatial axis "
+                             f"({rank}), got {out_start!r} and {out_stop!r}")
+        count = self.spatial_layers
+        per_axis = []
+        final = self.spatial_output_shape
+        for j, idx in enumerate(self.spatial_axes):
+            n = final[idx]
+            a, b = out_start[j], out_stop[j]
+            if not (is_int(n) and is_int(a) and is_int(b)):
+                raise ShapeError(f"block_plan needs known int sizes; axis {idx} has size "
+                                 f"{n} and the block is [{a}, {b})")
+            if not 0 <= a <= b <= n:
+                raise ShapeError(f"output block [{a}, {b}) is not inside axis {idx} of "
+                                 f"length {n}")
+            per_axis.append(self._axis_plan(j, a, b))
+        layers = [LayerBlock(self.specs[i], tuple(p[i][0] for p in per_axis),
+                             tuple(p[i][1] for p in per_axis),
+                             tuple(p[i][2] for p in per_axis)) for i in range(count)]
+        in_range = tuple(p[0][0] for p in per_axis) if count else tuple(zip(out_start, out_stop, strict=True))
+        return BlockPlan(in_range, tuple(zip(out_start, out_stop, strict=True)), layers)
+
+    def _axis_plan(self, j, a, b):
+        """``[(in_range, out_range, pads)]`` per layer along axis ``j`` for ``[a, b)``."""
+        plan = []
+        for i, step in reversed(self._steps(j)):
+            if step is None:
+                plan.append(((a, b), (a, b), (0, 0)))
+                continue
+            if step.lo is None or not is_int(step.n_in):
+                raise ShapeError(f"{spec_owner(self.specs[i])}: the block plan needs known int "
+                                 f"sizes, got an input length of {step.n_in}")
+            start, stop, pads = _block_back(step, self.specs[i], a, b)
+            plan.append(((start, stop), (a, b), pads))
+            a, b = start, stop
+        plan.reverse()
+        return plan
+
+    def input_range(self, out_start, out_stop, axis=None):
+        """The input samples an output block needs (clipped to the array).
+
+        With ``axis`` (a spatial axis number, 0-based) the arguments are ints
+        and the result one ``(start, stop)``; without, they are sequences over
+        the spatial axes and so is the result.
+        """
+        if axis is not None:
+            return self._axis_plan(axis, out_start, out_stop)[0][0] if self.spatial_layers \
+                else (out_start, out_stop)
+        return self.block_plan(out_start, out_stop).input_range
+
+    def output_blocks(self, block_shape):
+        """Split the spatial output into aligned blocks of about ``block_shape`` samples.
+
+        Returns a list of ``(out_start, out_stop)`` tuples (one entry per
+        spatial axis each), ready for :meth:`block_plan`. Boundaries fall on
+        multiples of ``output_block_multiple``, so that interior blocks read
+        exactly ``halo`` samples around their aligned input core.
+        """
+        final = self.spatial_output_shape
+        splits = []
+        for j, idx in enumerate(self.spatial_axes):
+            n = final[idx]
+            if not is_int(n):
+                raise ShapeError(f"output_blocks needs known int sizes; axis {idx} is {n}")
+            splits.append(split_axis(n, block_shape[j], self.axes[j].output_block_multiple))
+        blocks = [((), ())]
+        for parts in splits:
+            blocks = [(s + (a,), e + (b,)) for s, e in blocks for a, b in parts]
+        return blocks

@@ -1,0 +1,170 @@
+"""A small, safe text language for shapes and layer chains (used by ``cthulhu shape``).
+
+* Shapes: ``"b, d, h, w, 1"``, ``"(None, 224, 224, 3)"``, ``"(None, 2*h + 1, 3)"``.
+* Chains: layer calls separated by ``|``, e.g.
+  ``"Cthalpa3D(8, 3) | UbboSathla3D(2) | Cropping3D(1)"``.
+
+Nothing is evaluated: text is parsed with :mod:`ast` and only literals (numbers,
+strings, ``None``, ``True``/``False``, tuples, lists, dicts), names (in shapes)
+and integer arithmetic (in shapes) are accepted.
+"""
+
+from .errors import ShapeError
+from .spec import KERAS_NAMES, LAYER_SIGNATURES, spec_from_config
+
+__all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call"]
+
+
+def _ast():
+    import ast  # imported on use: `import cthulhu.shapes` stays light
+
+    return ast
+
+
+def _is_plain_int(token):
+    return token.isdigit()
+
+
+def parse_shape(text):
+    """A tuple of sizes from text: ints, ``None``/``?``, names or integer expressions.
+
+    >>> parse_shape("(None, 224, 224, 3)")
+    (None, 224, 224, 3)
+    """
+    if not isinstance(text, str):
+        raise ShapeError(f"a shape must be given as text, got {text!r}")
+    body = text.strip()
+    if len(body) >= 2 and body[0] + body[-1] in ("()", "[]"):
+        body = body[1:-1]
+    if not body.strip():
+        raise ShapeError(f"empty shape {text!r}")
+    items = [t.strip() for t in body.split(",")]
+    if items and items[-1] == "":
+        items.pop()  # "(3,)" is a 1-tuple
+    return tuple(parse_dim(item, text) for item in items)
+
+
+def parse_dim(token, context=None):
+    """One size: ``"224"``, ``"None"``, ``"?"``, ``"h"`` or ``"2*h + 1"``."""
+    from .symbolic import Sym
+
+    where = f" in {context!r}" if context else ""
+    if token in ("None", "?"):
+        return None
+    if _is_plain_int(token):
+        return int(token)
+    if token.isidentifier():
+        return Sym(token)
+    ast = _ast()
+    try:
+        node = ast.parse(token, mode="eval").body
+    except SyntaxError:
+        raise ShapeError(f"cannot read the size {token!r}{where}") from None
+    return _dim_expr(ast, node, token, where)
+
+
+def _dim_expr(ast, node, token, where):
+    from .symbolic import Sym
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) \
+            and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.Name):
+        return Sym(node.id)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_dim_expr(ast, node.operand, token, where)
+    if isinstance(node, ast.BinOp):
+        left = _dim_expr(ast, node.left, token, where)
+        right = _dim_expr(ast, node.right, token, where)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.FloorDiv):
+            return left // right
+    raise ShapeError(f"cannot read the size {token!r}{where}: use ints, None, names, "
+                     "+, -, * and //")
+
+
+def parse_call(text):
+    """``"Cthalpa2D(64, 3, strides=2)"`` -> ``("Cthalpa2D", [64, 3], {"strides": 2})``.
+
+    A bare name (``"Flatten"``) is a call without arguments.
+    """
+    ast = _ast()
+    source = text.strip()
+    try:
+        node = ast.parse(source, mode="eval").body
+    except SyntaxError as exc:
+        raise ShapeError(f"cannot read the layer {source!r}: {exc.msg}") from None
+    if isinstance(node, ast.Name):
+        return node.id, [], {}
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+        raise ShapeError(f"expected a layer call such as Cthalpa2D(64, 3), got {source!r}")
+    name = node.func.id
+    args = [_literal(ast, a, name, source) for a in node.args]
+    kwargs = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise ShapeError(f"{name}: '**' arguments are not allowed in {source!r}")
+        kwargs[kw.arg] = _literal(ast, kw.value, name, source)
+    return name, args, kwargs
+
+
+def _literal(ast, node, name, source):
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        shown = ast.get_source_segment(source, node) or "?"
+        raise ShapeError(f"{name}: arguments must be literals (numbers, strings, None, "
+                         f"tuples), got {shown}") from None
+
+
+def parse_layer(text):
+    """The spec of one layer call, binding arguments as the layer's constructor would.
+
+    >>> parse_layer("Cthalpa2D(64, 3, strides=2, padding='same')")["strides"]
+    (2, 2)
+    """
+    name, args, kwargs = parse_call(text)
+    canonical = KERAS_NAMES.get(name, name)
+    if canonical not in LAYER_SIGNATURES:
+        known = ", ".join(sorted(LAYER_SIGNATURES))
+        raise ShapeError(f"unknown layer {name!r}; known layers: {known}")
+    params = [p for p, _ in LAYER_SIGNATURES[canonical][2]]
+    if len(args) > len(params):
+        raise ShapeError(f"{name} takes at most {len(params)} positional arguments, "
+                         f"got {len(args)}")
+    config = dict(zip(params, args, strict=False))
+    for key, value in kwargs.items():
+        if key in config:
+            raise ShapeError(f"{name}: got multiple values for argument {key!r}")
+        if key not in params and key != "name":
+            raise ShapeError(f"{name}: unexpected keyword argument {key!r}")
+        config[key] = value
+    return spec_from_config(canonical, config)
+
+
+def parse_chain(text):
+    """The specs of ``"Layer(...) | Layer(...) | ..."`` (``|`` inside strings is not split)."""
+    parts, depth, quote, current = [], 0, None, []
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    if any(not p.strip() for p in parts):
+        raise ShapeError(f"empty layer in the chain {text!r}")
+    return [parse_layer(p) for p in parts]

@@ -1,0 +1,653 @@
+"""Symbolic sizes: named integer unknowns such as ``h`` and expressions built from them.
+
+``symbolic("b, h, w, 3")`` gives ``(b, h, w, 3)`` where ``b, h, w`` are
+:class:`Sym` objects. The length formulas of ``cthulhu.shapes`` only use
+``+ - *``, ``//`` and the helpers of ``_arith``, so they run unchanged on
+symbols: ``conv_length(h, 3, 2)`` is ``ceil(h/2) - 1`` and records the
+condition ``h >= 3`` that the formula needs. Binding the names
+(:meth:`Sym.evaluate`, :func:`evaluate`) gives the integer and checks every
+recorded condition.
+
+Representation
+--------------
+A ``Sym`` is a polynomial with integer coefficients over *atoms*: names
+(``"h"``), floor divisions ``floor(E/d)`` of an expression by a positive int,
+and ``max(a, b)``. Affine expressions are collected and their constants
+folded, so ``(h + 4) - 4`` is ``h`` and ``(2*h) // 2`` is ``h``. Floor
+divisions are kept in one canonical form (coefficients and constant reduced
+modulo ``d``, nested divisions merged: ``floor(floor(h/2)/2)`` is
+``floor(h/4)``) and print as ``ceil(E/d)`` when that is what they are.
+Equality compares these canonical forms: two equal ``Sym`` always have the
+same value, and the canonical form catches the identities the formulas of
+this package produce, but it is not a full decision procedure (for example
+``floor(h/2) + ceil(h/2)`` does not simplify to ``h``).
+
+An expression that folds to a constant becomes a plain ``int``.
+"""
+
+from math import gcd
+
+from .errors import ShapeError, ShapeTypeError
+
+__all__ = ["Sym", "Condition", "symbolic", "evaluate", "subs", "ceildiv", "free_symbols",
+           "format_dim", "format_shape"]
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Floor:
+    """The atom ``floor(inner / d)``; ``inner`` is a canonical condition-free ``Sym``."""
+
+    __slots__ = ("inner", "d", "key", "text")
+
+    def __init__(self, inner, d):
+        self.inner = inner
+        self.d = d
+        c = inner._const
+        if c == d - 1:
+            body = inner - c
+            self.text = f"ceil({_frac(body, d)})"
+        else:
+            self.text = f"floor({_frac(inner, d)})"
+        self.key = (1, self.text)
+
+    def __eq__(self, other):
+        return isinstance(other, _Floor) and self.d == other.d and self.inner == other.inner
+
+    def __hash__(self):
+        return hash((self.inner, self.d))
+
+    def value(self, bindings):
+        return _value(self.inner, bindings) // self.d
+
+    def subs(self, bindings):
+        return _subs(self.inner, bindings) // self.d
+
+    def names(self):
+        return _names(self.inner)
+
+
+class _Max:
+    """The atom ``max(a, b)`` of two sizes (ints or condition-free ``Sym``)."""
+
+    __slots__ = ("a", "b", "key", "text")
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+        self.text = f"max({a}, {b})"
+        self.key = (2, self.text)
+
+    def __eq__(self, other):
+        return isinstance(other, _Max) and (self.a, self.b) == (other.a, other.b)
+
+    def __hash__(self):
+        return hash((self.a, self.b, "max"))
+
+    def value(self, bindings):
+        return max(_value(self.a, bindings), _value(self.b, bindings))
+
+    def subs(self, bindings):
+        a, b = _subs(self.a, bindings), _subs(self.b, bindings)
+        if _is_int(a) and _is_int(b):
+            return max(a, b)
+        return a.max(b) if isinstance(a, Sym) else b.max(a)
+
+    def names(self):
+        return _names(self.a) | _names(self.b)
+
+
+def _frac(expr, d):
+    text = str(expr)
+    simple = len(expr._terms) == 1 and expr._const == 0 and expr._terms[0][1] == 1 \
+        and len(expr._terms[0][0]) == 1
+    return f"{text}/{d}" if simple else f"({text})/{d}"
+
+
+def _akey(atom):
+    return (0, atom) if isinstance(atom, str) else atom.key
+
+
+def _mkey(mono):
+    return tuple(_akey(a) for a in mono)
+
+
+def _value(x, bindings):
+    return x if _is_int(x) else x._eval(bindings)
+
+
+def _subs(x, bindings):
+    return x if _is_int(x) else x._subs(bindings)
+
+
+def _names(x):
+    return frozenset() if _is_int(x) else x.free_symbols
+
+
+class Condition:
+    """A requirement ``expr >= bound`` recorded on a symbolic size, with the reason ``what``.
+
+    ``expr`` has no constant term (the constant is moved into ``bound``) and
+    its coefficients are divided by their common divisor, so that ``h - 2 >= 1``
+    reads ``h >= 3``.
+    """
+
+    __slots__ = ("expr", "bound", "what")
+
+    def __init__(self, expr, bound, what):
+        self.expr, self.bound, self.what = expr, bound, what
+
+    def __str__(self):
+        if all(c < 0 for _, c in self.expr._terms):
+            return f"{-self.expr} <= {-self.bound}"
+        return f"{self.expr} >= {self.bound}"
+
+    def __repr__(self):
+        return f"Condition({str(self)!r}, what={self.what!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Condition) and (self.expr, self.bound) == (other.expr, other.bound)
+
+    def __hash__(self):
+        return hash((self.expr, self.bound))
+
+    def holds(self, **bindings):
+        """Whether the condition holds for these bindings (all its names bound)."""
+        return self.expr._eval(bindings) >= self.bound
+
+
+def _merge_conds(a, b):
+    """Union of two condition tuples, keeping the strongest bound per expression."""
+    if not a:
+        return b
+    if not b or a is b:
+        return a
+    out = {c.expr: c for c in a}
+    for c in b:
+        old = out.get(c.expr)
+        if old is None or c.bound > old.bound:
+            out[c.expr] = c
+    return tuple(out.values())
+
+
+class Sym:
+    """A symbolic integer size: a name such as ``h`` or an expression of names.
+
+    Parameters
+    ----------
+    name : str
+        A Python identifier; ``Sym("h")`` is the size called ``h``.
+
+    Notes
+    -----
+    Supported: ``+``, ``-`` and ``*`` with ints and other symbols, ``//`` and
+    ``%`` by a non-zero int, :func:`ceildiv`, :meth:`max`. Comparisons with
+    ``<`` and friends raise ``TypeError``: a symbol has no value until bound.
+
+    Examples
+    --------
+    >>> h = Sym("h")
+    >>> (h - 3) // 2 + 1
+    ceil(h/2) - 1
+    >>> ((h + 4) - 4, (2 * h) // 2)
+    (h, h)
+    >>> ceildiv(ceildiv(h, 2), 2)
+    ceil(h/4)
+    >>> ((h - 3) // 2 + 1).evaluate(h=7)
+    3
+    """
+
+    __slots__ = ("_terms", "_const", "_conds", "_hash", "_str")
+
+    def __init__(self, name):
+        if not isinstance(name, str) or not name.isidentifier() or name == "None":
+            raise ShapeError(f"a symbolic size needs a name that is a Python identifier, "
+                             f"got {name!r}")
+        self._terms = (((name,), 1),)
+        self._const = 0
+        self._conds = ()
+        self._hash = None
+        self._str = None
+
+    @classmethod
+    def _new(cls, terms, const, conds=()):
+        """A ``Sym`` (or an ``int`` when no term is left) from a dict ``monomial -> coef``."""
+        items = [(m, c) for m, c in terms.items() if c]
+        if not items:
+            return const
+        if len(items) > 1:
+            items.sort(key=lambda mc: _mkey(mc[0]))
+        obj = object.__new__(cls)
+        obj._terms = tuple(items)
+        obj._const = const
+        obj._conds = conds
+        obj._hash = None
+        obj._str = None
+        return obj
+
+    # ----------------------------------------------------------- arithmetic
+    def _plain(self):
+        """The same expression without conditions (for atoms and conditions)."""
+        if not self._conds:
+            return self
+        return Sym._new(dict(self._terms), self._const)
+
+    def __add__(self, other):
+        if _is_int(other):
+            if other == 0:
+                return self
+            return Sym._new(dict(self._terms), self._const + other, self._conds)
+        if isinstance(other, Sym):
+            terms = dict(self._terms)
+            for m, c in other._terms:
+                terms[m] = terms.get(m, 0) + c
+            return Sym._new(terms, self._const + other._const,
+                            _merge_conds(self._conds, other._conds))
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Sym._new({m: -c for m, c in self._terms}, -self._const, self._conds)
+
+    def __pos__(self):
+        return self
+
+    def __sub__(self, other):
+        if _is_int(other):
+            return self + (-other)
+        if isinstance(other, Sym):
+            return self + (-other)
+        return NotImplemented
+
+    def __rsub__(self, other):
+        if _is_int(other):
+            return (-self) + other
+        return NotImplemented
+
+    def __mul__(self, other):
+        if _is_int(other):
+            if other == 1:
+                return self
+            if other == 0:
+                return 0
+            return Sym._new({m: c * other for m, c in self._terms}, self._const * other,
+                            self._conds)
+        if isinstance(other, Sym):
+            terms = {}
+            a_items = [*self._terms, ((), self._const)]
+            b_items = [*other._terms, ((), other._const)]
+            for ma, ca in a_items:
+                for mb, cb in b_items:
+                    m = tuple(sorted(ma + mb, key=_akey)) if ma and mb else ma or mb
+                    terms[m] = terms.get(m, 0) + ca * cb
+            const = terms.pop((), 0)
+            return Sym._new(terms, const, _merge_conds(self._conds, other._conds))
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        if _is_int(other):
+            if other == 0:
+                raise ZeroDivisionError(f"symbolic size {self} divided by zero")
+            if other < 0:
+                return _floordiv(-self, -other, self._conds)
+            return _floordiv(self, other, self._conds)
+        if isinstance(other, Sym):
+            return _exact_div(self, other)
+        return NotImplemented
+
+    def __rfloordiv__(self, other):
+        if _is_int(other):
+            raise ShapeTypeError(f"cannot divide {other} by the symbolic size {self}; "
+                                 "bind the symbols first")
+        return NotImplemented
+
+    def __mod__(self, other):
+        if _is_int(other):
+            return self - other * (self // other)
+        return NotImplemented
+
+    def ceildiv(self, d):
+        """``ceil(self / d)`` for a positive int ``d``."""
+        return -((-self) // d)
+
+    def max(self, other):
+        """``max(self, other)``; simplified when the difference is a constant."""
+        if other is None:
+            return None
+        if not (_is_int(other) or isinstance(other, Sym)):
+            raise ShapeTypeError(f"max of a symbolic size and {other!r}")
+        diff = self - other
+        if _is_int(diff):
+            return self if diff >= 0 else other
+        conds = _merge_conds(self._conds, other._conds) if isinstance(other, Sym) else self._conds
+        a, b = self._plain(), other._plain() if isinstance(other, Sym) else other
+        if _is_int(b) and b <= 0 and _nonneg(a):
+            return self
+        pair = sorted((a, b), key=lambda x: (0, str(x)) if _is_int(x) else (1, str(x)))
+        atom = _Max(*pair)
+        return Sym._new({(atom,): 1}, 0, conds)
+
+    def require_at_least(self, minimum, what):
+        """This size, carrying the recorded condition ``self >= minimum`` (reason ``what``)."""
+        body = Sym._new(dict(self._terms), 0)
+        bound = minimum - self._const
+        g = 0
+        for _, c in body._terms:
+            g = gcd(g, c)
+        if g > 1:
+            body = Sym._new({m: c // g for m, c in body._terms}, 0)
+            bound = -((-bound) // g)
+        if bound <= 0 and _nonneg(body):
+            return self
+        cond = Condition(body, bound, what)
+        return Sym._new(dict(self._terms), self._const, _merge_conds(self._conds, (cond,)))
+
+    # ------------------------------------------------------------ inspection
+    @property
+    def conditions(self):
+        """The recorded requirements, as a tuple of :class:`Condition` (``str`` -> ``h >= 3``)."""
+        return self._conds
+
+    @property
+    def free_symbols(self):
+        """The names this size depends on (its conditions' names included)."""
+        out = set()
+        for m, _ in self._terms:
+            for atom in m:
+                out.update((atom,) if isinstance(atom, str) else atom.names())
+        for c in self._conds:
+            out.update(c.expr.free_symbols)
+        return frozenset(out)
+
+    def is_affine(self):
+        """True when every term is ``coefficient * name`` (no floor, max or product)."""
+        return all(len(m) == 1 and isinstance(m[0], str) for m, _ in self._terms)
+
+    def evaluate(self, **bindings):
+        """The integer value for these bindings, after checking every recorded condition.
+
+        Raises
+        ------
+        ShapeError
+            A name has no value, a value is not an int >= 0, or a recorded
+            condition does not hold (the message names the condition).
+        """
+        _check_bindings(bindings)
+        for cond in self._conds:
+            _check_condition(cond, bindings)
+        return self._eval(bindings)
+
+    def subs(self, **bindings):
+        """Bind some names; the result is an ``int`` when none is left, else a ``Sym``."""
+        _check_bindings(bindings)
+        return self._subs(bindings)
+
+    def _eval(self, bindings):
+        total = self._const
+        for m, c in self._terms:
+            v = c
+            for atom in m:
+                if isinstance(atom, str):
+                    if atom not in bindings:
+                        raise ShapeError(f"no value given for the symbolic size {atom!r} "
+                                         f"(in {self})")
+                    v *= bindings[atom]
+                else:
+                    v *= atom.value(bindings)
+            total += v
+        return total
+
+    def _subs(self, bindings):
+        total = self._const
+        for m, c in self._terms:
+            v = c
+            for atom in m:
+                if isinstance(atom, str):
+                    v = v * bindings[atom] if atom in bindings else v * Sym(atom)
+                else:
+                    v = v * atom.subs(bindings)
+            total = total + v
+        for cond in self._conds:
+            left = cond.expr._subs(bindings)
+            if _is_int(left):
+                if left < cond.bound:
+                    _check_condition(cond, bindings)
+            elif isinstance(total, Sym):
+                total = _attach(total, left, cond)
+        return total
+
+    # ------------------------------------------------------------- identity
+    def __eq__(self, other):
+        if isinstance(other, Sym):
+            return self._terms == other._terms and self._const == other._const
+        if _is_int(other):
+            return False
+        return NotImplemented
+
+    def __hash__(self):
+        if self._hash is None:
+            self._hash = hash((self._terms, self._const))
+        return self._hash
+
+    def _cmp(self, other):
+        raise TypeError(f"cannot compare the symbolic size {self} with {other!r}: it has no "
+                        "value until its names are bound (use .evaluate(...))")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _cmp
+
+    def __str__(self):
+        if self._str is None:
+            self._str = _format(self)
+        return self._str
+
+    __repr__ = __str__
+
+
+def _attach(total, left, cond):
+    """``total`` carrying the condition ``left >= cond.bound`` (left a partially bound Sym)."""
+    carrier = left.require_at_least(cond.bound, cond.what)
+    return Sym._new(dict(total._terms), total._const,
+                    _merge_conds(total._conds, carrier._conds))
+
+
+def _nonneg(expr):
+    """Conservatively: is this condition-free expression >= 0 for all sizes >= 0?"""
+    if _is_int(expr):
+        return expr >= 0
+    if expr._const < 0:
+        return False
+    for m, c in expr._terms:
+        if c < 0:
+            return False
+        for atom in m:
+            if isinstance(atom, _Floor) and not _nonneg(atom.inner):
+                return False
+            if isinstance(atom, _Max) and not (_nonneg(atom.a) or _nonneg(atom.b)):
+                return False
+    return True
+
+
+def _floordiv(expr, d, conds):
+    """Canonical ``floor(expr / d)`` for a ``Sym`` and an int ``d > 0``, carrying ``conds``."""
+    out = _floor(expr._plain() if expr._conds else expr, d)
+    if conds and isinstance(out, Sym):
+        out = Sym._new(dict(out._terms), out._const, _merge_conds(out._conds, conds))
+    return out
+
+
+def _floor(expr, d):
+    if d == 1:
+        return expr
+    if _is_int(expr):
+        return expr // d
+    terms = dict(expr._terms)
+    # floor((floor(E/a) + T)/d) == floor((E + a*T)/(a*d)) for integer T: merge nested floors.
+    for m, c in expr._terms:
+        if c == 1 and len(m) == 1 and isinstance(m[0], _Floor):
+            inner = m[0]
+            del terms[m]
+            rest = Sym._new(terms, expr._const)
+            return _floor(inner.inner + inner.d * rest, inner.d * d)
+    g = d
+    for _, c in expr._terms:
+        g = gcd(g, c)
+    if g > 1:
+        # floor((g*X + c)/(g*d)) == floor((X + floor(c/g))/d)
+        terms = {m: c // g for m, c in expr._terms}
+        return _floor(Sym._new(terms, expr._const // g), d // g)
+    if expr._terms[0][1] < 0:
+        # floor(x/d) == -ceil(-x/d) == -floor((-x + d - 1)/d): keep the leading term positive.
+        return -_floor(-expr + (d - 1), d)
+    quotient = {}
+    rest = {}
+    for m, c in expr._terms:
+        q = c // d if c > 0 else -((-c) // d)      # truncate toward zero
+        if q:
+            quotient[m] = q
+        if c - q * d:
+            rest[m] = c - q * d
+    q0, r0 = divmod(expr._const, d)
+    if quotient:
+        return Sym._new(quotient, q0) + _floor(Sym._new(rest, r0), d) if rest else \
+            Sym._new(quotient, q0)
+    atom = _Floor(Sym._new(rest, r0), d)
+    return Sym._new({(atom,): 1}, q0)
+
+
+def _exact_div(num, den):
+    """``num // den`` for two symbols: only when ``den`` is one monomial dividing every term."""
+    if len(den._terms) == 1 and den._const == 0:
+        (dm, dc), = den._terms
+        out = {}
+        for m, c in num._terms:
+            rest = list(m)
+            try:
+                for atom in dm:
+                    rest.remove(atom)
+            except ValueError:
+                break
+            if c % dc:
+                break
+            out[tuple(rest)] = c // dc
+        else:
+            if num._const == 0:
+                const = out.pop((), 0)
+                return Sym._new(out, const, _merge_conds(num._conds, den._conds))
+    raise ShapeTypeError(f"cannot divide the symbolic size {num} by {den} exactly; "
+                         "bind the symbols first")
+
+
+def _format(expr):
+    parts = []
+    for m, c in expr._terms:
+        body = "*".join(a if isinstance(a, str) else a.text for a in m)
+        mag = abs(c)
+        text = body if mag == 1 else f"{mag}*{body}"
+        parts.append((c < 0, text))
+    if expr._const:
+        parts.append((expr._const < 0, str(abs(expr._const))))
+    neg, first = parts[0]
+    out = ("-" if neg else "") + first
+    for neg, text in parts[1:]:
+        out += (" - " if neg else " + ") + text
+    return out
+
+
+def _check_bindings(bindings):
+    for name, value in bindings.items():
+        if not _is_int(value) or value < 0:
+            raise ShapeError(f"the symbolic size {name!r} must be bound to an int >= 0, "
+                             f"got {value!r}")
+
+
+def _check_condition(cond, bindings):
+    value = cond.expr._eval(bindings)
+    if value < cond.bound:
+        names = sorted(cond.expr.free_symbols)
+        shown = ", ".join(f"{n}={bindings[n]}" for n in names if n in bindings)
+        raise ShapeError(f"size condition {cond} does not hold for {shown} "
+                         f"({cond.what})")
+
+
+def ceildiv(a, b):
+    """``ceil(a / b)`` for sizes (ints, ``None`` or symbols) and a positive int ``b``."""
+    if a is None or b is None:
+        return None
+    return -((-a) // b)
+
+
+def symbolic(text):
+    """A shape from text: ``"b, h, w, 3"`` -> ``(b, h, w, 3)`` with ``b, h, w`` symbolic.
+
+    Entries are ints, ``None`` (or ``?``) for an unknown size, names, or
+    integer expressions of names (``2*h + 1``). Parentheses or brackets
+    around the whole shape are optional.
+
+    Examples
+    --------
+    >>> symbolic("b, h, w, 3")
+    (b, h, w, 3)
+    >>> symbolic("(None, 2*h + 1, 3)")
+    (None, 2*h + 1, 3)
+    """
+    from .parse import parse_shape
+
+    return parse_shape(text)
+
+
+def _binding_check(shape_entry, bindings):
+    if isinstance(shape_entry, Sym):
+        return shape_entry.evaluate(**bindings)
+    return shape_entry
+
+
+def evaluate(shape, **bindings):
+    """Bind every symbol of ``shape`` (a tuple of sizes, or one size) and return ints.
+
+    ``None`` entries stay ``None``. A recorded condition that does not hold
+    raises ``ShapeError`` naming it, e.g. ``size condition h >= 3 does not
+    hold for h=2``.
+
+    >>> h, w = Sym("h"), Sym("w")
+    >>> evaluate((None, (h - 3) // 2 + 1, w * 2), h=9, w=4)
+    (None, 4, 8)
+    """
+    _check_bindings(bindings)
+    if isinstance(shape, (tuple, list)):
+        return tuple(_binding_check(s, bindings) for s in shape)
+    return _binding_check(shape, bindings)
+
+
+def subs(shape, **bindings):
+    """Bind some symbols of ``shape`` (tuple or one size); unbound names stay symbolic."""
+    _check_bindings(bindings)
+    if isinstance(shape, (tuple, list)):
+        return tuple(s._subs(bindings) if isinstance(s, Sym) else s for s in shape)
+    return shape._subs(bindings) if isinstance(shape, Sym) else shape
+
+
+def free_symbols(shape):
+    """The names used anywhere in a shape (tuple) or size."""
+    items = shape if isinstance(shape, (tuple, list)) else (shape,)
+    out = set()
+    for s in items:
+        if isinstance(s, Sym):
+            out |= s.free_symbols
+    return frozenset(out)
+
+
+def format_dim(dim):
+    """``'None'``, ``'224'`` or ``'ceil(h/2)'``."""
+    return "None" if dim is None else str(dim)
+
+
+def format_shape(shape):
+    """A shape as text, with symbols printed readably: ``(None, ceil(h/2), 64)``."""
+    items = [format_dim(d) for d in shape]
+    if len(items) == 1:
+        return f"({items[0]},)"
+    return "(" + ", ".join(items) + ")"
