@@ -1,0 +1,89 @@
+"""The Dask device: layers and whole models over Dask arrays and volumes on disk.
+
+* :class:`DaskPlugin` routes every heavy op called on a Dask array to a lazy,
+  block-by-block graph (:mod:`.ops`): each block gets the halo the layer needs,
+  zeros only at the volume's true borders, and inside the task the op runs
+  again on the block's own array (NumPy or CuPy picks its kernel). Calling a
+  layer never computes anything.
+* :func:`predict` (``model.predict`` on a Dask array, through the plugin's
+  ``"model"`` entry) runs the *whole* model per block: block + total halo in,
+  exact block out, no intermediate volume.
+* :func:`predict_volume` does the same from a store on disk into a Zarr array:
+  resumable, chunk-aligned, on any Dask scheduler or a ``dask.distributed`` cluster.
+
+Importing this package imports neither Dask nor NumPy: the registry lists the
+plugin without loading them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from cthulhu.devices.base import Plugin
+
+__all__ = ["DaskPlugin", "predict", "predict_volume"]
+
+
+class DaskPlugin(Plugin):
+    """Serves ``dask.array.Array`` inputs (a router: the kernels are the blocks' own)."""
+
+    name = "dask"
+    keys = ("dask.array",)
+
+    def available(self) -> tuple[bool, str]:
+        if importlib.util.find_spec("dask") is None:
+            return False, "dask is not installed (pip install 'cthulhu[dask]')"
+        import dask
+
+        return True, f"dask {dask.__version__}"
+
+    def get(self, op: str):
+        if op == "model":
+            return predict
+        from cthulhu.devices.dask_ import ops
+
+        return ops.TABLE.get(op)
+
+
+def predict(model, x, block_shape=None):
+    """The whole ``model`` over the Dask array ``x``, lazily, one task per output block.
+
+    Parameters
+    ----------
+    model : Pile or Lump
+        Its layers must form one chain of spatial and position-wise layers.
+    x : dask.array.Array
+        ``(batch, spatial..., channels)`` (or channels first, as the model).
+    block_shape : int or tuple of int, optional
+        Output block size per spatial axis; default: blocks proportional to ``x``'s chunks.
+
+    Returns
+    -------
+    dask.array.Array
+        Nothing is computed until the caller asks.
+    """
+    from .graph import program_array
+    from .program import BlockProgram, model_layers
+
+    program = BlockProgram(model_layers(model), tuple(x.shape))
+    out_chunks = None
+    if block_shape is not None:
+        from .volume import _normalize_block
+
+        out_len = [program.output_shape[a] for a in program.spatial_axes]
+        block = _normalize_block(block_shape, program.rank)
+        out_chunks = tuple(_even_chunks(n, b) for n, b in zip(out_len, block, strict=True))
+    return program_array(x, program, out_chunks)
+
+
+def _even_chunks(n, block):
+    full, rest = divmod(n, block)
+    return (block,) * full + ((rest,) if rest else ())
+
+
+def __getattr__(name):
+    if name == "predict_volume":
+        from .volume import predict_volume
+
+        return predict_volume
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

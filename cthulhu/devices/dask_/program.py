@@ -141,6 +141,15 @@ class BlockProgram:
             self.shapes.append(shape)
         self.output_shape = shape
 
+    @classmethod
+    def from_stages(cls, stages, shapes_, data_format):
+        """A program from ready stages and the shapes between them (used by the per-op path)."""
+        program = cls.__new__(cls)
+        program.stages, program.shapes = list(stages), [tuple(s) for s in shapes_]
+        program.input_shape, program.output_shape = program.shapes[0], program.shapes[-1]
+        program.data_format, program.rank = data_format, len(program.input_shape) - 2
+        return program
+
     def _spatial(self, shape):
         return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
 
@@ -174,12 +183,13 @@ class BlockProgram:
         start = 1 if self.data_format == "channels_last" else 2
         return tuple(range(start, start + self.rank))
 
-    def run(self, read, out_range, batch=(0, 1), dtype="float32"):
+    def run(self, read, out_range, batch=(0, 1), dtype="float32", extras=()):
         """The model's output over ``out_range`` (per spatial axis) for ``batch`` items.
 
         ``read(index)`` returns the input region ``index`` (a tuple of slices
         over the batch and spatial axes, all channels) as a NumPy array (or an
-        array of the library the layers should run on).
+        array of the library the layers should run on). ``extras`` (a per-op
+        kernel and bias) are passed to the cores after the block.
         """
         import array_api_compat as aac
 
@@ -195,7 +205,8 @@ class BlockProgram:
                 if x is None:
                     x = self._read(read, region.src, batch, dtype)
                 x = self._pad(x, region.zeros)
-            x = x if stage.core is None else stage.core(x)
+            if stage.core is not None:
+                x = stage.core(x, *extras) if extras else stage.core(x)
             x = x[self._index(region.keep)]
         xp = aac.array_namespace(x)
         return xp.asarray(x)
