@@ -12,6 +12,7 @@ configs, and symbolic calls on tensors made by ``Input``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import threading
@@ -148,6 +149,23 @@ class Layer:
     expected_rank: int | tuple | None = None
     min_rank: int | None = None
     requires_float_input = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A subclass's build() marks the layer built even if it forgets self.built = True,
+        # so that calling build() by hand and then the layer never creates the weights twice.
+        original = cls.__dict__.get("build")
+        if original is not None and not getattr(original, "_cthulhu_wrapped", False):
+            @functools.wraps(original)
+            def build(self, *args, **kw):
+                result = original(self, *args, **kw)
+                self.built = True
+                if args and args[0] is not None and self._build_input_shape is None:
+                    self._build_input_shape = args[0]
+                return result
+
+            build._cthulhu_wrapped = True
+            cls.build = build
 
     def __init__(self, *, input_shape=None, input_dim=None, batch_size=None,
                  batch_input_shape=None, name=None, dtype=None, trainable=True,

@@ -7,8 +7,6 @@ once even when it is used twice.
 
 from __future__ import annotations
 
-import math
-
 from cthulhu.engine.base_layer import Layer
 
 
@@ -118,11 +116,14 @@ class Model(Layer):
             raise ValueError(f"{self._owner()}: all inputs must have the same number of samples, "
                              f"got shapes {[tuple(t.shape) for t in xs]}")
         n = counts.pop()
-        if not isinstance(n, int) or (isinstance(n, float) and math.isnan(n)) or n <= batch_size:
+        if not isinstance(n, int) or n <= batch_size:
+            # One batch (or a lazy array of unknown length, e.g. Dask): no slicing, no concat.
             return self(x, training=False)
         parts = []
         for start in range(0, n, batch_size):
-            batch = [t[start:start + batch_size, ...] for t in xs]
+            # Out-of-range slice stops are unspecified by the Array API: clamp them.
+            stop = min(start + batch_size, n)
+            batch = [t[start:stop, ...] for t in xs]
             parts.append(self(batch if many else batch[0], training=False))
         if isinstance(parts[0], (list, tuple)):
             xp = aac.array_namespace(parts[0][0])

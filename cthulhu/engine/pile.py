@@ -24,6 +24,19 @@ from cthulhu.engine.node import SymbolicTensor
 from cthulhu.engine.serialization import deserialize_layer, register_layer, serialize_layer
 
 
+def _declared_input_shape(layer):
+    """The batch input shape a first layer declares (a model as first layer: its input shape)."""
+    if layer.batch_input_shape is not None:
+        return tuple(layer.batch_input_shape)
+    if isinstance(layer, Model):
+        try:
+            shape = layer.input_shape
+        except AttributeError:
+            return None
+        return tuple(shape) if not _is_multi_shape(shape) else None
+    return None
+
+
 @register_layer
 class Pile(Model):
     """A model that runs its layers one after the other.
@@ -80,8 +93,8 @@ class Pile(Model):
             self.built = True
             return
         shape = self._output_batch_shape
-        if not self._stack and layer.batch_input_shape is not None:
-            shape = tuple(layer.batch_input_shape)
+        if not self._stack:
+            shape = _declared_input_shape(layer)
         if shape is not None:
             out = self._build_one(layer, shape)
             if not self._stack:
