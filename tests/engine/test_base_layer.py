@@ -225,4 +225,4 @@ def test_layer_symbolic_list_inputs_and_mixed_refused():
 
 def test_layer_input_shape_before_use_raises_attribute_error():
     with pytest.raises(AttributeError, match="never been called"):
-        ToyScale().input_shape
+        _ = ToyScale().input_shape

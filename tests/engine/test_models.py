@@ -18,7 +18,7 @@ def _dense_ref(layer, x):
 def test_pile_output_shape_known_from_first_layer():
     model = Pile()
     with pytest.raises(AttributeError, match="no output shape"):
-        model.output_shape
+        _ = model.output_shape
     model.add(ToyDense(32, input_shape=(16,)))
     assert model.output_shape == (None, 32) and model.input_shape == (None, 16)
     model.add(ToyDense(8))
