@@ -116,6 +116,11 @@ class Model(Layer):
             raise ValueError(f"{self._owner()}: all inputs must have the same number of samples, "
                              f"got shapes {[tuple(t.shape) for t in xs]}")
         n = counts.pop()
+        if not many:
+            # A device may run the whole model itself (Dask: fused, block by block).
+            routed = _device_predict(self, x)
+            if routed is not NotImplemented:
+                return routed
         if not isinstance(n, int) or n <= batch_size:
             # One batch (or a lazy array of unknown length, e.g. Dask): no slicing, no concat.
             return self(x, training=False)
@@ -151,3 +156,11 @@ class Model(Layer):
         from cthulhu.engine.serialization import serialize_layer
 
         return json.dumps(serialize_layer(self), **kwargs)
+
+
+def _device_predict(model, x):
+    """``model.predict(x)`` by ``x``'s device plugin (its ``"model"`` entry), or NotImplemented."""
+    from cthulhu.devices import registry
+
+    impl = registry.lookup(x, "model")
+    return NotImplemented if impl is None else impl(model, x)

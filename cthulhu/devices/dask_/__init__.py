@@ -39,7 +39,7 @@ class DaskPlugin(Plugin):
 
     def get(self, op: str):
         if op == "model":
-            return predict
+            return _predict_or_decline
         from cthulhu.devices.dask_ import ops
 
         return ops.TABLE.get(op)
@@ -74,6 +74,16 @@ def predict(model, x, block_shape=None):
         block = _normalize_block(block_shape, program.rank)
         out_chunks = tuple(_even_chunks(n, b) for n, b in zip(out_len, block, strict=True))
     return program_array(x, program, out_chunks)
+
+
+def _predict_or_decline(model, x):
+    """``predict`` for ``model.predict``; declines (layer-by-layer runs) what can't be blocked."""
+    from .program import Unblockable
+
+    try:
+        return predict(model, x)
+    except Unblockable:
+        return NotImplemented
 
 
 def _even_chunks(n, block):

@@ -59,9 +59,10 @@ class AxisMap:
             # Target index o is index o + c of the full (valid, no output_padding) output.
             c = self.full[0] - lo
             q = (b + c - 1) // s + 1
-            # Outputs that no input reaches (stride > kernel, output_padding) still
-            # need one input sample for the core to run on.
-            p = min(shapes.ceildiv(a + c - k + 1, s), q - 1)
+            # The core's output starts at full index p*s, which must not pass a + c:
+            # with stride > kernel the first contributing sample can lie beyond it
+            # (those outputs see only zeros); start one sample earlier then.
+            p = min(shapes.ceildiv(a + c - k + 1, s), (a + c) // s)
             return p, q, a + c - p * s
         if kind == "upsample":
             p = a // s

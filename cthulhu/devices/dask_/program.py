@@ -20,9 +20,15 @@ from cthulhu import shapes
 
 from .plan import AxisMap, plan_regions
 
-__all__ = ["Stage", "BlockProgram", "model_layers"]
+__all__ = ["Stage", "BlockProgram", "Unblockable", "model_layers"]
 
 _CONV_KINDS = ("conv", "depthwise_conv", "separable_conv")
+_WHOLE_AXIS_KINDS = ("dense", "flatten", "reshape", "permute", "repeat_vector", "embedding",
+                     "lstm", "opaque")
+
+
+class Unblockable(ValueError):
+    """The model has a layer that needs whole spatial axes (``Flatten``, ``Reshape``, ...)."""
 
 
 @dataclass
@@ -43,26 +49,44 @@ class Stage:
 
 
 def model_layers(model):
-    """The layers of a model, in order, for a linear chain (``Pile`` or a chain-shaped ``Lump``)."""
-    layers = getattr(model, "layers", None)
-    if layers is None:
+    """The layers of a model in call order, for a linear chain (``Pile`` or a chain-shaped ``Lump``).
+
+    Nested models are expanded. A ``Lump`` with branches, or with several
+    inputs or outputs, raises :class:`Unblockable`.
+    """
+    if getattr(model, "layers", None) is None:
         raise TypeError(f"expected a cthulhu model (Pile or Lump), got {type(model).__name__}")
+    if hasattr(model, "outputs") and hasattr(model, "inputs"):
+        layers = _lump_chain(model)
+    else:
+        layers = [layer for layer in model.layers
+                  if type(layer).__name__ not in ("InputLayer", "Input")]
     chain = []
     for layer in layers:
-        if type(layer).__name__ in ("InputLayer", "Input"):
-            continue
-        chain.append(layer)
-    if type(model).__name__ == "Lump":
-        _check_linear(model, chain)
+        if getattr(layer, "layers", None) is not None:
+            chain.extend(model_layers(layer))
+        else:
+            chain.append(layer)
     return chain
 
 
-def _check_linear(model, chain):
-    inputs = getattr(model, "inputs", None) or []
-    outputs = getattr(model, "outputs", None) or []
+def _lump_chain(model):
+    inputs, outputs = list(model.inputs), list(model.outputs)
+    label = f"model {getattr(model, 'name', '')!r}"
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError(f"model {getattr(model, 'name', '')!r}: out-of-core prediction runs models "
-                         f"with one input and one output, got {len(inputs)} and {len(outputs)}")
+        raise Unblockable(f"{label}: out-of-core prediction runs models with one input and one "
+                          f"output, got {len(inputs)} and {len(outputs)}")
+    chain, tensor = [], outputs[0]
+    while tensor.node.inputs:
+        if len(tensor.node.inputs) != 1:
+            raise Unblockable(f"{label}: layer {tensor.node.layer.name!r} joins several tensors; "
+                              "out-of-core prediction runs chains of layers only")
+        chain.append(tensor.node.layer)
+        tensor = tensor.node.inputs[0]
+    if tensor is not inputs[0]:
+        raise Unblockable(f"{label}: its output does not come from its input through one chain")
+    chain.reverse()
+    return chain
 
 
 def _valid_copy(layer, input_shape):
@@ -78,9 +102,19 @@ def _valid_copy(layer, input_shape):
     return copy
 
 
-def _maps_for(spec, n_in, owner):
-    """The AxisMap of every spatial axis of a layer with ``shape_spec()`` ``spec``."""
-    kind = spec["kind"]
+def _spec_of(layer):
+    """The layer's shape spec: its own ``shape_spec()``, else ``cthulhu.shapes.layer_spec``."""
+    spec = layer.shape_spec() if hasattr(layer, "shape_spec") else None
+    if spec is None:
+        try:
+            spec = shapes.layer_spec(layer)
+        except (ValueError, TypeError, AttributeError):
+            return None
+    return spec
+
+
+def _maps_for(spec, n_in, owner, kind):
+    """The AxisMap of every spatial axis of a layer with shape spec ``spec``."""
     rank = len(n_in)
     if kind in _CONV_KINDS:
         maps = []
@@ -108,7 +142,7 @@ def _maps_for(spec, n_in, owner):
         return tuple(AxisMap("shift", pad=(-lo, -hi)) for lo, hi in spec["padding"]), None
     if kind in ("identity", "same_shape", "pointwise", "dropout", "spatial_dropout"):
         return tuple(AxisMap("point") for _ in range(rank)), False
-    raise ValueError(f"{owner}: layer kind {kind!r} cannot run block by block")
+    raise Unblockable(f"{owner}: layer kind {kind!r} cannot run block by block")
 
 
 class BlockProgram:
@@ -154,17 +188,18 @@ class BlockProgram:
         return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
 
     def _stage(self, layer, shape, out):
-        owner = f"{type(layer).__name__} {layer.name!r}"
-        spec = layer.shape_spec() if hasattr(layer, "shape_spec") else None
-        n_in, n_out = self._spatial(shape), self._spatial(out)
-        if spec is None:
-            if len(out) != len(shape) or n_in != n_out:
-                raise ValueError(
-                    f"{owner}: maps input shape {shape} to {out}; it mixes positions along the "
-                    "spatial axes, so the model cannot run block by block (put it after the "
-                    "out-of-core part, on the computed result)")
-            return Stage(layer, tuple(AxisMap("point") for _ in n_in), owner)
-        maps, needs_copy = _maps_for(spec, n_in, owner)
+        owner = f"{type(layer).__name__} {getattr(layer, 'name', '')!r}"
+        spec = _spec_of(layer)
+        n_in = self._spatial(shape)
+        kind = None if spec is None else spec.get("kind")
+        if kind == "dense" and self.data_format == "channels_last":
+            kind = "pointwise"  # Daoloth on the channels axis: each position on its own
+        if kind is None or kind in _WHOLE_AXIS_KINDS:
+            raise Unblockable(
+                f"{owner}: maps input shape {shape} to {out} using whole spatial axes (or in a "
+                "way the Dask device cannot see), so the model cannot run block by block; "
+                "run that part on the computed result")
+        maps, needs_copy = _maps_for(spec, n_in, owner, kind)
         if needs_copy is None:
             core = None
         elif needs_copy:
