@@ -12,8 +12,10 @@ questions live in ``symbolic``, ``chain`` and ``inverse``.
 import importlib
 
 from ._arith import ceildiv
+from .chain import Chain, chain
 from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
 from .errors import ShapeError, ShapeTypeError
+from .inverse import input_sizes, nearest_valid_sizes, output_length, returns_to_input
 from .layers import (
     channels_axis,
     check_shape,
@@ -49,6 +51,8 @@ from .normalize import (
     normalize_size,
     normalize_zero_padding,
 )
+from .spec import describe_layer, layer_spec, spec_from_config
+from .symbolic import Sym, evaluate, format_shape, subs, symbolic
 
 __all__ = [
     "ShapeError", "ShapeTypeError", "ceildiv",
@@ -60,6 +64,13 @@ __all__ = [
     "check_shape", "channels_axis", "conv", "conv_transpose", "depthwise_conv",
     "separable_conv", "cropping", "zero_padding", "upsampling", "pooling", "global_pooling",
     "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding", "lstm", "same_shape",
+]
+# Symbolic sizes, chains and inverse questions (bound here, not lazily: ``chain`` and
+# ``symbolic`` are also module names, and an imported submodule would shadow them).
+__all__ += [
+    "Sym", "symbolic", "evaluate", "subs", "format_shape", "chain", "Chain",
+    "spec_from_config", "layer_spec", "describe_layer",
+    "input_sizes", "output_length", "returns_to_input", "nearest_valid_sizes",
 ]
 
 # Symbolic sizes, chains and inverse questions are loaded on first use, so that

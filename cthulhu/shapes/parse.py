@@ -12,7 +12,7 @@ and integer arithmetic (in shapes) are accepted.
 from .errors import ShapeError
 from .spec import KERAS_NAMES, LAYER_SIGNATURES, spec_from_config
 
-__all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call"]
+__all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call", "split_chain"]
 
 
 def _ast():
@@ -149,6 +149,11 @@ def parse_layer(text):
 
 def parse_chain(text):
     """The specs of ``"Layer(...) | Layer(...) | ..."`` (``|`` inside strings is not split)."""
+    return [parse_layer(p) for p in split_chain(text)]
+
+
+def split_chain(text):
+    """``"A(1) | B('|')"`` -> ``["A(1)", "B('|')"]``: split on ``|`` outside brackets and strings."""
     parts, depth, quote, current = [], 0, None, []
     for ch in text:
         if quote:
@@ -165,6 +170,7 @@ def parse_chain(text):
             continue
         current.append(ch)
     parts.append("".join(current))
-    if any(not p.strip() for p in parts):
+    parts = [p.strip() for p in parts]
+    if not all(parts):
         raise ShapeError(f"empty layer in the chain {text!r}")
-    return [parse_layer(p) for p in parts]
+    return parts

@@ -335,12 +335,20 @@ class Sym:
         """This size, carrying the recorded condition ``self >= minimum`` (reason ``what``)."""
         body = Sym._new(dict(self._terms), 0)
         bound = minimum - self._const
-        g = 0
-        for _, c in body._terms:
-            g = gcd(g, c)
-        if g > 1:
-            body = Sym._new({m: c // g for m, c in body._terms}, 0)
-            bound = -((-bound) // g)
+        while True:
+            g = 0
+            for _, c in body._terms:
+                g = gcd(g, c)
+            if g > 1:
+                body = Sym._new({m: c // g for m, c in body._terms}, 0)
+                bound = -((-bound) // g)
+            (mono, coef), *others = body._terms
+            if others or coef != 1 or len(mono) != 1 or not isinstance(mono[0], _Floor):
+                break
+            # floor(E/d) >= m  <=>  E >= d*m  (E integer): state the condition on E itself.
+            atom = mono[0]
+            bound = bound * atom.d - atom.inner._const
+            body = Sym._new(dict(atom.inner._terms), 0)
         if bound <= 0 and _nonneg(body):
             return self
         cond = Condition(body, bound, what)
