@@ -116,6 +116,7 @@ class Cropping3D(_Cropping):
 
 class _UpSampling(_Spatial):
     interpolations = ("nearest",)
+    requires_float_input = True  # ops.upsample works on floating inputs only
 
     def __init__(self, size, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(data_format, **kwargs)
@@ -186,11 +187,6 @@ class UbboSathla2D(_UpSampling):
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(size, data_format, interpolation, **kwargs)
-
-    @property
-    def requires_float_input(self):
-        # nearest only moves values (ints are fine); bilinear computes weighted means.
-        return self.interpolation == "bilinear"
 
     def get_config(self):
         return {**super().get_config(), "interpolation": self.interpolation}
