@@ -101,11 +101,13 @@ def ceildiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def choose_tile(positions: int, filters: int, sm_count: int = 108) -> str:
+def choose_tile(positions: int, filters: int, dtype: str = "float32",
+                sm_count: int = 108) -> str:
     """Name of the tile for ``positions`` output rows (batch x space) and ``filters``.
 
-    The narrowest tile that covers the filters in one or two column blocks; then,
-    while the grid would leave multiprocessors idle, a smaller tile (more blocks).
+    The narrowest tile that covers the filters in one column block; the large tile
+    only when its grid still fills every multiprocessor twice, and never for float64
+    (its 8 x 8 double accumulators spill registers).
     """
     if filters <= 16:
         name = "thin"
@@ -117,7 +119,7 @@ def choose_tile(positions: int, filters: int, sm_count: int = 108) -> str:
         name = "large"
     tile = TILES[name]
     blocks = ceildiv(positions, tile.bm) * ceildiv(filters, tile.bn)
-    if name == "large" and blocks < 2 * sm_count:
+    if name == "large" and (blocks < 2 * sm_count or dtype == "float64"):
         name = "medium"
     return name
 
@@ -172,13 +174,15 @@ def _check_int(what: str, value: int) -> None:
 
 def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channels: int,
                 filters: int, in_spatial, out_spatial, kernel, strides, dilation, pads_lo,
-                use_bias: bool, activation, sm_count: int = 108) -> Launch:
+                use_bias: bool, activation, sm_count: int = 108,
+                tile: str | None = None) -> Launch:
     """Launch of ``conv_nd.cu`` for one (transposed) convolution.
 
     Spatial arguments are sequences of rank 1 to 3 in (depth, height, width) order;
     ``pads_lo`` is the zero padding before each axis (of the equivalent direct
-    convolution for ``transposed``). Raises ``OverflowError`` past 32-bit sizes
-    (the plugin then declines and the generic code runs).
+    convolution for ``transposed``). ``tile`` forces a tile of :data:`TILES` (tests,
+    benchmarks); by default :func:`choose_tile` picks it. Raises ``OverflowError`` past
+    32-bit sizes (the plugin then declines and the generic code runs).
     """
     d, h, w = as_3d(in_spatial, 1)
     od, oh, ow = as_3d(out_spatial, 1)
@@ -192,7 +196,7 @@ def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channe
                         ("kernel size", kd * kh * kw * channels * filters),
                         ("grid", ceildiv(positions, 16))):
         _check_int(what, value)
-    tile_name = choose_tile(positions, filters, sm_count)
+    tile_name = tile or choose_tile(positions, filters, dtype, sm_count)
     tile = TILES[tile_name]
     family = "conv_transpose" if transposed else "conv"
     return Launch(

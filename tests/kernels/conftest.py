@@ -1,0 +1,13 @@
+import cuda_harness
+import pytest
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """Every kernel instantiation compiled once for the host (cached on disk by hash)."""
+    if cuda_harness.gxx() is None:
+        pytest.skip("no g++ to build the CPU emulation of the CUDA kernels")
+    from cthulhu.devices.cupy_ import _launch
+
+    names = [n for per_file in _launch.all_kernel_names().values() for n in per_file]
+    return cuda_harness.Emulator(names)

@@ -1,0 +1,111 @@
+"""Plain-loop NumPy references for the kernel tests, written apart from the kernels and
+from every cthulhu module (tiny sizes only). All work on channels_last arrays in float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+
+def pad_explicit(x, pads):
+    """Zero-pad (negative = crop) the spatial axes of a channels_last array."""
+    for axis, (lo, hi) in enumerate(pads, start=1):
+        if lo < 0:
+            x = np.take(x, range(-lo, x.shape[axis]), axis=axis)
+            lo = 0
+        if hi < 0:
+            x = np.take(x, range(0, x.shape[axis] + hi), axis=axis)
+            hi = 0
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (lo, hi)
+        x = np.pad(x, widths)
+    return x
+
+
+def conv(x, w, strides, dilation, pads, bias=None, relu=False):
+    """y[n, o, f] = sum over window taps t and channels c of xpad[n, o*s + t*d, c] * w[t, c, f]."""
+    xp = pad_explicit(np.asarray(x, np.float64), pads)
+    ksize = w.shape[:-2]
+    span = [d * (k - 1) + 1 for k, d in zip(ksize, dilation, strict=True)]
+    out = [(n - sp) // s + 1 for n, sp, s in zip(xp.shape[1:-1], span, strides, strict=True)]
+    y = np.zeros((x.shape[0], *out, w.shape[-1]))
+    for o in itertools.product(*map(range, out)):
+        for t in itertools.product(*map(range, ksize)):
+            idx = tuple(oi * s + ti * d for oi, ti, s, d in zip(o, t, strides, dilation, strict=True))
+            y[(slice(None), *o)] += xp[(slice(None), *idx)] @ w[t]
+    return _finish(y, bias, relu)
+
+
+def conv_transpose(x, w, strides, dilation, pads, bias=None, relu=False):
+    """Scatter-add form (the gradient of a convolution): input sample i and tap t add
+    x[i] @ w[t].T to output i*s + t*d - (d*(k-1) - lo); the output length is that of the
+    stride-1 convolution of the zero-stuffed input padded by ``pads``."""
+    ksize = w.shape[:-2]
+    spatial = x.shape[1:-1]
+    out = [(n - 1) * s + 1 + lo + hi - d * (k - 1)
+           for n, s, (lo, hi), k, d in zip(spatial, strides, pads, ksize, dilation, strict=True)]
+    shift = [d * (k - 1) - lo for k, d, (lo, _) in zip(ksize, dilation, pads, strict=True)]
+    y = np.zeros((x.shape[0], *out, w.shape[-2]))
+    for i in itertools.product(*map(range, spatial)):
+        for t in itertools.product(*map(range, ksize)):
+            o = tuple(ii * s + ti * d - sh
+                      for ii, ti, s, d, sh in zip(i, t, strides, dilation, shift, strict=True))
+            if all(0 <= oo < n for oo, n in zip(o, out, strict=True)):
+                y[(slice(None), *o)] += np.asarray(x, np.float64)[(slice(None), *i)] @ w[t].T
+    return _finish(y, bias, relu)
+
+
+def depthwise(x, w, strides, dilation, pads, bias=None, relu=False):
+    """Output channel c*M + m of input channel c and multiplier m."""
+    c, m = w.shape[-2:]
+    outs = [conv(x[..., ci:ci + 1], w[..., ci:ci + 1, :], strides, dilation, pads)
+            for ci in range(c)]
+    y = np.concatenate(outs, axis=-1)  # channel order c*M + m
+    return _finish(y, bias, relu)
+
+
+def upsample_nearest(x, size):
+    for axis, f in enumerate(size, start=1):
+        x = np.repeat(x, f, axis=axis)
+    return x
+
+
+def upsample_bilinear(x, size):
+    """TensorFlow 2 resize, half-pixel centres, per output pixel."""
+    n, h, w, c = x.shape
+    fh, fw = size
+    y = np.zeros((n, h * fh, w * fw, c))
+
+    def taps(o, size_in, size_out):
+        src = (o + 0.5) * size_in / size_out - 0.5
+        lo = max(math.floor(src), 0)
+        hi = min(math.ceil(src), size_in - 1)
+        return lo, max(hi, 0), src - math.floor(src)
+
+    for oy in range(h * fh):
+        y0, y1, ty = taps(oy, h, h * fh)
+        for ox in range(w * fw):
+            x0, x1, tx = taps(ox, w, w * fw)
+            top = x[:, y0, x0] * (1 - tx) + x[:, y0, x1] * tx
+            bottom = x[:, y1, x0] * (1 - tx) + x[:, y1, x1] * tx
+            y[:, oy, ox] = top * (1 - ty) + bottom * ty
+    return y
+
+
+def _finish(y, bias, relu):
+    if bias is not None:
+        y = y + bias
+    if relu:
+        y = np.maximum(y, 0)
+    return y
+
+
+def to_first(x):
+    return np.ascontiguousarray(np.moveaxis(x, -1, 1))
+
+
+def to_last(x):
+    return np.moveaxis(x, 1, -1)
