@@ -23,7 +23,7 @@ class Backend:
         self.module = module
 
     def call(self, op, x, *weights, **cfg):
-        args = [self.convert(a) for a in (x, *weights)]
+        args = [self.convert(a) if isinstance(a, np.ndarray) else a for a in (x, *weights)]
         if "bias" in cfg and cfg["bias"] is not None:
             cfg["bias"] = self.convert(cfg["bias"])
         raw = getattr(self.module, op)(*args, **cfg)

@@ -7,7 +7,7 @@ the reference the fast plugins are compared with in the tests.
 """
 
 from cthulhu.ops.generic.conv import conv, conv_transpose, depthwise_conv, separable_conv
-from cthulhu.ops.generic.misc import bilinear_taps, matmul, pad, upsample
+from cthulhu.ops.generic.misc import bilinear_taps, crop, matmul, pad, upsample
 
-__all__ = ["bilinear_taps", "conv", "conv_transpose", "depthwise_conv", "matmul", "pad",
+__all__ = ["bilinear_taps", "conv", "crop", "conv_transpose", "depthwise_conv", "matmul", "pad",
            "separable_conv", "upsample"]

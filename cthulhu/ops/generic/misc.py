@@ -73,3 +73,8 @@ def pad(x, pads, *, data_format="channels_last"):
 
     xp = namespace(x)
     return from_last(xp, pad_spatial(xp, to_last(xp, x, data_format), pads), data_format)
+
+
+def crop(x, cropping, *, data_format="channels_last"):
+    """Remove ``(lo, hi)`` samples from each spatial axis."""
+    return pad(x, tuple((-lo, -hi) for lo, hi in cropping), data_format=data_format)
