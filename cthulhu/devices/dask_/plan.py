@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from cthulhu import shapes
 
-__all__ = ["AxisMap", "Region", "plan_regions", "output_grid", "chain_halo"]
+__all__ = ["AxisMap", "Region", "plan_regions", "output_grid"]
 
 
 @dataclass(frozen=True)
@@ -160,26 +160,3 @@ def output_grid(shape, block):
         ranges = tuple((i * b, min((i + 1) * b, n))
                        for i, b, n in zip(index, block, shape, strict=True))
         yield index, ranges
-
-
-def chain_halo(maps, lengths, out_lengths, block):
-    """The widest extra input, below and above, any interior output block needs.
-
-    Measured per axis on an interior block of the given size, in input samples,
-    beyond the block's own input footprint (its output range scaled by the chain's
-    input/output length ratio).
-    """
-    halos = []
-    n_in, n_out = lengths[0], out_lengths
-    for axis in range(len(n_in)):
-        ratio = n_in[axis] / max(n_out[axis], 1)
-        size = min(block[axis], n_out[axis])
-        start = max((n_out[axis] - size) // 2, 0)
-        a, b = start, start + size
-        lo_edge, hi_edge = a, b
-        for layer_maps in reversed(maps):
-            lo_edge, hi_edge, _ = layer_maps[axis].need(lo_edge, hi_edge)
-        halo_lo = max(int(round(a * ratio)) - lo_edge, 0)
-        halo_hi = max(hi_edge - int(round(b * ratio)), 0)
-        halos.append((halo_lo, halo_hi))
-    return tuple(halos)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import stores
 from .layout import fit_layout, model_input_shape
-from .plan import chain_halo, output_grid
+from .plan import output_grid
 from .program import BlockProgram, model_layers
 from .progress import Progress
 
@@ -152,12 +152,15 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     spatial_out = program._spatial(out_full)
     block = _normalize_block(block_shape, rank)
     block = tuple(min(b, n) for b, n in zip(block, spatial_out, strict=True))
-    halo = chain_halo([s.maps for s in program.stages], program.in_lengths, spatial_out, block)
-    for axis, (b, (lo, hi)) in enumerate(zip(block, halo, strict=True)):
-        if b < max(lo, hi) and b < spatial_out[axis]:
-            raise ValueError(f"block_shape {block} is smaller than the model's halo "
-                             f"{halo} on spatial axis {axis}; use blocks of at least "
-                             f"{max(lo, hi)}")
+    halo, jump = _chain_halo(layers, full_shape)
+    for axis, (b, n) in enumerate(zip(block, spatial_out, strict=True)):
+        if halo is None or b >= n:
+            continue
+        need = max(halo[axis])
+        if b * jump[axis] < need:
+            raise ValueError(f"block_shape {block} is smaller than the model's halo {halo} "
+                             f"(input samples) on spatial axis {axis}; use blocks of at least "
+                             f"{-(-need // jump[axis])} output samples there")
     out_layout = type(layout)(layout.has_batch, layout.has_channels, data_format)
     out_stored = out_layout.stored_shape(out_full)
     chunks = _chunks(out_full, out_layout, program, block)
@@ -166,7 +169,7 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     attrs = {_ATTR: {
         "model_name": getattr(model, "name", type(model).__name__),
         "model_config": _json_safe(model.get_config() if hasattr(model, "get_config") else None),
-        "source": src.spec, "block_shape": list(block), "halo": [list(h) for h in halo],
+        "source": src.spec, "block_shape": list(block), "halo": None if halo is None else [list(h) for h in halo],
         "fingerprint": fingerprint, "complete": False,
     }}
     job = VolumeJob(program, src, layout, out_layout, target, dtype)
@@ -174,6 +177,25 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
               for _, ranges in output_grid(spatial_out, block)]
     return job, blocks, {"state": state, "attrs": attrs, "shape": out_stored, "chunks": chunks,
                          "dtype": dtype}
+
+
+def _chain_halo(layers, full_shape):
+    """``(halo, jump)`` per spatial axis from ``cthulhu.shapes.chain`` (``(None, None)`` if unknown)."""
+    from cthulhu import shapes
+
+    from .program import _spec_of
+
+    specs = []
+    for layer in layers:
+        spec = dict(_spec_of(layer) or {"kind": "opaque"})
+        if spec.get("kind") in ("identity", "dropout"):
+            spec = {"kind": "pointwise"}
+        specs.append(spec)
+    try:
+        found = shapes.chain(specs, full_shape)
+        return found.halo, found.jump
+    except (ValueError, TypeError, KeyError):
+        return None, None
 
 
 def _data_format(layers):
