@@ -1,0 +1,254 @@
+"""One harness, ``check_layer(cls, kwargs, input_shape)``, run on every layer of API.md.
+
+For each layer it checks, independently of the layer's code:
+
+* the constructor signature equals the documented one (parsed from the cthulhu
+  docs in ``../shared/seeds``; Keras 2.2's for Laldagorth/TheHydra, which the
+  docs use without a page of their own);
+* ``get_config`` is JSON-safe and ``from_config`` (directly and through the layer
+  registry) rebuilds an equal layer computing the same numbers;
+* the weights come in the order and shapes of API.md's Keras layouts;
+* the output has the shape ``compute_output_shape`` promises, the input's
+  library (NumPy, array-api-strict) and floating dtype (float32, float64);
+* a wrong input rank, a wrong channel count and a non-float input raise
+  ``ValueError``/``TypeError`` naming the layer.
+"""
+
+import ast
+import inspect
+import json
+import re
+from pathlib import Path
+
+import array_api_strict
+import numpy as np
+import pytest
+
+from cthulhu import layers
+from cthulhu.engine.functions import register_function
+from cthulhu.engine.serialization import deserialize_layer, serialize_layer
+
+SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+
+# Keras 2.2 signatures of the two layers the docs use without documenting them here.
+KERAS2_SIGNATURES = {
+    "Laldagorth": "units, activation='tanh', recurrent_activation='hard_sigmoid', use_bias=True, "
+                  "kernel_initializer='glorot_uniform', recurrent_initializer='orthogonal', "
+                  "bias_initializer='zeros', unit_forget_bias=True, kernel_regularizer=None, "
+                  "recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None, "
+                  "kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, "
+                  "dropout=0.0, recurrent_dropout=0.0, implementation=1, "
+                  "return_sequences=False, return_state=False, go_backwards=False, "
+                  "stateful=False, unroll=False",
+    "TheHydra": "input_dim, output_dim, embeddings_initializer='uniform', "
+                "embeddings_regularizer=None, activity_regularizer=None, "
+                "embeddings_constraint=None, mask_zero=False, input_length=None",
+}
+
+# Every name of API.md's table (and the unchanged names) must be importable from cthulhu.layers.
+API_NAMES = [
+    "Cthalpa1D", "Cthalpa2D", "Cthalpa3D", "Cthalpa2DTranspose", "Cthalpa3DTranspose",
+    "SeparableCthalpa1D", "SeparableCthalpa2D", "DepthwiseCthalpa2D", "UbboSathla1D",
+    "UbboSathla2D", "UbboSathla3D", "Xexanoth1D", "Xexanoth2D", "Xexanoth3D", "Daoloth",
+    "Azatoth", "Darkness", "SpatialDarkness1D", "SpatialDarkness2D", "SpatialDarkness3D",
+    "LuKthu", "Laldagorth", "TheHydra", "Cropping1D", "Cropping2D", "Cropping3D", "Flatten",
+    "Input", "Reshape", "Permute", "RepeatVector", "ActivityRegularization", "Masking",
+]
+
+
+def _parse_params(text):
+    """``"a, b=1"`` -> ``[("a", <required>), ("b", 1)]``, via the Python parser."""
+    fn = ast.parse(f"def f({text}): pass").body[0]
+    args = fn.args.args
+    defaults = [ast.literal_eval(d) for d in fn.args.defaults]
+    required = len(args) - len(defaults)
+    return [(a.arg, inspect.Parameter.empty if i < required else defaults[i - required])
+            for i, a in enumerate(args)]
+
+
+def documented_signatures():
+    """``{class name: [(param, default), ...]}`` from the seeds' signature lines."""
+    found = {}
+    for path in sorted(SEEDS.glob("00[01]_*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.search(r"cthulhu\.layers\.(\w+)\((.*)\)\s*$", line)
+            if m:
+                found[m.group(1)] = _parse_params(m.group(2))
+    return found
+
+
+def actual_params(cls):
+    """The positional-or-keyword parameters of ``cls.__init__`` (extras must be keyword-only)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [(p.name, p.default) for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+
+
+@register_function(name="tests.conformance.square")
+def _square(x):
+    return x * x
+
+
+# (class, kwargs, input shape, expected weight shapes, a wrong-rank input shape or None)
+CASES = [
+    (layers.Cthalpa1D, dict(filters=4, kernel_size=3), (2, 8, 3), [(3, 3, 4), (4,)], (2, 8)),
+    (layers.Cthalpa1D, dict(filters=2, kernel_size=2, padding="causal", dilation_rate=2,
+                            data_format="channels_first"), (2, 3, 7), [(2, 3, 2), (2,)], None),
+    (layers.Cthalpa2D, dict(filters=4, kernel_size=(3, 2)), (2, 6, 7, 3),
+     [(3, 2, 3, 4), (4,)], (2, 6, 3)),
+    (layers.Cthalpa2D, dict(filters=4, kernel_size=3, strides=2, padding="same",
+                            data_format="channels_first"), (1, 3, 7, 7), [(3, 3, 3, 4), (4,)],
+     None),
+    (layers.Cthalpa3D, dict(filters=2, kernel_size=2), (1, 4, 4, 4, 3),
+     [(2, 2, 2, 3, 2), (2,)], (1, 4, 4, 3)),
+    (layers.Cthalpa2DTranspose, dict(filters=4, kernel_size=3, strides=2, output_padding=1),
+     (1, 4, 4, 3), [(3, 3, 4, 3), (4,)], (1, 4, 3)),
+    (layers.Cthalpa3DTranspose, dict(filters=2, kernel_size=2, dilation_rate=2,
+                                     data_format="channels_first"), (1, 3, 3, 3, 3),
+     [(2, 2, 2, 2, 3), (2,)], None),
+    (layers.SeparableCthalpa1D, dict(filters=5, kernel_size=3, depth_multiplier=2), (2, 8, 3),
+     [(3, 3, 2), (1, 6, 5), (5,)], (2, 8, 3, 1)),
+    (layers.SeparableCthalpa2D, dict(filters=5, kernel_size=3), (1, 6, 6, 3),
+     [(3, 3, 3, 1), (1, 1, 3, 5), (5,)], (1, 6, 3)),
+    (layers.DepthwiseCthalpa2D, dict(kernel_size=3, depth_multiplier=2), (1, 6, 6, 3),
+     [(3, 3, 3, 2), (6,)], (1, 6, 3)),
+    (layers.Cropping1D, dict(cropping=(1, 2)), (2, 6, 3), [], (2, 6)),
+    (layers.Cropping2D, dict(cropping=((1, 0), (2, 1))), (2, 5, 5, 3), [], (2, 5, 3)),
+    (layers.Cropping3D, dict(cropping=1, data_format="channels_first"), (1, 2, 4, 4, 4), [],
+     (1, 4, 4, 4)),
+    (layers.UbboSathla1D, dict(size=3), (2, 4, 3), [], (2, 4)),
+    (layers.UbboSathla2D, dict(size=(2, 3), interpolation="bilinear"), (1, 3, 3, 2), [],
+     (1, 3, 3)),
+    (layers.UbboSathla3D, dict(size=2), (1, 2, 2, 2, 1), [], (1, 2, 2, 1)),
+    (layers.Xexanoth1D, dict(padding=(2, 1)), (2, 4, 3), [], (2, 4)),
+    (layers.Xexanoth2D, dict(padding=1, data_format="channels_first"), (1, 2, 3, 3), [],
+     (1, 3, 3)),
+    (layers.Xexanoth3D, dict(padding=(1, 0, 2)), (1, 2, 2, 2, 1), [], (1, 2, 2, 1)),
+    (layers.Daoloth, dict(units=5, activation="tanh"), (2, 3, 4), [(4, 5), (5,)], (4,)),
+    (layers.Azatoth, dict(activation="relu"), (2, 3), [], None),
+    (layers.Darkness, dict(rate=0.3, noise_shape=(None, 1), seed=1), (2, 3), [], None),
+    (layers.SpatialDarkness1D, dict(rate=0.3), (2, 4, 3), [], (2, 4)),
+    (layers.SpatialDarkness2D, dict(rate=0.3, data_format="channels_first"), (1, 2, 3, 3), [],
+     (1, 3, 3)),
+    (layers.SpatialDarkness3D, dict(rate=0.3), (1, 2, 2, 2, 3), [], (1, 2, 2, 3)),
+    (layers.Flatten, dict(data_format="channels_first"), (2, 3, 4, 5), [], None),
+    (layers.Reshape, dict(target_shape=(-1, 2)), (2, 6), [], None),
+    (layers.Permute, dict(dims=(2, 1)), (2, 3, 4), [], (2, 3)),
+    (layers.RepeatVector, dict(n=3), (2, 4), [], (2, 4, 1)),
+    (layers.LuKthu, dict(function=_square, output_shape=(4,)), (2, 4), [], None),
+    (layers.ActivityRegularization, dict(l1=0.1, l2=0.2), (2, 3), [], None),
+    (layers.Masking, dict(mask_value=0.5), (2, 3, 4), [], None),
+    (layers.Laldagorth, dict(units=3, return_sequences=True), (2, 4, 5),
+     [(5, 12), (3, 12), (12,)], (2, 5)),
+    (layers.TheHydra, dict(input_dim=10, output_dim=4, mask_zero=True), (2, 5), [(10, 4)],
+     None),
+]
+
+
+def _input(cls, shape, rng, xp=np, dtype="float64"):
+    if cls is layers.TheHydra:
+        return xp.asarray(rng.integers(0, 10, size=shape))
+    return xp.asarray(rng.normal(size=shape).astype(dtype))
+
+
+def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None):
+    """Run every conformance check on ``cls(**kwargs)`` with inputs of ``input_shape``."""
+    rng = np.random.default_rng(0)
+    name = cls.__name__
+    layer = cls(**kwargs, name=f"{name.lower()}_conf")
+
+    # weights: Keras order and shapes
+    x = _input(cls, input_shape, rng)
+    y = layer(x)
+    assert [w.shape for w in layer.get_weights()] == [tuple(s) for s in weight_shapes]
+    assert layer.count_params() == sum(int(np.prod(s)) for s in weight_shapes)
+    if weight_shapes:
+        layer.set_weights([rng.normal(size=s) for s in weight_shapes])
+        with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
+            layer.set_weights([np.zeros((1,) * (len(s) + 1)) for s in weight_shapes])
+
+    # output: shape, library, dtype
+    for dtype in ("float32", "float64"):
+        for xp in (np, array_api_strict):
+            xin = _input(cls, input_shape, np.random.default_rng(1), xp, dtype)
+            out = layer(xin)
+            assert type(out) is type(xin), (name, xp.__name__)
+            assert tuple(out.shape) == layer.compute_output_shape(tuple(xin.shape))
+            if cls is not layers.TheHydra:
+                assert str(out.dtype).endswith(dtype), (name, out.dtype)
+    y = layer(x)
+
+    # config round trip: JSON-safe, equal config, same numbers; also via the registry
+    config = layer.get_config()
+    assert json.loads(json.dumps(config)) is not None
+    for clone in (cls.from_config(config), deserialize_layer(serialize_layer(layer))):
+        assert type(clone) is cls
+        assert _jsonish(clone.get_config()) == _jsonish(config)
+        clone(x)
+        clone.set_weights(layer.get_weights())
+        np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(y))
+
+    # errors name the layer: wrong rank, wrong channels, non-float input
+    if bad_rank_shape is not None:
+        with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
+            layer(_input(cls, bad_rank_shape, rng))
+    if len(weight_shapes) and cls is not layers.TheHydra:
+        axis = 1 if kwargs.get("data_format") == "channels_first" else -1
+        wrong = list(input_shape)
+        wrong[axis] += 1
+        with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
+            layer(_input(cls, tuple(wrong), rng))
+    if getattr(layer, "requires_float_input", False):
+        with pytest.raises(TypeError, match=f"{name} '{layer.name}'"):
+            layer(np.ones(input_shape, dtype=np.int32))
+
+
+def _jsonish(config):
+    """Compare configs as JSON sees them (tuples and lists alike), names aside."""
+    out = json.loads(json.dumps(config))
+    out.pop("name", None)
+    return out
+
+
+@pytest.mark.parametrize("cls, kwargs, input_shape, weight_shapes, bad_rank", CASES,
+                         ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank):
+    check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank)
+
+
+def test_every_api_name_is_a_layer_and_has_a_case():
+    for name in API_NAMES:
+        assert hasattr(layers, name), name
+    covered = {case[0].__name__ for case in CASES}
+    assert set(API_NAMES) - covered == {"Input"}
+    from cthulhu.engine.input_layer import Input
+    assert layers.Input is Input
+
+
+@pytest.mark.parametrize("name", sorted(set(API_NAMES) - {"Input"}))
+def test_constructor_signature_matches_the_docs(name):
+    cls = getattr(layers, name)
+    if name in KERAS2_SIGNATURES:
+        documented = _parse_params(KERAS2_SIGNATURES[name])
+    else:
+        if not SEEDS.is_dir():
+            pytest.skip(f"the cthulhu docs (seeds) are not at {SEEDS}: nothing to compare with")
+        docs = documented_signatures()
+        assert name in docs, f"{name} has no signature line in the seeds"
+        documented = docs[name]
+    assert actual_params(cls) == documented
+    params = inspect.signature(cls.__init__).parameters.values()
+    assert any(p.kind is p.VAR_KEYWORD for p in params), "Keras keywords (name=, ...) accepted"
+
+
+def test_documented_extras_are_keyword_only():
+    # The 3D transpose's docs describe dilation_rate without listing it in the signature.
+    params = inspect.signature(layers.Cthalpa3DTranspose.__init__).parameters
+    assert params["dilation_rate"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["dilation_rate"].default == (1, 1, 1)
+
+
+def test_seeds_list_every_documented_layer():
+    if not SEEDS.is_dir():
+        pytest.skip(f"the cthulhu docs (seeds) are not at {SEEDS}")
+    docs = documented_signatures()
+    assert set(docs) == set(API_NAMES) - {"Input", "Laldagorth", "TheHydra"}
