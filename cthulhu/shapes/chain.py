@@ -297,6 +297,8 @@ class LayerBlock:
           meaning of :func:`conv_transpose_padding`; negative = crop);
         * up-sampling by ``u``: repeat the slice, then drop ``u - 1 - lo``
           samples at the start and ``u - 1 - hi`` at the end.
+
+        An empty ``out_range`` needs no computation (its result is empty).
     """
 
     __slots__ = ("spec", "in_range", "out_range", "pads")
@@ -335,18 +337,20 @@ def _block_back(step, spec, a, b):
         return start, start, (0, 0)
     A, B = step.back(a, b)
     start, stop = max(A, 0), min(B, n)
-    if stop < start:
-        stop = start
     if not step.up:
+        if stop <= start:
+            # the whole block lies in this layer's zero padding: an empty slice, all padding
+            start = stop = 0 if B <= 0 else n
+            return start, stop, ((B - A, 0) if start == 0 else (0, B - A))
         return start, stop, (start - A, B - stop)
     s, K = step.s, step.K
-    count = stop - start
+    if stop <= start:
+        # no input sample reaches the block (output padding of a transposed convolution)
+        start = stop = min(max(A, 0), n)
+        return start, stop, (b - a + K - 1, 0)
     lo = start * s - (a - step.lo)
-    span = (count - 1) * s + 1 if count else 0
-    hi = (b - a) + K - 1 - span - lo
-    if spec["kind"] == "upsampling" and count == 0:
-        lo = hi = 0
-    return start, stop, (lo, hi)
+    span = (stop - start - 1) * s + 1
+    return start, stop, (lo, (b - a) + K - 1 - span - lo)
 
 
 def split_axis(length, size, multiple=1):

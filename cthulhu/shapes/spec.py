@@ -242,6 +242,11 @@ _SPEC_KEYS = {
 }
 
 
+# Other names layers use for a position-wise layer.
+_KIND_ALIASES = {"identity": "pointwise", "dropout": "pointwise", "activation": "pointwise",
+                 "masking": "pointwise"}
+
+
 def _infer_rank(spec, owner):
     rank = spec.get("rank")
     if rank is None:
@@ -265,10 +270,11 @@ def normalize_spec(spec):
     """
     if not isinstance(spec, dict) or "kind" not in spec:
         raise ShapeTypeError(f"a layer spec must be a dict with a 'kind', got {spec!r}")
-    kind = spec["kind"]
+    kind = _KIND_ALIASES.get(spec["kind"], spec["kind"])
     if kind not in _SPEC_KEYS:
         raise ShapeError(f"unknown layer kind {kind!r}; known kinds: {', '.join(_SPEC_KEYS)}")
     out = dict(spec)
+    out["kind"] = kind
     owner = spec_owner(spec)
     if kind in SPATIAL_KINDS and kind != "pointwise":
         rank = out["rank"] = _infer_rank(spec, owner)
@@ -339,7 +345,14 @@ def layer_spec(layer):
     if not callable(get_config):
         raise ShapeTypeError(f"cannot describe {layer!r}: it is neither a spec dict nor a layer "
                              "with shape_spec() or get_config()")
-    spec = spec_from_config(type(layer).__name__, get_config())
+    class_name = type(layer).__name__
+    if KERAS_NAMES.get(class_name, class_name) not in LAYER_SIGNATURES:
+        if callable(getattr(layer, "compute_output_shape", None)):
+            # A layer this module does not know: its own shape method, and the end of
+            # the spatial analysis.
+            return {"kind": "opaque", "layer": layer, "class_name": class_name,
+                    "name": getattr(layer, "name", None), "normalized": True}
+    spec = spec_from_config(class_name, get_config())
     if spec["kind"] == "opaque":
         spec["layer"] = layer
     return spec
