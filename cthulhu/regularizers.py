@@ -9,7 +9,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from cthulhu import regularizers
->>> float(regularizers.l1_l2(l1=0.1, l2=0.01)(np.array([1.0, -2.0])))
+>>> round(float(regularizers.l1_l2(l1=0.1, l2=0.01)(np.array([1.0, -2.0]))), 6)
 0.35
 """
 

@@ -305,18 +305,21 @@ class Layer:
         else the layer's dtype. Conversions are cached per (library, device,
         dtype) and forgotten when the weights change.
         """
+        # Fast path: one dict lookup keyed by what identifies the conversion without asking
+        # array-api-compat (a batch-1 Daoloth call must cost little more than its matmul).
+        fast_key = (name, type(x), x.dtype, _device_key(x), dtype)
+        cached = self._cache.get(fast_key)
+        if cached is not None:
+            return cached
         import array_api_compat as aac
 
         xp = aac.array_namespace(x)
-        if dtype is None:
-            dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else getattr(xp, self.dtype)
-        device = aac.device(x)
-        key = (name, xp.__name__, repr(device), str(dtype))
-        cached = self._cache.get(key)
-        if cached is None:
-            value = self._weight_record(name).value
-            cached = _convert(xp, value, dtype, device)
-            self._cache[key] = cached
+        target = dtype
+        if target is None:
+            target = x.dtype if _is_floating(x) else getattr(xp, self.dtype)
+        value = self._weight_record(name).value
+        cached = _convert(xp, value, target, aac.device(x))
+        self._cache[fast_key] = cached
         return cached
 
     @property
@@ -469,11 +472,8 @@ class Layer:
         return y, self.compute_mask(x, mask)
 
     def _check_float(self, x) -> None:
-        import array_api_compat as aac
-
         for t in x if isinstance(x, (list, tuple)) else [x]:
-            xp = aac.array_namespace(t)
-            if not xp.isdtype(t.dtype, "real floating"):
+            if not _is_floating(t):
                 raise TypeError(f"{self._owner()}: expected a floating-point input, "
                                 f"got dtype {t.dtype}")
 
@@ -493,6 +493,29 @@ class Layer:
         else:
             out_shape = [tuple(s) for s in out_shape]
         return node.make_outputs(out_shape, self.dtype, multiple)
+
+
+_FLOATING: dict = {}
+
+
+def _is_floating(x) -> bool:
+    """Whether ``x`` has a real floating dtype (cached per array type and dtype)."""
+    key = (type(x), x.dtype)
+    found = _FLOATING.get(key)
+    if found is None:
+        import array_api_compat as aac
+
+        found = bool(aac.array_namespace(x).isdtype(x.dtype, "real floating"))
+        _FLOATING[key] = found
+    return found
+
+
+def _device_key(x):
+    """A hashable stand-in for ``x``'s device (NumPy: ``'cpu'``; others: their device's repr)."""
+    device = getattr(x, "device", None)
+    if device is None or type(device) is str:
+        return device
+    return repr(device)
 
 
 def _batchless(shape):

@@ -29,7 +29,7 @@ Examples
 >>> deserialize_function(d)
 Traceback (most recent call last):
 ...
-ValueError: refusing to load arbitrary Python code (a lambda ...) from a config in safe mode; ...
+ValueError: refusing to load arbitrary Python code (a lambda) from a config in safe mode; pass safe_mode=False only if you trust the file's source
 """
 
 from __future__ import annotations

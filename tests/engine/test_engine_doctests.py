@@ -1,0 +1,16 @@
+"""The Examples sections of the engine and of activations/initializers/regularizers/constraints run."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["cthulhu.engine.input_layer", "cthulhu.engine.pile", "cthulhu.engine.lump",
+           "cthulhu.engine.functions", "cthulhu.activations", "cthulhu.initializers",
+           "cthulhu.regularizers", "cthulhu.constraints"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_engine_doctests(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
