@@ -4,6 +4,8 @@ import array_api_strict as xs
 import numpy as np
 import pytest
 from engine_toy_layers import ToyAdd, ToyDense, ToyMaskedMean, ToyMasking, ToyScale, ToySplit
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cthulhu.engine.input_layer import Input, InputLayer
 from cthulhu.engine.serialization import deserialize_layer, serialize_layer
@@ -247,3 +249,24 @@ def test_model_losses_collect_layer_losses():
     expected = 0.01 * (model.layers[0].get_weights()[0] ** 2).sum() + \
         0.01 * np.abs(model.layers[1].get_weights()[0]).sum()
     assert sum(float(v) for v in model.losses) == pytest.approx(expected, rel=1e-5)
+
+
+@settings(max_examples=25)
+@given(n=st.integers(1, 40), batch_size=st.integers(1, 50), seed=st.integers(0, 2**16))
+def test_predict_in_batches_equals_whole_call(n, batch_size, seed):
+    model = _HYPO_MODEL
+    x = np.random.default_rng(seed).normal(size=(n, 3))
+    whole = model(x)
+    np.testing.assert_allclose(model.predict(x, batch_size=batch_size), whole, rtol=1e-12, atol=1e-12)
+
+
+_HYPO_MODEL = Pile([ToyDense(4, input_shape=(3,), activation="tanh"), ToyDense(2)])
+
+
+def test_pile_runs_on_torch_tensors():
+    torch = pytest.importorskip("torch")
+    model = Pile([ToyDense(4, input_shape=(3,)), ToyScale(2.0)])
+    x = np.random.default_rng(4).normal(size=(5, 3))
+    y = model.predict(torch.asarray(x), batch_size=2)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
+    np.testing.assert_allclose(y.numpy(), model.predict(x), rtol=1e-12)
