@@ -179,7 +179,11 @@ class Layer:
         elif not isinstance(name, str) or not name:
             raise ValueError(f"{cls}: name must be a non-empty string, got {name!r}")
         self.name = name
-        self.dtype = str(np.dtype(dtype or "float32"))
+        try:
+            self.dtype = str(np.dtype(dtype or "float32"))
+        except TypeError:
+            raise ValueError(f"{cls} {name!r}: dtype must be a dtype name such as 'float32', "
+                             f"got {dtype!r}") from None
         self.trainable = bool(trainable)
         self.built = False
         self.expected_channels: dict | None = None

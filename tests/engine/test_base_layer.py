@@ -226,3 +226,8 @@ def test_layer_symbolic_list_inputs_and_mixed_refused():
 def test_layer_input_shape_before_use_raises_attribute_error():
     with pytest.raises(AttributeError, match="never been called"):
         _ = ToyScale().input_shape
+
+
+def test_layer_bad_dtype_names_layer():
+    with pytest.raises(ValueError, match=r"ToyScale.*dtype.*'floaty'"):
+        ToyScale(dtype="floaty")

@@ -270,3 +270,16 @@ def test_pile_runs_on_torch_tensors():
     y = model.predict(torch.asarray(x), batch_size=2)
     assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
     np.testing.assert_allclose(y.numpy(), model.predict(x), rtol=1e-12)
+
+
+def test_models_carry_symbolic_sizes():
+    shapes = pytest.importorskip("cthulhu.shapes")
+    b, n, _ = shapes.symbolic("b, n, 3")
+    x = Input(batch_shape=(b, n, 3))
+    model = Lump(x, ToyDense(5)(x))
+    out = model.output_shape
+    assert str(out[0]) == "b" and str(out[1]) == "n" and out[2] == 5
+    pile = Pile([Input(batch_shape=(b, n, 3)), ToyDense(2)])
+    lines = []
+    pile.summary(print_fn=lines.append)
+    assert any("(b, n, 2)" in line for line in lines)
