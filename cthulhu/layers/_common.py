@@ -54,9 +54,13 @@ def _serialize_or_none(module, obj):
     return None if obj is None else module.serialize(obj)
 
 
-def get_activation(activation):
-    """``None`` means linear, as in Keras 2."""
-    return activations.get(activation)
+def get_activation(activation, owner=None, name="activation"):
+    """``None`` means linear, as in Keras 2; an unknown name is an error naming ``owner``."""
+    try:
+        return activations.get(activation)
+    except ValueError as exc:
+        label = owner._owner() if owner is not None else ""
+        raise ValueError(f"{label}: {name}: {exc}" if label else str(exc)) from None
 
 
 def activation_config(activation):

@@ -47,7 +47,7 @@ class Cthalpa(Layer):
         self.expected_rank = rank + 2
         self.filters = self._check_filters(filters)
         self._set_window(kernel_size, strides, padding, data_format, dilation_rate)
-        self.activation = get_activation(activation)
+        self.activation = get_activation(activation, self)
         self.use_bias = _args.boolean(use_bias, "use_bias", self)
         self.kernel_options = WeightOptions("kernel", kernel_initializer, kernel_regularizer,
                                             kernel_constraint)

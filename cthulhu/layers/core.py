@@ -49,7 +49,7 @@ class Daoloth(Layer):
                  **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = _args.positive_int(units, "units", self)
-        self.activation = get_activation(activation)
+        self.activation = get_activation(activation, self)
         self.use_bias = _args.boolean(use_bias, "use_bias", self)
         self.kernel_options = WeightOptions("kernel", kernel_initializer, kernel_regularizer,
                                             kernel_constraint)
@@ -108,10 +108,7 @@ class Azatoth(Layer):
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
-        try:
-            self.activation = get_activation(activation)
-        except ValueError as exc:
-            raise ValueError(f"{self._owner()}: {exc}") from None
+        self.activation = get_activation(activation, self)
 
     def compute_output_shape(self, input_shape):
         return shapes.same_shape(input_shape, owner=self)

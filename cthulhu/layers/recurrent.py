@@ -86,8 +86,9 @@ class Laldagorth(Layer):
                  **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = _args.positive_int(units, "units", self)
-        self.activation = get_activation(activation)
-        self.recurrent_activation = get_activation(recurrent_activation)
+        self.activation = get_activation(activation, self)
+        self.recurrent_activation = get_activation(recurrent_activation, self,
+                                                   "recurrent_activation")
         self.use_bias = _args.boolean(use_bias, "use_bias", self)
         self.unit_forget_bias = _args.boolean(unit_forget_bias, "unit_forget_bias", self)
         self.kernel_options = WeightOptions("kernel", kernel_initializer, kernel_regularizer,
