@@ -40,6 +40,16 @@ def unique_name(prefix: str) -> str:
         return f"{prefix}_{_NAME_COUNTS[prefix]}"
 
 
+def note_name(name: str) -> None:
+    """Advance the counter past an explicit ``prefix_N`` name (e.g. from a loaded model),
+    so that later automatic names never collide with it."""
+    match = re.fullmatch(r"(.+)_(\d+)", name)
+    if match:
+        prefix, number = match.group(1), int(match.group(2))
+        with _NAME_LOCK:
+            _NAME_COUNTS[prefix] = max(_NAME_COUNTS.get(prefix, 0), number)
+
+
 def reset_names() -> None:
     """Restart the automatic name counters (Keras' ``clear_session`` for names)."""
     with _NAME_LOCK:
@@ -178,6 +188,8 @@ class Layer:
             name = unique_name(to_snake_case(cls))
         elif not isinstance(name, str) or not name:
             raise ValueError(f"{cls}: name must be a non-empty string, got {name!r}")
+        else:
+            note_name(name)
         self.name = name
         try:
             self.dtype = str(np.dtype(dtype or "float32"))

@@ -231,3 +231,8 @@ def test_layer_input_shape_before_use_raises_attribute_error():
 def test_layer_bad_dtype_names_layer():
     with pytest.raises(ValueError, match=r"ToyScale.*dtype.*'floaty'"):
         ToyScale(dtype="floaty")
+
+
+def test_layer_explicit_numbered_name_advances_counter():
+    ToyScale(name="toy_scale_900")
+    assert ToyScale().name == "toy_scale_901"
