@@ -24,9 +24,14 @@ import array_api_strict
 import numpy as np
 import pytest
 
-from cthulhu import layers
+from cthulhu import layers, shapes
 from cthulhu.engine.functions import register_function
 from cthulhu.engine.serialization import deserialize_layer, serialize_layer
+
+try:
+    import torch
+except ImportError:  # optional: the check runs where PyTorch is installed
+    torch = None
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 
@@ -176,6 +181,17 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None)
             if cls is not layers.TheHydra:
                 assert str(out.dtype).endswith(dtype), (name, out.dtype)
     y = layer(x)
+
+    # the shape chain (used by the Dask device and `cthulhu shape`) agrees with the layer
+    chained = shapes.chain([layer], (None, *input_shape[1:])).output_shape
+    assert chained == layer.compute_output_shape((None, *input_shape[1:]))
+
+    # a PyTorch tensor (through array-api-compat) comes back as one, with the same numbers
+    if torch is not None:
+        xt = torch.from_numpy(np.array(x))
+        yt = layer(xt)
+        assert isinstance(yt, torch.Tensor)
+        np.testing.assert_allclose(yt.numpy(), np.asarray(y), rtol=1e-6, atol=1e-9)
 
     # config round trip: JSON-safe, equal config, same numbers; also via the registry
     config = layer.get_config()
