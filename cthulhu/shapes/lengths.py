@@ -182,7 +182,7 @@ def conv_transpose_padding(kernel, stride, padding, output_padding=None, dilatio
     derives from ``L`` (``0`` for ``valid``; for ``same`` half, rounded down,
     of ``max((ceil(L/s)-1)*s + K - L, 0)``): ``lo = K - 1 - P`` and
     ``hi = L - 1 - (n-1)*s + P``. The result does not depend on ``n``
-    (``n`` is used only to cross-check); closed forms are in docs/shapes.md.
+    (``n`` is only validated); closed forms are in docs/shapes.md.
 
     >>> conv_transpose_padding(3, 2, "same")
     (2, 1)
@@ -193,11 +193,10 @@ def conv_transpose_padding(kernel, stride, padding, output_padding=None, dilatio
     padding = _transpose_padding_arg(padding, owner)
     p = _check_output_padding(output_padding, stride, owner)
     s = stride
-    if is_int(n):
-        # Direct route through L, the way TensorFlow computes it.
-        L = conv_transpose_length(n, kernel, s, padding, p, dilation, owner=owner)
-        P = 0 if padding == "valid" else max((ceildiv(L, s) - 1) * s + K - L, 0) // 2
-        return (K - 1 - P, L - 1 - (n - 1) * s + P)
+    # The closed forms below equal K - 1 - P and L - 1 - (n-1)*s + P for every n
+    # (derived in docs/shapes.md; tests compare them with a scatter-add through L).
+    # They are used even when n is known, so that a block of any length (the Dask
+    # device asks per block) gets the same answer.
     check_dim(n, "input length", owner)
     if p is None:
         if padding == "valid":
