@@ -65,9 +65,10 @@ class VolumeJob:
     files itself, once.
     """
 
-    def __init__(self, program, source, layout, out_layout, target, dtype):
+    def __init__(self, program, source, layout, out_layout, target, dtype, device="numpy"):
         self.program, self.source, self.layout = program, source, layout
         self.out_layout, self.target, self.dtype = out_layout, os.fspath(target), dtype
+        self.device = device
         self._out = None
 
     def __getstate__(self):
@@ -77,7 +78,12 @@ class VolumeJob:
 
     def read(self, full_index):
         block = self.source.read(self.layout.stored_index(full_index))
-        return self.layout.restore(block, len(full_index))
+        block = self.layout.restore(block, len(full_index))
+        if self.device == "cupy":
+            import cupy
+
+            block = cupy.asarray(block)  # the layers then run on the GPU (CuPy plugin)
+        return block
 
     def output(self):
         if self._out is None:
@@ -90,7 +96,7 @@ class VolumeJob:
 
         batch, ranges = block
         y = self.program.run(self.read, ranges, batch=(batch, batch + 1), dtype=self.dtype)
-        y = np.asarray(y)  # a CuPy block comes back to the host here
+        y = y.get() if hasattr(y, "get") and not isinstance(y, np.ndarray) else np.asarray(y)
         index = [slice(batch, batch + 1)] + [slice(*r) for r in ranges]
         full = [slice(None)] * y.ndim
         for axis, sl in zip((0, *self.program.spatial_axes), index, strict=True):
@@ -139,8 +145,10 @@ def _normalize_block(block_shape, rank):
     return block_shape
 
 
-def prepare(model, source, target, block_shape=None, overwrite=False, dtype="float32"):
+def prepare(model, source, target, block_shape=None, overwrite=False, dtype="float32",
+            device="numpy"):
     """Check everything and plan the run; writes nothing. Returns ``(job, blocks, state)``."""
+    _check_device(device)
     layers = model_layers(model)
     src = stores.open_source(source)
     data_format = _data_format(layers)
@@ -172,7 +180,7 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
         "source": src.spec, "block_shape": list(block), "halo": None if halo is None else [list(h) for h in halo],
         "fingerprint": fingerprint, "complete": False,
     }}
-    job = VolumeJob(program, src, layout, out_layout, target, dtype)
+    job = VolumeJob(program, src, layout, out_layout, target, dtype, device)
     blocks = [(b, ranges) for b in range(out_full[0])
               for _, ranges in output_grid(spatial_out, block)]
     return job, blocks, {"state": state, "attrs": attrs, "shape": out_stored, "chunks": chunks,
@@ -196,6 +204,15 @@ def _chain_halo(layers, full_shape):
         return found.halo, found.jump
     except (ValueError, TypeError, KeyError):
         return None, None
+
+
+def _check_device(device):
+    import importlib.util
+
+    if device not in ("numpy", "cupy"):
+        raise ValueError(f"device must be 'numpy' or 'cupy', got {device!r}")
+    if device == "cupy" and importlib.util.find_spec("cupy") is None:
+        raise ValueError("device 'cupy' needs CuPy: pip install 'cthulhu[cuda12]' (or cuda13)")
 
 
 def _data_format(layers):
@@ -258,7 +275,7 @@ def _create(target, plan):
 
 
 def predict_volume(model, source, target, block_shape=64, overwrite=False, scheduler=None,
-                   progress=True, dtype="float32"):
+                   progress=True, dtype="float32", device="numpy"):
     """Run ``model`` over a volume on disk, block by block, into a Zarr array.
 
     Parameters
@@ -283,6 +300,9 @@ def predict_volume(model, source, target, block_shape=64, overwrite=False, sched
         Draw a progress line on a terminal (``stderr``).
     dtype : str
         Floating dtype the model runs in (default ``"float32"``).
+    device : {"numpy", "cupy"}
+        Where each block runs: blocks read from disk are moved to the GPU with
+        ``"cupy"`` (the CuPy plugin's kernels run) and their results back.
 
     Returns
     -------
@@ -293,7 +313,7 @@ def predict_volume(model, source, target, block_shape=64, overwrite=False, sched
     import time
 
     start = time.perf_counter()
-    job, blocks, plan = prepare(model, source, target, block_shape, overwrite, dtype)
+    job, blocks, plan = prepare(model, source, target, block_shape, overwrite, dtype, device)
     _create(target, plan)
     done = {p.name for p in (Path(target) / DONE_DIR).iterdir()}
     todo = [b for b in blocks if _marker(target, b).name not in done]

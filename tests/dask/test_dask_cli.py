@@ -1,0 +1,96 @@
+"""``cthulhu predict`` and the built-in demo: results, summary, progress line, error lines."""
+
+import io
+
+import numpy as np
+import pytest
+import zarr
+
+from cthulhu.cli import main
+from cthulhu.cli.predict import example_model, parse_block, run_demo
+from cthulhu.devices.dask_.progress import Progress, format_seconds
+
+
+@pytest.fixture
+def files(tmp_path):
+    model = example_model()
+    model.save(tmp_path / "model.cthulhu")
+    x = np.random.default_rng(2).standard_normal((12, 10, 9)).astype(np.float32)
+    array = zarr.create_array(store=str(tmp_path / "in.zarr"), shape=x.shape, chunks=(5, 5, 5),
+                              dtype="float32")
+    array[...] = x
+    return tmp_path, model, x
+
+
+def test_predict_command_writes_the_result_and_one_summary_line(files, capsys):
+    folder, model, x = files
+    code = main(["predict", str(folder / "model.cthulhu"), "--input", str(folder / "in.zarr"),
+                 "--output", str(folder / "out.zarr"), "--block", "6,5,5"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.count("\n") == 1 and "blocks computed" in out and "(12, 10, 9)" in out
+    assert err == ""  # no progress line when stderr is not a terminal
+    result = zarr.open_array(str(folder / "out.zarr"))
+    assert result.chunks == (6, 5, 5)
+    np.testing.assert_allclose(result[...], model.predict(x[None, ..., None])[0, ..., 0],
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["exists", "missing_input", "bad_model", "missing_model",
+                                  "rank", "halo", "bad_block"])
+def test_predict_command_bad_input_is_one_line_exit_2(files, capsys, case):
+    folder, _, x = files
+    model, source = str(folder / "model.cthulhu"), str(folder / "in.zarr")
+    target, block = folder / "out.zarr", "8"
+    if case == "exists":
+        target.mkdir()
+    elif case == "missing_input":
+        source = str(folder / "missing.zarr")
+    elif case == "bad_model":
+        (folder / "junk.cthulhu").write_bytes(b"not a model")
+        model = str(folder / "junk.cthulhu")
+    elif case == "missing_model":
+        model = str(folder / "missing.cthulhu")
+    elif case == "rank":
+        np.save(folder / "x2d.npy", x[0])
+        source = str(folder / "x2d.npy")
+    elif case == "halo":
+        block = "2"
+    else:
+        block = "8,x"
+    code = main(["predict", model, "--input", source, "--output", str(target), "--block", block])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == "" and err.count("\n") == 1 and err.startswith("cthulhu predict: error: ")
+    if case != "exists":
+        assert not target.exists()
+    else:
+        assert list(target.iterdir()) == []
+
+
+def test_parse_block():
+    assert parse_block("64") == 64
+    assert parse_block("64,32,16") == (64, 32, 16)
+
+
+def test_progress_line_shows_blocks_throughput_and_time_left():
+    stream = io.StringIO()
+    bar = Progress(10, voxels_per_block=1e6, stream=stream, enabled=True, rate=1e9)
+    for _ in range(4):
+        bar.update()
+    line = stream.getvalue().split("\r")[-1]
+    assert "4/10 blocks" in line and "blocks/s" in line and "Mvoxel/s" in line and "left" in line
+    bar.close()
+    assert stream.getvalue().endswith("\n")
+    assert format_seconds(3725) == "1:02:05" and format_seconds(65) == "1:05"
+    quiet = io.StringIO()
+    Progress(3, stream=quiet).update()  # not a terminal: draws nothing
+    assert quiet.getvalue() == ""
+
+
+def test_run_demo_checks_itself(tmp_path):
+    stream = io.StringIO()
+    assert run_demo(workdir=tmp_path, size=20, block=10, stream=stream) == 0
+    text = stream.getvalue()
+    assert "8 blocks computed" in text and "(ok)" in text
+    assert (tmp_path / "example_prediction.zarr").is_dir()
