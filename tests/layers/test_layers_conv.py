@@ -52,11 +52,17 @@ def _stored(layer, use_bias):
 
 
 def _check(layer, x, expected, dtype):
+    """NumPy input (the NumPy plugin) and array-api-strict input (the generic Array API
+    code) must both give the reference's numbers, in the input's library and dtype."""
     y = layer(x)
     assert isinstance(y, np.ndarray) and y.dtype == dtype
     assert y.shape == expected.shape
     assert y.shape == layer.compute_output_shape(x.shape)
     np.testing.assert_allclose(y, expected, **TOL[dtype])
+    ys = layer(array_api_strict.asarray(x))
+    assert type(ys) is type(array_api_strict.asarray(0.0))
+    assert ys.dtype == getattr(array_api_strict, np.dtype(dtype).name)
+    np.testing.assert_allclose(np.asarray(ys), expected, **TOL[dtype])
 
 
 @settings(max_examples=120)
@@ -191,6 +197,26 @@ def test_conv_array_api_strict_input_gives_strict_output(fmt):
     y = layer(x)
     assert type(y) is type(x) and y.dtype == array_api_strict.float32
     np.testing.assert_allclose(np.asarray(y), y_np, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls, args, wshape", [
+    (layers.Cthalpa2D, (3, 3), (3, 3, 2, 3)),
+    (layers.Cthalpa2DTranspose, (3, 3), (3, 3, 3, 2)),
+])
+def test_float16_input_stays_float16(cls, args, wshape):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(1, 5, 5, 2)).astype(np.float16)
+    layer = cls(*args, strides=2, padding="same", use_bias=False)
+    layer.build(x.shape)
+    w = rng.normal(size=wshape) * 0.3
+    layer.set_weights([w])
+    y = layer(x)
+    assert y.dtype == np.float16
+    if cls is layers.Cthalpa2D:
+        expected = ref.conv(x, w, None, (2, 2), "same", (1, 1), "channels_last")
+    else:
+        expected = ref.conv_transpose(x, w, None, (2, 2), "same", None, (1, 1), "channels_last")
+    np.testing.assert_allclose(y.astype(np.float64), expected, rtol=2e-2, atol=2e-2)
 
 
 def test_activation_is_applied_after_bias():
