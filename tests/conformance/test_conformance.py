@@ -8,6 +8,9 @@ For each layer it checks, independently of the layer's code:
 * ``get_config`` is JSON-safe and ``from_config`` (directly and through the layer
   registry) rebuilds an equal layer computing the same numbers;
 * the weights come in the order and shapes of API.md's Keras layouts;
+* a ``Pile`` holding the layer saves and loads back with the same numbers;
+* ``cthulhu.shapes.chain`` agrees with ``compute_output_shape``, and a PyTorch
+  tensor comes back as a PyTorch tensor with the same numbers;
 * the output has the shape ``compute_output_shape`` promises, the input's
   library (NumPy, array-api-strict) and floating dtype (float32, float64);
 * a wrong input rank, a wrong channel count and a non-float input raise
@@ -27,6 +30,7 @@ import pytest
 from cthulhu import layers, shapes
 from cthulhu.engine.functions import register_function
 from cthulhu.engine.serialization import deserialize_layer, serialize_layer
+from cthulhu.models import Pile, load_model
 
 try:
     import torch
@@ -155,7 +159,7 @@ def _input(cls, shape, rng, xp=np, dtype="float64"):
     return xp.asarray(rng.normal(size=shape).astype(dtype))
 
 
-def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None):
+def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None, tmp_dir=None):
     """Run every conformance check on ``cls(**kwargs)`` with inputs of ``input_shape``."""
     rng = np.random.default_rng(0)
     name = cls.__name__
@@ -203,6 +207,15 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None)
         clone.set_weights(layer.get_weights())
         np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(y))
 
+    # saving a model holding the layer and loading it back gives the same numbers
+    if tmp_dir is not None:
+        model = Pile([cls(**kwargs, batch_input_shape=(None, *input_shape[1:]))])
+        model.layers[-1].set_weights(layer.get_weights())
+        path = Path(tmp_dir) / f"{name}.cthulhu"
+        model.save(path)
+        loaded = load_model(path)
+        np.testing.assert_array_equal(np.asarray(loaded.predict(x)), np.asarray(y))
+
     # errors name the layer: wrong rank, wrong channels, non-float input
     if bad_rank_shape is not None:
         with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
@@ -227,8 +240,8 @@ def _jsonish(config):
 
 @pytest.mark.parametrize("cls, kwargs, input_shape, weight_shapes, bad_rank", CASES,
                          ids=lambda v: v.__name__ if isinstance(v, type) else None)
-def test_check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank):
-    check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank)
+def test_check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank, tmp_path):
+    check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank, tmp_dir=tmp_path)
 
 
 def test_every_api_name_is_a_layer_and_has_a_case():
