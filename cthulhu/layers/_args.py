@@ -17,8 +17,7 @@ def owner_label(owner):
     name = getattr(owner, "name", None)
     return f"{type(owner).__name__} {name!r}" if name else type(owner).__name__
 
-__all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error",
-           "check_float_input"]
+__all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error"]
 
 
 def layer_error(owner, message, cls=ValueError):
@@ -57,10 +56,3 @@ def boolean(value, name, owner):
     if not isinstance(value, bool):
         raise layer_error(owner, f"{name} must be True or False, got {value!r}", TypeError)
     return value
-
-
-def check_float_input(owner, xp, x):
-    """Refuse inputs a floating-point layer can't compute on (ints, bools, complex)."""
-    if not xp.isdtype(x.dtype, "real floating"):
-        raise layer_error(owner, f"expects a real floating-point input, got dtype {x.dtype}; "
-                                 "cast it first (e.g. x.astype('float32'))", TypeError)

@@ -102,8 +102,11 @@ class Laldagorth(Layer):
         if implementation not in (1, 2) or isinstance(implementation, bool):
             raise _args.layer_error(self, f"implementation must be 1 or 2, got {implementation!r}")
         self.implementation = implementation
-        for flag in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll"):
-            setattr(self, flag, _args.boolean(locals()[flag], flag, self))
+        self.return_sequences = _args.boolean(return_sequences, "return_sequences", self)
+        self.return_state = _args.boolean(return_state, "return_state", self)
+        self.go_backwards = _args.boolean(go_backwards, "go_backwards", self)
+        self.stateful = _args.boolean(stateful, "stateful", self)
+        self.unroll = _args.boolean(unroll, "unroll", self)
         self.states = None
 
     # ------------------------------------------------------------------ shapes
