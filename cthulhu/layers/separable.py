@@ -15,6 +15,17 @@ from cthulhu.layers.convolutional import Cthalpa
 
 __all__ = ["SeparableCthalpa", "SeparableCthalpa1D", "SeparableCthalpa2D", "DepthwiseCthalpa2D"]
 
+# A plain convolution's kernel arguments: these layers have depthwise/pointwise
+# kernels instead, so the base class must not silently accept (and ignore) them.
+_KERNEL_KEYS = ("kernel_initializer", "kernel_regularizer", "kernel_constraint")
+
+
+def _refuse_kernel_keys(cls_name, kwargs):
+    bad = sorted(k for k in _KERNEL_KEYS if k in kwargs)
+    if bad:
+        raise TypeError(f"{cls_name}: unexpected keyword argument(s) {bad}; use the "
+                        "depthwise_*/pointwise_* arguments")
+
 
 class SeparableCthalpa(Cthalpa):
     """Shared base of ``SeparableCthalpa1D/2D``."""
@@ -28,6 +39,7 @@ class SeparableCthalpa(Cthalpa):
                  pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
                  **kwargs):
+        _refuse_kernel_keys(type(self).__name__, kwargs)
         super().__init__(rank, filters, kernel_size, strides=strides, padding=padding,
                          data_format=data_format, dilation_rate=dilation_rate,
                          activation=activation, use_bias=use_bias,
@@ -167,6 +179,7 @@ class DepthwiseCthalpa2D(Cthalpa):
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
                  depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, bias_constraint=None, **kwargs):
+        _refuse_kernel_keys(type(self).__name__, kwargs)
         # filters=1 is a placeholder: the output has in_channels * depth_multiplier channels.
         super().__init__(2, 1, kernel_size, strides=strides, padding=padding,
                          data_format=data_format, dilation_rate=dilation_rate,

@@ -86,6 +86,14 @@ def test_unknown_keyword_is_a_type_error(cls):
         cls(*args, kernal_size=3)
 
 
+@pytest.mark.parametrize("cls, args", [(L.SeparableCthalpa2D, (4, 3)),
+                                       (L.SeparableCthalpa1D, (4, 3)),
+                                       (L.DepthwiseCthalpa2D, (3,))])
+def test_separable_layers_refuse_plain_kernel_arguments(cls, args):
+    with pytest.raises(TypeError, match=f"{cls.__name__}.*kernel_initializer"):
+        cls(*args, kernel_initializer="zeros")
+
+
 BAD_INPUTS = [
     # (layer, input shape, message words)
     (lambda: L.Cthalpa2D(2, 3), (1, 5, 5), ["rank 4", "(1, 5, 5)"]),
