@@ -7,6 +7,8 @@ arithmetic operators, ``require_at_least(minimum, what)`` and optionally
 ``max(other)``). ``None`` (an unknown size) in any argument gives ``None`` out.
 """
 
+import operator
+
 from .errors import ShapeTypeError, shape_error
 
 __all__ = ["is_int", "is_symbolic", "is_dim", "ceildiv", "at_least", "smax", "check_dim"]
@@ -69,12 +71,27 @@ def smax(a, b, what="value", owner=None):
 
 
 def check_dim(value, what, owner=None):
-    """Accept an int >= 0, None or a symbol as a size; anything else is an error."""
+    """A size as the algebra wants it: an int >= 0, ``None`` or a symbol.
+
+    Integer-like objects (NumPy integers, via ``__index__``) become ``int``, and a
+    float NaN becomes ``None``: that is how Dask reports an unknown chunk size.
+    Anything else is an error.
+    """
     if value is None or is_symbolic(value):
         return value
+    if isinstance(value, float) and value != value:
+        return None
     if not is_int(value):
-        raise shape_error(owner, f"{what} must be an int, None or a symbolic size, "
-                                 f"got {value!r}", ShapeTypeError)
+        converted = None
+        if not isinstance(value, bool):
+            try:
+                converted = operator.index(value)
+            except TypeError:
+                pass
+        if converted is None:
+            raise shape_error(owner, f"{what} must be an int, None or a symbolic size, "
+                                     f"got {value!r}", ShapeTypeError)
+        value = converted
     if value < 0:
         raise shape_error(owner, f"{what} must not be negative, got {value}")
     return value

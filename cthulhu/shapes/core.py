@@ -6,21 +6,12 @@ Input shapes include the batch axis. Sizes may be ints, ``None`` or symbols.
 from ._arith import is_int
 from .errors import ShapeTypeError, shape_error
 from .layers import check_shape
-from .normalize import normalize_data_format
+from .normalize import _as_int, normalize_data_format, positive_int
 
 __all__ = [
     "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding", "lstm",
     "same_shape",
 ]
-
-
-def _positive_int(value, name, owner):
-    if not is_int(value):
-        raise shape_error(owner, f"{name} must be a positive integer, got {value!r}",
-                          ShapeTypeError)
-    if value <= 0:
-        raise shape_error(owner, f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _product(sizes):
@@ -39,7 +30,7 @@ def dense(input_shape, units, owner=None):
     >>> dense((None, 5, 16), 32)
     (None, 5, 32)
     """
-    _positive_int(units, "units", owner)
+    units = positive_int(units, "units", owner)
     shape = check_shape(input_shape, owner=owner, min_rank=2, what="(batch, ..., input_dim)")
     return (*shape[:-1], units)
 
@@ -68,11 +59,8 @@ def reshape(input_shape, target_shape, owner=None):
     if not isinstance(target_shape, (list, tuple)):
         raise shape_error(owner, f"target_shape must be a tuple of ints, got {target_shape!r}",
                           ShapeTypeError)
-    target = tuple(target_shape)
+    target = tuple(_as_int(t, "target_shape", owner, tuple(target_shape)) for t in target_shape)
     for t in target:
-        if not is_int(t):
-            raise shape_error(owner, f"target_shape must be a tuple of ints, got {target!r}",
-                              ShapeTypeError)
         if t == 0 or t < -1:
             raise shape_error(owner, "target_shape entries must be positive or -1, "
                                      f"got {target!r}")
@@ -107,9 +95,9 @@ def permute(input_shape, dims, owner=None):
     >>> permute((None, 10, 64), (2, 1))
     (None, 64, 10)
     """
-    if not isinstance(dims, (list, tuple)) or not all(is_int(d) for d in dims):
+    if not isinstance(dims, (list, tuple)):
         raise shape_error(owner, f"dims must be a tuple of ints, got {dims!r}", ShapeTypeError)
-    dims = tuple(dims)
+    dims = tuple(_as_int(d, "dims", owner, tuple(dims)) for d in dims)
     if sorted(dims) != list(range(1, len(dims) + 1)):
         raise shape_error(owner, f"dims must be a permutation of 1..{len(dims)}, got {dims!r}")
     shape = check_shape(input_shape, len(dims) + 1, owner, what=f"(for dims {dims!r})")
@@ -118,7 +106,7 @@ def permute(input_shape, dims, owner=None):
 
 def repeat_vector(input_shape, n, owner=None):
     """``RepeatVector``: ``(batch, features)`` to ``(batch, n, features)``."""
-    _positive_int(n, "n", owner)
+    n = positive_int(n, "n", owner)
     shape = check_shape(input_shape, 2, owner, what="(batch, features)")
     return (shape[0], n, shape[1])
 
@@ -130,7 +118,7 @@ def embedding(input_shape, output_dim, input_length=None, owner=None):
     unknown) must agree with the input's non-batch sizes; it fills in sizes the
     input leaves unknown, as in Keras 2.
     """
-    _positive_int(output_dim, "output_dim", owner)
+    output_dim = positive_int(output_dim, "output_dim", owner)
     shape = check_shape(input_shape, owner=owner, min_rank=1)
     if input_length is None:
         return (*shape, output_dim)
@@ -158,7 +146,7 @@ def lstm(input_shape, units, return_sequences=False, return_state=False, owner=N
     ``(batch, units)``; with ``return_state`` a list ``[output, h, c]`` where
     both states are ``(batch, units)``.
     """
-    _positive_int(units, "units", owner)
+    units = positive_int(units, "units", owner)
     shape = check_shape(input_shape, 3, owner, what="(batch, timesteps, features)")
     out = (shape[0], shape[1], units) if return_sequences else (shape[0], units)
     if return_state:

@@ -25,6 +25,7 @@ from .normalize import (
     normalize_padding,
     normalize_size,
     normalize_zero_padding,
+    positive_int,
 )
 
 __all__ = [
@@ -42,8 +43,8 @@ def check_shape(input_shape, rank=None, owner=None, min_rank=None, what=None):
         raise shape_error(owner, f"input shape must be a tuple of sizes, got {input_shape!r}",
                           ShapeTypeError)
     shape = tuple(input_shape)
-    for i, dim in enumerate(shape):
-        check_dim(dim, f"input shape {shape!r}: axis {i}", owner)
+    shape = tuple(check_dim(dim, f"input shape {shape!r}: axis {i}", owner)
+                  for i, dim in enumerate(shape))
     wanted = f" {what}" if what else ""
     if rank is not None and len(shape) != rank:
         raise shape_error(owner, f"expected an input of rank {rank}{wanted} (batch axis "
@@ -114,15 +115,6 @@ def _conv_args(rank, kernel_size, strides, padding, dilation_rate, data_format, 
     return kernel_size, strides, padding, dilation_rate, normalize_data_format(data_format, owner)
 
 
-def _positive_int(value, name, owner):
-    if not is_int(value):
-        raise shape_error(owner, f"{name} must be a positive integer, got {value!r}",
-                          ShapeTypeError)
-    if value <= 0:
-        raise shape_error(owner, f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner):
     return tuple(conv_length(n, k, s, padding, d, owner=owner)
                  for n, k, s, d in zip(spatial, kernel_size, strides, dilation_rate, strict=True))
@@ -138,7 +130,7 @@ def conv(input_shape, filters, kernel_size, strides=1, padding="valid", dilation
     rank = _rank_of(input_shape, kernel_size, strides, dilation_rate)
     kernel_size, strides, padding, dilation_rate, data_format = _conv_args(
         rank, kernel_size, strides, padding, dilation_rate, data_format, owner)
-    _positive_int(filters, "filters", owner)
+    filters = positive_int(filters, "filters", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
     batch, spatial, _ = split_channels(shape, data_format)
     out = _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner)
@@ -157,7 +149,7 @@ def conv_transpose(input_shape, filters, kernel_size, strides=1, padding="valid"
         rank, kernel_size, strides, padding, dilation_rate, data_format, owner,
         allowed=("valid", "same"))
     output_padding = normalize_output_padding(output_padding, strides, owner)
-    _positive_int(filters, "filters", owner)
+    filters = positive_int(filters, "filters", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
     batch, spatial, _ = split_channels(shape, data_format)
     pads = output_padding if output_padding is not None else (None,) * rank
@@ -177,7 +169,7 @@ def depthwise_conv(input_shape, kernel_size, strides=1, padding="valid", depth_m
     kernel_size, strides, padding, dilation_rate, data_format = _conv_args(
         rank, kernel_size, strides, padding, dilation_rate, data_format, owner,
         allowed=("valid", "same"))
-    _positive_int(depth_multiplier, "depth_multiplier", owner)
+    depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
     batch, spatial, channels = split_channels(shape, data_format)
     out = _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner)
@@ -194,9 +186,10 @@ def separable_conv(input_shape, filters, kernel_size, strides=1, padding="valid"
     """
     rank = _rank_of(input_shape, kernel_size, strides, dilation_rate)
     kernel_size, strides, padding, dilation_rate, data_format = _conv_args(
-        rank, kernel_size, strides, padding, dilation_rate, data_format, owner)
-    _positive_int(depth_multiplier, "depth_multiplier", owner)
-    _positive_int(filters, "filters", owner)
+        rank, kernel_size, strides, padding, dilation_rate, data_format, owner,
+        allowed=("valid", "same"))
+    depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
+    filters = positive_int(filters, "filters", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
     batch, spatial, _ = split_channels(shape, data_format)
     out = _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner)

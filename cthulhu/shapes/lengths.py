@@ -163,7 +163,8 @@ def conv_transpose_length(n, kernel, stride=1, padding="valid", output_padding=N
         raise shape_error(owner, f"transposed convolution of length {n} with kernel {kernel}, "
                                  f"padding 'same' and output_padding {output_padding} "
                                  f"has an empty output (length {out})")
-    return out
+    # Only 'same' with an even K and p = 0 can be empty ((n-1)*s for n = 1).
+    return at_least(out, 1, "transposed convolution output length", owner)
 
 
 def conv_transpose_padding(kernel, stride, padding, output_padding=None, dilation=1, n=None,

@@ -13,7 +13,7 @@ from ._arith import is_int
 from .errors import ShapeTypeError, shape_error
 
 __all__ = [
-    "as_tuple", "normalize_padding", "normalize_data_format", "check_conv_args",
+    "as_tuple", "positive_int", "normalize_padding", "normalize_data_format", "check_conv_args",
     "normalize_output_padding", "normalize_size", "normalize_cropping",
     "normalize_zero_padding", "DATA_FORMATS", "PADDINGS",
 ]
@@ -33,6 +33,17 @@ def _as_int(value, name, owner, shown):
     except TypeError:
         raise shape_error(owner, f"{name} must be integers, got {shown!r}",
                           ShapeTypeError) from None
+
+
+def positive_int(value, name, owner=None):
+    """``value`` as a positive Python int (``filters``, ``units``, ``n``, ...)."""
+    if isinstance(value, (list, tuple, str)) or value is None:
+        raise shape_error(owner, f"{name} must be a positive integer, got {value!r}",
+                          ShapeTypeError)
+    value = _as_int(value, name, owner, value)
+    if value <= 0:
+        raise shape_error(owner, f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def as_tuple(value, n, name, owner=None):

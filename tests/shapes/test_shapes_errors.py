@@ -112,3 +112,21 @@ def test_numpy_free_integers_via_index():
             return 3
     assert shapes.as_tuple(Index(), 2, "kernel_size") == (3, 3)
     assert shapes.as_tuple([Index(), 1], 2, "kernel_size") == (3, 1)
+
+
+def test_separable_and_depthwise_refuse_causal():
+    with pytest.raises(ShapeError, match="causal"):
+        shapes.separable_conv((None, 8, 3), 4, 3, 1, "causal", 1, 1, None, OWNER)
+    with pytest.raises(ShapeError, match="causal"):
+        shapes.depthwise_conv((None, 8, 8, 3), 3, 1, "causal", 1, 1, None, OWNER)
+
+
+def test_integer_like_sizes_and_dask_nan():
+    np = pytest.importorskip("numpy")
+    out = shapes.conv((np.int64(2), float("nan"), np.int32(9), 3), np.int64(4), 3, 1, "valid",
+                      1, "channels_last")
+    assert out == (2, None, 7, 4)
+    assert all(type(d) is int for d in out if d is not None)
+    assert shapes.reshape((None, 12), (np.int64(-1), np.int64(3))) == (None, 4, 3)
+    assert shapes.permute((None, 3, 4), [np.int64(2), np.int64(1)]) == (None, 4, 3)
+    assert type(shapes.dense((None, 3), np.int64(5))[1]) is int
