@@ -1,0 +1,204 @@
+"""Benchmarks of the Dask device (never run by the test suite).
+
+Three figures, each a ratio against a peer measured in the same run:
+
+1. ``rss``: peak resident memory of ``predict_volume`` (a three-layer
+   ``Cthalpa3D`` model) over Zarr volumes of growing size, each run in a fresh
+   process; the issue's target is flat memory under 2 GiB at 1, 4 and 16 GiB.
+2. ``throughput``: out-of-core ``predict_volume`` (Zarr in, Zarr out) against
+   the in-memory NumPy ``model.predict`` of the same model on a volume that
+   fits (target: >= 80%).
+3. ``conv``: one 3x3x3 convolution over a Zarr volume, cthulhu's Dask layer
+   against ``dask_image.ndfilters.convolve`` on the same volume and chunks
+   (target: at least as fast).
+
+Usage::
+
+    python benchmarks/bench_dask.py [--only rss,throughput,conv] [--sizes 64,256,1024]
+                                    [--block 64] [--edge 96] [--workdir DIR]
+
+``--sizes`` are volume sizes in MiB (float32, one channel) for the memory run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHILD = r"""
+import json, resource, sys, time
+import cthulhu
+from cthulhu.cli.predict import example_model
+model = example_model()
+start = time.perf_counter()
+summary = cthulhu.predict_volume(model, sys.argv[1], sys.argv[2], block_shape=int(sys.argv[3]),
+                                 progress=False, overwrite=True)
+seconds = time.perf_counter() - start
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024, "blocks": summary["blocks"]}))
+"""
+
+
+def make_volume(path, shape, chunks, seed=0):
+    """A float32 Zarr volume written slab by slab (never whole in memory)."""
+    import zarr
+
+    rng = np.random.default_rng(seed)
+    array = zarr.create_array(store=str(path), shape=shape, chunks=chunks, dtype="float32",
+                              overwrite=True)
+    for start in range(0, shape[0], chunks[0]):
+        stop = min(start + chunks[0], shape[0])
+        array[start:stop] = rng.standard_normal((stop - start, *shape[1:]), dtype=np.float32)
+    return array
+
+
+def cube_for_mib(mib):
+    """Edge lengths (d, h, w) of a float32 volume of about ``mib`` MiB."""
+    voxels = mib * 2**20 // 4
+    edge = round(voxels ** (1 / 3))
+    depth = max(1, voxels // (edge * edge))
+    return (depth, edge, edge)
+
+
+def bench_rss(sizes, block, workdir):
+    """Peak RSS of a fresh process per volume size."""
+    rows = []
+    for mib in sizes:
+        shape = cube_for_mib(mib)
+        source, target = workdir / f"rss_in_{mib}.zarr", workdir / f"rss_out_{mib}.zarr"
+        make_volume(source, shape, (block,) * 3)
+        out = subprocess.run([sys.executable, "-c", CHILD, str(source), str(target), str(block)],
+                             capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        voxels = int(np.prod(shape))
+        rows.append({"volume_mib": mib, "shape": shape, **result,
+                     "mvoxel_per_s": voxels / result["seconds"] / 1e6})
+        print(f"rss: volume {mib:6d} MiB {shape}: peak RSS {result['peak_mib']:7.1f} MiB, "
+              f"{result['seconds']:7.1f} s, {rows[-1]['mvoxel_per_s']:.2f} Mvoxel/s", flush=True)
+        for path in (source, target):
+            _remove(path)
+    return rows
+
+
+def bench_throughput(edge, block, workdir, repeats=2):
+    """Out-of-core predict_volume vs in-memory model.predict on the same volume."""
+    import zarr
+
+    import cthulhu
+    from cthulhu.cli.predict import example_model
+
+    model = example_model()
+    shape = (edge,) * 3
+    source, target = workdir / "tp_in.zarr", workdir / "tp_out.zarr"
+    make_volume(source, shape, (block,) * 3)
+    x = zarr.open_array(str(source))[...][None, ..., None]
+    model.predict(x[:, :8, :8, :8])  # warm-up (weight conversion, BLAS start-up)
+    in_memory = min(_timed(lambda: model.predict(x)) for _ in range(repeats))
+    out_of_core = min(_timed(lambda: cthulhu.predict_volume(
+        model, source, target, block_shape=block, progress=False, overwrite=True))
+        for _ in range(repeats))
+    same = np.allclose(zarr.open_array(str(target))[...], model.predict(x)[0, ..., 0],
+                       rtol=1e-4, atol=1e-4)
+    voxels = edge**3
+    row = {"edge": edge, "block": block, "in_memory_s": in_memory, "out_of_core_s": out_of_core,
+           "ratio": in_memory / out_of_core, "equal": bool(same),
+           "in_memory_mvoxel_s": voxels / in_memory / 1e6,
+           "out_of_core_mvoxel_s": voxels / out_of_core / 1e6}
+    print(f"throughput: {edge}^3, blocks {block}^3: in-memory {in_memory:.2f} s, out-of-core "
+          f"{out_of_core:.2f} s -> {100 * row['ratio']:.0f}% of in-memory (equal: {same})",
+          flush=True)
+    _remove(source)
+    _remove(target)
+    return row
+
+
+def bench_conv(edge, chunk, workdir, repeats=2):
+    """One 3x3x3 convolution over a Zarr volume: cthulhu's Dask layer vs dask_image."""
+    import dask.array as da
+    import zarr
+    from dask_image import ndfilters
+
+    from cthulhu.layers import Cthalpa3D
+
+    shape = (edge,) * 3
+    source = workdir / "conv_in.zarr"
+    make_volume(source, shape, (chunk,) * 3)
+    layer = Cthalpa3D(1, 3, padding="same", use_bias=False)
+    layer.build((None, None, None, None, 1))
+    kernel = layer.get_weights()[0]  # (3, 3, 3, 1, 1), cross-correlation
+    # convolve() flips the kernel: pass the flipped one so both compute the same thing.
+    weights = kernel[::-1, ::-1, ::-1, 0, 0].copy()
+
+    def ours():
+        x = da.from_zarr(str(source))[None, ..., None]
+        y = layer(x)[0, ..., 0]
+        da.to_zarr(y, str(workdir / "conv_ours.zarr"), overwrite=True)
+
+    def theirs():
+        x = da.from_zarr(str(source))
+        y = ndfilters.convolve(x, weights, mode="constant", cval=0.0)
+        da.to_zarr(y, str(workdir / "conv_theirs.zarr"), overwrite=True)
+
+    t_ours = min(_timed(ours) for _ in range(repeats))
+    t_theirs = min(_timed(theirs) for _ in range(repeats))
+    a = zarr.open_array(str(workdir / "conv_ours.zarr"))[...]
+    b = zarr.open_array(str(workdir / "conv_theirs.zarr"))[...]
+    same = bool(np.allclose(a, b, rtol=1e-4, atol=1e-4))
+    row = {"edge": edge, "chunk": chunk, "cthulhu_s": t_ours, "dask_image_s": t_theirs,
+           "speedup": t_theirs / t_ours, "equal": same}
+    print(f"conv: {edge}^3 in {chunk}^3 chunks: cthulhu {t_ours:.2f} s, dask_image "
+          f"{t_theirs:.2f} s -> {row['speedup']:.2f}x (equal: {same})", flush=True)
+    for name in ("conv_in.zarr", "conv_ours.zarr", "conv_theirs.zarr"):
+        _remove(workdir / name)
+    return row
+
+
+def _timed(func):
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def _remove(path):
+    import shutil
+
+    if Path(path).exists():
+        shutil.rmtree(path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="rss,throughput,conv")
+    parser.add_argument("--sizes", default="16,64,256", help="MiB per volume for the rss run")
+    parser.add_argument("--block", type=int, default=64)
+    parser.add_argument("--edge", type=int, default=96, help="volume edge for throughput/conv")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    wanted = set(args.only.split(","))
+    results = {"cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="cthulhu-bench-") as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if "rss" in wanted:
+            sizes = [int(s) for s in args.sizes.split(",")]
+            results["rss"] = bench_rss(sizes, args.block, workdir)
+        if "throughput" in wanted:
+            results["throughput"] = bench_throughput(args.edge, args.block, workdir)
+        if "conv" in wanted:
+            results["conv"] = bench_conv(args.edge, args.block, workdir)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return results
+
+
+if __name__ == "__main__":
+    main()
