@@ -79,25 +79,31 @@ def _run(cmd, cwd=None) -> subprocess.CompletedProcess:
 def _instantiation_unit(source: str, names: list[str]) -> str:
     """A translation unit that includes ``source`` and forces each name expression to be
     instantiated (what NVRTC's name expressions do), without touching the .cu itself."""
-    lines = [f'#include "{source}"']
-    for i, name in enumerate(names):
-        lines.append(f"static const void* cthulhu_inst_{i} = (const void*)&{name};")
-    return "\n".join(lines) + "\n"
+    refs = ", ".join(f"(void*)&{name}" for name in names)
+    return f'#include "{source}"\nvoid* cthulhu_instances[] = {{{refs}}};\n'
 
 
 def nvcc_compile(source: str, names: list[str], arch: str, mode: str = "ptx") -> Path:
     """Compile ``source`` (a file in the kernels folder) for ``arch`` with every name
-    instantiated; returns the cached PTX or cubin path."""
+    instantiated; returns the cached PTX or cubin path. A cubin build also keeps ptxas'
+    resource report (registers, spills) beside it: ``ptxas_log(path)``."""
     key = _digest("nvcc", kernel_inputs_digest(), source, arch, mode, *names)
 
     def build(out: Path):
         with tempfile.TemporaryDirectory() as tmp:
             unit = Path(tmp) / "unit.cu"
             unit.write_text(_instantiation_unit(source, names))
-            _run([nvcc(), "-std=c++17", f"-arch={arch}", f"--{mode}", "-I", str(KERNEL_DIR),
-                  "-Werror", "all-warnings", str(unit), "-o", str(out)])
+            extra = ["-Xptxas", "-v"] if mode == "cubin" else []
+            proc = _run([nvcc(), "-std=c++17", f"-arch={arch}", f"--{mode}", *extra, "-I",
+                         str(KERNEL_DIR), "-Werror", "all-warnings", str(unit), "-o", str(out)])
+            if mode == "cubin":
+                (CACHE_DIR / f"{key}.ptxas.log").write_text(proc.stderr)
 
     return _cached(key, "." + mode, build)
+
+
+def ptxas_log(cubin: Path) -> str:
+    return (cubin.parent / f"{cubin.stem}.ptxas.log").read_text()
 
 
 def nvcc_host_dependencies(source: str) -> list[str]:
