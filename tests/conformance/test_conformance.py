@@ -190,6 +190,16 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None,
     chained = shapes.chain([layer], (None, *input_shape[1:])).output_shape
     assert chained == layer.compute_output_shape((None, *input_shape[1:]))
 
+    # symbolic sizes: the formula, bound to the real sizes, gives the real output shape
+    if cls is not layers.LuKthu:
+        names = ["b"] + [f"n{i}" if 2 <= i < len(input_shape) - 1 else str(n)
+                         for i, n in enumerate(input_shape) if i > 0]
+        bindings = {"b": input_shape[0]}
+        bindings.update({f"n{i}": n for i, n in enumerate(input_shape) if 2 <= i < len(input_shape) - 1})
+        symbolic = layer.compute_output_shape(shapes.symbolic(", ".join(names)))
+        if not isinstance(symbolic, list):
+            assert shapes.evaluate(symbolic, **bindings) == tuple(np.asarray(y).shape)
+
     # a PyTorch tensor (through array-api-compat) comes back as one, with the same numbers
     if torch is not None:
         xt = torch.from_numpy(np.array(x))

@@ -65,7 +65,7 @@ def _check(layer, x, expected, dtype):
     np.testing.assert_allclose(np.asarray(ys), expected, **TOL[dtype])
 
 
-@settings(max_examples=120)
+@settings(max_examples=250)
 @given(data=st.data(), rank=st.sampled_from([1, 2, 3]), fmt=st.sampled_from(FORMATS),
        dtype=st.sampled_from([np.float32, np.float64]), use_bias=st.booleans())
 def test_conv_matches_loop_reference(data, rank, fmt, dtype, use_bias):
@@ -87,7 +87,7 @@ def test_conv_matches_loop_reference(data, rank, fmt, dtype, use_bias):
         x.shape, filters, kernel, strides, padding, dilation, fmt)
 
 
-@settings(max_examples=100)
+@settings(max_examples=200)
 @given(data=st.data(), rank=st.sampled_from([2, 3]), fmt=st.sampled_from(FORMATS),
        dtype=st.sampled_from([np.float32, np.float64]), with_op=st.booleans())
 def test_conv_transpose_matches_scatter_add_reference(data, rank, fmt, dtype, with_op):
@@ -117,7 +117,7 @@ def test_conv_transpose_matches_scatter_add_reference(data, rank, fmt, dtype, wi
     _check(layer, x, expected.astype(dtype), dtype)
 
 
-@settings(max_examples=60)
+@settings(max_examples=120)
 @given(data=st.data(), fmt=st.sampled_from(FORMATS), dtype=st.sampled_from([np.float32, np.float64]))
 def test_depthwise_matches_loop_reference(data, fmt, dtype):
     sizes, kernel, strides, dilation, padding = data.draw(window(2))
@@ -136,7 +136,7 @@ def test_depthwise_matches_loop_reference(data, fmt, dtype):
     _check(layer, x, expected.astype(dtype), dtype)
 
 
-@settings(max_examples=60)
+@settings(max_examples=120)
 @given(data=st.data(), rank=st.sampled_from([1, 2]), fmt=st.sampled_from(FORMATS),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_separable_matches_loop_reference(data, rank, fmt, dtype):

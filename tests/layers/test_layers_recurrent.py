@@ -19,7 +19,7 @@ def _lstm(units, input_dim, rng, **kwargs):
     return layer
 
 
-@settings(max_examples=40)
+@settings(max_examples=100)
 @given(batch=st.integers(1, 3), steps=st.integers(1, 5), input_dim=st.integers(1, 3),
        units=st.integers(1, 3), return_sequences=st.booleans(), go_backwards=st.booleans(),
        masked=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
