@@ -254,6 +254,7 @@ def conv_transpose_output_padding(n, kernel, stride=1, padding="valid", dilation
 
 def pool_length(n, pool_size, stride=None, padding="valid", *, owner=None):
     """Output length of pooling: ``conv_length`` with ``k = pool_size``, ``s = stride or pool_size``."""
+    padding = normalize_padding(padding, owner, allowed=("valid", "same"))
     return conv_length(n, pool_size, pool_size if stride is None else stride, padding,
                        owner=owner)
 

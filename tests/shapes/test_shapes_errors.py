@@ -130,3 +130,8 @@ def test_integer_like_sizes_and_dask_nan():
     assert shapes.reshape((None, 12), (np.int64(-1), np.int64(3))) == (None, 4, 3)
     assert shapes.permute((None, 3, 4), [np.int64(2), np.int64(1)]) == (None, 4, 3)
     assert type(shapes.dense((None, 3), np.int64(5))[1]) is int
+
+
+def test_pooling_refuses_causal():
+    with pytest.raises(ShapeError, match="padding"):
+        shapes.pool_length(8, 2, None, "causal", owner=OWNER)
