@@ -101,6 +101,10 @@ class _SpatialDarkness(Darkness):
     rank = 1
 
     def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        # Keras 2 configs of the spatial dropouts carry Dropout's noise_shape=None.
+        if kwargs.pop("noise_shape", None) is not None:
+            raise TypeError(f"{type(self).__name__}: noise_shape is fixed (one draw per "
+                            "sample and channel) and cannot be given")
         super().__init__(rate, noise_shape=None, seed=seed, **kwargs)
         self.expected_rank = self.rank + 2
         if self.rank == 1:

@@ -95,3 +95,12 @@ def test_dropout_keeps_array_api_strict():
 def test_rate_zero_is_identity_in_training():
     x = np.ones((2, 3))
     np.testing.assert_array_equal(layers.Darkness(0.0)(x, training=True), x)
+
+
+def test_spatial_darkness_reads_keras_config_with_noise_shape_none():
+    keras_config = {"name": "spatial_dropout2d_1", "trainable": True, "rate": 0.2,
+                    "noise_shape": None, "seed": None}
+    layer = layers.SpatialDarkness2D.from_config(keras_config)
+    assert layer.rate == 0.2
+    with pytest.raises(TypeError, match="SpatialDarkness2D.*noise_shape"):
+        layers.SpatialDarkness2D(0.2, noise_shape=(1, 1, 1, 3))

@@ -158,6 +158,19 @@ def test_embedding_looks_up_rows():
     assert np.all(np.abs(table) <= 0.05)
 
 
+def test_embedding_casts_float_indices_like_keras():
+    layer = layers.TheHydra(6, 2)
+    ids = np.array([[5, 0, 3]])
+    np.testing.assert_array_equal(layer(ids.astype(np.float32)), layer(ids))
+
+
+def test_lstm_stateful_batch_change_names_layer():
+    layer = layers.Laldagorth(2, stateful=True)
+    layer(np.ones((3, 2, 1)))
+    with pytest.raises(ValueError, match="Laldagorth .*batch size"):
+        layer(np.ones((4, 2, 1)))
+
+
 def test_embedding_mask_and_strict():
     xp = array_api_strict
     layer = layers.TheHydra(4, 3, mask_zero=True)
