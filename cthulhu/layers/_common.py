@@ -67,10 +67,24 @@ def activation_config(activation):
     return activations.serialize(activation)
 
 
+_FUSABLE_CACHE: dict = {}
+
+
 def fusable_name(activation, fusable):
-    """The activation's name if an op can fuse it (``'linear'``, ``'relu'``), else None."""
+    """The activation's name if an op can fuse it (``'linear'``, ``'relu'``), else None.
+
+    Called on every layer call, so the answer is cached per function (a batch-1
+    ``Daoloth`` call is dominated by such per-call overheads).
+    """
+    key = (id(activation), fusable)
+    hit = _FUSABLE_CACHE.get(key)
+    if hit is not None and hit[0] is activation:
+        return hit[1]
     name = activations.name_of(activation)  # built-ins only: a custom 'relu' is not fused
-    return name if name in fusable else None
+    result = name if name in fusable else None
+    if len(_FUSABLE_CACHE) < 1024:
+        _FUSABLE_CACHE[key] = (activation, result)
+    return result
 
 
 def activity_config(layer):
