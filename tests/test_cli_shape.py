@@ -1,0 +1,102 @@
+"""``cthulhu shape`` and ``cthulhu demo``: output, tables and one-line errors."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from cthulhu.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_shape_single_layer(capsys):
+    code, out, err = run(capsys, "shape", "Cthalpa2D(64, 3, strides=2, padding='same')",
+                         "--input", "(None, 224, 224, 3)")
+    assert (code, out, err) == (0, "(None, 112, 112, 64)\n", "")
+
+
+def test_cli_shape_keras_name_and_symbolic_single_layer(capsys):
+    code, out, _ = run(capsys, "shape", "Conv1D(4, 3, padding='valid')", "--input", "b, n, 2")
+    assert code == 0 and out == "(b, n - 2, 4)\n"
+
+
+def test_cli_shape_chain_table(capsys):
+    code, out, err = run(capsys, "shape", "Cthalpa3D(8, 3) | UbboSathla3D(2) | Cropping3D(1)",
+                         "--input", "b, d, h, w, 1")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["#", "layer", "output", "shape", "receptive", "field", "jump"]
+    assert "(b, d - 2, h - 2, w - 2, 8)" in lines[2] and "Cthalpa3D(8, 3)" in lines[2]
+    assert "(b, 2*d - 4, 2*h - 4, 2*w - 4, 8)" in lines[3]
+    assert "(b, 2*d - 6, 2*h - 6, 2*w - 6, 8)" in lines[4]
+    assert "receptive field:       3 x 3 x 3" in out
+    assert "jump (input/output):   1/2 x 1/2 x 1/2" in out
+    assert "halo (before, after):  (0, 3) x (0, 3) x (0, 3)" in out
+    assert "requires:              d >= 4" in out
+
+
+def test_cli_shape_bind_and_stop_reason(capsys):
+    code, out, _ = run(capsys, "shape", "Cthalpa2D(4, 3, strides=2, padding='same') | Flatten()",
+                       "--input", "b, h, w, 3", "--bind", "h=33", "w=32")
+    assert code == 0
+    assert "(b, 17, 16, 4)" in out and "(b, 1088)" in out
+    assert "spatial analysis stops at layer 2" in out
+    assert "halo (before, after):  (1, 0) x (0, 1)" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["Cthalpa2D(64, 3)", "--input", "(None, 2, 2, 3)"], "must be at least 3, got 2"),
+    (["Nyarlathotep(3)", "--input", "(None, 8, 3)"], "unknown layer 'Nyarlathotep'"),
+    (["Cthalpa2D(64, x)", "--input", "(None, 8, 8, 3)"], "arguments must be literals"),
+    (["Cthalpa2D(64, __import__('os'))", "--input", "(None, 8, 8, 3)"], "literals"),
+    (["Cthalpa2D(64, 3", "--input", "(None, 8, 8, 3)"], "cannot read the layer"),
+    (["Cthalpa2D(64, 3, bogus=1)", "--input", "(None, 8, 8, 3)"], "unexpected keyword"),
+    (["Cthalpa2D(64, 3) | ", "--input", "(None, 8, 8, 3)"], "empty layer"),
+    (["Cthalpa2D(64, 3)", "--input", "(None, 8, 3)"], "expected an input of rank 4"),
+    (["Cthalpa2D(64, 3)", "--input", "(None, 8.5, 8, 3)"], "cannot read the size"),
+    (["Cthalpa2D(64, 3)", "--input", "b, h, w, 3", "--bind", "h"], "--bind expects NAME=INT"),
+    (["Cthalpa2D(64, 3)", "--input", "b, h, w, 3", "--bind", "h=1"], "at least 3, got 1"),
+])
+def test_cli_shape_errors_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, "shape", *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("cthulhu shape: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_demo_prints_the_example_tables(capsys):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert out.count("receptive field:") == 2
+    assert "(b, 2*floor(d/2) - 10, 2*floor(h/2) - 10, 2*floor(w/2) - 10, 8)" in out
+    assert "(1, 54, 54, 54, 8)" in out
+    assert "requires:              d >= 12" in out
+    assert "input lengths giving an output length of 24 per axis: 34..35" in out
+
+
+def test_cli_console_script_in_a_subprocess():
+    exe = shutil.which("cthulhu")
+    argv = [exe] if exe else [sys.executable, "-m", "cthulhu"]
+    out = subprocess.run([*argv, "shape", "Cthalpa2D(64, 3, strides=2, padding='same')",
+                          "--input", "(None, 224, 224, 3)"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "(None, 112, 112, 64)\n"
+    bad = subprocess.run([*argv, "shape", "Cthalpa2D(64, 3)", "--input", "(None, 2, 2, 3)"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("cthulhu shape: error:")
+    assert "Traceback" not in bad.stderr
+
+
+def test_cli_shape_does_not_import_numpy():
+    code = ("import sys\nfrom cthulhu.cli import main\n"
+            "main(['shape', 'Cthalpa3D(8, 3) | UbboSathla3D(2)', '--input', 'b, d, h, w, 1'])\n"
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
