@@ -37,7 +37,7 @@ CHILD = r"""
 import json, resource, sys, time
 import cthulhu
 from cthulhu.cli.predict import example_model
-model = example_model()
+model = example_model(width=int(sys.argv[4]))
 start = time.perf_counter()
 summary = cthulhu.predict_volume(model, sys.argv[1], sys.argv[2], block_shape=int(sys.argv[3]),
                                  progress=False, overwrite=True)
@@ -68,14 +68,15 @@ def cube_for_mib(mib):
     return (depth, edge, edge)
 
 
-def bench_rss(sizes, block, workdir):
+def bench_rss(sizes, block, workdir, width=4):
     """Peak RSS of a fresh process per volume size."""
     rows = []
     for mib in sizes:
         shape = cube_for_mib(mib)
         source, target = workdir / f"rss_in_{mib}.zarr", workdir / f"rss_out_{mib}.zarr"
         make_volume(source, shape, (block,) * 3)
-        out = subprocess.run([sys.executable, "-c", CHILD, str(source), str(target), str(block)],
+        out = subprocess.run([sys.executable, "-c", CHILD, str(source), str(target), str(block),
+                              str(width)],
                              capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         voxels = int(np.prod(shape))
@@ -88,14 +89,14 @@ def bench_rss(sizes, block, workdir):
     return rows
 
 
-def bench_throughput(edge, block, workdir, repeats=2):
+def bench_throughput(edge, block, workdir, repeats=2, width=4):
     """Out-of-core predict_volume vs in-memory model.predict on the same volume."""
     import zarr
 
     import cthulhu
     from cthulhu.cli.predict import example_model
 
-    model = example_model()
+    model = example_model(width=width)
     shape = (edge,) * 3
     source, target = workdir / "tp_in.zarr", workdir / "tp_out.zarr"
     make_volume(source, shape, (block,) * 3)
@@ -180,6 +181,8 @@ def main(argv=None):
     parser.add_argument("--sizes", default="16,64,256", help="MiB per volume for the rss run")
     parser.add_argument("--block", type=int, default=64)
     parser.add_argument("--edge", type=int, default=96, help="volume edge for throughput/conv")
+    parser.add_argument("--width", type=int, default=4,
+                        help="filters of the example model's two hidden Cthalpa3D layers")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -190,9 +193,10 @@ def main(argv=None):
         workdir.mkdir(parents=True, exist_ok=True)
         if "rss" in wanted:
             sizes = [int(s) for s in args.sizes.split(",")]
-            results["rss"] = bench_rss(sizes, args.block, workdir)
+            results["rss"] = bench_rss(sizes, args.block, workdir, args.width)
         if "throughput" in wanted:
-            results["throughput"] = bench_throughput(args.edge, args.block, workdir)
+            results["throughput"] = bench_throughput(args.edge, args.block, workdir,
+                                                     width=args.width)
         if "conv" in wanted:
             results["conv"] = bench_conv(args.edge, args.block, workdir)
     if args.json:

@@ -75,16 +75,17 @@ def run(args) -> int:
     return 0
 
 
-def example_model(channels=1, seed=0):
-    """The built-in example: three ``Cthalpa3D`` layers (8, 8, 1 filters, 3x3x3, 'same')."""
+def example_model(channels=1, seed=0, width=8):
+    """The built-in example: three ``Cthalpa3D`` layers (``width``, ``width``, 1 filters,
+    3x3x3, 'same', ReLU between)."""
     import numpy as np
 
     from cthulhu.layers import Cthalpa3D, InputLayer
     from cthulhu.models import Pile
 
     model = Pile([InputLayer(input_shape=(None, None, None, channels)),
-                  Cthalpa3D(8, 3, padding="same", activation="relu"),
-                  Cthalpa3D(8, 3, padding="same", activation="relu"),
+                  Cthalpa3D(width, 3, padding="same", activation="relu"),
+                  Cthalpa3D(width, 3, padding="same", activation="relu"),
                   Cthalpa3D(1, 3, padding="same")], name="example_three_conv3d")
     rng = np.random.default_rng(seed)
     model.set_weights([(rng.standard_normal(w.shape) / np.sqrt(max(w.size // w.shape[-1], 1)))
