@@ -53,7 +53,7 @@ output range works, aligned or not. This is what the Dask device runs.
 """
 
 from fractions import Fraction
-from math import lcm
+from math import gcd, lcm
 
 from ._arith import is_int
 from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
@@ -70,7 +70,7 @@ from .layers import (
 from .lengths import conv_padding, conv_transpose_padding, dilated_kernel_size
 from .spec import layer_spec, spec_owner
 
-__all__ = ["chain", "Chain", "AxisInfo", "LayerBlock", "BlockPlan", "split_axis"]
+__all__ = ["chain", "Chain", "AxisInfo", "LayerBlock", "BlockPlan", "split_axis", "clear_cache"]
 
 
 # ----------------------------------------------------------------- shapes
@@ -159,15 +159,44 @@ def chain(layers, input_shape=None):
     specs = _as_specs(layers)
     shapes = []
     shape = tuple(input_shape)
+    # ints and None in give ints and None out: such results can be memoised.
+    cacheable = all(d is None or is_int(d) for d in shape)
+    cache = _CACHE
     for spec in specs:
+        key = spec.get("shape_key") if cacheable else None
+        if key is not None:
+            out = cache.get((key, shape))
+            if out is not None:
+                shape = out
+                shapes.append(out)
+                continue
         owner = spec_owner(spec)
         try:
             fn = _SHAPE[spec["kind"]]
         except KeyError:
             raise ShapeError(f"{owner}: unknown layer kind {spec['kind']!r}") from None
-        shape = fn(spec, shape, owner)
+        out = fn(spec, shape, owner)
+        if key is not None and isinstance(out, tuple):
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[(key, shape)] = out
+        shape = out
         shapes.append(shape)
     return Chain(specs, tuple(input_shape), shapes)
+
+
+# (spec shape_key, input shape) -> output shape, for int/None shapes only. The whole-layer
+# functions validate every argument on every call (a few microseconds each); deep models
+# repeat the same layer on the same shape, and planners ask for the same chain many times.
+_CACHE = {}
+_STEP_CACHE = {}
+_CACHE_SIZE = 16384
+
+
+def clear_cache():
+    """Forget memoised output shapes and axis steps (only benchmarks and tests need this)."""
+    _CACHE.clear()
+    _STEP_CACHE.clear()
 
 
 # ------------------------------------------------------------- axis steps
@@ -185,9 +214,6 @@ class _Step:
         if self.up:
             return -((lo - a) // s), (b - 2 - lo + self.K) // s + 1
         return a * s - lo, (b - 1) * s - lo + self.K
-
-    def factor(self):
-        return Fraction(1, self.s) if self.up else Fraction(self.s)
 
 
 def _pad_lo(pair):
@@ -241,14 +267,22 @@ class AxisInfo:
 
     def __init__(self, axis, steps):
         self.axis = axis
-        jump = Fraction(1)
-        denominators = 1
+        # jump from each layer's input to the chain's output, as num/den in lowest terms
+        num = den = m_out = 1
         for step in reversed(steps):
-            jump *= step.factor()
-            denominators = lcm(denominators, jump.denominator)
-        self.jump = jump
-        self.output_block_multiple = m_out = denominators
-        self.block_multiple = int(m_out * jump)
+            if step.up:
+                den *= step.s
+            else:
+                num *= step.s
+            g = gcd(num, den)
+            if g > 1:
+                num //= g
+                den //= g
+            if m_out % den:
+                m_out = lcm(m_out, den)
+        self.jump = Fraction(num, den)
+        self.output_block_multiple = m_out
+        self.block_multiple = m_out * num // den
         known = all(step.lo is not None for step in steps)
         if known:
             lo, hi = _compose(steps, 0, m_out)
@@ -466,9 +500,22 @@ class Chain:
         count = self.spatial_layers if upto is None else min(upto, self.spatial_layers)
         out = []
         n_in = self.input_shape[idx]
+        cache = _STEP_CACHE
         for i in range(count):
+            spec = self.specs[i]
             n_out = self.output_shapes[i][idx]
-            out.append((i, _steps_of(self.specs[i], j, n_in, n_out)))
+            key = spec.get("shape_key")
+            if key is not None and is_int(n_in):
+                # the _Step objects are never modified, so layers may share them
+                ck = (key, j, n_in)
+                step = cache.get(ck, False)
+                if step is False:
+                    if len(cache) >= _CACHE_SIZE:
+                        cache.clear()
+                    step = cache[ck] = _steps_of(spec, j, n_in, n_out)
+            else:
+                step = _steps_of(spec, j, n_in, n_out)
+            out.append((i, step))
             n_in = n_out
         return out
 

@@ -292,9 +292,26 @@ def normalize_spec(spec):
         out["cropping"] = normalize_cropping(spec.get("cropping", 0), rank, owner)
     elif kind == "flatten":
         out["data_format"] = normalize_data_format(spec.get("data_format"), owner)
-    # chain() trusts a spec carrying this mark and skips normalising it again.
+    # chain() trusts a spec carrying this mark and skips normalising it again; the key
+    # (everything that determines the output shape) lets it memoise shapes.
     out["normalized"] = True
+    out["shape_key"] = _shape_key(out)
     return out
+
+
+_NOT_SHAPE = {"name", "class_name", "normalized", "shape_key", "layer", "interpolation"}
+
+
+def _shape_key(spec):
+    """A hashable summary of a normalised spec, or None when it holds unhashable values."""
+    if spec["kind"] == "opaque":
+        return None
+    key = tuple(sorted((k, v) for k, v in spec.items() if k not in _NOT_SHAPE))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _normalize_conv(out, spec, kind, owner):
