@@ -193,3 +193,18 @@ def test_embedding_bad_indices_and_arguments_name_layer():
         layers.TheHydra(3, 0)
     with pytest.raises(ValueError, match="TheHydra .*input_length"):
         layers.TheHydra(3, 2, input_length=4)(np.zeros((1, 5), dtype=np.int64))
+
+
+@settings(max_examples=30)
+@given(steps=st.integers(2, 6), seed=st.integers(0, 2**16), data=st.data())
+def test_masked_lstm_equals_lstm_on_the_sequence_without_those_steps(steps, seed, data):
+    # The law behind "skip the masked timesteps": the final state only depends on the
+    # unmasked steps, in order, as if the masked ones had been deleted.
+    keep = data.draw(st.lists(st.booleans(), min_size=steps, max_size=steps))
+    rng = np.random.default_rng(seed)
+    layer = _lstm(3, 2, rng)
+    x = rng.normal(size=(1, steps, 2))
+    y_masked = layer(x, mask=np.array([keep]))
+    kept = x[:, np.array(keep)]
+    y_short = layer(kept) if kept.shape[1] else np.zeros((1, 3))
+    np.testing.assert_allclose(y_masked, y_short, rtol=1e-5, atol=1e-6)

@@ -125,3 +125,15 @@ def test_cropping_and_padding_move_integers_unchanged():
     x = np.arange(16).reshape(1, 4, 4, 1)
     np.testing.assert_array_equal(layers.Cropping2D(1)(x), x[:, 1:3, 1:3])
     assert layers.Xexanoth2D(1)(x).dtype == x.dtype
+
+
+@settings(max_examples=40)
+@given(data=st.data(), rank=st.sampled_from([1, 2, 3]), fmt=st.sampled_from(FORMATS))
+def test_cropping_undoes_zero_padding(data, rank, fmt):
+    fmt = "channels_last" if rank == 1 else fmt
+    pairs = tuple((data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2)))
+                  for _ in range(rank))
+    x = _x(np.random.default_rng(3), (2,) * rank, 1, fmt)
+    arg = pairs[0] if rank == 1 else pairs
+    padded = PAD[rank](arg, **_kwargs(rank, fmt))(x)
+    np.testing.assert_array_equal(CROP[rank](arg, **_kwargs(rank, fmt))(padded), x)
