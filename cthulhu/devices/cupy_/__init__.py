@@ -9,8 +9,6 @@ and CuPy arrays (which then cannot exist) never reach it.
 
 from __future__ import annotations
 
-import importlib.util
-
 from cthulhu.devices.base import Plugin
 
 __all__ = ["CupyPlugin"]
@@ -31,11 +29,16 @@ class CupyPlugin(Plugin):
     keys = ("cupy",)
 
     def available(self) -> tuple[bool, str]:
-        if importlib.util.find_spec("cupy") is None:
-            return False, "cupy is not installed (pip install 'cthulhu[cuda12]' or 'cthulhu[cuda13]')"
         try:
             import cupy
-
+        except ModuleNotFoundError as exc:
+            if exc.name != "cupy":
+                return False, f"cupy failed to import ({exc})"
+            return False, ("cupy is not installed (pip install 'cthulhu[cuda12]' or "
+                           "'cthulhu[cuda13]')")
+        except Exception as exc:  # a broken CUDA installation surfaces here
+            return False, f"cupy failed to import ({type(exc).__name__}: {exc})"
+        try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as exc:  # CuPy raises its own CUDA error types here
             return False, f"cupy cannot reach a GPU ({type(exc).__name__}: {exc})"
