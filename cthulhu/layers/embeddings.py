@@ -1,5 +1,7 @@
 """``TheHydra``: the Keras 2 ``Embedding`` layer (integer indices to dense vectors)."""
 
+import array_api_compat
+
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
@@ -80,7 +82,9 @@ class TheHydra(Layer):
         if xp.isdtype(x.dtype, "real floating"):
             x = xp.astype(x, xp.int64)  # Keras 2 casts float indices to int
         flat = xp.reshape(x, (-1,))
-        if flat.shape[0]:
+        # A lazy array (Dask) is not computed to check the range: there an index out
+        # of range fails when the result is computed, inside the lookup itself.
+        if not array_api_compat.is_lazy_array(flat) and flat.shape[0]:
             low, high = int(xp.min(flat)), int(xp.max(flat))
             if low < 0 or high >= self.input_dim:
                 raise _args.layer_error(self, f"indices must be in [0, {self.input_dim}) "

@@ -208,3 +208,21 @@ def test_masked_lstm_equals_lstm_on_the_sequence_without_those_steps(steps, seed
     kept = x[:, np.array(keep)]
     y_short = layer(kept) if kept.shape[1] else np.zeros((1, 3))
     np.testing.assert_allclose(y_masked, y_short, rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_on_dask_stays_lazy():
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    layer = layers.TheHydra(5, 3)
+    ids = da.from_array(np.array([[1, 4], [0, 2]]), chunks=1)
+    calls = []
+
+    def count(*args, **kwargs):
+        calls.append(1)
+        return dask.get(*args, **kwargs)
+
+    with dask.config.set(scheduler=count):
+        y = layer(ids)
+    assert calls == [] and type(y) is type(ids)
+    np.testing.assert_array_equal(y.compute(), layer(np.array([[1, 4], [0, 2]])))
