@@ -1,0 +1,132 @@
+"""Launch geometry of the CUDA kernels (cthulhu.devices.cupy_._launch), without a GPU."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cthulhu.devices.cupy_ import _launch
+
+DTYPES = ("float16", "float32", "float64")
+
+
+@pytest.mark.parametrize("name", sorted(_launch.TILES))
+def test_tiles_satisfy_the_kernel_static_asserts(name):
+    tile = _launch.TILES[name]
+    tile.check()
+    assert 32 <= tile.threads <= 1024 and tile.threads % 32 == 0  # whole warps
+    for dtype in DTYPES:
+        assert tile.shared_bytes(dtype) <= _launch.SHARED_LIMIT
+
+
+def test_invalid_tile_is_rejected():
+    with pytest.raises(ValueError, match="invalid convolution tile"):
+        _launch.Tile(64, 64, 3, 4).check()
+
+
+def test_shared_bytes_counts_both_padded_slices():
+    # As[16][64 + 4] and Bs[16][16 + 4] floats
+    assert _launch.TILES["thin"].shared_bytes("float32") == 16 * (68 + 20) * 4
+    assert _launch.TILES["thin"].shared_bytes("float16") == 16 * (68 + 20) * 4  # float accumulators
+    assert _launch.TILES["thin"].shared_bytes("float64") == 16 * (68 + 20) * 8
+
+
+@pytest.mark.parametrize(("filters", "expected"), [(1, "thin"), (16, "thin"), (17, "narrow"),
+                                                   (32, "narrow"), (33, "medium"),
+                                                   (64, "medium")])
+def test_tile_follows_the_filter_count(filters, expected):
+    assert _launch.choose_tile(10**6, filters) == expected
+
+
+def test_large_tile_only_when_it_fills_the_gpu():
+    assert _launch.choose_tile(10**6, 256) == "large"
+    # 2 x 2 blocks of the large tile would leave most multiprocessors idle
+    assert _launch.choose_tile(256, 256) == "medium"
+    assert _launch.choose_tile(10**6, 256, dtype="float64") == "medium"
+
+
+@settings(max_examples=200)
+@given(batch=st.integers(1, 4), spatial=st.lists(st.integers(1, 120), min_size=1, max_size=3),
+       filters=st.integers(1, 600), dtype=st.sampled_from(DTYPES),
+       layout=st.sampled_from(["channels_last", "channels_first"]),
+       transposed=st.booleans())
+def test_conv_grid_covers_every_output_exactly(batch, spatial, filters, dtype, layout,
+                                               transposed):
+    rank = len(spatial)
+    launch = _launch.conv_launch(transposed=transposed, layout=layout, dtype=dtype,
+                                 batch=batch, channels=3, filters=filters, in_spatial=spatial,
+                                 out_spatial=spatial, kernel=(3,) * rank, strides=(1,) * rank,
+                                 dilation=(1,) * rank, pads_lo=(1,) * rank, use_bias=True,
+                                 activation="relu")
+    bm, bn = (int(v) for v in re.search(r"<\w+, (\d+), (\d+),", launch.name).groups())
+    tile = next(t for t in _launch.TILES.values() if (t.bm, t.bn) == (bm, bn))
+    positions = batch
+    for n in spatial:
+        positions *= n
+    gx, gy, gz = launch.grid
+    # enough blocks, and no block lies wholly outside the output
+    assert gx * bm >= positions > (gx - 1) * bm
+    assert gy * bn >= filters > (gy - 1) * bn
+    assert gz == 1 and launch.block == (tile.threads, 1, 1)
+    assert launch.shared_bytes == tile.shared_bytes(dtype)
+    assert len(launch.args) == 23
+    assert launch.args[-2:] == (1, 1)  # use_bias, relu
+
+
+def test_conv_args_are_in_kernel_order_with_missing_axes_as_one():
+    launch = _launch.conv_launch(transposed=False, layout="channels_first", dtype="float32",
+                                 batch=2, channels=3, filters=4, in_spatial=(10,),
+                                 out_spatial=(5,), kernel=(3,), strides=(2,), dilation=(1,),
+                                 pads_lo=(1,), use_bias=False, activation=None)
+    assert launch.args == (2, 1, 1, 10, 3, 1, 1, 5, 4, 1, 1, 3, 1, 1, 2, 1, 1, 1, 0, 0, 1, 0, 0)
+    assert launch.name == "cthulhu_conv_nd_ncdhw<float, 64, 16, 4, 2>"
+
+
+def test_kernel_names_use_the_template_types():
+    assert (_launch.kernel_name("conv_transpose", "channels_last", "float16", "medium")
+            == "cthulhu_conv_transpose_nd_ndhwc<cthulhu_half, 64, 64, 4, 4>")
+    assert (_launch.kernel_name("upsample_bilinear", "channels_first", "float64")
+            == "cthulhu_upsample_bilinear_nchw<double>")
+    with pytest.raises(ValueError, match="int8"):
+        _launch.kernel_name("conv", "channels_last", "int8", "thin")
+
+
+def test_every_kernel_name_is_unique_and_per_file():
+    names = _launch.all_kernel_names()
+    flat = [n for per_file in names.values() for n in per_file]
+    assert len(flat) == len(set(flat))
+    assert all(n.startswith("cthulhu_conv") for n in names["conv_nd.cu"])
+    assert not any("double, 128" in n for n in flat)  # never chosen for float64
+
+
+def test_sizes_past_32_bit_indexing_raise_overflow():
+    with pytest.raises(OverflowError, match="32-bit"):
+        _launch.conv_launch(transposed=False, layout="channels_last", dtype="float32", batch=1,
+                            channels=64, filters=64, in_spatial=(2048, 2048, 1024),
+                            out_spatial=(2048, 2048, 1024), kernel=(3, 3, 3),
+                            strides=(1, 1, 1), dilation=(1, 1, 1), pads_lo=(1, 1, 1),
+                            use_bias=False, activation=None)
+
+
+@given(total=st.integers(0, 10**12))
+def test_elementwise_grid_is_bounded_and_covers_small_totals(total):
+    (gx, gy, gz), (bx, by, bz) = _launch.elementwise_grid(total)
+    assert 1 <= gx <= _launch.ELEMENTWISE_MAX_BLOCKS and (gy, gz) == (1, 1)
+    assert (bx, by, bz) == (_launch.ELEMENTWISE_THREADS, 1, 1)
+    if total <= _launch.ELEMENTWISE_MAX_BLOCKS * bx:
+        assert gx * bx >= total  # one element per thread; larger totals loop (grid-stride)
+
+
+def test_upsample_launch_rejects_bilinear_outside_2d():
+    with pytest.raises(ValueError, match="bilinear"):
+        _launch.upsample_launch(interpolation="bilinear", layout="channels_last",
+                                dtype="float32", batch=1, channels=1, in_spatial=(2, 2, 2),
+                                out_spatial=(4, 4, 4), size=(2, 2, 2))
+    launch = _launch.upsample_launch(interpolation="nearest", layout="channels_last",
+                                     dtype="float32", batch=2, channels=3, in_spatial=(4,),
+                                     out_spatial=(8,), size=(2,))
+    assert launch.args == (2, 1, 1, 4, 3, 1, 1, 2)
+    assert launch.grid == (1, 1, 1)
