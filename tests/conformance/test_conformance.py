@@ -9,8 +9,9 @@ For each layer it checks, independently of the layer's code:
   registry) rebuilds an equal layer computing the same numbers;
 * the weights come in the order and shapes of API.md's Keras layouts;
 * a ``Pile`` holding the layer saves and loads back with the same numbers;
-* ``cthulhu.shapes.chain`` agrees with ``compute_output_shape``, and a PyTorch
-  tensor comes back as a PyTorch tensor with the same numbers;
+* ``cthulhu.shapes.chain`` agrees with ``compute_output_shape``; a PyTorch
+  tensor comes back as a PyTorch tensor with the same numbers; a Dask array
+  comes back lazy (no compute at call time) with the same numbers;
 * the output has the shape ``compute_output_shape`` promises, the input's
   library (NumPy, array-api-strict) and floating dtype (float32, float64);
 * a wrong input rank, a wrong channel count and a non-float input raise
@@ -36,6 +37,11 @@ try:
     import torch
 except ImportError:  # optional: the check runs where PyTorch is installed
     torch = None
+try:
+    import dask
+    import dask.array as da
+except ImportError:  # optional: the check runs where Dask is installed
+    dask = da = None
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 
@@ -206,6 +212,20 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None,
         yt = layer(xt)
         assert isinstance(yt, torch.Tensor)
         np.testing.assert_allclose(yt.numpy(), np.asarray(y), rtol=1e-6, atol=1e-9)
+
+    # a Dask array stays lazy (nothing computed at call time) and computes the same numbers
+    if da is not None:
+        xd = da.from_array(np.asarray(x), chunks=tuple(max(1, n // 2) for n in input_shape))
+        computes = []
+
+        def counting_scheduler(*args, **kw):
+            computes.append(1)
+            return dask.get(*args, **kw)
+
+        with dask.config.set(scheduler=counting_scheduler):
+            yd = layer(xd)
+        assert computes == [] and type(yd) is type(xd)
+        np.testing.assert_allclose(np.asarray(yd.compute()), np.asarray(y), rtol=1e-6, atol=1e-9)
 
     # config round trip: JSON-safe, equal config, same numbers; also via the registry
     config = layer.get_config()
