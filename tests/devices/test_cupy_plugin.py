@@ -1,0 +1,257 @@
+"""The CuPy plugin: its behaviour without CuPy (always tested) and, on a machine with a
+GPU, CuPy results equal to NumPy results for every op, layer and a whole model, and a
+Dask array of CuPy blocks through the Dask device.
+
+GPU tests carry ``@pytest.mark.gpu``. Without CuPy or a GPU they skip, except under
+``CTHULHU_REQUIRE_GPU=1`` (a GPU runner), where a missing GPU is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cthulhu import devices
+from cthulhu.devices.base import OPS
+from cthulhu.devices.cupy_ import CupyPlugin
+
+HAVE_CUPY_MODULE = importlib.util.find_spec("cupy") is not None
+
+
+# -- without a GPU ----------------------------------------------------------------------
+
+@pytest.mark.skipif(HAVE_CUPY_MODULE, reason="cupy is installed here")
+def test_plugin_reports_missing_cupy():
+    ok, reason = CupyPlugin().available()
+    assert ok is False
+    assert reason.startswith("cupy is not installed")
+
+
+def test_plugin_module_imports_no_array_library():
+    code = ("import sys, cthulhu.devices.cupy_ as m; p = m.CupyPlugin(); p.available(); "
+            "print(sorted(k for k in ('cupy', 'numpy', 'dask') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == ("['cupy']" if HAVE_CUPY_MODULE else "[]")
+
+
+def test_plugin_serves_the_cupy_key_and_every_op():
+    plugin = CupyPlugin()
+    assert plugin.name == "cupy" and plugin.keys == ("cupy",)
+    for op in OPS:
+        impl = plugin.get(op)
+        assert callable(impl), op
+        if op != "upsample":  # nothing to fuse there
+            assert impl.cthulhu_fuses == {"bias", "activation"}, op
+    assert plugin.get("pool") is None
+
+
+def test_builtin_table_points_at_the_plugin():
+    assert devices.BUILTIN["cupy"] == "cthulhu.devices.cupy_:CupyPlugin"
+
+
+@pytest.mark.skipif(HAVE_CUPY_MODULE, reason="cupy is installed here")
+def test_registry_explains_the_fallback_for_cupy_arrays():
+    fake_array = type("ndarray", (), {"__module__": "cupy._core.core"})()
+    why = devices.explain(fake_array, "conv")
+    assert why.key == "cupy" and why.plugin == "generic"
+    assert "cupy is not installed" in why.reason
+
+
+@pytest.mark.skipif(HAVE_CUPY_MODULE, reason="cupy is installed here")
+def test_cli_lists_cupy_as_unavailable_with_the_reason():
+    proc = subprocess.run([sys.executable, "-m", "cthulhu", "devices"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("cupy"))
+    assert " no " in f" {row} " and "cupy is not installed" in row
+
+
+def test_gpu_cases_are_valid_on_numpy():
+    """The NumPy side of every GPU comparison below runs here, so a GPU run can only fail
+    on what differs on the GPU (and the cases stay valid as the layers evolve)."""
+    from cthulhu import ops
+
+    for _, op, xshape, kshape, cfg in OP_CASES:
+        getattr(ops, op)(_rand(xshape, np.float32), _rand(kshape, np.float32), **cfg)
+    for layer, shape in _layer_cases():
+        layer(_rand(shape, np.float32))
+    assert _model().predict(_rand((3, 16, 16, 3), np.float32)).shape == (3, 32, 32, 2)
+
+
+# -- on a GPU ---------------------------------------------------------------------------
+
+def _gpu_problem() -> str | None:
+    if not HAVE_CUPY_MODULE:
+        return "cupy is not installed"
+    ok, reason = CupyPlugin().available()
+    return None if ok else reason
+
+
+@pytest.fixture(scope="module")
+def cp():
+    problem = _gpu_problem()
+    if problem is not None:
+        if os.environ.get("CTHULHU_REQUIRE_GPU") == "1":
+            pytest.fail(f"CTHULHU_REQUIRE_GPU=1 but no GPU can be used: {problem}")
+        pytest.skip(f"needs a GPU: {problem}")
+    import cupy
+
+    return cupy
+
+
+TOL = {np.float32: 2e-4, np.float64: 1e-10, np.float16: 2e-2}
+
+
+def _close(cp, got, expected, dtype):
+    assert isinstance(got, cp.ndarray)
+    assert got.dtype == expected.dtype
+    got = cp.asnumpy(got).astype(np.float64)
+    expected = np.asarray(expected).astype(np.float64)
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOL[dtype] * scale)
+
+
+def _rand(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _both(cp, fn, *arrays):
+    """``fn`` on NumPy arrays and on the same arrays moved to the GPU."""
+    return fn(*arrays), fn(*(None if a is None else cp.asarray(a) for a in arrays))
+
+
+OP_CASES = [
+    ("conv1d causal", "conv", (2, 17, 3), (3, 3, 8), dict(padding="causal", dilation=2)),
+    ("conv2d same s2", "conv", (2, 11, 9, 5), (3, 3, 5, 70), dict(padding="same", strides=2)),
+    ("conv2d valid nchw", "conv", (2, 5, 12, 10), (3, 2, 5, 16),
+     dict(padding="valid", data_format="channels_first")),
+    ("conv3d same", "conv", (1, 6, 7, 8, 4), (3, 3, 3, 4, 33), dict(padding="same")),
+    ("conv3d nchw dil", "conv", (1, 4, 9, 8, 7), (3, 3, 3, 4, 6),
+     dict(padding="valid", dilation=2, data_format="channels_first")),
+    ("conv2d explicit pads", "conv", (2, 8, 8, 3), (3, 3, 3, 4),
+     dict(padding=((2, 0), (1, 3)))),
+    ("convT2d same s2", "conv_transpose", (2, 5, 6, 4), (3, 3, 7, 4),
+     dict(padding="same", strides=2)),
+    ("convT2d valid outpad", "conv_transpose", (1, 4, 3, 5), (3, 3, 2, 5),
+     dict(padding="valid", strides=2, output_padding=1, data_format="channels_first")),
+    ("convT3d", "conv_transpose", (1, 3, 4, 5, 2), (2, 3, 3, 6, 2),
+     dict(padding="same", strides=(1, 2, 2))),
+    ("depthwise2d", "depthwise_conv", (2, 9, 10, 6), (3, 3, 6, 2), dict(padding="same")),
+    ("depthwise2d nchw s2", "depthwise_conv", (2, 6, 9, 10), (3, 3, 6, 1),
+     dict(padding="valid", strides=2, data_format="channels_first")),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize(("label", "op", "xshape", "kshape", "cfg"), OP_CASES,
+                         ids=[c[0] for c in OP_CASES])
+def test_gpu_op_matches_numpy(cp, label, op, xshape, kshape, cfg, dtype):
+    from cthulhu import ops
+
+    x, k = _rand(xshape, dtype, 1), _rand(kshape, dtype, 2)
+    out_channels = kshape[-2] if op == "conv_transpose" else (
+        kshape[-2] * kshape[-1] if op == "depthwise_conv" else kshape[-1])
+    b = _rand((out_channels,), dtype, 3)
+    fn = getattr(ops, op)
+    expected, got = _both(cp, lambda x_, k_, b_: fn(x_, k_, bias=b_, activation="relu", **cfg),
+                          x, k, b)
+    _close(cp, got, expected, dtype)
+    assert devices.explain(cp.asarray(x), op).plugin == "cupy"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_gpu_separable_matmul_upsample_match_numpy(cp, fmt, dtype):
+    from cthulhu import ops
+
+    x = _rand((2, 7, 8, 3) if fmt == "channels_last" else (2, 3, 7, 8), dtype)
+    dk, pk, b = _rand((3, 3, 3, 2), dtype, 1), _rand((1, 1, 6, 5), dtype, 2), _rand((5,), dtype)
+    expected, got = _both(cp, lambda *a: ops.separable_conv(
+        *a[:3], bias=a[3], padding="same", data_format=fmt, activation="relu"), x, dk, pk, b)
+    _close(cp, got, expected, dtype)
+    for interpolation in ("nearest", "bilinear"):
+        expected, got = _both(cp, lambda a, mode=interpolation: ops.upsample(
+            a, (2, 3), interpolation=mode, data_format=fmt), x)
+        _close(cp, got, expected, dtype)
+    m, w = _rand((4, 9), dtype), _rand((9, 6), dtype)
+    expected, got = _both(cp, lambda a, c: ops.matmul(a, c, activation="relu"), m, w)
+    _close(cp, got, expected, dtype)
+
+
+def _layer_cases():
+    from cthulhu import layers as L
+
+    return [
+        (L.Cthalpa1D(4, 3, padding="causal", activation="relu"), (2, 12, 3)),
+        (L.Cthalpa2D(6, 3, strides=2, padding="same"), (2, 9, 9, 3)),
+        (L.Cthalpa2D(5, (2, 3), data_format="channels_first", dilation_rate=2), (2, 3, 9, 10)),
+        (L.Cthalpa3D(4, 3, padding="same", activation="relu"), (1, 5, 6, 7, 2)),
+        (L.Cthalpa2DTranspose(4, 3, strides=2, padding="same"), (2, 5, 6, 3)),
+        (L.Cthalpa3DTranspose(3, 2, strides=2), (1, 3, 4, 3, 2)),
+        (L.DepthwiseCthalpa2D(3, depth_multiplier=2, padding="same"), (2, 7, 7, 3)),
+        (L.SeparableCthalpa1D(5, 3, padding="same"), (2, 10, 3)),
+        (L.SeparableCthalpa2D(5, 3, depth_multiplier=2), (2, 8, 8, 3)),
+        (L.UbboSathla1D(3), (2, 5, 3)),
+        (L.UbboSathla2D((2, 3), interpolation="bilinear"), (2, 4, 5, 3)),
+        (L.UbboSathla3D(2), (1, 3, 3, 3, 2)),
+        (L.Xexanoth2D(((1, 2), (0, 1))), (2, 4, 5, 3)),
+        (L.Cropping2D(((1, 0), (0, 2))), (2, 6, 6, 3)),
+        (L.Daoloth(7, activation="relu"), (2, 5, 6)),
+        (L.Flatten(), (2, 3, 4, 2)),
+    ]
+
+
+@pytest.mark.gpu
+def test_gpu_every_layer_matches_numpy(cp):
+    for layer, shape in _layer_cases():
+        x = _rand(shape, np.float32)
+        expected = layer(x)
+        got = layer(cp.asarray(x))
+        _close(cp, got, expected, np.float32)
+
+
+def _model():
+    from cthulhu import layers as L
+    from cthulhu.models import Pile
+
+    return Pile([
+        L.Cthalpa2D(8, 3, padding="same", activation="relu", input_shape=(16, 16, 3)),
+        L.DepthwiseCthalpa2D(3, padding="same"),
+        L.UbboSathla2D(2, interpolation="bilinear"),
+        L.Cthalpa2DTranspose(4, 3, strides=2, padding="same"),
+        L.SeparableCthalpa2D(6, 3, padding="same", activation="relu"),
+        L.Cthalpa2D(2, 1),
+    ])
+
+
+@pytest.mark.gpu
+def test_gpu_model_matches_numpy_with_the_same_weights(cp):
+    model = _model()
+    x = _rand((3, 16, 16, 3), np.float32)
+    _close(cp, model.predict(cp.asarray(x), batch_size=2), model.predict(x, batch_size=2),
+           np.float32)
+
+
+@pytest.mark.gpu
+def test_gpu_dask_array_of_cupy_blocks(cp):
+    da = pytest.importorskip("dask.array")
+    from cthulhu import layers as L
+    from cthulhu.models import Pile
+
+    model = Pile([L.Cthalpa2D(4, 3, padding="same", activation="relu",
+                              input_shape=(20, 18, 2)),
+                  L.Cthalpa2D(3, 3, padding="same")])
+    x = _rand((2, 20, 18, 2), np.float32)
+    expected = model.predict(x)
+    dx = da.from_array(cp.asarray(x), chunks=(1, 7, 9, 2), asarray=False)
+    lazy = model.predict(dx)
+    got = lazy.compute()
+    _close(cp, got, expected, np.float32)
