@@ -195,3 +195,16 @@ def test_split_axis_covers_the_axis_on_multiples(length, size, multiple):
     assert all(a % multiple == 0 for a, _ in parts)
     sizes = {b - a for a, b in parts[:-1]}
     assert len(sizes) <= 1 and all(n % multiple == 0 and n >= multiple for n in sizes)
+
+
+def test_chain_of_a_model_and_its_layer_objects():
+    from cthulhu import layers as L
+    from cthulhu.models import Pile
+
+    model = Pile([L.Cthalpa2D(4, 3, padding="same", input_shape=(32, 32, 1)),
+                  L.Cthalpa2D(4, 3, strides=2), L.UbboSathla2D(2), L.Flatten(), L.Daoloth(3)])
+    c = chain(model)
+    assert c.output_shape == model.output_shape == (None, 3)
+    assert c.output_shapes[:3] == [(None, 32, 32, 4), (None, 15, 15, 4), (None, 30, 30, 4)]
+    assert c.spatial_layers == 3 and c.halo == ((1, 2), (1, 2))
+    assert shapes.input_sizes(model, (16, 16)) == (range(17, 19), range(17, 19))

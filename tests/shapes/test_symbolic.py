@@ -262,3 +262,11 @@ def test_symbolic_and_chain_docstring_examples(name):
     module = importlib.import_module(f"cthulhu.shapes.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_docs_shapes_md_examples_run():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "shapes.md"
+    result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 20
