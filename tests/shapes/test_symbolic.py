@@ -257,7 +257,7 @@ def test_symbolic_whole_layers(rows, cols, k, s, padding, fmt):
 
 
 # --------------------------------------------------------------- doctests
-@pytest.mark.parametrize("name", ["symbolic", "chain", "spec", "parse", "inverse"])
+@pytest.mark.parametrize("name", ["symbolic", "chain", "axis_maps", "spec", "parse", "inverse"])
 def test_symbolic_and_chain_docstring_examples(name):
     module = importlib.import_module(f"cthulhu.shapes.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
