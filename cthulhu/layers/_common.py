@@ -6,8 +6,8 @@ regularizers, constraints and activation the same way (Keras 2's config keys).
 
 from cthulhu import activations, constraints, initializers, regularizers
 
-__all__ = ["namespace", "device_of", "WeightOptions", "get_activation", "activation_config", "fusable_name",
-           "spatial_input_rank"]
+__all__ = ["namespace", "device_of", "WeightOptions", "get_activation", "activation_config",
+           "fusable_name", "activity_config"]
 
 
 def namespace(x):
@@ -31,11 +31,11 @@ class WeightOptions:
     ``<prefix>_regularizer`` and ``<prefix>_constraint``.
     """
 
-    def __init__(self, prefix, initializer, regularizer, constraint):
+    def __init__(self, prefix, initializer, regularizer, constraint, owner=None):
         self.prefix = prefix
-        self.initializer = initializers.get(initializer)
-        self.regularizer = regularizers.get(regularizer)
-        self.constraint = constraints.get(constraint)
+        self.initializer = _lookup(initializers, initializer, f"{prefix}_initializer", owner)
+        self.regularizer = _lookup(regularizers, regularizer, f"{prefix}_regularizer", owner)
+        self.constraint = _lookup(constraints, constraint, f"{prefix}_constraint", owner)
 
     def config(self):
         return {
@@ -50,17 +50,23 @@ class WeightOptions:
                                 constraint=self.constraint)
 
 
+def _lookup(module, identifier, argument, owner):
+    """``module.get(identifier)``, with errors naming the layer and the argument."""
+    try:
+        return module.get(identifier)
+    except (ValueError, TypeError) as exc:
+        label = owner._owner() if owner is not None else ""
+        message = f"{label}: {argument}: {exc}" if label else f"{argument}: {exc}"
+        raise type(exc)(message) from None
+
+
 def _serialize_or_none(module, obj):
     return None if obj is None else module.serialize(obj)
 
 
 def get_activation(activation, owner=None, name="activation"):
     """``None`` means linear, as in Keras 2; an unknown name is an error naming ``owner``."""
-    try:
-        return activations.get(activation)
-    except ValueError as exc:
-        label = owner._owner() if owner is not None else ""
-        raise ValueError(f"{label}: {name}: {exc}" if label else str(exc)) from None
+    return _lookup(activations, activation, name, owner)
 
 
 def activation_config(activation):
@@ -91,7 +97,3 @@ def activity_config(layer):
     """``activity_regularizer`` serialised (the base Layer stores it)."""
     return _serialize_or_none(regularizers, layer.activity_regularizer)
 
-
-def spatial_input_rank(rank):
-    """Input rank of a layer with ``rank`` spatial axes: batch + spatial + channels."""
-    return rank + 2

@@ -52,9 +52,9 @@ class Daoloth(Layer):
         self.activation = get_activation(activation, self)
         self.use_bias = _args.boolean(use_bias, "use_bias", self)
         self.kernel_options = WeightOptions("kernel", kernel_initializer, kernel_regularizer,
-                                            kernel_constraint)
+                                            kernel_constraint, self)
         self.bias_options = WeightOptions("bias", bias_initializer, bias_regularizer,
-                                          bias_constraint)
+                                          bias_constraint, self)
 
     def compute_output_shape(self, input_shape):
         return shapes.dense(input_shape, self.units, owner=self)

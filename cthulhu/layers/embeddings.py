@@ -54,7 +54,7 @@ class TheHydra(Layer):
         self.input_dim = _args.positive_int(input_dim, "input_dim", self)
         self.output_dim = _args.positive_int(output_dim, "output_dim", self)
         self.embeddings_options = WeightOptions("embeddings", embeddings_initializer,
-                                                embeddings_regularizer, embeddings_constraint)
+                                                embeddings_regularizer, embeddings_constraint, self)
         self.mask_zero = _args.boolean(mask_zero, "mask_zero", self)
         shapes.embedding((None,) * (1 + len(_as_list(input_length))), self.output_dim,
                          input_length, owner=self)  # validates input_length now

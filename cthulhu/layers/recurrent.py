@@ -92,11 +92,11 @@ class Laldagorth(Layer):
         self.use_bias = _args.boolean(use_bias, "use_bias", self)
         self.unit_forget_bias = _args.boolean(unit_forget_bias, "unit_forget_bias", self)
         self.kernel_options = WeightOptions("kernel", kernel_initializer, kernel_regularizer,
-                                            kernel_constraint)
+                                            kernel_constraint, self)
         self.recurrent_options = WeightOptions("recurrent", recurrent_initializer,
-                                               recurrent_regularizer, recurrent_constraint)
+                                               recurrent_regularizer, recurrent_constraint, self)
         self.bias_options = WeightOptions("bias", bias_initializer, bias_regularizer,
-                                          bias_constraint)
+                                          bias_constraint, self)
         self.dropout = _args.rate(dropout, "dropout", self)
         self.recurrent_dropout = _args.rate(recurrent_dropout, "recurrent_dropout", self)
         if implementation not in (1, 2) or isinstance(implementation, bool):

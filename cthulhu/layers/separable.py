@@ -49,9 +49,9 @@ class SeparableCthalpa(Cthalpa):
         del self.kernel_options  # a separable layer has two kernels instead
         self.depth_multiplier = _args.positive_int(depth_multiplier, "depth_multiplier", self)
         self.depthwise_options = WeightOptions("depthwise", depthwise_initializer,
-                                               depthwise_regularizer, depthwise_constraint)
+                                               depthwise_regularizer, depthwise_constraint, self)
         self.pointwise_options = WeightOptions("pointwise", pointwise_initializer,
-                                               pointwise_regularizer, pointwise_constraint)
+                                               pointwise_regularizer, pointwise_constraint, self)
 
     def compute_output_shape(self, input_shape):
         return shapes.separable_conv(input_shape, self.filters, self.kernel_size, self.strides,
@@ -190,7 +190,7 @@ class DepthwiseCthalpa2D(Cthalpa):
         del self.kernel_options, self.filters
         self.depth_multiplier = _args.positive_int(depth_multiplier, "depth_multiplier", self)
         self.depthwise_options = WeightOptions("depthwise", depthwise_initializer,
-                                               depthwise_regularizer, depthwise_constraint)
+                                               depthwise_regularizer, depthwise_constraint, self)
 
     def compute_output_shape(self, input_shape):
         return shapes.depthwise_conv(input_shape, self.kernel_size, self.strides, self.padding,
