@@ -52,3 +52,18 @@ def test_lazy_model_predict_computes_on_cluster(client):
     lazy = m.predict(da.from_array(x, chunks=(1, 4, 3, 5, 1)))
     result = client.compute(lazy).result()
     np.testing.assert_allclose(result, m.predict(x), rtol=1e-5, atol=1e-5)
+
+
+def test_cli_scheduler_address(client, tmp_path, capsys):
+    from cthulhu.cli import main
+
+    m = model()
+    m.save(tmp_path / "m.cthulhu")
+    x = np.random.default_rng(8).standard_normal((9, 8, 7)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = main(["predict", str(tmp_path / "m.cthulhu"), "--input", str(tmp_path / "x.npy"),
+                 "--output", str(tmp_path / "y.zarr"), "--block", "4",
+                 "--scheduler", client.scheduler.address])
+    assert code == 0, capsys.readouterr().err
+    np.testing.assert_allclose(zarr.open_array(str(tmp_path / "y.zarr"))[...],
+                               m.predict(x[None, ..., None])[0, ..., 0], rtol=1e-5, atol=1e-5)

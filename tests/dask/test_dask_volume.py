@@ -157,3 +157,14 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, vol, case):
     with pytest.raises(error, match=words):
         cthulhu.predict_volume(model, source, target, block_shape=block, progress=False)
     assert not target.exists()
+
+
+def test_in_memory_array_source_and_identity(tmp_path, vol):
+    model = small_model()
+    cthulhu.predict_volume(model, vol, tmp_path / "out.zarr", block_shape=7, progress=False)
+    np.testing.assert_allclose(zarr.open_array(str(tmp_path / "out.zarr"))[...],
+                               expected_for(model, vol), rtol=1e-5, atol=1e-5)
+    from cthulhu.devices.dask_.stores import Source
+
+    assert Source(vol).spec == Source(vol.copy()).spec
+    assert Source(vol).spec != Source(vol + 1).spec  # a different input never resumes a run

@@ -103,10 +103,18 @@ def program_array(x, program, out_chunks=None, extras=()):
     chunks[c_axis] = (out_shape[c_axis],)
     for a, c in zip(axes, out_chunks, strict=True):
         chunks[a] = tuple(c)
-    name = f"cthulhu-predict-{uuid.uuid4().hex}"
+    unknown = [a for a in range(x.ndim) if any(c != c for c in x.chunks[a])]
+    if unknown:
+        raise ValueError(f"the Dask array has unknown chunk sizes on axes {unknown}; call "
+                         "x.compute_chunk_sizes() first")
+    token = uuid.uuid4().hex
+    name = f"cthulhu-predict-{token}"
+    # The program (layers and weights) is one graph entry that every task refers to, so a
+    # distributed scheduler ships it to each worker once, not once per task.
+    program_key = f"cthulhu-program-{token}"
     maps = [stage.maps for stage in program.stages]
     starts = {a: _starts(x.chunks[a]) for a in (0, *axes)}
-    dsk = {}
+    dsk = {program_key: program}
     batch_starts = _starts(x.chunks[0])
     spatial_grid = [list(zip(_starts(c)[:-1], _starts(c)[1:], strict=True)) for c in out_chunks]
     for ib in range(len(x.chunks[0])):
@@ -122,7 +130,7 @@ def program_array(x, program, out_chunks=None, extras=()):
             key[0], key[c_axis] = ib, 0
             for a, i in zip(axes, index, strict=True):
                 key[a] = i
-            dsk[(name, *key)] = (_block_task, program, info, keys, list(extra_keys))
+            dsk[(name, *key)] = (_block_task, program_key, info, keys, list(extra_keys))
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x, *extras])
     meta = meta_from_array(x, ndim=x.ndim, dtype=x.dtype)
     return da.Array(graph, name, tuple(chunks), meta=meta)

@@ -60,7 +60,7 @@ class Source:
             if not (hasattr(spec, "shape") and hasattr(spec, "dtype") and hasattr(spec, "__getitem__")):
                 raise TypeError(f"predict_volume: source must be a path or an array, got "
                                 f"{type(spec).__name__}")
-            self.spec, self.kind, self.path, self.dataset = repr(type(spec).__name__), "array", None, None
+            self.spec, self.kind, self.path, self.dataset = _identity(spec), "array", None, None
             array = spec
             self._array = spec
         self.shape = tuple(int(n) for n in array.shape)
@@ -130,6 +130,24 @@ class Source:
 
     def __repr__(self) -> str:
         return f"Source({self.spec!r}, kind={self.kind!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _identity(array) -> str:
+    """A name for an in-memory or open array, used to recognise the same input on resume."""
+    for attr in ("store_path", "filename"):
+        where = getattr(array, attr, None)
+        if where:
+            return f"{type(array).__name__}:{where}"
+    file = getattr(array, "file", None)
+    if file is not None and getattr(array, "name", None):
+        return f"hdf5:{file.filename}:{array.name}"  # an open h5py dataset
+    import hashlib
+
+    import numpy as np
+
+    # A plain in-memory array fits in memory: its bytes are the identity.
+    digest = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+    return f"{type(array).__name__}:sha256:{digest}"
 
 
 def _chunks_of(array):
