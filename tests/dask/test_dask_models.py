@@ -84,3 +84,17 @@ def test_lump_chain_is_fused_and_branches_fall_back(compute_counter):
     two_outputs = Lump(inputs, [left, right])
     with pytest.raises(Unblockable, match="one input and one output"):
         model_layers(two_outputs)
+
+
+def test_blocks_that_see_only_border_zeros(compute_counter):
+    """Blocks inside a zero-padding margin or an output_padding tail read no input at all."""
+    model = seeded(Pile([L.InputLayer(input_shape=(None, None, 1)),
+                         L.Xexanoth2D(((4, 3), (0, 2))),
+                         L.Cthalpa2D(2, 1, activation="relu"),
+                         L.Cthalpa2DTranspose(1, 1, strides=3, output_padding=2),
+                         L.Cthalpa2D(1, 2, padding="same")]))
+    x = np.random.default_rng(4).standard_normal((1, 5, 4, 1)).astype(np.float32)
+    expected = model.predict(x)
+    for block in (1, 2, 5):
+        lazy = predict(model, da.from_array(x, chunks=(1, 2, 3, 1)), block_shape=block)
+        np.testing.assert_allclose(lazy.compute(), expected, **TOL)
