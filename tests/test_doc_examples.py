@@ -1,11 +1,12 @@
 """The docs' own examples hold: every ``model.output_shape`` comment in the seeds.
 
-The cthulhu docs (``../shared/seeds/000_*`` and ``001_*``) are read and their
-``model = Pile()`` examples are run line by line exactly as printed; at each
-``# now: model.output_shape == (...)`` comment the model's output shape must be
-that tuple. The Keras 1 examples of ``002_*`` (and the translated ``004_*``,
-whose numbers equal ``000_*``'s) use Keras 1 argument names, so they are
-written here in cthulhu's API with the docs' numbers.
+The cthulhu docs (``../shared/seeds/000_*`` and ``001_*``) and the translated
+Keras 2 docs (``004_*``, Keras names mapped to cthulhu's) are read and their
+``model = Pile()`` / ``model = Sequential()`` examples are run line by line
+exactly as printed; at each ``# now: model.output_shape == (...)`` comment the
+model's output shape must be that tuple. The Keras 1 examples of ``002_*`` use
+Keras 1 arguments (``border_mode``, ``subsample``, ...), so they are written
+here in cthulhu's API with the docs' numbers.
 """
 
 import ast
@@ -20,7 +21,10 @@ import cthulhu.layers as L
 from cthulhu.models import Lump, Pile
 
 SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
-COMMENT = re.compile(r"#\s*(?:now:?\s*)?model\.output_shape\s*==\s*(\(.*\))\s*$")
+COMMENT = re.compile(r"#\s*(?:now:?|现在)?\s*model\.output_shape\s*==\s*(\(.*\))\s*$")
+# Seed 004 (a translation of the Keras 2 docs) writes the same examples with Keras names.
+KERAS_NAMES = {"Sequential": "Pile", "Conv2D": "Cthalpa2D", "Conv1D": "Cthalpa1D",
+               "Conv3D": "Cthalpa3D", "Dense": "Daoloth", "Cropping2D": "Cropping2D"}
 
 # The Flatten page's example feeds input_shape=(3, 32, 32) and expects
 # (None, 64, 32, 32): it is written for image_data_format = "channels_first".
@@ -32,7 +36,7 @@ def _examples():
     if not SEEDS.is_dir():
         return []
     found = []
-    for path in sorted(SEEDS.glob("00[01]_*.txt")):
+    for path in sorted(SEEDS.glob("00[014]_*.txt")):
         lines = path.read_text(encoding="utf-8").splitlines()
         section = None
         i = 0
@@ -40,7 +44,7 @@ def _examples():
             stripped = lines[i].strip()
             if hasattr(L, stripped):
                 section = stripped
-            if stripped != "model = Pile()":
+            if stripped not in ("model = Pile()", "model = Sequential()"):
                 i += 1
                 continue
             steps, code, depth = [], [], 0
@@ -50,7 +54,7 @@ def _examples():
                     break
                 match = COMMENT.match(text)
                 if match:
-                    steps.append(("\n".join(code), ast.literal_eval(match.group(1))))
+                    steps.append(("\n".join(code), _shape(match.group(1))))
                     code = []
                 elif not text.startswith("#"):
                     code.append(text)
@@ -59,6 +63,15 @@ def _examples():
             if steps:  # the Daoloth and Masking examples have no shape comment: tested below
                 found.append((path.name[:3], section, steps))
     return found
+
+
+def _shape(text):
+    """The tuple in a shape comment. Seed 004's translation has a typo, ``(None, 20, 16. 64)``
+    for 000's ``(None, 20, 16, 64)``: a full stop where a comma belongs."""
+    try:
+        return ast.literal_eval(text)
+    except SyntaxError:
+        return ast.literal_eval(re.sub(r"(\d)\.\s+(\d)", r"\1, \2", text))
 
 
 EXAMPLES = _examples()
@@ -77,7 +90,7 @@ def test_seed_examples_were_found():
         pytest.skip(f"the cthulhu docs (seeds) are not at {SEEDS}")
     sections = {section for _, section, _ in EXAMPLES}
     assert {"Cropping2D", "Flatten", "Reshape", "Permute", "RepeatVector"} <= sections
-    assert sum(len(steps) for _, _, steps in EXAMPLES) == 10
+    assert sum(len(steps) for _, _, steps in EXAMPLES) == 12
 
 
 @pytest.mark.parametrize("seed, section, steps", EXAMPLES,
@@ -86,6 +99,7 @@ def test_seed_example_output_shapes(seed, section, steps, data_format):
     data_format(SECTION_FORMAT.get(section, "channels_last"))
     namespace = {name: getattr(L, name) for name in L.__all__}
     namespace["Pile"] = Pile
+    namespace.update({keras: namespace[ours] for keras, ours in KERAS_NAMES.items()})
     exec("model = Pile()", namespace)
     for code, expected in steps:
         exec(code, namespace)
