@@ -118,6 +118,8 @@ class Registry:
         self._registered: dict[str, Plugin] = {}
         # key -> (plugin or None, reason); filled on first use of the key
         self._resolved: dict[str, tuple[Plugin | None, str]] = {}
+        # (array type, op) -> implementation or None: the per-call fast path
+        self._impls: dict = {}
 
     # -- discovery -------------------------------------------------------
     def candidates(self) -> dict[str, list[tuple[str, str]]]:
@@ -160,6 +162,7 @@ class Registry:
             for key in plugin.keys:
                 self._registered[key] = plugin
                 self._resolved.pop(key, None)
+            self._impls.clear()
 
     def unregister(self, plugin: Plugin) -> None:
         """Undo :meth:`register` (the discovered plugin, if any, serves the keys again)."""
@@ -167,6 +170,7 @@ class Registry:
             for key in [k for k, p in self._registered.items() if p is plugin]:
                 del self._registered[key]
                 self._resolved.pop(key, None)
+            self._impls.clear()
 
     # -- resolution ------------------------------------------------------
     def plugin_for(self, key: str) -> tuple[Plugin | None, str]:
@@ -205,11 +209,19 @@ class Registry:
         return plugin, f"plugin {plugin.name!r} ({source})"
 
     def lookup(self, x, op: str) -> Callable | None:
-        """The implementation of ``op`` for ``x``'s namespace, or ``None`` (use the generic code)."""
+        """The implementation of ``op`` for ``x``'s namespace, or ``None`` (use the generic code).
+
+        Cached per array type and op: a batch-1 dense layer pays a dict lookup.
+        """
+        cache_key = (type(x), op)
+        try:
+            return self._impls[cache_key]
+        except KeyError:
+            pass
         plugin, _ = self.plugin_for(namespace_key(x))
-        if plugin is None:
-            return None
-        return plugin.get(op)
+        impl = None if plugin is None else plugin.get(op)
+        self._impls[cache_key] = impl
+        return impl
 
     def explain(self, x, op: str) -> Explanation:
         """Which plugin would run ``op`` on ``x``, and why."""

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 
 def float_input(x, op: str):
-    """``x``'s namespace; raises ``TypeError`` unless ``x`` has a real floating dtype."""
+    """Raise ``TypeError`` unless ``x`` is an array with a real floating dtype.
+
+    NumPy-style dtypes (NumPy, CuPy, Dask) answer through ``dtype.kind``
+    without building a namespace: this runs on every call of every op.
+    """
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if isinstance(kind, str) and hasattr(x, "shape"):
+        if kind != "f":
+            raise TypeError(f"{op}: x must have a real floating dtype, got {x.dtype}")
+        return
+    namespace(x, op)
+
+
+def namespace(x, op: str):
+    """``x``'s Array API namespace, checking the dtype is real floating."""
     from array_api_compat import array_namespace
 
     try:
@@ -16,7 +30,7 @@ def float_input(x, op: str):
     return xp
 
 
-def like_x(xp, x, array, name: str, op: str, shape: tuple | None = None):
+def like_x(x, array, name: str, op: str, shape: tuple | None = None):
     """``array`` checked against ``shape`` and cast to ``x``'s dtype when it differs."""
     if array is None:
         return None
@@ -25,7 +39,7 @@ def like_x(xp, x, array, name: str, op: str, shape: tuple | None = None):
     if shape is not None and tuple(array.shape) != tuple(shape):
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(array.shape)}")
     if array.dtype != x.dtype:
-        array = xp.astype(array, x.dtype)
+        array = namespace(x, op).astype(array, x.dtype)
     return array
 
 

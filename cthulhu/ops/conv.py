@@ -13,7 +13,7 @@ def _common(x, kernel, strides, padding, dilation, data_format, activation, op,
             allowed=_args.PADDINGS):
     rank = _checks.kernel_rank(kernel, op)
     _args.check_input(x, rank, op)
-    xp = _checks.float_input(x, op)
+    _checks.float_input(x, op)
     cfg = {
         "strides": _args.int_tuple(strides, rank, "strides", op),
         "padding": _args.padding(padding, rank, op, allowed),
@@ -21,7 +21,7 @@ def _common(x, kernel, strides, padding, dilation, data_format, activation, op,
         "data_format": _args.data_format(data_format, op),
     }
     act = _args.activation(activation, op)
-    return xp, rank, cfg, act
+    return rank, cfg, act
 
 
 def _channel_axis(data_format):
@@ -68,11 +68,11 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
     Array([-1., -2., -2., -2.,  3.], dtype=array_api_strict.float64)
     """
     op = "ops.conv"
-    xp, rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
+    rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
                                  activation, op)
     _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
-    kernel = _checks.like_x(xp, x, kernel, "kernel", op)
-    bias = _checks.like_x(xp, x, bias, "bias", op, (kernel.shape[-1],))
+    kernel = _checks.like_x(x, kernel, "kernel", op)
+    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-1],))
     return _dispatch.run("conv", x, (kernel,), cfg, bias, act,
                          _channel_axis(cfg["data_format"]), generic.conv)
 
@@ -96,14 +96,14 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     Array([1., 2., 4., 2., 3.], dtype=array_api_strict.float64)
     """
     op = "ops.conv_transpose"
-    xp, rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
+    rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
                                  activation, op, allowed=("valid", "same"))
     if output_padding is not None:
         output_padding = _args.int_tuple(output_padding, rank, "output_padding", op, minimum=0)
     cfg["output_padding"] = output_padding
     _check_channels(x, kernel.shape[-1], cfg["data_format"], op)
-    kernel = _checks.like_x(xp, x, kernel, "kernel", op)
-    bias = _checks.like_x(xp, x, bias, "bias", op, (kernel.shape[-2],))
+    kernel = _checks.like_x(x, kernel, "kernel", op)
+    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2],))
     return _dispatch.run("conv_transpose", x, (kernel,), cfg, bias, act,
                          _channel_axis(cfg["data_format"]), generic.conv_transpose)
 
@@ -112,11 +112,11 @@ def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
                    data_format="channels_last", bias=None, activation=None):
     """Depthwise convolution: kernel ``(*kernel_size, C, M)``, output channel ``c*M + m``."""
     op = "ops.depthwise_conv"
-    xp, rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
+    rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
                                  activation, op)
     _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
-    kernel = _checks.like_x(xp, x, kernel, "kernel", op)
-    bias = _checks.like_x(xp, x, bias, "bias", op, (kernel.shape[-2] * kernel.shape[-1],))
+    kernel = _checks.like_x(x, kernel, "kernel", op)
+    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2] * kernel.shape[-1],))
     return _dispatch.run("depthwise_conv", x, (kernel,), cfg, bias, act,
                          _channel_axis(cfg["data_format"]), generic.depthwise_conv)
 
@@ -125,7 +125,7 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding=
                    dilation=1, data_format="channels_last", bias=None, activation=None):
     """Depthwise convolution then a pointwise (1x1) one: ``(*k, C, M)`` then ``(*ones, C*M, F)``."""
     op = "ops.separable_conv"
-    xp, rank, cfg, act = _common(x, depthwise_kernel, strides, padding, dilation, data_format,
+    rank, cfg, act = _common(x, depthwise_kernel, strides, padding, dilation, data_format,
                                  activation, op)
     _check_channels(x, depthwise_kernel.shape[-2], cfg["data_format"], op, "depthwise_kernel")
     channels, multiplier = depthwise_kernel.shape[-2:]
@@ -134,8 +134,8 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding=
             or tuple(pointwise_kernel.shape[:-1]) != pointwise_shape):
         raise ValueError(f"{op}: pointwise_kernel must have shape {(*pointwise_shape, 'F')}, "
                          f"got {tuple(getattr(pointwise_kernel, 'shape', ()))}")
-    depthwise_kernel = _checks.like_x(xp, x, depthwise_kernel, "depthwise_kernel", op)
-    pointwise_kernel = _checks.like_x(xp, x, pointwise_kernel, "pointwise_kernel", op)
-    bias = _checks.like_x(xp, x, bias, "bias", op, (pointwise_kernel.shape[-1],))
+    depthwise_kernel = _checks.like_x(x, depthwise_kernel, "depthwise_kernel", op)
+    pointwise_kernel = _checks.like_x(x, pointwise_kernel, "pointwise_kernel", op)
+    bias = _checks.like_x(x, bias, "bias", op, (pointwise_kernel.shape[-1],))
     return _dispatch.run("separable_conv", x, (depthwise_kernel, pointwise_kernel), cfg, bias,
                          act, _channel_axis(cfg["data_format"]), generic.separable_conv)

@@ -22,8 +22,8 @@ def matmul(x, kernel, bias=None, activation=None):
     if getattr(kernel, "ndim", None) != 2 or kernel.shape[0] != x.shape[-1]:
         raise ValueError(f"{op}: kernel must have shape ({x.shape[-1]}, units) for x of shape "
                          f"{tuple(x.shape)}, got {tuple(getattr(kernel, 'shape', ()))}")
-    xp = _checks.float_input(x, op)
+    _checks.float_input(x, op)
     act = _args.activation(activation, op)
-    kernel = _checks.like_x(xp, x, kernel, "kernel", op)
-    bias = _checks.like_x(xp, x, bias, "bias", op, (kernel.shape[1],))
+    kernel = _checks.like_x(x, kernel, "kernel", op)
+    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[1],))
     return _dispatch.run("matmul", x, (kernel,), {}, bias, act, -1, generic.matmul)

@@ -18,14 +18,17 @@ class NumpyPlugin(Plugin):
         return True, f"numpy {numpy.__version__}"
 
     def get(self, op: str):
-        from cthulhu.devices.numpy_ import conv, misc
+        return _table().get(op)
 
-        table = {
-            "conv": conv.conv,
-            "conv_transpose": conv.conv_transpose,
-            "depthwise_conv": conv.depthwise_conv,
-            "separable_conv": conv.separable_conv,
-            "matmul": misc.matmul,
-            "upsample": misc.upsample,
-        }
-        return table.get(op)
+
+def _table():
+    from cthulhu.devices.numpy_ import conv, depthwise, misc, transpose
+
+    return {
+        "conv": conv.conv,
+        "conv_transpose": transpose.conv_transpose,
+        "depthwise_conv": depthwise.depthwise_conv,
+        "separable_conv": depthwise.separable_conv,
+        "matmul": misc.matmul,
+        "upsample": misc.upsample,
+    }

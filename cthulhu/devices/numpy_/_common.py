@@ -1,12 +1,19 @@
-"""Helpers shared by the NumPy kernels: dtypes, layouts, padding, bias and activation."""
+"""Helpers shared by the NumPy kernels: dtypes, layouts, padding, scratch buffers, epilogues."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
-# Rows of the im2col matrix built at once: big enough for BLAS to run at full
-# speed, small enough that the matrix stays in the L2/L3 caches.
-TARGET_CHUNK_BYTES = 2 << 20
+# Bytes of the per-chunk working set (im2col block): small enough to stay in
+# the L2 cache, big enough that the GEMMs run near full speed.
+CHUNK_BYTES = 1 << 20
+
+# Largest temporary kept between calls, per thread.
+SCRATCH_LIMIT = 64 << 20
+
+_local = threading.local()
 
 
 def compute_dtype(dtype):
@@ -32,24 +39,63 @@ def from_last(y, fmt):
 
 def padded(x, pads, dtype):
     """``x`` (channels_last) zero-padded by ``(lo, hi)`` pairs (negative crops), contiguous, ``dtype``."""
-    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape[1:-1], pads, strict=False))
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape[1:-1], pads))
     x = x[(slice(None), *crop, slice(None))]
     pads = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
     if not any(lo or hi for lo, hi in pads):
         return np.ascontiguousarray(x, dtype=dtype)
-    shape = (x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads, strict=False)), x.shape[-1])
-    out = np.zeros(shape, dtype=dtype)
-    inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], pads, strict=False))
+    shape = (x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads)), x.shape[-1])
+    # The padded copy lives only during the op: reuse this thread's buffer for it
+    # (a fresh multi-megabyte array costs a page fault per 4 KiB on first write).
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    out = scratch("padded", shape, dtype) if nbytes <= SCRATCH_LIMIT else np.empty(shape, dtype)
+    # zero only the borders: the interior is overwritten right away
+    for axis, (lo, hi) in enumerate(pads, start=1):
+        index = [slice(None)] * out.ndim
+        if lo:
+            index[axis] = slice(0, lo)
+            out[tuple(index)] = 0
+        if hi:
+            index[axis] = slice(out.shape[axis] - hi, None)
+            out[tuple(index)] = 0
+    inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], pads))
     out[(slice(None), *inner, slice(None))] = x
     return out
 
 
-def finish(y, bias, activation, out_dtype):
-    """Bias and activation in place on the compute-dtype result, then the output dtype."""
+def scratch(name, shape, dtype):
+    """A per-thread reusable buffer (fresh large allocations page-fault on every call)."""
+    size = int(np.prod(shape))
+    store = getattr(_local, "buffers", None)
+    if store is None:
+        store = _local.buffers = {}
+    key = (name, np.dtype(dtype).str)
+    buf = store.get(key)
+    if buf is None or buf.size < size:
+        buf = store[key] = np.empty(max(size, 1), dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def epilogue(block, bias, relu):
+    """Bias and ReLU in place on a block of output rows ``(..., F)`` (still in cache)."""
     if bias is not None:
-        y += bias.astype(y.dtype, copy=False)
-    if activation == "relu":
-        np.maximum(y, 0, out=y)
+        block += bias
+    if relu:
+        np.maximum(block, 0, out=block)
+
+
+def cast_bias(bias, ctype):
+    return None if bias is None else np.asarray(bias, dtype=ctype)
+
+
+def finish(y, bias, activation, out_dtype):
+    """Bias and activation in place on a compute-dtype result, then the output dtype."""
+    epilogue(y, cast_bias(bias, y.dtype), activation == "relu")
     if y.dtype != out_dtype:
         y = y.astype(out_dtype)
     return y
+
+
+def chunk_rows(width, itemsize, lo=128, hi=16384):
+    """Rows per chunk so that a ``(rows, width)`` block is about ``CHUNK_BYTES``."""
+    return int(min(hi, max(lo, CHUNK_BYTES // max(1, width * itemsize))))

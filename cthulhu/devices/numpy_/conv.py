@@ -1,16 +1,16 @@
-"""Convolutions on NumPy arrays, through BLAS.
+"""Convolutions on NumPy arrays, through BLAS, in cache-sized chunks run on a thread pool.
 
-* ``conv``, stride 1: the input is padded once and flattened to a
-  ``(rows, C)`` matrix. A kernel tap then reads a *contiguous* block of rows
-  (a fixed row shift), so the im2col matrix of a chunk of rows is just those
-  blocks side by side, and one GEMM with the ``(taps*C, F)`` kernel gives the
-  chunk's outputs. Rows that fall in the padding are computed and thrown away
-  (a few per cent for common sizes).
-* ``conv``, strided: im2col over ``sliding_window_view`` (only the outputs'
+* Stride 1 (``conv``, ``depthwise_conv``, ``separable_conv``): the input is
+  padded once and flattened to a ``(rows, C)`` matrix. A kernel tap then
+  reads a *contiguous* block of rows (a fixed row shift), so no window is ever
+  gathered element by element. ``conv`` builds, per chunk of rows, an im2col
+  block from the taps of every axis but the last (contiguous row copies) and
+  runs one GEMM per tap of the last axis on row-shifted views of that block;
+  bias and ReLU are applied while the chunk is in cache. Rows that fall in
+  the padding are computed and dropped (a few per cent for common sizes).
+* Strided ``conv``: im2col over ``sliding_window_view`` (only the outputs'
   windows), one GEMM per chunk.
-* ``conv_transpose``: one GEMM ``(rows, C) @ (C, taps*F)`` then a col2im
-  scatter-add per tap (no zero-stuffing, so no wasted multiplications).
-* ``depthwise_conv``: per-tap multiply-accumulate over strided views.
+* ``conv_transpose``: see :mod:`cthulhu.devices.numpy_.transpose`.
 """
 
 from __future__ import annotations
@@ -21,70 +21,133 @@ import math
 import numpy as np
 
 from cthulhu.devices.base import fuses
+from cthulhu.devices.numpy_ import _threads
 from cthulhu.devices.numpy_._common import (
-    TARGET_CHUNK_BYTES,
+    cast_bias,
+    chunk_rows,
     compute_dtype,
-    finish,
+    epilogue,
     from_last,
     padded,
+    scratch,
     to_last,
 )
 from cthulhu.ops import _args
+
+# Below this many columns the im2col GEMM is too thin: gather the last axis too.
+_MIN_GEMM_DEPTH = 64
+# Use the flat (row-shift) path only if most computed rows are real outputs.
+_MIN_USEFUL_FRACTION = 0.5
 
 
 def _taps(kernel_size):
     return list(itertools.product(*(range(k) for k in kernel_size)))
 
 
-def _row_strides(shape):
-    """Row offset of a unit step along each spatial axis of a flattened (N, *P) array."""
-    return [math.prod(shape[i + 1:]) for i in range(len(shape))]
+def _row_steps(spatial):
+    """Row offset of a unit step along each spatial axis of a flattened ``(N, *P)`` array."""
+    return [math.prod(spatial[i + 1:]) for i in range(len(spatial))]
 
 
-def _conv_flat(xpad, kmat, ksize, dilation, out_sizes, ctype):
-    """Stride-1 convolution of a padded channels_last array by row-shifted GEMMs."""
-    n, *spatial, c = xpad.shape
-    f = kmat.shape[1]
-    rows = xpad.reshape(-1, c)
-    steps = _row_strides(spatial)
-    shifts = [sum(t * d * st for t, d, st in zip(tap, dilation, steps, strict=False)) for tap in _taps(ksize)]
-    total = rows.shape[0]
-    needed = total - shifts[-1]
-    y = np.empty((total, f), dtype=ctype)
-    width = len(shifts) * c
-    chunk = max(256, TARGET_CHUNK_BYTES // (width * ctype.itemsize))
-    if len(shifts) == 1:
-        np.matmul(rows[:needed], kmat, out=y[:needed])
-    else:
-        cols = np.empty((min(chunk, needed), width), dtype=ctype)
-        for r0 in range(0, needed, chunk):
-            r1 = min(r0 + chunk, needed)
-            block = cols[: r1 - r0]
-            for i, sh in enumerate(shifts):
-                block[:, i * c:(i + 1) * c] = rows[r0 + sh:r1 + sh]
-            np.matmul(block, kmat, out=y[r0:r1])
-    y = y.reshape(n, *spatial, f)
+def _flat_useful(spatial, out_sizes):
+    return math.prod(out_sizes) >= _MIN_USEFUL_FRACTION * math.prod(spatial)
+
+
+def _crop_rows(y, n, spatial, out_sizes):
+    """The valid outputs of a flat ``(rows, F)`` result, as ``(N, *O, F)`` (a view)."""
+    y = y.reshape(n, *spatial, y.shape[-1])
     return y[(slice(None), *(slice(0, m) for m in out_sizes), slice(None))]
 
 
-def _conv_im2col(xpad, kmat, ksize, strides, dilation, out_sizes, ctype):
-    """Strided convolution: im2col of the outputs' windows, chunked over the batch."""
+def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
+    """Stride-1 convolution of a padded channels_last array by row-shifted GEMMs."""
     n, *spatial, c = xpad.shape
+    ksize = kernel.shape[:-2]
+    f = kernel.shape[-1]
+    rows = xpad.reshape(-1, c)
+    steps = _row_steps(spatial)
+    outer = _taps(ksize[:-1])
+    if len(outer) * c >= _MIN_GEMM_DEPTH or (len(outer) == 1 and c >= _MIN_GEMM_DEPTH // 2):
+        # gather the taps of the leading axes; one GEMM per tap of the last axis
+        gathered = [sum(t * d * s for t, d, s in zip(tap, dilation, steps)) for tap in outer]
+        shifts = [j * dilation[-1] for j in range(ksize[-1])]
+        kmats = np.moveaxis(kernel, len(ksize) - 1, 0).reshape(ksize[-1], -1, f)
+    else:
+        # thin input: gather every tap, one GEMM
+        gathered = [sum(t * d * s for t, d, s in zip(tap, dilation, steps))
+                    for tap in _taps(ksize)]
+        shifts = [0]
+        kmats = kernel.reshape(1, -1, f)
+    kmats = np.ascontiguousarray(kmats, dtype=ctype)
+    width = len(gathered) * c
+    total = rows.shape[0]
+    needed = total - gathered[-1] - shifts[-1]
+    copy = len(gathered) > 1 or gathered[0] != 0
+    m = chunk_rows(width, ctype.itemsize, hi=4096 if copy else 16384)
+    y = np.empty((total, f), dtype=ctype)
+
+    def work(r0):
+        mm = min(m, needed - r0)
+        span = mm + shifts[-1]
+        if copy:
+            cols = scratch("cols", (span, width), ctype)
+            for i, sh in enumerate(gathered):
+                cols[:, i * c:(i + 1) * c] = rows[r0 + sh:r0 + sh + span]
+        else:
+            cols = rows[r0:r0 + span]
+        block = y[r0:r0 + mm]
+        np.matmul(cols[shifts[0]:shifts[0] + mm], kmats[0], out=block)
+        if len(shifts) > 1:
+            tmp = scratch("acc", (mm, f), ctype)
+            for sh, kmat in zip(shifts[1:], kmats[1:]):
+                np.matmul(cols[sh:sh + mm], kmat, out=tmp)
+                block += tmp
+        epilogue(block, bias, relu)
+
+    with _threads.single_threaded_blas():
+        _threads.run_chunks(work, range(0, needed, m))
+    return _crop_rows(y, n, spatial, out_sizes)
+
+
+def _windows(xpad, ksize, strides, dilation, out_sizes):
+    """``(N, *O, *k, C)`` strided view of every output's window (no copy)."""
     rank = len(ksize)
-    span = [d * (k - 1) + 1 for k, d in zip(ksize, dilation, strict=False)]
+    span = [d * (k - 1) + 1 for k, d in zip(ksize, dilation)]
     win = np.lib.stride_tricks.sliding_window_view(xpad, span, axis=tuple(range(1, rank + 1)))
-    index = (slice(None), *(slice(0, (m - 1) * s + 1, s) for m, s in zip(out_sizes, strides, strict=False)),
+    index = (slice(None), *(slice(0, (m - 1) * s + 1, s) for m, s in zip(out_sizes, strides)),
              slice(None), *(slice(None, None, d) for d in dilation))
-    win = win[index]                                   # (N, *O, C, *k)
-    win = np.moveaxis(win, rank + 1, -1)               # (N, *O, *k, C)
-    f = kmat.shape[1]
-    per_item = math.prod(out_sizes) * kmat.shape[0] * ctype.itemsize
-    batch = max(1, TARGET_CHUNK_BYTES * 4 // max(per_item, 1))
+    return np.moveaxis(win[index], rank + 1, -1)
+
+
+def _unit_chunks(n, out_sizes, per_row_bytes):
+    """Chunks ``(batch index, first-axis start, stop)`` of about ``CHUNK_BYTES`` each."""
+    inner = math.prod(out_sizes[1:]) * per_row_bytes
+    step = max(1, chunk_rows(inner, 1, lo=1, hi=out_sizes[0]))
+    return [(b, a, min(a + step, out_sizes[0])) for b in range(n)
+            for a in range(0, out_sizes[0], step)]
+
+
+def _conv_im2col(xpad, kernel, strides, dilation, out_sizes, bias, relu, ctype):
+    """Convolution by explicit im2col of the outputs' windows, chunk by chunk."""
+    n, c = xpad.shape[0], xpad.shape[-1]
+    ksize = kernel.shape[:-2]
+    f = kernel.shape[-1]
+    win = _windows(xpad, ksize, strides, dilation, out_sizes)
+    kmat = np.ascontiguousarray(kernel.reshape(-1, f), dtype=ctype)
     y = np.empty((n, *out_sizes, f), dtype=ctype)
-    for b0 in range(0, n, batch):
-        part = win[b0:b0 + batch]
-        cols = np.ascontiguousarray(part).reshape(-1, kmat.shape[0])
-        np.matmul(cols, kmat, out=y[b0:b0 + batch].reshape(-1, f))
+    width = kmat.shape[0]
+
+    def work(chunk):
+        b, a0, a1 = chunk
+        part = win[b, a0:a1]
+        cols = scratch("cols", part.shape, ctype)
+        np.copyto(cols, part)
+        block = y[b, a0:a1].reshape(-1, f)
+        np.matmul(cols.reshape(-1, width), kmat, out=block)
+        epilogue(block, bias, relu)
+
+    with _threads.single_threaded_blas():
+        _threads.run_chunks(work, _unit_chunks(n, out_sizes, width * ctype.itemsize))
     return y
 
 
@@ -99,102 +162,11 @@ def conv(x, kernel, *, strides, padding, dilation, data_format, bias=None, activ
     pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, "ops.conv")
     out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, "ops.conv")
     xpad = padded(xl, pads, ctype)
-    kmat = np.ascontiguousarray(kernel.reshape(-1, kernel.shape[-1]), dtype=ctype)
-    if all(s == 1 for s in strides):
-        y = _conv_flat(xpad, kmat, ksize, dilation, out_sizes, ctype)
+    kernel = np.asarray(kernel, dtype=ctype)
+    b = cast_bias(bias, ctype)
+    relu = activation == "relu"
+    if all(s == 1 for s in strides) and _flat_useful(xpad.shape[1:-1], out_sizes):
+        y = _conv_flat(xpad, kernel, dilation, out_sizes, b, relu, ctype)
     else:
-        y = _conv_im2col(xpad, kmat, ksize, strides, dilation, out_sizes, ctype)
-    return from_last(finish(y, bias, activation, x.dtype), data_format)
-
-
-def _scatter_range(n, stride, offset, length):
-    """Input indices ``i`` whose output ``i*stride + offset`` falls in ``[0, length)``."""
-    first = max(0, -(offset // stride) if offset < 0 else 0)
-    if offset < 0:
-        first = (-offset + stride - 1) // stride
-    last = min(n - 1, (length - 1 - offset) // stride)
-    return first, last
-
-
-@fuses("bias", "activation")
-def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, data_format,
-                   bias=None, activation=None):
-    ctype = compute_dtype(x.dtype)
-    if ctype is None:
-        return NotImplemented
-    ksize = kernel.shape[:-2]
-    rank = len(ksize)
-    f, c = kernel.shape[-2:]
-    xl = to_last(x, data_format)
-    n, *spatial = xl.shape[:-1]
-    op = "ops.conv_transpose"
-    pads = _args.transpose_pads(spatial, ksize, strides, dilation, padding, output_padding, op)
-    out_sizes = _args.transpose_out_sizes(spatial, ksize, strides, dilation, pads, op)
-    # (C, *k, F): one GEMM gives every tap's contribution of every input sample.
-    kmat = np.ascontiguousarray(np.moveaxis(kernel, -1, 0), dtype=ctype).reshape(c, -1)
-    rows = np.ascontiguousarray(xl, dtype=ctype).reshape(-1, c)
-    contrib = np.matmul(rows, kmat).reshape(n, *spatial, *ksize, f)
-    y = np.zeros((n, *out_sizes, f), dtype=ctype)
-    # Input sample i, tap t lands on output i*s + t*d - P, P the forward conv's padding.
-    forward_pad = [d * (k - 1) - lo for k, d, (lo, _) in zip(ksize, dilation, pads, strict=False)]
-    for tap in _taps(ksize):
-        src, dst = [slice(None)], [slice(None)]
-        for ax in range(rank):
-            offset = tap[ax] * dilation[ax] - forward_pad[ax]
-            first, last = _scatter_range(spatial[ax], strides[ax], offset, out_sizes[ax])
-            if first > last:
-                break
-            src.append(slice(first, last + 1))
-            start = first * strides[ax] + offset
-            dst.append(slice(start, last * strides[ax] + offset + 1, strides[ax]))
-        else:
-            view = y[tuple(dst)]
-            view += contrib[(*src, *tap, slice(None))]
-    return from_last(finish(y, bias, activation, x.dtype), data_format)
-
-
-def _depthwise(xl, kernel, strides, padding, dilation, ctype, op):
-    """Depthwise convolution of a channels_last array: ``(N, *O, C, M)`` in ``ctype``."""
-    ksize = kernel.shape[:-2]
-    c, m = kernel.shape[-2:]
-    spatial = xl.shape[1:-1]
-    pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, op)
-    out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, op)
-    xpad = padded(xl, pads, ctype)
-    w = np.asarray(kernel, dtype=ctype)
-    n = xl.shape[0]
-    y = np.zeros((n, *out_sizes, c, m), dtype=ctype)
-    tmp = np.empty_like(y)
-    for tap in _taps(ksize):
-        index = (slice(None), *(slice(t * d, t * d + (o - 1) * s + 1, s)
-                                for t, d, s, o in zip(tap, dilation, strides, out_sizes, strict=False)),
-                 slice(None), None)
-        np.multiply(xpad[index], w[tap], out=tmp)
-        y += tmp
-    return y
-
-
-@fuses("bias", "activation")
-def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=None,
-                   activation=None):
-    ctype = compute_dtype(x.dtype)
-    if ctype is None:
-        return NotImplemented
-    y = _depthwise(to_last(x, data_format), kernel, strides, padding, dilation, ctype,
-                   "ops.depthwise_conv")
-    y = y.reshape(*y.shape[:-2], -1)
-    return from_last(finish(y, bias, activation, x.dtype), data_format)
-
-
-@fuses("bias", "activation")
-def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, dilation,
-                   data_format, bias=None, activation=None):
-    ctype = compute_dtype(x.dtype)
-    if ctype is None:
-        return NotImplemented
-    mid = _depthwise(to_last(x, data_format), depthwise_kernel, strides, padding, dilation,
-                     ctype, "ops.separable_conv")
-    mid = mid.reshape(*mid.shape[:-2], -1)
-    pw = np.asarray(pointwise_kernel, dtype=ctype).reshape(mid.shape[-1], -1)
-    y = np.matmul(mid.reshape(-1, mid.shape[-1]), pw).reshape(*mid.shape[:-1], -1)
-    return from_last(finish(y, bias, activation, x.dtype), data_format)
+        y = _conv_im2col(xpad, kernel, strides, dilation, out_sizes, b, relu, ctype)
+    return from_last(y.astype(x.dtype, copy=False), data_format)

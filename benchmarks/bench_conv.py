@@ -1,0 +1,182 @@
+"""Convolution ops on the NumPy plugin against PyTorch CPU, measured in the same run.
+
+``python -m benchmarks.bench_conv`` (or ``main()``) prints, per case, the
+median time of ``cthulhu.ops`` on NumPy (channels_last) and of the matching
+``torch.nn.functional`` call (torch's native NCHW layout), with the same number
+of threads, and the speed ratio ``torch_ms / cthulhu_ms`` (>= 0.5 is the
+target: at least half of PyTorch's speed). A last row gives the op-level
+overhead of ``ops.matmul`` (batch 1, 512 -> 128, bias) above a raw ``x @ w``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def _threads() -> int:
+    return int(os.environ.get("CTHULHU_BENCH_THREADS", os.cpu_count() or 1))
+
+
+def _timeit(func, min_time=0.4, min_runs=3, max_runs=50):
+    func()  # warm-up (caches, lazy imports, allocator)
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or (time.perf_counter() - start < min_time and
+                                    len(times) < max_runs):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _compare(ours, theirs, runs):
+    """Interleaved runs of both; (our best, their best) wall seconds.
+
+    Interleaving and taking the minimum keeps the ratio fair on a shared
+    machine: a burst of load from elsewhere hits both sides alike and only
+    ever adds time.
+    """
+    ours()
+    theirs()
+    a, b = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        ours()
+        t1 = time.perf_counter()
+        theirs()
+        t2 = time.perf_counter()
+        a.append(t1 - t0)
+        b.append(t2 - t1)
+    return min(a), min(b)
+
+
+def _cases():
+    """(name, cthulhu thunk, torch thunk) for each benchmark case, data made once."""
+    import torch
+    import torch.nn.functional as F
+
+    from cthulhu import ops
+
+    rng = np.random.default_rng(0)
+
+    def arr(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    def nchw(x):
+        return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
+
+    def oihw(k):                       # Keras (*k, in, out) -> torch (out, in, *k)
+        rank = k.ndim - 2
+        return torch.from_numpy(np.ascontiguousarray(np.transpose(k, (rank + 1, rank,
+                                                                      *range(rank)))))
+
+    cases = []
+    # conv 2D 3x3 64->64 on 8x56x56x64, 'same'
+    x, k, b = arr(8, 56, 56, 64), arr(3, 3, 64, 64), arr(64)
+    tx, tk, tb = nchw(x), oihw(k), torch.from_numpy(b)
+    cases.append(("conv2d 3x3 64->64 8x56x56",
+                  lambda: ops.conv(x, k, padding="same", bias=b),
+                  lambda: F.conv2d(tx, tk, tb, padding=1)))
+    # conv 2D strided 3x3 64->128 s2
+    k2 = arr(3, 3, 64, 128)
+    tk2 = oihw(k2)
+    cases.append(("conv2d 3x3 s2 64->128 8x56x56",
+                  lambda: ops.conv(x, k2, strides=2, padding="same"),
+                  lambda: F.conv2d(F.pad(tx, (0, 1, 0, 1)), tk2, stride=2)))
+    # conv 3D 3x3x3 16->16 on 1x64^3x16
+    x3, k3 = arr(1, 64, 64, 64, 16), arr(3, 3, 3, 16, 16)
+    tx3, tk3 = nchw(x3), oihw(k3)
+    cases.append(("conv3d 3x3x3 16->16 1x64^3",
+                  lambda: ops.conv(x3, k3, padding="same"),
+                  lambda: F.conv3d(tx3, tk3, padding=1)))
+    # conv 1D k=3 64->64 on 8x1024x64
+    x1, k1 = arr(8, 1024, 64), arr(3, 64, 64)
+    tx1, tk1 = nchw(x1), oihw(k1)
+    cases.append(("conv1d k3 64->64 8x1024",
+                  lambda: ops.conv(x1, k1, padding="same"),
+                  lambda: F.conv1d(tx1, tk1, padding=1)))
+    # transposed 2D 3x3 s2 64->64: 8x28x28 -> 8x56x56
+    xt, kt = arr(8, 28, 28, 64), arr(3, 3, 64, 64)          # (*k, F, C)
+    txt = nchw(xt)
+    tkt = torch.from_numpy(np.ascontiguousarray(np.transpose(kt, (3, 2, 0, 1))))  # (C, F, *k)
+    cases.append(("conv2d_transpose 3x3 s2 64->64 8x28x28",
+                  lambda: ops.conv_transpose(xt, kt, strides=2, padding="same"),
+                  lambda: F.conv_transpose2d(txt, tkt, stride=2, padding=1, output_padding=1)))
+    # transposed 3D 3x3x3 s2 16->16: 1x32^3 -> 1x64^3
+    xt3, kt3 = arr(1, 32, 32, 32, 16), arr(3, 3, 3, 16, 16)
+    txt3 = nchw(xt3)
+    tkt3 = torch.from_numpy(np.ascontiguousarray(np.transpose(kt3, (4, 3, 0, 1, 2))))
+    cases.append(("conv3d_transpose 3x3x3 s2 16->16 1x32^3",
+                  lambda: ops.conv_transpose(xt3, kt3, strides=2, padding="same"),
+                  lambda: F.conv_transpose3d(txt3, tkt3, stride=2, padding=1,
+                                             output_padding=1)))
+    # depthwise 3x3 on 8x56x56x64, multiplier 1
+    kd = arr(3, 3, 64, 1)
+    tkd = torch.from_numpy(np.ascontiguousarray(np.transpose(kd.reshape(3, 3, 64), (2, 0, 1))
+                                                [:, None]))
+    cases.append(("depthwise2d 3x3 64 8x56x56",
+                  lambda: ops.depthwise_conv(x, kd, padding="same"),
+                  lambda: F.conv2d(tx, tkd, padding=1, groups=64)))
+    # separable 3x3 64 -> 64 on 8x56x56x64
+    kp = arr(1, 1, 64, 64)
+    tkp = oihw(kp)
+    cases.append(("separable2d 3x3 64->64 8x56x56",
+                  lambda: ops.separable_conv(x, kd, kp, padding="same"),
+                  lambda: F.conv2d(F.conv2d(tx, tkd, padding=1, groups=64), tkp)))
+    return cases
+
+
+def _matmul_overhead():
+    from cthulhu import ops
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 512), dtype=np.float32)
+    w = rng.standard_normal((512, 128), dtype=np.float32)
+    b = rng.standard_normal(128, dtype=np.float32)
+
+    def loop(func, n=2000):
+        def run():
+            for _ in range(n):
+                func()
+        return run
+
+    n = 2000
+    raw = _timeit(loop(lambda: x @ w, n)) / n
+    raw_bias = _timeit(loop(lambda: x @ w + b, n)) / n
+    op = _timeit(loop(lambda: ops.matmul(x, w, bias=b), n)) / n
+    return raw, raw_bias, op
+
+
+def main(argv=None) -> int:
+    import torch
+
+    threads = _threads()
+    torch.set_num_threads(threads)
+    os.environ.setdefault("CTHULHU_NUM_THREADS", str(threads))
+    runs = int(os.environ.get("CTHULHU_BENCH_RUNS", "7"))
+    print(f"# cthulhu ops (NumPy {np.__version__}) vs torch {torch.__version__} CPU, "
+          f"{threads} threads; best of {runs} interleaved runs, ms; "
+          "ratio = torch_ms / cthulhu_ms (target >= 0.5)")
+    print(f"{'case':42s} {'cthulhu ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+    worst = None
+    for name, ours, theirs in _cases():
+        with torch.inference_mode():
+            t_ours, t_theirs = _compare(ours, theirs, runs)
+        ratio = t_theirs / t_ours
+        worst = ratio if worst is None else min(worst, ratio)
+        print(f"{name:42s} {t_ours * 1e3:11.2f} {t_theirs * 1e3:9.2f} {ratio:6.2f}")
+    raw, raw_bias, op = _matmul_overhead()
+    print(f"{'matmul 1x512 @ 512x128 + bias':42s} {op * 1e6:9.1f}us "
+          f"(raw x@w {raw * 1e6:.1f}us, x@w+b {raw_bias * 1e6:.1f}us, "
+          f"overhead {(op - raw) * 1e6:.1f}us)")
+    print(f"# worst conv ratio {worst:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,171 @@
+"""Depthwise and separable convolutions on NumPy arrays.
+
+Depthwise is a per-tap multiply-accumulate (no reduction over channels, so
+no GEMM). Stride 1 uses the same flattened padded rows as ``conv``: each tap
+is a contiguous block of rows times a ``(C, M)`` weight, done chunk by chunk
+in cache on the thread pool. Separable runs the pointwise GEMM on each
+depthwise chunk while it is still in cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cthulhu.devices.base import fuses
+from cthulhu.devices.numpy_ import _threads
+from cthulhu.devices.numpy_._common import (
+    cast_bias,
+    chunk_rows,
+    compute_dtype,
+    epilogue,
+    from_last,
+    padded,
+    scratch,
+    to_last,
+)
+from cthulhu.devices.numpy_.conv import (
+    _crop_rows,
+    _flat_useful,
+    _row_steps,
+    _taps,
+    _unit_chunks,
+)
+from cthulhu.ops import _args
+
+
+def _weights(kernel, ctype):
+    """``(taps, C, M)`` depthwise weights, with ``M == 1`` squeezed to ``(taps, C)``."""
+    c, m = kernel.shape[-2:]
+    w = np.asarray(kernel, dtype=ctype).reshape(-1, c, m)
+    return w[:, :, 0].copy() if m == 1 else w
+
+
+def _mac(out, src, w, tmp):
+    """``out = src * w`` (first tap, ``tmp is None``) or ``out += src * w``."""
+    if w.ndim == 2:                 # (C, M): broadcast the channel values over M
+        src = src[..., None]
+    if tmp is None:
+        np.multiply(src, w, out=out)
+    else:
+        np.multiply(src, w, out=tmp)
+        out += tmp
+
+
+def _depthwise_flat(xpad, kernel, dilation, ctype, target, each_chunk=None):
+    """Stride-1 depthwise over flattened rows, chunk by chunk.
+
+    ``target(r0, mm)`` returns the ``(mm, C*M)`` array a chunk accumulates
+    into; ``each_chunk(r0, block)`` then consumes it (in cache).
+    """
+    n, *spatial, c = xpad.shape
+    m_mult = kernel.shape[-1]
+    rows = xpad.reshape(-1, c)
+    steps = _row_steps(spatial)
+    shifts = [sum(t * d * s for t, d, s in zip(tap, dilation, steps))
+              for tap in _taps(kernel.shape[:-2])]
+    w = _weights(kernel, ctype)
+    needed = rows.shape[0] - shifts[-1]
+    width = c * m_mult
+    m = chunk_rows(width * 3, ctype.itemsize, hi=8192)
+
+    def work(r0):
+        mm = min(m, needed - r0)
+        block = target(r0, mm)
+        acc = block if m_mult == 1 else block.reshape(mm, c, m_mult)
+        tmp = scratch("dw_tmp", acc.shape, ctype)
+        for i, sh in enumerate(shifts):
+            _mac(acc, rows[r0 + sh:r0 + sh + mm], w[i], tmp if i else None)
+        if each_chunk is not None:
+            each_chunk(r0, block)
+
+    _threads.run_chunks(work, range(0, needed, m))
+    return needed
+
+
+def _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype):
+    """General depthwise: ``(N, *O, C*M)``, per-tap strided views, chunked over outputs."""
+    n, c = xpad.shape[0], xpad.shape[-1]
+    ksize = kernel.shape[:-2]
+    m_mult = kernel.shape[-1]
+    w = _weights(kernel, ctype)
+    y = np.empty((n, *out_sizes, c * m_mult), dtype=ctype)
+    taps = _taps(ksize)
+
+    def work(chunk):
+        b, a0, a1 = chunk
+        out = y[b, a0:a1].reshape(a1 - a0, *out_sizes[1:], c, m_mult)
+        if m_mult == 1:
+            out = out[..., 0]
+        tmp = scratch("dw_tmp", out.shape, ctype)
+        for i, tap in enumerate(taps):
+            first = slice(tap[0] * dilation[0] + a0 * strides[0],
+                          tap[0] * dilation[0] + (a1 - 1) * strides[0] + 1, strides[0])
+            rest = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, s, o in
+                         zip(tap[1:], dilation[1:], strides[1:], out_sizes[1:]))
+            _mac(out, xpad[(b, first, *rest, slice(None))], w[i], tmp if i else None)
+
+    _threads.run_chunks(work, _unit_chunks(n, out_sizes, c * m_mult * ctype.itemsize * 2))
+    return y
+
+
+def _prepare(x, kernel, strides, padding, dilation, data_format, op):
+    ctype = compute_dtype(x.dtype)
+    ksize = kernel.shape[:-2]
+    xl = to_last(x, data_format)
+    spatial = xl.shape[1:-1]
+    pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, op)
+    out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, op)
+    xpad = padded(xl, pads, ctype)
+    flat = all(s == 1 for s in strides) and _flat_useful(xpad.shape[1:-1], out_sizes)
+    return ctype, xpad, out_sizes, flat
+
+
+@fuses("bias", "activation")
+def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=None,
+                   activation=None):
+    if compute_dtype(x.dtype) is None:
+        return NotImplemented
+    ctype, xpad, out_sizes, flat = _prepare(x, kernel, strides, padding, dilation,
+                                            data_format, "ops.depthwise_conv")
+    b, relu = cast_bias(bias, ctype), activation == "relu"
+    if flat:
+        y = np.empty((xpad[..., 0].size, kernel.shape[-2] * kernel.shape[-1]), dtype=ctype)
+        _depthwise_flat(xpad, kernel, dilation, ctype, lambda r0, mm: y[r0:r0 + mm],
+                        lambda r0, block: epilogue(block, b, relu))
+        y = _crop_rows(y, xpad.shape[0], xpad.shape[1:-1], out_sizes)
+    else:
+        y = _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype)
+        epilogue(y, b, relu)
+    return from_last(y.astype(x.dtype, copy=False), data_format)
+
+
+@fuses("bias", "activation")
+def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, dilation,
+                   data_format, bias=None, activation=None):
+    if compute_dtype(x.dtype) is None:
+        return NotImplemented
+    ctype, xpad, out_sizes, flat = _prepare(x, depthwise_kernel, strides, padding, dilation,
+                                            data_format, "ops.separable_conv")
+    b, relu = cast_bias(bias, ctype), activation == "relu"
+    pw = np.ascontiguousarray(pointwise_kernel, dtype=ctype)
+    pw = pw.reshape(pw.shape[-2], pw.shape[-1])
+    f = pw.shape[1]
+    with _threads.single_threaded_blas():
+        if flat:
+            y = np.empty((xpad[..., 0].size, f), dtype=ctype)
+
+            def pointwise(r0, block):
+                out = y[r0:r0 + block.shape[0]]
+                np.matmul(block, pw, out=out)
+                epilogue(out, b, relu)
+
+            width = depthwise_kernel.shape[-2] * depthwise_kernel.shape[-1]
+            _depthwise_flat(xpad, depthwise_kernel, dilation, ctype,
+                            lambda r0, mm: scratch("dw_out", (mm, width), ctype), pointwise)
+            y = _crop_rows(y, xpad.shape[0], xpad.shape[1:-1], out_sizes)
+        else:
+            mid = _depthwise_strided(xpad, depthwise_kernel, strides, dilation, out_sizes,
+                                     ctype)
+            y = np.matmul(mid.reshape(-1, mid.shape[-1]), pw).reshape(*mid.shape[:-1], f)
+            epilogue(y, b, relu)
+    return from_last(y.astype(x.dtype, copy=False), data_format)
