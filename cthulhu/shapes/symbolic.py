@@ -22,7 +22,9 @@ same value, and the canonical form catches the identities the formulas of
 this package produce, but it is not a full decision procedure (for example
 ``floor(h/2) + ceil(h/2)`` does not simplify to ``h``).
 
-An expression that folds to a constant becomes a plain ``int``.
+An expression that folds to a constant becomes a plain ``int``; an ``int``
+carries no conditions, so a condition recorded on a size that then cancels out
+entirely (``(h - 3) - (h - 3)``) is dropped with it.
 """
 
 from math import gcd

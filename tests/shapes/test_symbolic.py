@@ -215,6 +215,27 @@ def test_symbolic_conv_transpose_length(n, k, s, d, padding, op, use_op):
     assert got == want
 
 
+@settings(max_examples=300)
+@given(padding=st.sampled_from(["valid", "same"]), **_params)
+def test_symbolic_output_padding_and_pooling(n, k, s, d, padding):
+    if s > 1:
+        d = 1
+    got, want = _both(shapes.pool_length, n, k, s, padding)
+    assert got == want
+    try:
+        shapes.conv_transpose_output_padding(h, k, s, padding, d)
+    except ShapeError as exc:
+        # documented: with an even kernel the answer depends on whether s divides n
+        assert "bind the symbols first" in str(exc) and k % 2 == 0 and s > 1
+        return
+    got, want = _both(shapes.conv_transpose_output_padding, n, k, s, padding, d)
+    if got != want:
+        # Known limit (symbolic.py docstring): a result that is no symbol (a folded int such
+        # as (h - K) mod 1 == 0, or None for "inferred") cannot carry the condition h >= K.
+        assert want is ShapeError and not isinstance(
+            shapes.conv_transpose_output_padding(h, k, s, padding, d), Sym)
+
+
 @settings(max_examples=200)
 @given(n=st.integers(0, 40), lo=st.integers(0, 5), hi=st.integers(0, 5), u=st.integers(1, 4))
 def test_symbolic_crop_pad_upsample(n, lo, hi, u):
@@ -243,6 +264,9 @@ def test_symbolic_whole_layers(rows, cols, k, s, padding, fmt):
         lambda x: shapes.flatten(x, fmt),
         lambda x: shapes.dense(x, 5),
         lambda x: shapes.permute(x, (3, 1, 2)),
+        lambda x: shapes.reshape(x, (-1, 3)),
+        lambda x: shapes.pooling(x, k, s, padding, fmt),
+        lambda x: shapes.same_shape(x),
     ]
     for call in calls:
         try:
