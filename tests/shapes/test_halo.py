@@ -252,7 +252,7 @@ def _check_blockwise(layers, size, c, block, data):
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
-@settings(max_examples=60, suppress_health_check=_RELAXED)
+@settings(max_examples=150, suppress_health_check=_RELAXED)
 @given(data=st.data())
 def test_halo_blockwise_equals_whole(rank, data):
     layers, size, c = data.draw(chains(rank))
@@ -260,7 +260,7 @@ def test_halo_blockwise_equals_whole(rank, data):
     _check_blockwise(layers, size, c, block, data)
 
 
-@settings(max_examples=80, suppress_health_check=_RELAXED)
+@settings(max_examples=200, suppress_health_check=_RELAXED)
 @given(data=st.data())
 def test_halo_bounds_and_tightness_1d(data):
     """Aligned blocks read at most ``halo`` around their core, and exactly that inside.
