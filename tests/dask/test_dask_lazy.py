@@ -77,3 +77,13 @@ def test_predict_volume_refuses_unblockable_model(tmp_path):
     with pytest.raises(ValueError, match="Flatten"):
         cthulhu.predict_volume(model, str(tmp_path / "x.npy"), str(tmp_path / "out.zarr"))
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_importing_the_plugin_imports_no_array_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, cthulhu.devices.dask_ as d; d.DaskPlugin; "
+            "print(sorted(m for m in ('dask', 'numpy', 'zarr') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -177,7 +177,8 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     attrs = {_ATTR: {
         "model_name": getattr(model, "name", type(model).__name__),
         "model_config": _json_safe(model.get_config() if hasattr(model, "get_config") else None),
-        "source": src.spec, "block_shape": list(block), "halo": None if halo is None else [list(h) for h in halo],
+        "source": src.spec, "block_shape": list(block),
+        "halo": None if halo is None else [list(h) for h in halo],
         "fingerprint": fingerprint, "complete": False,
     }}
     job = VolumeJob(program, src, layout, out_layout, target, dtype, device)
