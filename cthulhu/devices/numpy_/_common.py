@@ -39,12 +39,12 @@ def from_last(y, fmt):
 
 def padded(x, pads, dtype):
     """``x`` (channels_last) zero-padded by ``(lo, hi)`` pairs (negative crops), contiguous, ``dtype``."""
-    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape[1:-1], pads))
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape[1:-1], pads, strict=False))
     x = x[(slice(None), *crop, slice(None))]
     pads = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
     if not any(lo or hi for lo, hi in pads):
         return np.ascontiguousarray(x, dtype=dtype)
-    shape = (x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads)), x.shape[-1])
+    shape = (x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads, strict=False)), x.shape[-1])
     # The padded copy lives only during the op: reuse this thread's buffer for it
     # (a fresh multi-megabyte array costs a page fault per 4 KiB on first write).
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -58,7 +58,7 @@ def padded(x, pads, dtype):
         if hi:
             index[axis] = slice(out.shape[axis] - hi, None)
             out[tuple(index)] = 0
-    inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], pads))
+    inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], pads, strict=False))
     out[(slice(None), *inner, slice(None))] = x
     return out
 

@@ -69,12 +69,12 @@ def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     outer = _taps(ksize[:-1])
     if len(outer) * c >= _MIN_GEMM_DEPTH or (len(outer) == 1 and c >= _MIN_GEMM_DEPTH // 2):
         # gather the taps of the leading axes; one GEMM per tap of the last axis
-        gathered = [sum(t * d * s for t, d, s in zip(tap, dilation, steps)) for tap in outer]
+        gathered = [sum(t * d * s for t, d, s in zip(tap, dilation, steps, strict=False)) for tap in outer]
         shifts = [j * dilation[-1] for j in range(ksize[-1])]
         kmats = np.moveaxis(kernel, len(ksize) - 1, 0).reshape(ksize[-1], -1, f)
     else:
         # thin input: gather every tap, one GEMM
-        gathered = [sum(t * d * s for t, d, s in zip(tap, dilation, steps))
+        gathered = [sum(t * d * s for t, d, s in zip(tap, dilation, steps, strict=False))
                     for tap in _taps(ksize)]
         shifts = [0]
         kmats = kernel.reshape(1, -1, f)
@@ -99,7 +99,7 @@ def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
         np.matmul(cols[shifts[0]:shifts[0] + mm], kmats[0], out=block)
         if len(shifts) > 1:
             tmp = scratch("acc", (mm, f), ctype)
-            for sh, kmat in zip(shifts[1:], kmats[1:]):
+            for sh, kmat in zip(shifts[1:], kmats[1:], strict=False):
                 np.matmul(cols[sh:sh + mm], kmat, out=tmp)
                 block += tmp
         epilogue(block, bias, relu)
@@ -112,9 +112,9 @@ def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
 def _windows(xpad, ksize, strides, dilation, out_sizes):
     """``(N, *O, *k, C)`` strided view of every output's window (no copy)."""
     rank = len(ksize)
-    span = [d * (k - 1) + 1 for k, d in zip(ksize, dilation)]
+    span = [d * (k - 1) + 1 for k, d in zip(ksize, dilation, strict=False)]
     win = np.lib.stride_tricks.sliding_window_view(xpad, span, axis=tuple(range(1, rank + 1)))
-    index = (slice(None), *(slice(0, (m - 1) * s + 1, s) for m, s in zip(out_sizes, strides)),
+    index = (slice(None), *(slice(0, (m - 1) * s + 1, s) for m, s in zip(out_sizes, strides, strict=False)),
              slice(None), *(slice(None, None, d) for d in dilation))
     return np.moveaxis(win[index], rank + 1, -1)
 
@@ -129,7 +129,7 @@ def _unit_chunks(n, out_sizes, per_row_bytes):
 
 def _conv_im2col(xpad, kernel, strides, dilation, out_sizes, bias, relu, ctype):
     """Convolution by explicit im2col of the outputs' windows, chunk by chunk."""
-    n, c = xpad.shape[0], xpad.shape[-1]
+    n = xpad.shape[0]
     ksize = kernel.shape[:-2]
     f = kernel.shape[-1]
     win = _windows(xpad, ksize, strides, dilation, out_sizes)

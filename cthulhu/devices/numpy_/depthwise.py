@@ -61,7 +61,7 @@ def _depthwise_flat(xpad, kernel, dilation, ctype, target, each_chunk=None):
     m_mult = kernel.shape[-1]
     rows = xpad.reshape(-1, c)
     steps = _row_steps(spatial)
-    shifts = [sum(t * d * s for t, d, s in zip(tap, dilation, steps))
+    shifts = [sum(t * d * s for t, d, s in zip(tap, dilation, steps, strict=False))
               for tap in _taps(kernel.shape[:-2])]
     w = _weights(kernel, ctype)
     needed = rows.shape[0] - shifts[-1]
@@ -101,7 +101,7 @@ def _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype):
             first = slice(tap[0] * dilation[0] + a0 * strides[0],
                           tap[0] * dilation[0] + (a1 - 1) * strides[0] + 1, strides[0])
             rest = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, s, o in
-                         zip(tap[1:], dilation[1:], strides[1:], out_sizes[1:]))
+                         zip(tap[1:], dilation[1:], strides[1:], out_sizes[1:], strict=False))
             _mac(out, xpad[(b, first, *rest, slice(None))], w[i], tmp if i else None)
 
     _threads.run_chunks(work, _unit_chunks(n, out_sizes, c * m_mult * ctype.itemsize * 2))

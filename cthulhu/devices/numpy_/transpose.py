@@ -52,7 +52,7 @@ def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, dat
     kmat = np.ascontiguousarray(np.moveaxis(kernel, -1, 0), dtype=ctype).reshape(c, -1)
     # input sample i, tap t lands on output i*s + t*d - P (P: the forward conv's padding)
     offsets = [[t * d - (d * (k - 1) - lo) for t in range(k)]
-               for k, d, (lo, _) in zip(ksize, dilation, pads)]
+               for k, d, (lo, _) in zip(ksize, dilation, pads, strict=False)]
     taps = _taps(ksize)
     y = np.zeros((n, *out_sizes, f), dtype=ctype)
     inner = int(np.prod(spatial[1:], dtype=np.int64))

@@ -1,0 +1,94 @@
+"""The NumPy plugin's chunked, threaded paths equal the generic code.
+
+Tiny chunk sizes force many chunks (and, with two workers, concurrent ones)
+through every branch: row-shift GEMMs accumulating over the last axis, the
+full-gather branch for thin inputs, the copy-free 1D branch, strided im2col,
+the two-wave col2im of transposed convolutions, depthwise and separable.
+"""
+
+import numpy as np
+import pytest
+
+from cthulhu import ops
+from cthulhu.devices.numpy_ import _common
+from cthulhu.ops import generic
+
+
+@pytest.fixture(params=["1", "2"], ids=["1-thread", "2-threads"])
+def tiny_chunks(request, monkeypatch):
+    monkeypatch.setattr(_common, "CHUNK_BYTES", 64)
+    monkeypatch.setenv("CTHULHU_NUM_THREADS", request.param)
+
+
+def _data(shape, seed):
+    return np.random.default_rng(seed).uniform(-1, 1, shape)
+
+
+CONV_CASES = [
+    # (x shape channels_last, kernel shape, cfg)
+    ((2, 17, 19, 32), (3, 3, 32, 5), dict(padding="same")),             # accumulate last axis
+    ((2, 17, 19, 3), (3, 2, 3, 4), dict(padding="same", dilation=2)),   # thin: gather all
+    ((3, 300, 40), (3, 40, 6), dict(padding="causal")),                  # 1D, copy-free
+    ((3, 300, 4), (5, 4, 6), dict(padding="valid")),                     # 1D thin
+    ((1, 9, 8, 11, 3), (3, 3, 3, 3, 2), dict(padding="same")),          # 3D
+    ((2, 17, 19, 6), (3, 3, 6, 4), dict(padding="same", strides=2)),    # strided im2col
+    ((2, 6, 5, 3), (3, 3, 3, 4), dict(padding="valid")),                # mostly padding rows
+]
+
+
+@pytest.mark.parametrize("xshape,kshape,cfg", CONV_CASES)
+def test_chunked_conv_equals_generic(tiny_chunks, xshape, kshape, cfg):
+    x, k, b = _data(xshape, 1), _data(kshape, 2), _data(kshape[-1:], 3)
+    y = ops.conv(x, k, bias=b, activation="relu", **cfg)
+    expected = np.maximum(generic.conv(x, k, **cfg) + b, 0)
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xshape,kshape,cfg", [
+    ((2, 13, 11, 6), (3, 3, 4, 6), dict(strides=2, padding="same")),
+    ((2, 13, 11, 6), (4, 4, 4, 6), dict(strides=2, padding="valid", output_padding=1)),
+    ((1, 7, 6, 5, 3), (3, 3, 3, 2, 3), dict(strides=(1, 2, 2), padding="same")),
+    ((2, 40, 3), (5, 2, 3), dict(strides=3, padding="valid")),
+    ((2, 40, 3), (3, 2, 3), dict(dilation=2, padding="same")),
+])
+def test_chunked_conv_transpose_equals_generic(tiny_chunks, xshape, kshape, cfg):
+    x, k, b = _data(xshape, 4), _data(kshape, 5), _data(kshape[-2:-1], 6)
+    y = ops.conv_transpose(x, k, bias=b, **cfg)
+    expected = generic.conv_transpose(x, k, **cfg) + b
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("multiplier", [1, 3])
+@pytest.mark.parametrize("cfg", [dict(padding="same"), dict(padding="valid", strides=2),
+                                 dict(padding="same", dilation=(2, 1))])
+def test_chunked_depthwise_and_separable_equal_generic(tiny_chunks, multiplier, cfg):
+    x = _data((2, 15, 14, 5), 7)
+    dk = _data((3, 3, 5, multiplier), 8)
+    pk = _data((1, 1, 5 * multiplier, 4), 9)
+    y = ops.depthwise_conv(x, dk, **cfg)
+    np.testing.assert_allclose(y, generic.depthwise_conv(x, dk, **cfg), rtol=1e-10, atol=1e-10)
+    y = ops.separable_conv(x, dk, pk, activation="relu", **cfg)
+    expected = np.maximum(generic.separable_conv(x, dk, pk, **cfg), 0)
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_scratch_buffers_do_not_leak_between_calls():
+    """Reused per-thread buffers: a second call with other shapes leaves the first result intact."""
+    x1, k1 = _data((1, 12, 12, 8), 10), _data((3, 3, 8, 8), 11)
+    first = ops.conv(x1, k1, padding="same")
+    kept = first.copy()
+    ops.conv(_data((2, 20, 9, 8), 12), _data((3, 3, 8, 8), 13), padding="same")
+    ops.depthwise_conv(_data((2, 20, 9, 8), 14), _data((3, 3, 8, 1), 15), padding="same")
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_allclose(first, generic.conv(x1, k1, padding="same"), atol=1e-12)
+
+
+def test_blas_threads_restored_after_ops():
+    from cthulhu.devices.numpy_ import _threads
+
+    blas = _threads._openblas()
+    if blas is None:
+        pytest.skip("NumPy is not linked to an OpenBLAS we can find")
+    before = blas[1]()
+    ops.conv(_data((1, 30, 30, 16), 16), _data((3, 3, 16, 16), 17), padding="same")
+    assert blas[1]() == before
