@@ -204,3 +204,26 @@ def test_loader_compiles_one_instantiation_per_kernel_and_caches_it(emulated):
     code, options, names = compiled[0]
     assert names == ("cthulhu_conv_nd_ndhwc<float, 64, 16, 4, 2>",)
     assert any(o.startswith("-DCTHULHU_HEADERS_SHA=") for o in options)
+
+
+def test_ops_run_with_the_input_device_current():
+    """A CuPy array's ``device`` is a context manager; the op enters it so that the
+    kernel runs on the input's GPU, not on whichever one is current."""
+    from cthulhu.devices.cupy_ import _ops
+
+    entered = []
+
+    class Device:
+        def __enter__(self):
+            entered.append("in")
+
+        def __exit__(self, *exc):
+            entered.append("out")
+
+    class Array:
+        device = Device()
+        dtype = np.dtype(np.int8)  # declined at once: no kernel for int8
+
+    assert _ops.conv(Array(), None, strides=(1,), padding="valid", dilation=(1,),
+                     data_format="channels_last") is NotImplemented
+    assert entered == ["in", "out"]

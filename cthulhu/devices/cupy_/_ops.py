@@ -10,6 +10,9 @@ Padding amounts and output sizes come from :mod:`cthulhu.shapes` through
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numpy as np
 
 from cthulhu.devices.base import fuses
@@ -24,6 +27,29 @@ def _cupy():
     import cupy
 
     return cupy
+
+
+def _on_device_of(func):
+    """Run ``func`` with ``x``'s GPU current, so kernels launch (and outputs are
+    allocated) where the input lives, whatever device the caller made current."""
+
+    @functools.wraps(func)
+    def wrapper(x, *args, **kwargs):
+        device = getattr(x, "device", None)
+        context = device if hasattr(device, "__enter__") else contextlib.nullcontext()
+        with context:
+            return func(x, *args, **kwargs)
+
+    return wrapper
+
+
+@functools.cache
+def _sm_count(device_id: int) -> int:
+    """Multiprocessors of a GPU (the tile choice keeps them all busy)."""
+    try:
+        return int(_cupy().cuda.Device(device_id).attributes["MultiProcessorCount"])
+    except Exception:  # an unknown device attribute must not stop the op
+        return 108
 
 
 def _dtype_name(x) -> str | None:
@@ -49,6 +75,7 @@ def _run(file: str, launch: _launch.Launch, arrays) -> None:
 
 
 @fuses("bias", "activation")
+@_on_device_of
 def conv(x, kernel, *, strides, padding, dilation, data_format, bias=None, activation=None):
     """Direct convolution through ``conv_nd.cu`` (implicit GEMM)."""
     return _conv(x, kernel, strides, padding, None, dilation, data_format, bias, activation,
@@ -56,6 +83,7 @@ def conv(x, kernel, *, strides, padding, dilation, data_format, bias=None, activ
 
 
 @fuses("bias", "activation")
+@_on_device_of
 def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, data_format,
                    bias=None, activation=None):
     """Transposed convolution through ``conv_nd.cu`` (implicit GEMM, zeros never stored)."""
@@ -90,7 +118,8 @@ def _conv(x, kernel, strides, padding, output_padding, dilation, data_format, bi
             transposed=transposed, layout=data_format, dtype=dtype, batch=batch,
             channels=channels, filters=filters, in_spatial=spatial, out_spatial=out_spatial,
             kernel=ksize, strides=strides, dilation=dilation, pads_lo=[p[0] for p in pads],
-            use_bias=bias is not None, activation=activation)
+            use_bias=bias is not None, activation=activation,
+            sm_count=_sm_count(cp.cuda.Device().id))
     except OverflowError:
         return NotImplemented
     x = cp.ascontiguousarray(x)
@@ -125,6 +154,7 @@ def _depthwise(x, kernel, strides, padding, dilation, data_format, bias, activat
 
 
 @fuses("bias", "activation")
+@_on_device_of
 def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=None,
                    activation=None):
     """Depthwise convolution through ``depthwise.cu`` (one thread per output)."""
@@ -137,6 +167,7 @@ def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=N
 
 
 @fuses("bias", "activation")
+@_on_device_of
 def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, dilation,
                    data_format, bias=None, activation=None):
     """Depthwise kernel, then the pointwise GEMM: cuBLAS for ``channels_last`` (a plain
@@ -157,6 +188,7 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, d
 
 
 @fuses("bias", "activation")
+@_on_device_of
 def matmul(x, kernel, *, bias=None, activation=None):
     """``x @ kernel`` by cuBLAS (float16 accumulates in float32 there too), then the
     bias and activation in place."""
@@ -171,6 +203,7 @@ def matmul(x, kernel, *, bias=None, activation=None):
     return y
 
 
+@_on_device_of
 def upsample(x, *, size, interpolation, data_format):
     """Nearest (rank 1-3) and bilinear (rank 2) up-sampling through ``upsample.cu``."""
     cp = _cupy()
