@@ -131,6 +131,8 @@ def chain(layers, input_shape=None):
     ----------
     layers : sequence, or a model with ``.layers``
         Layer objects, spec dicts or ``{"class_name": ..., "config": ...}`` dicts.
+        A model's layers are taken in order, so it must be a single path (a
+        ``Pile``, or a ``Lump`` without branches).
     input_shape : tuple of sizes
         Batch axis included; sizes are ints, ``None`` or symbols. When omitted,
         ``layers.input_shape`` (a model's) is used.
@@ -373,16 +375,9 @@ class Chain:
                              f"({rank}), got {out_start!r} and {out_stop!r}")
         count = self.spatial_layers
         per_axis = []
-        final = self.spatial_output_shape
-        for j, idx in enumerate(self.spatial_axes):
-            n = final[idx]
+        for j in range(rank):
             a, b = out_start[j], out_stop[j]
-            if not (is_int(n) and is_int(a) and is_int(b)):
-                raise ShapeError(f"block_plan needs known int sizes; axis {idx} has size "
-                                 f"{n} and the block is [{a}, {b})")
-            if not 0 <= a <= b <= n:
-                raise ShapeError(f"output block [{a}, {b}) is not inside axis {idx} of "
-                                 f"length {n}")
+            self._check_block(j, a, b)
             per_axis.append(self._axis_plan(j, a, b))
         layers = [LayerBlock(self.specs[i], tuple(p[i][0] for p in per_axis),
                              tuple(p[i][1] for p in per_axis),
@@ -413,10 +408,24 @@ class Chain:
         and the result one ``(start, stop)``; without, they are sequences over
         the spatial axes and so is the result.
         """
-        if axis is not None:
-            return self._axis_plan(axis, out_start, out_stop)[0][0] if self.spatial_layers \
-                else (out_start, out_stop)
-        return self.block_plan(out_start, out_stop).input_range
+        if axis is None:
+            return self.block_plan(out_start, out_stop).input_range
+        rank = len(self.spatial_axes)
+        if not (is_int(axis) and 0 <= axis < rank):
+            raise ShapeError(f"axis must be a spatial axis number in 0..{rank - 1}, got {axis!r}")
+        self._check_block(axis, out_start, out_stop)
+        if not self.spatial_layers:
+            return (out_start, out_stop)
+        return self._axis_plan(axis, out_start, out_stop)[0][0]
+
+    def _check_block(self, j, a, b):
+        idx = self.spatial_axes[j]
+        n = self.spatial_output_shape[idx]
+        if not (is_int(n) and is_int(a) and is_int(b)):
+            raise ShapeError(f"block plans need known int sizes; axis {idx} has size {n} and "
+                             f"the block is [{a}, {b})")
+        if not 0 <= a <= b <= n:
+            raise ShapeError(f"output block [{a}, {b}) is not inside axis {idx} of length {n}")
 
     def output_blocks(self, block_shape):
         """Split the spatial output into aligned blocks of about ``block_shape`` samples.

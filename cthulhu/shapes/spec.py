@@ -119,6 +119,8 @@ LAYER_SIGNATURES = {
     "Darkness": ("pointwise", None, (("rate", _REQUIRED), ("noise_shape", None), ("seed", None))),
     "ActivityRegularization": ("pointwise", None, (("l1", 0.0), ("l2", 0.0))),
     "Masking": ("pointwise", None, (("mask_value", 0.0),)),
+    # A functional model's input layer: the chain starts after it.
+    "InputLayer": ("pointwise", None, ()),
     "Flatten": ("flatten", None, (("data_format", None),)),
     "Reshape": ("reshape", None, (("target_shape", _REQUIRED),)),
     "Permute": ("permute", None, (("dims", _REQUIRED),)),

@@ -208,3 +208,24 @@ def test_chain_of_a_model_and_its_layer_objects():
     assert c.output_shapes[:3] == [(None, 32, 32, 4), (None, 15, 15, 4), (None, 30, 30, 4)]
     assert c.spatial_layers == 3 and c.halo == ((1, 2), (1, 2))
     assert shapes.input_sizes(model, (16, 16)) == (range(17, 19), range(17, 19))
+
+
+def test_chain_of_a_functional_model_skips_its_input_layer():
+    from cthulhu import layers as L
+    from cthulhu.models import Lump
+
+    x = L.Input(shape=(16, 16, 1))
+    y = L.UbboSathla2D(2)(L.Cthalpa2D(4, 3, padding="same")(x))
+    c = chain(Lump(x, y))
+    assert c.output_shape == (None, 32, 32, 4) and c.stop_reason is None
+    assert c.halo == ((1, 1), (1, 1)) and c.jump == (Fraction(1, 2),) * 2
+
+
+def test_chain_input_range_on_one_axis_checks_its_arguments():
+    c = chain([conv1d(3, padding="same")], (1, 10, 1))
+    assert c.input_range(2, 5, axis=0) == (1, 6)
+    assert c.input_range(0, 10, axis=0) == (0, 10)
+    with pytest.raises(ShapeError, match="axis"):
+        c.input_range(0, 1, axis=1)
+    with pytest.raises(ShapeError, match="inside"):
+        c.input_range(5, 11, axis=0)
