@@ -36,10 +36,17 @@ class OpCore:
         self.arrays = [None if _is_dask(a) else a for a in arrays]
 
     def __call__(self, x, *given):
+        import array_api_compat as aac
+
         from cthulhu import ops
 
         given = list(given)
         arrays = [a if a is not None else given.pop(0) for a in self.arrays]
+        # Weights made by layer.weight_as(dask_array) hold NumPy chunks even when the
+        # blocks are CuPy arrays: move them to the block's library and device.
+        xp = aac.array_namespace(x)
+        if any(type(a) is not type(x) for a in arrays):
+            arrays = [xp.asarray(a, device=aac.device(x)) for a in arrays]
         return getattr(ops, self.op)(x, *arrays, **self.kwargs)
 
 
