@@ -128,6 +128,15 @@ def _cases():
     cases.append(("separable2d 3x3 64->64 8x56x56",
                   lambda: ops.separable_conv(x, kd, kp, padding="same"),
                   lambda: F.conv2d(F.conv2d(tx, tkd, padding=1, groups=64), tkp)))
+    # up-sampling x2 on 8x56x56x64: nearest and bilinear (torch's align_corners=False is
+    # the same half-pixel sampling as TF2's resize)
+    cases.append(("upsample2d nearest x2 8x56x56x64",
+                  lambda: ops.upsample(x, (2, 2)),
+                  lambda: F.interpolate(tx, scale_factor=2, mode="nearest")))
+    cases.append(("upsample2d bilinear x2 8x56x56x64",
+                  lambda: ops.upsample(x, (2, 2), interpolation="bilinear"),
+                  lambda: F.interpolate(tx, scale_factor=2, mode="bilinear",
+                                        align_corners=False)))
     return cases
 
 
@@ -158,7 +167,7 @@ def main(argv=None) -> int:
     threads = _threads()
     torch.set_num_threads(threads)
     os.environ.setdefault("CTHULHU_NUM_THREADS", str(threads))
-    runs = int(os.environ.get("CTHULHU_BENCH_RUNS", "7"))
+    runs = int(os.environ.get("CTHULHU_BENCH_RUNS", "11"))
     print(f"# cthulhu ops (NumPy {np.__version__}) vs torch {torch.__version__} CPU, "
           f"{threads} threads; best of {runs} interleaved runs, ms; "
           "ratio = torch_ms / cthulhu_ms (target >= 0.5)")

@@ -69,7 +69,7 @@ def geometry(draw, causal=False, transpose=False):
     }
 
 
-@settings(max_examples=40)
+@settings(max_examples=120)
 @given(g=geometry(causal=True), channels=st.integers(1, 3), filters=st.integers(1, 3),
        bias=st.booleans(), relu=st.booleans())
 def test_conv_matches_loop_reference(g, channels, filters, bias, relu):
@@ -89,7 +89,7 @@ def test_conv_matches_loop_reference(g, channels, filters, bias, relu):
         _check(y, expected, g["dtype"], g["fmt"])
 
 
-@settings(max_examples=40)
+@settings(max_examples=120)
 @given(g=geometry(transpose=True), channels=st.integers(1, 3), filters=st.integers(1, 3),
        data=st.data())
 def test_conv_transpose_matches_loop_reference(g, channels, filters, data):
@@ -115,7 +115,7 @@ def test_conv_transpose_matches_loop_reference(g, channels, filters, data):
         _check(y, expected, g["dtype"], g["fmt"])
 
 
-@settings(max_examples=30)
+@settings(max_examples=80)
 @given(g=geometry(), channels=st.integers(1, 3), multiplier=st.integers(1, 2))
 def test_depthwise_conv_matches_loop_reference(g, channels, multiplier):
     rng = np.random.default_rng(g["seed"])
@@ -131,7 +131,7 @@ def test_depthwise_conv_matches_loop_reference(g, channels, multiplier):
         _check(y, expected, g["dtype"], g["fmt"])
 
 
-@settings(max_examples=25)
+@settings(max_examples=60)
 @given(g=geometry(), channels=st.integers(1, 3), multiplier=st.integers(1, 2),
        filters=st.integers(1, 3))
 def test_separable_conv_matches_loop_reference(g, channels, multiplier, filters):
@@ -198,3 +198,64 @@ def test_conv_transpose_inverts_shape_of_strided_conv(backend, rank):
     assert y.shape == (1, *(6,) * rank, 4)
     z, _ = backend.call("conv", y, np.ones((*(3,) * rank, 4, 1)), strides=2, padding="same")
     assert z.shape == (1, *(3,) * rank, 1)
+
+
+def _inner(a, b):
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+@settings(max_examples=60)
+@given(rank=st.integers(1, 3), data=st.data(), padding=st.sampled_from(["valid", "same"]),
+       channels=st.integers(1, 3), filters=st.integers(1, 3))
+def test_conv_transpose_is_the_adjoint_of_conv(rank, data, padding, channels, filters):
+    """<conv(x, K), y> == <x, conv_transpose(y, K)>: the transposed op is conv's gradient.
+
+    The same kernel array ``(*k, C, F)`` read in the transposed layout
+    ``(*k, filters=C, in=F)`` maps F-channel maps back to C channels; the
+    ``output_padding`` is chosen so that the transposed output has x's length.
+    """
+    ksize = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
+    strides = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
+    spatial, outp = [], []
+    for k, s in zip(ksize, strides, strict=True):
+        n = data.draw(st.integers(k, k + 6))
+        m = (n - k) // s + 1 if padding == "valid" else -(-n // s)
+        # an output_padding (0..s-1) that gives back length n; else leave it inferred
+        fits = [p for p in range(s) if ref.keras_deconv_length(m, k, s, padding, p, 1) == n]
+        inferred = ref.keras_deconv_length(m, k, s, padding, None, 1) == n
+        assume(fits or inferred)
+        spatial.append(n)
+        outp.append(fits[0] if fits else None)
+    if any(p is None for p in outp):
+        # Keras takes output_padding for all axes or none
+        assume(all(p is None for p in outp))
+        output_padding = None
+    else:
+        output_padding = tuple(outp)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.uniform(-1, 1, (2, *spatial, channels))
+    kernel = rng.uniform(-1, 1, (*ksize, channels, filters))
+    for backend in BACKENDS:
+        y_of_x, _ = backend.call("conv", x, kernel, strides=strides, padding=padding)
+        probe = rng.uniform(-1, 1, y_of_x.shape)
+        back, _ = backend.call("conv_transpose", probe, kernel, strides=strides,
+                               padding=padding, output_padding=output_padding)
+        assert back.shape == x.shape
+        np.testing.assert_allclose(_inner(y_of_x, probe), _inner(x, back), rtol=1e-9,
+                                   atol=1e-9)
+
+
+@settings(max_examples=40)
+@given(g=geometry(causal=True), channels=st.integers(1, 3), filters=st.integers(1, 3),
+       a=st.floats(-2, 2), b=st.floats(-2, 2))
+def test_conv_is_linear_in_x(g, channels, filters, a, b):
+    rng = np.random.default_rng(g["seed"])
+    x1 = rng.uniform(-1, 1, (g["batch"], *g["spatial"], channels))
+    x2 = rng.uniform(-1, 1, x1.shape)
+    kernel = rng.uniform(-1, 1, (*g["ksize"], channels, filters))
+    cfg = dict(strides=g["strides"], padding=g["padding"], dilation=g["dilation"])
+    backend = BACKENDS[0]
+    lhs, _ = backend.call("conv", a * x1 + b * x2, kernel, **cfg)
+    y1, _ = backend.call("conv", x1, kernel, **cfg)
+    y2, _ = backend.call("conv", x2, kernel, **cfg)
+    np.testing.assert_allclose(lhs, a * y1 + b * y2, rtol=1e-9, atol=1e-9)
