@@ -75,6 +75,72 @@ class _Max:
         return _names(self.a) | _names(self.b)
 
 
+class _Prod:
+    """The atom ``f1 * f2 * ...``: a product of primitive condition-free sums, kept unexpanded."""
+
+    __slots__ = ("factors", "key", "text")
+
+    def __init__(self, factors):
+        self.factors = factors
+        self.text = "*".join(f"({f})" for f in factors)
+        self.key = (3, self.text)
+
+    def __eq__(self, other):
+        return isinstance(other, _Prod) and self.factors == other.factors
+
+    def __hash__(self):
+        return hash(self.factors)
+
+    def value(self, bindings):
+        out = 1
+        for f in self.factors:
+            out *= _value(f, bindings)
+        return out
+
+    def subs(self, bindings):
+        out = 1
+        for f in self.factors:
+            out = out * _subs(f, bindings)
+        return out
+
+    def names(self):
+        return frozenset().union(*(_names(f) for f in self.factors))
+
+
+def _is_monomial(x):
+    """One term and no constant: ``3*h*w``."""
+    return len(x._terms) == 1 and x._const == 0
+
+
+def _content(x):
+    """``(g, f)`` with ``x == g * f``, ``f`` primitive with a positive leading coefficient."""
+    g = x._const
+    for _, c in x._terms:
+        g = gcd(g, c)
+    if x._terms[0][1] < 0:
+        g = -g
+    if g == 1:
+        return 1, x
+    return g, type(x)._new({m: c // g for m, c in x._terms}, x._const // g)
+
+
+def _product(a, b, conds):
+    """``a * b`` for two sums (neither a monomial) as ``coefficient * _Prod(factors)``."""
+    factors = []
+    coef = 1
+    for x in (a, b):
+        if len(x._terms) == 1 and x._const == 0 and isinstance(x._terms[0][0][0], _Prod):
+            (mono, c), = x._terms
+            factors.extend(mono[0].factors)
+            coef *= c
+            continue
+        g, f = _content(x)
+        coef *= g
+        factors.append(f)
+    factors.sort(key=str)
+    return type(a)._new({(_Prod(tuple(factors)),): coef}, 0, conds)
+
+
 def _frac(expr, d):
     text = str(expr)
     simple = len(expr._terms) == 1 and expr._const == 0 and expr._terms[0][1] == 1 \
@@ -161,6 +227,8 @@ def _nonneg(expr):
             if isinstance(atom, _Floor) and not _nonneg(atom.inner):
                 return False
             if isinstance(atom, _Max) and not (_nonneg(atom.a) or _nonneg(atom.b)):
+                return False
+            if isinstance(atom, _Prod) and not all(_nonneg(f) for f in atom.factors):
                 return False
     return True
 

@@ -39,10 +39,12 @@ from ._canonical import (
     _floor,
     _format,
     _is_int,
+    _is_monomial,
     _Max,
     _merge_conds,
     _mkey,
     _nonneg,
+    _product,
 )
 from .errors import ShapeError, ShapeTypeError
 
@@ -154,6 +156,10 @@ class Sym:
             return Sym._new({m: c * other for m, c in self._terms}, self._const * other,
                             self._conds)
         if isinstance(other, Sym):
+            conds = _merge_conds(self._conds, other._conds)
+            if not (_is_monomial(self) or _is_monomial(other)):
+                # (h - 2)*(w - 2) stays a product: expanding it would print unreadably
+                return _product(self._plain(), other._plain(), conds)
             terms = {}
             a_items = [*self._terms, ((), self._const)]
             b_items = [*other._terms, ((), other._const)]
@@ -162,7 +168,7 @@ class Sym:
                     m = tuple(sorted(ma + mb, key=_akey)) if ma and mb else ma or mb
                     terms[m] = terms.get(m, 0) + ca * cb
             const = terms.pop((), 0)
-            return Sym._new(terms, const, _merge_conds(self._conds, other._conds))
+            return Sym._new(terms, const, conds)
         return NotImplemented
 
     __rmul__ = __mul__
