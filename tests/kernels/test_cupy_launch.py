@@ -111,13 +111,17 @@ def test_sizes_past_32_bit_indexing_raise_overflow():
                             use_bias=False, activation=None)
 
 
-@given(total=st.integers(0, 10**12))
-def test_elementwise_grid_is_bounded_and_covers_small_totals(total):
-    (gx, gy, gz), (bx, by, bz) = _launch.elementwise_grid(total)
-    assert 1 <= gx <= _launch.ELEMENTWISE_MAX_BLOCKS and (gy, gz) == (1, 1)
-    assert (bx, by, bz) == (_launch.ELEMENTWISE_THREADS, 1, 1)
-    if total <= _launch.ELEMENTWISE_MAX_BLOCKS * bx:
-        assert gx * bx >= total  # one element per thread; larger totals loop (grid-stride)
+@given(rows=st.integers(0, 10**9), length=st.integers(0, 2**31 - 1))
+def test_row_grid_is_within_cuda_limits_and_covers_rows(rows, length):
+    (gx, gy, gz), (bx, by, bz) = _launch.row_grid(rows, length)
+    assert 1 <= gx <= _launch.ELEMENTWISE_MAX_BLOCKS and 1 <= gy <= 65535 and gz == 1
+    assert bx % 32 == 0 and 32 <= bx <= _launch.ELEMENTWISE_THREADS and (by, bz) == (1, 1)
+    if rows <= 65535:
+        assert gy >= rows
+    if length <= _launch.ELEMENTWISE_MAX_BLOCKS * bx:
+        assert gx * bx >= length  # one element per thread; longer rows loop (grid-stride)
+    if length <= 256:
+        assert gx == 1 and bx - 32 < max(length, 1)  # no wasted whole warps
 
 
 def test_upsample_launch_rejects_bilinear_outside_2d():
@@ -129,4 +133,4 @@ def test_upsample_launch_rejects_bilinear_outside_2d():
                                      dtype="float32", batch=2, channels=3, in_spatial=(4,),
                                      out_spatial=(8,), size=(2,))
     assert launch.args == (2, 1, 1, 4, 3, 1, 1, 2)
-    assert launch.grid == (1, 1, 1)
+    assert launch.grid == (1, 2, 1) and launch.block == (32, 1, 1)  # 2 input rows of 4 x 3

@@ -74,6 +74,12 @@ def _conv_output(case, transposed):
     return tuple(out)
 
 
+def _small(grid):
+    """The launch's grid, capped so that the kernels' grid-stride loops turn (the real
+    grid covers every element once; both must give the same result)."""
+    return (min(grid[0], 2), min(grid[1], 3), 1)
+
+
 def _tile(case):
     if case["tile"] in _launch._UNUSED_TILES.get(case["dtype"], ()):
         return "medium"  # never chosen, so never compiled, for this dtype
@@ -170,24 +176,32 @@ def test_depthwise_kernel_matches_loops(emulator, case, multiplier):
     y = np.full(expected.shape, np.nan, dtype=DTYPES[dtype])
     if layout == "channels_first":
         y = ref.to_first(y)
-    # A small grid makes the grid-stride loop take several turns.
-    grid = (min(launch.grid[0], 2), 1, 1)
-    emulator.launch(launch.name, grid, (64, 1, 1), [xin, w, b, y, *launch.args])
+    # A grid capped small makes both grid-stride loops take several turns.
+    emulator.launch(launch.name, _small(launch.grid), launch.block, [xin, w, b, y, *launch.args])
     got = y if layout == "channels_last" else ref.to_last(y)
     _check(got, expected, dtype, terms=int(np.prod(case["kernel"])))
 
 
 @settings(max_examples=60)
 @given(rank=st.integers(1, 3), batch=st.integers(1, 2), channels=st.integers(1, 4),
-       data=st.data(), layout=st.sampled_from(LAYOUTS),
+       spatial=st.lists(st.integers(1, 5), min_size=3, max_size=3),
+       size=st.lists(st.integers(1, 4), min_size=3, max_size=3),
+       layout=st.sampled_from(LAYOUTS),
        dtype=st.sampled_from(["float32", "float64", "float16"]),
        bilinear=st.booleans())
-def test_upsample_kernels_match_references(emulator, rank, batch, channels, data, layout,
-                                           dtype, bilinear):
+@example(rank=2, batch=2, channels=3, spatial=[3, 4, 1], size=[2, 3, 1],
+         layout="channels_last", dtype="float32", bilinear=False)
+@example(rank=3, batch=1, channels=2, spatial=[2, 3, 4], size=[3, 2, 2],
+         layout="channels_first", dtype="float64", bilinear=False)
+@example(rank=2, batch=2, channels=3, spatial=[3, 4, 1], size=[3, 2, 1],
+         layout="channels_last", dtype="float32", bilinear=True)
+@example(rank=2, batch=1, channels=2, spatial=[5, 2, 1], size=[2, 4, 1],
+         layout="channels_first", dtype="float16", bilinear=True)
+def test_upsample_kernels_match_references(emulator, rank, batch, channels, spatial, size,
+                                           layout, dtype, bilinear):
     if bilinear:
         rank = 2
-    spatial = tuple(data.draw(st.integers(1, 5)) for _ in range(rank))
-    size = tuple(data.draw(st.integers(1, 4)) for _ in range(rank))
+    spatial, size = tuple(spatial[:rank]), tuple(size[:rank])
     rng = np.random.default_rng(0)
     x = _data(rng, (batch, *spatial, channels), dtype)
     if bilinear:
@@ -203,8 +217,7 @@ def test_upsample_kernels_match_references(emulator, rank, batch, channels, data
     y = np.full(expected.shape, np.nan, dtype=DTYPES[dtype])
     if layout == "channels_first":
         y = ref.to_first(y)
-    emulator.launch(launch.name, (min(launch.grid[0], 3), 1, 1), (32, 1, 1),
-                    [xin, y, *launch.args])
+    emulator.launch(launch.name, _small(launch.grid), launch.block, [xin, y, *launch.args])
     got = y if layout == "channels_last" else ref.to_last(y)
     if bilinear:
         _check(got, expected, dtype)

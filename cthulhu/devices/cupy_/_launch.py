@@ -35,8 +35,8 @@ SHARED_LIMIT = 48 * 1024
 #: Threads per block of the element-wise kernels (depthwise, up-sampling).
 ELEMENTWISE_THREADS = 256
 
-#: Grid cap of the element-wise kernels: they loop (grid-stride), so more blocks
-#: than a few waves only cost scheduling.
+#: Grid cap per direction of the element-wise kernels (65535 is CUDA's limit for y;
+#: they loop, grid-stride, over whatever the grid does not cover).
 ELEMENTWISE_MAX_BLOCKS = 65535
 
 _LAYOUT_SUFFIX = {
@@ -215,12 +215,17 @@ def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channe
     )
 
 
-def elementwise_grid(total: int, threads: int = ELEMENTWISE_THREADS,
-                     max_blocks: int = ELEMENTWISE_MAX_BLOCKS) -> tuple[tuple[int, int, int],
-                                                                     tuple[int, int, int]]:
-    """``(grid, block)`` of a grid-stride kernel over ``total`` elements (at least one block)."""
-    blocks = max(1, min(ceildiv(total, threads), max_blocks))
-    return (blocks, 1, 1), (threads, 1, 1)
+def row_grid(rows: int, length: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """``(grid, block)`` of a memory-bound kernel over ``rows`` rows of ``length`` elements.
+
+    ``blockIdx.y`` walks rows and ``x`` walks a row's elements, both with grid-stride
+    loops, so any grid is correct; this one gives each element a thread where the CUDA
+    limits allow. Short rows get smaller blocks (whole warps) rather than idle threads.
+    """
+    threads = min(ELEMENTWISE_THREADS, max(32, ceildiv(length, 32) * 32))
+    blocks_x = max(1, min(ceildiv(length, threads), ELEMENTWISE_MAX_BLOCKS))
+    blocks_y = max(1, min(rows, ELEMENTWISE_MAX_BLOCKS))
+    return (blocks_x, blocks_y, 1), (threads, 1, 1)
 
 
 def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, multiplier: int,
@@ -233,8 +238,13 @@ def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, mult
     sd, sh, sw = as_3d(strides, 1)
     dd, dh, dw = as_3d(dilation, 1)
     pd, ph, pw = as_3d(pads_lo, 0)
-    _check_int("channels x multiplier", channels * multiplier)
-    grid, block = elementwise_grid(batch * od * oh * ow * channels * multiplier)
+    cm = channels * multiplier
+    _check_int("output image size", od * oh * ow * cm)
+    _check_int("input image size", d * h * w * channels)
+    if layout == "channels_last":
+        grid, block = row_grid(batch * od * oh, ow * cm)
+    else:
+        grid, block = row_grid(batch * cm * od, oh * ow)
     return Launch(
         name=kernel_name("depthwise", layout, dtype),
         grid=grid, block=block,
@@ -248,22 +258,29 @@ def upsample_launch(*, interpolation: str, layout: str, dtype: str, batch: int,
     """Launch of ``upsample.cu``: ``nearest`` for rank 1-3, ``bilinear`` for rank 2.
 
     ``out_spatial`` (from ``shapes.upsample_length``) only sizes the grid; the kernel
-    derives each output coordinate from the factors ``size``.
+    derives each output coordinate from the factors ``size``. Nearest runs over input
+    rows (each element writes its copies), bilinear over output rows.
     """
     factors = tuple(int(s) for s in size)
-    total = batch * channels
+    image = channels
     for n in out_spatial:
-        total *= int(n)
-    _check_int("output image size", total // max(batch, 1))
-    grid, block = elementwise_grid(total)
+        image *= int(n)
+    _check_int("output image size", image)
+    cl = layout == "channels_last"
     if interpolation == "nearest":
         d, h, w = as_3d(in_spatial, 1)
         fd, fh, fw = as_3d(factors, 1)
+        # rows are input rows; each thread writes its element's fd*fh*fw copies
+        grid, block = row_grid(batch * d * h, w * channels) if cl else \
+            row_grid(batch * channels * d, h * w)
         return Launch(name=kernel_name("upsample_nearest", layout, dtype), grid=grid,
                       block=block, args=(batch, d, h, w, channels, fd, fh, fw))
     if interpolation == "bilinear" and len(factors) == 2:
         h, w = (int(v) for v in in_spatial)
         fh, fw = factors
+        oh, ow = (int(v) for v in out_spatial)
+        grid, block = row_grid(batch * oh, ow * channels) if cl else \
+            row_grid(batch * channels, oh * ow)
         return Launch(name=kernel_name("upsample_bilinear", layout, dtype), grid=grid,
                       block=block, args=(batch, h, w, channels, fh, fw))
     raise ValueError(f"no up-sampling kernel for interpolation={interpolation!r} "

@@ -7,10 +7,12 @@
 // output), so one thread computes one output element and the data moves once:
 // neighbouring threads own neighbouring outputs (channels in channels_last, x positions
 // in channels_first), so both the stores and the input/weight loads are coalesced and
-// the k x k re-reads of an input sample hit the cache.
+// the k x k re-reads of an input sample hit the cache. The grid is 2D (blockIdx.y walks
+// rows of outer axes, decomposed once per row; x walks a row with 32-bit indices), which
+// keeps 64-bit divisions out of the per-element work.
 //
-// Symbols: cthulhu_depthwise_nd_ndhwc<T>, cthulhu_depthwise_nd_ncdhw<T>; any 1D grid
-// works (grid-stride loop), _launch.elementwise() picks it.
+// Symbols: cthulhu_depthwise_nd_ndhwc<T>, cthulhu_depthwise_nd_ncdhw<T>; any grid works
+// (grid-stride loops in both directions), _launch.depthwise_launch() picks it.
 #include "cthulhu_common.cuh"
 
 namespace cthulhu {
@@ -23,60 +25,69 @@ __device__ __forceinline__ void depthwise(const T* __restrict__ x, const T* __re
                                           int sw, int dd, int dh, int dw, int pd, int ph, int pw,
                                           int use_bias, int act) {
     typedef typename acc_of<T>::type A;
+    constexpr bool CL = LAYOUT == CTHULHU_CHANNELS_LAST;
     const int cm_total = c * mult;
-    const long long OS = (long long)od * oh * ow;
     const long long IS = (long long)d * h * w;
-    const long long total = (long long)n * OS * cm_total;
-    const long long step = (long long)gridDim.x * blockDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
-        int cm;
-        long long nb, sp;
-        if (LAYOUT == CTHULHU_CHANNELS_LAST) {
-            cm = (int)(i % cm_total);
-            const long long p = i / cm_total;
-            nb = p / OS;
-            sp = p - nb * OS;
+    // Rows: (n, oz, oy) with elements (ox, c*M + m) for channels_last; (n, c*M + m, oz)
+    // with elements (oy, ox) for channels_first. The output offset is r * len + j.
+    const long long rows = CL ? (long long)n * od * oh : (long long)n * cm_total * od;
+    const unsigned len = CL ? (unsigned)ow * cm_total : (unsigned)oh * ow;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        long long nb;
+        int oz, row_y = 0, row_cm = 0;
+        if (CL) {
+            row_y = (int)(r % oh);
+            const long long q = r / oh;
+            oz = (int)(q % od);
+            nb = q / od;
         } else {
-            sp = i % OS;
-            const long long p = i / OS;
-            cm = (int)(p % cm_total);
-            nb = p / cm_total;
+            oz = (int)(r % od);
+            const long long q = r / od;
+            row_cm = (int)(q % cm_total);
+            nb = q / cm_total;
         }
-        const int ch = cm / mult;
-        const int oz = (int)(sp / ((long long)oh * ow));
-        const int r = (int)(sp - (long long)oz * oh * ow);
-        const int oy = r / ow;
-        const int ox = r - oy * ow;
-        const long long img = CTHULHU_CHANNELS_LAST == LAYOUT ? nb * IS * c
-                                                              : (nb * c + ch) * IS;
-        A acc = A(0);
-        for (int kz = 0; kz < kd; ++kz) {
-            const int iz = oz * sd - pd + kz * dd;
-            if (iz < 0 || iz >= d) {
-                continue;
+        for (unsigned j = blockIdx.x * blockDim.x + threadIdx.x; j < len;
+             j += gridDim.x * blockDim.x) {
+            int ox, oy, cm;
+            if (CL) {
+                ox = (int)(j / cm_total);
+                cm = (int)(j - (unsigned)ox * cm_total);
+                oy = row_y;
+            } else {
+                oy = (int)(j / ow);
+                ox = (int)(j - (unsigned)oy * ow);
+                cm = row_cm;
             }
-            for (int ky = 0; ky < kh; ++ky) {
-                const int iy = oy * sh - ph + ky * dh;
-                if (iy < 0 || iy >= h) {
+            const int ch = mult == 1 ? cm : cm / mult;
+            const long long img = CL ? nb * IS * c : (nb * c + ch) * IS;
+            A acc = A(0);
+            for (int kz = 0; kz < kd; ++kz) {
+                const int iz = oz * sd - pd + kz * dd;
+                if (iz < 0 || iz >= d) {
                     continue;
                 }
-                for (int kx = 0; kx < kw; ++kx) {
-                    const int ix = ox * sw - pw + kx * dw;
-                    if (ix < 0 || ix >= w) {
+                for (int ky = 0; ky < kh; ++ky) {
+                    const int iy = oy * sh - ph + ky * dh;
+                    if (iy < 0 || iy >= h) {
                         continue;
                     }
-                    const long long pos = ((long long)iz * h + iy) * w + ix;
-                    const long long off = LAYOUT == CTHULHU_CHANNELS_LAST ? img + pos * c + ch
-                                                                          : img + pos;
-                    const long long k = ((long long)kz * kh + ky) * kw + kx;
-                    acc += to_acc(x[off]) * to_acc(wt[k * cm_total + cm]);
+                    for (int kx = 0; kx < kw; ++kx) {
+                        const int ix = ox * sw - pw + kx * dw;
+                        if (ix < 0 || ix >= w) {
+                            continue;
+                        }
+                        const long long pos = ((long long)iz * h + iy) * w + ix;
+                        const long long off = CL ? img + pos * c + ch : img + pos;
+                        const int k = (kz * kh + ky) * kw + kx;
+                        acc += to_acc(x[off]) * to_acc(wt[(long long)k * cm_total + cm]);
+                    }
                 }
             }
+            if (use_bias) {
+                acc += to_acc(bias[cm]);
+            }
+            y[r * len + j] = store_as<T>::from(epilogue(acc, act));
         }
-        if (use_bias) {
-            acc += to_acc(bias[cm]);
-        }
-        y[i] = store_as<T>::from(epilogue(acc, act));
     }
 }
 

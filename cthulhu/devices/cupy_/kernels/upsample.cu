@@ -1,8 +1,14 @@
 // Up-sampling: nearest (1D/2D/3D, run as 3D) and bilinear (2D), both data formats.
 //
-// Pure data movement: one thread per output element, neighbouring threads own
-// neighbouring outputs, so every output is written once with coalesced stores and
-// each input sample is read from DRAM about once (its repeats hit the cache).
+// Pure data movement, so the design goal is to move every byte once with little
+// integer arithmetic per element (64-bit divisions would make the kernel compute bound):
+//   * the grid is 2D: blockIdx.y walks "rows" (the outer axes, decomposed once per row),
+//     blockIdx.x/threadIdx.x walk the elements of a row with 32-bit indices (one image
+//     is below 2^31 elements; _launch.py checks it);
+//   * nearest reads each input element once and writes its fd*fh*fw copies, so the
+//     input is read from DRAM once and every output written once;
+//   * neighbouring threads handle neighbouring elements (channels for channels_last,
+//     x positions for channels_first), so loads and stores are coalesced.
 //
 // Bilinear follows TensorFlow 2 tf.image.resize(..., "bilinear") (what Keras'
 // UpSampling2D(interpolation="bilinear") runs): half-pixel centres,
@@ -15,38 +21,65 @@
 
 namespace cthulhu {
 
+// Nearest. Rows are input rows: (n, z, y) for channels_last with elements (x, c);
+// (n, c, z) for channels_first with elements (y, x).
 template <typename T, int LAYOUT>
 __device__ __forceinline__ void upsample_nearest(const T* __restrict__ x, T* __restrict__ y,
                                                  int n, int d, int h, int w, int c, int fd,
                                                  int fh, int fw) {
+    constexpr bool CL = LAYOUT == CTHULHU_CHANNELS_LAST;
+    const long long rows = CL ? (long long)n * d * h : (long long)n * c * d;
+    const unsigned len = CL ? (unsigned)w * c : (unsigned)h * w;
     const int od = d * fd;
     const int oh = h * fh;
     const int ow = w * fw;
-    const long long total = (long long)n * od * oh * ow * c;
-    const long long step = (long long)gridDim.x * blockDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
-        long long r = i;
-        int ch = 0;
-        if (LAYOUT == CTHULHU_CHANNELS_LAST) {
-            ch = (int)(r % c);
-            r /= c;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        // Input row r; out_base is the output offset of its first copy.
+        long long in_base, out_base;
+        int z, yy = 0;
+        if (CL) {
+            yy = (int)(r % h);
+            const long long q = r / h;
+            z = (int)(q % d);
+            const long long nb = q / d;
+            in_base = r * len;
+            out_base = (((nb * od + (long long)z * fd) * oh + (long long)yy * fh) * ow) * c;
+        } else {
+            z = (int)(r % d);
+            const long long nc = r / d;  // n * c + channel
+            in_base = r * len;
+            out_base = ((nc * od + (long long)z * fd) * oh) * ow;
         }
-        const int ox = (int)(r % ow);
-        r /= ow;
-        const int oy = (int)(r % oh);
-        r /= oh;
-        const int oz = (int)(r % od);
-        r /= od;
-        if (LAYOUT == CTHULHU_CHANNELS_FIRST) {
-            ch = (int)(r % c);
-            r /= c;
+        for (unsigned j = blockIdx.x * blockDim.x + threadIdx.x; j < len;
+             j += gridDim.x * blockDim.x) {
+            const T v = x[in_base + j];
+            // First output of this element's block of copies, and the copies' strides.
+            long long first;
+            long long sx, sy, sz;
+            if (CL) {
+                const unsigned ix = j / c;
+                const unsigned ch = j - ix * c;
+                first = out_base + (long long)ix * fw * c + ch;
+                sx = c;
+                sy = (long long)ow * c;
+                sz = (long long)oh * ow * c;
+            } else {
+                const unsigned iy = j / w;
+                const unsigned ix = j - iy * w;
+                first = out_base + ((long long)iy * fh) * ow + (long long)ix * fw;
+                sx = 1;
+                sy = ow;
+                sz = (long long)oh * ow;
+            }
+            for (int dz = 0; dz < fd; ++dz) {
+                for (int dy = 0; dy < fh; ++dy) {
+                    const long long row = first + dz * sz + dy * sy;
+                    for (int dx = 0; dx < fw; ++dx) {
+                        y[row + dx * sx] = v;
+                    }
+                }
+            }
         }
-        const long long nb = r;
-        const long long pos = ((long long)(oz / fd) * h + oy / fh) * w + ox / fw;
-        const long long src = LAYOUT == CTHULHU_CHANNELS_LAST
-                                  ? (nb * d * h * w + pos) * c + ch
-                                  : (nb * c + ch) * ((long long)d * h * w) + pos;
-        y[i] = x[src];
     }
 }
 
@@ -63,45 +96,54 @@ __device__ __forceinline__ void half_pixel(int o, int in, int out, int& lo, int&
     t = src - fl;
 }
 
+// Bilinear. Rows are output rows: (n, oy) for channels_last with elements (ox, c);
+// (n, c) for channels_first with elements (oy, ox).
 template <typename T, int LAYOUT>
 __device__ __forceinline__ void upsample_bilinear(const T* __restrict__ x, T* __restrict__ y,
                                                   int n, int h, int w, int c, int fh, int fw) {
     typedef typename acc_of<T>::type A;
+    constexpr bool CL = LAYOUT == CTHULHU_CHANNELS_LAST;
     const int oh = h * fh;
     const int ow = w * fw;
-    const long long total = (long long)n * oh * ow * c;
-    const long long step = (long long)gridDim.x * blockDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
-        long long r = i;
-        int ch = 0;
-        if (LAYOUT == CTHULHU_CHANNELS_LAST) {
-            ch = (int)(r % c);
-            r /= c;
+    const long long rows = CL ? (long long)n * oh : (long long)n * c;
+    const unsigned len = CL ? (unsigned)ow * c : (unsigned)oh * ow;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        int y0 = 0, y1 = 0;
+        A ty = A(0);
+        long long img;  // offset of this row's input image (channels_first: its channel plane)
+        if (CL) {
+            const int oy = (int)(r % oh);
+            img = (r / oh) * h * w * c;
+            half_pixel<A>(oy, h, oh, y0, y1, ty);
+        } else {
+            img = r * h * w;
         }
-        const int ox = (int)(r % ow);
-        r /= ow;
-        const int oy = (int)(r % oh);
-        r /= oh;
-        if (LAYOUT == CTHULHU_CHANNELS_FIRST) {
-            ch = (int)(r % c);
-            r /= c;
+        for (unsigned j = blockIdx.x * blockDim.x + threadIdx.x; j < len;
+             j += gridDim.x * blockDim.x) {
+            int x0, x1, ox;
+            A tx;
+            long long base;
+            long long px;  // distance between horizontally neighbouring input samples
+            if (CL) {
+                ox = (int)(j / c);
+                base = img + (j - (unsigned)ox * c);
+                px = c;
+            } else {
+                const int oy = (int)(j / ow);
+                ox = (int)(j - (unsigned)oy * ow);
+                half_pixel<A>(oy, h, oh, y0, y1, ty);
+                base = img;
+                px = 1;
+            }
+            half_pixel<A>(ox, w, ow, x0, x1, tx);
+            const A tl = to_acc(x[base + ((long long)y0 * w + x0) * px]);
+            const A tr = to_acc(x[base + ((long long)y0 * w + x1) * px]);
+            const A bl = to_acc(x[base + ((long long)y1 * w + x0) * px]);
+            const A br = to_acc(x[base + ((long long)y1 * w + x1) * px]);
+            const A top = tl + (tr - tl) * tx;
+            const A bottom = bl + (br - bl) * tx;
+            y[r * len + j] = store_as<T>::from(top + (bottom - top) * ty);
         }
-        const long long nb = r;
-        int y0, y1, x0, x1;
-        A ty, tx;
-        half_pixel<A>(oy, h, oh, y0, y1, ty);
-        half_pixel<A>(ox, w, ow, x0, x1, tx);
-        // Element (iy, ix) of this image and channel.
-        const long long base = LAYOUT == CTHULHU_CHANNELS_LAST ? nb * h * w * c + ch
-                                                               : (nb * c + ch) * h * w;
-        const long long px = LAYOUT == CTHULHU_CHANNELS_LAST ? c : 1;
-        const A tl = to_acc(x[base + ((long long)y0 * w + x0) * px]);
-        const A tr = to_acc(x[base + ((long long)y0 * w + x1) * px]);
-        const A bl = to_acc(x[base + ((long long)y1 * w + x0) * px]);
-        const A br = to_acc(x[base + ((long long)y1 * w + x1) * px]);
-        const A top = tl + (tr - tl) * tx;
-        const A bottom = bl + (br - bl) * tx;
-        y[i] = store_as<T>::from(top + (bottom - top) * ty);
     }
 }
 
