@@ -27,9 +27,9 @@ __all__ = [
 ]
 
 
-def explain(x, op: str) -> Explanation:
+def explain(x, op: str, **cfg) -> Explanation:
     """Which plugin would run ``op`` on ``x`` and why (see :meth:`Registry.explain`)."""
-    return registry.explain(x, op)
+    return registry.explain(x, op, **cfg)
 
 
 def plugins() -> list[PluginInfo]:

@@ -23,6 +23,7 @@ OPS = (
     "separable_conv",
     "matmul",
     "upsample",
+    "model",  # a whole model's predict(x): the Dask device routes models, not only ops
 )
 
 

@@ -223,8 +223,13 @@ class Registry:
         self._impls[cache_key] = impl
         return impl
 
-    def explain(self, x, op: str) -> Explanation:
-        """Which plugin would run ``op`` on ``x``, and why."""
+    def explain(self, x, op: str, **cfg) -> Explanation:
+        """Which plugin would run ``op`` on ``x``, and why.
+
+        ``cfg`` (the op's keyword arguments) is accepted so that call sites can
+        pass what they will pass to the op; the choice of plugin does not depend
+        on it, but a plugin's callable may still decline a particular call.
+        """
         if op not in OPS:
             raise ValueError(f"explain(): unknown op {op!r}; expected one of {OPS}")
         key = namespace_key(x)
