@@ -43,12 +43,16 @@ def test_plugin_module_imports_no_array_library():
 def test_plugin_serves_the_cupy_key_and_every_op():
     plugin = CupyPlugin()
     assert plugin.name == "cupy" and plugin.keys == ("cupy",)
-    for op in OPS:
+    heavy = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "matmul",
+             "upsample")
+    assert set(heavy) <= set(OPS)
+    for op in heavy:
         impl = plugin.get(op)
         assert callable(impl), op
         if op != "upsample":  # nothing to fuse there
             assert impl.cthulhu_fuses == {"bias", "activation"}, op
     assert plugin.get("pool") is None
+    assert plugin.get("model") is None  # a model runs layer by layer, each op on the GPU
 
 
 def test_builtin_table_points_at_the_plugin():
