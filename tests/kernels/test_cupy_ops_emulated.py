@@ -227,3 +227,17 @@ def test_ops_run_with_the_input_device_current():
     assert _ops.conv(Array(), None, strides=(1,), padding="valid", dilation=(1,),
                      data_format="channels_last") is NotImplemented
     assert entered == ["in", "out"]
+
+
+def test_empty_batch_launches_nothing(emulated):
+    x = np.zeros((0, 5, 5, 2), np.float32)
+    k = np.ones((3, 3, 2, 4), np.float32)
+    fake_cupy.FakeRawModule.launched.clear()
+    with emulated:
+        from cthulhu.devices.cupy_ import _ops
+
+        y = _ops.conv(x, k, strides=(1, 1), padding="same", dilation=(1, 1),
+                      data_format="channels_last")
+        u = _ops.upsample(x, size=(2, 2), interpolation="nearest", data_format="channels_last")
+    assert y.shape == (0, 5, 5, 4) and u.shape == (0, 10, 10, 2)
+    assert fake_cupy.FakeRawModule.launched == []

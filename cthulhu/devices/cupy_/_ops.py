@@ -69,6 +69,15 @@ def _join(batch, spatial, channels, data_format):
     return (batch, channels, *spatial)
 
 
+def _operands(cp, x, kernel, bias):
+    """C-contiguous input, kernel and bias in ``x``'s dtype (the kernels index them flat).
+    Without a bias the kernel array stands in for the pointer; ``use_bias`` is 0 then."""
+    x = cp.ascontiguousarray(x)
+    kernel = cp.ascontiguousarray(kernel, dtype=x.dtype)
+    b = kernel if bias is None else cp.ascontiguousarray(bias, dtype=x.dtype)
+    return x, kernel, b
+
+
 def _run(file: str, launch: _launch.Launch, arrays) -> None:
     fn = _loader.kernel(file, launch.name)
     fn(launch.grid, launch.block, (*arrays, *(np.int32(a) for a in launch.args)))
@@ -110,9 +119,9 @@ def _conv(x, kernel, strides, padding, output_padding, dilation, data_format, bi
         channels, filters = kernel.shape[-2:]
         pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, op)
         out_spatial = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, op)
-    y = cp.empty(_join(batch, out_spatial, filters, data_format), dtype=x.dtype)
-    if y.size == 0:
-        return y
+    out_shape = _join(batch, out_spatial, filters, data_format)
+    if 0 in out_shape:
+        return cp.empty(out_shape, dtype=x.dtype)
     try:
         launch = _launch.conv_launch(
             transposed=transposed, layout=data_format, dtype=dtype, batch=batch,
@@ -122,9 +131,8 @@ def _conv(x, kernel, strides, padding, output_padding, dilation, data_format, bi
             sm_count=_sm_count(cp.cuda.Device().id))
     except OverflowError:
         return NotImplemented
-    x = cp.ascontiguousarray(x)
-    kernel = cp.ascontiguousarray(kernel)
-    b = kernel if bias is None else cp.ascontiguousarray(bias)  # unread when use_bias == 0
+    y = cp.empty(out_shape, dtype=x.dtype)
+    x, kernel, b = _operands(cp, x, kernel, bias)
     _run("conv_nd.cu", launch, (x, kernel, b, y))
     return y
 
@@ -138,17 +146,16 @@ def _depthwise(x, kernel, strides, padding, dilation, data_format, bias, activat
     multiplier = kernel.shape[-1]
     pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, op)
     out_spatial = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, op)
-    y = cp.empty(_join(batch, out_spatial, channels * multiplier, data_format), dtype=x.dtype)
-    if y.size == 0:
-        return y
+    out_shape = _join(batch, out_spatial, channels * multiplier, data_format)
+    if 0 in out_shape:
+        return cp.empty(out_shape, dtype=x.dtype)
     launch = _launch.depthwise_launch(
         layout=data_format, dtype=dtype, batch=batch, channels=channels, multiplier=multiplier,
         in_spatial=spatial, out_spatial=out_spatial, kernel=ksize, strides=strides,
         dilation=dilation, pads_lo=[p[0] for p in pads], use_bias=bias is not None,
         activation=activation)
-    x = cp.ascontiguousarray(x)
-    kernel = cp.ascontiguousarray(kernel)
-    b = kernel if bias is None else cp.ascontiguousarray(bias)
+    y = cp.empty(out_shape, dtype=x.dtype)
+    x, kernel, b = _operands(cp, x, kernel, bias)
     _run("depthwise.cu", launch, (x, kernel, b, y))
     return y
 
@@ -216,9 +223,9 @@ def upsample(x, *, size, interpolation, data_format):
     sh = _args.shapes_mod()
     out_spatial = tuple(sh.upsample_length(n, f, owner="ops.upsample")
                         for n, f in zip(spatial, size, strict=True))
-    y = cp.empty(_join(batch, out_spatial, channels, data_format), dtype=x.dtype)
-    if y.size == 0:
-        return y
+    out_shape = _join(batch, out_spatial, channels, data_format)
+    if 0 in out_shape:
+        return cp.empty(out_shape, dtype=x.dtype)
     try:
         launch = _launch.upsample_launch(interpolation=interpolation, layout=data_format,
                                          dtype=dtype, batch=batch, channels=channels,
@@ -226,5 +233,6 @@ def upsample(x, *, size, interpolation, data_format):
                                          size=size)
     except OverflowError:
         return NotImplemented
+    y = cp.empty(out_shape, dtype=x.dtype)
     _run("upsample.cu", launch, (cp.ascontiguousarray(x), y))
     return y
