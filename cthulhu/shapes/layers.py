@@ -9,12 +9,13 @@ spatial axes. Errors name ``owner`` (a layer or a string).
 from ._arith import check_dim, is_int
 from .errors import ShapeTypeError, shape_error
 from .lengths import (
-    conv_length,
-    conv_transpose_length,
-    crop_length,
-    pad_length,
+    _conv_out,
+    _conv_transpose_out,
+    _crop_out,
+    _pad_out,
+    _upsample_out,
+    dilated_kernel_size,
     pool_length,
-    upsample_length,
 )
 from .normalize import (
     as_tuple,
@@ -115,9 +116,45 @@ def _conv_args(rank, kernel_size, strides, padding, dilation_rate, data_format, 
     return kernel_size, strides, padding, dilation_rate, normalize_data_format(data_format, owner)
 
 
-def _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner):
-    return tuple(conv_length(n, k, s, padding, d, owner=owner)
-                 for n, k, s, d in zip(spatial, kernel_size, strides, dilation_rate, strict=True))
+def _check_rank(shape, rank, first, owner):
+    """The cheap rank test of a checked shape; the validating one builds the message."""
+    if len(shape) != rank + 2:
+        _spatial_shape(shape, rank, "channels_first" if first else "channels_last", owner)
+
+
+def _conv_fast(shape, owner, rank, first, dilated, strides, padding, filters, multiplier):
+    """The output shape of every direct convolution, from checked arguments.
+
+    This is the one home of the whole-layer convolution formula: :func:`conv`,
+    :func:`depthwise_conv` and :func:`separable_conv` call it after validating
+    their arguments, and :func:`~cthulhu.shapes.chain` calls it directly with
+    the arguments a spec had checked once when it was normalised.
+    ``dilated`` holds the dilated kernel sizes; ``filters`` is ``None`` for a
+    depthwise convolution (channels times ``multiplier``).
+    """
+    _check_rank(shape, rank, first, owner)
+    spatial = shape[2:] if first else shape[1:-1]
+    out = [_conv_out(n, k, s, padding, owner)
+           for n, k, s in zip(spatial, dilated, strides, strict=True)]
+    if filters is None:
+        channels = shape[1] if first else shape[-1]
+        filters = None if channels is None else channels * multiplier
+    return (shape[0], filters, *out) if first else (shape[0], *out, filters)
+
+
+def _conv_transpose_fast(shape, owner, rank, first, kernel, dilated, strides, padding,
+                         output_padding, filters):
+    """The output shape of a transposed convolution from checked arguments (see ``_conv_fast``)."""
+    _check_rank(shape, rank, first, owner)
+    spatial = shape[2:] if first else shape[1:-1]
+    pads = output_padding if output_padding is not None else (None,) * rank
+    out = [_conv_transpose_out(n, k, K, s, padding, p, owner)
+           for n, k, K, s, p in zip(spatial, kernel, dilated, strides, pads, strict=True)]
+    return (shape[0], filters, *out) if first else (shape[0], *out, filters)
+
+
+def _dilated(kernel_size, dilation_rate):
+    return tuple(dilated_kernel_size(k, d) for k, d in zip(kernel_size, dilation_rate, strict=True))
 
 
 def conv(input_shape, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
@@ -132,9 +169,8 @@ def conv(input_shape, filters, kernel_size, strides=1, padding="valid", dilation
         rank, kernel_size, strides, padding, dilation_rate, data_format, owner)
     filters = positive_int(filters, "filters", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
-    batch, spatial, _ = split_channels(shape, data_format)
-    out = _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner)
-    return join_channels(batch, out, filters, data_format)
+    return _conv_fast(shape, owner, rank, data_format == "channels_first",
+                      _dilated(kernel_size, dilation_rate), strides, padding, filters, 1)
 
 
 def conv_transpose(input_shape, filters, kernel_size, strides=1, padding="valid",
@@ -151,11 +187,9 @@ def conv_transpose(input_shape, filters, kernel_size, strides=1, padding="valid"
     output_padding = normalize_output_padding(output_padding, strides, owner)
     filters = positive_int(filters, "filters", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
-    batch, spatial, _ = split_channels(shape, data_format)
-    pads = output_padding if output_padding is not None else (None,) * rank
-    out = tuple(conv_transpose_length(n, k, s, padding, p, d, owner=owner)
-                for n, k, s, p, d in zip(spatial, kernel_size, strides, pads, dilation_rate, strict=True))
-    return join_channels(batch, out, filters, data_format)
+    return _conv_transpose_fast(shape, owner, rank, data_format == "channels_first",
+                                kernel_size, _dilated(kernel_size, dilation_rate), strides,
+                                padding, output_padding, filters)
 
 
 def depthwise_conv(input_shape, kernel_size, strides=1, padding="valid", depth_multiplier=1,
@@ -171,10 +205,9 @@ def depthwise_conv(input_shape, kernel_size, strides=1, padding="valid", depth_m
         allowed=("valid", "same"))
     depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
-    batch, spatial, channels = split_channels(shape, data_format)
-    out = _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner)
-    out_channels = None if channels is None else channels * depth_multiplier
-    return join_channels(batch, out, out_channels, data_format)
+    return _conv_fast(shape, owner, rank, data_format == "channels_first",
+                      _dilated(kernel_size, dilation_rate), strides, padding, None,
+                      depth_multiplier)
 
 
 def separable_conv(input_shape, filters, kernel_size, strides=1, padding="valid",
@@ -188,12 +221,11 @@ def separable_conv(input_shape, filters, kernel_size, strides=1, padding="valid"
     kernel_size, strides, padding, dilation_rate, data_format = _conv_args(
         rank, kernel_size, strides, padding, dilation_rate, data_format, owner,
         allowed=("valid", "same"))
-    depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
+    positive_int(depth_multiplier, "depth_multiplier", owner)
     filters = positive_int(filters, "filters", owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
-    batch, spatial, _ = split_channels(shape, data_format)
-    out = _conv_spatial(spatial, kernel_size, strides, padding, dilation_rate, owner)
-    return join_channels(batch, out, filters, data_format)
+    return _conv_fast(shape, owner, rank, data_format == "channels_first",
+                      _dilated(kernel_size, dilation_rate), strides, padding, filters, 1)
 
 
 def _format_for(rank, data_format, owner):
@@ -211,9 +243,15 @@ def cropping(input_shape, cropping, data_format=None, owner=None, rank=None):
     pairs = normalize_cropping(cropping, rank, owner)
     data_format = _format_for(rank, data_format, owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
-    batch, spatial, channels = split_channels(shape, data_format)
-    out = tuple(crop_length(n, lo, hi, owner=owner) for n, (lo, hi) in zip(spatial, pairs, strict=True))
-    return join_channels(batch, out, channels, data_format)
+    return _cropping_fast(shape, owner, rank, data_format == "channels_first", pairs)
+
+
+def _cropping_fast(shape, owner, rank, first, pairs):
+    """:func:`cropping` from checked arguments (``pairs`` normalised)."""
+    _check_rank(shape, rank, first, owner)
+    spatial = shape[2:] if first else shape[1:-1]
+    out = [_crop_out(n, lo, hi, owner) for n, (lo, hi) in zip(spatial, pairs, strict=True)]
+    return (shape[0], shape[1], *out) if first else (shape[0], *out, shape[-1])
 
 
 def zero_padding(input_shape, padding, data_format=None, owner=None, rank=None):
@@ -226,9 +264,15 @@ def zero_padding(input_shape, padding, data_format=None, owner=None, rank=None):
     pairs = normalize_zero_padding(padding, rank, owner)
     data_format = _format_for(rank, data_format, owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
-    batch, spatial, channels = split_channels(shape, data_format)
-    out = tuple(pad_length(n, lo, hi, owner=owner) for n, (lo, hi) in zip(spatial, pairs, strict=True))
-    return join_channels(batch, out, channels, data_format)
+    return _zero_padding_fast(shape, owner, rank, data_format == "channels_first", pairs)
+
+
+def _zero_padding_fast(shape, owner, rank, first, pairs):
+    """:func:`zero_padding` from checked arguments (``pairs`` normalised)."""
+    _check_rank(shape, rank, first, owner)
+    spatial = shape[2:] if first else shape[1:-1]
+    out = [_pad_out(n, lo, hi) for n, (lo, hi) in zip(spatial, pairs, strict=True)]
+    return (shape[0], shape[1], *out) if first else (shape[0], *out, shape[-1])
 
 
 def upsampling(input_shape, size, data_format=None, owner=None):
@@ -241,9 +285,15 @@ def upsampling(input_shape, size, data_format=None, owner=None):
     size = normalize_size(size, rank, owner)
     data_format = _format_for(rank, data_format, owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
-    batch, spatial, channels = split_channels(shape, data_format)
-    out = tuple(upsample_length(n, f, owner=owner) for n, f in zip(spatial, size, strict=True))
-    return join_channels(batch, out, channels, data_format)
+    return _upsampling_fast(shape, owner, rank, data_format == "channels_first", size)
+
+
+def _upsampling_fast(shape, owner, rank, first, size):
+    """:func:`upsampling` from checked arguments (``size`` normalised)."""
+    _check_rank(shape, rank, first, owner)
+    spatial = shape[2:] if first else shape[1:-1]
+    out = [_upsample_out(n, f) for n, f in zip(spatial, size, strict=True)]
+    return (shape[0], shape[1], *out) if first else (shape[0], *out, shape[-1])
 
 
 def pooling(input_shape, pool_size, strides=None, padding="valid", data_format=None,

@@ -69,14 +69,27 @@ def conv_length(n, kernel, stride=1, padding="valid", dilation=1, *, owner=None)
     pair = _explicit_pair(padding, owner)
     n = check_dim(n, "input length", owner)
     if pair is None:
-        padding = normalize_padding(padding, owner)
-        if padding != "valid":
-            return ceildiv(n, stride)
-        pair = (0, 0)
+        pair = normalize_padding(padding, owner)
+    return _conv_out(n, K, stride, pair, owner)
+
+
+def _conv_out(n, K, stride, padding, owner=None):
+    """The formula of :func:`conv_length` on checked arguments (the fast path of chains).
+
+    ``K`` is the dilated kernel size, ``padding`` a lower-case padding name or an
+    explicit ``(lo, hi)`` pair of ints and ``n`` a checked size.
+    """
     if n is None:
         return None
-    padded = at_least(n + pair[0] + pair[1], K,
-                      f"padded input length (dilated kernel size {K})", owner)
+    if padding == "valid":
+        padded = n
+    elif padding.__class__ is str:
+        return ceildiv(n, stride)
+    else:
+        padded = n + padding[0] + padding[1]
+    if padded.__class__ is not int or padded < K:
+        # symbols record the condition; a short int raises (the message is built only then)
+        padded = at_least(padded, K, f"padded input length (dilated kernel size {K})", owner)
     return (padded - K) // stride + 1
 
 
@@ -151,9 +164,15 @@ def conv_transpose_length(n, kernel, stride=1, padding="valid", output_padding=N
     padding = _transpose_padding_arg(padding, owner)
     output_padding = _check_output_padding(output_padding, stride, owner)
     n = check_dim(n, "input length", owner)
+    return _conv_transpose_out(n, kernel, K, stride, padding, output_padding, owner)
+
+
+def _conv_transpose_out(n, kernel, K, stride, padding, output_padding, owner=None):
+    """The formula of :func:`conv_transpose_length` on checked arguments (``K`` dilated)."""
     if n is None:
         return None
-    n = at_least(n, 1, "transposed convolution input length", owner)
+    if n.__class__ is not int or n < 1:
+        n = at_least(n, 1, "transposed convolution input length", owner)
     if output_padding is None:
         extra = max(K - stride, 0) if padding == "valid" else 0
         return n * stride + extra
@@ -163,6 +182,8 @@ def conv_transpose_length(n, kernel, stride=1, padding="valid", output_padding=N
         raise shape_error(owner, f"transposed convolution of length {n} with kernel {kernel}, "
                                  f"padding 'same' and output_padding {output_padding} "
                                  f"has an empty output (length {out})")
+    if out.__class__ is int:
+        return out
     # Only 'same' with an even K and p = 0 can be empty ((n-1)*s for n = 1).
     return at_least(out, 1, "transposed convolution output length", owner)
 
@@ -261,21 +282,34 @@ def pool_length(n, pool_size, stride=None, padding="valid", *, owner=None):
 
 def crop_length(n, lo, hi, *, owner=None):
     """``n - lo - hi``; the cropping must leave at least one sample."""
-    n = check_dim(n, "input length", owner)
+    return _crop_out(check_dim(n, "input length", owner), lo, hi, owner)
+
+
+def _crop_out(n, lo, hi, owner=None):
+    """The formula of :func:`crop_length` on a checked size."""
     if n is None:
         return None
-    n = at_least(n, lo + hi + 1, f"length of the axis cropped by ({lo}, {hi})", owner)
+    if n.__class__ is not int or n <= lo + hi:
+        n = at_least(n, lo + hi + 1, f"length of the axis cropped by ({lo}, {hi})", owner)
     return n - lo - hi
 
 
 def pad_length(n, lo, hi, *, owner=None):
     """``n + lo + hi`` (zero padding)."""
-    n = check_dim(n, "input length", owner)
+    return _pad_out(check_dim(n, "input length", owner), lo, hi)
+
+
+def _pad_out(n, lo, hi):
+    """The formula of :func:`pad_length` on a checked size."""
     return None if n is None else n + lo + hi
 
 
 def upsample_length(n, size, *, owner=None):
     """``n * size`` (nearest or bilinear up-sampling by an integer factor)."""
     _positive(size, "size", owner)
-    n = check_dim(n, "input length", owner)
+    return _upsample_out(check_dim(n, "input length", owner), size)
+
+
+def _upsample_out(n, size):
+    """The formula of :func:`upsample_length` on a checked size."""
     return None if n is None else n * size
