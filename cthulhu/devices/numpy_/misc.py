@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cthulhu.devices.base import fuses
+from cthulhu.devices.numpy_ import _threads
 from cthulhu.devices.numpy_._common import compute_dtype, finish, from_last, to_last
 
 
@@ -21,29 +24,70 @@ def matmul(x, kernel, *, bias=None, activation=None):
     return y
 
 
-def _bilinear_axis(x, axis, factor, ctype):
-    from cthulhu.ops.generic import bilinear_taps
+def _phases(factor):
+    """Per output phase ``r``: offset of the lower source sample (-1 or 0) and its weight.
 
-    lower, upper, weight = bilinear_taps(x.shape[axis], factor)
-    lo = np.take(x, lower, axis=axis)
-    hi = np.take(x, upper, axis=axis)
-    shape = [1] * x.ndim
-    shape[axis] = len(weight)
-    w = np.asarray(weight, dtype=ctype).reshape(shape)
-    hi -= lo
-    hi *= w
-    hi += lo
-    return hi
+    Output ``i*factor + r`` samples input coordinate ``i + (r + 0.5)/factor - 0.5``
+    (TensorFlow 2 half-pixel centres); edges are clamped by edge-padding by one.
+    """
+    out = []
+    for r in range(factor):
+        src = (r + 0.5) / factor - 0.5
+        floor = math.floor(src)
+        out.append((floor, src - floor))
+    return out
+
+
+def _bilinear_axis(x, axis, factor, ctype):
+    """Up-sample one axis: per phase, a blend of two shifted slices of the edge-padded input."""
+    n = x.shape[axis]
+    first = np.take(x, [0], axis=axis)
+    last = np.take(x, [n - 1], axis=axis)
+    xe = np.concatenate([first, x, last], axis=axis)          # xe[j + 1] = x[clamp(j)]
+    shape = list(x.shape)
+    shape[axis] = n * factor
+    y = np.empty(shape, dtype=ctype)
+    tmp = np.empty(x.shape, dtype=ctype)
+
+    def at(arr, start, stop, step=1):
+        index = [slice(None)] * arr.ndim
+        index[axis] = slice(start, stop, step)
+        return arr[tuple(index)]
+
+    for r, (offset, frac) in enumerate(_phases(factor)):
+        out = at(y, r, None, factor)
+        lower = at(xe, offset + 1, offset + 1 + n)
+        if frac == 0.0:
+            np.copyto(out, lower)
+            continue
+        upper = at(xe, offset + 2, offset + 2 + n)
+        np.multiply(lower, ctype.type(1.0 - frac), out=out)
+        np.multiply(upper, ctype.type(frac), out=tmp)
+        out += tmp
+    return y
+
+
+def _bilinear(xl, size, ctype):
+    """Separable bilinear up-sampling of a channels_last array, one batch item per chunk."""
+    n = xl.shape[0]
+    spatial = [s * f for s, f in zip(xl.shape[1:-1], size, strict=True)]
+    y = np.empty((n, *spatial, xl.shape[-1]), dtype=ctype)
+
+    def work(b):
+        part = np.asarray(xl[b:b + 1], dtype=ctype)
+        for axis, factor in enumerate(size, start=1):
+            if factor != 1:
+                part = _bilinear_axis(part, axis, factor, ctype)
+        y[b:b + 1] = part
+
+    _threads.run_chunks(work, range(n))
+    return y
 
 
 def upsample(x, *, size, interpolation, data_format):
     xl = to_last(x, data_format)
     if interpolation == "bilinear":
-        ctype = compute_dtype(x.dtype)
-        y = xl.astype(ctype, copy=False)
-        for axis, factor in enumerate(size, start=1):
-            if factor != 1:
-                y = _bilinear_axis(y, axis, factor, ctype)
+        y = _bilinear(xl, size, compute_dtype(x.dtype))
         return from_last(y.astype(x.dtype, copy=False), data_format)
     # nearest: one broadcast copy with a new length-`factor` axis after each spatial axis
     n, *spatial, c = xl.shape
