@@ -92,3 +92,26 @@ def test_blas_threads_restored_after_ops():
     before = blas[1]()
     ops.conv(_data((1, 30, 30, 16), 16), _data((3, 3, 16, 16), 17), padding="same")
     assert blas[1]() == before
+
+
+@pytest.mark.parametrize("pads", [((2, 3), (0, 1)), ((4, 0), (-1, 2)), ((-1, -2), (3, 3))])
+def test_conv_transpose_explicit_pairs_equal_generic(pads):
+    """Explicit pairs (as the Dask device passes for blocks): beyond the kernel, or cropping."""
+    x, k = _data((2, 7, 6, 3), 20), _data((3, 2, 4, 3), 21)
+    y = ops.conv_transpose(x, k, strides=(2, 1), padding=pads)
+    np.testing.assert_allclose(y, generic.conv_transpose(x, k, strides=(2, 1), padding=pads),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("op,kshape,extra", [
+    ("conv", (3, 2, 4, 5), {}),
+    ("conv_transpose", (3, 3, 5, 4), {"strides": 2}),
+    ("depthwise_conv", (3, 3, 4, 2), {}),
+])
+def test_strict_generic_equals_numpy_plugin_on_medium_sizes(op, kshape, extra):
+    import array_api_strict as xps
+
+    x, k = _data((2, 19, 17, 4), 22), _data(kshape, 23)
+    on_numpy = getattr(ops, op)(x, k, padding="same", **extra)
+    on_strict = getattr(ops, op)(xps.asarray(x), xps.asarray(k), padding="same", **extra)
+    np.testing.assert_allclose(np.from_dlpack(on_strict), on_numpy, rtol=1e-10, atol=1e-10)
