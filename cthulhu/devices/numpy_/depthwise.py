@@ -32,6 +32,9 @@ from cthulhu.devices.numpy_.conv import (
 )
 from cthulhu.ops import _args
 
+# Values per NumPy inner loop in the M == 1 multiply-accumulate (see _depthwise_flat).
+_TILE_VALUES = 512
+
 
 def _weights(kernel, ctype):
     """``(taps, C, M)`` depthwise weights, with ``M == 1`` squeezed to ``(taps, C)``."""
@@ -66,15 +69,25 @@ def _depthwise_flat(xpad, kernel, dilation, ctype, target, each_chunk=None):
     w = _weights(kernel, ctype)
     needed = rows.shape[0] - shifts[-1]
     width = c * m_mult
-    m = chunk_rows(width * 3, ctype.itemsize, hi=8192)
+    # With M == 1, `tile` consecutive rows are seen as one row of tile*C values (and the
+    # weights tiled to match), so NumPy's inner loops run over ~1000 values, not C.
+    tile = max(1, min(64, _TILE_VALUES // c)) if m_mult == 1 else 1
+    m = chunk_rows(width * 3, ctype.itemsize, hi=8192) // tile * tile or tile
+    wide = np.tile(w, (1, tile)) if tile > 1 else w
 
     def work(r0):
         mm = min(m, needed - r0)
         block = target(r0, mm)
-        acc = block if m_mult == 1 else block.reshape(mm, c, m_mult)
+        k = tile if mm % tile == 0 else 1
+        if m_mult == 1:
+            acc, weights = block.reshape(mm // k, k * c), (wide if k > 1 else w)
+        else:
+            acc, weights = block.reshape(mm, c, m_mult), w
         tmp = scratch("dw_tmp", acc.shape, ctype)
         for i, sh in enumerate(shifts):
-            _mac(acc, rows[r0 + sh:r0 + sh + mm], w[i], tmp if i else None)
+            src = rows[r0 + sh:r0 + sh + mm].reshape(mm // k, k * c) if m_mult == 1 else \
+                rows[r0 + sh:r0 + sh + mm]
+            _mac(acc, src, weights[i], tmp if i else None)
         if each_chunk is not None:
             each_chunk(r0, block)
 
