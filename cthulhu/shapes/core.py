@@ -32,6 +32,13 @@ def dense(input_shape, units, owner=None):
     """
     units = positive_int(units, "units", owner)
     shape = check_shape(input_shape, owner=owner, min_rank=2, what="(batch, ..., input_dim)")
+    return _dense_fast(shape, owner, units)
+
+
+def _dense_fast(shape, owner, units):
+    """:func:`dense` on a checked shape and a checked ``units`` (the chains' fast path)."""
+    if len(shape) < 2:
+        check_shape(shape, owner=owner, min_rank=2, what="(batch, ..., input_dim)")
     return (*shape[:-1], units)
 
 
@@ -157,3 +164,8 @@ def lstm(input_shape, units, return_sequences=False, return_state=False, owner=N
 def same_shape(input_shape, owner=None):
     """Shape-preserving layers (Azatoth, Darkness, Masking, ...): the input shape, checked."""
     return check_shape(input_shape, owner=owner, min_rank=1)
+
+
+def _same_fast(shape, owner):
+    """:func:`same_shape` of a checked shape (one with the batch axis): the shape itself."""
+    return shape

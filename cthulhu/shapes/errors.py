@@ -17,11 +17,20 @@ class ShapeTypeError(ShapeError, TypeError):
 
 
 def owner_label(owner) -> str:
-    """``"Cthalpa2D 'conv2d_1'"`` for a layer, the string itself for a string, ``""`` for None."""
+    """``"Cthalpa2D 'conv2d_1'"`` for a layer, the string itself for a string, ``""`` for None.
+
+    A layer spec (a dict, see :mod:`cthulhu.shapes.spec`) is named by its
+    ``class_name`` (else its ``kind``) and ``name``: the chains pass specs as
+    owners, so that the label is only built when an error is raised.
+    """
     if owner is None:
         return ""
     if isinstance(owner, str):
         return owner
+    if isinstance(owner, dict):
+        label = owner.get("class_name") or owner.get("kind", "layer")
+        name = owner.get("name")
+        return f"{label} {name!r}" if name else label
     cls = type(owner).__name__
     name = getattr(owner, "name", None)
     return f"{cls} {name!r}" if name else cls

@@ -35,7 +35,16 @@ the Keras name it stands for) and a ``get_config()``-style dict, filling in
 the documented defaults; :func:`layer_spec` does the same for a layer object.
 """
 
-from .errors import ShapeError, ShapeTypeError, shape_error
+from .core import _dense_fast, _same_fast
+from .errors import ShapeError, ShapeTypeError, owner_label, shape_error
+from .layers import (
+    _conv_fast,
+    _conv_transpose_fast,
+    _cropping_fast,
+    _dilated,
+    _upsampling_fast,
+    _zero_padding_fast,
+)
 from .normalize import (
     as_tuple,
     check_conv_args,
@@ -45,6 +54,7 @@ from .normalize import (
     normalize_padding,
     normalize_size,
     normalize_zero_padding,
+    positive_int,
 )
 
 __all__ = ["spec_from_config", "layer_spec", "describe_layer", "normalize_spec", "spec_owner",
@@ -158,9 +168,7 @@ _COMMON_KEYS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape"
 
 def spec_owner(spec):
     """The label errors use for a spec: ``"Cthalpa2D 'conv_1'"``, or its kind."""
-    label = spec.get("class_name") or spec.get("kind", "layer")
-    name = spec.get("name")
-    return f"{label} {name!r}" if name else label
+    return owner_label(spec)
 
 
 def spec_from_config(class_name, config=None):
@@ -294,14 +302,59 @@ def normalize_spec(spec):
         out["cropping"] = normalize_cropping(spec.get("cropping", 0), rank, owner)
     elif kind == "flatten":
         out["data_format"] = normalize_data_format(spec.get("data_format"), owner)
+    elif kind == "dense":
+        out["units"] = positive_int(_required(spec, "units", owner), "units", owner)
     # chain() trusts a spec carrying this mark and skips normalising it again; the key
     # (everything that determines the output shape) lets it memoise shapes.
     out["normalized"] = True
     out["shape_key"] = _shape_key(out)
+    out["fast_shape"] = _fast_shape(out)
     return out
 
 
-_NOT_SHAPE = {"name", "class_name", "normalized", "shape_key", "layer", "interpolation"}
+def _required(spec, key, owner):
+    if key not in spec:
+        raise shape_error(owner, f"missing required argument {key!r}")
+    return spec[key]
+
+
+def _fast_shape(spec):
+    """``(function, arguments)`` computing the spec's output shape from a checked shape.
+
+    The arguments were checked when the spec was normalised, so :func:`chain`
+    calls ``function(shape, spec, *arguments)`` (the spec names the layer in
+    errors) without validating them again on every call: the same formula
+    functions the validating whole-layer functions call after their checks.
+    ``None`` for the kinds without a fast path (they take the validating one).
+    """
+    kind = spec["kind"]
+    if kind in ("pointwise", "spatial_dropout"):
+        return (_same_fast, ())
+    if kind == "dense":
+        return (_dense_fast, (spec["units"],))
+    if kind not in SPATIAL_KINDS:
+        return None
+    rank, first = spec["rank"], spec["data_format"] == "channels_first"
+    if kind in ("conv", "depthwise_conv", "separable_conv"):
+        depthwise = kind == "depthwise_conv"
+        return (_conv_fast, (rank, first, _dilated(spec["kernel_size"], spec["dilation_rate"]),
+                             spec["strides"], spec["padding"],
+                             None if depthwise else spec["filters"],
+                             spec["depth_multiplier"] if depthwise else 1))
+    if kind == "conv_transpose":
+        return (_conv_transpose_fast, (rank, first, spec["kernel_size"],
+                                       _dilated(spec["kernel_size"], spec["dilation_rate"]),
+                                       spec["strides"], spec["padding"],
+                                       spec["output_padding"], spec["filters"]))
+    if kind == "upsampling":
+        return (_upsampling_fast, (rank, first, spec["size"]))
+    if kind == "cropping":
+        return (_cropping_fast, (rank, first, spec["cropping"]))
+    return (_zero_padding_fast, (rank, first, spec["padding"]))
+
+
+_NOT_SHAPE = {"name", "class_name", "normalized", "shape_key", "fast_shape", "layer",
+              "interpolation"}
 
 
 def _shape_key(spec):
@@ -334,7 +387,10 @@ def _normalize_conv(out, spec, kind, owner):
         out["output_padding"] = normalize_output_padding(spec.get("output_padding"), strides,
                                                          owner)
     if kind in ("depthwise_conv", "separable_conv"):
-        out["depth_multiplier"] = spec.get("depth_multiplier", 1)
+        out["depth_multiplier"] = positive_int(spec.get("depth_multiplier", 1),
+                                               "depth_multiplier", owner)
+    if kind != "depthwise_conv":
+        out["filters"] = positive_int(_required(spec, "filters", owner), "filters", owner)
 
 
 def layer_spec(layer):
