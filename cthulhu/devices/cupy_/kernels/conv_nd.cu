@@ -71,9 +71,10 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
     // channels_first: neighbouring threads load neighbouring m (= output x positions).
     constexpr int M_SLOTS = CL ? A_LOADS : 1;
 
-    // +4: breaks the bank conflicts of the transposing stores, keeps 16-byte rows.
-    __shared__ A As[BK][BM + 4];
-    __shared__ A Bs[BK][BN + 4];
+    // +4: breaks the bank conflicts of the transposing stores, keeps 16-byte rows
+    // (aligned, so that the micro-tile reads below become vector loads).
+    __shared__ __align__(16) A As[BK][BM + 4];
+    __shared__ __align__(16) A Bs[BK][BN + 4];
 
     const int tid = threadIdx.x;
     const long long OS = (long long)s.od * s.oh * s.ow;
@@ -169,10 +170,17 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
         }
     };
 
-    // This thread's micro-tile: rows ty + i * (BM / TM), columns tx + j * (BN / TN),
-    // strided so that neighbouring threads store neighbouring outputs (coalesced).
+    // This thread's micro-tile: TM rows and TN columns in runs of VM (VN) contiguous
+    // ones, so that each run is one vector load from shared memory (and one 8- or
+    // 16-byte run of the output row); the runs of neighbouring threads are adjacent, so
+    // a warp still stores long contiguous stretches. Rows ty*VM + (i % VM) + run offset.
+    constexpr int VM = TM < 4 ? TM : 4;
+    constexpr int VN = TN < 4 ? TN : 4;
+    static_assert(TM % VM == 0 && TN % VN == 0, "micro-tile runs");
     const int tx = CL ? tid % (BN / TN) : tid / (BM / TM);
     const int ty = CL ? tid / (BN / TN) : tid % (BM / TM);
+    auto row_of = [&](int i) { return (i / VM) * (BM / TM) * VM + ty * VM + i % VM; };
+    auto col_of = [&](int j) { return (j / VN) * (BN / TN) * VN + tx * VN + j % VN; };
     A acc[TM][TN];
     for (int i = 0; i < TM; ++i) {
         for (int j = 0; j < TN; ++j) {
@@ -191,10 +199,10 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
             A a[TM];
             A b[TN];
             for (int i = 0; i < TM; ++i) {
-                a[i] = As[kk][ty + i * (BM / TM)];
+                a[i] = As[kk][row_of(i)];
             }
             for (int j = 0; j < TN; ++j) {
-                b[j] = Bs[kk][tx + j * (BN / TN)];
+                b[j] = Bs[kk][col_of(j)];
             }
             for (int i = 0; i < TM; ++i) {
                 for (int j = 0; j < TN; ++j) {
@@ -206,14 +214,14 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
     }
 
     for (int i = 0; i < TM; ++i) {
-        const long long m = m0 + ty + i * (BM / TM);
+        const long long m = m0 + row_of(i);
         if (m >= M) {
             continue;
         }
         const long long nb = m / OS;
         const long long sp = m - nb * OS;
         for (int j = 0; j < TN; ++j) {
-            const int f = n0 + tx + j * (BN / TN);
+            const int f = n0 + col_of(j);
             if (f >= s.f) {
                 continue;
             }
