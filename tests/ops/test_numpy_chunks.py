@@ -115,3 +115,19 @@ def test_strict_generic_equals_numpy_plugin_on_medium_sizes(op, kshape, extra):
     on_numpy = getattr(ops, op)(x, k, padding="same", **extra)
     on_strict = getattr(ops, op)(xps.asarray(x), xps.asarray(k), padding="same", **extra)
     np.testing.assert_allclose(np.from_dlpack(on_strict), on_numpy, rtol=1e-10, atol=1e-10)
+
+
+def test_pool_works_in_a_forked_child():
+    """A child forked after the pool started gets its own threads (no deadlock)."""
+    import multiprocessing
+
+    ops.conv(_data((2, 30, 30, 8), 30), _data((3, 3, 8, 8), 31), padding="same")  # start pool
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        result = pool.apply_async(_conv_sum, ()).get(timeout=60)
+    assert np.isfinite(result)
+
+
+def _conv_sum():
+    return float(ops.conv(_data((2, 30, 30, 8), 32), _data((3, 3, 8, 8), 33),
+                          padding="same").sum())

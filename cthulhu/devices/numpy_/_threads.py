@@ -73,6 +73,18 @@ _state = {"depth": 0, "saved": None, "workers": None}
 _busy = threading.Semaphore(1)
 
 
+def _after_fork_in_child():
+    # locks held by other threads at fork time would never be released in the child
+    global _lock, _busy
+    _lock = threading.Lock()
+    _busy = threading.Semaphore(1)
+    _state.update(depth=0, saved=None, workers=None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextlib.contextmanager
 def single_threaded_blas():
     """Set OpenBLAS to one thread for the duration (re-entrant, restored by the last exit)."""
@@ -94,7 +106,8 @@ def single_threaded_blas():
 
 
 @functools.cache
-def _pool(n: int) -> ThreadPoolExecutor:
+def _pool(n: int, pid: int) -> ThreadPoolExecutor:
+    # keyed by process id: a forked child must not reuse its parent's (absent) threads
     return ThreadPoolExecutor(max_workers=n, thread_name_prefix="cthulhu-numpy")
 
 
@@ -113,7 +126,8 @@ def run_chunks(work, starts, n_workers: int | None = None) -> None:
         # Workers pull chunks from one shared iterator (next() on a list iterator is
         # atomic under the GIL), so a worker slowed by a busy machine takes fewer.
         shared = iter(starts)
-        futures = [_pool(n).submit(_drain, work, shared) for _ in range(min(n, len(starts)))]
+        pool = _pool(n, os.getpid())
+        futures = [pool.submit(_drain, work, shared) for _ in range(min(n, len(starts)))]
         for future in futures:
             future.result()
     finally:
