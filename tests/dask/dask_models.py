@@ -49,8 +49,10 @@ def layer_configs(draw, rank):
     return kind, {"activation": draw(st.sampled_from(["relu", "sigmoid"]))}
 
 
-def build_layer(kind, kwargs, rank):
+def build_layer(kind, kwargs, rank, data_format="channels_last"):
     kwargs = dict(kwargs)
+    if kind != "act":
+        kwargs["data_format"] = data_format
     if kind == "conv":
         return _CONV[rank](**kwargs)
     if kind == "transpose":
@@ -64,11 +66,12 @@ def build_layer(kind, kwargs, rank):
     return L.Azatoth(kwargs["activation"])
 
 
-def build_model(configs, rank, channels, seed=0):
+def build_model(configs, rank, channels, seed=0, data_format="channels_last"):
     """A built Pile of the drawn layers with seeded random weights and biases."""
-    layers = [build_layer(kind, kwargs, rank) for kind, kwargs in configs]
-    model = Pile([L.InputLayer(input_shape=(*(None,) * rank, channels)), *layers]) \
-        if hasattr(L, "InputLayer") else Pile(layers)
+    layers = [build_layer(kind, kwargs, rank, data_format) for kind, kwargs in configs]
+    spatial = (None,) * rank
+    input_shape = (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+    model = Pile([L.InputLayer(input_shape=input_shape), *layers])
     rng = np.random.default_rng(seed)
     weights = [rng.standard_normal(w.shape).astype(np.float32) * 0.5
                for w in model.get_weights()]
@@ -76,24 +79,41 @@ def build_model(configs, rank, channels, seed=0):
     return model
 
 
+class Case(tuple):
+    """``(configs, rank, channels, shape)`` plus ``data_format`` and a ``model()`` builder."""
+
+    data_format = "channels_last"
+
+    def model(self, seed=0):
+        configs, rank, channels, _ = self
+        return build_model(configs, rank, channels, seed, self.data_format)
+
+
 @st.composite
-def model_cases(draw, ranks=(2, 3), max_layers=3, max_size=10):
-    """(configs, rank, channels, volume shape incl. batch) with a non-empty output."""
+def model_cases(draw, ranks=(2, 3), max_layers=3, max_size=10,
+                formats=("channels_last", "channels_first")):
+    """A :class:`Case` (model layers, rank, channels, volume shape incl. batch) whose
+    output is not empty; ``case.model()`` builds the model."""
     rank = draw(st.sampled_from(ranks))
+    data_format = draw(st.sampled_from(formats))
     configs = draw(st.lists(layer_configs(rank), min_size=1, max_size=max_layers))
+    if all(kind == "act" for kind, _ in configs):
+        data_format = "channels_last"  # no layer would say where the channels are
     channels = draw(st.integers(1, 2))
     spatial = tuple(draw(st.integers(3, max_size)) for _ in range(rank))
     batch = draw(st.integers(1, 2))
-    shape = (batch, *spatial, channels)
-    model = build_model(configs, rank, channels)
+    shape = ((batch, *spatial, channels) if data_format == "channels_last"
+             else (batch, channels, *spatial))
+    case = Case((configs, rank, channels, shape))
+    case.data_format = data_format
     try:
-        out = model.compute_output_shape(shape)
+        out = case.model().compute_output_shape(shape)
     except ValueError:
         assume(False)
     out = tuple(out)
     assume(all(isinstance(n, int) and n >= 1 for n in out))
     assume(np.prod(out) <= 40_000)
-    return configs, rank, channels, shape
+    return case
 
 
 def chunks_for(draw, shape, minimum=1):

@@ -12,7 +12,7 @@ reference written here (``standin``) that knows nothing of the layers.
 import dask.array as da
 import numpy as np
 import zarr
-from dask_models import build_model, chunks_for, model_cases
+from dask_models import chunks_for, model_cases
 from dask_standin import StandInConv, StandInPile
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,7 +33,7 @@ def _volume(shape, seed=0):
 @given(case=model_cases(), data=st.data())
 def test_fused_dask_predict_equals_in_memory(case, data):
     configs, rank, channels, shape = case
-    model = build_model(configs, rank, channels)
+    model = case.model()
     x = _volume(shape)
     expected = model.predict(x)
     chunks = chunks_for(data.draw, shape, minimum=2)
@@ -46,7 +46,7 @@ def test_fused_dask_predict_equals_in_memory(case, data):
 @given(case=model_cases(max_layers=2, max_size=8), data=st.data())
 def test_layer_by_layer_on_dask_equals_in_memory(case, data):
     configs, rank, channels, shape = case
-    model = build_model(configs, rank, channels)
+    model = case.model()
     x = _volume(shape, seed=1)
     chunks = chunks_for(data.draw, shape, minimum=2)
     y, expected = da.from_array(x, chunks=chunks), x
@@ -61,26 +61,37 @@ def test_layer_by_layer_on_dask_equals_in_memory(case, data):
 @given(case=model_cases(ranks=(3,), max_layers=3, max_size=9), data=st.data())
 def test_predict_volume_equals_in_memory(case, data, tmp_path_factory):
     configs, rank, channels, shape = case
-    model = build_model(configs, rank, channels)
+    model = case.model()
     x = _volume(shape[1:], seed=2)  # stored without the batch axis
+    stored = x
+    channel_axis = -1 if case.data_format == "channels_last" else 0
+    if channels == 1 and data.draw(st.booleans()):
+        stored = np.squeeze(x, axis=channel_axis)  # a single-channel volume without the axis
     folder = tmp_path_factory.mktemp("vol")
-    source = zarr.create_array(store=str(folder / "in.zarr"), shape=x.shape,
-                               chunks=chunks_for(data.draw, x.shape), dtype="float32")
-    source[...] = x
+    source = zarr.create_array(store=str(folder / "in.zarr"), shape=stored.shape,
+                               chunks=chunks_for(data.draw, stored.shape), dtype="float32")
+    source[...] = stored
     out_shape = model.compute_output_shape((1, *x.shape))
-    block = tuple(data.draw(st.integers(1, n)) for n in out_shape[1:-1])
+    spatial_out = out_shape[1:-1] if case.data_format == "channels_last" else out_shape[2:]
+    block = tuple(data.draw(st.integers(1, n)) for n in spatial_out)
+    run = {"progress": False, "scheduler": "synchronous"}
     try:
         cthulhu.predict_volume(model, str(folder / "in.zarr"), str(folder / "out.zarr"),
-                               block_shape=block, progress=False, scheduler="synchronous")
+                               block_shape=block, **run)
     except ValueError as exc:  # a block smaller than the halo is refused, by design
         assert "halo" in str(exc)
-        block = tuple(out_shape[1:-1])
+        block = tuple(spatial_out)
         cthulhu.predict_volume(model, str(folder / "in.zarr"), str(folder / "out.zarr"),
-                               block_shape=block, progress=False, scheduler="synchronous")
+                               block_shape=block, **run)
     result = zarr.open_array(str(folder / "out.zarr"), mode="r")
     expected = model.predict(x[None])[0]
-    np.testing.assert_allclose(result[...].reshape(expected.shape), expected, **TOL)
-    assert result.chunks[:rank] == block
+    if stored.ndim < x.ndim and expected.shape[channel_axis] == 1:
+        expected = np.squeeze(expected, axis=channel_axis)
+    assert result.shape == expected.shape
+    np.testing.assert_allclose(result[...], expected, **TOL)
+    spatial_chunks = result.chunks[:rank] if case.data_format == "channels_last" or \
+        result.ndim == rank else result.chunks[1:]
+    assert tuple(spatial_chunks) == block
 
 
 @st.composite

@@ -1,6 +1,6 @@
 """The block planner agrees with the shape algebra's own block plans (cthulhu.shapes.chain)."""
 
-from dask_models import build_model, model_cases
+from dask_models import model_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +27,7 @@ def test_read_ranges_equal_shapes_chain_block_plans(case, data):
     configs, rank, channels, shape = case
     if not _comparable(configs):
         return
-    model = build_model(configs, rank, channels)
+    model = case.model()
     layers = model_layers(model)
     program = BlockProgram(layers, shape)
     chain = shapes.chain([layer.shape_spec() for layer in layers], shape)

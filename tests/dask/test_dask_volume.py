@@ -168,3 +168,13 @@ def test_in_memory_array_source_and_identity(tmp_path, vol):
 
     assert Source(vol).spec == Source(vol.copy()).spec
     assert Source(vol).spec != Source(vol + 1).spec  # a different input never resumes a run
+
+
+def test_single_channel_volume_without_axis_to_several_output_channels(tmp_path, vol):
+    model = Pile([L.InputLayer(input_shape=(None, None, None, 1)),
+                  L.Cthalpa3D(2, 3, padding="same")])
+    cthulhu.predict_volume(model, vol, tmp_path / "out.zarr", block_shape=6, progress=False)
+    out = zarr.open_array(str(tmp_path / "out.zarr"))
+    assert out.shape == (*vol.shape, 2) and out.chunks == (6, 6, 6, 2)
+    np.testing.assert_allclose(out[...], model.predict(vol[None, ..., None])[0],
+                               rtol=1e-5, atol=1e-5)

@@ -169,7 +169,11 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
             raise ValueError(f"block_shape {block} is smaller than the model's halo {halo} "
                              f"(input samples) on spatial axis {axis}; use blocks of at least "
                              f"{-(-need // jump[axis])} output samples there")
-    out_layout = type(layout)(layout.has_batch, layout.has_channels, data_format)
+    # A volume stored without its channels axis gets an output without one too, unless
+    # the model makes several output channels.
+    out_channels = out_full[-1 if data_format == "channels_last" else 1]
+    out_layout = type(layout)(layout.has_batch, layout.has_channels or out_channels != 1,
+                              data_format)
     out_stored = out_layout.stored_shape(out_full)
     chunks = _chunks(out_full, out_layout, program, block)
     fingerprint = _fingerprint(model, layers, src, block, out_full)
