@@ -121,7 +121,7 @@ def bench_throughput(edge, block, workdir, repeats=2, width=4):
     return row
 
 
-def bench_conv(edge, chunk, workdir, repeats=2):
+def bench_conv(edge, chunk, workdir, repeats=3):
     """One 3x3x3 convolution over a Zarr volume: cthulhu's Dask layer vs dask_image."""
     import dask.array as da
     import zarr
@@ -148,18 +148,24 @@ def bench_conv(edge, chunk, workdir, repeats=2):
         y = ndfilters.convolve(x, weights, mode="constant", cval=0.0)
         da.to_zarr(y, str(workdir / "conv_theirs.zarr"), overwrite=True)
 
-    t_ours = min(_timed(ours) for _ in range(repeats))
-    t_theirs = min(_timed(theirs) for _ in range(repeats))
-    a = zarr.open_array(str(workdir / "conv_ours.zarr"))[...]
-    b = zarr.open_array(str(workdir / "conv_theirs.zarr"))[...]
-    same = bool(np.allclose(a, b, rtol=1e-4, atol=1e-4))
-    row = {"edge": edge, "chunk": chunk, "cthulhu_s": t_ours, "dask_image_s": t_theirs,
-           "speedup": t_theirs / t_ours, "equal": same}
-    print(f"conv: {edge}^3 in {chunk}^3 chunks: cthulhu {t_ours:.2f} s, dask_image "
-          f"{t_theirs:.2f} s -> {row['speedup']:.2f}x (equal: {same})", flush=True)
+    import dask
+
+    rows = []
+    for scheduler in ("threads", "synchronous"):
+        with dask.config.set(scheduler=scheduler):
+            t_ours = min(_timed(ours) for _ in range(repeats))
+            t_theirs = min(_timed(theirs) for _ in range(repeats))
+        a = zarr.open_array(str(workdir / "conv_ours.zarr"))[...]
+        b = zarr.open_array(str(workdir / "conv_theirs.zarr"))[...]
+        same = bool(np.allclose(a, b, rtol=1e-4, atol=1e-4))
+        row = {"edge": edge, "chunk": chunk, "scheduler": scheduler, "cthulhu_s": t_ours,
+               "dask_image_s": t_theirs, "speedup": t_theirs / t_ours, "equal": same}
+        print(f"conv: {edge}^3 in {chunk}^3 chunks, {scheduler}: cthulhu {t_ours:.2f} s, "
+              f"dask_image {t_theirs:.2f} s -> {row['speedup']:.2f}x (equal: {same})", flush=True)
+        rows.append(row)
     for name in ("conv_in.zarr", "conv_ours.zarr", "conv_theirs.zarr"):
         _remove(workdir / name)
-    return row
+    return rows
 
 
 def _timed(func):
