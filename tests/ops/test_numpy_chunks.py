@@ -131,3 +131,35 @@ def test_pool_works_in_a_forked_child():
 def _conv_sum():
     return float(ops.conv(_data((2, 30, 30, 8), 32), _data((3, 3, 8, 8), 33),
                           padding="same").sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_gemm_accumulates_on_strided_rows(dtype):
+    from cthulhu.devices.numpy_ import _gemm
+
+    if not _gemm.available(dtype):
+        pytest.skip("no cblas gemm found in NumPy's OpenBLAS")
+    rng = np.random.default_rng(40)
+    big = rng.standard_normal((50, 12)).astype(dtype)
+    a = big[3:40, 2:9]                         # 37 x 7 with row stride 12
+    b = rng.standard_normal((7, 5)).astype(dtype)
+    c = rng.standard_normal((37, 5)).astype(dtype)
+    expected = c + a.astype(np.float64) @ b
+    _gemm.gemm(a, b, c, 1.0)
+    np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
+    _gemm.gemm(a, b, c, 0.0)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="do not match"):
+        _gemm.gemm(a, b[:6], c, 1.0)
+
+
+def test_conv_per_tap_and_gather_paths_agree(monkeypatch):
+    from cthulhu.devices.numpy_ import conv as numpy_conv
+
+    x, k = _data((2, 21, 18, 16), 41), _data((3, 3, 16, 8), 42)
+    per_tap = ops.conv(x, k, padding="same", dilation=2)
+    monkeypatch.setattr(numpy_conv, "_MIN_CHANNELS_PER_TAP", 10**6)
+    gathered = ops.conv(x, k, padding="same", dilation=2)
+    np.testing.assert_allclose(per_tap, gathered, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(per_tap, generic.conv(x, k, padding="same", dilation=2),
+                               rtol=1e-10, atol=1e-10)

@@ -32,8 +32,8 @@ _SYMBOLS = (
 
 
 @functools.cache
-def _openblas():
-    """``(set_num_threads, get_num_threads)`` of the OpenBLAS NumPy uses, or ``None``."""
+def openblas_library():
+    """The OpenBLAS shared library NumPy uses (a ``ctypes.CDLL``), or ``None``."""
     import numpy
 
     candidates = []
@@ -50,10 +50,21 @@ def _openblas():
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for setter, getter in _SYMBOLS:
-            if hasattr(lib, setter) and hasattr(lib, getter):
-                getattr(lib, getter).restype = ctypes.c_int
-                return getattr(lib, setter), getattr(lib, getter)
+        if any(hasattr(lib, setter) for setter, _ in _SYMBOLS):
+            return lib
+    return None
+
+
+@functools.cache
+def _openblas():
+    """``(set_num_threads, get_num_threads)`` of the OpenBLAS NumPy uses, or ``None``."""
+    lib = openblas_library()
+    if lib is None:
+        return None
+    for setter, getter in _SYMBOLS:
+        if hasattr(lib, setter) and hasattr(lib, getter):
+            getattr(lib, getter).restype = ctypes.c_int
+            return getattr(lib, setter), getattr(lib, getter)
     return None
 
 

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.numpy_ import _threads
+from cthulhu.devices.numpy_ import _gemm, _threads
 from cthulhu.devices.numpy_._common import (
     cast_bias,
     chunk_rows,
@@ -38,6 +38,9 @@ from cthulhu.ops import _args
 _MIN_GEMM_DEPTH = 64
 # Use the flat (row-shift) path only if most computed rows are real outputs.
 _MIN_USEFUL_FRACTION = 0.5
+# With BLAS accumulation available, inputs with at least this many channels run one
+# GEMM per tap on the padded rows themselves (no im2col copy at all).
+_MIN_CHANNELS_PER_TAP = 8
 
 
 def _taps(kernel_size):
@@ -59,9 +62,41 @@ def _crop_rows(y, n, spatial, out_sizes):
     return y[(slice(None), *(slice(0, m) for m in out_sizes), slice(None))]
 
 
+def _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
+    """Stride-1 convolution, one BLAS GEMM per tap accumulating in place (beta = 1).
+
+    Each tap reads a row-shifted view of the padded rows: nothing is copied.
+    """
+    n, *spatial, c = xpad.shape
+    ksize = kernel.shape[:-2]
+    f = kernel.shape[-1]
+    rows = xpad.reshape(-1, c)
+    steps = _row_steps(spatial)
+    shifts = [sum(t * d * s for t, d, s in zip(tap, dilation, steps, strict=True))
+              for tap in _taps(ksize)]
+    kmats = np.ascontiguousarray(kernel.reshape(len(shifts), c, f), dtype=ctype)
+    total = rows.shape[0]
+    needed = total - shifts[-1]
+    m = chunk_rows(f, ctype.itemsize, lo=64, hi=8192)
+    y = np.empty((total, f), dtype=ctype)
+
+    def work(r0):
+        mm = min(m, needed - r0)
+        block = y[r0:r0 + mm]
+        for i, sh in enumerate(shifts):
+            _gemm.gemm(rows[r0 + sh:r0 + sh + mm], kmats[i], block, 1.0 if i else 0.0)
+        epilogue(block, bias, relu)
+
+    with _threads.single_threaded_blas():
+        _threads.run_chunks(work, range(0, needed, m))
+    return _crop_rows(y, n, spatial, out_sizes)
+
+
 def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     """Stride-1 convolution of a padded channels_last array by row-shifted GEMMs."""
     n, *spatial, c = xpad.shape
+    if c >= _MIN_CHANNELS_PER_TAP and _gemm.available(ctype):
+        return _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype)
     ksize = kernel.shape[:-2]
     f = kernel.shape[-1]
     rows = xpad.reshape(-1, c)

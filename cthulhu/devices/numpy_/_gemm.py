@@ -1,0 +1,96 @@
+"""``C = A @ B + beta*C`` straight through OpenBLAS's ``cblas_?gemm``, when we can find it.
+
+NumPy's ``matmul`` always overwrites its output, so accumulating one GEMM per
+kernel tap costs a temporary and an add per tap. BLAS itself accumulates for
+free (``beta = 1``), which lets a stride-1 convolution run one GEMM per tap
+directly on row-shifted views of the padded input, with no im2col copy at all.
+
+Only symbols whose integer width is certain are used (``scipy_cblas_?gemm64_``:
+64-bit, ``scipy_cblas_?gemm``: 32-bit, the two scipy-openblas wheels NumPy
+ships), and a small self-test against ``numpy.matmul`` must pass before the
+first use; otherwise :func:`available` is false and callers use NumPy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import numpy as np
+
+from cthulhu.devices.numpy_._threads import openblas_library
+
+_ROW_MAJOR, _NO_TRANS = 101, 111
+_VARIANTS = (("scipy_cblas_{}gemm64_", ctypes.c_int64), ("scipy_cblas_{}gemm", ctypes.c_int32))
+
+
+def _bind(lib, name, blasint, real):
+    func = getattr(lib, name)
+    func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, blasint, blasint, blasint, real,
+                     ctypes.c_void_p, blasint, ctypes.c_void_p, blasint, real,
+                     ctypes.c_void_p, blasint]
+    func.restype = None
+    return func
+
+
+@functools.cache
+def _functions():
+    lib = openblas_library()
+    if lib is None:
+        return None
+    for pattern, blasint in _VARIANTS:
+        names = pattern.format("s"), pattern.format("d")
+        if all(hasattr(lib, n) for n in names):
+            funcs = {np.dtype(np.float32): _bind(lib, names[0], blasint, ctypes.c_float),
+                     np.dtype(np.float64): _bind(lib, names[1], blasint, ctypes.c_double)}
+            return funcs if _self_test(funcs) else None
+    return None
+
+
+def _call(funcs, a, b, c, beta):
+    m, k = a.shape
+    n = b.shape[1]
+    item = a.itemsize
+    funcs[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
+                   a.ctypes.data, a.strides[0] // item, b.ctypes.data, b.strides[0] // item,
+                   beta, c.ctypes.data, c.strides[0] // item)
+
+
+def _self_test(funcs) -> bool:
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        big = rng.standard_normal((9, 7)).astype(dtype)
+        a = big[1:6, :3]                                   # strided rows (lda = 7)
+        b = rng.standard_normal((3, 4)).astype(dtype)
+        c = rng.standard_normal((5, 4)).astype(dtype)
+        expected = a @ b + c
+        try:
+            _call(funcs, a, b, c, 1.0)
+        except Exception:
+            return False
+        if not np.allclose(c, expected, rtol=1e-5, atol=1e-5):
+            return False
+    return True
+
+
+def available(dtype) -> bool:
+    funcs = _functions()
+    return funcs is not None and np.dtype(dtype) in funcs
+
+
+def gemm(a, b, c, beta: float) -> None:
+    """``c[...] = a @ b + beta*c`` in place, for 2-D arrays with unit-stride rows.
+
+    ``a`` may have any row stride (a view of rows of a larger matrix); ``b`` and
+    ``c`` too. All three must share a dtype that :func:`available` accepts.
+    """
+    item = a.itemsize
+    if not (a.strides[1] == b.strides[1] == c.strides[1] == item):
+        raise ValueError("gemm(): rows must be contiguous")
+    if c.shape != (a.shape[0], b.shape[1]) or a.shape[1] != b.shape[0]:
+        raise ValueError(f"gemm(): shapes {a.shape} @ {b.shape} -> {c.shape} do not match")
+    if (a.strides[0] < a.shape[1] * item or b.strides[0] < b.shape[1] * item
+            or c.strides[0] < c.shape[1] * item):
+        raise ValueError("gemm(): rows must not overlap")
+    if c.size:
+        _call(_functions(), a, b, c, beta)
