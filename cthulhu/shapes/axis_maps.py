@@ -10,7 +10,7 @@ from fractions import Fraction
 from math import gcd, lcm
 
 from ._arith import is_int
-from .lengths import conv_padding, conv_transpose_padding, dilated_kernel_size
+from .lengths import _conv_pad, _conv_transpose_pad, dilated_kernel_size
 
 __all__ = ["AxisInfo", "LayerBlock", "BlockPlan", "split_axis"]
 
@@ -38,18 +38,20 @@ def _pad_lo(pair):
 
 def _steps_of(spec, axis, n_in, n_out):
     """The ``_Step`` of one layer along spatial axis ``axis``; ``None`` for an identity."""
+    # Specs were checked when normalised: the formula cores take their arguments as they are.
     kind = spec["kind"]
     if kind in ("conv", "depthwise_conv", "separable_conv"):
-        k, s, d = spec["kernel_size"][axis], spec["strides"][axis], spec["dilation_rate"][axis]
-        lo = _pad_lo(conv_padding(n_in, k, s, spec["padding"], d))
-        return _Step(False, s, dilated_kernel_size(k, d), lo, n_in, n_out)
+        s = spec["strides"][axis]
+        K = dilated_kernel_size(spec["kernel_size"][axis], spec["dilation_rate"][axis])
+        lo = _pad_lo(_conv_pad(n_in, K, s, spec["padding"]))
+        return _Step(False, s, K, lo, n_in, n_out)
     if kind == "conv_transpose":
-        k, s, d = spec["kernel_size"][axis], spec["strides"][axis], spec["dilation_rate"][axis]
+        s = spec["strides"][axis]
+        K = dilated_kernel_size(spec["kernel_size"][axis], spec["dilation_rate"][axis])
         op = spec.get("output_padding")
         op = None if op is None else op[axis]
-        n = n_in if is_int(n_in) else None
-        lo = _pad_lo(conv_transpose_padding(k, s, spec["padding"], op, d, n))
-        return _Step(True, s, dilated_kernel_size(k, d), lo, n_in, n_out)
+        lo = _pad_lo(_conv_transpose_pad(K, s, spec["padding"], op))
+        return _Step(True, s, K, lo, n_in, n_out)
     if kind == "upsampling":
         u = spec["size"][axis]
         return None if u == 1 else _Step(True, u, u, u - 1, n_in, n_out)
@@ -108,14 +110,48 @@ class AxisInfo:
             self.halo = self.depth = self.offset = None
             # The receptive field does not depend on the paddings (they only shift ranges).
             steps = [_Step(s.up, s.s, s.K, 0, s.n_in, s.n_out) for s in steps]
-        self.receptive_field = max(
-            (b - a for a, b in (_compose(steps, i, i + 1) for i in range(min(m_out, 4096)))),
-            default=1)
+        self.receptive_field = _receptive_field(steps, min(m_out, 4096))
 
     def __repr__(self):
         return (f"AxisInfo(axis={self.axis}, receptive_field={self.receptive_field}, "
                 f"jump={self.jump}, offset={self.offset}, halo={self.halo}, "
                 f"block_multiple={self.block_multiple})")
+
+
+def _prefix_multiples(steps):
+    """``M_j`` for every layer ``j``: the output block multiple of the layers ``0..j``.
+
+    Shifting layer ``j``'s output by a multiple of ``M_j`` shifts the input range
+    of every earlier layer by whole samples, so its maps commute with that
+    shift. ``M`` grows by the factor of an up map (a shift ``t`` of its output
+    is ``t / u`` at its input, which must be a multiple of the previous
+    ``M``) and shrinks by a stride (``t * s`` must be a multiple of it):
+    ``u * M`` and ``M / gcd(M, s)``.
+    """
+    out, m = [], 1
+    for step in steps:
+        m = m * step.s if step.up else m // gcd(m, step.s)
+        out.append(m)
+    return out
+
+
+def _receptive_field(steps, period):
+    """The widest input range of one output sample ``[i, i+1)``, ``i`` over one period.
+
+    The ranges are walked back through the layers together, as a set. Before
+    layer ``j`` maps them, each is shifted by a multiple of ``M_j``
+    (:func:`_prefix_multiples`) to start in ``[0, M_j)``, which keeps every
+    width, and equal ones merge: where ``M_j == 1`` (behind the last
+    up-sampling that strides do not undo) only the distinct widths remain.
+    """
+    ranges = {(i, i + 1) for i in range(period)}
+    for step, m in zip(reversed(steps), reversed(_prefix_multiples(steps)), strict=True):
+        back = step.back
+        if m == 1:
+            ranges = {back(0, b - a) for a, b in ranges}
+        else:
+            ranges = {back(a % m, a % m + b - a) for a, b in ranges}
+    return max((b - a for a, b in ranges), default=1)
 
 
 def _compose(steps, a, b):

@@ -112,7 +112,13 @@ def conv_padding(n, kernel, stride=1, padding="valid", dilation=1, *, owner=None
     if pair is not None:
         return pair
     padding = normalize_padding(padding, owner)
-    n = check_dim(n, "input length", owner)
+    return _conv_pad(check_dim(n, "input length", owner), K, stride, padding, owner)
+
+
+def _conv_pad(n, K, stride, padding, owner=None):
+    """The formula of :func:`conv_padding` on checked arguments (``K`` dilated)."""
+    if padding.__class__ is not str:
+        return padding
     if padding == "valid":
         return (0, 0)
     if padding == "causal":
@@ -214,12 +220,16 @@ def conv_transpose_padding(kernel, stride, padding, output_padding=None, dilatio
     K = _axis_args(kernel, stride, dilation, owner)
     padding = _transpose_padding_arg(padding, owner)
     p = _check_output_padding(output_padding, stride, owner)
-    s = stride
+    check_dim(n, "input length", owner)
+    return _conv_transpose_pad(K, stride, padding, p)
+
+
+def _conv_transpose_pad(K, s, padding, p):
+    """The formula of :func:`conv_transpose_padding` on checked arguments (``K`` dilated)."""
     # The closed forms below equal K - 1 - P and L - 1 - (n-1)*s + P for every n
     # (derived in docs/shapes.md; tests compare them with a scatter-add through L).
     # They are used even when n is known, so that a block of any length (the Dask
     # device asks per block) gets the same answer.
-    check_dim(n, "input length", owner)
     if p is None:
         if padding == "valid":
             return (K - 1, max(K - 1, s - 1))
