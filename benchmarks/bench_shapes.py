@@ -9,12 +9,12 @@
 * the honest chain: 1,000 *distinct* 2D layers (:func:`distinct_chain`: every
   kind of convolution with its own kernel sizes, strides, dilations and
   paddings, transposed convolutions, up-sampling, cropping, zero padding,
-  dense, activation and dropout layers) on concrete sizes, axis-step memo
-  cleared before every run: its shapes (target < 5 ms), its shapes plus the
+  dense, activation and dropout layers) on concrete sizes (nothing is memoised
+  between calls): its shapes (target < 5 ms), its shapes plus the
   spatial analysis (receptive field, jump, offset, halo), and its shapes on
   symbolic sizes ``(b, h, w, 8)``.
 * the repeated-block chain (200 times conv 3x3 'same', activation, strided
-  conv, up-sampling, dropout), first and repeated calls.
+  conv, up-sampling, dropout): shapes, and shapes plus the spatial analysis.
 * the peer: PyTorch computing the same chains' shapes with meta tensors
   (no data), when torch is installed.
 """
@@ -162,22 +162,17 @@ def distinct_chain(layers=1000, seed=0):
 def chain_times(layers=1000):
     """Medians in ms: distinct chain (shapes, + analysis, symbolic) and repeated block."""
     from cthulhu import shapes
-    from cthulhu.shapes.chain import clear_cache
 
     distinct, start = distinct_chain(layers)
-    t = {"distinct": _median_ms(lambda: shapes.chain(distinct, start), runs=30,
-                                before=clear_cache),
-         "analysis": _median_ms(lambda: shapes.chain(distinct, start).axes, runs=10,
-                                before=clear_cache)}
+    t = {"distinct": _median_ms(lambda: shapes.chain(distinct, start), runs=30),
+         "analysis": _median_ms(lambda: shapes.chain(distinct, start).axes, runs=10)}
     sym = shapes.symbolic("b, h, w, 8")
     t["symbolic"] = _median_ms(lambda: shapes.chain(distinct, sym), runs=5)
     block = _block_specs()
     specs = block * (layers // len(block))
     shape = (None, 64, 64, 8)
-    t["first"] = _median_ms(lambda: shapes.chain(specs, shape), before=clear_cache)
-    t["again"] = _median_ms(lambda: shapes.chain(specs, shape))
-    t["block_analysis"] = _median_ms(lambda: shapes.chain(specs, shape).axes, runs=10,
-                                     before=clear_cache)
+    t["first"] = _median_ms(lambda: shapes.chain(specs, shape))
+    t["block_analysis"] = _median_ms(lambda: shapes.chain(specs, shape).axes, runs=10)
     return (distinct, start), (specs, shape), t
 
 
@@ -288,7 +283,7 @@ def main(argv=None) -> int:
     _line("import cthulhu.shapes (no bytecode cache)", cold)
     (distinct, start), (specs, shape), t = chain_times()
     n = len(distinct)
-    print(f"-- {n} distinct layers, input {start}, axis-step memo cleared before each run")
+    print(f"-- {n} distinct layers, input {start}")
     _line("shapes of every layer", t["distinct"], 5)
     _line("shapes + receptive field/jump/offset/halo", t["analysis"])
     _line("shapes on symbolic sizes (b, h, w, 8)", t["symbolic"])
@@ -300,8 +295,7 @@ def main(argv=None) -> int:
         _line("peer: PyTorch meta tensors, same chain", peer[0])
         print(f"   ratio torch/cthulhu = {peer[0] / t['distinct']:.1f}x ({agree})")
     print(f"-- {len(specs)} layers: a 5-layer block repeated, input {shape}")
-    _line("shapes, first call", t["first"], 5)
-    _line("shapes, repeated call", t["again"])
+    _line("shapes of every layer", t["first"], 5)
     _line("shapes + receptive field/jump/offset/halo", t["block_analysis"])
     peer = torch_meta(specs, shape)
     if peer is not None:

@@ -67,7 +67,7 @@ from .layers import (
 )
 from .spec import layer_spec, spec_owner
 
-__all__ = ["chain", "Chain", "AxisInfo", "LayerBlock", "BlockPlan", "split_axis", "clear_cache"]
+__all__ = ["chain", "Chain", "AxisInfo", "LayerBlock", "BlockPlan", "split_axis"]
 
 
 # ----------------------------------------------------------------- shapes
@@ -178,17 +178,6 @@ def chain(layers, input_shape=None):
     return Chain(specs, tuple(input_shape), shapes)
 
 
-# (spec shape_key, spatial axis, input length) -> _Step, for int lengths: the planners
-# ask for the halos of the same chain many times.
-_STEP_CACHE = {}
-_CACHE_SIZE = 16384
-
-
-def clear_cache():
-    """Forget memoised axis steps (only benchmarks and tests need this)."""
-    _STEP_CACHE.clear()
-
-
 _SPATIAL = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "upsampling",
             "zero_padding", "cropping", "spatial_dropout")
 
@@ -220,6 +209,7 @@ class Chain:
         self.output_shapes = output_shapes
         self._spatial = None
         self._axes = None
+        self._step_lists = {}
 
     def __len__(self):
         return len(self.specs)
@@ -285,28 +275,18 @@ class Chain:
 
     def _steps(self, j, upto=None):
         """``[(layer index, _Step or None)]`` along spatial axis ``j`` (0-based)."""
-        idx = self.spatial_axes[j]
         count = self.spatial_layers if upto is None else min(upto, self.spatial_layers)
-        out = []
-        n_in = self.input_shape[idx]
-        cache = _STEP_CACHE
-        for i in range(count):
-            spec = self.specs[i]
-            n_out = self.output_shapes[i][idx]
-            key = spec.get("shape_key")
-            if key is not None and is_int(n_in):
-                # the _Step objects are never modified, so layers may share them
-                ck = (key, j, n_in)
-                step = cache.get(ck, False)
-                if step is False:
-                    if len(cache) >= _CACHE_SIZE:
-                        cache.clear()
-                    step = cache[ck] = _steps_of(spec, j, n_in, n_out)
-            else:
-                step = _steps_of(spec, j, n_in, n_out)
-            out.append((i, step))
-            n_in = n_out
-        return out
+        steps = self._step_lists.get(j)
+        if steps is None:
+            # made once per axis for all spatial layers: block plans ask again and again
+            idx = self.spatial_axes[j]
+            steps, n_in = [], self.input_shape[idx]
+            for i, spec in enumerate(self.specs[:self.spatial_layers]):
+                n_out = self.output_shapes[i][idx]
+                steps.append((i, _steps_of(spec, j, n_in, n_out)))
+                n_in = n_out
+            self._step_lists[j] = steps
+        return steps if count == len(steps) else steps[:count]
 
     def axis_info(self, upto=None):
         """One :class:`AxisInfo` per spatial axis, for the first ``upto`` layers (all: None)."""
