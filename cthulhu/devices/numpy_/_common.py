@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -47,7 +48,7 @@ def padded(x, pads, dtype):
     shape = (x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads, strict=False)), x.shape[-1])
     # The padded copy lives only during the op: reuse this thread's buffer for it
     # (a fresh multi-megabyte array costs a page fault per 4 KiB on first write).
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     out = scratch("padded", shape, dtype) if nbytes <= SCRATCH_LIMIT else np.empty(shape, dtype)
     # zero only the borders: the interior is overwritten right away
     for axis, (lo, hi) in enumerate(pads, start=1):
@@ -65,7 +66,7 @@ def padded(x, pads, dtype):
 
 def scratch(name, shape, dtype):
     """A per-thread reusable buffer (fresh large allocations page-fault on every call)."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     store = getattr(_local, "buffers", None)
     if store is None:
         store = _local.buffers = {}

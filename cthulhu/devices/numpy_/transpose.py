@@ -10,6 +10,8 @@ output sample.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cthulhu.devices.base import fuses
@@ -55,7 +57,7 @@ def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, dat
                for k, d, (lo, _) in zip(ksize, dilation, pads, strict=False)]
     taps = _taps(ksize)
     y = np.zeros((n, *out_sizes, f), dtype=ctype)
-    inner = int(np.prod(spatial[1:], dtype=np.int64))
+    inner = math.prod(spatial[1:])
     # chunk i and chunk i+2 must not touch the same output rows
     reach = -(-(dilation[0] * (ksize[0] - 1)) // strides[0]) + 1
     step = max(reach, chunk_rows(inner * kmat.shape[1], ctype.itemsize, lo=1,
