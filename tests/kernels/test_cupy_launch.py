@@ -27,11 +27,29 @@ def test_invalid_tile_is_rejected():
         _launch.Tile(64, 64, 3, 4).check()
 
 
-def test_shared_bytes_counts_both_padded_slices():
-    # As[16][64 + 4] and Bs[16][16 + 4] floats
-    assert _launch.TILES["thin"].shared_bytes("float32") == 16 * (68 + 20) * 4
-    assert _launch.TILES["thin"].shared_bytes("float16") == 16 * (68 + 20) * 4  # float accumulators
-    assert _launch.TILES["thin"].shared_bytes("float64") == 16 * (68 + 20) * 8
+def test_shared_bytes_counts_both_padded_slices_and_the_k_table():
+    # As[16][64 + 4] and Bs[16][16 + 4] accumulators, plus int Kt[2][5][16]
+    table = 2 * 5 * 16 * 4
+    assert _launch.TILES["thin"].shared_bytes("float32") == 16 * (68 + 20) * 4 + table
+    assert _launch.TILES["thin"].shared_bytes("float16") == 16 * (68 + 20) * 4 + table
+    assert _launch.TILES["thin"].shared_bytes("float64") == 16 * (68 + 20) * 8 + table
+
+
+def test_shared_bytes_match_ptxas(tmp_path):
+    """The static shared memory ptxas reports for each tile is what _launch computes."""
+    import cuda_harness as H
+
+    if H.nvcc() is None:
+        pytest.skip("nvcc is not installed")
+    names = {_launch.kernel_name("conv", "channels_last", "float32", t): t for t in _launch.TILES}
+    cubin = H.nvcc_compile("conv_nd.cu", list(names), "sm_80", "cubin")
+    log = H.ptxas_log(cubin)
+    found = re.findall(r"entry function '_Z21cthulhu_conv_nd_ndhwcIfLi(\d+)ELi(\d+)E.*?"
+                       r"(\d+) bytes smem", log, re.S)
+    assert len(found) == len(names)
+    for bm, bn, smem in found:
+        tile = next(t for t in _launch.TILES.values() if (t.bm, t.bn) == (int(bm), int(bn)))
+        assert int(smem) == tile.shared_bytes("float32")
 
 
 @pytest.mark.parametrize(("filters", "expected"), [(1, "thin"), (16, "thin"), (17, "narrow"),

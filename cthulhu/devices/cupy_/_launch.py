@@ -63,8 +63,10 @@ class Tile:
         return (self.bm // self.tm) * (self.bn // self.tn)
 
     def shared_bytes(self, dtype: str) -> int:
-        """Static shared memory of one block: two padded K slices (``As``, ``Bs``)."""
-        return CONV_BK * ((self.bm + 4) + (self.bn + 4)) * ACC_BYTES[dtype]
+        """Static shared memory of one block: two padded K slices (``As``, ``Bs``) and
+        the double-buffered table of the slice's k decomposition (``Kt``, 5 ints per k)."""
+        slices = CONV_BK * ((self.bm + 4) + (self.bn + 4)) * ACC_BYTES[dtype]
+        return slices + 2 * 5 * CONV_BK * 4
 
     def check(self) -> None:
         """The divisibility rules conv_nd.cu's static_asserts enforce."""

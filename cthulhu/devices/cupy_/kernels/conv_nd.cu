@@ -86,7 +86,7 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
     const int n0 = blockIdx.y * BN;
 
     // Rows (output positions) this thread loads: image offset and window origin.
-    long long a_img[M_SLOTS];
+    int a_img[M_SLOTS];  // batch index (an int saves registers; offsets are 64-bit below)
     int a_z[M_SLOTS], a_y[M_SLOTS], a_x[M_SLOTS];
     for (int j = 0; j < M_SLOTS; ++j) {
         const int mm = CL ? tid / BK + j * (NT / BK) : tid % BM;
@@ -98,7 +98,7 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
             const int r2 = r - oz * (s.oh * s.ow);
             const int oy = r2 / s.ow;
             const int ox = r2 - oy * s.ow;
-            a_img[j] = nb * IS * s.c;
+            a_img[j] = (int)nb;
             a_z[j] = (TRANSPOSED ? oz : oz * s.sd) - s.pd;
             a_y[j] = (TRANSPOSED ? oy : oy * s.sh) - s.ph;
             a_x[j] = (TRANSPOSED ? ox : ox * s.sw) - s.pw;
@@ -113,26 +113,46 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
     A a_reg[A_LOADS];
     A b_reg[B_LOADS];
 
+    // The K slice's decomposition k -> (channel, dilated kernel offsets, kernel position),
+    // computed once per block by BK threads instead of once per load (integer division
+    // is slow on a GPU). Double-buffered: the next slice's entries are written while the
+    // current ones may still be read. Channel -1 marks k past the end of K.
+    __shared__ int Kt[2][5][BK];
+    auto fill_k_table = [&](int buf, int k0) {
+        if (tid < BK) {
+            const int k = k0 + tid;
+            int c = -1, dz = 0, dy = 0, dx = 0, kp = 0;
+            if (k < K) {
+                c = k % s.c;
+                kp = k / s.c;
+                dx = (kp % s.kw) * s.dw;
+                dy = ((kp / s.kw) % s.kh) * s.dh;
+                dz = (kp / (s.kw * s.kh)) * s.dd;
+            }
+            Kt[buf][0][tid] = c;
+            Kt[buf][1][tid] = dz;
+            Kt[buf][2][tid] = dy;
+            Kt[buf][3][tid] = dx;
+            Kt[buf][4][tid] = kp;
+        }
+    };
+
     // Gather the im2col slice [k0, k0 + BK) and the weight slice into registers.
-    auto load_slices = [&](int k0) {
+    auto load_slices = [&](int k0, int buf) {
         for (int j = 0; j < A_LOADS; ++j) {
             const int ms = CL ? j : 0;
             const int kk = CL ? tid % BK : tid / BM + j * (NT / BM);
-            const int k = k0 + kk;
+            const int c = Kt[buf][0][kk];
             A v = A(0);
-            if (k < K) {
-                const int c = k % s.c;
-                const int kp = k / s.c;
-                const int kx = kp % s.kw;
-                const int ky = (kp / s.kw) % s.kh;
-                const int kz = kp / (s.kw * s.kh);
+            if (c >= 0) {
                 int iz, iy, ix;
-                if (input_coord<TRANSPOSED>(a_z[ms], kz * s.dd, s.sd, s.d, iz) &&
-                    input_coord<TRANSPOSED>(a_y[ms], ky * s.dh, s.sh, s.h, iy) &&
-                    input_coord<TRANSPOSED>(a_x[ms], kx * s.dw, s.sw, s.w, ix)) {
+                if (input_coord<TRANSPOSED>(a_z[ms], Kt[buf][1][kk], s.sd, s.d, iz) &&
+                    input_coord<TRANSPOSED>(a_y[ms], Kt[buf][2][kk], s.sh, s.h, iy) &&
+                    input_coord<TRANSPOSED>(a_x[ms], Kt[buf][3][kk], s.sw, s.w, ix)) {
                     const long long pos = ((long long)iz * s.h + iy) * s.w + ix;
-                    const long long off = CL ? a_img[ms] + pos * s.c + c
-                                             : a_img[ms] + (long long)c * IS + pos;
+                    const long long img = (long long)a_img[ms] * IS * s.c;
+                    const long long off = CL ? img + pos * s.c + c
+                                             : img + (long long)c * IS + pos;
                     v = to_acc(x[off]);
                 }
             }
@@ -147,8 +167,8 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
             A v = A(0);
             if (k < K && f < s.f) {
                 if (TRANSPOSED) {
-                    const int c = k % s.c;
-                    const int kflip = KS - 1 - k / s.c;  // flipping every axis reverses the offset
+                    const int c = Kt[buf][0][kk];
+                    const int kflip = KS - 1 - Kt[buf][4][kk];  // flipping every axis reverses it
                     v = to_acc(wt[((long long)kflip * s.f + f) * s.c + c]);
                 } else {
                     v = to_acc(wt[(long long)k * s.f + f]);
@@ -188,12 +208,17 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
         }
     }
 
-    load_slices(0);
-    for (int k0 = 0; k0 < K; k0 += BK) {
+    fill_k_table(0, 0);
+    __syncthreads();
+    load_slices(0, 0);
+    for (int k0 = 0, buf = 0; k0 < K; k0 += BK, buf ^= 1) {
+        if (k0 + BK < K) {
+            fill_k_table(buf ^ 1, k0 + BK);  // that buffer's last reader passed two barriers
+        }
         store_slices();
         __syncthreads();
         if (k0 + BK < K) {
-            load_slices(k0 + BK);  // in flight while the tile below is multiplied
+            load_slices(k0 + BK, buf ^ 1);  // in flight while the tile below is multiplied
         }
         for (int kk = 0; kk < BK; ++kk) {
             A a[TM];
