@@ -42,7 +42,9 @@ def test_shared_bytes_match_ptxas(tmp_path):
     if H.nvcc() is None:
         pytest.skip("nvcc is not installed")
     names = {_launch.kernel_name("conv", "channels_last", "float32", t): t for t in _launch.TILES}
-    cubin = H.nvcc_compile("conv_nd.cu", list(names), "sm_80", "cubin")
+    # the same build as test_kernels_compile's (one cached cubin of every kernel)
+    cubin = H.nvcc_compile("conv_nd.cu", _launch.all_kernel_names()["conv_nd.cu"], "sm_80",
+                           "cubin")
     log = H.ptxas_log(cubin)
     found = re.findall(r"entry function '_Z21cthulhu_conv_nd_ndhwcIfLi(\d+)ELi(\d+)E.*?"
                        r"(\d+) bytes smem", log, re.S)
