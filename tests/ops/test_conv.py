@@ -69,7 +69,7 @@ def geometry(draw, causal=False, transpose=False):
     }
 
 
-@settings(max_examples=120)
+@settings(max_examples=200)
 @given(g=geometry(causal=True), channels=st.integers(1, 3), filters=st.integers(1, 3),
        bias=st.booleans(), relu=st.booleans())
 def test_conv_matches_loop_reference(g, channels, filters, bias, relu):
@@ -89,7 +89,7 @@ def test_conv_matches_loop_reference(g, channels, filters, bias, relu):
         _check(y, expected, g["dtype"], g["fmt"])
 
 
-@settings(max_examples=120)
+@settings(max_examples=200)
 @given(g=geometry(transpose=True), channels=st.integers(1, 3), filters=st.integers(1, 3),
        data=st.data())
 def test_conv_transpose_matches_loop_reference(g, channels, filters, data):
@@ -115,7 +115,7 @@ def test_conv_transpose_matches_loop_reference(g, channels, filters, data):
         _check(y, expected, g["dtype"], g["fmt"])
 
 
-@settings(max_examples=80)
+@settings(max_examples=120)
 @given(g=geometry(), channels=st.integers(1, 3), multiplier=st.integers(1, 2))
 def test_depthwise_conv_matches_loop_reference(g, channels, multiplier):
     rng = np.random.default_rng(g["seed"])

@@ -8,6 +8,8 @@ the two-wave col2im of transposed convolutions, depthwise and separable.
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cthulhu import ops
 from cthulhu.devices.numpy_ import _common
@@ -163,3 +165,54 @@ def test_conv_per_tap_and_gather_paths_agree(monkeypatch):
     np.testing.assert_allclose(per_tap, gathered, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(per_tap, generic.conv(x, k, padding="same", dilation=2),
                                rtol=1e-10, atol=1e-10)
+
+
+@st.composite
+def _medium_case(draw):
+    rank = draw(st.integers(1, 3))
+    ksize = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    strided = draw(st.booleans())
+    strides = tuple(draw(st.integers(1, 3)) if strided else 1 for _ in range(rank))
+    dilation = tuple(1 if strided else draw(st.integers(1, 2)) for _ in range(rank))
+    low = [d * (k - 1) + 1 for k, d in zip(ksize, dilation, strict=True)]
+    spatial = tuple(draw(st.integers(n, n + (20 if rank < 3 else 6))) for n in low)
+    return {
+        "x": (draw(st.integers(1, 3)), *spatial, draw(st.sampled_from([1, 3, 8, 12]))),
+        "ksize": ksize, "strides": strides, "dilation": dilation,
+        "padding": draw(st.sampled_from(["valid", "same"])),
+        "fmt": draw(st.sampled_from(["channels_last", "channels_first"])),
+        "filters": draw(st.integers(1, 9)), "seed": draw(st.integers(0, 999)),
+    }
+
+
+@settings(max_examples=60)
+@given(case=_medium_case(), threads=st.sampled_from(["1", "2"]))
+def test_numpy_plugin_equals_generic_on_drawn_medium_cases(case, threads):
+    """Medium sizes, tiny chunks: every fast path against the generic code."""
+    import os
+
+    saved = _common.CHUNK_BYTES, os.environ.get("CTHULHU_NUM_THREADS")
+    _common.CHUNK_BYTES = 64
+    os.environ["CTHULHU_NUM_THREADS"] = threads
+    try:
+        x = _data(case["x"], case["seed"])
+        if case["fmt"] == "channels_first":
+            x = np.moveaxis(x, -1, 1)
+        c = case["x"][-1]
+        cfg = dict(strides=case["strides"], padding=case["padding"], dilation=case["dilation"],
+                   data_format=case["fmt"])
+        k = _data((*case["ksize"], c, case["filters"]), case["seed"] + 1)
+        np.testing.assert_allclose(ops.conv(x, k, **cfg), generic.conv(x, k, **cfg),
+                                   rtol=1e-9, atol=1e-9)
+        kt = _data((*case["ksize"], case["filters"], c), case["seed"] + 2)
+        np.testing.assert_allclose(ops.conv_transpose(x, kt, **cfg),
+                                   generic.conv_transpose(x, kt, **cfg), rtol=1e-9, atol=1e-9)
+        kd = _data((*case["ksize"], c, 2), case["seed"] + 3)
+        np.testing.assert_allclose(ops.depthwise_conv(x, kd, **cfg),
+                                   generic.depthwise_conv(x, kd, **cfg), rtol=1e-9, atol=1e-9)
+    finally:
+        _common.CHUNK_BYTES = saved[0]
+        if saved[1] is None:
+            os.environ.pop("CTHULHU_NUM_THREADS", None)
+        else:
+            os.environ["CTHULHU_NUM_THREADS"] = saved[1]
