@@ -10,7 +10,7 @@ and integer arithmetic (in shapes) are accepted.
 """
 
 from .errors import ShapeError
-from .spec import KERAS_NAMES, LAYER_SIGNATURES, spec_from_config
+from .spec import KERAS_NAMES, KEYWORD_ONLY, LAYER_SIGNATURES, spec_from_config
 
 __all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call", "split_chain"]
 
@@ -137,11 +137,12 @@ def parse_layer(text):
     if len(args) > len(params):
         raise ShapeError(f"{name} takes at most {len(params)} positional arguments, "
                          f"got {len(args)}")
+    keyword_only = {p for p, _ in KEYWORD_ONLY.get(canonical, ())}
     config = dict(zip(params, args, strict=False))
     for key, value in kwargs.items():
         if key in config:
             raise ShapeError(f"{name}: got multiple values for argument {key!r}")
-        if key not in params and key != "name":
+        if key not in params and key not in keyword_only and key != "name":
             raise ShapeError(f"{name}: unexpected keyword argument {key!r}")
         config[key] = value
     return spec_from_config(canonical, config)

@@ -58,7 +58,7 @@ from .normalize import (
 )
 
 __all__ = ["spec_from_config", "layer_spec", "describe_layer", "normalize_spec", "spec_owner",
-           "LAYER_SIGNATURES", "KERAS_NAMES", "SPATIAL_KINDS"]
+           "LAYER_SIGNATURES", "KEYWORD_ONLY", "KERAS_NAMES", "SPATIAL_KINDS"]
 
 SPATIAL_KINDS = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "upsampling",
                  "zero_padding", "cropping", "pointwise", "spatial_dropout")
@@ -147,6 +147,13 @@ LAYER_SIGNATURES = {
                                 ("mask", None), ("arguments", None))),
 }
 
+# Keyword-only arguments a layer accepts beyond its documented positional signature:
+# the Cthalpa3DTranspose docs list no dilation_rate in the signature but describe one,
+# and the layer takes it as a keyword (as Keras 2.2.3+ Conv3DTranspose does).
+KEYWORD_ONLY = {
+    "Cthalpa3DTranspose": (("dilation_rate", (1, 1, 1)),),
+}
+
 # Keras 2 names of the same layers (seeds 002-004), accepted as aliases.
 KERAS_NAMES = {
     "Conv1D": "Cthalpa1D", "Conv2D": "Cthalpa2D", "Conv3D": "Cthalpa3D",
@@ -208,7 +215,7 @@ def spec_from_config(class_name, config=None):
     name = config.get("name")
     owner = f"{canonical} {name!r}" if name else canonical
     args = {}
-    for param, default in params:
+    for param, default in params + KEYWORD_ONLY.get(canonical, ()):
         if param in config:
             args[param] = config[param]
         elif default is _REQUIRED:
@@ -377,8 +384,8 @@ def _normalize_conv(out, spec, kind, owner):
     strides = as_tuple(spec.get("strides", 1), rank, "strides", owner)
     dilation = as_tuple(spec.get("dilation_rate", 1), rank, "dilation_rate", owner)
     check_conv_args(kernel, strides, dilation, owner)
-    allowed = ("valid", "same", "causal") if kind in ("conv", "separable_conv") \
-        else ("valid", "same")
+    # Only Cthalpa1D takes 'causal' (the SeparableCthalpa1D docs allow 'valid'/'same').
+    allowed = ("valid", "same", "causal") if kind == "conv" else ("valid", "same")
     padding = normalize_padding(spec.get("padding", "valid"), owner, allowed)
     if padding == "causal" and rank != 1:
         raise shape_error(owner, f"padding 'causal' is only for 1D convolutions, got rank {rank}")
