@@ -106,17 +106,6 @@ def ptxas_log(cubin: Path) -> str:
     return (cubin.parent / f"{cubin.stem}.ptxas.log").read_text()
 
 
-def nvcc_host_dependencies(source: str) -> list[str]:
-    """Headers ``source`` pulls in when preprocessed as NVRTC would see it
-    (``__CUDACC_RTC__`` defined, no CUDA runtime header pre-included)."""
-    proc = _run([nvcc(), "-std=c++17", "-E", "-M", "-D__CUDACC_RTC__", "-x", "cu",
-                 "--no-host-device-initializer-list", "-I", str(KERNEL_DIR),
-                 str(KERNEL_DIR / source)])
-    text = proc.stdout.replace("\\\n", " ")
-    deps = text.partition(":")[2].split()
-    return [os.path.realpath(d) for d in deps]
-
-
 def map_parallel(func, items):
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(lambda args: func(*args), items))
