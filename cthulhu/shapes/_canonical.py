@@ -17,7 +17,7 @@ def _is_int(value):
 class _Floor:
     """The atom ``floor(inner / d)``; ``inner`` is a canonical condition-free ``Sym``."""
 
-    __slots__ = ("inner", "d", "key", "text")
+    __slots__ = ("inner", "d", "key", "text", "_hash")
 
     def __init__(self, inner, d):
         self.inner = inner
@@ -29,12 +29,14 @@ class _Floor:
         else:
             self.text = f"floor({_frac(inner, d)})"
         self.key = (1, self.text)
+        # atoms are hashed whenever an expression holding them is rebuilt: hash once
+        self._hash = hash((inner, d))
 
     def __eq__(self, other):
         return isinstance(other, _Floor) and self.d == other.d and self.inner == other.inner
 
     def __hash__(self):
-        return hash((self.inner, self.d))
+        return self._hash
 
     def value(self, bindings):
         return _value(self.inner, bindings) // self.d
@@ -49,18 +51,19 @@ class _Floor:
 class _Max:
     """The atom ``max(a, b)`` of two sizes (ints or condition-free ``Sym``)."""
 
-    __slots__ = ("a", "b", "key", "text")
+    __slots__ = ("a", "b", "key", "text", "_hash")
 
     def __init__(self, a, b):
         self.a, self.b = a, b
         self.text = f"max({a}, {b})"
         self.key = (2, self.text)
+        self._hash = hash((a, b, "max"))
 
     def __eq__(self, other):
         return isinstance(other, _Max) and (self.a, self.b) == (other.a, other.b)
 
     def __hash__(self):
-        return hash((self.a, self.b, "max"))
+        return self._hash
 
     def value(self, bindings):
         return max(_value(self.a, bindings), _value(self.b, bindings))
@@ -78,18 +81,19 @@ class _Max:
 class _Prod:
     """The atom ``f1 * f2 * ...``: a product of primitive condition-free sums, kept unexpanded."""
 
-    __slots__ = ("factors", "key", "text")
+    __slots__ = ("factors", "key", "text", "_hash")
 
     def __init__(self, factors):
         self.factors = factors
         self.text = "*".join(f"({f})" for f in factors)
         self.key = (3, self.text)
+        self._hash = hash(factors)
 
     def __eq__(self, other):
         return isinstance(other, _Prod) and self.factors == other.factors
 
     def __hash__(self):
-        return hash(self.factors)
+        return self._hash
 
     def value(self, bindings):
         out = 1
