@@ -216,3 +216,12 @@ def test_numpy_plugin_equals_generic_on_drawn_medium_cases(case, threads):
             os.environ.pop("CTHULHU_NUM_THREADS", None)
         else:
             os.environ["CTHULHU_NUM_THREADS"] = saved[1]
+
+
+@pytest.mark.parametrize("pads", [((4, 4), (3, 5)), ((1, 0), (-1, 2))])
+def test_conv_transpose_col2im_path_equals_generic(tiny_chunks, pads):
+    """Stride and dilation both > 1 (explicit pairs only): the col2im scatter path."""
+    x, k = _data((2, 9, 8, 3), 50), _data((3, 2, 4, 3), 51)
+    cfg = dict(strides=(2, 3), dilation=(2, 2), padding=pads)
+    np.testing.assert_allclose(ops.conv_transpose(x, k, **cfg),
+                               generic.conv_transpose(x, k, **cfg), rtol=1e-10, atol=1e-10)

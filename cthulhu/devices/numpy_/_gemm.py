@@ -47,13 +47,30 @@ def _functions():
     return None
 
 
+def _leading(arr):
+    """The BLAS leading dimension of a row-major 2-D array, or ``None`` if it has none.
+
+    Strides of length-1 axes are meaningless in NumPy (any value may appear), so
+    they are not checked.
+    """
+    rows, cols = arr.shape
+    item = arr.itemsize
+    if cols > 1 and arr.strides[1] != item:
+        return None
+    if rows <= 1:
+        return max(cols, 1)
+    step, rest = divmod(arr.strides[0], item)
+    if rest or step < max(cols, 1):
+        return None
+    return step
+
+
 def _call(funcs, a, b, c, beta):
     m, k = a.shape
     n = b.shape[1]
-    item = a.itemsize
     funcs[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
-                   a.ctypes.data, a.strides[0] // item, b.ctypes.data, b.strides[0] // item,
-                   beta, c.ctypes.data, c.strides[0] // item)
+                   a.ctypes.data, _leading(a), b.ctypes.data, _leading(b),
+                   beta, c.ctypes.data, _leading(c))
 
 
 def _self_test(funcs) -> bool:
@@ -84,13 +101,11 @@ def gemm(a, b, c, beta: float) -> None:
     ``a`` may have any row stride (a view of rows of a larger matrix); ``b`` and
     ``c`` too. All three must share a dtype that :func:`available` accepts.
     """
-    item = a.itemsize
-    if not (a.strides[1] == b.strides[1] == c.strides[1] == item):
-        raise ValueError("gemm(): rows must be contiguous")
     if c.shape != (a.shape[0], b.shape[1]) or a.shape[1] != b.shape[0]:
         raise ValueError(f"gemm(): shapes {a.shape} @ {b.shape} -> {c.shape} do not match")
-    if (a.strides[0] < a.shape[1] * item or b.strides[0] < b.shape[1] * item
-            or c.strides[0] < c.shape[1] * item):
-        raise ValueError("gemm(): rows must not overlap")
-    if c.size:
+    if any(_leading(arr) is None for arr in (a, b, c)):
+        raise ValueError("gemm(): every operand needs contiguous, non-overlapping rows")
+    if c.size and a.shape[1]:
         _call(_functions(), a, b, c, beta)
+    elif c.size and beta == 0.0:
+        c[...] = 0

@@ -1,15 +1,22 @@
-"""Transposed convolution on NumPy arrays: one GEMM per chunk, then a col2im scatter-add.
+"""Transposed convolution on NumPy arrays, without zero-stuffing.
 
-For a chunk of input samples, ``(rows, C) @ (C, taps*F)`` gives every tap's
-contribution at once; each tap's slab is then added to the output samples it
-lands on (a strided slice). Nothing is zero-stuffed, so no multiplication is
-wasted on inserted zeros. Chunks along the first spatial axis are far enough
-apart, in two alternating waves, that concurrent chunks never write the same
-output sample.
+* Stride 1: the direct convolution with the spatially flipped kernel.
+* Strides > 1 (dilation 1, what Keras allows): sub-pixel phases. The outputs
+  ``r, r+s, r+2s, ...`` of each axis meet only every ``s``-th tap, so each
+  of the ``prod(strides)`` phases is a stride-1 direct convolution of the
+  input with a flipped subset of the taps, run by the fast path of
+  :mod:`.conv` and written to its strided slice of the output.
+* Strides and dilations both > 1 on some axes (only reachable with explicit
+  padding pairs): col2im. For a chunk of input samples, ``(rows, C) @ (C,
+  taps*F)`` gives every tap's contribution at once; each tap's slab is then
+  added to the output samples it lands on (a strided slice). Chunks along the
+  first spatial axis are far enough apart, in two alternating waves, that
+  concurrent chunks never write the same output sample.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -20,12 +27,13 @@ from cthulhu.devices.numpy_._common import (
     cast_bias,
     chunk_rows,
     compute_dtype,
+    epilogue,
     finish,
     from_last,
     scratch,
     to_last,
 )
-from cthulhu.devices.numpy_.conv import _taps
+from cthulhu.devices.numpy_.conv import _taps, conv
 from cthulhu.ops import _args
 
 
@@ -36,6 +44,61 @@ def _scatter_range(n, stride, offset, length, lo=0):
     return first, last
 
 
+def _phase_axis(n, k, s, lo, length):
+    """Sub-pixel phases of one axis of a transposed convolution (dilation 1).
+
+    Input sample ``i`` and tap ``t`` land on output ``i*s + t - P`` with ``P =
+    k - 1 - lo`` (the forward convolution's padding). Output ``q*s + r`` thus
+    only meets the taps ``t = t0 + u*s`` with ``t0 = (r + P) mod s``, and reads
+    input ``q + e - u`` with ``e = (r + P - t0) / s``: a stride-1 direct
+    convolution of the input with the flipped taps ``t0, t0+s, ...``, offset
+    by ``a = e - U + 1``. Yields ``(r, t0, U, a, Q)``, ``U`` the taps, ``Q``
+    the outputs of phase ``r``.
+    """
+    forward = k - 1 - lo
+    for r in range(s):
+        count = (length - r + s - 1) // s if r < length else 0
+        t0 = (r + forward) % s
+        taps = (k - t0 + s - 1) // s if t0 < k else 0
+        e = (r + forward - t0) // s
+        yield r, t0, taps, e - taps + 1, count
+
+
+def _phases(x, kernel, strides, pads, out_sizes, ctype, bias, activation):
+    """Transposed convolution (dilation 1) as ``prod(strides)`` stride-1 convolutions.
+
+    Each phase writes a disjoint strided slice of the output, through the fast
+    direct-convolution path, with bias and activation fused; no multiplication
+    touches an inserted zero and nothing is scattered.
+    """
+    n, *spatial, _ = x.shape
+    f = kernel.shape[-2]
+    rank = len(spatial)
+    y = np.empty((n, *out_sizes, f), dtype=ctype)
+    axes = [list(_phase_axis(spatial[ax], kernel.shape[ax], strides[ax], pads[ax][0],
+                             out_sizes[ax])) for ax in range(rank)]
+    for combo in itertools.product(*axes):
+        if any(count == 0 for *_, count in combo):
+            continue
+        dst = (slice(None), *(slice(r, r + (count - 1) * s + 1, s)
+                              for (r, _, _, _, count), s in zip(combo, strides, strict=True)),
+               slice(None))
+        if any(taps == 0 for _, _, taps, _, _ in combo):
+            # no tap reaches these outputs: only the bias (and activation) remain
+            y[dst] = 0
+            epilogue(y[dst], bias, activation == "relu")
+            continue
+        index = tuple(slice(t0, t0 + (taps - 1) * s + 1, s)
+                      for (_, t0, taps, _, _), s in zip(combo, strides, strict=True))
+        sub = np.flip(kernel[index], axis=tuple(range(rank)))
+        sub = np.swapaxes(sub, -1, -2)                        # (*U, C, F)
+        phase_pads = tuple((-a, count + taps - 1 - spatial[ax] + a)
+                           for ax, (_, _, taps, a, count) in enumerate(combo))
+        y[dst] = conv(x, sub, strides=(1,) * rank, padding=phase_pads, dilation=(1,) * rank,
+                      data_format="channels_last", bias=bias, activation=activation)
+    return y
+
+
 @fuses("bias", "activation")
 def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, data_format,
                    bias=None, activation=None):
@@ -44,12 +107,34 @@ def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, dat
         return NotImplemented
     ksize = kernel.shape[:-2]
     rank = len(ksize)
-    f, c = kernel.shape[-2:]
     op = "ops.conv_transpose"
-    xl = np.ascontiguousarray(to_last(x, data_format), dtype=ctype)
-    n, *spatial = xl.shape[:-1]
+    xl = to_last(x, data_format)
+    spatial = xl.shape[1:-1]
     pads = _args.transpose_pads(spatial, ksize, strides, dilation, padding, output_padding, op)
     out_sizes = _args.transpose_out_sizes(spatial, ksize, strides, dilation, pads, op)
+    b = cast_bias(bias, ctype)
+    if all(s == 1 for s in strides):
+        # a stride-1 transposed convolution is the direct one with the flipped kernel
+        flipped = np.swapaxes(np.flip(kernel, axis=tuple(range(rank))), -1, -2)
+        y = conv(xl, np.asarray(flipped, dtype=ctype), strides=strides, padding=pads,
+                 dilation=dilation, data_format="channels_last", bias=b, activation=activation)
+    elif all(d == 1 for d in dilation):
+        y = _phases(np.asarray(xl, dtype=ctype), np.asarray(kernel, dtype=ctype), strides,
+                    pads, out_sizes, ctype, b, activation)
+    else:
+        # stride and dilation both > 1 on some axes (explicit padding only)
+        y = _col2im(xl, kernel, strides, dilation, pads, out_sizes, ctype)
+        y = finish(y, b, activation, ctype)
+    return from_last(y.astype(x.dtype, copy=False), data_format)
+
+
+def _col2im(xl, kernel, strides, dilation, pads, out_sizes, ctype):
+    """General transposed convolution: one GEMM per chunk, then a scatter-add per tap."""
+    ksize = kernel.shape[:-2]
+    rank = len(ksize)
+    f, c = kernel.shape[-2:]
+    xl = np.ascontiguousarray(xl, dtype=ctype)
+    n, *spatial = xl.shape[:-1]
     # (C, *k, F): one GEMM gives every tap's contribution of every input sample
     kmat = np.ascontiguousarray(np.moveaxis(kernel, -1, 0), dtype=ctype).reshape(c, -1)
     # input sample i, tap t lands on output i*s + t*d - P (P: the forward conv's padding)
@@ -93,5 +178,4 @@ def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, dat
         odd = [ch for i, ch in enumerate(chunks) if (ch[1] // step) % 2 == 1]
         _threads.run_chunks(work, even)
         _threads.run_chunks(work, odd)
-    y = finish(y, cast_bias(bias, ctype), activation, x.dtype)
-    return from_last(y, data_format)
+    return y
