@@ -33,6 +33,12 @@ opaque         output_shape (a tuple without the batch axis, or a function of th
 :func:`spec_from_config` builds a spec from a layer class name (cthulhu's, or
 the Keras name it stands for) and a ``get_config()``-style dict, filling in
 the documented defaults; :func:`layer_spec` does the same for a layer object.
+
+:func:`normalize_spec` checks every argument once and adds ``normalized``,
+``shape_key`` (a hashable summary) and ``fast_shape``: the formula function
+and its prepared arguments, which :func:`~cthulhu.shapes.chain.chain` calls
+without validating the arguments again (edit a spec's arguments only before
+normalising it).
 """
 
 from .core import _dense_fast, _same_fast
