@@ -241,3 +241,53 @@ def test_empty_batch_launches_nothing(emulated):
         u = _ops.upsample(x, size=(2, 2), interpolation="nearest", data_format="channels_last")
     assert y.shape == (0, 5, 5, 4) and u.shape == (0, 10, 10, 2)
     assert fake_cupy.FakeRawModule.launched == []
+
+
+def _gpu_test_module():
+    """tests/devices/test_cupy_plugin.py, loaded by path (test folders are not packages)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "devices" / "test_cupy_plugin.py"
+    spec = importlib.util.spec_from_file_location("_cthulhu_gpu_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_op_cases_pass_on_the_emulated_gpu(emulated):
+    """A dry run of the GPU equivalence cases (tests/devices/test_cupy_plugin.py) on the
+    emulated kernels, so a GPU run starts from cases known to be right."""
+    gpu = _gpu_test_module()
+    for label, op, xshape, kshape, cfg in gpu.OP_CASES:
+        x, k = gpu._rand(xshape, np.float32, 1), gpu._rand(kshape, np.float32, 2)
+        out_channels = kshape[-2] if op == "conv_transpose" else (
+            kshape[-2] * kshape[-1] if op == "depthwise_conv" else kshape[-1])
+        b = gpu._rand((out_channels,), np.float32, 3)
+        fn = getattr(ops, op)
+        launched = _compare(emulated, lambda fn=fn, x=x, k=k, b=b, cfg=cfg: fn(
+            x, k, bias=b, activation="relu", **cfg), np.float32)
+        assert len(launched) == 1, label
+
+
+def test_gpu_layer_and_model_cases_pass_on_the_emulated_gpu(emulated):
+    """Every layer and the model of the GPU tests: emulated kernels vs the NumPy plugin,
+    with the same weights (built on the NumPy call, reused on the emulated one)."""
+    gpu = _gpu_test_module()
+    for layer, shape in gpu._layer_cases():
+        x = gpu._rand(shape, np.float32)
+        expected = layer(x)
+        with emulated:
+            got = layer(x)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=layer.name)
+    model = gpu._model()
+    x = gpu._rand((3, 16, 16, 3), np.float32)
+    expected = model.predict(x, batch_size=2)
+    fake_cupy.FakeRawModule.launched.clear()
+    with emulated:
+        got = model.predict(x, batch_size=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    launched = set(fake_cupy.FakeRawModule.launched)
+    assert {"cthulhu_conv_nd_", "cthulhu_depthwise_nd_", "cthulhu_upsample_bilinear_",
+            "cthulhu_conv_transpose_nd_"} <= {n.partition("ndhwc")[0].partition("nhwc")[0]
+                                               for n in launched}
