@@ -10,7 +10,9 @@ op-level overhead of ``ops.matmul`` (batch 1, 512 -> 128, bias) above a raw
 
 Environment: ``CTHULHU_BENCH_THREADS`` (default: all CPUs; sets
 ``torch.set_num_threads`` and ``CTHULHU_NUM_THREADS``), ``CTHULHU_BENCH_RUNS``
-(default 11). For single-thread figures also set ``OPENBLAS_NUM_THREADS=1``.
+(default 11), ``CTHULHU_BENCH_CLOCK=cpu`` (CPU time instead of wall time: steadier
+on a shared machine, meaningful with one thread). For single-thread figures also
+set ``OPENBLAS_NUM_THREADS=1``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ def _threads() -> int:
     return int(os.environ.get("CTHULHU_BENCH_THREADS", os.cpu_count() or 1))
 
 
+def _clock():
+    """``time.perf_counter`` (wall), or CPU time with ``CTHULHU_BENCH_CLOCK=cpu``.
+
+    CPU time ignores time spent waiting for a core on a shared machine; use it
+    with one thread (with more it adds up the threads, spin-waits included).
+    """
+    if os.environ.get("CTHULHU_BENCH_CLOCK") == "cpu":
+        return time.process_time
+    return time.perf_counter
+
+
 def _compare(ours, theirs, runs):
     """Interleaved runs of both: (our best, their best, median of the paired ratios).
 
@@ -35,15 +48,16 @@ def _compare(ours, theirs, runs):
     beside it: on a busy machine it drifts in our favour, because torch's
     OpenMP threads wait for each other while our chunks do not.
     """
+    clock = _clock()
     ours()
     theirs()
     a, b = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         ours()
-        t1 = time.perf_counter()
+        t1 = clock()
         theirs()
-        t2 = time.perf_counter()
+        t2 = clock()
         a.append(t1 - t0)
         b.append(t2 - t1)
     return min(a), min(b), statistics.median(tb / ta for ta, tb in zip(a, b, strict=True))
@@ -165,8 +179,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(threads)
     os.environ.setdefault("CTHULHU_NUM_THREADS", str(threads))
     runs = int(os.environ.get("CTHULHU_BENCH_RUNS", "11"))
+    clock = "CPU" if os.environ.get("CTHULHU_BENCH_CLOCK") == "cpu" else "wall"
     print(f"# cthulhu ops (NumPy {np.__version__}) vs torch {torch.__version__} CPU, "
-          f"{threads} threads; best of {runs} interleaved runs, ms; "
+          f"{threads} threads; best of {runs} interleaved runs, {clock} ms; "
           "ratio = torch_ms / cthulhu_ms of the best times (target >= 0.5); "
           "paired = median of per-run ratios")
     print(f"{'case':42s} {'cthulhu ms':>11s} {'torch ms':>9s} {'ratio':>6s} {'paired':>7s}")
