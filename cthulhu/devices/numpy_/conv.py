@@ -3,14 +3,18 @@
 * Stride 1 (``conv``, ``depthwise_conv``, ``separable_conv``): the input is
   padded once and flattened to a ``(rows, C)`` matrix. A kernel tap then
   reads a *contiguous* block of rows (a fixed row shift), so no window is ever
-  gathered element by element. ``conv`` builds, per chunk of rows, an im2col
-  block from the taps of every axis but the last (contiguous row copies) and
-  runs one GEMM per tap of the last axis on row-shifted views of that block;
-  bias and ReLU are applied while the chunk is in cache. Rows that fall in
-  the padding are computed and dropped (a few per cent for common sizes).
+  gathered element by element. With 8 or more channels ``conv`` runs, per
+  chunk of output rows, one BLAS GEMM per tap on those row-shifted views,
+  accumulating in place (:mod:`._gemm`): no im2col copy at all. Otherwise it
+  builds an im2col block from the taps of every axis but the last (contiguous
+  row copies) and runs one GEMM per tap of the last axis on row-shifted views
+  of that block. Bias and ReLU are applied while the chunk is in cache. Rows
+  that fall in the padding are computed and dropped (a few per cent for
+  common sizes).
 * Strided ``conv``: im2col over ``sliding_window_view`` (only the outputs'
   windows), one GEMM per chunk.
-* ``conv_transpose``: see :mod:`cthulhu.devices.numpy_.transpose`.
+* ``conv_transpose``: see :mod:`.transpose`; depthwise and separable:
+  :mod:`.depthwise`.
 """
 
 from __future__ import annotations
