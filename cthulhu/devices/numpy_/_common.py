@@ -12,7 +12,7 @@ import numpy as np
 CHUNK_BYTES = 1 << 20
 
 # Largest temporary kept between calls, per thread.
-SCRATCH_LIMIT = 64 << 20
+SCRATCH_LIMIT = 32 << 20
 
 _local = threading.local()
 
