@@ -191,6 +191,39 @@ def test_fast_dense_and_pointwise_agree_with_validating(units, rest):
         assert _fast(spec, shape) == shapes.same_shape(shape) == shape
 
 
+@settings(max_examples=100)
+@given(st.lists(st.one_of(conv_config(), resample_config()), min_size=1, max_size=12),
+       st.integers(0, 2), st.data())
+def test_chain_equals_layer_by_layer_validating_calls(cases, rank_pick, data):
+    """Every layer of a long chain (fast path) as if it were the first (validating path)."""
+    rank = (1, 2, 3)[rank_pick]
+    specs = []
+    for name, r, config in cases:
+        if r == rank:
+            try:
+                specs.append(spec_from_config(name, config))
+            except ShapeError:
+                pass
+    shape = (None, *data.draw(st.lists(st.one_of(st.integers(20, 60), st.none(),
+                                                 st.sampled_from([H, W])),
+                                       min_size=rank + 1, max_size=rank + 1)))
+    expected, current = [], shape
+    for spec in specs:
+        outcome = _outcome(lambda s=spec, c=current: shapes.chain([s], c).output_shape)
+        if outcome[0] == "error":
+            expected.append(outcome)
+            break
+        current = shapes.chain([spec], current).output_shape
+        expected.append(outcome)
+    try:
+        got = [("ok", tuple(map(_seen, out))) for out in shapes.chain(specs, shape).output_shapes]
+    except ShapeError as exc:
+        got = None
+        assert expected and expected[-1] == ("error", str(exc))
+    if got is not None:
+        assert got == expected
+
+
 def test_fast_path_errors_name_the_layer():
     spec = spec_from_config("Cthalpa2D", {"filters": 4, "kernel_size": 5, "name": "c5"})
     lead = spec_from_config("Azatoth", {"activation": "relu"})
