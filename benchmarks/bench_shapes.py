@@ -26,21 +26,23 @@ import sys
 import tempfile
 import time
 
-_IMPORT = "import time; t = time.perf_counter(); import cthulhu.shapes; " \
-          "print(time.perf_counter() - t)"
+_IMPORT = "import sys, time; t = time.perf_counter(); import cthulhu.shapes; " \
+          "print(time.perf_counter() - t, 'numpy' in sys.modules)"
 
 
 def _import_ms(env, runs=7):
-    times = []
+    times, numpy = [], False
     for _ in range(runs):
         out = subprocess.run([sys.executable, "-c", _IMPORT], env=env, capture_output=True,
                              text=True, check=True)
-        times.append(float(out.stdout.strip()) * 1e3)
-    return statistics.median(times)
+        seconds, imported = out.stdout.split()
+        times.append(float(seconds) * 1e3)
+        numpy = numpy or imported == "True"
+    return statistics.median(times), numpy
 
 
 def import_times():
-    """(with bytecode cache, without) import times in ms, each in fresh interpreters."""
+    """((ms, numpy imported?) with bytecode cache, the same without), in fresh interpreters."""
     with tempfile.TemporaryDirectory() as cached, tempfile.TemporaryDirectory() as empty:
         env = dict(os.environ, PYTHONPYCACHEPREFIX=cached)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -51,11 +53,9 @@ def import_times():
     return warm, cold
 
 
-def _median_ms(func, runs=30, before=None):
+def _median_ms(func, runs=30):
     times = []
     for _ in range(runs):
-        if before is not None:
-            before()
         t0 = time.perf_counter()
         func()
         times.append(time.perf_counter() - t0)
@@ -278,9 +278,10 @@ def _line(label, ms, target=None):
 def main(argv=None) -> int:
     from cthulhu import shapes
 
-    warm, cold = import_times()
+    (warm, numpy), (cold, _) = import_times()
     _line("import cthulhu.shapes (fresh interpreter, bytecode cached)", warm, 50)
     _line("import cthulhu.shapes (no bytecode cache)", cold)
+    print(f"import cthulhu.shapes imports NumPy: {'YES (it must not)' if numpy else 'no'}")
     (distinct, start), (specs, shape), t = chain_times()
     n = len(distinct)
     print(f"-- {n} distinct layers, input {start}")
