@@ -29,7 +29,7 @@ def _volume(shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-@settings(max_examples=40)
+@settings(max_examples=80)
 @given(case=model_cases(), data=st.data())
 def test_fused_dask_predict_equals_in_memory(case, data):
     configs, rank, channels, shape = case
@@ -42,7 +42,7 @@ def test_fused_dask_predict_equals_in_memory(case, data):
     np.testing.assert_allclose(lazy.compute(), expected, **TOL)
 
 
-@settings(max_examples=25)
+@settings(max_examples=40)
 @given(case=model_cases(max_layers=2, max_size=8), data=st.data())
 def test_layer_by_layer_on_dask_equals_in_memory(case, data):
     configs, rank, channels, shape = case
@@ -57,7 +57,7 @@ def test_layer_by_layer_on_dask_equals_in_memory(case, data):
     np.testing.assert_allclose(y.compute(), expected, **TOL)
 
 
-@settings(max_examples=15)
+@settings(max_examples=25)
 @given(case=model_cases(ranks=(3,), max_layers=3, max_size=9), data=st.data())
 def test_predict_volume_equals_in_memory(case, data, tmp_path_factory):
     configs, rank, channels, shape = case
