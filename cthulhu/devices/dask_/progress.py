@@ -43,6 +43,7 @@ class Progress:
         self.interval = 1.0 / rate
         self.start = time.perf_counter()
         self._last_draw = 0.0
+        self._drawn = -1
 
     @property
     def elapsed(self) -> float:
@@ -53,6 +54,7 @@ class Progress:
         now = time.perf_counter()
         if self.enabled and (now - self._last_draw >= self.interval or self.done >= self.total):
             self._last_draw = now
+            self._drawn = self.done
             self.stream.write("\r" + self.line())
             self.stream.flush()
 
@@ -69,6 +71,8 @@ class Progress:
                 f"{mvox:.2f} Mvoxel/s  left {format_seconds(left)}  ")
 
     def close(self):
+        """End the line (redrawing it first unless the final state is already shown)."""
         if self.enabled:
-            self.stream.write("\r" + self.line() + "\n")
+            final = "" if self._drawn == self.done else "\r" + self.line()
+            self.stream.write(final + "\n")
             self.stream.flush()
