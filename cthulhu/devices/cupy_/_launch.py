@@ -63,10 +63,12 @@ class Tile:
         return (self.bm // self.tm) * (self.bn // self.tn)
 
     def shared_bytes(self, dtype: str) -> int:
-        """Static shared memory of one block: two padded K slices (``As``, ``Bs``) and
-        the double-buffered table of the slice's k decomposition (``Kt``, 5 ints per k)."""
+        """Static shared memory of one block, an upper bound: two padded K slices
+        (``As``, ``Bs``), the double-buffered table of the slice's k decomposition
+        (``Kt``, 5 ints per k) and the block's axis geometry (``Ax``, 3 x 9 ints, which
+        the compiler may shrink where fields are constant)."""
         slices = CONV_BK * ((self.bm + 4) + (self.bn + 4)) * ACC_BYTES[dtype]
-        return slices + 2 * 5 * CONV_BK * 4
+        return slices + 2 * 5 * CONV_BK * 4 + 3 * 9 * 4
 
     def check(self) -> None:
         """The divisibility rules conv_nd.cu's static_asserts enforce."""
@@ -175,6 +177,10 @@ def as_3d(values, fill: int) -> tuple[int, int, int]:
     return (fill,) * (3 - len(values)) + values
 
 
+class Unsupported(ValueError):
+    """A configuration the kernels do not handle (the plugin declines it)."""
+
+
 def _check_int(what: str, value: int) -> None:
     if value > INT_MAX:
         raise OverflowError(f"{what} = {value} exceeds the kernels' 32-bit index range")
@@ -189,8 +195,10 @@ def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channe
     Spatial arguments are sequences of rank 1 to 3 in (depth, height, width) order;
     ``pads_lo`` is the zero padding before each axis (of the equivalent direct
     convolution for ``transposed``). ``tile`` forces a tile of :data:`TILES` (tests,
-    benchmarks); by default :func:`choose_tile` picks it. Raises ``OverflowError`` past
-    32-bit sizes (the plugin then declines and the generic code runs).
+    benchmarks); by default :func:`choose_tile` picks it. A transposed convolution runs
+    one GEMM per output phase (``grid[2]`` = product of the strides). Raises
+    ``OverflowError`` past 32-bit sizes and :class:`Unsupported` for what the kernel
+    does not do (the plugin then declines and the generic code runs).
     """
     d, h, w = as_3d(in_spatial, 1)
     od, oh, ow = as_3d(out_spatial, 1)
@@ -198,7 +206,15 @@ def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channe
     sd, sh, sw = as_3d(strides, 1)
     dd, dh, dw = as_3d(dilation, 1)
     pd, ph, pw = as_3d(pads_lo, 0)
+    phases = 1
     positions = batch * od * oh * ow
+    if transposed:
+        if any(s > 1 and dl > 1 for s, dl in ((sd, dd), (sh, dh), (sw, dw))):
+            raise Unsupported("transposed convolution with both stride > 1 and dilation > 1 "
+                              "on one axis (Keras rejects it too)")
+        # one GEMM per output phase o = q * s + r; the grid covers the largest phase
+        phases = sd * sh * sw
+        positions = batch * ceildiv(od, sd) * ceildiv(oh, sh) * ceildiv(ow, sw)
     for what, value in (("input image size", d * h * w * channels),
                         ("output image size", od * oh * ow * filters),
                         ("kernel size", kd * kh * kw * channels * filters),
@@ -209,7 +225,7 @@ def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channe
     family = "conv_transpose" if transposed else "conv"
     return Launch(
         name=kernel_name(family, layout, dtype, tile_name),
-        grid=(ceildiv(positions, tile.bm), ceildiv(filters, tile.bn), 1),
+        grid=(ceildiv(positions, tile.bm), ceildiv(filters, tile.bn), phases),
         block=(tile.threads, 1, 1),
         args=(batch, d, h, w, channels, od, oh, ow, filters, kd, kh, kw, sd, sh, sw,
               dd, dh, dw, pd, ph, pw, int(bool(use_bias)), ACTIVATIONS[activation]),

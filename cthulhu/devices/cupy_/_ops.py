@@ -129,7 +129,7 @@ def _conv(x, kernel, strides, padding, output_padding, dilation, data_format, bi
             kernel=ksize, strides=strides, dilation=dilation, pads_lo=[p[0] for p in pads],
             use_bias=bias is not None, activation=activation,
             sm_count=_sm_count(cp.cuda.Device().id))
-    except OverflowError:
+    except (OverflowError, _launch.Unsupported):
         return NotImplemented
     y = cp.empty(out_shape, dtype=x.dtype)
     x, kernel, b = _operands(cp, x, kernel, bias)

@@ -12,13 +12,18 @@
 // Transposed convolution (Keras Conv2DTranspose, gradient-of-conv semantics) is the
 // direct convolution of the input with (stride - 1) zeros inserted between samples,
 // zero-padded by (pd, ph, pw) before each axis, with the kernel flipped spatially and
-// its last two axes swapped: kernel (*k, F, C). The zeros are never materialised: an
-// im2col element is read only where (o - pad + k * dilation) is a multiple of stride.
+// its last two axes swapped: kernel (*k, F, C). Most products with the inserted zeros
+// would be wasted (3/4 of them in 2D at stride 2), so the outputs are split into the
+// stride**rank phases o = q * s + r: for one phase only every s-th kernel tap meets
+// real samples, and what remains is a dense stride-1 convolution with a sub-kernel.
+// blockIdx.z is the phase; every phase is a GEMM with its own M and K and no zeros.
+// (Keras forbids stride > 1 together with dilation > 1; _launch.py rejects it here.)
 //
 // Kernel symbols (name expressions): cthulhu_conv_nd_ndhwc<T, BM, BN, TM, TN>,
 // cthulhu_conv_nd_ncdhw<...>, cthulhu_conv_transpose_nd_ndhwc<...>,
 // cthulhu_conv_transpose_nd_ncdhw<...>; T is float, double or cthulhu_half.
-// The grid is (ceil(M / BM), ceil(F / BN)) with (BM / TM) * (BN / TN) threads per block;
+// The grid is (ceil(M / BM), ceil(F / BN), phases) with (BM / TM) * (BN / TN) threads
+// per block (M of the largest phase for the transposed kernels);
 // cthulhu/devices/cupy_/_launch.py computes it and picks the tile.
 #include "cthulhu_common.cuh"
 
@@ -37,21 +42,48 @@ constexpr int CONV_BK = 16;
 // An origin that makes every coordinate test fail (rows past the end of M).
 constexpr int CONV_NOWHERE = -(1 << 29);
 
-// Input index along one axis for output origin `origin` and kernel offset `koff`
-// (already multiplied by the dilation); false where the sample is zero padding
-// (or, for the transposed convolution, an inserted zero).
-template <bool TRANSPOSED>
-__device__ __forceinline__ bool input_coord(int origin, int koff, int stride, int size, int& i) {
-    const int t = origin + koff;
-    if (TRANSPOSED) {
-        if (t < 0 || t % stride != 0) {
-            return false;
-        }
-        i = t / stride;
-        return i < size;
+// One axis of the GEMM a block runs: output q (of nq) and tap j (of nt) read input
+// q * in_step + origin + j * tap_step, use kernel tap first_tap + j * tap_stride, and
+// write output q * out_step + out_offset.
+enum AxisField {
+    AX_NQ, AX_NT, AX_IN_STEP, AX_ORIGIN, AX_TAP_STEP, AX_FIRST_TAP, AX_TAP_STRIDE,
+    AX_OUT_STEP, AX_OUT_OFFSET, AX_FIELDS
+};
+
+// Direct convolution: one phase, input q * stride - pad + j * dilation.
+__device__ __forceinline__ void direct_axis(int* a, int out, int taps, int stride,
+                                            int dilation, int pad) {
+    a[AX_NQ] = out;
+    a[AX_NT] = taps;
+    a[AX_IN_STEP] = stride;
+    a[AX_ORIGIN] = -pad;
+    a[AX_TAP_STEP] = dilation;
+    a[AX_FIRST_TAP] = 0;
+    a[AX_TAP_STRIDE] = 1;
+    a[AX_OUT_STEP] = 1;
+    a[AX_OUT_OFFSET] = 0;
+}
+
+// Transposed convolution, phase r of stride s: output o = q * s + r. Dilated-padded
+// index o - pad + k * d is a real sample (a multiple of s) only for taps k = kr + j * s
+// (with d = 1 when s > 1), namely input q + (r - pad + kr) / s + j.
+__device__ __forceinline__ void phase_axis(int* a, int r, int out, int taps, int s,
+                                           int dilation, int pad) {
+    if (s == 1) {
+        direct_axis(a, out, taps, 1, dilation, pad);
+        return;
     }
-    i = t;
-    return t >= 0 && t < size;
+    int kr = (pad - r) % s;
+    kr += kr < 0 ? s : 0;
+    a[AX_NQ] = r < out ? (out - r + s - 1) / s : 0;
+    a[AX_NT] = kr < taps ? (taps - kr + s - 1) / s : 0;
+    a[AX_IN_STEP] = 1;
+    a[AX_ORIGIN] = (r - pad + kr) / s;  // an exact division
+    a[AX_TAP_STEP] = 1;
+    a[AX_FIRST_TAP] = kr;
+    a[AX_TAP_STRIDE] = s;
+    a[AX_OUT_STEP] = s;
+    a[AX_OUT_OFFSET] = r;
 }
 
 template <typename T, int LAYOUT, bool TRANSPOSED, int BM, int BN, int TM, int TN>
@@ -75,33 +107,57 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
     // (aligned, so that the micro-tile reads below become vector loads).
     __shared__ __align__(16) A As[BK][BM + 4];
     __shared__ __align__(16) A Bs[BK][BN + 4];
+    // This block's GEMM geometry per axis (z, y, x), see AxisField.
+    __shared__ int Ax[3][AX_FIELDS];
 
     const int tid = threadIdx.x;
-    const long long OS = (long long)s.od * s.oh * s.ow;
+    if (tid == 0) {
+        const int r = (int)blockIdx.z;  // the phase (always 0 for the direct convolution)
+        if (TRANSPOSED) {
+            phase_axis(Ax[0], r / (s.sh * s.sw), s.od, s.kd, s.sd, s.dd, s.pd);
+            phase_axis(Ax[1], (r / s.sw) % s.sh, s.oh, s.kh, s.sh, s.dh, s.ph);
+            phase_axis(Ax[2], r % s.sw, s.ow, s.kw, s.sw, s.dw, s.pw);
+        } else {
+            direct_axis(Ax[0], s.od, s.kd, s.sd, s.dd, s.pd);
+            direct_axis(Ax[1], s.oh, s.kh, s.sh, s.dh, s.ph);
+            direct_axis(Ax[2], s.ow, s.kw, s.sw, s.dw, s.pw);
+        }
+    }
+    __syncthreads();
+
+    const int QY = Ax[1][AX_NQ];
+    const int QX = Ax[2][AX_NQ];
+    const long long QS = (long long)Ax[0][AX_NQ] * QY * QX;  // outputs per image
     const long long IS = (long long)s.d * s.h * s.w;
-    const long long M = (long long)s.n * OS;
+    const long long OS = (long long)s.od * s.oh * s.ow;
+    const long long M = (long long)s.n * QS;
+    const int NTY = Ax[1][AX_NT];
+    const int NTX = Ax[2][AX_NT];
+    const int K = Ax[0][AX_NT] * NTY * NTX * s.c;
     const int KS = s.kd * s.kh * s.kw;
-    const int K = KS * s.c;
     const long long m0 = (long long)blockIdx.x * BM;
     const int n0 = blockIdx.y * BN;
+    if (m0 >= M) {
+        return;  // a phase smaller than the grid: the whole block leaves, no barrier skipped
+    }
 
-    // Rows (output positions) this thread loads: image offset and window origin.
+    // Rows (output positions) this thread loads: batch index and window origin.
     int a_img[M_SLOTS];  // batch index (an int saves registers; offsets are 64-bit below)
     int a_z[M_SLOTS], a_y[M_SLOTS], a_x[M_SLOTS];
     for (int j = 0; j < M_SLOTS; ++j) {
         const int mm = CL ? tid / BK + j * (NT / BK) : tid % BM;
         const long long m = m0 + mm;
         if (m < M) {
-            const long long nb = m / OS;
-            const int r = (int)(m - nb * OS);
-            const int oz = r / (s.oh * s.ow);
-            const int r2 = r - oz * (s.oh * s.ow);
-            const int oy = r2 / s.ow;
-            const int ox = r2 - oy * s.ow;
+            const long long nb = m / QS;
+            const int r = (int)(m - nb * QS);
+            const int qz = r / (QY * QX);
+            const int r2 = r - qz * (QY * QX);
+            const int qy = r2 / QX;
+            const int qx = r2 - qy * QX;
             a_img[j] = (int)nb;
-            a_z[j] = (TRANSPOSED ? oz : oz * s.sd) - s.pd;
-            a_y[j] = (TRANSPOSED ? oy : oy * s.sh) - s.ph;
-            a_x[j] = (TRANSPOSED ? ox : ox * s.sw) - s.pw;
+            a_z[j] = qz * Ax[0][AX_IN_STEP] + Ax[0][AX_ORIGIN];
+            a_y[j] = qy * Ax[1][AX_IN_STEP] + Ax[1][AX_ORIGIN];
+            a_x[j] = qx * Ax[2][AX_IN_STEP] + Ax[2][AX_ORIGIN];
         } else {
             a_img[j] = 0;
             a_z[j] = CONV_NOWHERE;
@@ -113,7 +169,7 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
     A a_reg[A_LOADS];
     A b_reg[B_LOADS];
 
-    // The K slice's decomposition k -> (channel, dilated kernel offsets, kernel position),
+    // The K slice's decomposition k -> (channel, input offsets, original kernel tap),
     // computed once per block by BK threads instead of once per load (integer division
     // is slow on a GPU). Double-buffered: the next slice's entries are written while the
     // current ones may still be read. Channel -1 marks k past the end of K.
@@ -121,19 +177,26 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
     auto fill_k_table = [&](int buf, int k0) {
         if (tid < BK) {
             const int k = k0 + tid;
-            int c = -1, dz = 0, dy = 0, dx = 0, kp = 0;
+            int c = -1, dz = 0, dy = 0, dx = 0, tap = 0;
             if (k < K) {
                 c = k % s.c;
-                kp = k / s.c;
-                dx = (kp % s.kw) * s.dw;
-                dy = ((kp / s.kw) % s.kh) * s.dh;
-                dz = (kp / (s.kw * s.kh)) * s.dd;
+                const int kp = k / s.c;
+                const int jx = kp % NTX;
+                const int jy = (kp / NTX) % NTY;
+                const int jz = kp / (NTX * NTY);
+                dz = jz * Ax[0][AX_TAP_STEP];
+                dy = jy * Ax[1][AX_TAP_STEP];
+                dx = jx * Ax[2][AX_TAP_STEP];
+                const int kz = Ax[0][AX_FIRST_TAP] + jz * Ax[0][AX_TAP_STRIDE];
+                const int ky = Ax[1][AX_FIRST_TAP] + jy * Ax[1][AX_TAP_STRIDE];
+                const int kx = Ax[2][AX_FIRST_TAP] + jx * Ax[2][AX_TAP_STRIDE];
+                tap = (kz * s.kh + ky) * s.kw + kx;
             }
             Kt[buf][0][tid] = c;
             Kt[buf][1][tid] = dz;
             Kt[buf][2][tid] = dy;
             Kt[buf][3][tid] = dx;
-            Kt[buf][4][tid] = kp;
+            Kt[buf][4][tid] = tap;
         }
     };
 
@@ -145,12 +208,12 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
             const int c = Kt[buf][0][kk];
             A v = A(0);
             if (c >= 0) {
-                int iz, iy, ix;
-                if (input_coord<TRANSPOSED>(a_z[ms], Kt[buf][1][kk], s.sd, s.d, iz) &&
-                    input_coord<TRANSPOSED>(a_y[ms], Kt[buf][2][kk], s.sh, s.h, iy) &&
-                    input_coord<TRANSPOSED>(a_x[ms], Kt[buf][3][kk], s.sw, s.w, ix)) {
-                    const long long pos = ((long long)iz * s.h + iy) * s.w + ix;
+                const int iz = a_z[ms] + Kt[buf][1][kk];
+                const int iy = a_y[ms] + Kt[buf][2][kk];
+                const int ix = a_x[ms] + Kt[buf][3][kk];
+                if (iz >= 0 && iz < s.d && iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) {
                     const long long img = (long long)a_img[ms] * IS * s.c;
+                    const long long pos = ((long long)iz * s.h + iy) * s.w + ix;
                     const long long off = CL ? img + pos * s.c + c
                                              : img + (long long)c * IS + pos;
                     v = to_acc(x[off]);
@@ -238,13 +301,26 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
         __syncthreads();
     }
 
+    // Unrolled so that acc stays in registers (a loop index into it would put it in
+    // local memory).
+#pragma unroll
     for (int i = 0; i < TM; ++i) {
         const long long m = m0 + row_of(i);
         if (m >= M) {
             continue;
         }
-        const long long nb = m / OS;
-        const long long sp = m - nb * OS;
+        // Output position of GEMM row m: (batch, q) -> o = q * out_step + out_offset.
+        const long long nb = m / QS;
+        const int r = (int)(m - nb * QS);
+        const int qz = r / (QY * QX);
+        const int r2 = r - qz * (QY * QX);
+        const int qy = r2 / QX;
+        const int qx = r2 - qy * QX;
+        const int oz = qz * Ax[0][AX_OUT_STEP] + Ax[0][AX_OUT_OFFSET];
+        const int oy = qy * Ax[1][AX_OUT_STEP] + Ax[1][AX_OUT_OFFSET];
+        const int ox = qx * Ax[2][AX_OUT_STEP] + Ax[2][AX_OUT_OFFSET];
+        const long long sp = ((long long)oz * s.oh + oy) * s.ow + ox;
+#pragma unroll
         for (int j = 0; j < TN; ++j) {
             const int f = n0 + col_of(j);
             if (f >= s.f) {
@@ -255,7 +331,7 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
                 v += to_acc(bias[f]);
             }
             v = epilogue(v, act);
-            const long long off = CL ? m * s.f + f : (nb * s.f + f) * OS + sp;
+            const long long off = CL ? (nb * OS + sp) * s.f + f : (nb * s.f + f) * OS + sp;
             y[off] = store_as<T>::from(v);
         }
     }
