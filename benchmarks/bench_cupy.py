@@ -93,7 +93,26 @@ def _conv_rows(cp, torch):
                 conv = torch.nn.functional.conv2d if rank == 2 else torch.nn.functional.conv3d
                 theirs = _time_gpu(cp, lambda tx=tx, tk=tk, conv=conv: conv(tx, tk, padding=1))
             rows.append((f"{name} {fmt}", ours, theirs, flops / ours / 1e9))
+    rows.append(_conv_transpose_row(cp, torch, rng))
     return rows
+
+
+def _conv_transpose_row(cp, torch, rng):
+    """Keras Conv2DTranspose(64, 3, strides=2, padding='same') on 32x28x28x64 (-> 56x56)."""
+    from cthulhu import ops
+
+    x = rng.standard_normal((32, 28, 28, 64), dtype=cp.float32)
+    k = rng.standard_normal((3, 3, 64, 64), dtype=cp.float32)  # (kh, kw, F, C)
+    ours = _time_gpu(cp, lambda: ops.conv_transpose(x, k, strides=2, padding="same"))
+    flops = 2.0 * 32 * 28 * 28 * 64 * 64 * 9  # every input sample meets every tap once
+    theirs = None
+    if torch is not None:
+        tx = torch.as_tensor(cp.ascontiguousarray(cp.moveaxis(x, -1, 1)), device="cuda")
+        tk = torch.as_tensor(cp.ascontiguousarray(cp.transpose(k, (3, 2, 0, 1))),
+                             device="cuda")  # (C, F, kh, kw)
+        theirs = _time_gpu(cp, lambda: torch.nn.functional.conv_transpose2d(
+            tx, tk, stride=2, padding=1, output_padding=1))
+    return ("convT2d 3x3 s2 64->64 32x28x28 channels_last", ours, theirs, flops / ours / 1e9)
 
 
 def _peak_bandwidth(cp):
