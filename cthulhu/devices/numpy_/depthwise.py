@@ -33,7 +33,7 @@ from cthulhu.devices.numpy_.conv import (
 from cthulhu.ops import _args
 
 # Values per NumPy inner loop in the M == 1 multiply-accumulate (see _depthwise_flat).
-_TILE_VALUES = 512
+_TILE_VALUES = 2048
 
 
 def _weights(kernel, ctype):
@@ -54,6 +54,33 @@ def _mac(out, src, w, tmp):
         out += tmp
 
 
+def _tap_sum(rows, r0, mm, tap_rows, ksize, w_taps, out):
+    """``out[p] = sum_t rows[r0 + p + shift_t] * w_t`` for ``M == 1``, fused in one einsum.
+
+    ``rows`` is the flat ``(R, C)`` padded input. The taps of kernel axis ``a`` sit
+    ``tap_rows[a]`` rows apart, so every tap is one axis of a single strided view
+    ``(*ksize, P, C)`` and ``numpy.einsum`` contracts it with ``w_taps (*ksize, C)``:
+    its contiguous two-operand loop is a SIMD multiply-add into ``out``, one pass per
+    tap, where ``multiply`` then ``add`` would take two (and a temporary).
+
+    When ``mm`` is a multiple of the tile ``k = w_taps.shape[-1] // C``, ``k``
+    consecutive rows are read as one row of ``k*C`` values (``w_taps`` is then
+    tiled ``k`` times), so the inner loops run over hundreds of values, not ``C``.
+    """
+    c = rows.shape[1]
+    k = w_taps.shape[-1] // c
+    item = rows.itemsize
+    base = rows[r0:]
+    shape = (*ksize, mm // k, k * c)
+    strides = (*(t * c * item for t in tap_rows), k * c * item, item)
+    view = np.lib.stride_tricks.as_strided(base, shape=shape, strides=strides, writeable=False)
+    np.einsum(_SUBSCRIPTS[len(ksize)], view, w_taps, out=out.reshape(mm // k, k * c))
+
+
+# einsum subscripts of _tap_sum per kernel rank: taps (a, b, c), rows p, values q
+_SUBSCRIPTS = {1: "apq,aq->pq", 2: "abpq,abq->pq", 3: "abcpq,abcq->pq"}
+
+
 def _depthwise_flat(xpad, kernel, dilation, ctype, target, each_chunk=None):
     """Stride-1 depthwise over flattened rows, chunk by chunk.
 
@@ -61,11 +88,12 @@ def _depthwise_flat(xpad, kernel, dilation, ctype, target, each_chunk=None):
     into; ``each_chunk(r0, block)`` then consumes it (in cache).
     """
     n, *spatial, c = xpad.shape
+    ksize = kernel.shape[:-2]
     m_mult = kernel.shape[-1]
     rows = xpad.reshape(-1, c)
     steps = _row_steps(spatial)
-    shifts = [sum(t * d * s for t, d, s in zip(tap, dilation, steps, strict=False))
-              for tap in _taps(kernel.shape[:-2])]
+    tap_rows = [d * s for d, s in zip(dilation, steps, strict=True)]
+    shifts = [sum(t * r for t, r in zip(tap, tap_rows, strict=True)) for tap in _taps(ksize)]
     w = _weights(kernel, ctype)
     needed = rows.shape[0] - shifts[-1]
     width = c * m_mult
@@ -73,26 +101,50 @@ def _depthwise_flat(xpad, kernel, dilation, ctype, target, each_chunk=None):
     # weights tiled to match), so NumPy's inner loops run over ~1000 values, not C.
     tile = max(1, min(64, _TILE_VALUES // c)) if m_mult == 1 else 1
     m = chunk_rows(width * 3, ctype.itemsize, hi=8192) // tile * tile or tile
-    wide = np.tile(w, (1, tile)) if tile > 1 else w
+    if m_mult == 1:
+        w_taps = w.reshape(*ksize, c)
+        wide = np.ascontiguousarray(np.tile(w_taps, tile)) if tile > 1 else w_taps
 
     def work(r0):
         mm = min(m, needed - r0)
         block = target(r0, mm)
-        k = tile if mm % tile == 0 else 1
         if m_mult == 1:
-            acc, weights = block.reshape(mm // k, k * c), (wide if k > 1 else w)
+            body = mm - mm % tile
+            if body:
+                _tap_sum(rows, r0, body, tap_rows, ksize, wide, block[:body])
+            if body < mm:        # the last chunk's tail: one row at a time
+                _tap_sum(rows, r0 + body, mm - body, tap_rows, ksize, w_taps, block[body:])
         else:
-            acc, weights = block.reshape(mm, c, m_mult), w
-        tmp = scratch("dw_tmp", acc.shape, ctype)
-        for i, sh in enumerate(shifts):
-            src = rows[r0 + sh:r0 + sh + mm].reshape(mm // k, k * c) if m_mult == 1 else \
-                rows[r0 + sh:r0 + sh + mm]
-            _mac(acc, src, weights[i], tmp if i else None)
+            acc = block.reshape(mm, c, m_mult)
+            tmp = scratch("dw_tmp", acc.shape, ctype)
+            for i, sh in enumerate(shifts):
+                _mac(acc, rows[r0 + sh:r0 + sh + mm], w[i], tmp if i else None)
         if each_chunk is not None:
             each_chunk(r0, block)
 
     _threads.run_chunks(work, range(0, needed, m))
     return needed
+
+
+def _window_sum(image, a0, a1, ksize, strides, dilation, out_sizes, w_taps, out):
+    """``M == 1`` depthwise of one image's outputs ``a0:a1`` (first axis), one einsum.
+
+    ``image`` is ``(*P, C)`` padded; every tap is an axis of one strided view
+    ``(*ksize, a1 - a0, *O[1:], C)``, contracted with ``w_taps (*ksize, C)`` into
+    ``out`` (a fused multiply-add per tap, as in :func:`_tap_sum`).
+    """
+    rank = len(ksize)
+    steps = image.strides[:-1]
+    shape = (*ksize, a1 - a0, *out_sizes[1:], image.shape[-1])
+    strides_ = (*(d * st for d, st in zip(dilation, steps, strict=True)),
+                *(s * st for s, st in zip(strides, steps, strict=True)), image.strides[-1])
+    view = np.lib.stride_tricks.as_strided(image[a0 * strides[0]:], shape=shape,
+                                           strides=strides_, writeable=False)
+    np.einsum(_WINDOW_SUBSCRIPTS[rank], view, w_taps, out=out)
+
+
+# taps (a, b, c), outputs (x, y, z), channels q
+_WINDOW_SUBSCRIPTS = {1: "axq,aq->xq", 2: "abxyq,abq->xyq", 3: "abcxyzq,abcq->xyzq"}
 
 
 def _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype):
@@ -108,7 +160,9 @@ def _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype):
         b, a0, a1 = chunk
         out = y[b, a0:a1].reshape(a1 - a0, *out_sizes[1:], c, m_mult)
         if m_mult == 1:
-            out = out[..., 0]
+            _window_sum(xpad[b], a0, a1, ksize, strides, dilation, out_sizes,
+                        w.reshape(*ksize, c), out[..., 0])
+            return
         tmp = scratch("dw_tmp", out.shape, ctype)
         for i, tap in enumerate(taps):
             first = slice(tap[0] * dilation[0] + a0 * strides[0],
