@@ -24,6 +24,7 @@ OPS = (
     "matmul",
     "upsample",
     "model",  # a whole model's predict(x): the Dask device routes models, not only ops
+    "to_numpy",  # copy an array to host memory as NumPy, where np.asarray cannot (GPU arrays)
 )
 
 

@@ -45,8 +45,11 @@ def to_numpy(a) -> np.ndarray:
     """Any array (NumPy, CuPy, array-api-strict, torch, ...) as a NumPy array (a copy is not promised)."""
     if isinstance(a, np.ndarray):
         return a
-    if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
-        return a.get()
+    from cthulhu import devices  # a device array (e.g. CuPy) needs its plugin's host copy
+
+    host_copy = devices.lookup(a, "to_numpy")
+    if host_copy is not None:
+        return host_copy(a)
     try:
         return np.asarray(a)
     except (TypeError, ValueError, RuntimeError):
