@@ -21,7 +21,11 @@ def lint(session):
 def docs(session):
     """Run every Python example in docs/*.md and the docstring examples."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", "tests/test_docs.py", *session.posargs)
+    session.run(
+        "python", "-m", "pytest", "tests/test_docs.py", "tests/layers/test_docs_layers.py",
+        "tests/engine/test_docs_models.py", "tests/shapes/test_shapes_doctests.py",
+        "tests/shapes/test_symbolic.py", "tests/test_doc_examples.py", *session.posargs,
+    )
 
 
 @nox.session
