@@ -53,7 +53,16 @@ output range works, aligned or not. This is what the Dask device runs.
 """
 
 from ._arith import is_int
-from .axis_maps import AxisInfo, BlockPlan, LayerBlock, _block_back, _steps_of, split_axis
+from .axis_maps import (
+    AxisInfo,
+    BlockPlan,
+    LayerBlock,
+    _require_known,
+    _steps_of,
+    axis_plan,
+    plan_block,
+    split_axis,
+)
 from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
 from .errors import ShapeError, ShapeTypeError
 from .layers import (
@@ -344,33 +353,25 @@ class Chain:
         if len(out_start) != rank or len(out_stop) != rank:
             raise ShapeError(f"block_plan needs one start and one stop per spatial axis "
                              f"({rank}), got {out_start!r} and {out_stop!r}")
-        count = self.spatial_layers
-        per_axis = []
         for j in range(rank):
-            a, b = out_start[j], out_stop[j]
-            self._check_block(j, a, b)
-            per_axis.append(self._axis_plan(j, a, b))
-        layers = [LayerBlock(self.specs[i], tuple(p[i][0] for p in per_axis),
-                             tuple(p[i][1] for p in per_axis),
-                             tuple(p[i][2] for p in per_axis)) for i in range(count)]
-        in_range = tuple(p[0][0] for p in per_axis) if count else tuple(zip(out_start, out_stop, strict=True))
-        return BlockPlan(in_range, tuple(zip(out_start, out_stop, strict=True)), layers)
+            self._check_block(j, out_start[j], out_stop[j])
+        return plan_block(self.layer_steps(), tuple(zip(out_start, out_stop, strict=True)),
+                          self.specs[:self.spatial_layers])
+
+    def layer_steps(self):
+        """Per spatial layer, its range map along each spatial axis (``None``: positions kept).
+
+        What :func:`~cthulhu.shapes.axis_maps.plan_block` takes; the Dask device
+        keeps these to plan each block without the chain.
+        """
+        per_axis = [[step for _, step in self._steps(j)] for j in range(len(self.spatial_axes))]
+        return [tuple(steps[i] for steps in per_axis) for i in range(self.spatial_layers)]
 
     def _axis_plan(self, j, a, b):
-        """``[(in_range, out_range, pads)]`` per layer along axis ``j`` for ``[a, b)``."""
-        plan = []
-        for i, step in reversed(self._steps(j)):
-            if step is None:
-                plan.append(((a, b), (a, b), (0, 0)))
-                continue
-            if step.lo is None or not is_int(step.n_in):
-                raise ShapeError(f"{spec_owner(self.specs[i])}: the block plan needs known int "
-                                 f"sizes, got an input length of {step.n_in}")
-            start, stop, pads = _block_back(step, self.specs[i], a, b)
-            plan.append(((start, stop), (a, b), pads))
-            a, b = start, stop
-        plan.reverse()
-        return plan
+        """``[(in_range, out_range, pads, zeros, keep)]`` per layer along axis ``j``."""
+        for i, step in self._steps(j):
+            _require_known(step, self.specs[i])
+        return axis_plan([step for _, step in self._steps(j)], a, b)
 
     def input_range(self, out_start, out_stop, axis=None):
         """The input samples an output block needs (clipped to the array).

@@ -90,6 +90,30 @@ def upsample(x, size):
     return x
 
 
+def bilinear(x, size):
+    """TensorFlow 2 'bilinear' resize by integer factors: half-pixel centres, ends clamped.
+
+    Axis by axis: output o takes input position (o + 0.5)/u - 0.5 and mixes the
+    samples at its floor and the next one (both clamped into the axis).
+    """
+    for axis, u in enumerate(size):
+        n = x.shape[axis]
+        src = (np.arange(n * u) + 0.5) / u - 0.5
+        low = np.floor(src)
+        frac = (src - low).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+        low = low.astype(int)
+        a = np.take(x, np.clip(low, 0, n - 1), axis=axis)
+        b = np.take(x, np.clip(low + 1, 0, n - 1), axis=axis)
+        x = a * (1 - frac) + b * frac
+    return x
+
+
+def resize(layer, x):
+    if layer.get("interpolation") == "bilinear":
+        return bilinear(x, layer["size"])
+    return upsample(x, layer["size"])
+
+
 def pointwise(x):
     # Not zero at zero: padding a layer's output instead of its input would show.
     return 0.5 * x + 1.0
@@ -103,7 +127,7 @@ def whole(layer, x, w):
         return conv_transpose_whole(x, w, layer["strides"], layer["dilation_rate"],
                                     layer["padding"], layer.get("output_padding"))
     if kind == "upsampling":
-        return upsample(x, layer["size"])
+        return resize(layer, x)
     if kind == "cropping":
         return x[tuple(slice(lo, n - hi) for (lo, hi), n in zip(layer["cropping"], x.shape,
                                                                  strict=True))]
@@ -136,7 +160,7 @@ def block_layer(lb, x, w):
         flipped = w[tuple(slice(None, None, -1) for _ in w.shape)]
         return conv_valid(_pad_or_crop(z, pads), flipped, (1,) * x.ndim, layer["dilation_rate"])
     if kind == "upsampling":
-        y = upsample(x, layer["size"])
+        y = resize(layer, x)
         crops = [(-(u - 1 - lo), -(u - 1 - hi)) for u, (lo, hi) in zip(layer["size"], pads,
                                                                       strict=True)]
         return _pad_or_crop(y, crops)
@@ -159,6 +183,43 @@ def run_block(plan, x, weights):
     return y
 
 
+def core_layer(lb, x, w):
+    """One layer on a block in core form: zeros around the slice, the 'valid' layer, keep."""
+    layer = lb.spec
+    kind = layer["kind"]
+    assert all(lo >= 0 and hi >= 0 for lo, hi in lb.zeros)
+    x = np.pad(x, lb.zeros)
+    if kind == "conv":
+        y = conv_valid(x, w, layer["strides"], layer["dilation_rate"])
+    elif kind == "conv_transpose":
+        y = conv_transpose_whole(x, w, layer["strides"], layer["dilation_rate"], "valid", None)
+    elif kind == "upsampling":
+        y = resize(layer, x)
+    elif kind in ("cropping", "zero_padding"):
+        y = x
+    else:
+        assert lb.zeros == ((0, 0),) * x.ndim
+        y = pointwise(x)
+    assert all(0 <= a <= b <= n for (a, b), n in zip(lb.keep, y.shape, strict=True)), (lb, y.shape)
+    return y[tuple(slice(a, b) for a, b in lb.keep)]
+
+
+def run_block_core(plan, x, weights):
+    """The block the way the Dask device runs it: core forms, no empty arrays computed."""
+    first = plan.from_zeros
+    if first is None:
+        first, y = 0, x[tuple(slice(a, b) for a, b in plan.input_range)]
+    else:
+        # only zeros lie under the block at this layer's input: the earlier layers never run
+        assert any(b <= a for a, b in plan.layers[first].in_range)
+        y = np.zeros([b - a for a, b in plan.layers[first].in_range])
+    for lb, w in zip(plan.layers[first:], weights[first:], strict=True):
+        assert y.shape == tuple(b - a for a, b in lb.in_range)
+        y = core_layer(lb, y, w)
+        assert y.shape == tuple(b - a for a, b in lb.out_range), (lb, y.shape)
+    return y
+
+
 # ------------------------------------------------------------- strategies
 
 _MAX_N = {1: 24, 2: 10, 3: 6}
@@ -167,7 +228,7 @@ _RELAXED = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_
 
 
 @st.composite
-def layer_specs(draw, rank, allow_crop=True):
+def layer_specs(draw, rank, allow_crop=True, allow_bilinear=True):
     kinds = ["conv", "conv", "conv_transpose", "upsampling", "zero_padding", "pointwise"]
     if allow_crop:
         kinds.append("cropping")
@@ -196,6 +257,8 @@ def layer_specs(draw, rank, allow_crop=True):
         return base
     if kind == "upsampling":
         base["size"] = per_axis(st.integers(1, 3))
+        base["interpolation"] = draw(st.sampled_from(
+            ["nearest", "bilinear"] if allow_bilinear else ["nearest"]))
     elif kind == "cropping":
         base["cropping"] = per_axis(st.tuples(st.integers(0, 2), st.integers(0, 2)))
     elif kind == "zero_padding":
@@ -204,8 +267,9 @@ def layer_specs(draw, rank, allow_crop=True):
 
 
 @st.composite
-def chains(draw, rank, allow_crop=True):
-    layers = draw(st.lists(layer_specs(rank, allow_crop), min_size=1, max_size=4))
+def chains(draw, rank, allow_crop=True, allow_bilinear=True):
+    layers = draw(st.lists(layer_specs(rank, allow_crop, allow_bilinear), min_size=1,
+                           max_size=4))
     size = tuple(draw(st.integers(1, _MAX_N[rank])) for _ in range(rank))
     try:
         c = shapes.chain(layers, (1, *size, 1))
@@ -248,6 +312,8 @@ def _check_blockwise(layers, size, c, block, data):
         got = run_block(plan, x, weights)
         want = y[tuple(slice(a, b) for a, b in zip(start, stop, strict=True))]
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        got = run_block_core(plan, x, weights)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     return x, weights, y, blocks
 
 
@@ -267,9 +333,11 @@ def test_halo_bounds_and_tightness_1d(data):
 
     Tightness: with positive weights and an increasing position-wise map, raising
     the first (last) input sample of an interior block's range changes the block.
-    Cropping is left out: its unclipped range can reach into data it crops away.
+    Cropping is left out: its unclipped range can reach into data it crops away;
+    so is bilinear up-sampling, whose range keeps a sample of margin for the
+    rounding of its interpolation positions.
     """
-    layers, size, c = data.draw(chains(1, allow_crop=False))
+    layers, size, c = data.draw(chains(1, allow_crop=False, allow_bilinear=False))
     (n_in,) = size
     (axis,) = c.axes
     lo, hi = axis.halo
@@ -323,3 +391,40 @@ def test_halo_unknown_with_symbolic_strided_same():
     assert c.receptive_field == (3,) and c.jump == (2,)
     with pytest.raises(shapes.ShapeError, match="known int"):
         c.block_plan((0,), (1,))
+
+
+def test_core_form_known_values():
+    # kernel 1, stride 3: outputs between the kernel copies see no input sample at all
+    up = {"kind": "conv_transpose", "rank": 1, "filters": 1, "kernel_size": 1, "strides": 3,
+          "padding": "valid", "data_format": "channels_last"}
+    c = shapes.chain([up], (1, 4, 1))
+    plan = c.block_plan((1,), (3,))
+    (lb,) = plan.layers
+    assert plan.from_zeros == 0 and lb.in_range == ((1, 1),)
+    assert lb.zeros == ((1, 0),) and lb.keep == ((0, 2),)    # one zero sample: 3 outputs
+    # outputs [2, 5) need sample 1 only (it lands on 3); one zero sample before it
+    # widens the valid core's output [3, 6) to [0, 6), of which [2, 5) is kept
+    (lb,) = c.block_plan((2,), (5,)).layers
+    assert lb.in_range == ((1, 2),) and lb.pads == ((1, 1),)
+    assert lb.zeros == ((1, 0),) and lb.keep == ((2, 5),)
+    # a 'same' convolution: zeros only at the true border, the whole core output kept
+    conv = {"kind": "conv", "rank": 1, "filters": 1, "kernel_size": 3, "padding": "same",
+            "data_format": "channels_last"}
+    (lb,) = shapes.chain([conv], (1, 10, 1)).block_plan((0,), (4,)).layers
+    assert lb.in_range == ((0, 5),) and lb.zeros == ((1, 0),) and lb.keep == ((0, 4),)
+    # bilinear up-sampling by 2: clipped at the start, nothing added, keep from the slice
+    bil = {"kind": "upsampling", "rank": 1, "size": 2, "interpolation": "bilinear"}
+    (lb,) = shapes.chain([bil], (1, 10, 1)).block_plan((4,), (8,)).layers
+    assert lb.in_range == ((1, 5),) and lb.zeros == ((0, 0),) and lb.keep == ((2, 6),)
+
+
+def test_block_plan_from_zeros_skips_layers_under_padding():
+    pad = {"kind": "zero_padding", "rank": 1, "padding": ((5, 0),)}
+    conv = {"kind": "conv", "rank": 1, "filters": 1, "kernel_size": 2,
+            "data_format": "channels_last"}
+    c = shapes.chain([conv, pad, conv], (1, 6, 1))
+    plan = c.block_plan((0,), (3,))            # inside the 5 zeros of the padding
+    assert plan.from_zeros == 1
+    assert plan.layers[1].in_range[0][0] == plan.layers[1].in_range[0][1]
+    assert plan.layers[1].zeros == ((4, 0),)   # the 4 padding zeros the last conv reads
+    assert c.block_plan((4,), (8,)).from_zeros is None
