@@ -23,6 +23,18 @@ def _python_blocks(name):
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
+def test_readme_example(tmp_path, monkeypatch):
+    text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "the README lost its first-model example"
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "readme"}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["y"].shape == (4, 10)
+    assert (tmp_path / "first.cthulhu").is_file()
+
+
 def test_devices_page_examples():
     blocks = [b for b in _python_blocks("devices.md") if b.lstrip().startswith(">>>")]
     assert blocks, "docs/devices.md lost its interactive examples"
