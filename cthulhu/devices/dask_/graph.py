@@ -15,8 +15,6 @@ import uuid
 
 from cthulhu import shapes
 
-from .plan import plan_regions
-
 __all__ = ["program_array", "output_chunks"]
 
 
@@ -112,7 +110,6 @@ def program_array(x, program, out_chunks=None, extras=()):
     # The program (layers and weights) is one graph entry that every task refers to, so a
     # distributed scheduler ships it to each worker once, not once per task.
     program_key = f"cthulhu-program-{token}"
-    maps = [stage.maps for stage in program.stages]
     starts = {a: _starts(x.chunks[a]) for a in (0, *axes)}
     dsk = {program_key: program}
     batch_starts = _starts(x.chunks[0])
@@ -121,11 +118,10 @@ def program_array(x, program, out_chunks=None, extras=()):
         b0, b1 = batch_starts[ib], batch_starts[ib + 1]
         for index in itertools.product(*(range(len(g)) for g in spatial_grid)):
             out_range = tuple(g[i] for g, i in zip(spatial_grid, index, strict=True))
-            regions = plan_regions(maps, program.in_lengths, out_range)
-            first = regions[0]
-            src = first.src if first is not None else None
+            plan = program.plan(out_range)
+            src = plan.input_range if plan.from_zeros is None else None
             keys, places = _pieces(x, starts, axes, c_axis, (b0, b1), src)
-            info = _Opaque((out_range, (b0, b1), src, places))
+            info = _Opaque((out_range, (b0, b1), src, places, plan))
             key = [None] * x.ndim
             key[0], key[c_axis] = ib, 0
             for a, i in zip(axes, index, strict=True):
@@ -172,7 +168,7 @@ def _assemble(pieces, places, shape):
 
 
 def _block_task(program, info, pieces, extras):
-    out_range, batch, src, places = info.value
+    out_range, batch, src, places, plan = info.value
     channels = pieces[0].shape[-1 if program.data_format == "channels_last" else 1]
     shape = [batch[1] - batch[0]] + [0] * (len(program.input_shape) - 1)
     c_axis = len(shape) - 1 if program.data_format == "channels_last" else 1
@@ -190,4 +186,5 @@ def _block_task(program, info, pieces, extras):
                       for sl, o in zip(index, origin, strict=True))
         return region[local]
 
-    return program.run(read, out_range, batch=batch, dtype=str(region.dtype), extras=extras)
+    return program.run(read, out_range, batch=batch, dtype=str(region.dtype), extras=extras,
+                       plan=plan)

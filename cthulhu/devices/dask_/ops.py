@@ -1,7 +1,7 @@
 """Per-layer ops on Dask arrays: each op becomes a one-stage block program.
 
-The op's index maps (window, transposed window, up-sampling) come from the
-padding amounts in :mod:`cthulhu.shapes` (through the op front-end's helpers);
+The op's range maps (window, transposed window, up-sampling) are made by
+:mod:`cthulhu.shapes.axis_maps` from the op's arguments;
 inside every task the same :mod:`cthulhu.ops` function runs again on the
 block with ``padding='valid'``, so the block's own library picks its kernel.
 Border zeros are added only at the volume's true borders, so a block's result
@@ -15,9 +15,9 @@ computed while the graph is built.
 from __future__ import annotations
 
 from cthulhu.ops import _args
+from cthulhu.shapes.axis_maps import conv_step, conv_transpose_step, upsampling_step
 
 from .graph import program_array
-from .plan import AxisMap
 from .program import BlockProgram, Stage
 
 __all__ = ["TABLE"]
@@ -55,23 +55,27 @@ def _spatial_axes(x, fmt):
     return tuple(range(1, rank + 1)) if fmt == "channels_last" else tuple(range(2, rank + 2))
 
 
-def _run(x, op, arrays, kwargs, maps, out_spatial, out_channels, fmt):
+def _run(x, op, arrays, kwargs, steps, out_spatial, out_channels, fmt):
     shape = list(x.shape)
     for axis, n in zip(_spatial_axes(x, fmt), out_spatial, strict=True):
         shape[axis] = n
     shape[-1 if fmt == "channels_last" else 1] = out_channels
-    stage = Stage(OpCore(op, arrays, kwargs), tuple(maps), op)
+    stage = Stage(OpCore(op, arrays, kwargs), tuple(steps), op)
     program = BlockProgram.from_stages([stage], [tuple(x.shape), tuple(shape)], fmt)
     return program_array(x, program, extras=[a for a in arrays if _is_dask(a)])
 
 
+def _per_axis(padding, rank):
+    return (padding,) * rank if isinstance(padding, str) else tuple(padding)
+
+
 def _window_maps(x, kernel_size, strides, padding, dilation, fmt, op):
     spatial = _args.spatial_shape(x, fmt)
-    pads = _args.conv_pads(spatial, kernel_size, strides, dilation, padding, op)
-    maps = [AxisMap("window", d * (k - 1) + 1, s, tuple(p))
-            for k, s, d, p in zip(kernel_size, strides, dilation, pads, strict=True)]
+    steps = [conv_step(n, k, s, p, d, owner=op)
+             for n, k, s, p, d in zip(spatial, kernel_size, strides,
+                                      _per_axis(padding, len(spatial)), dilation, strict=True)]
     out = _args.conv_out_sizes(spatial, kernel_size, strides, dilation, padding, op)
-    return maps, out
+    return steps, out
 
 
 def conv(x, kernel, *, strides, padding, dilation, data_format, bias=None, activation=None):
@@ -112,9 +116,8 @@ def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, dat
     ks = tuple(kernel.shape[:rank])
     spatial = _args.spatial_shape(x, data_format)
     pads = _args.transpose_pads(spatial, ks, strides, dilation, padding, output_padding, op)
-    full = _args.transpose_pads(spatial, ks, strides, dilation, "valid", None, op)
-    maps = [AxisMap("transpose", d * (k - 1) + 1, s, tuple(p), tuple(f))
-            for k, s, d, p, f in zip(ks, strides, dilation, pads, full, strict=True)]
+    maps = [conv_transpose_step(n, k, s, p, None, d, owner=op)
+            for n, k, s, d, p in zip(spatial, ks, strides, dilation, pads, strict=True)]
     out = _args.transpose_out_sizes(spatial, ks, strides, dilation, pads, op)
     kwargs = {"strides": strides, "padding": "valid", "output_padding": None,
               "dilation": dilation, "data_format": data_format}
@@ -124,10 +127,9 @@ def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, dat
 def upsample(x, *, size, interpolation, data_format):
     from cthulhu import shapes
 
-    kind = "bilinear" if interpolation == "bilinear" else "upsample"
-    maps = [AxisMap(kind, 1, f) for f in size]
-    out = tuple(shapes.upsample_length(n, f)
-                for n, f in zip(_args.spatial_shape(x, data_format), size, strict=True))
+    spatial = _args.spatial_shape(x, data_format)
+    maps = [upsampling_step(n, f, interpolation) for n, f in zip(spatial, size, strict=True)]
+    out = tuple(shapes.upsample_length(n, f) for n, f in zip(spatial, size, strict=True))
     kwargs = {"size": size, "interpolation": interpolation, "data_format": data_format}
     channels = _args.channels(x, data_format)
     return _run(x, "upsample", [], kwargs, maps, out, channels, data_format)

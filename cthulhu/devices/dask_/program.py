@@ -1,12 +1,13 @@
 """A whole model as a block program: every layer run in memory on one block.
 
-:class:`BlockProgram` turns a chain of layers into stages. A stage knows how its
-layer maps index ranges along each spatial axis (:class:`~.plan.AxisMap`, from
-the layer's ``shape_spec()`` and the padding amounts of :mod:`cthulhu.shapes`)
-and holds the *core* it runs on a block: the layer itself for position-wise
-layers and up-sampling, a ``valid`` copy of the layer (same weights) for
-convolutions, nothing for cropping and zero-padding. Border zeros and crops are
-applied by the program, only where the block touches the volume's true border.
+:class:`BlockProgram` turns a chain of layers into stages. A stage holds the
+layer's range maps along each spatial axis (from :func:`cthulhu.shapes.chain`,
+the only home of that arithmetic) and the *core* it runs on a block: the
+layer itself for position-wise layers and up-sampling, a ``valid`` copy of the
+layer (same weights) for convolutions, nothing for cropping and zero-padding.
+For each output block, :func:`cthulhu.shapes.axis_maps.plan_block` says what
+every layer reads, which zeros to add (only where the block touches the
+volume's true border) and which part of the core's output to keep.
 
 The program is plain data plus layers: it pickles, so ``dask.distributed``
 workers receive it once per task graph.
@@ -17,12 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cthulhu import shapes
+from cthulhu.shapes.axis_maps import plan_block
 
-from .plan import AxisMap, plan_regions
+from .threads import kernel_threads
 
 __all__ = ["Stage", "BlockProgram", "Unblockable", "model_layers"]
 
-_CONV_KINDS = ("conv", "depthwise_conv", "separable_conv")
+_CORE_COPY_KINDS = ("conv", "depthwise_conv", "separable_conv", "conv_transpose")
+_NO_CORE_KINDS = ("cropping", "zero_padding")
 _WHOLE_AXIS_KINDS = ("dense", "flatten", "reshape", "permute", "repeat_vector", "embedding",
                      "lstm", "opaque")
 
@@ -37,14 +40,15 @@ class Stage:
 
     core : callable or None
         Runs on a block (batch, spatial and channel axes); ``None`` is the identity.
-    maps : tuple of AxisMap
-        One per spatial axis.
+    steps : tuple
+        The layer's range map along each spatial axis (``None``: positions kept),
+        as :meth:`cthulhu.shapes.Chain.layer_steps` gives them.
     name : str
         For error messages.
     """
 
     core: object
-    maps: tuple
+    steps: tuple
     name: str
 
 
@@ -103,46 +107,11 @@ def _valid_copy(layer, input_shape):
 
 
 def _spec_of(layer):
-    """The layer's shape spec: its own ``shape_spec()``, else ``cthulhu.shapes.layer_spec``."""
-    spec = layer.shape_spec() if hasattr(layer, "shape_spec") else None
-    if spec is None:
-        try:
-            spec = shapes.layer_spec(layer)
-        except (ValueError, TypeError, AttributeError):
-            return None
-    return spec
-
-
-def _maps_for(spec, n_in, owner, kind):
-    """The AxisMap of every spatial axis of a layer with shape spec ``spec``."""
-    rank = len(n_in)
-    if kind in _CONV_KINDS:
-        maps = []
-        for n, k, s, d in zip(n_in, spec["kernel_size"], spec["strides"], spec["dilation_rate"],
-                              strict=True):
-            pad = shapes.conv_padding(n, k, s, spec["padding"], d, owner=owner)
-            maps.append(AxisMap("window", shapes.dilated_kernel_size(k, d), s, pad))
-        return tuple(maps), True
-    if kind == "conv_transpose":
-        output_padding = spec.get("output_padding") or (None,) * rank
-        maps = []
-        for n, k, s, d, op in zip(n_in, spec["kernel_size"], spec["strides"],
-                                  spec["dilation_rate"], output_padding, strict=True):
-            pad = shapes.conv_transpose_padding(k, s, spec["padding"], op, d, n=n, owner=owner)
-            full = shapes.conv_transpose_padding(k, s, "valid", None, d, n=n, owner=owner)
-            maps.append(AxisMap("transpose", shapes.dilated_kernel_size(k, d), s, pad, full))
-        return tuple(maps), True
-    if kind in ("upsampling", "upsample"):
-        interpolation = spec.get("interpolation", "nearest")
-        map_kind = "bilinear" if interpolation == "bilinear" else "upsample"
-        return tuple(AxisMap(map_kind, 1, f) for f in spec["size"]), False
-    if kind in ("cropping", "crop"):
-        return tuple(AxisMap("shift", pad=tuple(pair)) for pair in spec["cropping"]), None
-    if kind in ("zero_padding", "pad"):
-        return tuple(AxisMap("shift", pad=(-lo, -hi)) for lo, hi in spec["padding"]), None
-    if kind in ("identity", "same_shape", "pointwise", "dropout", "spatial_dropout"):
-        return tuple(AxisMap("point") for _ in range(rank)), False
-    raise Unblockable(f"{owner}: layer kind {kind!r} cannot run block by block")
+    """The layer's normalised shape spec (``cthulhu.shapes.layer_spec``), or ``None``."""
+    try:
+        return shapes.layer_spec(layer)
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 class BlockProgram:
@@ -166,14 +135,19 @@ class BlockProgram:
         self.input_shape = tuple(int(n) for n in input_shape)
         self.data_format = _data_format(layers)
         self.rank = len(self.input_shape) - 2
-        self.stages, self.shapes = [], [self.input_shape]
-        shape = self.input_shape
-        for layer in layers:
-            out = tuple(layer.compute_output_shape(shape))
-            self.stages.append(self._stage(layer, shape, out))
-            shape = out
-            self.shapes.append(shape)
-        self.output_shape = shape
+        specs = [self._checked_spec(layer, i, layers) for i, layer in enumerate(layers)]
+        chain = shapes.chain(specs, self.input_shape)
+        if chain.spatial_layers < len(specs):
+            layer = layers[chain.spatial_layers]
+            raise Unblockable(f"{_owner(layer)}: {chain.stop_reason}, so the model cannot run "
+                              "block by block; run that part on the computed result")
+        self.shapes = [self.input_shape, *(tuple(s) for s in chain.output_shapes)]
+        self.output_shape = self.shapes[-1]
+        # What predict_volume checks block sizes against (None where a padding is unknown).
+        self.halo, self.jump = chain.halo, chain.jump
+        self.stages = [Stage(self._core(layer, spec, shape), steps, _owner(layer))
+                       for layer, spec, shape, steps in zip(layers, specs, self.shapes[:-1],
+                                                           chain.layer_steps(), strict=True)]
 
     @classmethod
     def from_stages(cls, stages, shapes_, data_format):
@@ -182,67 +156,70 @@ class BlockProgram:
         program.stages, program.shapes = list(stages), [tuple(s) for s in shapes_]
         program.input_shape, program.output_shape = program.shapes[0], program.shapes[-1]
         program.data_format, program.rank = data_format, len(program.input_shape) - 2
+        program.halo = program.jump = None
         return program
 
     def _spatial(self, shape):
         return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
 
-    def _stage(self, layer, shape, out):
-        owner = f"{type(layer).__name__} {getattr(layer, 'name', '')!r}"
+    def _checked_spec(self, layer, i, layers):
         spec = _spec_of(layer)
-        n_in = self._spatial(shape)
-        kind = None if spec is None else spec.get("kind")
-        if kind == "dense" and self.data_format == "channels_last":
-            kind = "pointwise"  # Daoloth on the channels axis: each position on its own
-        if kind is None or kind in _WHOLE_AXIS_KINDS:
+        kind = None if spec is None else spec["kind"]
+        if kind == "dense" and self.data_format != "channels_last":
+            kind = None
+        if kind is None or (kind in _WHOLE_AXIS_KINDS and kind != "dense"):
             raise Unblockable(
-                f"{owner}: maps input shape {shape} to {out} using whole spatial axes (or in a "
-                "way the Dask device cannot see), so the model cannot run block by block; "
-                "run that part on the computed result")
-        maps, needs_copy = _maps_for(spec, n_in, owner, kind)
-        if needs_copy is None:
-            core = None
-        elif needs_copy:
-            batchless = (None, *shape[1:])
-            core = _valid_copy(layer, _unknown_spatial(batchless, self.data_format))
-        else:
-            core = layer
-        return Stage(core, maps, owner)
+                f"{_owner(layer)}: uses whole spatial axes (or works in a way the Dask device "
+                "cannot see), so the model cannot run block by block; run that part on the "
+                "computed result")
+        return spec
 
-    @property
-    def in_lengths(self):
-        return [self._spatial(s) for s in self.shapes[:-1]]
+    def _core(self, layer, spec, shape):
+        kind = spec["kind"]
+        if kind in _NO_CORE_KINDS:
+            return None
+        if kind in _CORE_COPY_KINDS:
+            batchless = (None, *shape[1:])
+            return _valid_copy(layer, _unknown_spatial(batchless, self.data_format))
+        return layer  # position-wise layers, Daoloth on the channels, up-sampling
 
     @property
     def spatial_axes(self):
         start = 1 if self.data_format == "channels_last" else 2
         return tuple(range(start, start + self.rank))
 
-    def run(self, read, out_range, batch=(0, 1), dtype="float32", extras=()):
+    def plan(self, out_range):
+        """The :class:`cthulhu.shapes.BlockPlan` of one output block."""
+        return plan_block([stage.steps for stage in self.stages], out_range)
+
+    def run(self, read, out_range, batch=(0, 1), dtype="float32", extras=(), plan=None):
         """The model's output over ``out_range`` (per spatial axis) for ``batch`` items.
 
         ``read(index)`` returns the input region ``index`` (a tuple of slices
         over the batch and spatial axes, all channels) as a NumPy array (or an
         array of the library the layers should run on). ``extras`` (a per-op
-        kernel and bias) are passed to the cores after the block.
+        kernel and bias) are passed to the cores after the block. ``plan`` is
+        ``self.plan(out_range)`` when the caller has it already.
         """
         import array_api_compat as aac
 
-        maps = [stage.maps for stage in self.stages]
-        regions = plan_regions(maps, self.in_lengths, out_range)
-        x = None
-        for i, (stage, region) in enumerate(zip(self.stages, regions, strict=True)):
-            if region is None:
-                continue
-            if region.src is None:
-                x = self._zeros(x, i, region, batch, dtype, read)
+        if plan is None:
+            plan = self.plan(out_range)
+        first = plan.from_zeros
+        with kernel_threads():
+            if first is None:
+                first = 0
+                x = self._read(read, plan.input_range, batch, dtype,
+                               plan.layers[0].zeros if plan.layers else None)
             else:
-                if x is None:
-                    x = self._read(read, region.src, batch, dtype)
-                x = self._pad(x, region.zeros)
-            if stage.core is not None:
-                x = stage.core(x, *extras) if extras else stage.core(x)
-            x = x[self._index(region.keep)]
+                x = self._zeros(read, first, plan.layers[first], batch, dtype)
+            for i in range(first, len(self.stages)):
+                stage, lb = self.stages[i], plan.layers[i]
+                if i > first:
+                    x = self._pad(x, lb.zeros)
+                if stage.core is not None:
+                    x = stage.core(x, *extras) if extras else stage.core(x)
+                x = self._keep(x, lb.keep)
         xp = aac.array_namespace(x)
         return xp.asarray(x)
 
@@ -252,19 +229,30 @@ class BlockProgram:
             index[axis] = slice(start, stop)
         return tuple(index)
 
-    def _read(self, read, src, batch, dtype):
+    def _keep(self, x, keep):
+        axes = self.spatial_axes
+        if all(a == 0 and b == x.shape[axis] for axis, (a, b) in zip(axes, keep, strict=True)):
+            return x
+        return x[self._index(keep)]
+
+    def _read(self, read, src, batch, dtype, zeros):
+        """The input region, in ``dtype``, with ``zeros`` around it (one copy at most)."""
         import array_api_compat as aac
 
         index = list(self._index(src))
         index[0] = slice(*batch)
         x = read(tuple(index))
         xp = aac.array_namespace(x)
-        if x.dtype != getattr(xp, str(dtype)):
-            x = xp.astype(x, getattr(xp, str(dtype)))
+        target = getattr(xp, str(dtype))
+        if zeros is not None and any(lo or hi for lo, hi in zeros):
+            # Border block: the conversion to ``dtype`` and the border zeros in one copy.
+            return self._pad(x, zeros, target)
+        if x.dtype != target:
+            x = xp.astype(x, target)
         return x
 
-    def _pad(self, x, zeros):
-        if not any(lo or hi for lo, hi in zeros):
+    def _pad(self, x, zeros, dtype=None):
+        if dtype is None and not any(lo or hi for lo, hi in zeros):
             return x
         import array_api_compat as aac
 
@@ -272,26 +260,36 @@ class BlockProgram:
         widths = [(0, 0)] * (self.rank + 2)
         for axis, pair in zip(self.spatial_axes, zeros, strict=True):
             widths[axis] = tuple(pair)
-        padded_shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, widths, strict=True))
-        out = xp.zeros(padded_shape, dtype=x.dtype, device=aac.device(x))
+        padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, widths, strict=True))
+        out = xp.empty(padded, dtype=x.dtype if dtype is None else dtype, device=aac.device(x))
+        # Zero only the border slabs, then copy the data once into the middle.
+        for axis, (lo, hi) in enumerate(widths):
+            for start, stop in ((0, lo), (padded[axis] - hi, padded[axis])):
+                if stop > start:
+                    slab = [slice(None)] * len(padded)
+                    slab[axis] = slice(start, stop)
+                    out[tuple(slab)] = 0
         inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths, strict=True))
         out[inner] = x
         return out
 
-    def _zeros(self, x, i, region, batch, dtype, read):
+    def _zeros(self, read, i, lb, batch, dtype):
+        """Layer ``i``'s input when only zeros lie under the block there."""
         import array_api_compat as aac
 
         shape = list(self.shapes[i])
         shape[0] = batch[1] - batch[0]
-        for axis, (length, _) in zip(self.spatial_axes, region.zeros, strict=True):
-            shape[axis] = length
-        if x is None:
-            # Nothing read yet: make the zeros with the reader's library.
-            probe = read(tuple(slice(0, 1) for _ in range(self.rank + 2)))
-            xp = aac.array_namespace(probe)
-            return xp.zeros(tuple(shape), dtype=getattr(xp, str(dtype)), device=aac.device(probe))
-        xp = aac.array_namespace(x)
-        return xp.zeros(tuple(shape), dtype=x.dtype, device=aac.device(x))
+        for axis, (start, stop), (lo, hi) in zip(self.spatial_axes, lb.in_range, lb.zeros,
+                                                 strict=True):
+            shape[axis] = stop - start + lo + hi
+        # Nothing is read for this block: a one-sample probe tells the reader's library.
+        probe = read(tuple(slice(0, 1) for _ in range(self.rank + 2)))
+        xp = aac.array_namespace(probe)
+        return xp.zeros(tuple(shape), dtype=getattr(xp, str(dtype)), device=aac.device(probe))
+
+
+def _owner(layer):
+    return f"{type(layer).__name__} {getattr(layer, 'name', '')!r}"
 
 
 def _unknown_spatial(shape, data_format):

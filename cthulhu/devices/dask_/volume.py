@@ -160,7 +160,9 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     spatial_out = program._spatial(out_full)
     block = _normalize_block(block_shape, rank)
     block = tuple(min(b, n) for b, n in zip(block, spatial_out, strict=True))
-    halo, jump = _chain_halo(layers, full_shape)
+    halo, jump = program.halo, program.jump
+    if halo is not None and any(h is None for h in halo):
+        halo = None
     for axis, (b, n) in enumerate(zip(block, spatial_out, strict=True)):
         if halo is None or b >= n:
             continue
@@ -190,25 +192,6 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
               for _, ranges in output_grid(spatial_out, block)]
     return job, blocks, {"state": state, "attrs": attrs, "shape": out_stored, "chunks": chunks,
                          "dtype": dtype}
-
-
-def _chain_halo(layers, full_shape):
-    """``(halo, jump)`` per spatial axis from ``cthulhu.shapes.chain`` (``(None, None)`` if unknown)."""
-    from cthulhu import shapes
-
-    from .program import _spec_of
-
-    specs = []
-    for layer in layers:
-        spec = dict(_spec_of(layer) or {"kind": "opaque"})
-        if spec.get("kind") in ("identity", "dropout"):
-            spec = {"kind": "pointwise"}
-        specs.append(spec)
-    try:
-        found = shapes.chain(specs, full_shape)
-        return found.halo, found.jump
-    except (ValueError, TypeError, KeyError):
-        return None, None
 
 
 def _check_device(device):
