@@ -11,8 +11,11 @@ op-level overhead of ``ops.matmul`` (batch 1, 512 -> 128, bias) above a raw
 Environment: ``CTHULHU_BENCH_THREADS`` (default: all CPUs; sets
 ``torch.set_num_threads`` and ``CTHULHU_NUM_THREADS``), ``CTHULHU_BENCH_RUNS``
 (default 11), ``CTHULHU_BENCH_CLOCK=cpu`` (CPU time instead of wall time: steadier
-on a shared machine, meaningful with one thread). For single-thread figures also
-set ``OPENBLAS_NUM_THREADS=1``.
+on a shared machine, meaningful with one thread), ``CTHULHU_BENCH_ORDER=blocks``
+(all of our runs of a case, then all of torch's, instead of alternating: with
+several threads torch's OpenMP workers keep spinning after each call and take
+cores from the next timing). For single-thread figures also set
+``OPENBLAS_NUM_THREADS=1``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,16 @@ def _compare(ours, theirs, runs):
     ours()
     theirs()
     a, b = [], []
+    if os.environ.get("CTHULHU_BENCH_ORDER") == "blocks":
+        # all our runs, then all theirs: neither library's idle threads (torch's
+        # OpenMP workers spin for a while after each call) run during the other's
+        # timings. Use it for thread counts above 1.
+        for func, times in ((ours, a), (theirs, b)):
+            for _ in range(runs):
+                t0 = clock()
+                func()
+                times.append(clock() - t0)
+        return min(a), min(b), statistics.median(tb / ta for ta, tb in zip(a, b, strict=True))
     for _ in range(runs):
         t0 = clock()
         ours()

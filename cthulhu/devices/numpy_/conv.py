@@ -27,6 +27,7 @@ import numpy as np
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _gemm, _threads
 from cthulhu.devices.numpy_._common import (
+    balanced_rows,
     cast_bias,
     chunk_rows,
     compute_dtype,
@@ -84,7 +85,7 @@ def _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     kmats = np.ascontiguousarray(kernel.reshape(len(shifts), c, f), dtype=ctype)
     total = rows.shape[0]
     needed = total - shifts[-1]
-    m = chunk_rows(f, ctype.itemsize, lo=64, hi=8192)
+    m = balanced_rows(chunk_rows(f, ctype.itemsize, lo=64, hi=8192), needed)
     y = np.empty((total, f), dtype=ctype)
 
     def work(r0):
@@ -128,7 +129,7 @@ def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     total = rows.shape[0]
     needed = total - gathered[-1] - shifts[-1]
     copy = len(gathered) > 1 or gathered[0] != 0
-    m = chunk_rows(width, ctype.itemsize, hi=4096 if copy else 16384)
+    m = balanced_rows(chunk_rows(width, ctype.itemsize, hi=4096 if copy else 16384), needed)
     y = np.empty((total, f), dtype=ctype)
 
     def work(r0):

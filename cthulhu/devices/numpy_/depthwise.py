@@ -14,6 +14,7 @@ import numpy as np
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _threads
 from cthulhu.devices.numpy_._common import (
+    balanced_rows,
     cast_bias,
     chunk_rows,
     compute_dtype,
@@ -100,7 +101,8 @@ def _depthwise_flat(xpad, kernel, dilation, ctype, target, each_chunk=None):
     # With M == 1, `tile` consecutive rows are seen as one row of tile*C values (and the
     # weights tiled to match), so NumPy's inner loops run over ~1000 values, not C.
     tile = max(1, min(64, _TILE_VALUES // c)) if m_mult == 1 else 1
-    m = chunk_rows(width * 3, ctype.itemsize, hi=8192) // tile * tile or tile
+    m = balanced_rows(chunk_rows(width * 3, ctype.itemsize, hi=8192), needed, lo=tile)
+    m = m // tile * tile or tile
     if m_mult == 1:
         w_taps = w.reshape(*ksize, c)
         wide = np.ascontiguousarray(np.tile(w_taps, tile)) if tile > 1 else w_taps
