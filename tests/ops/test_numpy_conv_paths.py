@@ -51,3 +51,14 @@ def test_conv2d_with_8_channels_runs_per_tap(monkeypatch):
     y = ops.conv(x, k, padding="same")
     assert calls
     np.testing.assert_allclose(y, ref.conv(x, k, (1, 1), "same", (1, 1)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads,rows,total,lo,expected", [
+    ("1", 4096, 6000, 64, 4096),     # one worker: chunks stay cache-sized
+    ("2", 4096, 6000, 64, 1000),     # 3 chunks per worker
+    ("2", 4096, 100, 64, 64),        # never below lo
+    ("2", 32, 100, 64, 32),          # nor above the cache-sized rows
+])
+def test_balanced_rows(monkeypatch, threads, rows, total, lo, expected):
+    monkeypatch.setenv("CTHULHU_NUM_THREADS", threads)
+    assert _common.balanced_rows(rows, total, lo) == expected
