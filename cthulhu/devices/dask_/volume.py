@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 from pathlib import Path
 
 from . import stores
+from .blocks import auto_block, cache_bytes
 from .layout import fit_layout, model_input_shape
 from .plan import output_grid
 from .program import BlockProgram, model_layers
@@ -158,11 +160,14 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     program = BlockProgram(layers, full_shape)
     out_full = program.output_shape
     spatial_out = program._spatial(out_full)
-    block = _normalize_block(block_shape, rank)
-    block = tuple(min(b, n) for b, n in zip(block, spatial_out, strict=True))
     halo, jump = program.halo, program.jump
     if halo is not None and any(h is None for h in halo):
         halo = None
+    if block_shape is None:
+        block = auto_block(halo, jump, spatial_out)
+    else:
+        block = _normalize_block(block_shape, rank)
+        block = tuple(min(b, n) for b, n in zip(block, spatial_out, strict=True))
     for axis, (b, n) in enumerate(zip(block, spatial_out, strict=True)):
         if halo is None or b >= n:
             continue
@@ -171,6 +176,7 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
             raise ValueError(f"block_shape {block} is smaller than the model's halo {halo} "
                              f"(input samples) on spatial axis {axis}; use blocks of at least "
                              f"{-(-need // jump[axis])} output samples there")
+    src.cache_bytes = cache_bytes(src, layout, _region_extent(program, block, halo, jump))
     # A volume stored without its channels axis gets an output without one too, unless
     # the model makes several output channels.
     out_channels = out_full[-1 if data_format == "channels_last" else 1]
@@ -192,6 +198,17 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
               for _, ranges in output_grid(spatial_out, block)]
     return job, blocks, {"state": state, "attrs": attrs, "shape": out_stored, "chunks": chunks,
                          "dtype": dtype}
+
+
+def _region_extent(program, block, halo, jump):
+    """The extent of one block's input region on every model-side axis (for the chunk cache)."""
+    extent = list(program.input_shape)
+    extent[0] = 1
+    for axis, b, j, pair in zip(program.spatial_axes, block, jump,
+                                halo or ((0, 0),) * len(block), strict=True):
+        extent[axis] = min(int(math.ceil(b * j)) + max(pair[0], 0) + max(pair[1], 0),
+                           program.input_shape[axis])
+    return extent
 
 
 def _check_device(device):
@@ -262,7 +279,7 @@ def _create(target, plan):
         (path / DONE_DIR).mkdir()
 
 
-def predict_volume(model, source, target, block_shape=64, overwrite=False, scheduler=None,
+def predict_volume(model, source, target, block_shape=None, overwrite=False, scheduler=None,
                    progress=True, dtype="float32", device="numpy"):
     """Run ``model`` over a volume on disk, block by block, into a Zarr array.
 
@@ -276,8 +293,11 @@ def predict_volume(model, source, target, block_shape=64, overwrite=False, sched
         batch axis, or (single channel) spatial axes only.
     target : str or os.PathLike
         The output Zarr (v3) array; its chunks are the output blocks.
-    block_shape : int or tuple of int
-        Output block size per spatial axis (default 64).
+    block_shape : int or tuple of int, optional
+        Output block size per spatial axis. By default the smallest multiple of
+        16 (from 64 up to 256) whose halo adds at most 15% to the block's input
+        (:func:`~cthulhu.devices.dask_.blocks.auto_block`): 128 for three
+        ``3x3x3`` convolutions.
     overwrite : bool
         Replace an existing output. Without it an existing output is an error,
         except an unfinished run of the same model, input and blocks, which resumes.
