@@ -8,11 +8,14 @@ core: they compete for the cores and each other's caches (measured: the
 threaded scheduler ran a 3x3x3 convolution 0.72x as fast as ``dask_image``
 while the synchronous one ran it 1.4x as fast).
 
-:func:`kernel_threads` therefore sets the plugin to one thread while block
-tasks run on worker threads (the setting is the ``CTHULHU_NUM_THREADS``
-environment variable the plugin reads on every call). Tasks on the main thread
-(the ``synchronous`` scheduler runs them there) keep the plugin's threads, and
-so does a process whose user set ``CTHULHU_NUM_THREADS`` themselves.
+:func:`kernel_threads` therefore shares the cores among the block tasks
+running at the same time on worker threads: with ``t`` of them, the plugin
+gets ``max(1, cores // t)`` threads (the setting is the ``CTHULHU_NUM_THREADS``
+environment variable the plugin reads on every call, so a task alone - one
+block, or the last one - gets every core again from its next layer on). Tasks
+on the main thread (the ``synchronous`` scheduler runs them there) keep the
+plugin's own setting, and so does a process whose user set
+``CTHULHU_NUM_THREADS`` themselves.
 """
 
 from __future__ import annotations
@@ -39,14 +42,30 @@ def kernel_threads():
     with _lock:
         if _state["depth"] == 0:
             _state["ours"] = ENV not in os.environ
-            if _state["ours"]:
-                os.environ[ENV] = "1"
         _state["depth"] += 1
+        _share()
     try:
         yield
     finally:
         with _lock:
             _state["depth"] -= 1
-            if _state["depth"] == 0 and _state["ours"]:
-                os.environ.pop(ENV, None)
+            _share()
+            if _state["depth"] == 0:
                 _state["ours"] = False
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _share():
+    """Set the plugin's threads for the tasks running now (called under the lock)."""
+    if not _state["ours"]:
+        return
+    if _state["depth"] == 0:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = str(max(1, _cores() // _state["depth"]))
