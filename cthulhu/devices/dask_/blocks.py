@@ -65,8 +65,11 @@ def auto_block(halo, jump, out_spatial):
     return tuple(min(size, n) for n in out_spatial)
 
 
-def cache_bytes(source, layout, full_region, limit=512 * 2**20):
-    """Decoded-chunk cache for ``source``: three regions' worth of chunks, at most ``limit``.
+def cache_bytes(source, layout, full_region, limit=384 * 2**20):
+    """Decoded-chunk cache for ``source``: two regions' worth of chunks, at most ``limit``.
+
+    Two: the next block along the fastest axis shares two thirds of its chunks
+    with the last one, and two tasks run at once on two cores.
 
     ``full_region`` is the extent of one block's input region on every model-side
     axis (batch, spatial, channels); ``layout`` drops the axes the store lacks.
@@ -79,4 +82,4 @@ def cache_bytes(source, layout, full_region, limit=512 * 2**20):
     for extent, c, n in zip(extents, chunks, source.shape, strict=True):
         count *= min(math.ceil(extent / c) + 1, math.ceil(n / c))
     itemsize = getattr(source.dtype, "itemsize", 4)
-    return int(min(3 * count * math.prod(chunks) * itemsize, limit))
+    return int(min(2 * count * math.prod(chunks) * itemsize, limit))
