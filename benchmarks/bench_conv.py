@@ -185,9 +185,25 @@ def _matmul_overhead(rounds=9, n=2000):
     return best["raw"], best["raw_bias"], best["op"]
 
 
+def _steady_allocator():
+    """Put glibc's allocator in its steady state before timing anything.
+
+    glibc serves big blocks with ``mmap`` (fresh, page-faulting memory on every
+    call) until a freed ``mmap`` block raises its threshold; from then on they
+    are reused from the heap. Which state a case meets would otherwise depend on
+    what the cases before it freed, and one library's results would decide the
+    other's page-fault bill (we saw torch's depthwise take 2 or 11 ms that way).
+    Freeing one block just under the threshold's 32 MiB ceiling puts both in the
+    steady state at once.
+    """
+    block = np.ones((31 << 20) // 8)
+    del block
+
+
 def main(argv=None) -> int:
     import torch
 
+    _steady_allocator()
     threads = _threads()
     torch.set_num_threads(threads)
     os.environ.setdefault("CTHULHU_NUM_THREADS", str(threads))

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import ops_reference as ref
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cthulhu import ops
@@ -28,12 +28,13 @@ class _Knobs:
 
     def __enter__(self):
         self.saved = (_common.CHUNK_BYTES, depthwise._TILE_VALUES,
-                      os.environ.get("CTHULHU_NUM_THREADS"))
+                      os.environ.get("CTHULHU_NUM_THREADS"), depthwise.BLOCK_BYTES)
         _common.CHUNK_BYTES, depthwise._TILE_VALUES, threads = self.new
+        depthwise.BLOCK_BYTES = self.new[0]       # blocked path: 1 row per chunk at 64
         os.environ["CTHULHU_NUM_THREADS"] = threads
 
     def __exit__(self, *exc):
-        _common.CHUNK_BYTES, depthwise._TILE_VALUES, threads = self.saved
+        _common.CHUNK_BYTES, depthwise._TILE_VALUES, threads, depthwise.BLOCK_BYTES = self.saved
         if threads is None:
             os.environ.pop("CTHULHU_NUM_THREADS", None)
         else:
@@ -141,3 +142,24 @@ def test_tap_sum_reads_only_the_rows_it_should():
     expected = sum(rows[5 + i * 7 + j:5 + i * 7 + j + 12] * w[i, j]
                    for i in range(2) for j in range(3))
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30)
+@given(rank=st.integers(2, 3), data=st.data())
+def test_blocked_depthwise_with_explicit_pairs_equals_generic(rank, data):
+    """Explicit (lo, hi) pairs as the Dask device passes them, negative ones cropping."""
+    ksize = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
+    strides = tuple(data.draw(st.integers(1, 2)) for _ in range(rank))
+    spatial = tuple(data.draw(st.integers(3, 9 if rank == 2 else 5)) for _ in range(rank))
+    pads = tuple((data.draw(st.integers(-1, 3)), data.draw(st.integers(-1, 3)))
+                 for _ in range(rank))
+    for n, k, (lo, hi) in zip(spatial, ksize, pads, strict=True):
+        assume(n + lo + hi >= k)
+    rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+    x = rng.uniform(-1, 1, (2, *spatial, 4))
+    kernel = rng.uniform(-1, 1, (*ksize, 4, 1))
+    with _Knobs(data.draw(st.sampled_from([64, 1 << 20])), 2048,
+                data.draw(st.sampled_from(["1", "2"]))):
+        y = ops.depthwise_conv(x, kernel, strides=strides, padding=pads)
+    np.testing.assert_allclose(y, generic.depthwise_conv(x, kernel, strides=strides,
+                                                         padding=pads), rtol=1e-11, atol=1e-11)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import threading
 
 import numpy as np
@@ -118,3 +119,57 @@ def balanced_rows(rows, total, lo=64):
         return rows
     return max(min(rows, -(-total // (n * CHUNKS_PER_WORKER))), min(lo, rows))
 
+
+# Outputs of at least RECYCLE_MIN_BYTES are recycled (see `output`); each thread keeps
+# at most RECYCLE_LIMIT bytes of them.
+RECYCLE_MIN_BYTES = 1 << 20
+RECYCLE_LIMIT = 64 << 20
+# Reference counts tell whether a buffer is still used only where the GIL serialises
+# them; free-threaded builds get plain fresh arrays.
+_RECYCLE = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def _refs_of_unused():
+    """What ``sys.getrefcount(pool[i])`` reads for a buffer only the pool holds."""
+    pool = [np.empty(1, np.uint8)]
+    return sys.getrefcount(pool[0])
+
+
+_UNUSED_REFS = _refs_of_unused()
+
+
+def _unused(pool, i) -> bool:
+    # every NumPy view keeps its base alive, so no live result, view or exporter of
+    # the buffer means nothing but the pool counts
+    return sys.getrefcount(pool[i]) <= _UNUSED_REFS
+
+
+def output(shape, dtype):
+    """An uninitialised array for an op's result, like ``numpy.empty``.
+
+    Its memory may be that of an earlier result that nothing references any more
+    (no array, view or exporter of it is alive): a fresh multi-megabyte array
+    costs a page fault per 4 KiB on first write, which the kernel of a cheap op
+    such as a depthwise convolution then waits on for much of its time.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if not _RECYCLE or nbytes < RECYCLE_MIN_BYTES or nbytes > RECYCLE_LIMIT:
+        return np.empty(shape, dtype)
+    pool = getattr(_local, "outputs", None)
+    if pool is None:
+        pool = _local.outputs = []
+    for i in range(len(pool)):
+        if pool[i].nbytes >= nbytes and _unused(pool, i):
+            return pool[i][:nbytes].view(dtype).reshape(shape)
+    held = sum(b.nbytes for b in pool)
+    i = 0
+    while held + nbytes > RECYCLE_LIMIT and i < len(pool):
+        if _unused(pool, i):
+            held -= pool.pop(i).nbytes
+        else:
+            i += 1
+    fresh = np.empty(nbytes, np.uint8)
+    if held + nbytes <= RECYCLE_LIMIT:
+        pool.append(fresh)
+    return fresh.view(dtype).reshape(shape)

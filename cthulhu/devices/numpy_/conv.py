@@ -33,6 +33,7 @@ from cthulhu.devices.numpy_._common import (
     compute_dtype,
     epilogue,
     from_last,
+    output,
     padded,
     scratch,
     to_last,
@@ -86,7 +87,7 @@ def _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     total = rows.shape[0]
     needed = total - shifts[-1]
     m = balanced_rows(chunk_rows(f, ctype.itemsize, lo=64, hi=8192), needed)
-    y = np.empty((total, f), dtype=ctype)
+    y = output((total, f), ctype)
 
     def work(r0):
         mm = min(m, needed - r0)
@@ -130,7 +131,7 @@ def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     needed = total - gathered[-1] - shifts[-1]
     copy = len(gathered) > 1 or gathered[0] != 0
     m = balanced_rows(chunk_rows(width, ctype.itemsize, hi=4096 if copy else 16384), needed)
-    y = np.empty((total, f), dtype=ctype)
+    y = output((total, f), ctype)
 
     def work(r0):
         mm = min(m, needed - r0)
@@ -180,7 +181,7 @@ def _conv_im2col(xpad, kernel, strides, dilation, out_sizes, bias, relu, ctype):
     f = kernel.shape[-1]
     win = _windows(xpad, ksize, strides, dilation, out_sizes)
     kmat = np.ascontiguousarray(kernel.reshape(-1, f), dtype=ctype)
-    y = np.empty((n, *out_sizes, f), dtype=ctype)
+    y = output((n, *out_sizes, f), ctype)
     width = kmat.shape[0]
 
     def work(chunk):

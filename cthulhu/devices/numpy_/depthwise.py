@@ -9,10 +9,12 @@ depthwise chunk while it is still in cache.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.numpy_ import _threads
+from cthulhu.devices.numpy_ import _blocked, _threads
 from cthulhu.devices.numpy_._common import (
     balanced_rows,
     cast_bias,
@@ -20,6 +22,7 @@ from cthulhu.devices.numpy_._common import (
     compute_dtype,
     epilogue,
     from_last,
+    output,
     padded,
     scratch,
     to_last,
@@ -32,6 +35,10 @@ from cthulhu.devices.numpy_.conv import (
     _unit_chunks,
 )
 from cthulhu.ops import _args
+
+# Bytes of output rows per chunk of the blocked path (its padded input block is about
+# as big): both stay in L2.
+BLOCK_BYTES = 1 << 20
 
 # Values per NumPy inner loop in the M == 1 multiply-accumulate (see _depthwise_flat).
 _TILE_VALUES = 2048
@@ -58,7 +65,7 @@ def _mac(out, src, w, tmp):
 def _tap_sum(rows, r0, mm, tap_rows, ksize, w_taps, out):
     """``out[p] = sum_t rows[r0 + p + shift_t] * w_t`` for ``M == 1``, fused in one einsum.
 
-    ``rows`` is the flat ``(R, C)`` padded input. The taps of kernel axis ``a`` sit
+    ``rows`` is the flat, C-contiguous ``(R, C)`` padded input. The taps of kernel axis ``a`` sit
     ``tap_rows[a]`` rows apart, so every tap is one axis of a single strided view
     ``(*ksize, P, C)`` and ``numpy.einsum`` contracts it with ``w_taps (*ksize, C)``:
     its contiguous two-operand loop is a SIMD multiply-add into ``out``, one pass per
@@ -155,7 +162,7 @@ def _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype):
     ksize = kernel.shape[:-2]
     m_mult = kernel.shape[-1]
     w = _weights(kernel, ctype)
-    y = np.empty((n, *out_sizes, c * m_mult), dtype=ctype)
+    y = output((n, *out_sizes, c * m_mult), ctype)
     taps = _taps(ksize)
 
     def work(chunk):
@@ -178,15 +185,28 @@ def _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype):
 
 
 def _prepare(x, kernel, strides, padding, dilation, data_format, op):
+    """``(ctype, xl, pads, out_sizes, path)``; ``path`` is ``"blocked"`` (multiplier 1,
+    2D/3D), ``"flat"`` (stride 1 over the whole padded input) or ``"strided"``."""
     ctype = compute_dtype(x.dtype)
     ksize = kernel.shape[:-2]
     xl = to_last(x, data_format)
     spatial = xl.shape[1:-1]
     pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, op)
     out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, op)
-    xpad = padded(xl, pads, ctype)
-    flat = all(s == 1 for s in strides) and _flat_useful(xpad.shape[1:-1], out_sizes)
-    return ctype, xpad, out_sizes, flat
+    if kernel.shape[-1] == 1 and len(ksize) >= 2:
+        return ctype, xl, pads, out_sizes, "blocked"
+    padded_sizes = [n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True)]
+    flat = all(s == 1 for s in strides) and _flat_useful(padded_sizes, out_sizes)
+    return ctype, xl, pads, out_sizes, "flat" if flat else "strided"
+
+
+def _blocked_chunks(n, out_sizes, c, ctype):
+    # about BLOCK_BYTES of output (and as much padded input) per chunk: in L2
+    per_row = max(1, math.prod(out_sizes[1:]) * c * ctype.itemsize)
+    step = max(1, min(out_sizes[0], BLOCK_BYTES // per_row))
+    step = balanced_rows(step, out_sizes[0] * n, lo=1)
+    return [(b, a, min(a + step, out_sizes[0])) for b in range(n)
+            for a in range(0, out_sizes[0], step)]
 
 
 @fuses("bias", "activation")
@@ -194,16 +214,26 @@ def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=N
                    activation=None):
     if compute_dtype(x.dtype) is None:
         return NotImplemented
-    ctype, xpad, out_sizes, flat = _prepare(x, kernel, strides, padding, dilation,
-                                            data_format, "ops.depthwise_conv")
+    ctype, xl, pads, out_sizes, path = _prepare(x, kernel, strides, padding, dilation,
+                                                data_format, "ops.depthwise_conv")
     b, relu = cast_bias(bias, ctype), activation == "relu"
-    if flat:
-        y = np.empty((xpad[..., 0].size, kernel.shape[-2] * kernel.shape[-1]), dtype=ctype)
+    n, width = xl.shape[0], kernel.shape[-2] * kernel.shape[-1]
+    if path == "blocked":
+        y = output((n, *out_sizes, width), ctype)
+        work = _blocked.depthwise_blocks(
+            xl, kernel, strides, dilation, pads, out_sizes, ctype,
+            lambda chunk: y[chunk[0], chunk[1]:chunk[2]],
+            lambda chunk, rows: epilogue(rows, b, relu))
+        _threads.run_chunks(work, _blocked_chunks(n, out_sizes, width, ctype))
+    elif path == "flat":
+        xpad = padded(xl, pads, ctype)
+        y = output((xpad[..., 0].size, width), ctype)
         _depthwise_flat(xpad, kernel, dilation, ctype, lambda r0, mm: y[r0:r0 + mm],
                         lambda r0, block: epilogue(block, b, relu))
         y = _crop_rows(y, xpad.shape[0], xpad.shape[1:-1], out_sizes)
     else:
-        y = _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype)
+        y = _depthwise_strided(padded(xl, pads, ctype), kernel, strides, dilation, out_sizes,
+                               ctype)
         epilogue(y, b, relu)
     return from_last(y.astype(x.dtype, copy=False), data_format)
 
@@ -213,28 +243,43 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, d
                    data_format, bias=None, activation=None):
     if compute_dtype(x.dtype) is None:
         return NotImplemented
-    ctype, xpad, out_sizes, flat = _prepare(x, depthwise_kernel, strides, padding, dilation,
-                                            data_format, "ops.separable_conv")
+    ctype, xl, pads, out_sizes, path = _prepare(x, depthwise_kernel, strides, padding,
+                                                dilation, data_format, "ops.separable_conv")
     b, relu = cast_bias(bias, ctype), activation == "relu"
     pw = np.ascontiguousarray(pointwise_kernel, dtype=ctype)
     pw = pw.reshape(pw.shape[-2], pw.shape[-1])
     f = pw.shape[1]
+    n, width = xl.shape[0], depthwise_kernel.shape[-2] * depthwise_kernel.shape[-1]
     with _threads.single_threaded_blas():
-        if flat:
-            y = np.empty((xpad[..., 0].size, f), dtype=ctype)
+        if path == "blocked":
+            y = output((n, *out_sizes, f), ctype)
+
+            def pointwise_rows(chunk, rows):
+                out = y[chunk[0], chunk[1]:chunk[2]].reshape(-1, f)
+                np.matmul(rows.reshape(-1, width), pw, out=out)
+                epilogue(out, b, relu)
+
+            work = _blocked.depthwise_blocks(
+                xl, depthwise_kernel, strides, dilation, pads, out_sizes, ctype,
+                lambda chunk: scratch("dw_out", (chunk[2] - chunk[1], *out_sizes[1:], width),
+                                      ctype),
+                pointwise_rows)
+            _threads.run_chunks(work, _blocked_chunks(n, out_sizes, max(width, f), ctype))
+        elif path == "flat":
+            xpad = padded(xl, pads, ctype)
+            y = output((xpad[..., 0].size, f), ctype)
 
             def pointwise(r0, block):
                 out = y[r0:r0 + block.shape[0]]
                 np.matmul(block, pw, out=out)
                 epilogue(out, b, relu)
 
-            width = depthwise_kernel.shape[-2] * depthwise_kernel.shape[-1]
             _depthwise_flat(xpad, depthwise_kernel, dilation, ctype,
                             lambda r0, mm: scratch("dw_out", (mm, width), ctype), pointwise)
             y = _crop_rows(y, xpad.shape[0], xpad.shape[1:-1], out_sizes)
         else:
-            mid = _depthwise_strided(xpad, depthwise_kernel, strides, dilation, out_sizes,
-                                     ctype)
+            mid = _depthwise_strided(padded(xl, pads, ctype), depthwise_kernel, strides,
+                                     dilation, out_sizes, ctype)
             y = np.matmul(mid.reshape(-1, mid.shape[-1]), pw).reshape(*mid.shape[:-1], f)
             epilogue(y, b, relu)
     return from_last(y.astype(x.dtype, copy=False), data_format)

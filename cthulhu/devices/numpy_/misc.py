@@ -8,7 +8,7 @@ import numpy as np
 
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _threads
-from cthulhu.devices.numpy_._common import compute_dtype, finish, from_last, to_last
+from cthulhu.devices.numpy_._common import compute_dtype, finish, from_last, output, to_last
 
 
 @fuses("bias", "activation")
@@ -71,7 +71,7 @@ def _bilinear(xl, size, ctype):
     """Separable bilinear up-sampling of a channels_last array, one batch item per chunk."""
     n = xl.shape[0]
     spatial = [s * f for s, f in zip(xl.shape[1:-1], size, strict=True)]
-    y = np.empty((n, *spatial, xl.shape[-1]), dtype=ctype)
+    y = output((n, *spatial, xl.shape[-1]), ctype)
 
     def work(b):
         part = np.asarray(xl[b:b + 1], dtype=ctype)

@@ -30,6 +30,7 @@ from cthulhu.devices.numpy_._common import (
     epilogue,
     finish,
     from_last,
+    output,
     scratch,
     to_last,
 )
@@ -74,7 +75,7 @@ def _phases(x, kernel, strides, pads, out_sizes, ctype, bias, activation):
     n, *spatial, _ = x.shape
     f = kernel.shape[-2]
     rank = len(spatial)
-    y = np.empty((n, *out_sizes, f), dtype=ctype)
+    y = output((n, *out_sizes, f), ctype)
     axes = [list(_phase_axis(spatial[ax], kernel.shape[ax], strides[ax], pads[ax][0],
                              out_sizes[ax])) for ax in range(rank)]
     for combo in itertools.product(*axes):
