@@ -40,7 +40,8 @@ import cthulhu
 from cthulhu.cli.predict import example_model
 model = example_model(width=int(sys.argv[4]))
 start = time.perf_counter()
-summary = cthulhu.predict_volume(model, sys.argv[1], sys.argv[2], block_shape=int(sys.argv[3]),
+block = None if sys.argv[3] == "auto" else int(sys.argv[3])
+summary = cthulhu.predict_volume(model, sys.argv[1], sys.argv[2], block_shape=block,
                                  progress=False, overwrite=True)
 seconds = time.perf_counter() - start
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -69,13 +70,13 @@ def cube_for_mib(mib):
     return (depth, edge, edge)
 
 
-def bench_rss(sizes, block, workdir, width=4):
-    """Peak RSS of a fresh process per volume size."""
+def bench_rss(sizes, block, workdir, width=4, chunk=64):
+    """Peak RSS of a fresh process per volume size (``block`` an int or ``"auto"``)."""
     rows = []
     for mib in sizes:
         shape = cube_for_mib(mib)
         source, target = workdir / f"rss_in_{mib}.zarr", workdir / f"rss_out_{mib}.zarr"
-        make_volume(source, shape, (block,) * 3)
+        make_volume(source, shape, (chunk,) * 3)
         out = subprocess.run([sys.executable, "-c", CHILD, str(source), str(target), str(block),
                               str(width)],
                              capture_output=True, text=True, check=True)
@@ -83,7 +84,7 @@ def bench_rss(sizes, block, workdir, width=4):
         voxels = int(np.prod(shape))
         rows.append({"volume_mib": mib, "shape": shape, **result,
                      "mvoxel_per_s": voxels / result["seconds"] / 1e6})
-        print(f"rss: volume {mib:6d} MiB {shape}: peak RSS {result['peak_mib']:7.1f} MiB, "
+        print(f"rss: volume {mib:6d} MiB {shape}, {chunk}^3 chunks, block {block}: peak RSS {result['peak_mib']:7.1f} MiB, "
               f"{result['seconds']:7.1f} s, {rows[-1]['mvoxel_per_s']:.2f} Mvoxel/s", flush=True)
         for path in (source, target):
             _remove(path)
@@ -206,10 +207,10 @@ def main(argv=None):
     parser.add_argument("--only", default="rss,throughput,conv")
     parser.add_argument("--sizes", default="16,64,256", help="MiB per volume for the rss run")
     parser.add_argument("--block", default="64",
-                        help="block edge (rss, conv chunks); for throughput 'auto' is "
-                             "predict_volume's default from the halo")
+                        help="block edge (conv: also the chunks); for rss and throughput "
+                             "'auto' is predict_volume's default from the halo")
     parser.add_argument("--chunk", type=int, default=64,
-                        help="input Zarr chunk edge of the throughput volume")
+                        help="input Zarr chunk edge of the rss and throughput volumes")
     parser.add_argument("--repeats", type=int, default=3, help="timed pairs per figure")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler of the throughput run (default: threads)")
@@ -226,7 +227,7 @@ def main(argv=None):
         workdir.mkdir(parents=True, exist_ok=True)
         if "rss" in wanted:
             sizes = [int(s) for s in args.sizes.split(",")]
-            results["rss"] = bench_rss(sizes, _block_int(args.block), workdir, args.width)
+            results["rss"] = bench_rss(sizes, args.block, workdir, args.width, args.chunk)
         if "throughput" in wanted:
             block = None if args.block == "auto" else int(args.block)
             results["throughput"] = bench_throughput(args.edge, block, workdir, args.repeats,
