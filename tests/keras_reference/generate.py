@@ -1,0 +1,599 @@
+"""Generate the Keras 2 reference fixture of ``tests/keras_reference``.
+
+This script runs ONLY under a separate TensorFlow virtual environment, never in
+the test suite (the suite reads the stored fixture with plain NumPy)::
+
+    python3 -m venv /tmp/tfenv
+    /tmp/tfenv/bin/pip install tensorflow-cpu==2.15.1 numpy   # or the downloaded wheel
+    /tmp/tfenv/bin/python tests/keras_reference/generate.py
+
+TensorFlow 2.15 bundles Keras 2.15, i.e. the Keras 2 API on the TensorFlow
+backend: the reference cthulhu follows where its docs are silent. The script
+writes, beside itself:
+
+- ``keras2_reference.npz``: every array (inputs, weights in Keras ``get_weights``
+  order, outputs), saved with ``np.savez_compressed`` (no pickled objects);
+- ``keras2_reference.json``: the index, one entry per case: the Keras class
+  names and ``get_config()`` dicts of its layers, the input shape and dtype, the
+  array keys, Keras's output shapes, and a note where the numbers were not
+  computed by the plain Keras layer (see below).
+
+Inputs and weights are small and drawn from NumPy generators seeded per case
+(``np.random.default_rng([SEED, case_number])``), so a regeneration with the
+same TensorFlow gives the same file. Weights are drawn for every weight the
+Keras layer creates, in ``get_weights`` order, and set with ``set_weights``.
+
+TensorFlow's CPU kernels lack some ``channels_first`` (NCHW) operations. Where
+running the ``channels_first`` Keras layer raises, the script builds the same
+layer with ``data_format='channels_last'``, gives it the same weights (the
+kernel layout does not depend on the data format), runs it on the input moved
+to channels-last and moves the result back; the case's ``note`` says so. The
+stored config is still the ``channels_first`` one, and the stored output shape
+is the ``channels_first`` layer's ``compute_output_shape``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# Eigen kernels, not oneDNN: the same numbers on every x86 CPU (oneDNN picks ISA-specific code).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+K = tf.keras
+L = tf.keras.layers
+SEED = 20260101
+HERE = Path(__file__).resolve().parent
+NPZ = HERE / "keras2_reference.npz"
+INDEX = HERE / "keras2_reference.json"
+FALLBACK_NOTE = ("TF CPU has no channels_first kernel for this layer: Keras output computed "
+                 "as to_channels_first(same layer with data_format='channels_last', same "
+                 "weights)(to_channels_last(input))")
+
+
+# ---------------------------------------------------------------------------
+# Case table
+# ---------------------------------------------------------------------------
+
+def layer(cls, **kwargs):
+    return (cls, kwargs)
+
+
+def build_cases():
+    """Every case: (id, [layer specs], input shape with batch, options)."""
+    cases = []
+
+    def add(case_id, layers, input_shape, **options):
+        cases.append((case_id, layers if isinstance(layers, list) else [layers],
+                      tuple(input_shape), options))
+
+    both = ("channels_last", "channels_first")
+
+    # ---- Conv1D
+    for fmt in both:
+        shape = (2, 9, 3) if fmt == "channels_last" else (2, 3, 9)
+        tag = "cl" if fmt == "channels_last" else "cf"
+        add(f"conv1d_valid_{tag}", layer("Conv1D", filters=4, kernel_size=3, data_format=fmt), shape)
+        add(f"conv1d_same_k4_s2_{tag}",
+            layer("Conv1D", filters=2, kernel_size=4, strides=2, padding="same", data_format=fmt),
+            shape)
+        add(f"conv1d_same_k2_{tag}",
+            layer("Conv1D", filters=2, kernel_size=2, padding="same", data_format=fmt), shape)
+        add(f"conv1d_dilated_{tag}",
+            layer("Conv1D", filters=3, kernel_size=3, dilation_rate=2, data_format=fmt), shape)
+        add(f"conv1d_valid_s3_{tag}",
+            layer("Conv1D", filters=3, kernel_size=2, strides=3, use_bias=False,
+                  activation="relu", data_format=fmt), shape)
+    add("conv1d_causal", layer("Conv1D", filters=2, kernel_size=3, padding="causal"), (2, 8, 3))
+    add("conv1d_causal_dilated",
+        layer("Conv1D", filters=2, kernel_size=3, padding="causal", dilation_rate=2,
+              activation="tanh"), (2, 8, 3))
+    add("conv1d_causal_f64",
+        layer("Conv1D", filters=2, kernel_size=2, padding="causal", dilation_rate=3,
+              dtype="float64"), (2, 8, 3), dtype="float64")
+
+    # ---- Conv2D
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape = (2, 7, 6, 3) if fmt == "channels_last" else (2, 3, 7, 6)
+        add(f"conv2d_valid_{tag}", layer("Conv2D", filters=4, kernel_size=3, data_format=fmt),
+            shape)
+        add(f"conv2d_same_{tag}",
+            layer("Conv2D", filters=2, kernel_size=(3, 2), padding="same", data_format=fmt), shape)
+        add(f"conv2d_same_k2_s2_{tag}",
+            layer("Conv2D", filters=3, kernel_size=2, strides=2, padding="same",
+                  data_format=fmt), shape)
+        add(f"conv2d_same_k4_s3_{tag}",
+            layer("Conv2D", filters=2, kernel_size=(4, 3), strides=(3, 2), padding="same",
+                  data_format=fmt), shape)
+        add(f"conv2d_valid_s2_{tag}",
+            layer("Conv2D", filters=2, kernel_size=(2, 3), strides=(2, 1), data_format=fmt,
+                  activation="sigmoid"), shape)
+        add(f"conv2d_dilated_same_{tag}",
+            layer("Conv2D", filters=2, kernel_size=3, dilation_rate=(2, 1), padding="same",
+                  data_format=fmt), shape)
+        add(f"conv2d_dilated_valid_nobias_{tag}",
+            layer("Conv2D", filters=2, kernel_size=2, dilation_rate=2, use_bias=False,
+                  data_format=fmt), shape)
+    add("conv2d_same_s2_f64",
+        layer("Conv2D", filters=3, kernel_size=3, strides=2, padding="same", dtype="float64"),
+        (2, 6, 7, 2), dtype="float64")
+    add("conv2d_relu_1x1", layer("Conv2D", filters=5, kernel_size=1, activation="relu"),
+        (2, 3, 4, 3))
+
+    # ---- Conv3D
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape = (1, 5, 4, 6, 2) if fmt == "channels_last" else (1, 2, 5, 4, 6)
+        add(f"conv3d_valid_{tag}", layer("Conv3D", filters=3, kernel_size=(2, 3, 2),
+                                         data_format=fmt), shape)
+        add(f"conv3d_same_s2_{tag}",
+            layer("Conv3D", filters=2, kernel_size=3, strides=(2, 1, 2), padding="same",
+                  data_format=fmt), shape)
+        add(f"conv3d_dilated_{tag}",
+            layer("Conv3D", filters=2, kernel_size=2, dilation_rate=(1, 2, 2), padding="same",
+                  data_format=fmt), shape)
+    add("conv3d_same_f64", layer("Conv3D", filters=2, kernel_size=2, padding="same",
+                                 dtype="float64"), (1, 3, 4, 5, 2), dtype="float64")
+
+    # ---- Conv2DTranspose
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape = (2, 4, 5, 3) if fmt == "channels_last" else (2, 3, 4, 5)
+        add(f"conv2dT_valid_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=3, data_format=fmt), shape)
+        add(f"conv2dT_valid_s2_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=3, strides=2, data_format=fmt), shape)
+        add(f"conv2dT_valid_k2_s3_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=2, strides=3, data_format=fmt), shape)
+        add(f"conv2dT_same_s2_{tag}",
+            layer("Conv2DTranspose", filters=3, kernel_size=3, strides=2, padding="same",
+                  data_format=fmt), shape)
+        add(f"conv2dT_same_k4_s2_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=4, strides=(2, 1), padding="same",
+                  data_format=fmt), shape)
+        add(f"conv2dT_same_outpad_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=3, strides=2, padding="same",
+                  output_padding=1, data_format=fmt), shape)
+        add(f"conv2dT_valid_outpad_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=(3, 2), strides=(3, 2),
+                  output_padding=(2, 1), data_format=fmt), shape)
+        add(f"conv2dT_same_outpad0_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=3, strides=2, padding="same",
+                  output_padding=0, data_format=fmt), shape)
+        add(f"conv2dT_dilated_valid_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=3, dilation_rate=2,
+                  data_format=fmt), shape)
+        add(f"conv2dT_dilated_same_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=2, dilation_rate=2, padding="same",
+                  data_format=fmt), shape)
+    add("conv2dT_same_s2_f64",
+        layer("Conv2DTranspose", filters=2, kernel_size=3, strides=2, padding="same",
+              dtype="float64"), (2, 3, 4, 2), dtype="float64")
+
+    # ---- Conv3DTranspose (Keras 2.15 ignores dilation_rate here, so none is tested)
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape = (1, 3, 4, 2, 2) if fmt == "channels_last" else (1, 2, 3, 4, 2)
+        add(f"conv3dT_valid_s2_{tag}",
+            layer("Conv3DTranspose", filters=2, kernel_size=(2, 3, 2), strides=(2, 1, 2),
+                  data_format=fmt), shape)
+        add(f"conv3dT_same_s2_{tag}",
+            layer("Conv3DTranspose", filters=2, kernel_size=3, strides=2, padding="same",
+                  data_format=fmt), shape)
+        add(f"conv3dT_outpad_{tag}",
+            layer("Conv3DTranspose", filters=2, kernel_size=2, strides=(2, 3, 2),
+                  output_padding=(1, 2, 0), data_format=fmt), shape)
+
+    # ---- DepthwiseConv2D
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape = (2, 6, 7, 3) if fmt == "channels_last" else (2, 3, 6, 7)
+        add(f"depthwise_valid_{tag}", layer("DepthwiseConv2D", kernel_size=3, data_format=fmt),
+            shape)
+        add(f"depthwise_same_m2_s2_{tag}",
+            layer("DepthwiseConv2D", kernel_size=(3, 2), strides=2, padding="same",
+                  depth_multiplier=2, data_format=fmt), shape)
+        add(f"depthwise_dilated_m3_{tag}",
+            layer("DepthwiseConv2D", kernel_size=2, dilation_rate=2, depth_multiplier=3,
+                  padding="same", use_bias=False, data_format=fmt), shape)
+    add("depthwise_same_f64",
+        layer("DepthwiseConv2D", kernel_size=3, padding="same", depth_multiplier=2,
+              dtype="float64"), (1, 5, 4, 2), dtype="float64")
+
+    # ---- SeparableConv1D / 2D
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape1 = (2, 9, 3) if fmt == "channels_last" else (2, 3, 9)
+        shape2 = (2, 6, 7, 3) if fmt == "channels_last" else (2, 3, 6, 7)
+        add(f"sep1d_valid_{tag}", layer("SeparableConv1D", filters=4, kernel_size=3,
+                                        data_format=fmt), shape1)
+        add(f"sep1d_same_m2_s2_{tag}",
+            layer("SeparableConv1D", filters=2, kernel_size=4, strides=2, padding="same",
+                  depth_multiplier=2, data_format=fmt), shape1)
+        add(f"sep1d_dilated_{tag}",
+            layer("SeparableConv1D", filters=2, kernel_size=2, dilation_rate=3,
+                  data_format=fmt), shape1)
+        add(f"sep2d_valid_{tag}", layer("SeparableConv2D", filters=4, kernel_size=3,
+                                        data_format=fmt), shape2)
+        add(f"sep2d_same_m2_s2_{tag}",
+            layer("SeparableConv2D", filters=3, kernel_size=(2, 3), strides=2, padding="same",
+                  depth_multiplier=2, activation="relu", data_format=fmt), shape2)
+        add(f"sep2d_dilated_{tag}",
+            layer("SeparableConv2D", filters=2, kernel_size=2, dilation_rate=(2, 1),
+                  padding="same", use_bias=False, data_format=fmt), shape2)
+    add("sep2d_f64", layer("SeparableConv2D", filters=2, kernel_size=3, padding="same",
+                           depth_multiplier=2, dtype="float64"), (1, 5, 4, 2), dtype="float64")
+
+    # ---- UpSampling
+    add("upsampling1d", layer("UpSampling1D", size=3), (2, 4, 3))
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape2 = (2, 3, 4, 2) if fmt == "channels_last" else (2, 2, 3, 4)
+        shape3 = (1, 2, 3, 2, 2) if fmt == "channels_last" else (1, 2, 2, 3, 2)
+        add(f"upsampling2d_nearest_{tag}", layer("UpSampling2D", size=(2, 3), data_format=fmt),
+            shape2)
+        add(f"upsampling2d_bilinear_{tag}",
+            layer("UpSampling2D", size=(2, 3), interpolation="bilinear", data_format=fmt), shape2)
+        add(f"upsampling2d_bilinear_s4_{tag}",
+            layer("UpSampling2D", size=4, interpolation="bilinear", data_format=fmt), shape2)
+        add(f"upsampling3d_{tag}", layer("UpSampling3D", size=(2, 1, 3), data_format=fmt), shape3)
+    add("upsampling2d_bilinear_f64",
+        layer("UpSampling2D", size=(3, 2), interpolation="bilinear", dtype="float64"),
+        (1, 4, 3, 2), dtype="float64")
+
+    # ---- ZeroPadding / Cropping
+    add("zeropad1d_int", layer("ZeroPadding1D", padding=2), (2, 3, 2))
+    add("zeropad1d_pair", layer("ZeroPadding1D", padding=(1, 3)), (2, 3, 2))
+    add("cropping1d", layer("Cropping1D", cropping=(1, 2)), (2, 6, 2))
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape2 = (2, 5, 6, 2) if fmt == "channels_last" else (2, 2, 5, 6)
+        shape3 = (1, 4, 5, 6, 2) if fmt == "channels_last" else (1, 2, 4, 5, 6)
+        add(f"zeropad2d_int_{tag}", layer("ZeroPadding2D", padding=1, data_format=fmt), shape2)
+        add(f"zeropad2d_pairs_{tag}",
+            layer("ZeroPadding2D", padding=((1, 0), (2, 3)), data_format=fmt), shape2)
+        add(f"zeropad3d_{tag}",
+            layer("ZeroPadding3D", padding=((0, 1), (2, 0), (1, 1)), data_format=fmt), shape3)
+        add(f"cropping2d_{tag}",
+            layer("Cropping2D", cropping=((1, 2), (0, 3)), data_format=fmt), shape2)
+        add(f"cropping2d_sym_{tag}", layer("Cropping2D", cropping=(1, 2), data_format=fmt),
+            shape2)
+        add(f"cropping3d_{tag}",
+            layer("Cropping3D", cropping=((1, 0), (2, 1), (0, 2)), data_format=fmt), shape3)
+
+    # ---- Dense, Flatten, Reshape, Permute, RepeatVector
+    add("dense_rank2", layer("Dense", units=4), (3, 5))
+    add("dense_rank2_tanh_nobias", layer("Dense", units=3, activation="tanh", use_bias=False),
+        (3, 5))
+    add("dense_rank3_relu", layer("Dense", units=4, activation="relu"), (2, 3, 5))
+    add("dense_rank4", layer("Dense", units=3), (2, 3, 4, 5))
+    add("dense_rank4_softmax", layer("Dense", units=3, activation="softmax"), (2, 3, 4, 5))
+    add("dense_rank2_f64", layer("Dense", units=4, dtype="float64"), (3, 5), dtype="float64")
+    add("flatten_cl", layer("Flatten", data_format="channels_last"), (2, 3, 4, 2))
+    add("flatten_cf", layer("Flatten", data_format="channels_first"), (2, 3, 4, 2))
+    add("flatten_cf_rank5", layer("Flatten", data_format="channels_first"), (2, 2, 3, 2, 2))
+    add("flatten_cf_rank3", layer("Flatten", data_format="channels_first"), (2, 3, 4))
+    add("flatten_cf_dense",
+        [layer("Flatten", data_format="channels_first"), layer("Dense", units=3)], (2, 3, 2, 2))
+    add("reshape", layer("Reshape", target_shape=(2, 6)), (2, 3, 4))
+    add("reshape_infer", layer("Reshape", target_shape=(-1, 2, 2)), (2, 12))
+    add("permute_21", layer("Permute", dims=(2, 1)), (2, 3, 4))
+    add("permute_312", layer("Permute", dims=(3, 1, 2)), (2, 3, 4, 5))
+    add("repeatvector", layer("RepeatVector", n=3), (2, 4))
+
+    # ---- Activations by name (Activation layer)
+    names = ["linear", "relu", "tanh", "sigmoid", "hard_sigmoid", "softmax", "selu", "elu",
+             "softplus", "softsign", "exponential", "swish", "gelu"]
+    for name in names:
+        add(f"activation_{name}", layer("Activation", activation=name), (3, 6), scale=3.0)
+    add("activation_softmax_rank3", layer("Activation", activation="softmax"), (2, 3, 4),
+        scale=3.0)
+    add("activation_softmax_f64", layer("Activation", activation="softmax", dtype="float64"),
+        (2, 5), scale=3.0, dtype="float64")
+    add("activation_selu_f64", layer("Activation", activation="selu", dtype="float64"),
+        (2, 5), scale=3.0, dtype="float64")
+
+    # ---- LSTM (Keras 2.15 defaults recurrent_activation='sigmoid'; set it explicitly)
+    for rec in ("hard_sigmoid", "sigmoid"):
+        add(f"lstm_last_{rec}", layer("LSTM", units=3, recurrent_activation=rec), (2, 5, 4),
+            weight_scale=0.6)
+        add(f"lstm_seq_{rec}",
+            layer("LSTM", units=3, recurrent_activation=rec, return_sequences=True), (2, 5, 4),
+            weight_scale=0.6)
+        add(f"lstm_backwards_seq_{rec}",
+            layer("LSTM", units=2, recurrent_activation=rec, return_sequences=True,
+                  go_backwards=True), (2, 4, 3), weight_scale=0.6)
+        add(f"lstm_backwards_last_{rec}",
+            layer("LSTM", units=2, recurrent_activation=rec, go_backwards=True), (2, 4, 3),
+            weight_scale=0.6)
+    add("lstm_state", layer("LSTM", units=3, recurrent_activation="hard_sigmoid",
+                            return_sequences=True, return_state=True), (2, 4, 2),
+        weight_scale=0.6)
+    add("lstm_relu_nobias",
+        layer("LSTM", units=3, activation="relu", recurrent_activation="sigmoid",
+              use_bias=False), (2, 4, 2), weight_scale=0.6)
+    add("lstm_f64", layer("LSTM", units=3, recurrent_activation="hard_sigmoid",
+                          return_sequences=True, dtype="float64"), (2, 4, 2),
+        dtype="float64", weight_scale=0.6)
+    for rec in ("hard_sigmoid", "sigmoid"):
+        for seq in (False, True):
+            for back in (False, True):
+                tag = f"{rec}{'_seq' if seq else ''}{'_back' if back else ''}"
+                add(f"masking_lstm_{tag}",
+                    [layer("Masking", mask_value=0.0),
+                     layer("LSTM", units=3, recurrent_activation=rec, return_sequences=seq,
+                           go_backwards=back)],
+                    (3, 6, 2), masked_steps=[(0, 0), (0, 3), (1, 5), (2, 1), (2, 2)],
+                    weight_scale=0.6)
+    add("masking_value_lstm",
+        [layer("Masking", mask_value=0.5),
+         layer("LSTM", units=2, recurrent_activation="sigmoid", return_sequences=True)],
+        (2, 5, 3), masked_steps=[(0, 2), (1, 0), (1, 4)], mask_fill=0.5, weight_scale=0.6)
+    add("masking_only", layer("Masking", mask_value=0.0), (2, 4, 3),
+        masked_steps=[(0, 1), (1, 3)])
+
+    # ---- Embedding
+    add("embedding", layer("Embedding", input_dim=7, output_dim=3), (2, 5), ints=7)
+    add("embedding_mask_zero_lstm",
+        [layer("Embedding", input_dim=6, output_dim=3, mask_zero=True),
+         layer("LSTM", units=2, recurrent_activation="hard_sigmoid", return_sequences=True)],
+        (3, 5), ints=6, weight_scale=0.6)
+    add("embedding_mask_zero_lstm_last",
+        [layer("Embedding", input_dim=6, output_dim=3, mask_zero=True, input_length=5),
+         layer("LSTM", units=2, recurrent_activation="sigmoid")],
+        (3, 5), ints=6, weight_scale=0.6)
+
+    # ---- a small mixed model, to check that layers compose as in Keras
+    add("model_mixed_chain",
+        [layer("Conv2D", filters=3, kernel_size=3, padding="same", activation="relu"),
+         layer("ZeroPadding2D", padding=1),
+         layer("Conv2D", filters=2, kernel_size=2, strides=2),
+         layer("UpSampling2D", size=2, interpolation="bilinear"),
+         layer("Cropping2D", cropping=((1, 0), (0, 1))),
+         layer("Flatten"), layer("Dense", units=3, activation="softmax")],
+        (2, 6, 5, 2))
+    return cases
+
+
+# Activation functions with arguments (no Keras layer carries these by name).
+FUNCTION_CASES = [
+    ("fn_relu_max_value", "relu", {"max_value": 1.5}),
+    ("fn_relu_alpha", "relu", {"alpha": 0.3}),
+    ("fn_relu_threshold", "relu", {"threshold": 0.7}),
+    ("fn_relu_all", "relu", {"alpha": 0.2, "max_value": 2.0, "threshold": 0.5}),
+    ("fn_relu_max_value_negative_threshold", "relu", {"max_value": 1.0, "threshold": -0.5,
+                                                      "alpha": 0.1}),
+    ("fn_elu_alpha", "elu", {"alpha": 0.5}),
+    ("fn_softmax_axis1", "softmax", {"axis": 1}),
+    ("fn_gelu_approximate", "gelu", {"approximate": True}),
+    ("fn_gelu_exact", "gelu", {"approximate": False}),
+]
+
+# Sequential examples of the cthulhu docs (seeds 000/001), written with the Keras names;
+# the shape after each added layer is recorded as Keras's model.output_shape.
+SEQUENTIAL_EXAMPLES = [
+    ("seq_cropping2d_example", "channels_last",
+     [layer("Cropping2D", cropping=((2, 2), (4, 4)), input_shape=(28, 28, 3)),
+      layer("Conv2D", filters=64, kernel_size=(3, 3), padding="same"),
+      layer("Cropping2D", cropping=((2, 2), (2, 2)))]),
+    # The docs' Flatten example is written for image_data_format='channels_first'.
+    ("seq_flatten_example_channels_first", "channels_first",
+     [layer("Conv2D", filters=64, kernel_size=(3, 3), input_shape=(3, 32, 32), padding="same"),
+      layer("Flatten")]),
+    ("seq_flatten_example_channels_last", "channels_last",
+     [layer("Conv2D", filters=64, kernel_size=(3, 3), input_shape=(3, 32, 32), padding="same"),
+      layer("Flatten")]),
+    ("seq_reshape_example", "channels_last",
+     [layer("Reshape", target_shape=(3, 4), input_shape=(12,)),
+      layer("Reshape", target_shape=(6, 2)), layer("Reshape", target_shape=(-1, 2, 2))]),
+    ("seq_permute_example", "channels_last",
+     [layer("Permute", dims=(2, 1), input_shape=(10, 64))]),
+    ("seq_repeatvector_example", "channels_last",
+     [layer("Dense", units=32, input_dim=32), layer("RepeatVector", n=3)]),
+    ("seq_dense_example", "channels_last",
+     [layer("Dense", units=32, input_shape=(16,)), layer("Dense", units=32)]),
+    ("seq_masking_lstm_example", "channels_last",
+     [layer("Masking", mask_value=0.0, input_shape=(7, 5)),
+      layer("LSTM", units=32, recurrent_activation="hard_sigmoid")]),
+    ("seq_conv1d_example", "channels_last",
+     [layer("Conv1D", filters=64, kernel_size=3, padding="same", input_shape=(10, 32)),
+      layer("Conv1D", filters=32, kernel_size=3, padding="same")]),
+    ("seq_embedding_lstm_example", "channels_last",
+     [layer("Embedding", input_dim=10, output_dim=4, mask_zero=True, input_length=3),
+      layer("LSTM", units=2, recurrent_activation="hard_sigmoid")]),
+    ("seq_conv_transpose_example", "channels_last",
+     [layer("Conv2DTranspose", filters=4, kernel_size=3, strides=2, input_shape=(5, 5, 8)),
+      layer("Conv2DTranspose", filters=4, kernel_size=3, strides=2, padding="same",
+            output_padding=1),
+      layer("SeparableConv2D", filters=2, kernel_size=3, strides=2),
+      layer("DepthwiseConv2D", kernel_size=2, depth_multiplier=2, padding="same"),
+      layer("UpSampling2D", size=(2, 3)), layer("Flatten"), layer("Dense", units=5)]),
+]
+
+
+# ---------------------------------------------------------------------------
+# Running Keras
+# ---------------------------------------------------------------------------
+
+def make_input(rng, shape, dtype, options):
+    ints = options.get("ints")
+    if ints:
+        x = rng.integers(0, ints, size=shape).astype(np.int32)
+        x[:, -1] = 0  # padding at the end of every sequence
+        x[0, 1] = 0   # and one inside
+        return x
+    x = (rng.standard_normal(shape) * options.get("scale", 1.0)).astype(dtype)
+    for sample, step in options.get("masked_steps", ()):
+        x[sample, step, :] = options.get("mask_fill", 0.0)
+    return x
+
+
+def random_weights(rng, keras_layer, scale):
+    return [(rng.standard_normal(w.shape) * scale).astype(w.dtype)
+            for w in keras_layer.get_weights()]
+
+
+def to_channels_last(x):
+    return np.moveaxis(x, 1, -1)
+
+
+def to_channels_first(y):
+    return np.moveaxis(y, -1, 1)
+
+
+def run_case(case_number, case_id, specs, input_shape, options, arrays):
+    rng = np.random.default_rng([SEED, case_number])
+    dtype = options.get("dtype", "float32")
+    x = make_input(rng, input_shape, dtype, options)
+    keras_layers = [getattr(L, cls)(**kwargs) for cls, kwargs in specs]
+    note = None
+    scale = options.get("weight_scale", 0.5)
+    if len(keras_layers) == 1:
+        (the_layer,) = keras_layers
+        the_layer.build(input_shape)
+        weights = random_weights(rng, the_layer, scale)
+        the_layer.set_weights(weights)
+        try:
+            out = the_layer(tf.constant(x), training=False)
+        except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
+            if specs[0][1].get("data_format") != "channels_first":
+                raise
+            twin_kwargs = {**specs[0][1], "data_format": "channels_last"}
+            twin = getattr(L, specs[0][0])(**twin_kwargs)
+            twin.build(to_channels_last(x).shape)
+            twin.set_weights(weights)
+            out = to_channels_first(twin(tf.constant(to_channels_last(x))).numpy())
+            note = FALLBACK_NOTE
+        keras_shape = the_layer.compute_output_shape((None, *input_shape[1:]))
+        all_weights = [weights]
+    else:
+        model = K.Sequential([K.Input(shape=input_shape[1:], dtype=x.dtype.name), *keras_layers])
+        all_weights = []
+        for lay in keras_layers:
+            w = random_weights(rng, lay, scale)
+            lay.set_weights(w)
+            all_weights.append(w)
+        out = model(tf.constant(x), training=False)
+        keras_shape = model.output_shape
+    outputs = out if isinstance(out, (list, tuple)) else [out]
+    outputs = [np.asarray(o) for o in outputs]
+    if isinstance(keras_shape, list):
+        keras_shapes = [list(s) for s in keras_shape]
+    elif isinstance(keras_shape, tuple) and keras_shape and isinstance(keras_shape[0], tuple):
+        keras_shapes = [list(s) for s in keras_shape]
+    else:
+        keras_shapes = [list(tf.TensorShape(keras_shape).as_list())]
+    keras_shapes = [[None if d is None else int(d) for d in s] for s in keras_shapes]
+
+    entry = {"id": case_id, "kind": "layers", "input_shape": list(input_shape),
+             "input_dtype": x.dtype.name, "input": f"{case_id}/input",
+             "layers": [], "outputs": [], "output_shapes": keras_shapes,
+             "concrete_output_shapes": [list(o.shape) for o in outputs], "note": note}
+    arrays[f"{case_id}/input"] = x
+    for i, (lay, weights) in enumerate(zip(keras_layers, all_weights, strict=True)):
+        keys = []
+        for j, w in enumerate(weights):
+            key = f"{case_id}/layer{i}/w{j}"
+            arrays[key] = w
+            keys.append(key)
+        entry["layers"].append({"class_name": type(lay).__name__, "config": lay.get_config(),
+                                "weights": keys,
+                                "weight_names": [v.name.split("/")[-1].split(":")[0]
+                                                 for v in lay.weights]})
+    for k, o in enumerate(outputs):
+        key = f"{case_id}/output{k}"
+        arrays[key] = o
+        entry["outputs"].append(key)
+    return entry
+
+
+def run_function_case(case_number, case_id, name, kwargs, arrays):
+    rng = np.random.default_rng([SEED, case_number])
+    x = (rng.standard_normal((3, 4, 5)) * 3.0).astype(np.float32)
+    y = K.activations.get(name)(tf.constant(x), **kwargs).numpy()
+    arrays[f"{case_id}/input"] = x
+    arrays[f"{case_id}/output0"] = y
+    return {"id": case_id, "kind": "function", "function": name, "kwargs": kwargs,
+            "input_shape": list(x.shape), "input_dtype": "float32", "input": f"{case_id}/input",
+            "outputs": [f"{case_id}/output0"], "output_shapes": [list(y.shape)],
+            "concrete_output_shapes": [list(y.shape)], "note": None}
+
+
+def run_sequential_example(case_id, data_format, specs):
+    """Keras's model.output_shape after each layer is added (shape inference only)."""
+    previous = K.backend.image_data_format()
+    K.backend.set_image_data_format(data_format)
+    try:
+        model = K.Sequential()
+        shapes, layers = [], []
+        for cls, kwargs in specs:
+            lay = getattr(L, cls)(**kwargs)
+            model.add(lay)
+            shapes.append([None if d is None else int(d) for d in model.output_shape])
+            layers.append({"class_name": cls, "config": lay.get_config()})
+        # the first layer's config carries batch_input_shape; keep the doc's input shape too
+        return {"id": case_id, "kind": "sequential_shapes", "image_data_format": data_format,
+                "layers": layers, "input_shape": [None, *model.input_shape[1:]],
+                "output_shapes_after_each_layer": shapes, "note": None}
+    finally:
+        K.backend.set_image_data_format(previous)
+
+
+def jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    return obj
+
+
+def main():
+    tf.config.set_visible_devices([], "GPU")
+    arrays: dict[str, np.ndarray] = {}
+    index = []
+    number = 0
+    for case_id, specs, input_shape, options in build_cases():
+        number += 1
+        index.append(run_case(number, case_id, specs, input_shape, options, arrays))
+    for case_id, name, kwargs in FUNCTION_CASES:
+        number += 1
+        index.append(run_function_case(number, case_id, name, kwargs, arrays))
+    for case_id, data_format, specs in SEQUENTIAL_EXAMPLES:
+        index.append(run_sequential_example(case_id, data_format, specs))
+    ids = [e["id"] for e in index]
+    if len(set(ids)) != len(ids):
+        sys.exit("duplicate case ids")
+    np.savez_compressed(NPZ, **arrays)
+    meta = {"generator": "tests/keras_reference/generate.py",
+            "tensorflow": tf.__version__, "keras": _keras_version(), "numpy": np.__version__,
+            "seed": SEED, "fallback_note": FALLBACK_NOTE, "cases": index}
+    INDEX.write_text(json.dumps(jsonable(meta), indent=1, sort_keys=False) + "\n")
+    fallbacks = [e["id"] for e in index if e.get("note")]
+    print(f"{len(index)} cases, {len(arrays)} arrays, {NPZ.stat().st_size / 1e6:.2f} MB npz, "
+          f"{INDEX.stat().st_size / 1e6:.2f} MB json")
+    print("channels_first via channels_last:", ", ".join(fallbacks) or "none")
+
+
+def _keras_version():
+    try:
+        import keras
+
+        return keras.__version__
+    except Exception:  # pragma: no cover - informational only
+        return "unknown"
+
+
+if __name__ == "__main__":
+    main()
