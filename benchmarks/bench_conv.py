@@ -209,8 +209,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("CTHULHU_NUM_THREADS", str(threads))
     runs = int(os.environ.get("CTHULHU_BENCH_RUNS", "11"))
     clock = "CPU" if os.environ.get("CTHULHU_BENCH_CLOCK") == "cpu" else "wall"
+    order = "blocked" if os.environ.get("CTHULHU_BENCH_ORDER") == "blocks" else "interleaved"
     print(f"# cthulhu ops (NumPy {np.__version__}) vs torch {torch.__version__} CPU, "
-          f"{threads} threads; best of {runs} interleaved runs, {clock} ms; "
+          f"{threads} threads; best of {runs} {order} runs, {clock} ms; "
           "ratio = torch_ms / cthulhu_ms of the best times (target >= 0.5); "
           "paired = median of per-run ratios")
     print(f"{'case':42s} {'cthulhu ms':>11s} {'torch ms':>9s} {'ratio':>6s} {'paired':>7s}")

@@ -123,7 +123,7 @@ def balanced_rows(rows, total, lo=64):
 # Outputs of at least RECYCLE_MIN_BYTES are recycled (see `output`); each thread keeps
 # at most RECYCLE_LIMIT bytes of them.
 RECYCLE_MIN_BYTES = 1 << 20
-RECYCLE_LIMIT = 64 << 20
+RECYCLE_LIMIT = 32 << 20
 # Reference counts tell whether a buffer is still used only where the GIL serialises
 # them; free-threaded builds get plain fresh arrays.
 _RECYCLE = getattr(sys, "_is_gil_enabled", lambda: True)()
