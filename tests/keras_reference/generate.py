@@ -54,8 +54,8 @@ HERE = Path(__file__).resolve().parent
 NPZ = HERE / "keras2_reference.npz"
 INDEX = HERE / "keras2_reference.json"
 FALLBACK_NOTE = ("TF CPU has no channels_first kernel for this layer: Keras output computed "
-                 "as to_channels_first(same layer with data_format='channels_last', same "
-                 "weights)(to_channels_last(input))")
+                 "as activation(to_channels_first(same layer with data_format='channels_last', "
+                 "activation=None, same weights)(to_channels_last(input))))")
 
 
 # ---------------------------------------------------------------------------
@@ -351,6 +351,86 @@ def build_cases():
          layer("LSTM", units=2, recurrent_activation="sigmoid")],
         (3, 5), ints=6, weight_scale=0.6)
 
+    # ---- edge cases: windows larger than the input, tiny inputs, odd paddings
+    add("conv1d_causal_s2", layer("Conv1D", filters=2, kernel_size=3, strides=2,
+                                  padding="causal"), (2, 7, 2))
+    add("conv1d_same_kernel_longer_than_input",
+        layer("Conv1D", filters=2, kernel_size=6, padding="same"), (2, 3, 2))
+    add("conv1d_valid_kernel_equals_input", layer("Conv1D", filters=2, kernel_size=5),
+        (2, 5, 2))
+    add("conv2d_same_stride_exceeds_input",
+        layer("Conv2D", filters=2, kernel_size=2, strides=4, padding="same"), (1, 3, 5, 2))
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape = (2, 4, 5, 3) if fmt == "channels_last" else (2, 3, 4, 5)
+        # softmax is not elementwise: Keras applies it on the last axis whatever the format
+        add(f"conv2d_softmax_{tag}",
+            layer("Conv2D", filters=3, kernel_size=2, activation="softmax", data_format=fmt),
+            shape)
+        add(f"conv2dT_same_k2_s1_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=2, padding="same",
+                  data_format=fmt), shape)
+        add(f"conv2dT_same_k5_s3_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=(5, 4), strides=3, padding="same",
+                  data_format=fmt), shape)
+        add(f"conv2dT_same_outpad_k4_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=4, strides=3, padding="same",
+                  output_padding=(2, 1), data_format=fmt), shape)
+        add(f"conv2dT_dilated_outpad_{tag}",
+            layer("Conv2DTranspose", filters=2, kernel_size=3, dilation_rate=2,
+                  output_padding=0, data_format=fmt), shape)
+        add(f"conv2dT_softmax_{tag}",
+            layer("Conv2DTranspose", filters=3, kernel_size=2, strides=2,
+                  activation="softmax", data_format=fmt), shape)
+        add(f"depthwise_valid_s2_{tag}",
+            layer("DepthwiseConv2D", kernel_size=(2, 3), strides=2, depth_multiplier=2,
+                  data_format=fmt), shape)
+    add("conv2dT_input_1x1", layer("Conv2DTranspose", filters=2, kernel_size=3, strides=2),
+        (2, 1, 1, 3))
+    add("conv3dT_same_k2_s1",
+        layer("Conv3DTranspose", filters=2, kernel_size=2, padding="same"), (1, 3, 2, 3, 2))
+    add("upsampling2d_bilinear_size1",
+        layer("UpSampling2D", size=(1, 3), interpolation="bilinear"), (1, 2, 3, 2))
+    add("cropping1d_int", layer("Cropping1D", cropping=2), (2, 6, 2))
+    add("cropping3d_int_cf", layer("Cropping3D", cropping=1, data_format="channels_first"),
+        (1, 2, 4, 3, 5))
+    add("zeropad3d_int", layer("ZeroPadding3D", padding=1), (1, 2, 1, 2, 2))
+    add("dense_rank5", layer("Dense", units=2), (2, 2, 1, 3, 4))
+    add("reshape_flat", layer("Reshape", target_shape=(-1,)), (2, 3, 4))
+    add("permute_4d", layer("Permute", dims=(4, 2, 3, 1)), (2, 2, 3, 1, 4))
+    add("activation_softplus_large", layer("Activation", activation="softplus"), (2, 8),
+        scale=30.0)
+    add("activation_softmax_large", layer("Activation", activation="softmax"), (2, 8),
+        scale=60.0)
+    add("activation_sigmoid_large", layer("Activation", activation="sigmoid"), (2, 8),
+        scale=40.0)
+    add("float16_dense", layer("Dense", units=3, dtype="float16"), (2, 4), dtype="float16")
+    add("float16_conv2d", layer("Conv2D", filters=2, kernel_size=3, padding="same",
+                                dtype="float16"), (1, 4, 4, 2), dtype="float16")
+    add("lstm_stateful", layer("LSTM", units=3, recurrent_activation="hard_sigmoid",
+                               stateful=True, return_sequences=True), (2, 3, 2),
+        calls=3, weight_scale=0.6)
+    add("lstm_state_backwards", layer("LSTM", units=2, recurrent_activation="sigmoid",
+                                      return_state=True, go_backwards=True), (2, 4, 3),
+        weight_scale=0.6)
+    add("masking_lstm_fully_masked_sample",
+        [layer("Masking", mask_value=0.0),
+         layer("LSTM", units=2, recurrent_activation="sigmoid", return_sequences=True)],
+        (2, 3, 2), masked_steps=[(0, 0), (0, 1), (0, 2), (1, 0)], weight_scale=0.6)
+    add("masking_dense_lstm",
+        [layer("Masking", mask_value=0.0), layer("Dense", units=3),
+         layer("LSTM", units=2, recurrent_activation="sigmoid", return_sequences=True)],
+        (2, 4, 2), masked_steps=[(0, 1), (1, 3)], weight_scale=0.6)
+    add("embedding_rank3_input", layer("Embedding", input_dim=9, output_dim=2), (2, 3, 4),
+        ints=9)
+    add("embedding_float_indices", layer("Embedding", input_dim=9, output_dim=2), (2, 5),
+        float_ints=9)
+    add("embedding_mask_zero_lstm_backwards",
+        [layer("Embedding", input_dim=6, output_dim=3, mask_zero=True),
+         layer("LSTM", units=2, recurrent_activation="hard_sigmoid", return_sequences=True,
+               go_backwards=True)],
+        (3, 5), ints=6, weight_scale=0.6)
+
     # ---- a small mixed model, to check that layers compose as in Keras
     add("model_mixed_chain",
         [layer("Conv2D", filters=3, kernel_size=3, padding="same", activation="relu"),
@@ -424,6 +504,9 @@ SEQUENTIAL_EXAMPLES = [
 # ---------------------------------------------------------------------------
 
 def make_input(rng, shape, dtype, options):
+    if options.get("float_ints"):
+        # non-integral float indices: Keras casts them to int32 (truncation)
+        return (rng.uniform(0, options["float_ints"] - 0.01, size=shape)).astype(np.float32)
     ints = options.get("ints")
     if ints:
         x = rng.integers(0, ints, size=shape).astype(np.int32)
@@ -455,6 +538,7 @@ def run_case(case_number, case_id, specs, input_shape, options, arrays):
     x = make_input(rng, input_shape, dtype, options)
     keras_layers = [getattr(L, cls)(**kwargs) for cls, kwargs in specs]
     note = None
+    extra_inputs = []
     scale = options.get("weight_scale", 0.5)
     if len(keras_layers) == 1:
         (the_layer,) = keras_layers
@@ -466,12 +550,20 @@ def run_case(case_number, case_id, specs, input_shape, options, arrays):
         except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
             if specs[0][1].get("data_format") != "channels_first":
                 raise
-            twin_kwargs = {**specs[0][1], "data_format": "channels_last"}
+            # the activation runs on the channels_first result, as in the layer itself
+            # (softmax, for one, is not elementwise)
+            twin_kwargs = {**specs[0][1], "data_format": "channels_last", "activation": None}
             twin = getattr(L, specs[0][0])(**twin_kwargs)
             twin.build(to_channels_last(x).shape)
             twin.set_weights(weights)
-            out = to_channels_first(twin(tf.constant(to_channels_last(x))).numpy())
+            linear = to_channels_first(twin(tf.constant(to_channels_last(x))).numpy())
+            out = the_layer.activation(tf.constant(linear))
             note = FALLBACK_NOTE
+        if options.get("calls", 1) > 1:  # a stateful layer: call again on fresh inputs
+            out = [out]
+            for _ in range(options["calls"] - 1):
+                extra_inputs.append(make_input(rng, input_shape, dtype, options))
+                out.append(the_layer(tf.constant(extra_inputs[-1]), training=False))
         keras_shape = the_layer.compute_output_shape((None, *input_shape[1:]))
         all_weights = [weights]
     else:
@@ -495,9 +587,13 @@ def run_case(case_number, case_id, specs, input_shape, options, arrays):
 
     entry = {"id": case_id, "kind": "layers", "input_shape": list(input_shape),
              "input_dtype": x.dtype.name, "input": f"{case_id}/input",
+             "calls": options.get("calls", 1),
+             "more_inputs": [f"{case_id}/input{k + 1}" for k in range(len(extra_inputs))],
              "layers": [], "outputs": [], "output_shapes": keras_shapes,
              "concrete_output_shapes": [list(o.shape) for o in outputs], "note": note}
     arrays[f"{case_id}/input"] = x
+    for k, extra in enumerate(extra_inputs):
+        arrays[f"{case_id}/input{k + 1}"] = extra
     for i, (lay, weights) in enumerate(zip(keras_layers, all_weights, strict=True)):
         keys = []
         for j, w in enumerate(weights):
