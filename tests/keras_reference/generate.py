@@ -519,6 +519,28 @@ def make_input(rng, shape, dtype, options):
     return x
 
 
+def shape_lists(keras_shape):
+    """Keras output shape(s) (tuple, TensorShape or a list of them) -> list of int/None lists."""
+    if isinstance(keras_shape, list) or (
+            isinstance(keras_shape, tuple) and keras_shape
+            and isinstance(keras_shape[0], (tuple, tf.TensorShape))):
+        shapes = [tf.TensorShape(s).as_list() for s in keras_shape]
+    else:
+        shapes = [tf.TensorShape(keras_shape).as_list()]
+    return [[None if d is None else int(d) for d in s] for s in shapes]
+
+
+def unknown_sizes(spec, input_shape):
+    """The input shape with every size unknown except the one the weights depend on."""
+    cls, kwargs = spec
+    if cls == "Embedding":
+        return (None,) * len(input_shape)
+    keep = 1 if kwargs.get("data_format") == "channels_first" else len(input_shape) - 1
+    if cls in ("Flatten", "Reshape", "Permute", "Activation", "Masking"):
+        keep = None  # no weights: every size may be unknown
+    return tuple(d if axis == keep else None for axis, d in enumerate(input_shape))
+
+
 def random_weights(rng, keras_layer, scale):
     return [(rng.standard_normal(w.shape) * scale).astype(w.dtype)
             for w in keras_layer.get_weights()]
@@ -565,6 +587,12 @@ def run_case(case_number, case_id, specs, input_shape, options, arrays):
                 extra_inputs.append(make_input(rng, input_shape, dtype, options))
                 out.append(the_layer(tf.constant(extra_inputs[-1]), training=False))
         keras_shape = the_layer.compute_output_shape((None, *input_shape[1:]))
+        unknown = unknown_sizes(specs[0], input_shape)
+        try:
+            unknown_out = shape_lists(the_layer.compute_output_shape(unknown))
+        except Exception as exc:  # noqa: BLE001 - recorded: Keras refuses this shape
+            unknown_out = f"{type(exc).__name__}: {exc}"
+        unknown_record = {"input_shape": list(unknown), "keras": unknown_out}
         all_weights = [weights]
     else:
         model = K.Sequential([K.Input(shape=input_shape[1:], dtype=x.dtype.name), *keras_layers])
@@ -575,22 +603,18 @@ def run_case(case_number, case_id, specs, input_shape, options, arrays):
             all_weights.append(w)
         out = model(tf.constant(x), training=False)
         keras_shape = model.output_shape
+        unknown_record = None
     outputs = out if isinstance(out, (list, tuple)) else [out]
     outputs = [np.asarray(o) for o in outputs]
-    if isinstance(keras_shape, list):
-        keras_shapes = [list(s) for s in keras_shape]
-    elif isinstance(keras_shape, tuple) and keras_shape and isinstance(keras_shape[0], tuple):
-        keras_shapes = [list(s) for s in keras_shape]
-    else:
-        keras_shapes = [list(tf.TensorShape(keras_shape).as_list())]
-    keras_shapes = [[None if d is None else int(d) for d in s] for s in keras_shapes]
+    keras_shapes = shape_lists(keras_shape)
 
     entry = {"id": case_id, "kind": "layers", "input_shape": list(input_shape),
              "input_dtype": x.dtype.name, "input": f"{case_id}/input",
              "calls": options.get("calls", 1),
              "more_inputs": [f"{case_id}/input{k + 1}" for k in range(len(extra_inputs))],
              "layers": [], "outputs": [], "output_shapes": keras_shapes,
-             "concrete_output_shapes": [list(o.shape) for o in outputs], "note": note}
+             "concrete_output_shapes": [list(o.shape) for o in outputs],
+             "unknown_sizes": unknown_record, "note": note}
     arrays[f"{case_id}/input"] = x
     for k, extra in enumerate(extra_inputs):
         arrays[f"{case_id}/input{k + 1}"] = extra

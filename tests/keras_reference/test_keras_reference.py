@@ -236,3 +236,46 @@ def test_config_keys_match_keras(case):
         for key in cthulhu_kwargs(spec["class_name"], keras):
             assert key in config, f"{spec['class_name']}: get_config() lacks {key!r}"
             assert config[key] == keras[key], (spec["class_name"], key, config[key], keras[key])
+
+
+UNKNOWN_CASES = [c for c in LAYER_CASES if c.get("unknown_sizes")]
+
+
+@pytest.mark.parametrize("case", UNKNOWN_CASES, ids=_ids(UNKNOWN_CASES))
+def test_output_shape_with_unknown_sizes_matches_keras(case):
+    """compute_output_shape with every size unknown (but the one the weights need) = Keras's."""
+    layer = make_layer(case["layers"][0])
+    record = case["unknown_sizes"]
+    got = _shape_list(layer.compute_output_shape(tuple(record["input_shape"])))
+    assert got == record["keras"]
+
+
+# Keras 2.15 configs that cthulhu refuses on purpose (docs/layers.md, "Where cthulhu
+# differs"): class -> (reason, the error expected).
+CONFIG_DIVERGENCES = {
+    "SeparableConv1D": ("Keras 2 silently ignores kernel_initializer/regularizer/constraint "
+                        "on separable convolutions; cthulhu refuses them and names the "
+                        "depthwise_*/pointwise_* arguments", TypeError, "pointwise"),
+    "SeparableConv2D": ("as SeparableConv1D", TypeError, "pointwise"),
+}
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=_ids(LAYER_CASES))
+def test_from_config_accepts_keras_config(case):
+    """Keras 2.15's whole get_config() (initializer dicts included) rebuilds the layer.
+
+    Only the keys Keras added after Keras 2.2 with their neutral values (groups=1,
+    time_major=False) and batch_input_shape are left out.
+    """
+    for spec in case["layers"]:
+        config = {k: v for k, v in spec["config"].items()
+                  if k not in NEUTRAL_KEYS and k != "batch_input_shape"}
+        cls = getattr(layers, KERAS_TO_CTHULHU.get(spec["class_name"], spec["class_name"]))
+        divergence = CONFIG_DIVERGENCES.get(spec["class_name"])
+        if divergence is not None:
+            _, error, words = divergence
+            with pytest.raises(error, match=words):
+                cls.from_config(config)
+            continue
+        layer = cls.from_config(config)
+        assert layer.get_config()["name"] == spec["config"]["name"]
