@@ -1,10 +1,17 @@
 """Depthwise and separable convolutions on NumPy arrays.
 
 Depthwise is a per-tap multiply-accumulate (no reduction over channels, so
-no GEMM). Stride 1 uses the same flattened padded rows as ``conv``: each tap
-is a contiguous block of rows times a ``(C, M)`` weight, done chunk by chunk
-in cache on the thread pool. Separable runs the pointwise GEMM on each
-depthwise chunk while it is still in cache.
+no GEMM), chunk by chunk in cache on the thread pool:
+
+* multiplier 1, 2D and 3D: per chunk of output rows, a zero-padded input
+  block and one fused einsum over all taps (:mod:`._blocked`);
+* multiplier 1, 1D: one einsum per chunk over the flattened padded rows
+  (:func:`_tap_sum`), or per-image window views when strided;
+* multiplier above 1: ``multiply`` then ``add`` per tap, on the flattened
+  padded rows (stride 1) or strided views.
+
+Separable runs the pointwise GEMM on each depthwise chunk while it is still
+in cache.
 """
 
 from __future__ import annotations
