@@ -192,6 +192,21 @@ def build_cases():
             layer("Conv3DTranspose", filters=2, kernel_size=2, strides=(2, 3, 2),
                   output_padding=(1, 2, 0), data_format=fmt), shape)
 
+    # Keras 2.15's Conv3DTranspose ignores dilation_rate (call() never passes it and
+    # get_config() drops it); the cthulhu docs describe it. These cases are computed by
+    # Keras's Conv3DTranspose with the kernel dilated by hand (zeros between the taps),
+    # which is what a dilated transposed convolution is (checked on Keras's own dilated
+    # Conv2DTranspose in check_dilated_kernel_trick()).
+    for fmt in both:
+        tag = "cl" if fmt == "channels_last" else "cf"
+        shape = (1, 3, 4, 3, 2) if fmt == "channels_last" else (1, 2, 3, 4, 3)
+        add(f"conv3dT_dilated_valid_{tag}",
+            layer("Conv3DTranspose", filters=2, kernel_size=2, dilation_rate=2,
+                  data_format=fmt), shape, dilate_kernel=True)
+        add(f"conv3dT_dilated_same_{tag}",
+            layer("Conv3DTranspose", filters=2, kernel_size=(3, 2, 2), dilation_rate=(1, 2, 3),
+                  padding="same", data_format=fmt), shape, dilate_kernel=True)
+
     # ---- DepthwiseConv2D
     for fmt in both:
         tag = "cl" if fmt == "channels_last" else "cf"
@@ -554,7 +569,86 @@ def to_channels_first(y):
     return np.moveaxis(y, -1, 1)
 
 
+def dilated_kernel(kernel, dilation):
+    """A transposed-convolution kernel (*k, F, C) with dilation-1 zeros between its taps."""
+    rank = len(dilation)
+    size = [d * (k - 1) + 1 for k, d in zip(kernel.shape[:rank], dilation, strict=True)]
+    big = np.zeros((*size, *kernel.shape[rank:]), dtype=kernel.dtype)
+    big[tuple(slice(None, None, d) for d in dilation)] = kernel
+    return big
+
+
+def check_dilated_kernel_trick():
+    """On Keras's own dilated Conv2DTranspose: dilating the kernel by hand gives its numbers."""
+    rng = np.random.default_rng([SEED, 0])
+    worst = 0.0
+    for padding in ("valid", "same"):
+        x = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
+        real = L.Conv2DTranspose(2, 3, dilation_rate=2, padding=padding)
+        real.build(x.shape)
+        kernel, bias = random_weights(rng, real, 0.5)
+        real.set_weights([kernel, bias])
+        by_hand = L.Conv2DTranspose(2, 5, padding=padding)
+        by_hand.build(x.shape)
+        by_hand.set_weights([dilated_kernel(kernel, (2, 2)), bias])
+        a, b = real(tf.constant(x)).numpy(), by_hand(tf.constant(x)).numpy()
+        assert a.shape == b.shape, (a.shape, b.shape)
+        worst = max(worst, float(np.abs(a - b).max()))
+    assert worst < 1e-5, worst
+    return worst
+
+
+def run_dilated_transpose_case(case_number, case_id, specs, input_shape, options, arrays):
+    """Conv3DTranspose with dilation, computed with the kernel dilated by hand."""
+    (cls, kwargs), = specs
+    rng = np.random.default_rng([SEED, case_number])
+    x = make_input(rng, input_shape, "float32", options)
+    dilation = kwargs["dilation_rate"]
+    rank = 3
+    dilation = (dilation,) * rank if isinstance(dilation, int) else tuple(dilation)
+    small = getattr(L, cls)(**kwargs)  # only for its weight shapes and config
+    small.build(input_shape)
+    kernel, bias = random_weights(rng, small, 0.5)
+    k = kwargs["kernel_size"]
+    k = (k,) * rank if isinstance(k, int) else tuple(k)
+    big_kwargs = {**kwargs, "kernel_size": tuple(d * (n - 1) + 1 for n, d in
+                                                 zip(k, dilation, strict=True)),
+                  "dilation_rate": 1}
+    big = getattr(L, cls)(**big_kwargs)
+    big.build(input_shape)
+    big.set_weights([dilated_kernel(kernel, dilation), bias])
+    try:
+        out = big(tf.constant(x)).numpy()
+        note = ""
+    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
+        twin = getattr(L, cls)(**{**big_kwargs, "data_format": "channels_last"})
+        twin.build(to_channels_last(x).shape)
+        twin.set_weights([dilated_kernel(kernel, dilation), bias])
+        out = to_channels_first(twin(tf.constant(to_channels_last(x))).numpy())
+        note = " " + FALLBACK_NOTE
+    config = {**small.get_config(), "dilation_rate": list(dilation)}
+    arrays[f"{case_id}/input"] = x
+    arrays[f"{case_id}/layer0/w0"] = kernel
+    arrays[f"{case_id}/layer0/w1"] = bias
+    arrays[f"{case_id}/output0"] = out
+    keras_shape = shape_lists(big.compute_output_shape((None, *input_shape[1:])))
+    return {"id": case_id, "kind": "layers", "input_shape": list(input_shape),
+            "input_dtype": "float32", "input": f"{case_id}/input", "calls": 1,
+            "more_inputs": [],
+            "layers": [{"class_name": cls, "config": config,
+                        "weights": [f"{case_id}/layer0/w0", f"{case_id}/layer0/w1"],
+                        "weight_names": ["kernel", "bias"]}],
+            "outputs": [f"{case_id}/output0"], "output_shapes": keras_shape,
+            "concrete_output_shapes": [list(out.shape)], "unknown_sizes": None,
+            "note": ("Keras 2.15's Conv3DTranspose ignores dilation_rate: output computed by "
+                     "Keras Conv3DTranspose with the kernel dilated by hand (zeros between "
+                     "taps), dilation_rate=1" + note)}
+
+
 def run_case(case_number, case_id, specs, input_shape, options, arrays):
+    if options.get("dilate_kernel"):
+        return run_dilated_transpose_case(case_number, case_id, specs, input_shape, options,
+                                          arrays)
     rng = np.random.default_rng([SEED, case_number])
     dtype = options.get("dtype", "float32")
     x = make_input(rng, input_shape, dtype, options)
@@ -681,6 +775,7 @@ def jsonable(obj):
 
 def main():
     tf.config.set_visible_devices([], "GPU")
+    trick = check_dilated_kernel_trick()
     arrays: dict[str, np.ndarray] = {}
     index = []
     number = 0
@@ -698,7 +793,8 @@ def main():
     np.savez_compressed(NPZ, **arrays)
     meta = {"generator": "tests/keras_reference/generate.py",
             "tensorflow": tf.__version__, "keras": _keras_version(), "numpy": np.__version__,
-            "seed": SEED, "fallback_note": FALLBACK_NOTE, "cases": index}
+            "seed": SEED, "fallback_note": FALLBACK_NOTE,
+            "dilated_kernel_check_max_abs_diff": trick, "cases": index}
     INDEX.write_text(json.dumps(jsonable(meta), indent=1, sort_keys=False) + "\n")
     fallbacks = [e["id"] for e in index if e.get("note")]
     print(f"{len(index)} cases, {len(arrays)} arrays, {NPZ.stat().st_size / 1e6:.2f} MB npz, "
