@@ -11,7 +11,7 @@ from cthulhu import ops
 from cthulhu.devices.numpy_ import _common
 from cthulhu.ops import generic
 
-pytestmark = pytest.mark.skipif(not _common._RECYCLE, reason="free-threaded build: no recycling")
+pytestmark = pytest.mark.skipif(not _common._RECYCLE, reason="recycling is off (free-threaded build or CTHULHU_NUMPY_RECYCLE=0)")
 
 
 def _big(shape=(512, 1024)):

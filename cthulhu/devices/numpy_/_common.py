@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 
@@ -125,8 +126,10 @@ def balanced_rows(rows, total, lo=64):
 RECYCLE_MIN_BYTES = 1 << 20
 RECYCLE_LIMIT = 32 << 20
 # Reference counts tell whether a buffer is still used only where the GIL serialises
-# them; free-threaded builds get plain fresh arrays.
-_RECYCLE = getattr(sys, "_is_gil_enabled", lambda: True)()
+# them; free-threaded builds get plain fresh arrays. CTHULHU_NUMPY_RECYCLE=0 turns it
+# off (for code that keeps raw data pointers of results without a reference).
+_RECYCLE = (getattr(sys, "_is_gil_enabled", lambda: True)()
+            and os.environ.get("CTHULHU_NUMPY_RECYCLE", "1") != "0")
 
 
 def _refs_of_unused():
