@@ -135,7 +135,7 @@ class BlockProgram:
         self.input_shape = tuple(int(n) for n in input_shape)
         self.data_format = _data_format(layers)
         self.rank = len(self.input_shape) - 2
-        specs = [self._checked_spec(layer, i, layers) for i, layer in enumerate(layers)]
+        specs = [self._checked_spec(layer) for layer in layers]
         chain = shapes.chain(specs, self.input_shape)
         if chain.spatial_layers < len(specs):
             layer = layers[chain.spatial_layers]
@@ -162,7 +162,7 @@ class BlockProgram:
     def _spatial(self, shape):
         return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
 
-    def _checked_spec(self, layer, i, layers):
+    def _checked_spec(self, layer):
         spec = _spec_of(layer)
         kind = None if spec is None else spec["kind"]
         if kind == "dense" and self.data_format != "channels_last":
