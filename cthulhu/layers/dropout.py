@@ -123,7 +123,9 @@ class _SpatialDarkness(Darkness):
         return (shape[0], *ones, shape[-1])
 
     def get_config(self):
-        config = {**Layer.get_config(self), "rate": self.rate, "seed": self.seed}
+        # Keras 2 writes Dropout's keys, noise_shape (always None here) included
+        config = {**Layer.get_config(self), "rate": self.rate, "noise_shape": None,
+                  "seed": self.seed}
         if self.rank > 1:
             config["data_format"] = self.data_format
         return config

@@ -446,6 +446,28 @@ def build_cases():
                go_backwards=True)],
         (3, 5), ints=6, weight_scale=0.6)
 
+    # ---- inference-time identities (dropout, activity regularization)
+    add("dropout_inference", layer("Dropout", rate=0.5, seed=3), (2, 6))
+    add("dropout_noise_shape_inference", layer("Dropout", rate=0.3, noise_shape=(None, 1, 3)),
+        (2, 4, 3))
+    add("spatial_dropout1d_inference", layer("SpatialDropout1D", rate=0.5), (2, 4, 3))
+    add("spatial_dropout2d_inference_cf",
+        layer("SpatialDropout2D", rate=0.5, data_format="channels_first"), (2, 3, 2, 2))
+    add("spatial_dropout3d_inference", layer("SpatialDropout3D", rate=0.5), (1, 2, 2, 2, 3))
+    add("activity_regularization", layer("ActivityRegularization", l1=0.1, l2=0.2), (2, 5))
+    add("lstm_dropout_inference",
+        layer("LSTM", units=3, recurrent_activation="sigmoid", dropout=0.4,
+              recurrent_dropout=0.3, return_sequences=True), (2, 4, 2), weight_scale=0.6)
+
+    # ---- a mask reaching a layer that cannot use it: Keras 2.15 drops it silently,
+    # the cthulhu docs (Masking) say it raises (a listed divergence)
+    add("mask_into_flatten",
+        [layer("Embedding", input_dim=5, output_dim=2, mask_zero=True), layer("Flatten"),
+         layer("Dense", units=2)], (2, 3), ints=5)
+    add("mask_into_conv1d", [layer("Masking", mask_value=0.0), layer("Conv1D", filters=2,
+                                                                      kernel_size=2)],
+        (2, 4, 2), masked_steps=[(0, 1)])
+
     # ---- a small mixed model, to check that layers compose as in Keras
     add("model_mixed_chain",
         [layer("Conv2D", filters=3, kernel_size=3, padding="same", activation="relu"),
