@@ -468,6 +468,11 @@ def build_cases():
                                                                       kernel_size=2)],
         (2, 4, 2), masked_steps=[(0, 1)])
 
+    # ---- a seeded sweep over the window arguments of the convolution family
+    sweep = np.random.default_rng([SEED, 999])
+    for number in range(48):
+        cases.append(sweep_case(sweep, number))
+
     # ---- a small mixed model, to check that layers compose as in Keras
     add("model_mixed_chain",
         [layer("Conv2D", filters=3, kernel_size=3, padding="same", activation="relu"),
@@ -478,6 +483,48 @@ def build_cases():
          layer("Flatten"), layer("Dense", units=3, activation="softmax")],
         (2, 6, 5, 2))
     return cases
+
+
+def sweep_case(rng, number):
+    """One random configuration of a convolution-family layer (valid for Keras and TF CPU)."""
+    family = ["Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose",
+              "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"][number % 8]
+    rank = 3 if "3D" in family else 1 if "1D" in family else 2
+    fmt = ["channels_last", "channels_first"][int(rng.integers(2))]
+    padding = ["valid", "same"][int(rng.integers(2))]
+    if family == "Conv1D" and rng.random() < 0.3:
+        padding = "causal"
+        fmt = "channels_last"
+    kernel = tuple(int(k) for k in rng.integers(1, 5 if rank < 3 else 4, size=rank))
+    if rng.random() < 0.5:
+        strides = tuple(int(v) for v in rng.integers(1, 4, size=rank))
+        dilation = (1,) * rank
+    else:
+        strides = (1,) * rank
+        dilation = tuple(int(v) for v in rng.integers(1, 4, size=rank))
+    if family in ("DepthwiseConv2D", "SeparableConv2D"):
+        strides = (strides[0],) * 2  # TF's depthwise kernel needs equal strides
+    if family == "Conv3DTranspose":
+        dilation = (1,) * rank       # ignored by Keras 2.15 (see the dilated cases)
+    if family == "Conv2DTranspose" and dilation != (1,) * rank:
+        dilation = (dilation[0],) * 2  # TF's atrous transpose needs equal rates
+    kwargs = {"kernel_size": kernel, "strides": strides, "padding": padding,
+              "data_format": fmt, "dilation_rate": dilation}
+    if family != "DepthwiseConv2D":
+        kwargs["filters"] = int(rng.integers(1, 4))
+    if family in ("DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"):
+        kwargs["depth_multiplier"] = int(rng.integers(1, 3))
+    if "Transpose" in family:
+        if rng.random() < 0.5 and max(strides) > 1:
+            kwargs["output_padding"] = tuple(int(rng.integers(0, s)) for s in strides)
+        if family == "Conv3DTranspose":
+            del kwargs["dilation_rate"]
+    channels = int(rng.integers(1, 4))
+    # spatial sizes big enough for a 'valid' window (the effective kernel) to fit
+    spatial = [int(rng.integers(max(1, d * (k - 1) + 1), d * (k - 1) + 5))
+               for k, d in zip(kernel, dilation, strict=True)]
+    shape = (2, *spatial, channels) if fmt == "channels_last" else (2, channels, *spatial)
+    return (f"sweep{number:02d}_{family}", [layer(family, **kwargs)], shape, {})
 
 
 # Activation functions with arguments (no Keras layer carries these by name).
@@ -800,10 +847,22 @@ def main():
     trick = check_dilated_kernel_trick()
     arrays: dict[str, np.ndarray] = {}
     index = []
+    refused = []  # sweep configurations Keras/TF could not run (no reference exists)
     number = 0
     for case_id, specs, input_shape, options in build_cases():
         number += 1
-        index.append(run_case(number, case_id, specs, input_shape, options, arrays))
+        try:
+            index.append(run_case(number, case_id, specs, input_shape, options, arrays))
+        except (tf.errors.OpError, ValueError) as exc:
+            if not case_id.startswith("sweep"):
+                raise
+            # a drawn configuration Keras/TF cannot run: leave it out, say so
+            print(f"skipped {case_id} {specs} {input_shape}: {type(exc).__name__}")
+            refused.append({"id": case_id, "layers": [[c, k] for c, k in specs],
+                            "input_shape": list(input_shape),
+                            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"})
+            for key in [k for k in arrays if k.startswith(f"{case_id}/")]:
+                del arrays[key]
     for case_id, name, kwargs in FUNCTION_CASES:
         number += 1
         index.append(run_function_case(number, case_id, name, kwargs, arrays))
@@ -816,7 +875,8 @@ def main():
     meta = {"generator": "tests/keras_reference/generate.py",
             "tensorflow": tf.__version__, "keras": _keras_version(), "numpy": np.__version__,
             "seed": SEED, "fallback_note": FALLBACK_NOTE,
-            "dilated_kernel_check_max_abs_diff": trick, "cases": index}
+            "dilated_kernel_check_max_abs_diff": trick, "keras_refused": refused,
+            "cases": index}
     INDEX.write_text(json.dumps(jsonable(meta), indent=1, sort_keys=False) + "\n")
     fallbacks = [e["id"] for e in index if e.get("note")]
     print(f"{len(index)} cases, {len(arrays)} arrays, {NPZ.stat().st_size / 1e6:.2f} MB npz, "
