@@ -446,6 +446,21 @@ def build_cases():
                go_backwards=True)],
         (3, 5), ints=6, weight_scale=0.6)
 
+    # ---- final states of a masked LSTM (a functional model: three outputs)
+    for back in (False, True):
+        add(f"masking_lstm_state{'_back' if back else ''}",
+            [layer("Masking", mask_value=0.0),
+             layer("LSTM", units=2, recurrent_activation="hard_sigmoid", return_state=True,
+                   return_sequences=back, go_backwards=back)],
+            (3, 5, 2), masked_steps=[(0, 4), (0, 3), (1, 0), (2, 2)], functional=True,
+            weight_scale=0.6)
+    add("conv1d_causal_cf", layer("Conv1D", filters=2, kernel_size=3, padding="causal",
+                                  dilation_rate=2, data_format="channels_first"), (2, 3, 7))
+    add("zeropad2d_sym", layer("ZeroPadding2D", padding=(2, 1)), (1, 2, 3, 2))
+    add("zeropad3d_sym_cf", layer("ZeroPadding3D", padding=(1, 0, 2),
+                                  data_format="channels_first"), (1, 2, 2, 3, 1))
+    add("cropping3d_sym", layer("Cropping3D", cropping=(1, 0, 2)), (1, 3, 2, 5, 2))
+
     # ---- inference-time identities (dropout, activity regularization)
     add("dropout_inference", layer("Dropout", rate=0.5, seed=3), (2, 6))
     add("dropout_noise_shape_inference", layer("Dropout", rate=0.3, noise_shape=(None, 1, 3)),
@@ -758,7 +773,15 @@ def run_case(case_number, case_id, specs, input_shape, options, arrays):
         unknown_record = {"input_shape": list(unknown), "keras": unknown_out}
         all_weights = [weights]
     else:
-        model = K.Sequential([K.Input(shape=input_shape[1:], dtype=x.dtype.name), *keras_layers])
+        if options.get("functional"):  # several outputs (return_state): a functional model
+            inputs = K.Input(shape=input_shape[1:], dtype=x.dtype.name)
+            tensor = inputs
+            for lay in keras_layers:
+                tensor = lay(tensor)
+            model = K.Model(inputs, tensor)
+        else:
+            model = K.Sequential([K.Input(shape=input_shape[1:], dtype=x.dtype.name),
+                                  *keras_layers])
         all_weights = []
         for lay in keras_layers:
             w = random_weights(rng, lay, scale)
@@ -773,7 +796,7 @@ def run_case(case_number, case_id, specs, input_shape, options, arrays):
 
     entry = {"id": case_id, "kind": "layers", "input_shape": list(input_shape),
              "input_dtype": x.dtype.name, "input": f"{case_id}/input",
-             "calls": options.get("calls", 1),
+             "calls": options.get("calls", 1), "functional": bool(options.get("functional")),
              "more_inputs": [f"{case_id}/input{k + 1}" for k in range(len(extra_inputs))],
              "layers": [], "outputs": [], "output_shapes": keras_shapes,
              "concrete_output_shapes": [list(o.shape) for o in outputs],

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from cthulhu import activations, layers
-from cthulhu.models import Pile
+from cthulhu.models import Lump, Pile
 
 HERE = Path(__file__).resolve().parent
 INDEX = json.loads((HERE / "keras2_reference.json").read_text())
@@ -162,9 +162,16 @@ def run_layers_case(case, arrays):
         for key in case["more_inputs"]:  # a stateful layer, called again as in Keras
             outputs += _listify(layer(arrays[key]))
         predicted_shapes = _shape_list(layer.compute_output_shape(symbolic_input))
+    elif case.get("functional"):  # the last layer has several outputs (return_state)
+        inputs = layers.Input(batch_shape=symbolic_input, dtype=case["input_dtype"])
+        tensor = inputs
+        for layer in built:
+            tensor = layer(tensor)
+        model = Lump(inputs, tensor)
     else:
         model = Pile([layers.Input(batch_shape=symbolic_input, dtype=case["input_dtype"]),
                       *built])
+    if len(built) > 1:
         for layer, spec in zip(built, case["layers"], strict=True):
             layer.set_weights([arrays[k] for k in spec["weights"]])
         outputs = _listify(model(x))
