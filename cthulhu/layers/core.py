@@ -182,7 +182,12 @@ class Reshape(Layer):
     def call(self, x):
         out = self.compute_output_shape(tuple(x.shape))
         batch = x.shape[0] if isinstance(x.shape[0], int) else -1
-        return namespace(x).reshape(x, (batch, *out[1:]))
+        xp = namespace(x)
+        if x.ndim > 2:
+            # Flatten first: a lazy library (Dask) can only merge whole axes or split one
+            # evenly, not regroup (3, 4) -> (2, 6) directly; a view for eager libraries.
+            x = xp.reshape(x, (batch, -1))
+        return xp.reshape(x, (batch, *out[1:]))
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}

@@ -306,3 +306,45 @@ def test_from_config_accepts_keras_config(case):
             continue
         layer = cls.from_config(config)
         assert layer.get_config()["name"] == spec["config"]["name"]
+
+
+def _to_library(x, library):
+    if library == "array_api_strict":
+        import array_api_strict as xs
+
+        return xs.asarray(x)
+    import dask.array as da
+
+    # small chunks on every axis but the channels: blocks need halos from their neighbours
+    return da.from_array(x, chunks=tuple(max(1, (n + 1) // 2) for n in x.shape))
+
+
+def _from_library(y, library):
+    if library == "dask":
+        assert type(y).__module__.startswith("dask"), type(y)
+        y = y.compute()
+    return np.asarray(y)
+
+
+# The other code paths against the same Keras numbers: the generic Array API code
+# (array-api-strict inputs) and the Dask device (chunked inputs, halos planned by
+# cthulhu.shapes). Single-layer float cases; the Dask run covers the layers whose
+# call it routes block by block (the window layers) and the rest as whole arrays.
+OTHER_PATH_CASES = [c for c in LAYER_CASES
+                    if len(c["layers"]) == 1 and c["calls"] == 1
+                    and c["input_dtype"] in ("float32", "float64")
+                    and c["id"] not in KNOWN_DIVERGENCES]
+
+
+@pytest.mark.parametrize("library", ["array_api_strict", "dask"])
+@pytest.mark.parametrize("case", OTHER_PATH_CASES, ids=_ids(OTHER_PATH_CASES))
+def test_other_code_paths_match_keras(case, library, arrays):
+    pytest.importorskip(library if library != "dask" else "dask.array")
+    layer = make_layer(case["layers"][0])
+    layer.build(tuple(case["input_shape"]))
+    layer.set_weights([arrays[k] for k in case["layers"][0]["weights"]])
+    x = _to_library(arrays[case["input"]], library)
+    outputs = [_from_library(y, library) for y in _listify(layer(x))]
+    tol = TOLERANCE[case["input_dtype"]]
+    for got, key in zip(outputs, case["outputs"], strict=True):
+        np.testing.assert_allclose(got, arrays[key], **tol)

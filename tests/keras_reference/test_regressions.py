@@ -47,3 +47,17 @@ def test_gelu_approximate_keeps_the_tanh_form():
             for v in x]
     np.testing.assert_allclose(activations.gelu(x, approximate=True), want, rtol=1e-13,
                                atol=1e-15)
+
+
+@pytest.mark.parametrize("target", [(2, 6), (6, 2), (4, 3), (-1,), (3, 2, 2), (-1, 2, 2)])
+def test_reshape_regroups_axes_of_a_chunked_dask_array(target):
+    """Found by running the Keras reference through Dask: Reshape((2, 6)) on a (3, 4)
+    sample raised Dask's NotImplementedError (it only merges or evenly splits axes)."""
+    da = pytest.importorskip("dask.array")
+    from cthulhu.layers import Reshape
+
+    x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    y = Reshape(target)(da.from_array(x, chunks=(1, 2, 3)))
+    assert type(y).__module__.startswith("dask")
+    want = x.reshape((2, *target))
+    np.testing.assert_array_equal(y.compute(), want)
