@@ -94,3 +94,18 @@ def test_kernel_threads_only_on_worker_threads(monkeypatch):
     worker.start()
     worker.join()
     assert seen[-1] == "3" and os.environ[ENV] == "3"
+
+
+def test_fused_predict_auto_blocks(compute_counter):
+    import dask.array as da
+
+    from cthulhu.devices.dask_ import predict
+
+    model = example_model(width=2)
+    x = np.random.default_rng(3).standard_normal((1, 140, 9, 10, 1)).astype(np.float32)
+    with compute_counter() as counter:
+        lazy = predict(model, da.from_array(x, chunks=(1, 20, 9, 10, 1)), block_shape="auto")
+    assert counter.count == 0
+    # halo 3 on the one long axis: (70/64) is within 15%, so 64 (the short axes whole)
+    assert lazy.chunks[1:4] == ((64, 64, 12), (9,), (10,))
+    np.testing.assert_allclose(lazy.compute(), model.predict(x), rtol=2e-5, atol=2e-5)

@@ -54,8 +54,11 @@ def predict(model, x, block_shape=None):
         Its layers must form one chain of spatial and position-wise layers.
     x : dask.array.Array
         ``(batch, spatial..., channels)`` (or channels first, as the model).
-    block_shape : int or tuple of int, optional
-        Output block size per spatial axis; default: blocks proportional to ``x``'s chunks.
+    block_shape : int, tuple of int or "auto", optional
+        Output block size per spatial axis; default: blocks proportional to ``x``'s
+        chunks. ``"auto"``: the size ``predict_volume`` picks from the model's halo
+        (:func:`~cthulhu.devices.dask_.blocks.auto_block`), worth it when the chunks
+        are small next to the halo.
 
     Returns
     -------
@@ -71,6 +74,13 @@ def predict(model, x, block_shape=None):
         from .volume import _normalize_block
 
         out_len = [program.output_shape[a] for a in program.spatial_axes]
+        if isinstance(block_shape, str) and block_shape == "auto":
+            from .blocks import auto_block
+
+            halo = program.halo
+            if halo is not None and any(h is None for h in halo):
+                halo = None
+            block_shape = auto_block(halo, program.jump, out_len)
         block = _normalize_block(block_shape, program.rank)
         out_chunks = tuple(_even_chunks(n, b) for n, b in zip(out_len, block, strict=True))
     return program_array(x, program, out_chunks)
