@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 from pathlib import Path
@@ -176,7 +175,7 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
             raise ValueError(f"block_shape {block} is smaller than the model's halo {halo} "
                              f"(input samples) on spatial axis {axis}; use blocks of at least "
                              f"{-(-need // jump[axis])} output samples there")
-    src.cache_bytes = cache_bytes(src, layout, _region_extent(program, block, halo, jump))
+    src.cache_bytes = cache_bytes(src, layout, _region_extent(program, block, spatial_out))
     # A volume stored without its channels axis gets an output without one too, unless
     # the model makes several output channels.
     out_channels = out_full[-1 if data_format == "channels_last" else 1]
@@ -200,14 +199,17 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
                          "dtype": dtype}
 
 
-def _region_extent(program, block, halo, jump):
-    """The extent of one block's input region on every model-side axis (for the chunk cache)."""
+def _region_extent(program, block, spatial_out):
+    """The extent of a middle block's input region on every model-side axis (chunk cache)."""
+    ranges = []
+    for b, n in zip(block, spatial_out, strict=True):
+        start = (n // b) // 2 * b if n > b else 0
+        ranges.append((start, min(start + b, n)))
     extent = list(program.input_shape)
     extent[0] = 1
-    for axis, b, j, pair in zip(program.spatial_axes, block, jump,
-                                halo or ((0, 0),) * len(block), strict=True):
-        extent[axis] = min(int(math.ceil(b * j)) + max(pair[0], 0) + max(pair[1], 0),
-                           program.input_shape[axis])
+    for axis, (lo, hi) in zip(program.spatial_axes, program.plan(ranges).input_range,
+                              strict=True):
+        extent[axis] = hi - lo
     return extent
 
 
