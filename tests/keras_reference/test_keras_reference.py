@@ -309,6 +309,10 @@ def test_from_config_accepts_keras_config(case):
 
 
 def _to_library(x, library):
+    if library == "torch":
+        import torch
+
+        return torch.from_numpy(x.copy())
     if library == "array_api_strict":
         import array_api_strict as xs
 
@@ -323,23 +327,38 @@ def _from_library(y, library):
     if library == "dask":
         assert type(y).__module__.startswith("dask"), type(y)
         y = y.compute()
+    if library == "torch":
+        assert type(y).__module__.startswith("torch"), type(y)
     return np.asarray(y)
 
 
 # The other code paths against the same Keras numbers: the generic Array API code
-# (array-api-strict inputs) and the Dask device (chunked inputs; window layers run
-# block by block with halos planned by cthulhu.shapes). Every case, models included;
-# array-api-strict has no float16.
+# (array-api-strict inputs), PyTorch CPU tensors (through array-api-compat) and the
+# Dask device (chunked inputs; window layers run block by block with halos planned by
+# cthulhu.shapes). Every case, models included; array-api-strict has no float16.
 OTHER_PATH_CASES = [c for c in LAYER_CASES
                     if "raises" not in KNOWN_DIVERGENCES.get(c["id"], {})]
+# elementwise layers: Dask maps them over the chunks with no cthulhu planning; the
+# array-api-strict and torch runs cover their formulas (keeps the test budget)
+ELEMENTWISE = {"Activation", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+               "SpatialDropout3D", "ActivityRegularization", "Masking"}
 
 
-@pytest.mark.parametrize("library", ["array_api_strict", "dask"])
-@pytest.mark.parametrize("case", OTHER_PATH_CASES, ids=_ids(OTHER_PATH_CASES))
+def _other_path_params():
+    params = []
+    for case in OTHER_PATH_CASES:
+        for library in ("array_api_strict", "torch", "dask"):
+            if library == "array_api_strict" and case["input_dtype"] == "float16":
+                continue  # array-api-strict has no float16
+            if library == "dask" and {s["class_name"] for s in case["layers"]} <= ELEMENTWISE:
+                continue
+            params.append(pytest.param(case, library, id=f"{case['id']}-{library}"))
+    return params
+
+
+@pytest.mark.parametrize(("case", "library"), _other_path_params())
 def test_other_code_paths_match_keras(case, library, arrays):
     pytest.importorskip(library if library != "dask" else "dask.array")
-    if library == "array_api_strict" and case["input_dtype"] == "float16":
-        pytest.skip("array-api-strict has no float16")
     converted = dict(arrays)
     for key in [case["input"], *case["more_inputs"]]:
         converted[key] = _to_library(arrays[key], library)
