@@ -853,6 +853,58 @@ def run_sequential_example(case_id, data_format, specs):
         K.backend.set_image_data_format(previous)
 
 
+# Initializers: Keras's fan rule for every rank, and the moments of large samples.
+FAN_SHAPES = [(), (7,), (5, 3), (4, 5, 6), (3, 3, 4, 8), (2, 3, 3, 4, 8), (2, 2, 2, 2, 3, 5),
+              (3, 2, 8, 4)]
+INITIALIZER_CASES = [
+    ("glorot_uniform", None), ("glorot_normal", None), ("he_uniform", None),
+    ("he_normal", None), ("lecun_uniform", None), ("lecun_normal", None),
+    ("random_normal", None), ("random_uniform", None), ("truncated_normal", None),
+    ("VarianceScaling", {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}),
+    ("VarianceScaling", {"scale": 0.5, "mode": "fan_avg", "distribution": "untruncated_normal"}),
+    ("VarianceScaling", {"scale": 3.0, "mode": "fan_in", "distribution": "uniform"}),
+    ("RandomNormal", {"mean": 0.5, "stddev": 0.2}),
+    ("RandomUniform", {"minval": -0.3, "maxval": 0.1}),
+    ("TruncatedNormal", {"mean": -0.1, "stddev": 0.3}),
+]
+SAMPLE_SHAPES = [(3, 3, 32, 64), (240, 160)]
+DETERMINISTIC_CASES = [("zeros", None, (3, 4)), ("ones", None, (2, 3, 4)),
+                       ("Constant", {"value": 0.3}, (2, 5)),
+                       ("Identity", {"gain": 2.0}, (3, 5)), ("Identity", None, (4, 2))]
+
+
+def keras_initializer(name, config):
+    if config is None:
+        return K.initializers.get(name)
+    return K.initializers.get({"class_name": name, "config": config})
+
+
+def run_initializers(arrays):
+    from keras.src.initializers.initializers import _compute_fans
+
+    K.utils.set_random_seed(SEED)  # unseeded Keras initializers draw from the global seed
+    fans = [{"shape": list(shape), "keras": list(_compute_fans(shape))} for shape in FAN_SHAPES]
+    samples = []
+    for name, config in INITIALIZER_CASES:
+        for shape in SAMPLE_SHAPES:
+            init = keras_initializer(name, config)
+            values = init(shape, dtype="float32").numpy().astype(np.float64)
+            samples.append({"name": name, "config": config,
+                            "keras_serialized": K.initializers.serialize(init),
+                            "shape": list(shape), "fans": list(_compute_fans(shape)),
+                            "min": values.min(), "max": values.max(), "mean": values.mean(),
+                            "std": values.std(), "count": int(values.size)})
+    deterministic = []
+    for number, (name, config, shape) in enumerate(DETERMINISTIC_CASES):
+        init = keras_initializer(name, config)
+        key = f"initializer{number}/{name}"
+        arrays[key] = init(shape, dtype="float32").numpy()
+        deterministic.append({"name": name, "config": config, "shape": list(shape),
+                              "keras_serialized": K.initializers.serialize(init),
+                              "values": key})
+    return {"fans": fans, "samples": samples, "deterministic": deterministic}
+
+
 def jsonable(obj):
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
@@ -891,6 +943,7 @@ def main():
         index.append(run_function_case(number, case_id, name, kwargs, arrays))
     for case_id, data_format, specs in SEQUENTIAL_EXAMPLES:
         index.append(run_sequential_example(case_id, data_format, specs))
+    initializers = run_initializers(arrays)
     ids = [e["id"] for e in index]
     if len(set(ids)) != len(ids):
         sys.exit("duplicate case ids")
@@ -899,7 +952,7 @@ def main():
             "tensorflow": tf.__version__, "keras": _keras_version(), "numpy": np.__version__,
             "seed": SEED, "fallback_note": FALLBACK_NOTE,
             "dilated_kernel_check_max_abs_diff": trick, "keras_refused": refused,
-            "cases": index}
+            "initializers": initializers, "cases": index}
     INDEX.write_text(json.dumps(jsonable(meta), indent=1, sort_keys=False) + "\n")
     fallbacks = [e["id"] for e in index if e.get("note")]
     print(f"{len(index)} cases, {len(arrays)} arrays, {NPZ.stat().st_size / 1e6:.2f} MB npz, "

@@ -367,3 +367,73 @@ def test_other_code_paths_match_keras(case, library, arrays):
     tol = divergence.get("tolerance", TOLERANCE.get(case["input_dtype"], TOLERANCE["float32"]))
     for got, key in zip(outputs, case["outputs"], strict=True):
         np.testing.assert_allclose(_from_library(got, library), arrays[key], **tol)
+
+
+# ---------------------------------------------------------------------------
+# Initializers: Keras 2.15's fan rule and the moments of its samples
+# ---------------------------------------------------------------------------
+INITIALIZERS = INDEX["initializers"]
+
+# Shapes whose fans cthulhu computes by Keras 2.2's rule (sqrt of the element count for
+# ranks other than 2..5) where Keras 2.15 uses its newer one: shape -> reason.
+FAN_DIVERGENCES = {
+    (7,): "Keras 2.15: (n, n) for a 1D weight; cthulhu keeps Keras 2.2's (sqrt(n), sqrt(n))",
+    (2, 2, 2, 2, 3, 5): "Keras 2.15 treats rank >= 6 as a kernel; Keras 2.2 (cthulhu) used "
+                        "sqrt(prod(shape))",
+}
+
+
+@pytest.mark.parametrize("record", INITIALIZERS["fans"], ids=lambda r: str(tuple(r["shape"])))
+def test_compute_fans_matches_keras(record):
+    from cthulhu.initializers import compute_fans
+
+    shape = tuple(record["shape"])
+    got = compute_fans(shape)
+    if shape in FAN_DIVERGENCES:
+        root = float(np.sqrt(np.prod(shape)))
+        assert got == (root, root), FAN_DIVERGENCES[shape]
+        return
+    assert list(got) == record["keras"]
+
+
+def _sample_id(record):
+    return f"{record['name']}{record['config'] or ''}-{tuple(record['shape'])}"
+
+
+@pytest.mark.parametrize("record", INITIALIZERS["samples"], ids=_sample_id)
+def test_initializer_samples_match_keras_moments(record):
+    """Keras's serialized initializer, read by cthulhu, draws the same distribution.
+
+    The moments of a cthulhu sample and of Keras's sample (both >= 18432 values) must
+    agree within sampling error: the standard error of a mean is std/sqrt(n) (5 of
+    them allowed) and of a std about std/sqrt(2n) (2% allowed, > 5 standard errors).
+    The extremes of bounded distributions (uniform, 2-std truncated normal) agree
+    within 2%.
+    """
+    from cthulhu import initializers
+
+    init = initializers.get(record["keras_serialized"])
+    values = np.asarray(init(tuple(record["shape"]), dtype="float32"), dtype=np.float64)
+    n, std = record["count"], record["std"]
+    assert values.size == n
+    assert abs(values.mean() - record["mean"]) < 5 * std * np.sqrt(2 / n)
+    assert values.std() == pytest.approx(std, rel=0.02)
+    name = record["keras_serialized"]["class_name"]
+    bounded = ("Uniform" in name or "Truncated" in name
+               or record["keras_serialized"]["config"].get("distribution") in (
+                   "uniform", "truncated_normal", "normal")
+               or name in ("GlorotNormal", "HeNormal", "LecunNormal"))
+    if bounded:
+        spread = record["max"] - record["min"]
+        assert values.max() == pytest.approx(record["max"], abs=0.02 * spread)
+        assert values.min() == pytest.approx(record["min"], abs=0.02 * spread)
+
+
+@pytest.mark.parametrize("record", INITIALIZERS["deterministic"],
+                         ids=lambda r: f"{r['name']}{tuple(r['shape'])}")
+def test_deterministic_initializers_match_keras(record, arrays):
+    from cthulhu import initializers
+
+    init = initializers.get(record["keras_serialized"])
+    got = np.asarray(init(tuple(record["shape"]), dtype="float32"))
+    np.testing.assert_array_equal(got, arrays[record["values"]])
