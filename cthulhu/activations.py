@@ -167,9 +167,28 @@ def _erf(x):
     return xp.where(x < 0, -magnitude, magnitude)
 
 
+def relu6(x):
+    """``min(max(x, 0), 6)`` (Keras 2.15's ``relu6``)."""
+    return _xp(x).clip(x, 0, 6)
+
+
+def mish(x):
+    """``x * tanh(softplus(x))`` (Misra, 2019; Keras 2.15's ``mish``)."""
+    return x * _xp(x).tanh(softplus(x))
+
+
+def log_softmax(x, axis=-1):
+    """``log(softmax(x))``, computed as ``x - max - log(sum(exp(x - max)))`` (stable)."""
+    xp = _xp(x)
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
 _BUILTIN = {fn.__name__: fn for fn in (
     softmax, elu, selu, softplus, softsign, relu, tanh, sigmoid, hard_sigmoid, exponential,
-    linear, swish, gelu)}
+    linear, swish, gelu, relu6, mish, log_softmax)}
+# Other names Keras 2.15's activations.get() accepts for the same functions.
+_ALIASES = {"silu": swish}
 
 
 def serialize(activation) -> str:
@@ -196,8 +215,11 @@ def deserialize(name, custom_objects=None):
     found = lookup_custom(name, custom_objects)
     if found is not None:
         return found
+    if name in _ALIASES:
+        return _ALIASES[name]
     if name not in _BUILTIN:
-        raise ValueError(f"Unknown activation function: {name!r}; known: {sorted(_BUILTIN)}")
+        known = sorted([*_BUILTIN, *_ALIASES])
+        raise ValueError(f"Unknown activation function: {name!r}; known: {known}")
     return _BUILTIN[name]
 
 

@@ -306,7 +306,8 @@ def build_cases():
 
     # ---- Activations by name (Activation layer)
     names = ["linear", "relu", "tanh", "sigmoid", "hard_sigmoid", "softmax", "selu", "elu",
-             "softplus", "softsign", "exponential", "swish", "gelu"]
+             "softplus", "softsign", "exponential", "swish", "gelu", "mish", "relu6", "silu",
+             "log_softmax"]
     for name in names:
         add(f"activation_{name}", layer("Activation", activation=name), (3, 6), scale=3.0)
     add("activation_softmax_rank3", layer("Activation", activation="softmax"), (2, 3, 4),
@@ -554,6 +555,7 @@ FUNCTION_CASES = [
     ("fn_softmax_axis1", "softmax", {"axis": 1}),
     ("fn_gelu_approximate", "gelu", {"approximate": True}),
     ("fn_gelu_exact", "gelu", {"approximate": False}),
+    ("fn_log_softmax_axis1", "log_softmax", {"axis": 1}),
 ]
 
 # Sequential examples of the cthulhu docs (seeds 000/001), written with the Keras names;

@@ -61,3 +61,25 @@ def test_reshape_regroups_axes_of_a_chunked_dask_array(target):
     assert type(y).__module__.startswith("dask")
     want = x.reshape((2, *target))
     np.testing.assert_array_equal(y.compute(), want)
+
+
+def test_keras215_activation_names_exist():
+    """Found by the Keras 2.15 reference: 'mish', 'relu6', 'log_softmax' and 'silu'
+    (Keras 2.15's activations.get names) were unknown to cthulhu."""
+    x = [-7.0, -1.0, 0.0, 0.5, 3.0, 8.0]
+    arr = np.array([x])
+
+    def softplus(v):
+        return math.log1p(math.exp(v))
+
+    np.testing.assert_allclose(activations.get("relu6")(arr)[0], [min(max(v, 0), 6) for v in x])
+    np.testing.assert_allclose(activations.get("mish")(arr)[0],
+                               [v * math.tanh(softplus(v)) for v in x], rtol=1e-13)
+    total = math.log(sum(math.exp(v) for v in x))
+    np.testing.assert_allclose(activations.get("log_softmax")(arr)[0], [v - total for v in x],
+                               rtol=1e-13)
+    assert activations.get("silu") is activations.swish
+    big = np.array([[1000.0, 0.0]])  # stable: no overflow in exp
+    np.testing.assert_allclose(activations.log_softmax(big), [[0.0, -1000.0]])
+    y = activations.get("mish")(xs.asarray(arr, dtype=xs.float32))
+    assert y.dtype == xs.float32
