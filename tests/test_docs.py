@@ -77,6 +77,8 @@ def test_out_of_core_page_examples(user_files):
             if "out.zarr" in code:  # the cluster block writes again: a fresh output each time
                 code = code.replace("out.zarr", f"out{index}.zarr")
             exec(compile(code, f"docs/out-of-core.md block {index}", "exec"), namespace)
+        if "client" in namespace:  # the page's Client: closed before its cluster goes away
+            namespace["client"].close()
 
     # what the page promised: the prediction on disk equals the in-memory model
     import zarr
