@@ -907,6 +907,61 @@ def run_initializers(arrays):
     return {"fans": fans, "samples": samples, "deterministic": deterministic}
 
 
+# Regularizer penalties and constraint projections, by name and by Keras's serialized form.
+REGULARIZER_CASES = [("l1", None), ("l2", None), ("l1_l2", None),
+                     ("L1L2", {"l1": 0.3, "l2": 0.05}), ("L1", {"l1": 0.2}),
+                     ("L2", {"l2": 0.7})]
+CONSTRAINT_CASES = [("max_norm", None, (4, 3)), ("non_neg", None, (4, 3)),
+                    ("unit_norm", None, (4, 3)), ("min_max_norm", None, (4, 3)),
+                    ("MaxNorm", {"max_value": 0.8, "axis": [0, 1, 2]}, (2, 2, 3, 4)),
+                    ("UnitNorm", {"axis": 1}, (4, 3)),
+                    ("MinMaxNorm", {"min_value": 0.5, "max_value": 1.2, "rate": 0.7,
+                                    "axis": 0}, (5, 3)),
+                    ("MinMaxNorm", {"min_value": 0.9, "max_value": 1.0, "rate": 1.0,
+                                    "axis": [0, 1]}, (2, 3, 4))]
+
+
+def run_regularizers_and_constraints(arrays):
+    rng = np.random.default_rng([SEED, 777])
+    regularizers, constraints = [], []
+    for number, (name, config) in enumerate(REGULARIZER_CASES):
+        reg = (K.regularizers.get(name) if config is None
+               else K.regularizers.get({"class_name": name, "config": config}))
+        w = rng.standard_normal((3, 4)).astype(np.float32)
+        key = f"regularizer{number}/w"
+        arrays[key] = w
+        regularizers.append({"name": name, "config": config,
+                             "keras_serialized": K.regularizers.serialize(reg),
+                             "weight": key, "penalty": float(reg(tf.constant(w)).numpy())})
+    for number, (name, config, shape) in enumerate(CONSTRAINT_CASES):
+        con = (K.constraints.get(name) if config is None
+               else K.constraints.get({"class_name": name, "config": config}))
+        w = (rng.standard_normal(shape) * 1.5).astype(np.float32)
+        w.flat[0] = -abs(w.flat[0])
+        arrays[f"constraint{number}/w"] = w
+        arrays[f"constraint{number}/out"] = con(tf.constant(w)).numpy()
+        constraints.append({"name": name, "config": config,
+                            "keras_serialized": K.constraints.serialize(con),
+                            "weight": f"constraint{number}/w",
+                            "output": f"constraint{number}/out"})
+    # a layer's losses: kernel and bias regularizers and an activity regularizer
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    dense = L.Dense(2, kernel_regularizer=K.regularizers.L2(0.1),
+                    bias_regularizer=K.regularizers.L1(0.2),
+                    activity_regularizer=K.regularizers.L1L2(0.05, 0.01))
+    dense.build(x.shape)
+    weights = random_weights(rng, dense, 0.5)
+    dense.set_weights(weights)
+    dense(tf.constant(x))
+    arrays["layer_losses/x"] = x
+    arrays["layer_losses/w0"], arrays["layer_losses/w1"] = weights
+    losses = {"class_name": "Dense", "config": dense.get_config(), "input": "layer_losses/x",
+              "weights": ["layer_losses/w0", "layer_losses/w1"],
+              "keras_losses_sum": float(sum(float(v.numpy()) for v in dense.losses)),
+              "keras_losses": sorted(float(v.numpy()) for v in dense.losses)}
+    return {"regularizers": regularizers, "constraints": constraints, "layer_losses": losses}
+
+
 def jsonable(obj):
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
@@ -946,6 +1001,7 @@ def main():
     for case_id, data_format, specs in SEQUENTIAL_EXAMPLES:
         index.append(run_sequential_example(case_id, data_format, specs))
     initializers = run_initializers(arrays)
+    weight_rules = run_regularizers_and_constraints(arrays)
     ids = [e["id"] for e in index]
     if len(set(ids)) != len(ids):
         sys.exit("duplicate case ids")
@@ -954,7 +1010,7 @@ def main():
             "tensorflow": tf.__version__, "keras": _keras_version(), "numpy": np.__version__,
             "seed": SEED, "fallback_note": FALLBACK_NOTE,
             "dilated_kernel_check_max_abs_diff": trick, "keras_refused": refused,
-            "initializers": initializers, "cases": index}
+            "initializers": initializers, "weight_rules": weight_rules, "cases": index}
     INDEX.write_text(json.dumps(jsonable(meta), indent=1, sort_keys=False) + "\n")
     fallbacks = [e["id"] for e in index if e.get("note")]
     print(f"{len(index)} cases, {len(arrays)} arrays, {NPZ.stat().st_size / 1e6:.2f} MB npz, "

@@ -437,3 +437,63 @@ def test_deterministic_initializers_match_keras(record, arrays):
     init = initializers.get(record["keras_serialized"])
     got = np.asarray(init(tuple(record["shape"]), dtype="float32"))
     np.testing.assert_array_equal(got, arrays[record["values"]])
+
+
+# ---------------------------------------------------------------------------
+# Regularizers, constraints and a layer's losses
+# ---------------------------------------------------------------------------
+WEIGHT_RULES = INDEX["weight_rules"]
+
+
+def _regularizer_params():
+    params = []
+    for r in WEIGHT_RULES["regularizers"]:
+        forms = ["keras_serialized"] + (["name"] if r["config"] is None else [])
+        params += [pytest.param(r, form, id=f"{r['name']}{r['config'] or ''}-{form}")
+                   for form in forms]
+    return params
+
+
+@pytest.mark.parametrize(("record", "form"), _regularizer_params())
+def test_regularizer_penalty_matches_keras(record, form, arrays):
+    from cthulhu import regularizers
+
+    identifier = record["name"] if form == "name" else record["keras_serialized"]
+    penalty = float(regularizers.get(identifier)(arrays[record["weight"]]))
+    assert penalty == pytest.approx(record["penalty"], rel=1e-5)
+
+
+@pytest.mark.parametrize("record", WEIGHT_RULES["constraints"],
+                         ids=lambda r: f"{r['name']}{r['config'] or ''}")
+def test_constraint_matches_keras(record, arrays):
+    from cthulhu import constraints
+
+    got = constraints.get(record["keras_serialized"])(arrays[record["weight"]])
+    np.testing.assert_allclose(np.asarray(got), arrays[record["output"]], rtol=1e-5, atol=1e-6)
+    if record["config"] is None:  # and by name, with Keras's defaults
+        got = constraints.get(record["name"])(arrays[record["weight"]])
+        np.testing.assert_allclose(np.asarray(got), arrays[record["output"]], rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_layer_losses_match_keras(arrays):
+    """Kernel and bias penalties equal Keras's. Known divergence: Keras 2.15 (tf.keras)
+    divides an activity regularizer's penalty by the batch size; cthulhu records the
+    plain penalty, as Keras 2.2 did and docs/layers.md says (ActivityRegularization)."""
+    record = WEIGHT_RULES["layer_losses"]
+    layer = layers.Daoloth.from_config(
+        {k: v for k, v in record["config"].items() if k != "batch_input_shape"})
+    x = arrays[record["input"]]
+    layer.build(x.shape)
+    layer.set_weights([arrays[k] for k in record["weights"]])
+    y = np.asarray(layer(x))
+    ours = sorted(float(v) for v in layer.losses)
+    kernel_l2 = 0.1 * float(np.sum(arrays[record["weights"][0]].astype(np.float64) ** 2))
+    bias_l1 = 0.2 * float(np.sum(np.abs(arrays[record["weights"][1]].astype(np.float64))))
+    activity = 0.05 * float(np.abs(y).sum()) + 0.01 * float((y.astype(np.float64) ** 2).sum())
+    batch = x.shape[0]
+    keras = sorted(record["keras_losses"])
+    # Keras's three numbers: the weight penalties as they are, the activity one / batch
+    np.testing.assert_allclose(keras, sorted([kernel_l2, bias_l1, activity / batch]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(ours, sorted([kernel_l2, bias_l1, activity]), rtol=1e-5)
