@@ -850,6 +850,8 @@ def run_sequential_example(case_id, data_format, specs):
         # the first layer's config carries batch_input_shape; keep the doc's input shape too
         return {"id": case_id, "kind": "sequential_shapes", "image_data_format": data_format,
                 "layers": layers, "input_shape": [None, *model.input_shape[1:]],
+                "count_params": [lay.count_params() for lay in model.layers],
+                "total_params": model.count_params(),
                 "output_shapes_after_each_layer": shapes, "note": None}
     finally:
         K.backend.set_image_data_format(previous)

@@ -247,6 +247,9 @@ def test_sequential_output_shapes_match_keras(case):
         model.add(make_layer(spec, keep_batch_shape=index == 0))
         got.append(list(model.output_shape))
     assert got == case["output_shapes_after_each_layer"]
+    # and the parameter counts of model.summary(), layer by layer
+    assert [layer.count_params() for layer in model.layers] == case["count_params"]
+    assert model.count_params() == case["total_params"]
 
 
 def _json_normal(value):
