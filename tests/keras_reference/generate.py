@@ -423,6 +423,20 @@ def build_cases():
     add("float16_dense", layer("Dense", units=3, dtype="float16"), (2, 4), dtype="float16")
     add("float16_conv2d", layer("Conv2D", filters=2, kernel_size=3, padding="same",
                                 dtype="float16"), (1, 4, 4, 2), dtype="float16")
+    add("float16_conv2dT", layer("Conv2DTranspose", filters=2, kernel_size=3, strides=2,
+                                 padding="same", dtype="float16"), (1, 3, 3, 2),
+        dtype="float16")
+    add("float16_depthwise", layer("DepthwiseConv2D", kernel_size=3, depth_multiplier=2,
+                                   dtype="float16"), (1, 4, 5, 2), dtype="float16")
+    add("float16_sep1d", layer("SeparableConv1D", filters=2, kernel_size=3, padding="same",
+                               dtype="float16"), (2, 6, 3), dtype="float16")
+    add("float16_bilinear", layer("UpSampling2D", size=2, interpolation="bilinear",
+                                  dtype="float16"), (1, 3, 3, 2), dtype="float16")
+    add("float16_softmax", layer("Activation", activation="softmax", dtype="float16"),
+        (2, 6), dtype="float16", scale=3.0)
+    add("float16_lstm", layer("LSTM", units=3, recurrent_activation="sigmoid",
+                              return_sequences=True, dtype="float16"), (2, 4, 2),
+        dtype="float16", weight_scale=0.6)
     add("lstm_stateful", layer("LSTM", units=3, recurrent_activation="hard_sigmoid",
                                stateful=True, return_sequences=True), (2, 3, 2),
         calls=3, weight_scale=0.6)
