@@ -19,9 +19,18 @@ exact formulas pass. float16 cases: ``rtol=atol=5e-3``, about five float16 ulps
 (eps = 9.8e-4): the two libraries round the partial sums at different places,
 and both land within about one ulp of the exact result of the float16 inputs.
 
-Where cthulhu deliberately differs from Keras 2.15 (its docs say otherwise),
-the case is listed in ``KNOWN_DIVERGENCES`` with the reason and the behaviour
-checked instead; nothing is skipped silently.
+Where cthulhu deliberately differs from Keras 2.15 (its docs say otherwise, or
+it keeps Keras 2.2's rule), the difference is data: ``KNOWN_DIVERGENCES`` (layer
+cases), ``CONFIG_DIVERGENCES`` (configs cthulhu refuses), ``FAN_DIVERGENCES``
+(initializer fans) and the activity-penalty note of
+``test_layer_losses_match_keras``, each with its reason and the behaviour checked
+instead; nothing is skipped. They are also listed in docs/layers.md.
+
+Besides the layers, the fixture holds Keras's ``model.output_shape`` and
+parameter counts for the docs' ``Pile`` examples, output shapes with unknown
+sizes, initializer fans and sample moments, regularizer penalties, constraint
+projections and activation functions with arguments. Every layer case also runs
+through array-api-strict, PyTorch and (a per-family subset) Dask inputs.
 """
 
 from __future__ import annotations
@@ -201,7 +210,9 @@ def test_fixture_is_complete(arrays):
                 "SeparableConv1D", "SeparableConv2D", "DepthwiseConv2D", "UpSampling1D",
                 "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
                 "Cropping1D", "Cropping2D", "Cropping3D", "Dense", "Flatten", "Reshape", "Permute",
-                "RepeatVector", "LSTM", "Masking", "Embedding", "Activation"}
+                "RepeatVector", "LSTM", "Masking", "Embedding", "Activation", "Dropout",
+                "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                "ActivityRegularization"}
     assert expected <= classes, expected - classes
     assert INDEX["keras"].startswith("2."), INDEX["keras"]
     for key in KNOWN_DIVERGENCES:
