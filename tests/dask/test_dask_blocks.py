@@ -68,16 +68,18 @@ def test_chunk_cache_reads_equal_plain_slicing(data, tmp_path_factory):
 
 
 def test_kernel_threads_only_on_worker_threads(monkeypatch):
+    from cthulhu.devices.numpy_ import threads as numpy_threads
+
     monkeypatch.delenv(ENV, raising=False)
     with kernel_threads():                   # the main thread keeps the plugin's threads
-        assert ENV not in os.environ
+        assert numpy_threads.override() is None
     seen = []
     gate = threading.Barrier(2)
 
     def task():
         with kernel_threads():
             gate.wait()                      # both inside at once
-            seen.append(os.environ.get(ENV))
+            seen.append(numpy_threads.current())
             gate.wait()
 
     workers = [threading.Thread(target=task) for _ in range(2)]
@@ -85,15 +87,16 @@ def test_kernel_threads_only_on_worker_threads(monkeypatch):
         worker.start()
     for worker in workers:
         worker.join()
-    # two tasks at once share the cores: cores // 2 threads each (at least one)
-    share = str(max(1, threads._cores() // 2))
+    # two tasks at once share the cores: cores // 2 threads each (at least one); the
+    # limit is thread-local, nothing is written to the environment
+    share = max(1, threads._cores() // 2)
     assert seen == [share, share] and ENV not in os.environ
     monkeypatch.setenv(ENV, "3")             # a user's own setting is left alone
     worker = threading.Thread(target=task)
     gate = threading.Barrier(1)
     worker.start()
     worker.join()
-    assert seen[-1] == "3" and os.environ[ENV] == "3"
+    assert seen[-1] == 3 and os.environ[ENV] == "3"
 
 
 def test_fused_predict_auto_blocks(compute_counter):

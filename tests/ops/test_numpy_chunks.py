@@ -16,10 +16,14 @@ from cthulhu.devices.numpy_ import _common
 from cthulhu.ops import generic
 
 
-@pytest.fixture(params=["1", "2"], ids=["1-thread", "2-threads"])
+@pytest.fixture(params=[("1", "1"), ("2", "1"), ("1", "0"), ("2", "0")],
+                ids=["1-thread", "2-threads", "1-thread-numpy", "2-threads-numpy"])
 def tiny_chunks(request, monkeypatch):
+    """Tiny chunks, 1 or 2 threads, native kernels on (where they apply) or off."""
+    threads, native = request.param
     monkeypatch.setattr(_common, "CHUNK_BYTES", 64)
-    monkeypatch.setenv("CTHULHU_NUM_THREADS", request.param)
+    monkeypatch.setenv("CTHULHU_NUM_THREADS", threads)
+    monkeypatch.setenv("CTHULHU_NATIVE", native)
 
 
 def _data(shape, seed):
@@ -186,14 +190,18 @@ def _medium_case(draw):
 
 
 @settings(max_examples=60)
-@given(case=_medium_case(), threads=st.sampled_from(["1", "2"]))
-def test_numpy_plugin_equals_generic_on_drawn_medium_cases(case, threads):
-    """Medium sizes, tiny chunks: every fast path against the generic code."""
+@given(case=_medium_case(), threads=st.sampled_from(["1", "2"]),
+       native=st.sampled_from(["0", "1"]))
+def test_numpy_plugin_equals_generic_on_drawn_medium_cases(case, threads, native):
+    """Medium sizes, tiny chunks: every fast path (native kernels on or off) against the
+    generic code."""
     import os
 
     saved = _common.CHUNK_BYTES, os.environ.get("CTHULHU_NUM_THREADS")
+    saved_native = os.environ.get("CTHULHU_NATIVE")
     _common.CHUNK_BYTES = 64
     os.environ["CTHULHU_NUM_THREADS"] = threads
+    os.environ["CTHULHU_NATIVE"] = native
     try:
         x = _data(case["x"], case["seed"])
         if case["fmt"] == "channels_first":
@@ -212,6 +220,10 @@ def test_numpy_plugin_equals_generic_on_drawn_medium_cases(case, threads):
                                    generic.depthwise_conv(x, kd, **cfg), rtol=1e-9, atol=1e-9)
     finally:
         _common.CHUNK_BYTES = saved[0]
+        if saved_native is None:
+            os.environ.pop("CTHULHU_NATIVE", None)
+        else:
+            os.environ["CTHULHU_NATIVE"] = saved_native
         if saved[1] is None:
             os.environ.pop("CTHULHU_NUM_THREADS", None)
         else:

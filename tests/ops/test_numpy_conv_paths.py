@@ -1,5 +1,6 @@
-"""Which stride-1 path the NumPy plugin's 3D convolution takes by channel count, and that
-each equals the plain-loop reference and the generic code (tiny chunks, 1 and 2 threads)."""
+"""Which stride-1 BLAS path the NumPy plugin's 3D convolution takes by channel count (native
+kernels off), and that each equals the plain-loop reference and the generic code (tiny
+chunks, 1 and 2 threads)."""
 
 import numpy as np
 import ops_reference as ref
@@ -15,6 +16,13 @@ from cthulhu.ops import generic
 def tiny_chunks(request, monkeypatch):
     monkeypatch.setattr(_common, "CHUNK_BYTES", 64)
     monkeypatch.setenv("CTHULHU_NUM_THREADS", request.param)
+
+
+@pytest.fixture(autouse=True)
+def numpy_paths_only(monkeypatch):
+    """These tests pick the BLAS paths: the native direct convolution would take the
+    thin cases first (tests/ops/test_numpy_native.py covers it)."""
+    monkeypatch.setenv("CTHULHU_NATIVE", "0")
 
 
 @pytest.mark.parametrize("channels,per_tap", [(8, False), (12, False), (16, True)])

@@ -1,4 +1,5 @@
-"""The NumPy plugin's fused (one einsum per chunk) depthwise paths, multiplier 1.
+"""The NumPy plugin's fused (one einsum per chunk) depthwise paths, multiplier 1, and
+the native C kernel that runs instead when it is available (drawn: on or off).
 
 Stride 1 reads every tap as one axis of a strided view of the flattened padded
 rows, ``tile`` rows at a time, with a one-row-at-a-time tail; strides and
@@ -21,24 +22,30 @@ from cthulhu.ops import generic
 
 
 class _Knobs:
-    """Set chunk bytes, tile width and thread count; restore them on exit."""
+    """Set chunk bytes, tile width, thread count and the native switch (``"0"`` runs the
+    NumPy paths this file is about, ``"1"`` the C kernel); restore them on exit."""
 
-    def __init__(self, chunk_bytes, tile_values, threads):
+    def __init__(self, chunk_bytes, tile_values, threads, native="0"):
         self.new = chunk_bytes, tile_values, threads
+        self.native = native
 
     def __enter__(self):
         self.saved = (_common.CHUNK_BYTES, depthwise._TILE_VALUES,
                       os.environ.get("CTHULHU_NUM_THREADS"), depthwise.BLOCK_BYTES)
+        self.saved_native = os.environ.get("CTHULHU_NATIVE")
         _common.CHUNK_BYTES, depthwise._TILE_VALUES, threads = self.new
         depthwise.BLOCK_BYTES = self.new[0]       # blocked path: 1 row per chunk at 64
         os.environ["CTHULHU_NUM_THREADS"] = threads
+        os.environ["CTHULHU_NATIVE"] = self.native
 
     def __exit__(self, *exc):
         _common.CHUNK_BYTES, depthwise._TILE_VALUES, threads, depthwise.BLOCK_BYTES = self.saved
-        if threads is None:
-            os.environ.pop("CTHULHU_NUM_THREADS", None)
-        else:
-            os.environ["CTHULHU_NUM_THREADS"] = threads
+        for name, value in (("CTHULHU_NUM_THREADS", threads),
+                            ("CTHULHU_NATIVE", self.saved_native)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @st.composite
@@ -61,7 +68,8 @@ def _case(draw, max_extra):
         "seed": draw(st.integers(0, 999)),
         "knobs": (draw(st.sampled_from([64, 4096, 1 << 20])),
                   draw(st.sampled_from([1, 7, 48, 2048])),
-                  draw(st.sampled_from(["1", "2"]))),
+                  draw(st.sampled_from(["1", "2"])),
+                  draw(st.sampled_from(["0", "1"]))),
     }
 
 
@@ -159,7 +167,7 @@ def test_blocked_depthwise_with_explicit_pairs_equals_generic(rank, data):
     x = rng.uniform(-1, 1, (2, *spatial, 4))
     kernel = rng.uniform(-1, 1, (*ksize, 4, 1))
     with _Knobs(data.draw(st.sampled_from([64, 1 << 20])), 2048,
-                data.draw(st.sampled_from(["1", "2"]))):
+                data.draw(st.sampled_from(["1", "2"])), data.draw(st.sampled_from(["0", "1"]))):
         y = ops.depthwise_conv(x, kernel, strides=strides, padding=pads)
     np.testing.assert_allclose(y, generic.depthwise_conv(x, kernel, strides=strides,
                                                          padding=pads), rtol=1e-11, atol=1e-11)

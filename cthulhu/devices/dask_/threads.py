@@ -1,4 +1,4 @@
-"""One kernel thread per Dask worker thread.
+"""Kernel threads per Dask worker thread.
 
 Dask's threaded scheduler, and a ``dask.distributed`` worker, already run about
 one task per core. The NumPy plugin parallelises each convolution over its own
@@ -9,13 +9,13 @@ threaded scheduler ran a 3x3x3 convolution 0.72x as fast as ``dask_image``
 while the synchronous one ran it 1.4x as fast).
 
 :func:`kernel_threads` therefore shares the cores among the block tasks
-running at the same time on worker threads: with ``t`` of them, the plugin
-gets ``max(1, cores // t)`` threads (the setting is the ``CTHULHU_NUM_THREADS``
-environment variable the plugin reads on every call, so a task alone - one
-block, or the last one - gets every core again from its next layer on). Tasks
-on the main thread (the ``synchronous`` scheduler runs them there) keep the
-plugin's own setting, and so does a process whose user set
-``CTHULHU_NUM_THREADS`` themselves.
+running at the same time on worker threads: with ``t`` of them, each task's
+kernels get ``max(1, cores // t)`` threads. The limit is the NumPy plugin's
+thread-local :func:`cthulhu.devices.numpy_.threads.limit`, evaluated at every
+op call, so a task alone - one block, or the last one - gets every core again
+from its next layer on, and no process-global state is written. Tasks on the
+main thread (the ``synchronous`` scheduler runs them there) keep the plugin's
+own setting, and so does a process whose user set ``CTHULHU_NUM_THREADS``.
 """
 
 from __future__ import annotations
@@ -29,29 +29,31 @@ __all__ = ["kernel_threads", "ENV"]
 ENV = "CTHULHU_NUM_THREADS"
 
 _lock = threading.Lock()
-# depth: block tasks running on worker threads; ours: whether we set ENV (and must remove it)
-_state = {"depth": 0, "ours": False}
+# block tasks running on worker threads right now
+_state = {"depth": 0}
 
 
 @contextlib.contextmanager
 def kernel_threads():
-    """Run the enclosed block computation with single-threaded kernels on a worker thread."""
-    if threading.current_thread() is threading.main_thread():
+    """Run the enclosed block computation with a share of the cores on a worker thread."""
+    if threading.current_thread() is threading.main_thread() or ENV in os.environ:
         yield
         return
+    from cthulhu.devices.numpy_.threads import limit
+
     with _lock:
-        if _state["depth"] == 0:
-            _state["ours"] = ENV not in os.environ
         _state["depth"] += 1
-        _share()
     try:
-        yield
+        with limit(share):
+            yield
     finally:
         with _lock:
             _state["depth"] -= 1
-            _share()
-            if _state["depth"] == 0:
-                _state["ours"] = False
+
+
+def share() -> int:
+    """Kernel threads for one block task: the cores divided among the running tasks."""
+    return max(1, _cores() // max(1, _state["depth"]))
 
 
 def _cores():
@@ -59,13 +61,3 @@ def _cores():
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def _share():
-    """Set the plugin's threads for the tasks running now (called under the lock)."""
-    if not _state["ours"]:
-        return
-    if _state["depth"] == 0:
-        os.environ.pop(ENV, None)
-    else:
-        os.environ[ENV] = str(max(1, _cores() // _state["depth"]))

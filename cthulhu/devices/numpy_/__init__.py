@@ -1,5 +1,7 @@
-"""The NumPy device plugin: convolutions through BLAS (im2col / per-tap GEMMs), no Python
-loop over output positions. Outputs keep the input dtype (float16 computes in float32)."""
+"""The NumPy device plugin: convolutions through BLAS (im2col / per-tap GEMMs) and, for
+the memory-bound ones (depthwise, few input channels), small native C kernels compiled
+on first use (:mod:`._native`); no Python loop over output positions. Outputs keep the
+input dtype (float16 computes in float32). Thread counts: :mod:`.threads`."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ class NumpyPlugin(Plugin):
     def available(self) -> tuple[bool, str]:
         import numpy
 
-        return True, f"numpy {numpy.__version__}"
+        from cthulhu.devices.numpy_ import _native
+
+        return True, f"numpy {numpy.__version__}, native kernels: {_native.describe()}"
 
     def get(self, op: str):
         return _table().get(op)

@@ -23,6 +23,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from cthulhu.devices.numpy_.threads import override
+
 _SYMBOLS = (
     ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
     ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
@@ -69,7 +71,11 @@ def _openblas():
 
 
 def workers() -> int:
-    """How many threads the kernels use: ``CTHULHU_NUM_THREADS``, else BLAS's, else the CPUs."""
+    """How many threads the kernels use: this thread's :func:`.threads.limit`, else
+    ``CTHULHU_NUM_THREADS``, else BLAS's, else the CPUs."""
+    local = override()
+    if local is not None:
+        return local
     env = os.environ.get("CTHULHU_NUM_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)

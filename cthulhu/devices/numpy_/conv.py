@@ -13,6 +13,8 @@
   common sizes).
 * Strided ``conv``: im2col over ``sliding_window_view`` (only the outputs'
   windows), one GEMM per chunk.
+* Few input channels (below 16, at most 32 filters): the native direct
+  convolution of :mod:`._native_ops` when the C kernels are available.
 * ``conv_transpose``: see :mod:`.transpose`; depthwise and separable:
   :mod:`.depthwise`.
 """
@@ -25,7 +27,7 @@ import math
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.numpy_ import _gemm, _threads
+from cthulhu.devices.numpy_ import _gemm, _native_ops, _threads
 from cthulhu.devices.numpy_._common import (
     balanced_rows,
     cast_bias,
@@ -208,10 +210,13 @@ def conv(x, kernel, *, strides, padding, dilation, data_format, bias=None, activ
     spatial = xl.shape[1:-1]
     pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, "ops.conv")
     out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, "ops.conv")
-    xpad = padded(xl, pads, ctype)
-    kernel = np.asarray(kernel, dtype=ctype)
     b = cast_bias(bias, ctype)
     relu = activation == "relu"
+    y = _native_ops.conv_thin(xl, kernel, strides, dilation, pads, out_sizes, ctype, b, relu)
+    if y is not None:
+        return from_last(y.astype(x.dtype, copy=False), data_format)
+    xpad = padded(xl, pads, ctype)
+    kernel = np.asarray(kernel, dtype=ctype)
     if all(s == 1 for s in strides) and _flat_useful(xpad.shape[1:-1], out_sizes):
         y = _conv_flat(xpad, kernel, dilation, out_sizes, b, relu, ctype)
     else:

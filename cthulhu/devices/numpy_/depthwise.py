@@ -1,7 +1,9 @@
 """Depthwise and separable convolutions on NumPy arrays.
 
 Depthwise is a per-tap multiply-accumulate (no reduction over channels, so
-no GEMM), chunk by chunk in cache on the thread pool:
+no GEMM). When the native C kernels are available (:mod:`._native_ops`) one
+of them runs every case; otherwise NumPy, chunk by chunk in cache on the
+thread pool:
 
 * multiplier 1, 2D and 3D: per chunk of output rows, a zero-padded input
   block and one fused einsum over all taps (:mod:`._blocked`);
@@ -21,7 +23,7 @@ import math
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.numpy_ import _blocked, _threads
+from cthulhu.devices.numpy_ import _blocked, _native_ops, _threads
 from cthulhu.devices.numpy_._common import (
     balanced_rows,
     cast_bias,
@@ -225,6 +227,9 @@ def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=N
                                                 data_format, "ops.depthwise_conv")
     b, relu = cast_bias(bias, ctype), activation == "relu"
     n, width = xl.shape[0], kernel.shape[-2] * kernel.shape[-1]
+    y = _native_ops.depthwise(xl, kernel, strides, dilation, pads, out_sizes, ctype, b, relu)
+    if y is not None:
+        return from_last(y.astype(x.dtype, copy=False), data_format)
     if path == "blocked":
         y = output((n, *out_sizes, width), ctype)
         work = _blocked.depthwise_blocks(
@@ -257,6 +262,10 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, d
     pw = pw.reshape(pw.shape[-2], pw.shape[-1])
     f = pw.shape[1]
     n, width = xl.shape[0], depthwise_kernel.shape[-2] * depthwise_kernel.shape[-1]
+    y = _native_ops.separable(xl, depthwise_kernel, pw, strides, dilation, pads, out_sizes,
+                              ctype, b, relu)
+    if y is not None:
+        return from_last(y.astype(x.dtype, copy=False), data_format)
     with _threads.single_threaded_blas():
         if path == "blocked":
             y = output((n, *out_sizes, f), ctype)
