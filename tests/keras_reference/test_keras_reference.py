@@ -367,7 +367,7 @@ def _dask_key(case):
 
 def _other_path_params():
     """Every case through array-api-strict and torch. Dask, the slow one (a graph per
-    call), gets every model and the first three cases of each (layer classes, data
+    call), gets every model and the first two cases of each (layer classes, data
     format, dtype) group, sweep apart: each layer in each format, chunked."""
     params = []
     dask_seen: dict = {}
@@ -380,7 +380,7 @@ def _other_path_params():
                     continue
                 key = _dask_key(case)
                 dask_seen[key] = dask_seen.get(key, 0) + 1
-                if len(case["layers"]) == 1 and dask_seen[key] > 3:
+                if len(case["layers"]) == 1 and dask_seen[key] > 2:
                     continue
             params.append(pytest.param(case, library, id=f"{case['id']}-{library}"))
     return params
