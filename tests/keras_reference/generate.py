@@ -736,6 +736,7 @@ def run_dilated_transpose_case(case_number, case_id, specs, input_shape, options
             "input_dtype": "float32", "input": f"{case_id}/input", "calls": 1,
             "more_inputs": [],
             "layers": [{"class_name": cls, "config": config,
+                        "added_to_keras_config": ["dilation_rate"],
                         "weights": [f"{case_id}/layer0/w0", f"{case_id}/layer0/w1"],
                         "weight_names": ["kernel", "bias"]}],
             "outputs": [f"{case_id}/output0"], "output_shapes": keras_shape,

@@ -527,3 +527,31 @@ def test_layer_losses_match_keras(arrays):
     np.testing.assert_allclose(keras, sorted([kernel_l2, bias_l1, activity / batch]),
                                rtol=1e-5)
     np.testing.assert_allclose(ours, sorted([kernel_l2, bias_l1, activity]), rtol=1e-5)
+
+
+# get_config() key sets: cthulhu's equals Keras 2.15's (less the neutral post-2.2 keys),
+# except: class -> (keys only cthulhu writes, keys only Keras writes, reason).
+CONFIG_KEY_DIFFERENCES = {
+    "Conv3DTranspose": ({"dilation_rate"}, set(),
+                        "Keras 2.15 ignores dilation_rate there and drops it from its config"),
+    "SeparableConv1D": (set(), {"kernel_initializer", "kernel_regularizer", "kernel_constraint"},
+                        "Keras 2 ignores these on separable convolutions; cthulhu refuses them"),
+    "SeparableConv2D": (set(), {"kernel_initializer", "kernel_regularizer", "kernel_constraint"},
+                        "as SeparableConv1D"),
+    "SpatialDropout2D": ({"data_format"}, set(),
+                         "Keras 2.15 leaves data_format out of SpatialDropout2D/3D configs, so "
+                         "a channels_first layer comes back channels_last; cthulhu keeps it"),
+    "SpatialDropout3D": ({"data_format"}, set(), "as SpatialDropout2D"),
+}
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=_ids(LAYER_CASES))
+def test_config_key_sets_match_keras(case):
+    for spec in case["layers"]:
+        ours = set(make_layer(spec).get_config())
+        keras = set(spec["config"]) - set(NEUTRAL_KEYS) - {"batch_input_shape"}
+        keras -= set(spec.get("added_to_keras_config", ()))  # keys the generator added
+        only_ours, only_keras, _ = CONFIG_KEY_DIFFERENCES.get(spec["class_name"],
+                                                              (set(), set(), ""))
+        assert ours - keras == only_ours, spec["class_name"]
+        assert keras - ours == only_keras, spec["class_name"]
