@@ -122,8 +122,10 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
             except (OSError, subprocess.SubprocessError) as exc:
                 raise RuntimeError(f"{shlex.join(cmd)} failed: {exc}") from exc
             if done.returncode != 0:
-                raise RuntimeError(f"{shlex.join(cmd)} exited with {done.returncode}: "
-                                   f"{done.stderr.strip()[-500:]}")
+                log.debug("native kernels: %s failed:\n%s", shlex.join(cmd), done.stderr)
+                errors = done.stderr.strip().splitlines() or ["no message"]
+                raise RuntimeError(f"{os.path.basename(cc[0])} exited with {done.returncode}: "
+                                   f"{errors[-1]}")
             os.replace(tmp, target)          # atomic: others see nothing or all of it
         finally:
             if os.path.exists(tmp):
@@ -181,5 +183,5 @@ def describe() -> str:
     lib = _load()
     if lib is None:
         reason = _failure[-1] if _failure else "unavailable"
-        return f"no ({reason.splitlines()[0][:160]})"
+        return f"no ({reason.splitlines()[0][:200]})"
     return f"yes ({lib.version})"
