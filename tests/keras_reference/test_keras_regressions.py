@@ -1,5 +1,5 @@
 """Regression tests for the mismatches the Keras 2 reference found (see the report in
-``test_keras_reference.py``'s fixture); each checked against an independent formula."""
+the Keras 2.15 fixture); each checked against an independent formula."""
 
 import math
 
