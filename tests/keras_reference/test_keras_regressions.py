@@ -1,5 +1,5 @@
-"""Regression tests for the mismatches the Keras 2 reference found (see the report in
-the Keras 2.15 fixture); each checked against an independent formula."""
+"""Regression tests for the mismatches the Keras 2.15 reference (test_keras_reference.py)
+found, each checked against an independent formula rather than the fixture."""
 
 import math
 
