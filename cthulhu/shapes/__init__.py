@@ -73,20 +73,16 @@ __all__ += [
     "input_sizes", "output_length", "returns_to_input", "nearest_valid_sizes",
 ]
 
-# Symbolic sizes, chains and inverse questions are loaded on first use, so that
-# this package imports in a few milliseconds and the modules can grow apart.
-_LAZY_MODULES = ("symbolic", "chain", "inverse", "spec", "parse")
+# Names the submodules export beyond ``__all__`` (``shapes.AxisInfo``,
+# ``shapes.parse_shape``, ...) stay reachable as attributes. All but ``parse`` are
+# already imported above; ``parse`` (the text language of ``cthulhu shape``) is
+# imported on first use.
+_SUBMODULES = ("symbolic", "chain", "inverse", "spec", "parse")
 
 
 def __getattr__(name):
-    for module_name in _LAZY_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module_name}":
-                raise
-            continue
-        public = getattr(module, "__all__", None)
-        if (public is None or name in public) and hasattr(module, name):
+    for module_name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        if name in module.__all__ and hasattr(module, name):
             return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
