@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+from cthulhu import _identifiers
+
 _EPSILON = 1e-7  # Keras' K.epsilon(): keeps the division finite for all-zero columns
 
 
@@ -124,38 +126,24 @@ _NAMES = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm,
           "min_max_norm": MinMaxNorm, "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm}
 
 
+# A plain name looks in the aliases first, a config's class_name in the class names first.
+_BY_NAME = {**_CLASSES, **_NAMES}
+_BY_CLASS_NAME = {**_NAMES, **_CLASSES}
+
+
 def serialize(constraint):
-    if isinstance(constraint, Constraint):
-        return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-    return getattr(constraint, "__name__", repr(constraint))
+    return _identifiers.serialize(constraint, Constraint)
 
 
 def deserialize(config, custom_objects=None):
-    from cthulhu.engine.serialization import lookup_custom
-
     if isinstance(config, str):
-        found = lookup_custom(config, custom_objects)
-        if found is not None:
-            return found() if isinstance(found, type) else found
-        cls = _NAMES.get(config) or _CLASSES.get(config)
-        if cls is None:
-            raise ValueError(f"Unknown constraint: {config!r}")
-        return cls()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret constraint identifier: {config!r}")
-    name = config["class_name"]
-    cls = lookup_custom(name, custom_objects) or _CLASSES.get(name) or _NAMES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown constraint: {name!r}")
-    return cls.from_config(dict(config.get("config") or {}))
+        return _identifiers.from_name(config, custom_objects, "constraint", _BY_NAME)
+    cls, cfg = _identifiers.class_for(config, custom_objects, "constraint", _BY_CLASS_NAME)
+    return cls.from_config(cfg)
 
 
 def get(identifier):
     """A constraint from ``None``, a name, a config dict, an instance or a callable."""
     if identifier is None:
         return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
+    return _identifiers.get(identifier, deserialize, "constraint")

@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from cthulhu import _identifiers
+
 
 def compute_fans(shape) -> tuple:
     """``(fan_in, fan_out)`` of a weight in the Keras layout (channels-last kernels).
@@ -319,31 +321,22 @@ _ALIASES = {
 }
 
 
+# A plain name looks in the aliases first, a config's class_name in the class names first.
+_BY_NAME = {**_CLASSES, **_ALIASES}
+_BY_CLASS_NAME = {**_ALIASES, **_CLASSES}
+
+
 def serialize(initializer) -> dict | str:
     """``{'class_name', 'config'}`` for an initializer object (a plain function: its name)."""
-    if isinstance(initializer, Initializer):
-        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
-    return getattr(initializer, "__name__", repr(initializer))
+    return _identifiers.serialize(initializer, Initializer)
 
 
 def deserialize(config, custom_objects=None):
     """An initializer from a name or a ``{'class_name', 'config'}`` dict."""
-    from cthulhu.engine.serialization import lookup_custom
-
     if isinstance(config, str):
-        found = lookup_custom(config, custom_objects)
-        if found is not None:
-            return found() if isinstance(found, type) else found
-        cls = _ALIASES.get(config) or _CLASSES.get(config)
-        if cls is None:
-            raise ValueError(f"Unknown initializer: {config!r}")
-        return cls()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret initializer identifier: {config!r}")
-    name, cfg = config["class_name"], dict(config.get("config") or {})
-    cls = lookup_custom(name, custom_objects) or _CLASSES.get(name) or _ALIASES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown initializer: {name!r}")
+        return _identifiers.from_name(config, custom_objects, "initializer", _BY_NAME)
+    cls, cfg = _identifiers.class_for(config, custom_objects, "initializer", _BY_CLASS_NAME)
+    # A custom plain function named in a config dict is called with the config as keywords.
     if hasattr(cls, "from_config"):
         return cls.from_config(cfg)
     return cls(**cfg)
@@ -353,8 +346,4 @@ def get(identifier):
     """An initializer from a name, a config dict, an instance or a callable ``(shape, dtype)``."""
     if identifier is None:
         raise ValueError("an initializer is required, got None")
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    return _identifiers.get(identifier, deserialize, "initializer")

@@ -15,6 +15,8 @@ Examples
 
 from __future__ import annotations
 
+from cthulhu import _identifiers
+
 
 def _factor(value, name, owner):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -97,37 +99,23 @@ _CLASSES = {"L1L2": L1L2, "L1": L1, "L2": L2}
 _NAMES = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(l1=0.01, l2=0.01), "l1l2": L1L2}
 
 
+# A plain name looks in the aliases first; a config's class_name only in the class names.
+_BY_NAME = {**_CLASSES, **_NAMES}
+
+
 def serialize(regularizer):
-    if isinstance(regularizer, Regularizer):
-        return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-    return getattr(regularizer, "__name__", repr(regularizer))
+    return _identifiers.serialize(regularizer, Regularizer)
 
 
 def deserialize(config, custom_objects=None):
-    from cthulhu.engine.serialization import lookup_custom
-
     if isinstance(config, str):
-        found = lookup_custom(config, custom_objects)
-        if found is not None:
-            return found() if isinstance(found, type) else found
-        if config not in _NAMES and config not in _CLASSES:
-            raise ValueError(f"Unknown regularizer: {config!r}")
-        return (_NAMES.get(config) or _CLASSES[config])()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret regularizer identifier: {config!r}")
-    name = config["class_name"]
-    cls = lookup_custom(name, custom_objects) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer: {name!r}")
-    return cls.from_config(dict(config.get("config") or {}))
+        return _identifiers.from_name(config, custom_objects, "regularizer", _BY_NAME)
+    cls, cfg = _identifiers.class_for(config, custom_objects, "regularizer", _CLASSES)
+    return cls.from_config(cfg)
 
 
 def get(identifier):
     """A regularizer from ``None``, a name, a config dict, an instance or a callable."""
     if identifier is None:
         return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+    return _identifiers.get(identifier, deserialize, "regularizer")
