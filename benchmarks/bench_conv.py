@@ -15,7 +15,8 @@ on a shared machine, meaningful with one thread), ``CTHULHU_BENCH_ORDER=blocks``
 (all of our runs of a case, then all of torch's, instead of alternating: with
 several threads torch's OpenMP workers keep spinning after each call and take
 cores from the next timing). For single-thread figures also set
-``OPENBLAS_NUM_THREADS=1``.
+``OPENBLAS_NUM_THREADS=1``. ``CTHULHU_NATIVE=0`` times the NumPy paths without the
+native C kernels (the header says which ran).
 """
 
 from __future__ import annotations
@@ -115,6 +116,13 @@ def _cases():
     cases.append(("conv3d 3x3x3 16->16 1x64^3",
                   lambda: ops.conv(x3, k3, padding="same"),
                   lambda: F.conv3d(tx3, tk3, padding=1)))
+    # thin 3D inputs (the native direct convolution): 8->8 and 1->1 on 1x64^3
+    for c in (8, 1):
+        xc, kc = arr(1, 64, 64, 64, c), arr(3, 3, 3, c, c)
+        txc, tkc = nchw(xc), oihw(kc)
+        cases.append((f"conv3d 3x3x3 {c}->{c} 1x64^3",
+                       lambda xc=xc, kc=kc: ops.conv(xc, kc, padding="same"),
+                       lambda txc=txc, tkc=tkc: F.conv3d(txc, tkc, padding=1)))
     # conv 1D k=3 64->64 on 8x1024x64
     x1, k1 = arr(8, 1024, 64), arr(3, 64, 64)
     tx1, tk1 = nchw(x1), oihw(k1)
@@ -210,6 +218,9 @@ def main(argv=None) -> int:
     runs = int(os.environ.get("CTHULHU_BENCH_RUNS", "11"))
     clock = "CPU" if os.environ.get("CTHULHU_BENCH_CLOCK") == "cpu" else "wall"
     order = "blocked" if os.environ.get("CTHULHU_BENCH_ORDER") == "blocks" else "interleaved"
+    from cthulhu.devices.numpy_ import _native
+
+    print(f"# native kernels: {_native.describe()}")
     print(f"# cthulhu ops (NumPy {np.__version__}) vs torch {torch.__version__} CPU, "
           f"{threads} threads; best of {runs} {order} runs, {clock} ms; "
           "ratio = torch_ms / cthulhu_ms of the best times (target >= 0.5); "
