@@ -6,8 +6,8 @@ regularizers, constraints and activation the same way (Keras 2's config keys).
 
 from cthulhu import activations, constraints, initializers, regularizers
 
-__all__ = ["namespace", "device_of", "WeightOptions", "get_activation", "activation_config",
-           "fusable_name", "activity_config"]
+__all__ = ["namespace", "device_of", "WeightOptions", "grouped_configs", "get_activation",
+           "activation_config", "fusable_name", "activity_config", "constructor_arguments"]
 
 
 def namespace(x):
@@ -48,6 +48,33 @@ class WeightOptions:
         """Create the weight ``name`` of ``layer`` with these options."""
         return layer.add_weight(name, shape, self.initializer, regularizer=self.regularizer,
                                 constraint=self.constraint)
+
+
+def grouped_configs(*options):
+    """``(initializers, regularizers, constraints)``: the options' config entries by kind.
+
+    Keras 2 lists a layer's initializers first, then its regularizers (with
+    ``activity_regularizer`` usually after them), then its constraints.
+    """
+    groups = ({}, {}, {})
+    for option in options:
+        # config() yields initializer, regularizer, constraint in that order.
+        for group, (key, value) in zip(groups, option.config().items(), strict=True):
+            group[key] = value
+    return groups
+
+
+def constructor_arguments(local_vars):
+    """A public constructor's arguments, to pass on to its shared base as keywords.
+
+    ``local_vars`` is ``locals()`` taken first thing in ``__init__``: the named
+    parameters plus whatever ``**kwargs`` collected. The public classes spell out
+    their documented signatures (the conformance tests check them); this spares
+    them from spelling out the same names again in the call to the base.
+    """
+    named = {key: value for key, value in local_vars.items()
+             if key not in ("self", "__class__", "kwargs")}
+    return {**named, **local_vars["kwargs"]}
 
 
 def _lookup(module, identifier, argument, owner):

@@ -14,6 +14,7 @@ from cthulhu.layers._common import (
     WeightOptions,
     activation_config,
     activity_config,
+    constructor_arguments,
     fusable_name,
     get_activation,
 )
@@ -91,21 +92,33 @@ class Cthalpa(Layer):
                 "data_format": self.data_format}
 
     # ----------------------------------------------------------------- weights
+    # The subclasses (transposed, separable, depthwise) change only the kernels they
+    # add, the bias length and the op they call: the hooks below.
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
-        self.kernel_options.add_to(self, "kernel", (*self.kernel_size, channels, self.filters))
+        self._add_kernels(channels)
         if self.use_bias:
-            self.bias_options.add_to(self, "bias", (self.filters,))
+            self.bias_options.add_to(self, "bias", (self._output_channels(channels),))
         self.expected_channels = {self.channel_axis: channels}
         self.built = True
+
+    def _add_kernels(self, channels):
+        self.kernel_options.add_to(self, "kernel", (*self.kernel_size, channels, self.filters))
+
+    def _output_channels(self, channels):
+        return self.filters
 
     # -------------------------------------------------------------------- call
     def call(self, x):
         fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
-        y = ops.conv(x, self.weight_as(x, "kernel"), strides=self.strides,
-                     padding=self.padding, dilation=self.dilation_rate,
-                     data_format=self.data_format, bias=self._bias(x), activation=fused)
+        y = self._convolve(x, self._bias(x), fused)
         return y if fused is not None else self.activation(y)
+
+    def _convolve(self, x, bias, activation):
+        """This layer's op on ``x``, passing the bias and the fusable activation on."""
+        return ops.conv(x, self.weight_as(x, "kernel"), strides=self.strides,
+                        padding=self.padding, dilation=self.dilation_rate,
+                        data_format=self.data_format, bias=bias, activation=activation)
 
     def _bias(self, x):
         return self.weight_as(x, "bias") if self.use_bias else None
@@ -150,14 +163,7 @@ class Cthalpa1D(Cthalpa):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(1, filters, kernel_size, strides=strides, padding=padding,
-                         data_format=data_format, dilation_rate=dilation_rate,
-                         activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                         activity_regularizer=activity_regularizer,
-                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                         **kwargs)
+        super().__init__(1, **constructor_arguments(locals()))
 
 
 @register_layer
@@ -178,14 +184,7 @@ class Cthalpa2D(Cthalpa):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(2, filters, kernel_size, strides=strides, padding=padding,
-                         data_format=data_format, dilation_rate=dilation_rate,
-                         activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                         activity_regularizer=activity_regularizer,
-                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                         **kwargs)
+        super().__init__(2, **constructor_arguments(locals()))
 
 
 @register_layer
@@ -206,11 +205,4 @@ class Cthalpa3D(Cthalpa):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(3, filters, kernel_size, strides=strides, padding=padding,
-                         data_format=data_format, dilation_rate=dilation_rate,
-                         activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                         activity_regularizer=activity_regularizer,
-                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                         **kwargs)
+        super().__init__(3, **constructor_arguments(locals()))

@@ -7,7 +7,7 @@ kernel stored as ``(*kernel_size, filters, in_channels)``.
 
 from cthulhu import ops, shapes
 from cthulhu.engine.serialization import register_layer
-from cthulhu.layers._common import fusable_name
+from cthulhu.layers._common import constructor_arguments
 from cthulhu.layers.convolutional import Cthalpa
 
 __all__ = ["CthalpaTranspose", "Cthalpa2DTranspose", "Cthalpa3DTranspose"]
@@ -34,21 +34,15 @@ class CthalpaTranspose(Cthalpa):
         return {**super().shape_spec(), "kind": "conv_transpose",
                 "output_padding": self.output_padding}
 
-    def build(self, input_shape):
-        channels = self._input_channels(input_shape)
+    def _add_kernels(self, channels):
+        # Keras stores a transposed kernel with filters before in_channels.
         self.kernel_options.add_to(self, "kernel", (*self.kernel_size, self.filters, channels))
-        if self.use_bias:
-            self.bias_options.add_to(self, "bias", (self.filters,))
-        self.expected_channels = {self.channel_axis: channels}
-        self.built = True
 
-    def call(self, x):
-        fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
-        y = ops.conv_transpose(x, self.weight_as(x, "kernel"), strides=self.strides,
-                               padding=self.padding, output_padding=self.output_padding,
-                               dilation=self.dilation_rate, data_format=self.data_format,
-                               bias=self._bias(x), activation=fused)
-        return y if fused is not None else self.activation(y)
+    def _convolve(self, x, bias, activation):
+        return ops.conv_transpose(x, self.weight_as(x, "kernel"), strides=self.strides,
+                                  padding=self.padding, output_padding=self.output_padding,
+                                  dilation=self.dilation_rate, data_format=self.data_format,
+                                  bias=bias, activation=activation)
 
     def get_config(self):
         config = super().get_config()
@@ -74,14 +68,7 @@ class Cthalpa2DTranspose(CthalpaTranspose):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(2, filters, kernel_size, strides=strides, padding=padding,
-                         output_padding=output_padding, data_format=data_format,
-                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                         activity_regularizer=activity_regularizer,
-                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                         **kwargs)
+        super().__init__(2, **constructor_arguments(locals()))
 
 
 @register_layer
@@ -107,11 +94,4 @@ class Cthalpa3DTranspose(CthalpaTranspose):
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, *, dilation_rate=(1, 1, 1),
                  **kwargs):
-        super().__init__(3, filters, kernel_size, strides=strides, padding=padding,
-                         output_padding=output_padding, data_format=data_format,
-                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                         activity_regularizer=activity_regularizer,
-                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                         **kwargs)
+        super().__init__(3, **constructor_arguments(locals()))

@@ -10,7 +10,13 @@ from cthulhu import ops, shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
-from cthulhu.layers._common import WeightOptions, activation_config, activity_config, fusable_name
+from cthulhu.layers._common import (
+    WeightOptions,
+    activation_config,
+    activity_config,
+    constructor_arguments,
+    grouped_configs,
+)
 from cthulhu.layers.convolutional import Cthalpa
 
 __all__ = ["SeparableCthalpa", "SeparableCthalpa1D", "SeparableCthalpa2D", "DepthwiseCthalpa2D"]
@@ -62,27 +68,22 @@ class SeparableCthalpa(Cthalpa):
         return {**super().shape_spec(), "kind": "separable_conv",
                 "depth_multiplier": self.depth_multiplier}
 
-    def build(self, input_shape):
-        channels = self._input_channels(input_shape)
+    def _add_kernels(self, channels):
         mid = channels * self.depth_multiplier
         self.depthwise_options.add_to(self, "depthwise_kernel",
                                       (*self.kernel_size, channels, self.depth_multiplier))
         self.pointwise_options.add_to(self, "pointwise_kernel",
                                       ((1,) * self.rank + (mid, self.filters)))
-        if self.use_bias:
-            self.bias_options.add_to(self, "bias", (self.filters,))
-        self.expected_channels = {self.channel_axis: channels}
-        self.built = True
 
-    def call(self, x):
-        fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
-        y = ops.separable_conv(x, self.weight_as(x, "depthwise_kernel"),
-                               self.weight_as(x, "pointwise_kernel"), strides=self.strides,
-                               padding=self.padding, dilation=self.dilation_rate,
-                               data_format=self.data_format, bias=self._bias(x), activation=fused)
-        return y if fused is not None else self.activation(y)
+    def _convolve(self, x, bias, activation):
+        return ops.separable_conv(x, self.weight_as(x, "depthwise_kernel"),
+                                  self.weight_as(x, "pointwise_kernel"), strides=self.strides,
+                                  padding=self.padding, dilation=self.dilation_rate,
+                                  data_format=self.data_format, bias=bias, activation=activation)
 
     def get_config(self):
+        initializers, regularizers, constraints = grouped_configs(
+            self.depthwise_options, self.pointwise_options, self.bias_options)
         config = Layer.get_config(self)
         config.update({
             "filters": self.filters,
@@ -94,16 +95,10 @@ class SeparableCthalpa(Cthalpa):
             "depth_multiplier": self.depth_multiplier,
             "activation": activation_config(self.activation),
             "use_bias": self.use_bias,
-            "depthwise_initializer": self.depthwise_options.config()["depthwise_initializer"],
-            "pointwise_initializer": self.pointwise_options.config()["pointwise_initializer"],
-            "bias_initializer": self.bias_options.config()["bias_initializer"],
-            "depthwise_regularizer": self.depthwise_options.config()["depthwise_regularizer"],
-            "pointwise_regularizer": self.pointwise_options.config()["pointwise_regularizer"],
-            "bias_regularizer": self.bias_options.config()["bias_regularizer"],
+            **initializers,
+            **regularizers,
             "activity_regularizer": activity_config(self),
-            "depthwise_constraint": self.depthwise_options.config()["depthwise_constraint"],
-            "pointwise_constraint": self.pointwise_options.config()["pointwise_constraint"],
-            "bias_constraint": self.bias_options.config()["bias_constraint"],
+            **constraints,
         })
         return config
 
@@ -127,11 +122,7 @@ class SeparableCthalpa1D(SeparableCthalpa):
                  depthwise_regularizer=None, pointwise_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, depthwise_constraint=None, pointwise_constraint=None,
                  bias_constraint=None, **kwargs):
-        super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate,
-                         depth_multiplier, activation, use_bias, depthwise_initializer,
-                         pointwise_initializer, bias_initializer, depthwise_regularizer,
-                         pointwise_regularizer, bias_regularizer, activity_regularizer,
-                         depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs)
+        super().__init__(1, **constructor_arguments(locals()))
 
 
 @register_layer
@@ -153,11 +144,7 @@ class SeparableCthalpa2D(SeparableCthalpa):
                  pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
                  **kwargs):
-        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate,
-                         depth_multiplier, activation, use_bias, depthwise_initializer,
-                         pointwise_initializer, bias_initializer, depthwise_regularizer,
-                         pointwise_regularizer, bias_regularizer, activity_regularizer,
-                         depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs)
+        super().__init__(2, **constructor_arguments(locals()))
 
 
 @register_layer
@@ -203,24 +190,22 @@ class DepthwiseCthalpa2D(Cthalpa):
                 "dilation_rate": self.dilation_rate, "data_format": self.data_format,
                 "depth_multiplier": self.depth_multiplier}
 
-    def build(self, input_shape):
-        channels = self._input_channels(input_shape)
+    def _add_kernels(self, channels):
         self.depthwise_options.add_to(self, "depthwise_kernel",
                                       (*self.kernel_size, channels, self.depth_multiplier))
-        if self.use_bias:
-            self.bias_options.add_to(self, "bias", (channels * self.depth_multiplier,))
-        self.expected_channels = {self.channel_axis: channels}
-        self.built = True
 
-    def call(self, x):
-        fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
-        y = ops.depthwise_conv(x, self.weight_as(x, "depthwise_kernel"), strides=self.strides,
-                               padding=self.padding, dilation=self.dilation_rate,
-                               data_format=self.data_format, bias=self._bias(x), activation=fused)
-        return y if fused is not None else self.activation(y)
+    def _output_channels(self, channels):
+        return channels * self.depth_multiplier
+
+    def _convolve(self, x, bias, activation):
+        return ops.depthwise_conv(x, self.weight_as(x, "depthwise_kernel"), strides=self.strides,
+                                  padding=self.padding, dilation=self.dilation_rate,
+                                  data_format=self.data_format, bias=bias, activation=activation)
 
     def get_config(self):
-        config = {
+        initializers, regularizers, constraints = grouped_configs(self.depthwise_options,
+                                                                  self.bias_options)
+        return {
             **Layer.get_config(self),  # name, trainable, dtype, ...; not the conv keys
             "kernel_size": self.kernel_size,
             "strides": self.strides,
@@ -230,12 +215,8 @@ class DepthwiseCthalpa2D(Cthalpa):
             "dilation_rate": self.dilation_rate,
             "activation": activation_config(self.activation),
             "use_bias": self.use_bias,
-            "depthwise_initializer": self.depthwise_options.config()["depthwise_initializer"],
-            "bias_initializer": self.bias_options.config()["bias_initializer"],
-            "depthwise_regularizer": self.depthwise_options.config()["depthwise_regularizer"],
-            "bias_regularizer": self.bias_options.config()["bias_regularizer"],
+            **initializers,
+            **regularizers,
             "activity_regularizer": activity_config(self),
-            "depthwise_constraint": self.depthwise_options.config()["depthwise_constraint"],
-            "bias_constraint": self.bias_options.config()["bias_constraint"],
+            **constraints,
         }
-        return config
