@@ -16,6 +16,7 @@ from cthulhu.layers._common import (
     device_of,
     fusable_name,
     get_activation,
+    grouped_configs,
     namespace,
 )
 
@@ -77,18 +78,12 @@ class Daoloth(Layer):
         return y if fused is not None else self.activation(y)
 
     def get_config(self):
+        initializers, regularizers, constraints = grouped_configs(self.kernel_options,
+                                                                  self.bias_options)
         return {**super().get_config(), "units": self.units,
                 "activation": activation_config(self.activation), "use_bias": self.use_bias,
-                **_weight_configs(self.kernel_options, self.bias_options),
+                **initializers, **regularizers, **constraints,
                 "activity_regularizer": activity_config(self)}
-
-
-def _weight_configs(kernel, bias):
-    """Keras 2 key order: initializers, regularizers, then constraints."""
-    k, b = kernel.config(), bias.config()
-    return {"kernel_initializer": k["kernel_initializer"], "bias_initializer": b["bias_initializer"],
-            "kernel_regularizer": k["kernel_regularizer"], "bias_regularizer": b["bias_regularizer"],
-            "kernel_constraint": k["kernel_constraint"], "bias_constraint": b["bias_constraint"]}
 
 
 @register_layer

@@ -6,7 +6,7 @@ from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
-from cthulhu.layers._common import WeightOptions, activity_config, namespace
+from cthulhu.layers._common import WeightOptions, activity_config, grouped_configs, namespace
 
 __all__ = ["TheHydra"]
 
@@ -94,15 +94,14 @@ class TheHydra(Layer):
         return xp.reshape(out, (*x.shape, self.output_dim))
 
     def get_config(self):
-        e = self.embeddings_options.config()
-        config = {**super().get_config(), "input_dim": self.input_dim,
-                  "output_dim": self.output_dim,
-                  "embeddings_initializer": e["embeddings_initializer"],
-                  "embeddings_regularizer": e["embeddings_regularizer"],
-                  "activity_regularizer": activity_config(self),
-                  "embeddings_constraint": e["embeddings_constraint"],
-                  "mask_zero": self.mask_zero, "input_length": self.input_length}
-        return config
+        initializers, regularizers, constraints = grouped_configs(self.embeddings_options)
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                **initializers,
+                **regularizers,
+                "activity_regularizer": activity_config(self),
+                **constraints,
+                "mask_zero": self.mask_zero, "input_length": self.input_length}
 
 
 def _as_list(input_length):

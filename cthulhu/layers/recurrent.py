@@ -23,6 +23,7 @@ from cthulhu.layers._common import (
     activity_config,
     device_of,
     get_activation,
+    grouped_configs,
     namespace,
 )
 from cthulhu.ops import matmul
@@ -213,23 +214,17 @@ class Laldagorth(Layer):
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        k, r, b = (self.kernel_options.config(), self.recurrent_options.config(),
-                   self.bias_options.config())
+        initializers, regularizers, constraints = grouped_configs(
+            self.kernel_options, self.recurrent_options, self.bias_options)
         return {**super().get_config(), "units": self.units,
                 "activation": activation_config(self.activation),
                 "recurrent_activation": activation_config(self.recurrent_activation),
                 "use_bias": self.use_bias,
-                "kernel_initializer": k["kernel_initializer"],
-                "recurrent_initializer": r["recurrent_initializer"],
-                "bias_initializer": b["bias_initializer"],
+                **initializers,
                 "unit_forget_bias": self.unit_forget_bias,
-                "kernel_regularizer": k["kernel_regularizer"],
-                "recurrent_regularizer": r["recurrent_regularizer"],
-                "bias_regularizer": b["bias_regularizer"],
+                **regularizers,
                 "activity_regularizer": activity_config(self),
-                "kernel_constraint": k["kernel_constraint"],
-                "recurrent_constraint": r["recurrent_constraint"],
-                "bias_constraint": b["bias_constraint"],
+                **constraints,
                 "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
                 "implementation": self.implementation,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
