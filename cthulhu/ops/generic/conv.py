@@ -22,31 +22,38 @@ from cthulhu.ops.generic._util import (
 )
 
 
-def _taps(kernel_size):
-    return itertools.product(*(range(k) for k in kernel_size))
-
-
-def _normalised(x, kernel_size, strides, dilation, op):
+def _normalised(kernel_size, strides, dilation, op):
     rank = len(kernel_size)
     return (_args.int_tuple(strides, rank, "strides", op),
             _args.int_tuple(dilation, rank, "dilation", op))
+
+
+def _tap_windows(xp, x, kernel, strides, dilation, padding, data_format, op):
+    """For each kernel tap: the strided window of ``x`` (padded, channels-last) it sees, and its weights.
+
+    ``padding`` is normalised (a name or explicit pairs); ``op`` names the caller in
+    shape errors, which are raised before the first pair is yielded.
+    """
+    ksize = tuple(kernel.shape[:-2])
+    xl = to_last(xp, x, data_format)
+    spatial = tuple(xl.shape[1:-1])
+    pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, op)
+    out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, op)
+    xl = pad_spatial(xp, xl, pads)
+    for tap in itertools.product(*(range(k) for k in ksize)):
+        yield xl[window(tap, dilation, strides, out_sizes)], kernel[(*tap, ...)]
 
 
 def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="channels_last"):
     """Cross-correlation of ``x`` ``(N, *S, C)``/``(N, C, *S)`` with ``kernel`` ``(*k, C, F)``."""
     xp = namespace(x, kernel)
     ksize = tuple(kernel.shape[:-2])
-    rank = len(ksize)
-    strides, dilation = _normalised(x, ksize, strides, dilation, "ops.generic.conv")
-    padding = _args.padding(padding, rank, "ops.generic.conv")
-    xl = to_last(xp, x, data_format)
-    spatial = tuple(xl.shape[1:-1])
-    pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, "ops.conv")
-    out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, "ops.conv")
-    xl = pad_spatial(xp, xl, pads)
+    strides, dilation = _normalised(ksize, strides, dilation, "ops.generic.conv")
+    padding = _args.padding(padding, len(ksize), "ops.generic.conv")
     y = None
-    for tap in _taps(ksize):
-        term = xp.matmul(xl[window(tap, dilation, strides, out_sizes)], kernel[(*tap, ...)])
+    for patch, weights in _tap_windows(xp, x, kernel, strides, dilation, padding, data_format,
+                                       "ops.conv"):
+        term = xp.matmul(patch, weights)
         y = term if y is None else y + term
     return from_last(xp, y, data_format)
 
@@ -58,7 +65,7 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     ksize = tuple(kernel.shape[:-2])
     rank = len(ksize)
     op = "ops.conv_transpose"
-    strides, dilation = _normalised(x, ksize, strides, dilation, op)
+    strides, dilation = _normalised(ksize, strides, dilation, op)
     padding = _args.padding(padding, rank, op, allowed=("valid", "same"))
     if output_padding is not None:
         output_padding = _args.int_tuple(output_padding, rank, "output_padding", op, minimum=0)
@@ -79,19 +86,13 @@ def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
     """Depthwise convolution, kernel ``(*k, C, M)``; output channel ``c*M + m``."""
     xp = namespace(x, kernel)
     ksize = tuple(kernel.shape[:-2])
-    rank = len(ksize)
-    strides, dilation = _normalised(x, ksize, strides, dilation, "ops.depthwise_conv")
-    padding = _args.padding(padding, rank, "ops.depthwise_conv")
-    xl = to_last(xp, x, data_format)
-    spatial = tuple(xl.shape[1:-1])
-    pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, "ops.depthwise_conv")
-    out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads,
-                                     "ops.depthwise_conv")
-    xl = pad_spatial(xp, xl, pads)
+    op = "ops.depthwise_conv"
+    strides, dilation = _normalised(ksize, strides, dilation, op)
+    padding = _args.padding(padding, len(ksize), op)
     y = None
-    for tap in _taps(ksize):
-        patch = xp.expand_dims(xl[window(tap, dilation, strides, out_sizes)], axis=-1)
-        term = patch * kernel[(*tap, ...)]          # (N, *O, C, 1) * (C, M) -> (N, *O, C, M)
+    for patch, weights in _tap_windows(xp, x, kernel, strides, dilation, padding, data_format,
+                                       op):
+        term = xp.expand_dims(patch, axis=-1) * weights   # (N, *O, C, 1) * (C, M) -> (N, *O, C, M)
         y = term if y is None else y + term
     channels, multiplier = kernel.shape[-2:]
     y = xp.reshape(y, (*y.shape[:-2], channels * multiplier))
