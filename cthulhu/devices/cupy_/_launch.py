@@ -177,6 +177,13 @@ def as_3d(values, fill: int) -> tuple[int, int, int]:
     return (fill,) * (3 - len(values)) + values
 
 
+def _window_3d(in_spatial, out_spatial, kernel, strides, dilation, pads_lo):
+    """The spatial arguments of a convolution launch as (depth, height, width) triples:
+    sizes, strides and dilation of missing axes are 1, their padding 0."""
+    return (as_3d(in_spatial, 1), as_3d(out_spatial, 1), as_3d(kernel, 1),
+            as_3d(strides, 1), as_3d(dilation, 1), as_3d(pads_lo, 0))
+
+
 class Unsupported(ValueError):
     """A configuration the kernels do not handle (the plugin declines it)."""
 
@@ -200,12 +207,8 @@ def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channe
     ``OverflowError`` past 32-bit sizes and :class:`Unsupported` for what the kernel
     does not do (the plugin then declines and the generic code runs).
     """
-    d, h, w = as_3d(in_spatial, 1)
-    od, oh, ow = as_3d(out_spatial, 1)
-    kd, kh, kw = as_3d(kernel, 1)
-    sd, sh, sw = as_3d(strides, 1)
-    dd, dh, dw = as_3d(dilation, 1)
-    pd, ph, pw = as_3d(pads_lo, 0)
+    (d, h, w), (od, oh, ow), (kd, kh, kw), (sd, sh, sw), (dd, dh, dw), (pd, ph, pw) = \
+        _window_3d(in_spatial, out_spatial, kernel, strides, dilation, pads_lo)
     phases = 1
     positions = batch * od * oh * ow
     if transposed:
@@ -250,12 +253,8 @@ def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, mult
                      in_spatial, out_spatial, kernel, strides, dilation, pads_lo,
                      use_bias: bool, activation) -> Launch:
     """Launch of ``depthwise.cu``; spatial arguments as in :func:`conv_launch`."""
-    d, h, w = as_3d(in_spatial, 1)
-    od, oh, ow = as_3d(out_spatial, 1)
-    kd, kh, kw = as_3d(kernel, 1)
-    sd, sh, sw = as_3d(strides, 1)
-    dd, dh, dw = as_3d(dilation, 1)
-    pd, ph, pw = as_3d(pads_lo, 0)
+    (d, h, w), (od, oh, ow), (kd, kh, kw), (sd, sh, sw), (dd, dh, dw), (pd, ph, pw) = \
+        _window_3d(in_spatial, out_spatial, kernel, strides, dilation, pads_lo)
     cm = channels * multiplier
     _check_int("output image size", od * oh * ow * cm)
     _check_int("input image size", d * h * w * channels)

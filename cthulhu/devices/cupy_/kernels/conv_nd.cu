@@ -339,7 +339,7 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
 
 }  // namespace cthulhu
 
-// The kernels' parameters, in the order _launch.conv_args() packs them.
+// The kernels' parameters, in the order _launch.conv_launch() packs them.
 #define CTHULHU_CONV_PARAMS                                                                   \
     const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,            \
         T *__restrict__ y, int n, int d, int h, int wd, int c, int od, int oh, int ow, int f, \
