@@ -206,7 +206,7 @@ class Registry:
             ok, why = False, f"available() raised {type(exc).__name__}: {exc}"
         if not ok:
             return None, f"plugin {plugin.name!r} is unavailable: {why}"
-        return plugin, f"plugin {plugin.name!r} ({source})"
+        return plugin, f"plugin {plugin.name!r} ({source}; {why})"
 
     def lookup(self, x, op: str) -> Callable | None:
         """The implementation of ``op`` for ``x``'s namespace, or ``None`` (use the generic code).

@@ -246,6 +246,11 @@ def test_devices_listing_mentions_native_kernels(monkeypatch):
     assert row.available and "native kernels: yes (" in row.reason
 
 
+def test_explain_mentions_native_kernels():
+    why = str(devices.explain(np.ones((1, 8, 3)), "conv"))
+    assert "plugin 'numpy'" in why and "native kernels: " in why
+
+
 @pytest.fixture
 def fresh_load(monkeypatch, tmp_path):
     """An empty cache folder and a forgotten library; the real one comes back after."""
