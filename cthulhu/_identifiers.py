@@ -9,6 +9,18 @@ error messages) and what ``get(None)`` means differ; those stay in each module.
 from __future__ import annotations
 
 
+class Configurable:
+    """The shared base of initializers, regularizers and constraints: an object is
+    rebuilt from its ``get_config()`` by passing it to the constructor as keywords."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 def serialize(obj, base) -> dict | str:
     """``{'class_name', 'config'}`` for an instance of ``base``; otherwise the object's name."""
     if isinstance(obj, base):

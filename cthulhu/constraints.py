@@ -36,18 +36,11 @@ def _norms(xp, w, axis):
     return xp.sqrt(xp.sum(w * w, axis=_axis(axis), keepdims=True))
 
 
-class Constraint:
+class Constraint(_identifiers.Configurable):
     """Base class: ``__call__(w)`` -> constrained ``w``, ``get_config``, ``from_config``."""
 
     def __call__(self, w):
         return w
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 class MaxNorm(Constraint):

@@ -54,18 +54,11 @@ def _check_seed(seed, owner):
     return None if seed is None else int(seed)
 
 
-class Initializer:
+class Initializer(_identifiers.Configurable):
     """Base class: ``__call__(shape, dtype=None)`` -> NumPy array, ``get_config``, ``from_config``."""
 
     def __call__(self, shape, dtype=None):
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -24,18 +24,11 @@ def _factor(value, name, owner):
     return float(value)
 
 
-class Regularizer:
+class Regularizer(_identifiers.Configurable):
     """Base class: ``__call__(x)`` -> penalty, ``get_config``, ``from_config``."""
 
     def __call__(self, x):
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 class L1L2(Regularizer):
