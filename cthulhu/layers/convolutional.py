@@ -36,6 +36,8 @@ class Cthalpa(Layer):
     """
 
     requires_float_input = True
+    # The paddings of the rank-1 layers; "causal" exists only in 1D (Keras 2), so the
+    # 2D/3D layers (and their subclasses) always allow "valid" and "same" only.
     allowed_padding = ("valid", "same", "causal")
 
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
@@ -46,7 +48,7 @@ class Cthalpa(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.rank = rank
         self.expected_rank = rank + 2
-        self.filters = self._check_filters(filters)
+        self.filters = _args.positive_int(filters, "filters", self)
         self._set_window(kernel_size, strides, padding, data_format, dilation_rate)
         self.activation = get_activation(activation, self)
         self.use_bias = _args.boolean(use_bias, "use_bias", self)
@@ -54,9 +56,6 @@ class Cthalpa(Layer):
                                             kernel_constraint, self)
         self.bias_options = WeightOptions("bias", bias_initializer, bias_regularizer,
                                           bias_constraint, self)
-
-    def _check_filters(self, filters):
-        return _args.positive_int(filters, "filters", self)
 
     def _set_window(self, kernel_size, strides, padding, data_format, dilation_rate):
         """Normalise the window arguments through ``cthulhu.shapes`` (errors name this layer)."""

@@ -159,8 +159,6 @@ class DepthwiseCthalpa2D(Cthalpa):
     (1, 3, 3, 8)
     """
 
-    allowed_padding = ("valid", "same")
-
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
