@@ -7,11 +7,8 @@ public functions) so that each module stays readable. Nothing here names the
 
 from math import gcd
 
+from ._arith import is_int
 from .errors import ShapeError, ShapeTypeError
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Floor:
@@ -70,9 +67,9 @@ class _Max:
 
     def subs(self, bindings):
         a, b = _subs(self.a, bindings), _subs(self.b, bindings)
-        if _is_int(a) and _is_int(b):
+        if is_int(a) and is_int(b):
             return max(a, b)
-        return b.max(a) if _is_int(a) else a.max(b)
+        return b.max(a) if is_int(a) else a.max(b)
 
     def names(self):
         return _names(self.a) | _names(self.b)
@@ -161,15 +158,15 @@ def _mkey(mono):
 
 
 def _value(x, bindings):
-    return x if _is_int(x) else x._eval(bindings)
+    return x if is_int(x) else x._eval(bindings)
 
 
 def _subs(x, bindings):
-    return x if _is_int(x) else x._subs(bindings)
+    return x if is_int(x) else x._subs(bindings)
 
 
 def _names(x):
-    return frozenset() if _is_int(x) else x.free_symbols
+    return frozenset() if is_int(x) else x.free_symbols
 
 
 class Condition:
@@ -220,7 +217,7 @@ def _merge_conds(a, b):
 
 def _nonneg(expr):
     """Conservatively: is this condition-free expression >= 0 for all sizes >= 0?"""
-    if _is_int(expr):
+    if is_int(expr):
         return expr >= 0
     if expr._const < 0:
         return False
@@ -241,7 +238,7 @@ def _floor(expr, d):
     """Canonical ``floor(expr / d)`` (see the module docstring of ``symbolic``)."""
     if d == 1:
         return expr
-    if _is_int(expr):
+    if is_int(expr):
         return expr // d
     new = type(expr)._new
     terms = dict(expr._terms)
@@ -319,7 +316,7 @@ def _format(expr):
 
 def _check_bindings(bindings):
     for name, value in bindings.items():
-        if not _is_int(value) or value < 0:
+        if not is_int(value) or value < 0:
             raise ShapeError(f"the symbolic size {name!r} must be bound to an int >= 0, "
                              f"got {value!r}")
 

@@ -29,6 +29,7 @@ entirely (``(h - 3) - (h - 3)``) is dropped with it.
 
 from math import gcd
 
+from ._arith import is_int
 from ._canonical import (
     Condition,
     _akey,
@@ -38,7 +39,6 @@ from ._canonical import (
     _Floor,
     _floor,
     _format,
-    _is_int,
     _is_monomial,
     _Max,
     _merge_conds,
@@ -115,7 +115,7 @@ class Sym:
         return Sym._new(dict(self._terms), self._const)
 
     def __add__(self, other):
-        if _is_int(other):
+        if is_int(other):
             if other == 0:
                 return self
             return Sym._new(dict(self._terms), self._const + other, self._conds)
@@ -136,19 +136,19 @@ class Sym:
         return self
 
     def __sub__(self, other):
-        if _is_int(other):
+        if is_int(other):
             return self + (-other)
         if isinstance(other, Sym):
             return self + (-other)
         return NotImplemented
 
     def __rsub__(self, other):
-        if _is_int(other):
+        if is_int(other):
             return (-self) + other
         return NotImplemented
 
     def __mul__(self, other):
-        if _is_int(other):
+        if is_int(other):
             if other == 1:
                 return self
             if other == 0:
@@ -174,7 +174,7 @@ class Sym:
     __rmul__ = __mul__
 
     def __floordiv__(self, other):
-        if _is_int(other):
+        if is_int(other):
             if other == 0:
                 raise ZeroDivisionError(f"symbolic size {self} divided by zero")
             if other < 0:
@@ -185,13 +185,13 @@ class Sym:
         return NotImplemented
 
     def __rfloordiv__(self, other):
-        if _is_int(other):
+        if is_int(other):
             raise ShapeTypeError(f"cannot divide {other} by the symbolic size {self}; "
                                  "bind the symbols first")
         return NotImplemented
 
     def __mod__(self, other):
-        if _is_int(other):
+        if is_int(other):
             return self - other * (self // other)
         return NotImplemented
 
@@ -203,16 +203,16 @@ class Sym:
         """``max(self, other)``; simplified when the difference is a constant."""
         if other is None:
             return None
-        if not (_is_int(other) or isinstance(other, Sym)):
+        if not (is_int(other) or isinstance(other, Sym)):
             raise ShapeTypeError(f"max of a symbolic size and {other!r}")
         diff = self - other
-        if _is_int(diff):
+        if is_int(diff):
             return self if diff >= 0 else other
         conds = _merge_conds(self._conds, other._conds) if isinstance(other, Sym) else self._conds
         a, b = self._plain(), other._plain() if isinstance(other, Sym) else other
-        if _is_int(b) and b <= 0 and _nonneg(a):
+        if is_int(b) and b <= 0 and _nonneg(a):
             return self
-        pair = sorted((a, b), key=lambda x: (0, str(x)) if _is_int(x) else (1, str(x)))
+        pair = sorted((a, b), key=lambda x: (0, str(x)) if is_int(x) else (1, str(x)))
         atom = _Max(*pair)
         return Sym._new({(atom,): 1}, 0, conds)
 
@@ -306,7 +306,7 @@ class Sym:
             total = total + v
         for cond in self._conds:
             left = cond.expr._subs(bindings)
-            if _is_int(left):
+            if is_int(left):
                 if left < cond.bound:
                     _check_condition(cond, bindings)
             elif isinstance(total, Sym):
@@ -317,7 +317,7 @@ class Sym:
     def __eq__(self, other):
         if isinstance(other, Sym):
             return self._terms == other._terms and self._const == other._const
-        if _is_int(other):
+        if is_int(other):
             return False
         return NotImplemented
 
