@@ -7,15 +7,8 @@ Each check raises at construction with a message of the form
 
 import numbers
 
-
-def owner_label(owner):
-    """``"Cthalpa2D 'conv2d_1'"``: the same label ``cthulhu.shapes`` puts on its errors."""
-    if owner is None:
-        return ""
-    if isinstance(owner, str):
-        return owner
-    name = getattr(owner, "name", None)
-    return f"{type(owner).__name__} {name!r}" if name else type(owner).__name__
+# The label cthulhu.shapes puts on its errors ("Cthalpa2D 'conv2d_1'"), so both read alike.
+from cthulhu.shapes.errors import owner_label
 
 __all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error"]
 
