@@ -191,6 +191,24 @@ def test_native_kernels_equal_generic_on_medium_sizes(native_runs, monkeypatch, 
 
 
 @needs_compiler
+def test_native_thin_conv_reads_strided_and_flipped_views(native_runs):
+    """channels_first inputs are read in place (any strides, also negative), others
+    transposed first: both must see the same values."""
+    rng = np.random.default_rng(8)
+    big = rng.uniform(-1, 1, (2, 5, 13, 12, 20))               # (N, C, H, W, D) + extra
+    k = rng.uniform(-1, 1, (3, 2, 3, 5, 4))
+    views = [big[:, :, ::-1, 1:, ::2], big[:, ::-1, 2:9, ::-2, 3:17]]
+    for x in views:
+        cfg = dict(padding="same", data_format="channels_first")
+        np.testing.assert_allclose(ops.conv(x, k, **cfg), generic.conv(x, k, **cfg),
+                                   rtol=1e-12, atol=1e-12)
+        xl = np.moveaxis(x, 1, -1)                              # a channels_last view
+        np.testing.assert_allclose(ops.conv(xl, k, padding="same"),
+                                   generic.conv(xl, k, padding="same"), rtol=1e-12, atol=1e-12)
+    assert native_runs == ["cthulhu_conv_thin"] * 4
+
+
+@needs_compiler
 def test_native_float16_computes_in_float32(native_runs):
     rng = np.random.default_rng(2)
     x = rng.uniform(-1, 1, (2, 12, 13, 3)).astype(np.float16)
@@ -340,9 +358,10 @@ def test_compiler_lookup_prefers_cc_env(monkeypatch):
 
 def test_thin_thresholds_follow_the_measured_table():
     wins = _native_ops.thin_wins
-    assert wins(3, 1, 1) and wins(3, 8, 8) and wins(3, 15, 8) and wins(2, 3, 32)
+    assert wins(3, 1, 1) and wins(3, 8, 8) and wins(3, 12, 12) and wins(3, 15, 12)
+    assert wins(2, 3, 32) and wins(3, 1, 16) and wins(1, 3, 24)
     assert not wins(3, 16, 1) and not wins(3, 8, 16) and not wins(2, 1, 16)
-    assert not wins(1, 12, 8) and wins(1, 12, 4)
+    assert not wins(1, 12, 12) and wins(1, 12, 8) and not wins(1, 1, 8)
 
 
 @needs_compiler

@@ -42,7 +42,7 @@ SOURCES = ("kernels.c", "body.h")
 _MAIN = "kernels.c"
 # The exported functions and their element types: (x, w, bias, y, geometry, r0, r1, relu)
 KERNELS = ("cthulhu_depthwise", "cthulhu_conv_thin")
-GEOMETRY_LENGTH = 21
+GEOMETRY_LENGTH = 25
 _COMPILE_TIMEOUT_S = 120
 
 

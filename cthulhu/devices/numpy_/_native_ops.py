@@ -18,40 +18,42 @@ import numpy as np
 from cthulhu.devices.numpy_ import _native, _threads
 from cthulhu.devices.numpy_._common import (
     CHUNK_BYTES,
+    SCRATCH_LIMIT,
     balanced_rows,
     epilogue,
     output,
     scratch,
 )
 
-# When the direct convolution beats the NumPy (BLAS) paths, from a sweep of 3x3(x3)
-# 'same' float32 convolutions on one core (8x56x56 in 2D, 64^3 in 3D, 8x1024 in 1D):
-# with 1-15 input channels it wins up to 8 filters (1.3-8.7x faster; in 1D with
-# 12-15 channels only up to 4); with 2-4 channels in 2D/3D up to 32 filters
-# (1.3-2.7x). Wider outputs run the sums of more filters than its registers hold
-# and BLAS wins (8->16 in 3D: even; 8->64: 0.69x).
+# When the direct convolution beats the NumPy (BLAS) paths: the most filters per
+# (rank, input channels), from a sweep of 3x3(x3) 'same' float32 convolutions on one
+# core (8x56x56 in 2D, 64^3 in 3D, 8x1024 in 1D). Within them it ran 1.1-9x faster
+# (3D 8->8: 1.8x, 12->12: 1.4x); past them the sums of more filters than its
+# registers hold lose to BLAS (3D 8->16: 1.1x, 8->32: 0.86x; 2D 1->16: 0.61x).
 THIN_MAX_CHANNELS = 15
-THIN_MAX_FILTERS = 8
+_THIN_MAX_FILTERS = {          # rank -> (1 channel, 2-4 channels, 5-15 channels)
+    1: (4, 24, 8),
+    2: (8, 32, 12),
+    3: (16, 32, 12),
+}
 
 
 def thin_wins(rank, c, f):
     """Whether the native direct convolution is the faster path for ``c -> f`` channels."""
     if c > THIN_MAX_CHANNELS:
         return False
-    if rank >= 2 and 2 <= c <= 4:
-        return f <= 4 * THIN_MAX_FILTERS
-    if rank == 1 and c >= 12:
-        return f <= THIN_MAX_FILTERS // 2
-    return f <= THIN_MAX_FILTERS
+    one, few, more = _THIN_MAX_FILTERS[rank]
+    return f <= (one if c == 1 else few if c <= 4 else more)
 
 
-def _geometry(xshape, ksize, strides, dilation, pads, out_sizes, m):
-    """The int64 geometry vector of ``native/kernels.c`` (ranks 1-2 padded to 3)."""
+def _geometry(xshape, ksize, strides, dilation, pads, out_sizes, m, planar=(0, 0, 0, 0)):
+    """The int64 geometry vector of ``native/kernels.c`` (ranks 1-2 padded to 3);
+    ``planar``: element strides (batch, i0, i1, channel) of conv_thin's input."""
     lead = 3 - len(ksize)
     ones, zeros = (1,) * lead, (0,) * lead
     values = (xshape[0], *ones, *xshape[1:-1], xshape[-1], *ones, *out_sizes,
               *ones, *ksize, *ones, *strides, *ones, *dilation,
-              *zeros, *(lo for lo, _ in pads), m)
+              *zeros, *(lo for lo, _ in pads), m, *planar)
     geom = np.asarray(values, dtype=np.int64)
     if geom.size != _native.GEOMETRY_LENGTH:
         raise AssertionError("native geometry length")   # a programming error, not input
@@ -154,10 +156,34 @@ def conv_thin(xl, kernel, strides, dilation, pads, out_sizes, ctype, bias, relu,
     lib = _native.library()
     if lib is None or not _covered(ctype, xl, out_sizes):
         return None
-    x, w, b = _prepare(xl, kernel, ctype, bias)
-    geom = _geometry(x.shape, kernel.shape[:-2], strides, dilation, pads, out_sizes, f)
-    y = output((x.shape[0], *out_sizes, f), ctype)
+    w = np.ascontiguousarray(kernel, dtype=ctype)
+    b = None if bias is None else np.ascontiguousarray(bias, dtype=ctype)
+    xp = _planar(xl, ctype)
+    geom = _geometry(xl.shape, kernel.shape[:-2], strides, dilation, pads, out_sizes, f,
+                     _planar_strides(xp))
+    y = output((xl.shape[0], *out_sizes, f), ctype)
     flat = y.reshape(-1)
-    _run("cthulhu_conv_thin", lib, x, w, b, geom, out_sizes, f, relu,
+    _run("cthulhu_conv_thin", lib, xp, w, b, geom, out_sizes, f, relu,
          lambda r0, r1, row_len: flat[r0 * row_len:r1 * row_len])
     return y
+
+
+def _planar(xl, ctype):
+    """``(N, *S[:-1], C, S_last)`` with the last axis contiguous: a view of a
+    channels_first input (or of one channel), else a transposed copy."""
+    view = np.moveaxis(xl, -1, -2)
+    if view.dtype == ctype and (view.shape[-1] == 1 or view.strides[-1] == view.itemsize) \
+            and all(s % view.itemsize == 0 for s in view.strides):
+        return view
+    buf = np.empty(view.shape, ctype) if view.nbytes > SCRATCH_LIMIT \
+        else scratch("native_planar", view.shape, ctype)
+    np.copyto(buf, view)
+    return buf
+
+
+def _planar_strides(xp):
+    """Element strides (batch, i0, i1, channel) of a planar input, ranks padded to 3."""
+    steps = [s // xp.itemsize for s in xp.strides]
+    spatial = steps[1:-2]                       # the spatial axes but the last
+    spatial = [0] * (2 - len(spatial)) + spatial
+    return (steps[0], *spatial, steps[-2])

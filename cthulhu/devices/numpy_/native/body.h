@@ -181,9 +181,9 @@ int CAT(cthulhu_depthwise, SUFFIX)(const T *restrict x, const T *restrict w,
  * channel. `rows` holds the `nrows` planar, zero-padded input rows (c-major, `sp`
  * values per channel) this output row reads; `wrow[k]` the (K2, C, Fp) weights of
  * kernel row k. The sums go to out[fi * NV * LANES + v]. */
-#define THIN_BLOCK(FB, NV)                                                          \
+#define THIN_BLOCK(NAME, FB, NV)                                                    \
 static inline __attribute__((always_inline)) void                                   \
-CAT(thin_block_##FB##_##NV, SUFFIX)(const T *restrict rows, const T *const *wrow,    \
+CAT(NAME, SUFFIX)(const T *restrict rows, const T *const *wrow,    \
                                     int64_t nrows, int64_t sp, int64_t C, int64_t Fp, \
                                     int64_t K2, int64_t s2, int64_t d2, int64_t o0,   \
                                     int64_t f0, T *restrict out)                      \
@@ -218,15 +218,21 @@ CAT(thin_block_##FB##_##NV, SUFFIX)(const T *restrict rows, const T *const *wrow
             memcpy(out + (fi * NV + j) * LANES, &acc[fi][j], sizeof(VEC));          \
 }
 
-THIN_BLOCK(1, 4)
-THIN_BLOCK(4, 2)
+#ifndef THIN_FB
+#define THIN_FB 4          /* filters x vectors of outputs per block when F > 1 */
+#define THIN_NV 2
+#endif
+THIN_BLOCK(thin_block_one, 1, 4)
+THIN_BLOCK(thin_block_many, THIN_FB, THIN_NV)
 
 /* Direct convolution for few input channels: y[b, o, f] = bias + sum_t sum_c
- * x[b, o*s + t*d - p, c] * w[t, c, f]. x (N, S0, S1, S2, C), w (K0, K1, K2, C, F),
- * y (N, O0, O1, O2, F), all contiguous; g[G_M] holds F.
+ * x[b, o*s + t*d - p, c] * w[t, c, f]. x is planar, x[b, i0, i1, c, i2] at the
+ * element strides g[G_XB], g[G_X0], g[G_X1], g[G_XC] and 1 (a channels_first input
+ * as it is; channels_last ones are transposed once by the caller); w (K0, K1, K2,
+ * C, F) and y (N, O0, O1, O2, F) contiguous; g[G_M] holds F.
  *
- * Per output row, the input rows it reads are first copied planar (xp[c][i]) and
- * zero-padded along the last axis, so a block of consecutive outputs reads each
+ * Per output row, the input rows it reads are first copied (one memcpy per
+ * channel) and zero-padded along the last axis, so a block of consecutive outputs reads each
  * (tap, channel) as one short vector, with no bounds checks; the sums of a block
  * of outputs and filters stay in registers over all taps and channels (see
  * THIN_BLOCK). Returns 0, or -1 when the buffers cannot be allocated. */
@@ -239,7 +245,7 @@ int CAT(cthulhu_conv_thin, SUFFIX)(const T *restrict x, const T *restrict w,
     const int64_t O0 = g[G_O0], O1 = g[G_O1], O2 = g[G_O2];
     const int64_t K0 = g[G_K0], K1 = g[G_K1], K2 = g[G_K2];
     const int64_t s2 = g[G_ST2], d2 = g[G_D2], p2 = g[G_P2];
-    const int64_t FB = F == 1 ? 1 : 4, VL = (F == 1 ? 4 : 2) * LANES;
+    const int64_t FB = F == 1 ? 1 : THIN_FB, VL = (F == 1 ? 4 : THIN_NV) * LANES;
     const int64_t Fp = (F + FB - 1) / FB * FB;
     const int64_t blocks = (O2 + VL - 1) / VL;
     /* padded row: index i + p2 holds input i; long enough for the last block's reads */
@@ -257,7 +263,7 @@ int CAT(cthulhu_conv_thin, SUFFIX)(const T *restrict x, const T *restrict w,
         for (int64_t c = 0; c < C; c++)
             for (int64_t f = 0; f < Fp; f++)
                 wp[(t * C + c) * Fp + f] = f < F ? w[(t * C + c) * F + f] : (T)0;
-    T out[8 * 32 / sizeof(T)];                    /* FB * VL values */
+    T out[(THIN_FB * THIN_NV > 4 ? THIN_FB * THIN_NV : 4) * 32 / sizeof(T)];   /* FB * VL */
     for (int64_t r = r0; r < r1; r++) {
         const int64_t b = r / (O0 * O1), o0 = (r / O1) % O0, o1 = r % O1;
         int64_t nrows = 0;
@@ -269,7 +275,7 @@ int CAT(cthulhu_conv_thin, SUFFIX)(const T *restrict x, const T *restrict w,
                 const int64_t i1 = o1 * g[G_ST1] + t1 * g[G_D1] - g[G_P1];
                 if (i1 < 0 || i1 >= g[G_S1])
                     continue;
-                const T *xr = x + ((b * g[G_S0] + i0) * g[G_S1] + i1) * S2 * C;
+                const T *xr = x + b * g[G_XB] + i0 * g[G_X0] + i1 * g[G_X1];
                 T *dst = rows + nrows * C * sp;
                 /* planar row: plane[i] = x[i - p2], zero outside the input */
                 const int64_t lo = p2 > 0 ? p2 : 0;
@@ -282,15 +288,8 @@ int CAT(cthulhu_conv_thin, SUFFIX)(const T *restrict x, const T *restrict w,
                 for (int64_t c = 0; c < C; c++) {
                     T *restrict plane = dst + c * sp;
                     memset(plane, 0, (size_t)lo * sizeof(T));
+                    memcpy(plane + lo, xr + c * g[G_XC] + first, (size_t)count * sizeof(T));
                     memset(plane + lo + count, 0, (size_t)(sp - lo - count) * sizeof(T));
-                }
-                if (C == 1) {
-                    memcpy(dst + lo, xr + first, (size_t)count * sizeof(T));
-                } else {
-                    const T *restrict src = xr + first * C;
-                    for (int64_t i = 0; i < count; i++)
-                        for (int64_t c = 0; c < C; c++)
-                            dst[c * sp + lo + i] = src[i * C + c];
                 }
                 wrow[nrows++] = wp + (t0 * K1 + t1) * K2 * C * Fp;
             }
@@ -299,10 +298,10 @@ int CAT(cthulhu_conv_thin, SUFFIX)(const T *restrict x, const T *restrict w,
         for (int64_t f0 = 0; f0 < F; f0 += FB) {
             for (int64_t ob = 0; ob < O2; ob += VL) {
                 if (FB == 1)
-                    CAT(thin_block_1_4, SUFFIX)(rows, wrow, nrows, sp, C, Fp, K2, s2, d2,
+                    CAT(thin_block_one, SUFFIX)(rows, wrow, nrows, sp, C, Fp, K2, s2, d2,
                                                 ob, f0, out);
                 else
-                    CAT(thin_block_4_2, SUFFIX)(rows, wrow, nrows, sp, C, Fp, K2, s2, d2,
+                    CAT(thin_block_many, SUFFIX)(rows, wrow, nrows, sp, C, Fp, K2, s2, d2,
                                                 ob, f0, out);
                 const int64_t nv = O2 - ob < VL ? O2 - ob : VL;
                 const int64_t nf = F - f0 < FB ? F - f0 : FB;

@@ -25,7 +25,10 @@
 enum {
     G_N, G_S0, G_S1, G_S2, G_C, G_O0, G_O1, G_O2,
     G_K0, G_K1, G_K2, G_ST0, G_ST1, G_ST2, G_D0, G_D1, G_D2, G_P0, G_P1, G_P2,
-    G_M, G_LEN
+    G_M,
+    /* conv_thin only: element strides of its planar input x[b, i0, i1, c, i2] (i2: 1) */
+    G_XB, G_X0, G_X1, G_XC,
+    G_LEN
 };
 
 int cthulhu_geometry_length(void) { return G_LEN; }
