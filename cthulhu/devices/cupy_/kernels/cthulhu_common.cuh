@@ -15,7 +15,8 @@
 #define CTHULHU_ACT_LINEAR 0
 #define CTHULHU_ACT_RELU 1
 
-// Data layouts shared with _launch.py (LAYOUTS).
+// Data layouts: the template argument behind each kernel's _ndhwc/_ncdhw (or _nhwc/_nchw)
+// entry point; _launch.py picks the entry point by name (_LAYOUT_SUFFIX).
 #define CTHULHU_CHANNELS_LAST 0
 #define CTHULHU_CHANNELS_FIRST 1
 
