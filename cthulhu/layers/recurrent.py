@@ -160,12 +160,11 @@ class Laldagorth(Layer):
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs = []
         for t in order:
-            h_in = h
             if rec_masks is None:
-                z = projected[:, t, :] + matmul(h_in, recurrent)
+                z = projected[:, t, :] + matmul(h, recurrent)
             else:
                 z = projected[:, t, :] + xp.concat(
-                    [matmul(h_in * rec_masks[g], recurrent[:, g * u:(g + 1) * u])
+                    [matmul(h * rec_masks[g], recurrent[:, g * u:(g + 1) * u])
                      for g in range(4)], axis=-1)
             i = self.recurrent_activation(z[:, :u])
             f = self.recurrent_activation(z[:, u:2 * u])
