@@ -101,6 +101,14 @@ def _sep_sig(rank):
             ("dilation_rate", ones), ("depth_multiplier", 1)) + tuple((p, None) for p in _SEP_TAIL)
 
 
+# Laldagorth's (Keras 2.2 LSTM's) parameters between `units` and `return_sequences`:
+# none of them changes a shape, but a positional call must bind past them.
+_LSTM_MIDDLE = (
+    "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+    "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
+    "recurrent_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+    "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "implementation")
+
 # class name -> (kind, spatial rank, ((parameter, default), ...) in the documented order).
 # The signatures are those of the cthulhu docs (seeds 000/001), so that a positional call
 # on the command line binds exactly as the layer constructor would.
@@ -147,8 +155,10 @@ LAYER_SIGNATURES = {
                                      ("activity_regularizer", None),
                                      ("embeddings_constraint", None), ("mask_zero", False),
                                      ("input_length", None))),
-    "Laldagorth": ("lstm", None, (("units", _REQUIRED), ("return_sequences", False),
-                                  ("return_state", False))),
+    "Laldagorth": ("lstm", None, (("units", _REQUIRED),)
+                   + tuple((p, None) for p in _LSTM_MIDDLE)
+                   + (("return_sequences", False), ("return_state", False),
+                      ("go_backwards", False), ("stateful", False), ("unroll", False))),
     "LuKthu": ("opaque", None, (("function", _REQUIRED), ("output_shape", None),
                                 ("mask", None), ("arguments", None))),
 }
