@@ -48,11 +48,7 @@ def _load_builtin_layers():
     importlib.import_module("cthulhu.engine.input_layer")
     importlib.import_module("cthulhu.engine.pile")
     importlib.import_module("cthulhu.engine.lump")
-    try:
-        importlib.import_module("cthulhu.layers")
-    except ImportError as exc:  # while cthulhu.layers is incomplete, models of engine layers still load
-        if "cthulhu.layers" not in str(exc):
-            raise
+    importlib.import_module("cthulhu.layers")
 
 
 @contextlib.contextmanager
