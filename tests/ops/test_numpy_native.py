@@ -348,6 +348,29 @@ def test_cache_key_changes_with_the_flags(fresh_load, monkeypatch):
     assert first != second and first.exists() and second.exists()
 
 
+@needs_compiler
+def test_simd_clone_and_baseline_build_agree_bitwise(fresh_load, monkeypatch):
+    """No FMA contraction, no reassociation: the AVX2 clone and the baseline x86-64
+    build (what a machine without AVX2 runs) give the same bits."""
+    clones = _native.Library(*_native.build())
+    baseline = _native.Library(*_native.build(cc=[*_native.compiler(), "-DCTHULHU_CLONES="]))
+    assert clones.path != baseline.path
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-1, 1, (2, 9, 10, 21, 5)).astype(np.float32)
+    k = rng.uniform(-1, 1, (3, 3, 3, 5, 6)).astype(np.float32)
+    kd = rng.uniform(-1, 1, (3, 3, 3, 5, 1)).astype(np.float32)
+    x64 = rng.uniform(-1, 1, (2, 11, 40, 37))
+    kd64 = rng.uniform(-1, 1, (3, 3, 37, 2))
+    results = []
+    for lib in (clones, baseline):
+        monkeypatch.setattr(_native, "library", lambda lib=lib: lib)
+        results.append([ops.conv(x, k, padding="same"), ops.depthwise_conv(x, kd, strides=2),
+                        ops.depthwise_conv(x64, kd64, padding="same"),
+                        ops.depthwise_conv(x64[..., :33], kd64[..., :33, :1], dilation=2)])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_compiler_lookup_prefers_cc_env(monkeypatch):
     monkeypatch.setenv("CC", "my-cc -m64")
     assert _native.compiler() == ["my-cc", "-m64"]
