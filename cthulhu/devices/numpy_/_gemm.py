@@ -109,3 +109,54 @@ def gemm(a, b, c, beta: float) -> None:
         _call(_functions(), a, b, c, beta)
     elif c.size and beta == 0.0:
         c[...] = 0
+
+
+def shifted_taps(rows, kmats, out, shifts):
+    """A function ``run(r0, mm)`` that sets ``out[r0:r0+mm]`` to the sum over taps ``i``
+    of ``rows[r0+shifts[i] : r0+shifts[i]+mm] @ kmats[i]`` (one BLAS call per tap, the
+    first with beta = 0, the rest accumulating).
+
+    The operands are checked and their addresses taken once, here: ``run`` then only
+    makes the BLAS calls on integer addresses. Going through :func:`gemm` per tap held
+    the GIL for ~7 us of argument checks and ``.ctypes`` look-ups per call, which
+    serialised the pool's threads (two threads ran a 27-tap convolution no faster than
+    one) and dominated small chunks.
+    ``run`` keeps ``rows`` and ``out`` referenced, so the addresses stay valid.
+    """
+    funcs = _functions()
+    t, k, f = kmats.shape
+    if (rows.ndim != 2 or out.ndim != 2 or rows.shape[1] != k or out.shape[1] != f
+            or len(shifts) != t or rows.dtype != kmats.dtype or out.dtype != kmats.dtype):
+        raise ValueError(f"shifted_taps(): rows {rows.shape}, kernels {kmats.shape}, "
+                         f"out {out.shape}, {len(shifts)} shifts do not match")
+    # an empty operand has no meaningful strides; run then accepts no rows at all
+    lda = _leading(rows) if rows.size else max(k, 1)
+    ldc = _leading(out) if out.size else max(f, 1)
+    if not kmats.flags.c_contiguous or lda is None or ldc is None:
+        raise ValueError("shifted_taps(): operands need contiguous, non-overlapping rows")
+    if any(sh < 0 for sh in shifts):
+        raise ValueError("shifted_taps(): negative row shift")
+    call = funcs[kmats.dtype]
+    item = kmats.itemsize
+    a0, c0 = rows.ctypes.data, out.ctypes.data
+    taps = [(a0 + sh * lda * item, kmats.ctypes.data + i * k * f * item)
+            for i, sh in enumerate(shifts)]
+    reach = max(shifts) if shifts else 0
+
+    def run(r0: int, mm: int) -> None:
+        if r0 < 0 or mm < 0 or r0 + mm > out.shape[0] or r0 + reach + mm > rows.shape[0]:
+            raise ValueError(f"shifted_taps(): rows {r0}:{r0 + mm} out of range")
+        if mm == 0:
+            return
+        c = c0 + r0 * ldc * item
+        if k == 0:
+            out[r0:r0 + mm] = 0
+            return
+        skip = r0 * lda * item
+        beta = 0.0
+        for a, b in taps:
+            call(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, mm, f, k, 1.0, a + skip, lda, b, f,
+                 beta, c, ldc)
+            beta = 1.0
+
+    return run

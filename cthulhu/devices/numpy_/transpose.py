@@ -78,26 +78,48 @@ def _phases(x, kernel, strides, pads, out_sizes, ctype, bias, activation):
     y = output((n, *out_sizes, f), ctype)
     axes = [list(_phase_axis(spatial[ax], kernel.shape[ax], strides[ax], pads[ax][0],
                              out_sizes[ax])) for ax in range(rank)]
-    for combo in itertools.product(*axes):
-        if any(count == 0 for *_, count in combo):
-            continue
-        dst = (slice(None), *(slice(r, r + (count - 1) * s + 1, s)
-                              for (r, _, _, _, count), s in zip(combo, strides, strict=True)),
-               slice(None))
-        if any(taps == 0 for _, _, taps, _, _ in combo):
-            # no tap reaches these outputs: only the bias (and activation) remain
-            y[dst] = 0
-            epilogue(y[dst], bias, activation == "relu")
-            continue
-        index = tuple(slice(t0, t0 + (taps - 1) * s + 1, s)
-                      for (_, t0, taps, _, _), s in zip(combo, strides, strict=True))
-        sub = np.flip(kernel[index], axis=tuple(range(rank)))
-        sub = np.swapaxes(sub, -1, -2)                        # (*U, C, F)
-        phase_pads = tuple((-a, count + taps - 1 - spatial[ax] + a)
-                           for ax, (_, _, taps, a, count) in enumerate(combo))
-        y[dst] = conv(x, sub, strides=(1,) * rank, padding=phase_pads, dilation=(1,) * rank,
-                      data_format="channels_last", bias=bias, activation=activation)
+    combos = [combo for combo in itertools.product(*axes)
+              if all(count > 0 for *_, count in combo)]
+
+    def work(combo):
+        _phase(x, kernel, y, combo, strides, spatial, bias, activation)
+
+    # With at least two phases per worker the phases themselves run on the pool (each
+    # phase's convolution then runs its chunks in its worker): the padding copy and the
+    # strided write of a phase are serial NumPy copies, which left the second thread
+    # idle for much of a 3x3 s2 64->64 8x28x28 call when only the chunks inside each
+    # phase were parallel. Most taps first, so the small phases fill in at the end.
+    # Fewer phases (1D, or one strided axis) run one by one, each split in chunks:
+    # their unequal tap counts would leave a worker idle.
+    combos.sort(key=lambda combo: -math.prod(taps for _, _, taps, _, _ in combo))
+    if len(combos) >= 2 * _threads.workers():
+        with _threads.single_threaded_blas():
+            _threads.run_chunks(work, combos)
+    else:
+        for combo in combos:
+            work(combo)
     return y
+
+
+def _phase(x, kernel, y, combo, strides, spatial, bias, activation):
+    """Write one sub-pixel phase ``combo`` of :func:`_phases` to its slice of ``y``."""
+    rank = len(spatial)
+    dst = (slice(None), *(slice(r, r + (count - 1) * s + 1, s)
+                          for (r, _, _, _, count), s in zip(combo, strides, strict=True)),
+           slice(None))
+    if any(taps == 0 for _, _, taps, _, _ in combo):
+        # no tap reaches these outputs: only the bias (and activation) remain
+        y[dst] = 0
+        epilogue(y[dst], bias, activation == "relu")
+        return
+    index = tuple(slice(t0, t0 + (taps - 1) * s + 1, s)
+                  for (_, t0, taps, _, _), s in zip(combo, strides, strict=True))
+    sub = np.flip(kernel[index], axis=tuple(range(rank)))
+    sub = np.swapaxes(sub, -1, -2)                        # (*U, C, F)
+    phase_pads = tuple((-a, count + taps - 1 - spatial[ax] + a)
+                       for ax, (_, _, taps, a, count) in enumerate(combo))
+    y[dst] = conv(x, sub, strides=(1,) * rank, padding=phase_pads, dilation=(1,) * rank,
+                  data_format="channels_last", bias=bias, activation=activation)
 
 
 @fuses("bias", "activation")
