@@ -27,8 +27,12 @@ def numpy_paths_only(monkeypatch):
     monkeypatch.setenv("CTHULHU_NATIVE", "0")
 
 
-@pytest.mark.parametrize("channels,per_tap", [(8, False), (12, False), (16, True)])
-def test_conv3d_path_by_channels_equals_references(tiny_chunks, monkeypatch, channels, per_tap):
+@pytest.mark.parametrize("channels,filters,per_tap", [
+    (8, 3, False), (12, 3, False), (16, 3, True),
+    (4, 16, False), (8, 16, True), (12, 17, True),     # 16+ filters: per tap from 8 channels
+])
+def test_conv3d_path_by_channels_equals_references(tiny_chunks, monkeypatch, channels, filters,
+                                                   per_tap):
     if not _gemm.available(np.float64):
         pytest.skip("no cblas gemm found in NumPy's OpenBLAS: only the gathered path exists")
     calls = []
@@ -37,7 +41,7 @@ def test_conv3d_path_by_channels_equals_references(tiny_chunks, monkeypatch, cha
                         lambda *a, **k: calls.append(1) or original(*a, **k))
     rng = np.random.default_rng(channels)
     x = rng.uniform(-1, 1, (2, 9, 10, 8, channels))  # mostly real rows: the flat path
-    k = rng.uniform(-1, 1, (3, 2, 3, channels, 3))
+    k = rng.uniform(-1, 1, (3, 2, 3, channels, filters))
     y = ops.conv(x, k, padding="same")
     assert bool(calls) is per_tap
     np.testing.assert_allclose(y, ref.conv(x, k, (1, 1, 1), "same", (1, 1, 1)),

@@ -49,9 +49,12 @@ _MIN_USEFUL_FRACTION = 0.5
 # With BLAS accumulation available, inputs with at least this many channels run one
 # GEMM per tap on the padded rows themselves (no im2col copy at all).
 _MIN_CHANNELS_PER_TAP = 8
-# In 3D the gathered GEMMs win below 16 channels (27 GEMMs of depth 8-12 per chunk run
-# at a third of BLAS speed; measured 3x3x3 8->8 on 64^3: 72 ms per tap, 36 ms gathered).
+# In 3D the gathered GEMMs win below 16 channels when there are few filters (27 GEMMs of
+# depth 8-12 and width 8 run at a third of BLAS speed; 3x3x3 8->8 on 64^3: 65 ms per
+# tap, 36 ms gathered), but not with 16 or more filters (one core: 8->16 28 ms per tap,
+# 42 gathered; 12->16 38 and 55; 8->32 57 and 66).
 _MIN_CHANNELS_PER_TAP_3D = 16
+_MIN_FILTERS_PER_TAP_3D = 16
 # The per-tap GEMM chunks hold 1/_TAP_CHUNK_SHARE of CHUNK_BYTES of input plus output rows.
 _TAP_CHUNK_SHARE = 4
 
@@ -111,7 +114,7 @@ def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     """Stride-1 convolution of a padded channels_last array by row-shifted GEMMs."""
     n, *spatial, c = xpad.shape
     least = _MIN_CHANNELS_PER_TAP
-    if len(spatial) >= 3:
+    if len(spatial) >= 3 and kernel.shape[-1] < _MIN_FILTERS_PER_TAP_3D:
         least = max(least, _MIN_CHANNELS_PER_TAP_3D)
     if c >= least and _gemm.available(ctype):
         return _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype)
