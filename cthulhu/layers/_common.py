@@ -4,11 +4,10 @@ Keeping these in one place means every layer serialises its initializers,
 regularizers, constraints and activation the same way (Keras 2's config keys).
 """
 
-from cthulhu import activations, constraints, initializers, regularizers, shapes
+from cthulhu import activations, constraints, initializers, regularizers
 
 __all__ = ["namespace", "device_of", "WeightOptions", "grouped_configs", "get_activation",
-           "activation_config", "fusable_name", "activity_config", "constructor_arguments",
-           "spatial_data_format"]
+           "activation_config", "fusable_name", "activity_config", "constructor_arguments"]
 
 
 def namespace(x):
@@ -77,16 +76,6 @@ def constructor_arguments(local_vars):
              if key not in ("self", "__class__", "kwargs")}
     return {**named, **local_vars["kwargs"]}
 
-
-def spatial_data_format(rank, data_format, owner):
-    """The data format of a spatial layer of ``rank`` spatial axes.
-
-    Keras 2's 1D cropping, padding, up-sampling and spatial dropout layers have no
-    ``data_format``: they always work on ``(batch, steps, features)``.
-    """
-    if rank == 1:
-        return "channels_last"
-    return shapes.normalize_data_format(data_format, owner)
 
 
 def _lookup(module, identifier, argument, owner):

@@ -12,7 +12,6 @@ from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
-from cthulhu.layers._common import spatial_data_format
 from cthulhu.ops.random import dropout_mask
 
 __all__ = ["Darkness", "SpatialDarkness1D", "SpatialDarkness2D", "SpatialDarkness3D"]
@@ -108,7 +107,7 @@ class _SpatialDarkness(Darkness):
                             "sample and channel) and cannot be given")
         super().__init__(rate, noise_shape=None, seed=seed, **kwargs)
         self.expected_rank = self.rank + 2
-        self.data_format = spatial_data_format(self.rank, data_format, self)
+        self.data_format = shapes.spatial_data_format(self.rank, data_format, self)
 
     def shape_spec(self):
         return {"kind": "spatial_dropout", "rank": self.rank, "data_format": self.data_format}

@@ -10,7 +10,6 @@ they always work on ``(batch, steps, features)``.
 from cthulhu import ops, shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
-from cthulhu.layers._common import spatial_data_format
 
 __all__ = ["Cropping1D", "Cropping2D", "Cropping3D", "UbboSathla1D", "UbboSathla2D",
            "UbboSathla3D", "Xexanoth1D", "Xexanoth2D", "Xexanoth3D"]
@@ -25,7 +24,7 @@ class _Spatial(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.expected_rank = self.rank + 2
-        self.data_format = spatial_data_format(self.rank, data_format, self)
+        self.data_format = shapes.spatial_data_format(self.rank, data_format, self)
 
     def _format_config(self):
         return {} if self.rank == 1 else {"data_format": self.data_format}

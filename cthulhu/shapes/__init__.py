@@ -26,6 +26,7 @@ from .layers import (
     global_pooling,
     pooling,
     separable_conv,
+    spatial_data_format,
     upsampling,
     zero_padding,
 )
@@ -63,7 +64,7 @@ __all__ = [
     "pad_length", "upsample_length",
     "check_shape", "channels_axis", "conv", "conv_transpose", "depthwise_conv",
     "separable_conv", "cropping", "zero_padding", "upsampling", "pooling", "global_pooling",
-    "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding", "lstm", "same_shape",
+    "spatial_data_format", "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding", "lstm", "same_shape",
 ]
 # Symbolic sizes, chains and inverse questions (bound here, not lazily: ``chain`` and
 # ``symbolic`` are also module names, and an imported submodule would shadow them).

@@ -32,7 +32,7 @@ from .normalize import (
 __all__ = [
     "check_shape", "split_channels", "join_channels", "channels_axis", "conv",
     "conv_transpose", "depthwise_conv", "separable_conv", "cropping", "upsampling",
-    "zero_padding", "pooling", "global_pooling",
+    "zero_padding", "pooling", "global_pooling", "spatial_data_format",
 ]
 
 _AXES = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}
@@ -228,8 +228,15 @@ def separable_conv(input_shape, filters, kernel_size, strides=1, padding="valid"
                       _dilated(kernel_size, dilation_rate), strides, padding, filters, 1)
 
 
-def _format_for(rank, data_format, owner):
-    # Keras' 1D cropping/padding/up-sampling layers have no data_format: always channels_last.
+def spatial_data_format(rank, data_format, owner=None):
+    """The data format of a cropping, padding, up-sampling or spatial-dropout layer.
+
+    Keras 2's 1D versions of these layers have no ``data_format``: they always work
+    on ``(batch, steps, features)``.
+
+    >>> spatial_data_format(1, "channels_first")
+    'channels_last'
+    """
     return "channels_last" if rank == 1 else normalize_data_format(data_format, owner)
 
 
@@ -241,7 +248,7 @@ def cropping(input_shape, cropping, data_format=None, owner=None, rank=None):
     """
     rank = _rank_of(input_shape) if rank is None else rank
     pairs = normalize_cropping(cropping, rank, owner)
-    data_format = _format_for(rank, data_format, owner)
+    data_format = spatial_data_format(rank, data_format, owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
     return _cropping_fast(shape, owner, rank, data_format == "channels_first", pairs)
 
@@ -262,7 +269,7 @@ def zero_padding(input_shape, padding, data_format=None, owner=None, rank=None):
     """
     rank = _rank_of(input_shape) if rank is None else rank
     pairs = normalize_zero_padding(padding, rank, owner)
-    data_format = _format_for(rank, data_format, owner)
+    data_format = spatial_data_format(rank, data_format, owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
     return _zero_padding_fast(shape, owner, rank, data_format == "channels_first", pairs)
 
@@ -283,7 +290,7 @@ def upsampling(input_shape, size, data_format=None, owner=None):
     """
     rank = _rank_of(input_shape, size)
     size = normalize_size(size, rank, owner)
-    data_format = _format_for(rank, data_format, owner)
+    data_format = spatial_data_format(rank, data_format, owner)
     shape = _spatial_shape(input_shape, rank, data_format, owner)
     return _upsampling_fast(shape, owner, rank, data_format == "channels_first", size)
 
