@@ -31,6 +31,11 @@ In **safe mode** (the default: ``load_model(..., safe_mode=True)`` opens
 3. This module never calls what it resolves. Readers must not call anything
    named in a file while loading either (see ``LuKthu.from_config``).
 
+Layer classes (``serialization.get_layer_class``) and the activation,
+initializer, regularizer and constraint names inside layer configs (each
+module's ``deserialize``) are looked up the same way: custom objects first,
+then cthulhu's own tables, which are also the tables (c) above is built from.
+
 With ``safe_mode=False`` (a file you trust) a name that is not on the
 allow-list is imported and looked up along its attribute path, and bytecode is
 rebuilt into a function: **this runs code from the file**.
@@ -52,6 +57,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import contextvars
+import functools
 import importlib
 import sys
 import types
@@ -114,8 +120,8 @@ def _safe(safe_mode) -> bool:
     return in_safe_mode() if safe_mode is None else bool(safe_mode)
 
 
-def own_names() -> dict:
-    """cthulhu's allow-listed functions and classes: ``(module, name) -> object``."""
+@functools.cache
+def _own_names() -> dict:
     own = {}
     for module_name, tables in _OWN_TABLES.items():
         module = importlib.import_module(module_name)
@@ -126,6 +132,11 @@ def own_names() -> dict:
                 attr = vars(module).get(name)
                 own[(module_name, name)] = attr if callable(attr) else value
     return own
+
+
+def own_names() -> dict:
+    """cthulhu's allow-listed functions and classes: ``(module, name) -> object``."""
+    return dict(_own_names())
 
 
 def resolve(name, module=None, *, custom_objects=None, safe_mode=None, what="function"):
@@ -147,7 +158,7 @@ def resolve(name, module=None, *, custom_objects=None, safe_mode=None, what="fun
         if key in _REGISTERED:
             return _REGISTERED[key]
     if module in _OWN_TABLES:
-        found = own_names().get((module, name))
+        found = _own_names().get((module, name))
         if found is not None:
             return found
     if _safe(safe_mode):

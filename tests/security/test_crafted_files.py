@@ -16,7 +16,6 @@ from crafted_files import daoloth, model_entries, npy_bytes, npy_header, pile, r
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cthulhu.engine import model_file
 from cthulhu.models import load_model
 
 KERNEL = np.arange(6, dtype=np.float32).reshape(3, 2)
@@ -106,6 +105,8 @@ def test_deep_json_refused_without_recursion(tmp_path):
 
 
 def test_brackets_inside_strings_do_not_count_as_depth():
+    from cthulhu.engine import model_file
+
     text = json.dumps({"name": "[" * 5000 + "\\\"{" * 100, "x": [[1]]}).encode()
     assert model_file.json_depth(text) == 3
 
