@@ -85,6 +85,7 @@ class ModelFile:
         self.close()
 
     def close(self):
+        self.archive.close()
         self._handle.close()
 
     def _check_directory(self):

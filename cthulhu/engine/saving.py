@@ -212,15 +212,16 @@ def _load(path, custom_objects, safe_mode):
 
 def _manifest(items, version, source):
     """``[(layer name, [(entry, shape or None, dtype or None), ...]), ...]``, checked."""
-    from cthulhu.engine.model_file import check_weight_dtype
-
     path = source.path
     if not isinstance(items, list):
         raise ValueError(f"{path}: the weight manifest must be a list, got {type(items).__name__}")
-    out, seen = [], set()
+    out, seen, layers = [], set(), set()
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("layer"), str):
             raise ValueError(f"{path}: malformed weight manifest item {str(item)[:200]}")
+        if item["layer"] in layers:
+            raise ValueError(f"{path}: the weight manifest lists layer {item['layer']!r} twice")
+        layers.add(item["layer"])
         entries = item.get("entries")
         count = len(entries) if isinstance(entries, list) else -1
         shapes, dtypes = item.get("shapes", [None] * count), item.get("dtypes", [None] * count)
@@ -237,18 +238,25 @@ def _manifest(items, version, source):
                 raise ValueError(f"{path}: weight entry {entry!r} is listed twice")
             seen.add(entry)
             source.info(entry)  # present and readable
-            if shape is not None:
-                if not isinstance(shape, list) or not all(
-                        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-                    raise ValueError(f"{path}: weight entry {entry!r} declares shape {shape!r}")
-                shape = tuple(shape)
-            if dtype is not None:
-                if not isinstance(dtype, str):
-                    raise ValueError(f"{path}: weight entry {entry!r} declares dtype {dtype!r}")
-                dtype = check_weight_dtype(dtype, f"{path}: weight entry {entry!r}")
-            weights.append((entry, shape, dtype))
+            weights.append((entry, *_declared(shape, dtype, f"{path}: weight entry {entry!r}")))
         out.append((item["layer"], weights))
     return out
+
+
+def _declared(shape, dtype, where):
+    """A manifest's ``(shape, dtype)`` for one entry, checked (both None in version 1)."""
+    from cthulhu.engine.model_file import check_weight_dtype
+
+    if (shape is None) != (dtype is None):
+        raise ValueError(f"{where} declares a shape or a dtype but not both")
+    if shape is None:
+        return None, None
+    if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise ValueError(f"{where} declares shape {shape!r}")
+    if not isinstance(dtype, str):
+        raise ValueError(f"{where} declares dtype {dtype!r}")
+    return tuple(shape), check_weight_dtype(dtype, where).newbyteorder("=")
 
 
 def _weight_bytes(manifest, source) -> int:

@@ -300,3 +300,26 @@ def test_saved_file_passes_zipfile_own_check(tmp_path, saved_bytes):
     path.write_bytes(saved_bytes[0])
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
+
+
+def test_manifest_listing_a_layer_twice_or_half_declared_refused(tmp_path):
+    meta = json.loads(good_entries(2)[0]["data"])
+    meta["weights"].append(dict(meta["weights"][0], entries=["weights/2.npy", "weights/3.npy"]))
+    entries = [*with_entry(good_entries(2), "cthulhu.json", data=json.dumps(meta).encode()),
+               {"name": "weights/2.npy", "data": npy_bytes(KERNEL)},
+               {"name": "weights/3.npy", "data": npy_bytes(BIAS)}]
+    refused(raw_zip(tmp_path / "twice.cthulhu", entries), match="lists layer 'd' twice")
+    meta = json.loads(good_entries(2)[0]["data"])
+    del meta["weights"][0]["dtypes"]
+    meta["version"] = 1
+    entries = with_entry(good_entries(2), "cthulhu.json", data=json.dumps(meta).encode())
+    refused(raw_zip(tmp_path / "half.cthulhu", entries), match="not both")
+
+
+def test_declared_big_endian_dtype_loads(tmp_path):
+    meta = json.loads(good_entries(2)[0]["data"])
+    meta["weights"][0]["dtypes"] = [">f4", ">f4"]
+    entries = with_entry(good_entries(2), "cthulhu.json", data=json.dumps(meta).encode())
+    entries = with_entry(entries, "weights/0.npy", data=npy_bytes(KERNEL.astype(">f4")))
+    loaded = load_model(raw_zip(tmp_path / "be.cthulhu", entries))
+    np.testing.assert_array_equal(loaded.get_weights()[0], KERNEL)
