@@ -12,6 +12,7 @@ configs, and symbolic calls on tensors made by ``Input``.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,13 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
     to_snake_case,
     unique_name,
 )
+
+# While ``load_model`` builds a model, every weight is about to be overwritten by the
+# file's arrays: this holds a function ``(owner, name, shape, dtype) -> array`` that
+# allocates it (zeros, within the bytes the file can hold) instead of running initializers,
+# so a small file naming huge layers is refused before anything big is allocated.
+WEIGHT_ALLOCATOR: contextvars.ContextVar = contextvars.ContextVar("cthulhu_weight_allocator",
+                                                                  default=None)
 
 
 @dataclass
@@ -214,11 +222,16 @@ class Layer:
         if any(w.name == name for w in self._weights):
             raise ValueError(f"{owner}: a weight named {name!r} already exists")
         dtype = np.dtype(dtype or self.dtype)
-        value = np.asarray(initializers.get(initializer)(shape, dtype=dtype), dtype=dtype)
+        init = initializers.get(initializer)
+        allocate = WEIGHT_ALLOCATOR.get()
+        if allocate is not None:
+            value = allocate(owner, name, shape, dtype)
+        else:
+            value = np.array(np.asarray(init(shape, dtype=dtype), dtype=dtype), copy=True)
         if value.shape != shape:
             raise ValueError(f"{owner}: initializer for weight {name!r} returned shape "
                              f"{value.shape}, expected {shape}")
-        weight = Weight(name, np.array(value, copy=True), bool(trainable),
+        weight = Weight(name, value, bool(trainable),
                         regularizers.get(regularizer), constraints.get(constraint))
         self._weights.append(weight)
         self._touch()

@@ -1,27 +1,34 @@
 """Python functions inside configs (``LuKthu``'s ``function``, ``output_shape``, ``mask``).
 
 A function is stored by *name* when it can be found again without running
-code from the file: a function registered with :func:`register_function`, a
-custom object, or a module-level function of an importable module
-(``{'kind': 'name', 'module': ..., 'name': ...}``). Anything else (a lambda, a
-closure, a function defined in ``__main__``) is stored as *code*: its
-marshalled bytecode in base64 (``{'kind': 'code', ...}``).
+code from the file: a function registered with :func:`register_function`
+(``{'kind': 'registered', 'name': ...}``) or a module-level function of an
+importable module (``{'kind': 'name', 'module': ..., 'name': ...}``). Anything
+else (a lambda, a closure, a function defined in ``__main__``) is stored as
+*code*: its marshalled bytecode in base64 (``{'kind': 'code', ...}``).
 
-Loading code runs code from the file, so :func:`deserialize_function` refuses
-it unless ``safe_mode=False``. In safe mode a function stored by name is
-restored only from the registry, the custom objects, or a module that is
-already imported or belongs to a trusted package (``cthulhu``, ``numpy``,
-``math``, ``operator``): importing an arbitrary module named in a file would
-also run code.
+:func:`deserialize_function` turns these back into functions through
+:mod:`cthulhu.engine.resolver`, the one gate every model-file reader uses: in
+safe mode (the default) only allow-listed names resolve (custom objects,
+registered functions, cthulhu's own activations, initializers, regularizers
+and constraints) and code is refused. ``safe_mode=False`` imports any named
+module and rebuilds bytecode: that runs code from the file.
 
 Examples
 --------
->>> from cthulhu.engine.functions import serialize_function, deserialize_function
 >>> import math
->>> d = serialize_function(math.sqrt)
+>>> from cthulhu import activations
+>>> from cthulhu.engine.functions import serialize_function, deserialize_function
+>>> d = serialize_function(activations.relu)
 >>> d["kind"], d["module"], d["name"]
-('name', 'math', 'sqrt')
->>> deserialize_function(d)(9.0)
+('name', 'cthulhu.activations', 'relu')
+>>> deserialize_function(d) is activations.relu
+True
+>>> deserialize_function(serialize_function(math.sqrt))
+Traceback (most recent call last):
+...
+ValueError: function math.sqrt is not on the safe-mode allow-list (cthulhu's activations, initializers, regularizers and constraints, functions registered with register_function, custom_objects); pass it in custom_objects={'sqrt': ...} or register it with cthulhu.engine.functions.register_function, or load with safe_mode=False only if you trust the file (that runs code from it)
+>>> deserialize_function(serialize_function(math.sqrt), safe_mode=False)(9.0)
 3.0
 >>> d = serialize_function(lambda x: x + 1)
 >>> d["kind"]
@@ -35,48 +42,20 @@ ValueError: refusing to load arbitrary Python code (a lambda) from a config in s
 from __future__ import annotations
 
 import base64
-import builtins
-import contextlib
-import contextvars
-import importlib
 import inspect
 import json
 import marshal
 import sys
 import types
 
-_FUNCTIONS: dict[str, object] = {}
-_TRUSTED_ROOTS = ("cthulhu", "numpy", "math", "operator", "array_api_compat", "builtins")
-_SAFE_MODE: contextvars.ContextVar = contextvars.ContextVar("cthulhu_safe_mode", default=True)
-
-
-def register_function(fn=None, *, name=None):
-    """Register ``fn`` so configs store it (and restore it) by ``name`` (default: its qualified name)."""
-    def deco(f):
-        _FUNCTIONS[name or f"{f.__module__}.{f.__qualname__}"] = f
-        return f
-    return deco if fn is None else deco(fn)
-
-
-@contextlib.contextmanager
-def safe_mode_scope(safe_mode: bool):
-    """Within this block, ``deserialize_function(..., safe_mode=None)`` uses ``safe_mode``."""
-    token = _SAFE_MODE.set(bool(safe_mode))
-    try:
-        yield
-    finally:
-        _SAFE_MODE.reset(token)
-
-
-def in_safe_mode() -> bool:
-    return _SAFE_MODE.get()
-
-
-def _registered_name(fn):
-    for key, value in _FUNCTIONS.items():
-        if value is fn:
-            return key
-    return None
+from cthulhu.engine.resolver import (  # noqa: F401 - register_function & scopes are public here
+    from_bytecode,
+    in_safe_mode,
+    register_function,
+    registered_name,
+    resolve,
+    safe_mode_scope,
+)
 
 
 def _importable(fn) -> bool:
@@ -93,7 +72,7 @@ def serialize_function(fn) -> dict:
     """A JSON-safe dict describing ``fn`` (by name when possible, else as marshalled code)."""
     if not callable(fn):
         raise TypeError(f"serialize_function expects a callable, got {fn!r}")
-    registered = _registered_name(fn)
+    registered = registered_name(fn)
     if registered is not None:
         return {"kind": "registered", "name": registered}
     if _importable(fn):
@@ -128,77 +107,57 @@ def _require_json(value, fn, what):
                          "JSON-serialisable; use a module-level function instead") from None
 
 
-def deserialize_function(config, safe_mode=None, custom_objects=None):
+def deserialize_function(config, safe_mode=None, custom_objects=None, what="function"):
     """The function described by ``config`` (see :func:`serialize_function`).
 
     Parameters
     ----------
     safe_mode : bool, optional
-        Refuse marshalled code and imports of untrusted modules. ``None``: the
-        value set by the enclosing ``load_model`` (True by default).
+        True: only allow-listed names resolve and code is refused (see
+        :mod:`cthulhu.engine.resolver`). ``None``: the value set by the
+        enclosing ``load_model`` (True by default).
     custom_objects : dict, optional
         Extra name -> function mapping, consulted first.
+    what : str
+        How error messages name the function (e.g. ``"LuKthu 'scale' function"``).
     """
-    from cthulhu.engine.serialization import lookup_custom
-
-    safe = in_safe_mode() if safe_mode is None else bool(safe_mode)
     if callable(config):
         return config
     if not isinstance(config, dict) or "kind" not in config:
-        raise ValueError(f"not a serialized function: {config!r}")
-    kind = config["kind"]
-    name = config.get("name")
-    found = lookup_custom(name, custom_objects) if name else None
-    if found is not None:
-        return found
+        raise ValueError(f"{what}: not a serialized function: {config!r}")
+    kind, name = config["kind"], config.get("name")
     if kind == "registered":
-        if name not in _FUNCTIONS:
-            raise ValueError(f"function {name!r} is not registered; register it with "
-                             "cthulhu.engine.functions.register_function or pass it in custom_objects")
-        return _FUNCTIONS[name]
+        return resolve(name, None, custom_objects=custom_objects, safe_mode=safe_mode, what=what)
     if kind == "name":
-        return _by_name(config["module"], name, safe)
+        return resolve(name, config.get("module"), custom_objects=custom_objects,
+                       safe_mode=safe_mode, what=what)
     if kind == "code":
-        return _from_code(config, safe, custom_objects)
-    raise ValueError(f"unknown serialized function kind {kind!r}")
+        return _from_code(config, safe_mode, custom_objects, what)
+    raise ValueError(f"{what}: unknown serialized function kind {kind!r}")
 
 
-def _by_name(module_name, qualname, safe):
-    module = sys.modules.get(module_name)
-    if module is None:
-        if safe and module_name.split(".")[0] not in _TRUSTED_ROOTS:
-            raise ValueError(f"refusing to import module {module_name!r} to restore function "
-                             f"{qualname!r} in safe mode; import it first, pass the function in "
-                             "custom_objects, or load with safe_mode=False if you trust the file")
-        module = importlib.import_module(module_name)
-    target = module
-    for part in qualname.split("."):
-        target = getattr(target, part, None)
-    if not callable(target):
-        raise ValueError(f"cannot find function {module_name}.{qualname}")
-    return target
+def _from_code(config, safe_mode, custom_objects, what):
+    from cthulhu.engine.resolver import require_unsafe
+    from cthulhu.engine.serialization import lookup_custom
 
-
-def _from_code(config, safe, custom_objects):
     label = config.get("name", "?")
-    if safe:
-        what = "a lambda" if label == "<lambda>" else f"function {label!r}"
-        raise ValueError(f"refusing to load arbitrary Python code ({what}) from a config in "
-                         "safe mode; pass safe_mode=False only if you trust the file's source")
+    found = lookup_custom(label, custom_objects) if isinstance(label, str) else None
+    if found is not None:  # a custom object of that name replaces the stored code
+        return found
+    try:
+        require_unsafe("a lambda" if label == "<lambda>" else f"function {label!r}", safe_mode)
+    except ValueError as exc:
+        if what == "function":
+            raise
+        raise ValueError(f"{what}: {exc}") from None
     python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if config.get("python") != python:
         raise ValueError(f"function {label!r} was saved by Python {config.get('python')}, "
                          f"this is Python {python}: bytecode can't move between versions")
-    code = marshal.loads(base64.b64decode(config["code"]))
-    namespace = {"__builtins__": builtins}
-    for alias, module_name in (config.get("modules") or {}).items():
-        namespace[alias] = importlib.import_module(module_name)
-    namespace.update(custom_objects or {})
-    closure = None
-    if config.get("closure") is not None:
-        closure = tuple(types.CellType(v) for v in config["closure"])
-    defaults = tuple(config["defaults"]) if config.get("defaults") is not None else None
-    return types.FunctionType(code, namespace, code.co_name, defaults, closure)
+    return from_bytecode(base64.b64decode(config["code"]), what=f"{what} {label!r}",
+                         defaults=config.get("defaults"), closure=config.get("closure"),
+                         modules=config.get("modules"), custom_objects=custom_objects,
+                         safe_mode=safe_mode)
 
 
 def function_arity(fn) -> int | None:

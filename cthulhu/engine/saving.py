@@ -3,29 +3,35 @@
 The file (conventionally ``*.cthulhu``; no extension is added or required) is
 a zip archive holding
 
-- ``cthulhu.json``: ``{"format": "cthulhu-model", "version": 1, "model":
-  {"class_name", "config"}, "weights": [{"layer", "names", "entries"}]}``;
-- ``weights/<n>.npy``: one ``.npy`` per weight, written and read with
-  ``allow_pickle=False``, so loading never unpickles anything.
+- ``cthulhu.json``: ``{"format": "cthulhu-model", "version": 2, "model":
+  {"class_name", "config"}, "weights": [{"layer", "names", "entries",
+  "shapes", "dtypes"}]}`` (version 1, still read, has no ``shapes``/``dtypes``);
+- ``weights/<n>.npy``: one ``.npy`` per weight, written with
+  ``allow_pickle=False`` and read by :mod:`cthulhu.engine.model_file`, which
+  never unpickles anything and never reads more than the model declares.
 
-The file is written to a temporary file in the same folder and moved into
-place with ``os.replace``: a reader sees the old file or the new one, never a
-half-written one. Functions stored as code (a ``LuKthu`` lambda) are refused
-on load unless ``safe_mode=False`` (see ``cthulhu.engine.functions``).
+The file is written to a temporary file in the same folder (with the user's
+umask) and moved into place with ``os.replace``: a reader sees the old file or
+the new one, never a half-written one.
+
+Loading builds the model from the config (functions named in it resolve only
+through :mod:`cthulhu.engine.resolver`; in safe mode nothing named in the file
+is imported or called), with weights allocated within the bytes the file can
+hold, then reads each weight straight into place. Every problem with the file
+raises one ``ValueError`` naming the file (``docs/security.md``).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
 
 FORMAT = "cthulhu-model"
-VERSION = 1
+VERSION = 2
 _CONFIG_ENTRY = "cthulhu.json"
 
 
@@ -45,6 +51,13 @@ def model_to_dict(model) -> dict:
     from cthulhu.engine.serialization import serialize_layer
 
     return _jsonable(serialize_layer(model))
+
+
+def _weight_records(layer):
+    """``(owning layer, Weight)`` pairs of ``layer`` in ``get_weights`` order (models: recursively)."""
+    if hasattr(layer, "_weight_layers"):
+        return [pair for inner in layer._weight_layers() for pair in _weight_records(inner)]
+    return [(layer, record) for record in layer._weights]
 
 
 def save_model(model, filepath, overwrite=True) -> None:
@@ -67,30 +80,26 @@ def save_model(model, filepath, overwrite=True) -> None:
         raise ValueError(f"cannot save {model.name!r}: its config is not JSON-serialisable ({exc})") from None
     manifest, arrays = [], []
     for layer in model.layers:
-        values = layer.get_weights()
-        if not values:
+        records = [record for _, record in _weight_records(layer)]
+        if not records:
             continue
-        names = [w.name for w in getattr(layer, "_weights", [])] or [str(i) for i in range(len(values))]
-        if len(names) != len(values):
-            names = [str(i) for i in range(len(values))]
-        entries = []
-        for value in values:
-            entries.append(f"weights/{len(arrays)}.npy")
-            arrays.append(value)
-        manifest.append({"layer": layer.name, "names": names, "entries": entries})
+        entries = [f"weights/{len(arrays) + i}.npy" for i in range(len(records))]
+        arrays.extend(record.value for record in records)
+        manifest.append({"layer": layer.name, "names": [r.name for r in records],
+                         "entries": entries, "shapes": [list(r.value.shape) for r in records],
+                         "dtypes": [r.value.dtype.str for r in records]})
     meta = {"format": FORMAT, "version": VERSION, "model": json.loads(config_text),
             "weights": manifest}
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    handle, tmp = _create_beside(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with handle:
             with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
                 archive.writestr(_CONFIG_ENTRY, json.dumps(meta, indent=1))
                 for entry, value in zip((e for m in manifest for e in m["entries"]), arrays,
                                         strict=True):
-                    buffer = io.BytesIO()
-                    np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
-                    archive.writestr(entry, buffer.getvalue())
+                    # Streamed into the archive: no in-memory copy of the weight.
+                    with archive.open(entry, "w", force_zip64=value.nbytes > 2**30) as stream:
+                        np.save(stream, np.ascontiguousarray(value), allow_pickle=False)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -100,17 +109,22 @@ def save_model(model, filepath, overwrite=True) -> None:
         raise
 
 
-def _read_array(archive, entry, path):
-    try:
-        data = archive.read(entry)
-    except KeyError:
-        raise ValueError(f"{path}: weight entry {entry!r} is missing from the file") from None
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        # Object arrays need pickle: a file asking for it is refused, never unpickled.
-        raise ValueError(f"{path}: weight entry {entry!r} is not a plain numeric array ({exc}); "
-                         "refusing to load it") from None
+def _create_beside(path):
+    """A new temporary file next to ``path``, created with mode 0o666 minus the umask.
+
+    ``tempfile.mkstemp`` would create it 0600, and ``os.replace`` would keep that: a
+    worker running under another uid could then not read the model.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(fd, "wb"), tmp
+    raise FileExistsError(f"could not create a temporary file in {folder}")
 
 
 def load_model(filepath, custom_objects=None, safe_mode=True, compile=True):  # noqa: A002
@@ -121,50 +135,192 @@ def load_model(filepath, custom_objects=None, safe_mode=True, compile=True):  # 
     filepath : str or os.PathLike
     custom_objects : dict, optional
         Name -> class/function for custom layers, activations, initializers,
-        regularizers, constraints and ``LuKthu`` functions.
+        regularizers, constraints and ``LuKthu`` functions. Functions given here
+        are on the safe-mode allow-list.
     safe_mode : bool
-        Refuse functions stored as Python bytecode (e.g. a ``LuKthu`` lambda)
-        and imports of untrusted modules. Set False only for files you trust.
+        True (default): functions named in the file resolve only from the
+        allow-list (cthulhu's activations, initializers, regularizers and
+        constraints, registered functions, ``custom_objects``), code stored in
+        the file is refused, and nothing named in the file is called while
+        loading. False **runs code from the file**: use it only for files you trust.
     compile : bool
         Accepted for Keras compatibility; cthulhu models have nothing to compile.
 
     Returns
     -------
     Pile or Lump
-    """
-    from cthulhu.engine.functions import safe_mode_scope
-    from cthulhu.engine.serialization import custom_object_scope, deserialize_layer
 
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``filepath``.
+    ValueError
+        Anything wrong with the file (one line naming it), including what safe
+        mode refuses.
+    """
     path = os.fspath(filepath)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model file at {path}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a cthulhu model file (expected a zip archive with "
-                         f"{_CONFIG_ENTRY})")
-    with zipfile.ZipFile(path) as archive:
-        try:
-            meta = json.loads(archive.read(_CONFIG_ENTRY))
-        except KeyError:
-            raise ValueError(f"{path} is not a cthulhu model file: no {_CONFIG_ENTRY}") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: {_CONFIG_ENTRY} is not valid JSON ({exc})") from None
+    try:
+        return _load(path, custom_objects, safe_mode)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every bad file becomes one ValueError naming it
+        raise _load_error(path, exc) from (None if isinstance(exc, ValueError) else exc)
+
+
+def _load_error(path, exc) -> ValueError:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, ValueError):
+        message = f"{type(exc).__name__}: {message}"
+    if not message.startswith(f"{path}:"):
+        message = f"{path}: {message}"
+    return ValueError(message)
+
+
+def _load(path, custom_objects, safe_mode):
+    from cthulhu.engine.base_layer import WEIGHT_ALLOCATOR
+    from cthulhu.engine.model_file import ModelFile
+    from cthulhu.engine.network import Model
+    from cthulhu.engine.resolver import safe_mode_scope
+    from cthulhu.engine.serialization import custom_object_scope, deserialize_layer
+
+    with ModelFile(path, kind="cthulhu model file") as source:
+        if _CONFIG_ENTRY not in source.archive.NameToInfo:
+            raise ValueError(f"{path}: not a cthulhu model file (no {_CONFIG_ENTRY})")
+        meta = source.read_json(_CONFIG_ENTRY)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a cthulhu model file (format {meta.get('format')!r})"
-                             if isinstance(meta, dict) else f"{path} is not a cthulhu model file")
-        if meta.get("version", 0) > VERSION:
-            raise ValueError(f"{path} was written by a newer cthulhu (format version "
-                             f"{meta.get('version')}); this one reads up to {VERSION}")
-        with custom_object_scope(custom_objects), safe_mode_scope(safe_mode):
-            model = deserialize_layer(meta["model"], custom_objects)
-        for item in meta.get("weights", []):
-            layer = model.get_layer(item["layer"])
-            layer.set_weights([_read_array(archive, e, path) for e in item["entries"]])
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ValueError(f"{path}: not a cthulhu model file (format {found!r})")
+        version = meta.get("version", 1)
+        if not isinstance(version, int) or not 1 <= version <= VERSION:
+            raise ValueError(f"{path}: format version {version!r}; this cthulhu reads versions "
+                             f"1 to {VERSION} (a newer cthulhu wrote it?)")
+        manifest = _manifest(meta.get("weights", []), version, source)
+        budget = _Budget(path, _weight_bytes(manifest, source))
+        token = WEIGHT_ALLOCATOR.set(budget.allocate)
+        try:
+            with custom_object_scope(custom_objects), safe_mode_scope(safe_mode):
+                model = deserialize_layer(meta.get("model"), custom_objects)
+        finally:
+            WEIGHT_ALLOCATOR.reset(token)
+        if not isinstance(model, Model):
+            raise ValueError(f"{path}: holds a {type(model).__name__}, not a model")
+        _fill_weights(model, manifest, source)
     return model
+
+
+def _manifest(items, version, source):
+    """``[(layer name, [(entry, shape or None, dtype or None), ...]), ...]``, checked."""
+    path = source.path
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: the weight manifest must be a list, got {type(items).__name__}")
+    out, seen, layers = [], set(), set()
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("layer"), str):
+            raise ValueError(f"{path}: malformed weight manifest item {str(item)[:200]}")
+        if item["layer"] in layers:
+            raise ValueError(f"{path}: the weight manifest lists layer {item['layer']!r} twice")
+        layers.add(item["layer"])
+        entries = item.get("entries")
+        count = len(entries) if isinstance(entries, list) else -1
+        shapes, dtypes = item.get("shapes", [None] * count), item.get("dtypes", [None] * count)
+        if version >= 2 and ("shapes" not in item or "dtypes" not in item):
+            raise ValueError(f"{path}: weight manifest of layer {item['layer']!r} lacks shapes "
+                             "or dtypes")
+        if (count < 0 or not all(isinstance(e, str) for e in entries)
+                or not isinstance(shapes, list) or not isinstance(dtypes, list)
+                or len(shapes) != count or len(dtypes) != count):
+            raise ValueError(f"{path}: malformed weight manifest for layer {item['layer']!r}")
+        weights = []
+        for entry, shape, dtype in zip(entries, shapes, dtypes, strict=True):
+            if entry in seen:
+                raise ValueError(f"{path}: weight entry {entry!r} is listed twice")
+            seen.add(entry)
+            source.info(entry)  # present and readable
+            weights.append((entry, *_declared(shape, dtype, f"{path}: weight entry {entry!r}")))
+        out.append((item["layer"], weights))
+    return out
+
+
+def _declared(shape, dtype, where):
+    """A manifest's ``(shape, dtype)`` for one entry, checked (both None in version 1)."""
+    from cthulhu.engine.model_file import check_weight_dtype
+
+    if (shape is None) != (dtype is None):
+        raise ValueError(f"{where} declares a shape or a dtype but not both")
+    if shape is None:
+        return None, None
+    if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise ValueError(f"{where} declares shape {shape!r}")
+    if not isinstance(dtype, str):
+        raise ValueError(f"{where} declares dtype {dtype!r}")
+    return tuple(shape), check_weight_dtype(dtype, where).newbyteorder("=")
+
+
+def _weight_bytes(manifest, source) -> int:
+    """The most weight bytes the file can supply (what the model may allocate while building)."""
+    total = 0
+    for _, weights in manifest:
+        for entry, shape, dtype in weights:
+            capacity = source.capacity(entry)
+            if shape is None:  # version 1: whatever the entry can hold
+                total += capacity
+                continue
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared > capacity:
+                raise ValueError(f"{source.path}: weight entry {entry!r} declares shape {shape} "
+                                 f"{dtype} ({declared} bytes) but holds at most {capacity} bytes")
+            total += declared
+    return total
+
+
+class _Budget:
+    """Allocates the weights of the model being loaded, within the bytes the file can supply."""
+
+    def __init__(self, path, limit):
+        self.path, self.left = path, limit
+
+    def allocate(self, owner, name, shape, dtype):
+        count = 1
+        for d in shape:
+            count *= d
+        nbytes = count * dtype.itemsize
+        if nbytes > self.left:
+            raise ValueError(f"{self.path}: {owner} declares weight {name!r} of shape {shape} "
+                             f"({nbytes} bytes), more than the {self.left} bytes of weights the "
+                             "file can still hold")
+        self.left -= nbytes
+        return np.zeros(shape, dtype)  # untouched pages cost nothing until the file fills them
+
+
+def _fill_weights(model, manifest, source):
+    path = source.path
+    stored = set()
+    for layer_name, weights in manifest:
+        layer = model.get_layer(layer_name)
+        records = _weight_records(layer)
+        if len(records) != len(weights):
+            raise ValueError(f"{path}: the file stores {len(weights)} weights for layer "
+                             f"{layer_name!r}, the model has {len(records)}")
+        for (owner, record), (entry, shape, dtype) in zip(records, weights, strict=True):
+            if shape is not None and (shape != record.value.shape or dtype != record.value.dtype):
+                raise ValueError(f"{path}: weight entry {entry!r} declares shape {shape} {dtype}, "
+                                 f"layer {owner.name!r} weight {record.name!r} is "
+                                 f"{record.value.shape} {record.value.dtype}")
+            source.read_array_into(entry, record.value)
+            owner._touch()
+            stored.add(id(record))
+    for owner, record in _weight_records(model):
+        if id(record) not in stored:
+            raise ValueError(f"{path}: the file stores no value for weight {record.name!r} of "
+                             f"layer {owner.name!r}")
 
 
 def model_from_config(config, custom_objects=None, safe_mode=True):
     """A model (or layer) from ``{'class_name', 'config'}`` as returned by ``serialize_layer``."""
-    from cthulhu.engine.functions import safe_mode_scope
+    from cthulhu.engine.resolver import safe_mode_scope
     from cthulhu.engine.serialization import custom_object_scope, deserialize_layer
 
     with custom_object_scope(custom_objects), safe_mode_scope(safe_mode):
@@ -172,5 +328,8 @@ def model_from_config(config, custom_objects=None, safe_mode=True):
 
 
 def model_from_json(text, custom_objects=None, safe_mode=True):
-    """A model from ``model.to_json()``."""
-    return model_from_config(json.loads(text), custom_objects, safe_mode)
+    """A model from ``model.to_json()`` (size and nesting limited as in ``load_model``)."""
+    from cthulhu.engine.model_file import parse_json
+
+    return model_from_config(parse_json(text, "model_from_json"), custom_objects, safe_mode)
+

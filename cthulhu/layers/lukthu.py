@@ -3,7 +3,7 @@
 import inspect
 
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.functions import deserialize_function, serialize_function
+from cthulhu.engine.functions import deserialize_function, in_safe_mode, serialize_function
 from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 
@@ -28,7 +28,9 @@ class LuKthu(Layer):
         A tuple gives the output shape without the batch axis (the batch size is
         the input's); a callable maps the full input shape (or list of shapes)
         to the full output shape. ``None``: inferred by running ``function`` on
-        zeros of the input shape.
+        zeros of the input shape (a saved model needs a declared shape to load
+        in safe mode: inferring it would call the function stored in the file).
+        A result whose shape disagrees with a declared shape raises ``ValueError``.
     mask : callable, array or None
         ``mask(inputs, input_mask)`` computing the output mask, or a fixed mask.
     arguments : dict, optional
@@ -68,7 +70,24 @@ class LuKthu(Layer):
         kwargs = dict(self.arguments)
         if _accepts(self.function, "mask"):
             kwargs["mask"] = mask
-        return self.function(x, **kwargs)
+        y = self.function(x, **kwargs)
+        if self._output_shape is not None:
+            self._check_result(x, y)
+        return y
+
+    def _check_result(self, x, y):
+        """A result must have the declared shape: a wrong one would flow on silently."""
+        in_shape = [tuple(t.shape) for t in x] if isinstance(x, (list, tuple)) else tuple(x.shape)
+        want = self.compute_output_shape(in_shape)
+        many = isinstance(want, list)
+        if many != isinstance(y, (list, tuple)) or (many and len(want) != len(y)):
+            raise _args.layer_error(self, f"the function returned {_describe(y)}, but "
+                                          f"output_shape declares {want}")
+        for got, expected in zip(y if many else [y], want if many else [want], strict=True):
+            shape = getattr(got, "shape", None)
+            if shape is None or not _agrees(tuple(shape), expected):
+                raise _args.layer_error(self, f"the function returned {_describe(y)}, but "
+                                              f"output_shape declares {want}")
 
     def compute_mask(self, x, mask=None):
         if self.mask is None:
@@ -123,11 +142,25 @@ class LuKthu(Layer):
 
     @classmethod
     def from_config(cls, config):
+        """The layer ``get_config`` describes. Calls nothing the config names.
+
+        In safe mode (the default, and what ``load_model`` uses) a config
+        without a declared ``output_shape`` is refused: the shape would be
+        inferred by calling the function named in the file.
+        """
         config = dict(config)
-        config["function"] = deserialize_function(config["function"])
+        label = f"LuKthu {config.get('name', '?')!r}"
+        if config.get("output_shape") is None and in_safe_mode():
+            raise ValueError(
+                f"{label}: no declared output_shape, and inferring one would call the function "
+                "stored in the file; refused in safe mode. Declare output_shape= when building "
+                "the model (and save it again), or load with safe_mode=False only if you trust "
+                "the file (that runs code from it)")
+        config["function"] = deserialize_function(config.get("function"),
+                                                  what=f"{label} function")
         for key in ("output_shape", "mask"):
             if isinstance(config.get(key), dict):
-                config[key] = deserialize_function(config[key])
+                config[key] = deserialize_function(config[key], what=f"{label} {key}")
         return cls(**config)
 
 
@@ -136,6 +169,20 @@ def _merge(a, b):
     if isinstance(a, list):
         return [_merge(x, y) for x, y in zip(a, b, strict=True)]
     return tuple(p if p == q else None for p, q in zip(a, b, strict=True))
+
+
+def _agrees(got, want):
+    """Known sizes of ``want`` equal ``got`` (unknown: None, or NaN in a lazy array's shape)."""
+    if len(got) != len(want):
+        return False
+    return all(w is None or g is None or g != g or g == w for g, w in zip(got, want, strict=True))
+
+
+def _describe(y):
+    if isinstance(y, (list, tuple)):
+        return f"a list of shapes {[tuple(getattr(t, 'shape', ())) for t in y]}"
+    shape = getattr(y, "shape", None)
+    return f"shape {tuple(shape)}" if shape is not None else f"a {type(y).__name__}"
 
 
 def _accepts(fn, name):

@@ -73,7 +73,8 @@ def test_real_lump_lukthu_list_inputs_shared_daoloth(tmp_path):
     want = (xa @ k + bias) * (xb @ k + bias)
     np.testing.assert_allclose(model.predict([xa, xb]), want, rtol=1e-5)
     model.save(tmp_path / "m")
-    np.testing.assert_allclose(load_model(tmp_path / "m").predict([xa, xb]), want, rtol=1e-5)
+    loaded = load_model(tmp_path / "m", custom_objects={"hadamard": hadamard})
+    np.testing.assert_allclose(loaded.predict([xa, xb]), want, rtol=1e-5)
 
 
 def test_real_lukthu_lambda_needs_unsafe_load(tmp_path):

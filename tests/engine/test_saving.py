@@ -185,15 +185,31 @@ def test_load_lambda_refused_in_safe_mode(tmp_path):
     np.testing.assert_allclose(loaded.predict(x), model.predict(x))
 
 
-@pytest.mark.parametrize("fn", [triple, quadruple, operator.neg])
-def test_load_named_functions_allowed_in_safe_mode(tmp_path, fn):
+def _fn_model(tmp_path, fn):
     model = Pile([ToyDense(2, input_shape=(3,), activation="relu"), ToyFn(fn)])
     model.set_weights([np.ones((3, 2)), np.zeros(2)])
     model.save(tmp_path / "m")
-    loaded = load_model(tmp_path / "m")
+    return tmp_path / "m"
+
+
+def _check_fn_model(loaded, fn):
     assert loaded.layers[1].fn is fn
-    x = np.ones((1, 3))
-    np.testing.assert_allclose(loaded.predict(x), fn(np.full((1, 2), 3.0)))
+    np.testing.assert_allclose(loaded.predict(np.ones((1, 3))), fn(np.full((1, 2), 3.0)))
+
+
+def test_load_registered_function_allowed_in_safe_mode(tmp_path):
+    _check_fn_model(load_model(_fn_model(tmp_path, quadruple)), quadruple)
+
+
+@pytest.mark.parametrize("fn", [triple, operator.neg])
+def test_load_module_functions_need_opt_in_in_safe_mode(tmp_path, fn):
+    # A module-level function is stored by module and name; safe mode resolves it only when
+    # the user names it (custom_objects) or trusts the file (safe_mode=False).
+    path = _fn_model(tmp_path, fn)
+    with pytest.raises(ValueError, match=f"{fn.__name__}.*allow-list"):
+        load_model(path)
+    _check_fn_model(load_model(path, custom_objects={fn.__name__: fn}), fn)
+    _check_fn_model(load_model(path, safe_mode=False), fn)
 
 
 def test_function_serialization_forms():
@@ -206,8 +222,10 @@ def test_function_serialization_forms():
     with pytest.raises(ValueError, match="Python 2.7"):
         deserialize_function(bad_version, safe_mode=False)
     unsafe_import = {"kind": "name", "module": "some_untrusted_module_xyz", "name": "f"}
-    with pytest.raises(ValueError, match="refusing to import"):
+    with pytest.raises(ValueError, match="allow-list"):
         deserialize_function(unsafe_import)
+    with pytest.raises(ModuleNotFoundError):  # only unsafe mode imports
+        deserialize_function(unsafe_import, safe_mode=False)
     obj = object()
     with pytest.raises(ValueError, match="JSON"):
         serialize_function(lambda x: (x, obj))
@@ -235,3 +253,36 @@ def test_load_custom_activation_via_custom_objects(tmp_path):
         load_model(tmp_path / "m")
     loaded = load_model(tmp_path / "m", custom_objects={"my_act": my_act})
     np.testing.assert_allclose(loaded.predict(np.ones((1, 3))), model.predict(np.ones((1, 3))))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_save_uses_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        _pile().save(tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert os.listdir(tmp_path) == ["m"]
+
+
+def test_saved_manifest_declares_shapes_and_dtypes(tmp_path):
+    model = Pile([ToyDense(4, input_shape=(3,)), ToyDense(2, dtype="float64")])
+    model.save(tmp_path / "m")
+    with zipfile.ZipFile(tmp_path / "m") as archive:
+        meta = json.loads(archive.read("cthulhu.json"))
+    assert meta["version"] == 2
+    assert [item["shapes"] for item in meta["weights"]] == [[[3, 4], [4]], [[4, 2], [2]]]
+    assert [item["dtypes"] for item in meta["weights"]] == [["<f4", "<f4"], ["<f8", "<f8"]]
+
+
+def test_save_load_nested_model(tmp_path):
+    inner = Pile([ToyDense(3, input_shape=(2,)), ToyDense(2)], name="inner")
+    outer = Pile([inner, ToyDense(1)], name="outer")
+    outer.set_weights([np.full(w.shape, i + 1.0) for i, w in enumerate(outer.get_weights())])
+    outer.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    for got, want in zip(loaded.get_weights(), outer.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    x = np.ones((2, 2), dtype=np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), outer.predict(x))

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from cthulhu import layers, shapes
 from cthulhu.engine.functions import register_function
+from cthulhu.models import Pile
 
 # --------------------------------------------------------------------------- Daoloth
 
@@ -229,6 +230,35 @@ def test_lukthu_lambda_config_refused_in_safe_mode():
     config = layers.LuKthu(lambda t: t + 1).get_config()
     with pytest.raises(ValueError, match="safe mode"):
         layers.LuKthu.from_config(config)
+
+
+def test_lukthu_result_must_match_declared_output_shape():
+    x = np.ones((1, 3))
+    with pytest.raises(ValueError, match=r"LuKthu 'cut'.*returned shape \(1, 2\).*declares \(1, 3\)"):
+        layers.LuKthu(lambda t: t[:, :2], output_shape=(3,), name="cut")(x)
+    with pytest.raises(ValueError, match="LuKthu 'same'"):
+        layers.LuKthu(lambda t: t[:, :2], output_shape=lambda s: s, name="same")(x)
+    with pytest.raises(ValueError, match="LuKthu 'pair'.*list"):
+        layers.LuKthu(lambda t: [t, t], output_shape=lambda s: [s], name="pair")(x)
+    with pytest.raises(ValueError, match="LuKthu 'one'.*a list of shapes"):
+        layers.LuKthu(lambda t: [t], output_shape=(3,), name="one")(x)
+    with pytest.raises(ValueError, match="LuKthu 'scalar'.*a float"):
+        layers.LuKthu(lambda t: 1.0, output_shape=(3,), name="scalar")(x)
+    # Unknown declared sizes accept any size; the batch axis is the input's.
+    assert layers.LuKthu(lambda t: t, output_shape=(None,))(np.ones((2, 5))).shape == (2, 5)
+    model = Pile([layers.LuKthu(lambda t: t[:, :2], output_shape=(3,), input_shape=(3,),
+                                name="in_model")])
+    with pytest.raises(ValueError, match="LuKthu 'in_model'"):
+        model.predict(np.ones((4, 3)))
+
+
+def test_lukthu_declared_shape_checked_lazily_on_dask():
+    da = pytest.importorskip("dask.array")
+    x = da.ones((4, 3), chunks=(2, 3))
+    y = layers.LuKthu(lambda t: 2 * t, output_shape=(3,))(x)
+    assert isinstance(y, da.Array) and y.shape == (4, 3)
+    with pytest.raises(ValueError, match="LuKthu"):
+        layers.LuKthu(lambda t: t[:, :1], output_shape=(3,))(x)
 
 
 def test_lukthu_bad_function_names_layer():
