@@ -136,6 +136,41 @@ class Model(Layer):
         xp = aac.array_namespace(parts[0])
         return xp.concat(parts, axis=0)
 
+    # ------------------------------------------------------------ training (not yet)
+    def _no_training(self, method):
+        raise NotImplementedError(
+            f"{self._owner()}: {method}() is not available: cthulhu runs trained models "
+            "(predict, predict_volume) but cannot train them yet. Train in Keras and read the "
+            "result with cthulhu.models.load_model(path) or model.load_weights(path).")
+
+    def compile(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("compile")
+
+    def fit(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("fit")
+
+    def fit_generator(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("fit_generator")
+
+    def train_on_batch(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("train_on_batch")
+
+    def evaluate(self, *args, **kwargs):
+        """Not available: needs a compiled loss, and cthulhu cannot train models yet."""
+        self._no_training("evaluate")
+
+    def evaluate_generator(self, *args, **kwargs):
+        """Not available: needs a compiled loss, and cthulhu cannot train models yet."""
+        self._no_training("evaluate_generator")
+
+    def test_on_batch(self, *args, **kwargs):
+        """Not available: needs a compiled loss, and cthulhu cannot train models yet."""
+        self._no_training("test_on_batch")
+
     # ------------------------------------------------------------ summary & saving
     def summary(self, line_length=None, positions=None, print_fn=None):
         """Print a table of the layers: name (type), output shape, parameter count, and totals."""
