@@ -7,7 +7,11 @@ once even when it is used twice.
 
 from __future__ import annotations
 
+import logging
+
 from cthulhu.engine.base_layer import Layer
+
+log = logging.getLogger(__name__)
 
 
 class Model(Layer):
@@ -120,7 +124,10 @@ class Model(Layer):
             # A device may run the whole model itself (Dask: fused, block by block).
             routed = _device_predict(self, x)
             if routed is not NotImplemented:
+                log.debug("%s: predict on %s runs through its device plugin", self._owner(),
+                          type(x).__name__)
                 return routed
+        log.debug("%s: predict on %s samples in batches of %s", self._owner(), n, batch_size)
         if not isinstance(n, int) or n <= batch_size:
             # One batch (or a lazy array of unknown length, e.g. Dask): no slicing, no concat.
             return self(x, training=False)
