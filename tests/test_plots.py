@@ -217,3 +217,13 @@ def test_cli_shape_svg_errors_are_one_line(capsys, tmp_path, argv, message):
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "x.svg").exists()
+
+
+@pytest.mark.parametrize("module", ["cthulhu.utils.vis_utils", "cthulhu.utils.receptive_field",
+                                    "cthulhu.config"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

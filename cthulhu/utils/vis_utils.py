@@ -325,12 +325,13 @@ def plot_model(model, to_file="model.svg", show_shapes=True, show_layer_names=Tr
 
     Examples
     --------
-    >>> from cthulhu.layers import Input, Cthalpa2D, Add
+    >>> from cthulhu.layers import Input, Cthalpa2D, LuKthu
     >>> from cthulhu.models import Lump
     >>> x = Input(shape=(32, 32, 8), name="image")
     >>> y = Cthalpa2D(8, 3, padding="same", name="conv_a")(x)
     >>> y = Cthalpa2D(8, 3, padding="same", name="conv_b")(y)
-    >>> model = Lump(x, Add(name="skip_add")([x, y]), name="residual")
+    >>> add = LuKthu(lambda t: t[0] + t[1], output_shape=lambda s: s[0], name="skip_add")
+    >>> model = Lump(x, add([x, y]), name="residual")
     >>> drawing = plot_model(model, to_file=None)
     >>> drawing.svg.count('class="edge skip"')
     1
