@@ -115,3 +115,18 @@ def test_extras_require_passes_when_installed():
     _extras.require("dask", "test")
     with pytest.raises(ValueError, match="unknown extra 'nope'"):
         _extras.missing_modules("nope")
+
+
+def test_cli_log_handler_follows_the_current_stderr(capsys):
+    from cthulhu.cli import configure_logging
+
+    logger = logging.getLogger("cthulhu")
+    try:
+        configure_logging(0, 0)
+        capsys.readouterr()
+        logging.getLogger("cthulhu.test").warning("to the stderr of now")
+        assert capsys.readouterr().err == "cthulhu.test: WARNING: to the stderr of now\n"
+    finally:
+        for handler in [h for h in logger.handlers if getattr(h, "_cthulhu_cli", False)]:
+            logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)

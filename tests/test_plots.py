@@ -38,7 +38,8 @@ def _parse(svg_text):
             rect = g.find(f"{SVG}rect")
             name = g.find(f"{SVG}title").text
             boxes[name] = tuple(float(rect.get(k)) for k in ("x", "y", "width", "height"))
-            texts[name] = [t.text for t in g.iter(f"{SVG}text")]
+            # runs of spaces are written as space + NBSP, so that renderers keep them
+            texts[name] = [t.text.replace("\u00a0", " ") for t in g.iter(f"{SVG}text")]
     edges = {}
     for g in root.iter(f"{SVG}g"):
         if (g.get("class") or "").startswith("edge"):

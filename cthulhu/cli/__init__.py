@@ -80,6 +80,18 @@ def _version_line() -> str:
             f"{sys.version.split()[0]})")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and notebooks replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def configure_logging(verbose: int = 0, quiet: int = 0) -> None:
     """Show the ``cthulhu`` loggers on stderr: warnings by default, ``-v`` info, ``-vv``
     debug, ``-q`` errors only."""
@@ -88,7 +100,7 @@ def configure_logging(verbose: int = 0, quiet: int = 0) -> None:
     logger = logging.getLogger("cthulhu")
     for handler in [h for h in logger.handlers if getattr(h, "_cthulhu_cli", False)]:
         logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
     handler._cthulhu_cli = True
     logger.addHandler(handler)

@@ -30,15 +30,17 @@ def attrs(**values) -> str:
 
 
 def text(x, y, content, size=12, anchor="start", **extra) -> str:
+    """A ``<text>``; runs of spaces are kept (renderers collapse plain ones, not NBSPs)."""
+    content = str(content).replace("  ", " \u00a0")
     return (f"<text {attrs(x=float(x), y=float(y), font_size=size, text_anchor=anchor, **extra)}>"
-            f"{escape(str(content))}</text>")
+            f"{escape(content)}</text>")
 
 
 def document(width, height, body, title=None) -> str:
     """A standalone SVG document (white background, one font for everything)."""
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" '
             f'{attrs(width=float(width), height=float(height))} '
-            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" xml:space="preserve">')
+            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}">')
     parts = [head]
     if title:
         parts.append(f"<title>{escape(title)}</title>")
