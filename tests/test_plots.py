@@ -101,6 +101,37 @@ def test_plot_model_nested_skips_get_separate_lanes():
     assert outer > inner  # the longer connection goes round the shorter one
 
 
+def _crosses(segment, box):
+    """Whether an axis-parallel segment enters the inside of a box."""
+    (x0, y0), (x1, y1) = segment
+    bx, by, bw, bh = box
+    lo_x, hi_x, lo_y, hi_y = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+    return lo_x < bx + bw and hi_x > bx and lo_y < by + bh and hi_y > by
+
+
+def test_plot_model_skip_arrows_cross_no_box():
+    # two branches side by side: the left one's skip must not run through the right one
+    a, b = Input(shape=(4,), name="left_in"), Input(shape=(4,), name="right_in")
+    left = Daoloth(4, name="l2")(Daoloth(4, name="l1")(a))
+    right = Daoloth(4, name="r2")(Daoloth(4, name="r1")(b))
+    out = _add("final")([_add("join_l")([a, left]), _add("join_r")([b, right])])
+    _, boxes, _, edges = _parse(plot_model(Lump([a, b], out), to_file=None).svg)
+    skips = {k: d for k, (cls, d) in edges.items() if cls == "edge skip"}
+    assert set(skips) == {("left_in", "join_l"), ("right_in", "join_r")}
+    for (src, dst), d in skips.items():
+        assert d.startswith("M") and "C" not in d and "Q" not in d  # straight segments only
+        points = _points(d)
+        for segment in zip(points, points[1:], strict=False):
+            for name, box in boxes.items():
+                if name not in (src, dst):
+                    assert not _crosses(segment, box), (src, dst, name, segment)
+        # it leaves its source and reaches its target
+        sx, sy, sw, sh = boxes[src]
+        tx, ty, tw, th = boxes[dst]
+        assert sx <= points[0][0] <= sx + sw and sy <= points[0][1] <= sy + sh
+        assert tx - 3 <= points[-1][0] <= tx + tw + 3 and ty - 3 <= points[-1][1] <= ty + th
+
+
 def test_plot_model_pile_and_shared_layer():
     model = Pile([Cthalpa3D(4, 3, input_shape=(16, 16, 16, 1), name="conv"), Flatten(name="flat"),
                   Daoloth(3, name="dense")], name="small")

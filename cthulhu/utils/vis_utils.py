@@ -33,6 +33,9 @@ class _Node:
     shapes: tuple      # (input shape text or None for an input layer, output shape text)
     lines: list = field(default_factory=list)
     rank: int = 0
+    last_in_row: bool = True
+    row_top: float = 0.0
+    row_bottom: float = 0.0
     x: float = 0.0
     y: float = 0.0
     w: float = 0.0
@@ -177,6 +180,8 @@ def _layout(nodes, edges, show_shapes, show_layer_names):
         height = max(n.h for n in row)
         for node in row:
             node.x, node.y = x, y + (height - node.h) / 2
+            node.row_top, node.row_bottom = y, y + height
+            node.last_in_row = node is row[-1]
             x += node.w + _COL_GAP
         y += height + _ROW_GAP
     return width + 2 * _MARGIN, y - _ROW_GAP + _MARGIN
@@ -205,16 +210,31 @@ def _lanes(skips, nodes):
     return right
 
 
+def _skip_path(a, b, lane):
+    """Out of ``a``, down a lane right of the rows between, into ``b``. The rightmost box of
+    a row is left and entered from its side; another box from below or above, through the
+    gap between the rows, so that the arrow never crosses a neighbour's box."""
+    edge_right, i = lane
+    x = edge_right + _LANE_GAP * (i + 1)
+    if a.last_in_row:
+        points = [(a.x + a.w, a.y + a.h / 2)]
+    else:
+        gap = a.row_bottom + 8 + 4 * (i % 4)
+        points = [(a.x + a.w * 0.75, a.y + a.h), (a.x + a.w * 0.75, gap), (x, gap)]
+    if b.last_in_row:
+        points += [(x, points[-1][1]), (x, b.y + b.h / 2), (b.x + b.w + 2, b.y + b.h / 2)]
+    else:
+        gap = b.row_top - 8 - 4 * (i % 4)
+        points += [(x, points[-1][1]), (x, gap), (b.x + b.w * 0.75, gap),
+                   (b.x + b.w * 0.75, b.y - 2)]
+    kept = [points[0]] + [q for p, q in zip(points, points[1:], strict=False) if q != p]
+    return "M" + " L".join(f"{px:.1f},{py:.1f}" for px, py in kept)
+
+
 def _edge_svg(a, b, skip, lane):
     label = f"{a.name} -> {b.name}"
     if skip:
-        edge_right, i = lane
-        x = edge_right + _LANE_GAP * (i + 1)
-        y0, y1 = a.y + a.h / 2, b.y + b.h / 2
-        r = 6
-        d = (f"M{a.x + a.w:.1f},{y0:.1f} L{x - r:.1f},{y0:.1f} Q{x:.1f},{y0:.1f} {x:.1f},"
-             f"{y0 + r:.1f} L{x:.1f},{y1 - r:.1f} Q{x:.1f},{y1:.1f} {x - r:.1f},{y1:.1f} "
-             f"L{b.x + b.w + 2:.1f},{y1:.1f}")
+        d = _skip_path(a, b, lane)
         colour = "#c0392b"
     else:
         x0, y0 = a.x + a.w / 2, a.y + a.h
