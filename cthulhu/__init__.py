@@ -5,8 +5,14 @@ first use, so ``import cthulhu.shapes`` never pulls in NumPy.
 """
 
 import importlib
+import logging
 
 __version__ = "0.1.0"
+
+# Library logging: the 'cthulhu' logger and its children ('cthulhu.devices', 'cthulhu.engine',
+# 'cthulhu.cli', ...) print nothing unless the application configures logging (the
+# command line does, with -v/-q).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY_ATTRS = {
     "Pile": ("cthulhu.models", "Pile"),
@@ -15,7 +21,7 @@ _LAZY_ATTRS = {
 }
 _SUBMODULES = {
     "activations", "cli", "config", "constraints", "devices", "engine",
-    "initializers", "layers", "models", "ops", "regularizers", "shapes",
+    "initializers", "layers", "models", "ops", "regularizers", "shapes", "utils",
 }
 
 

@@ -1,8 +1,14 @@
-"""User configuration: ``$CTHULHU_HOME/cthulhu.json`` (default ``~/.cthulhu``).
+"""User configuration: ``$CTHULHU_HOME/cthulhu.json`` (default ``~/.cthulhu``), and the cache.
 
-Pure standard library, so ``cthulhu.shapes`` may use it without importing NumPy.
-Only ``image_data_format`` is read today. A missing file means the defaults; a
+Pure standard library at import, so ``cthulhu.shapes`` may use it without importing
+NumPy. Only ``image_data_format`` is read today. A missing file means the defaults; a
 malformed file or value means the defaults plus one clear warning, never a crash.
+:func:`set_image_data_format` overrides the file for the running process, as Keras's
+``set_image_data_format`` does.
+
+The configuration stays where Keras users look for it (``~/.cthulhu``, as ``~/.keras``);
+files cthulhu can rebuild (the NumPy plugin's compiled kernels) go to the platform's cache
+folder instead (:func:`cache_dir`), which backups skip.
 """
 
 import json
@@ -13,6 +19,7 @@ from pathlib import Path
 DEFAULTS = {"image_data_format": "channels_last"}
 _DATA_FORMATS = ("channels_last", "channels_first")
 _cache: dict = {}
+_override: dict = {}
 
 
 def config_dir() -> Path:
@@ -71,5 +78,47 @@ def _validated(data: dict, path: Path) -> dict:
 
 
 def image_data_format() -> str:
-    """``'channels_last'`` or ``'channels_first'``: what ``data_format=None`` means."""
+    """``'channels_last'`` or ``'channels_first'``: what ``data_format=None`` means.
+
+    The value set by :func:`set_image_data_format`, else the file's, else
+    ``'channels_last'``.
+    """
+    if "image_data_format" in _override:
+        return _override["image_data_format"]
     return load()["image_data_format"]
+
+
+def set_image_data_format(data_format) -> None:
+    """Set what ``data_format=None`` means for layers made from now on, in this process.
+
+    ``'channels_last'`` or ``'channels_first'`` (as Keras's ``set_image_data_format``);
+    ``None`` forgets the setting, so the configuration file counts again. The file
+    itself is not changed.
+
+    Examples
+    --------
+    >>> from cthulhu import config
+    >>> config.set_image_data_format("channels_first")
+    >>> config.image_data_format()
+    'channels_first'
+    >>> config.set_image_data_format(None)
+    """
+    if data_format is None:
+        _override.pop("image_data_format", None)
+        return
+    if data_format not in _DATA_FORMATS:
+        raise ValueError(f"set_image_data_format: data_format must be one of {_DATA_FORMATS} "
+                         f"(or None to use the configuration file again), got {data_format!r}")
+    _override["image_data_format"] = data_format
+
+
+def cache_dir() -> Path:
+    """Where cthulhu keeps files it can rebuild: ``$CTHULHU_CACHE``, else the platform's
+    cache folder (``$XDG_CACHE_HOME/cthulhu`` or ``~/.cache/cthulhu`` on Linux,
+    ``~/Library/Caches/cthulhu`` on macOS, ``%LOCALAPPDATA%\\cthulhu\\Cache`` on Windows)."""
+    root = os.environ.get("CTHULHU_CACHE")
+    if root:
+        return Path(root)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cthulhu", appauthor=False))

@@ -1,6 +1,7 @@
 """~/.cthulhu/cthulhu.json (moved by CTHULHU_HOME): defaults, warnings, values."""
 
 import json
+import sys
 import warnings
 
 import pytest
@@ -46,3 +47,62 @@ def test_config_home_moves_with_env(tmp_path, monkeypatch):
     assert config.image_data_format() == "channels_first"
     monkeypatch.setenv("CTHULHU_HOME", str(second))
     assert config.image_data_format() == "channels_last"
+
+
+@pytest.fixture
+def no_override():
+    yield
+    config.set_image_data_format(None)
+
+
+def test_config_setter_overrides_the_file_until_reset(home, no_override):
+    (home / "cthulhu.json").write_text(json.dumps({"image_data_format": "channels_first"}))
+    config.set_image_data_format("channels_last")
+    assert config.image_data_format() == "channels_last"
+    config.set_image_data_format(None)
+    assert config.image_data_format() == "channels_first"
+    assert json.loads((home / "cthulhu.json").read_text()) == {"image_data_format": "channels_first"}
+
+
+def test_config_setter_reaches_new_layers(home, no_override):
+    from cthulhu.layers import Cthalpa2D
+
+    config.set_image_data_format("channels_first")
+    layer = Cthalpa2D(4, 3)
+    # channels_first: (batch, channels, rows, cols); a valid 3x3 window takes 2 off each side
+    assert layer.compute_output_shape((None, 3, 10, 12)) == (None, 4, 8, 10)
+    config.set_image_data_format(None)
+    assert Cthalpa2D(4, 3).compute_output_shape((None, 10, 12, 3)) == (None, 8, 10, 4)
+
+
+@pytest.mark.parametrize("bad", ["channels_middle", "NCHW", 1, ""])
+def test_config_setter_rejects_bad_values(no_override, bad):
+    with pytest.raises(ValueError, match=r"set_image_data_format: data_format must be one of") as info:
+        config.set_image_data_format(bad)
+    assert repr(bad) in str(info.value)
+    assert config.image_data_format() in ("channels_last", "channels_first")
+
+
+def test_config_cache_dir_env_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("CTHULHU_CACHE", str(tmp_path / "c"))
+    assert config.cache_dir() == tmp_path / "c"
+    from cthulhu.devices.numpy_ import _native
+
+    assert _native.cache_dir() == tmp_path / "c" / "native"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG folders are Linux's")
+def test_config_cache_dir_follows_xdg_on_linux(tmp_path, monkeypatch):
+    monkeypatch.delenv("CTHULHU_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert config.cache_dir() == tmp_path / "xdg" / "cthulhu"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config.cache_dir() == tmp_path / "home" / ".cache" / "cthulhu"
+
+
+def test_config_file_stays_in_cthulhu_home_not_the_cache(tmp_path, monkeypatch):
+    # API.md: the configuration file is $CTHULHU_HOME/cthulhu.json, else ~/.cthulhu/cthulhu.json
+    monkeypatch.delenv("CTHULHU_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config.config_path() == tmp_path / ".cthulhu" / "cthulhu.json"

@@ -6,15 +6,26 @@ halos, and checks the result against the in-memory ``model.predict``.
 """
 
 
+DESCRIPTION = """\
+Run the built-in example end to end. First the shape table of a small 3D model
+(output shapes with symbolic sizes, receptive field, halo), then a three-layer 3D
+model over a generated Zarr volume, block by block, checked against the same model
+run in memory. Needs the 'dask' extra."""
+
+
 def add_parser(subparsers):
+    import argparse
+
     parser = subparsers.add_parser(
-        "demo", help="run the built-in example end to end",
-        description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=None,
-                        help="keep the example volume and prediction in this folder "
-                             "(default: a temporary folder, removed afterwards)")
-    parser.add_argument("--size", type=int, default=64, help="edge of the example volume (default 64)")
-    parser.add_argument("--block", type=int, default=32, help="block edge (default 32)")
+        "demo", help="run the built-in example: shapes, then a model over a generated volume",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=None, metavar="FOLDER",
+                        help="keep the example volume and the prediction in FOLDER "
+                             "(default: a temporary folder, removed at the end)")
+    parser.add_argument("--size", type=int, default=64, metavar="N",
+                        help="the example volume is N x N x N voxels (default 64)")
+    parser.add_argument("--block", type=int, default=32, metavar="N",
+                        help="run the model on blocks of N x N x N voxels (default 32)")
     return parser
 
 
@@ -25,9 +36,7 @@ def run(args) -> int:
     if status:
         return status
     print()
-    try:
-        from cthulhu.cli import predict
-    except ImportError as exc:  # the out-of-core part needs the 'dask' extra
-        raise ValueError(f"the out-of-core demo needs the 'dask' extra "
-                         f"(pip install 'cthulhu[dask]'): {exc}") from exc
+    # the 'dask' extra is checked by cthulhu.cli.main before this runs
+    from cthulhu.cli import predict
+
     return predict.run_demo(workdir=args.workdir, size=args.size, block=args.block)

@@ -20,20 +20,46 @@ EXAMPLE_CHAIN = ("Cthalpa3D(8, 3) | Cthalpa3D(16, 2, strides=2) | Cthalpa3D(16, 
 EXAMPLE_INPUTS = ("b, d, h, w, 1", "(1, 64, 64, 64, 1)")
 
 
+DESCRIPTION = """\
+Print the output shape of a layer or, for several layers written with '|', a
+table of each layer's output shape, receptive field and jump, then the halo a
+block needs on each side and the block sizes that tile exactly. Sizes may be
+symbols ('b, d, h, w, 1'): the shapes come out as formulas. Nothing is run and
+no array library is needed."""
+
+EPILOG = """\
+examples:
+  cthulhu shape "Cthalpa2D(64, 3, strides=2, padding='same')" --input "(None, 224, 224, 3)"
+  cthulhu shape "Cthalpa3D(8, 3) | UbboSathla3D(2) | Cropping3D(1)" --input "b, d, h, w, 1"
+  cthulhu shape "Cthalpa3D(8, 3) | UbboSathla3D(2)" --input "b, d, h, w, 1" --bind d=32 h=64 w=64
+  cthulhu shape "Cthalpa2D(8, 3, strides=2) | Cthalpa2D(8, 3)" -i "b, h, w, 1" --svg rf.svg
+
+Layer arguments must be literals (numbers, strings, tuples): nothing is evaluated.
+Keras names (Conv2D, Dense, ...) are accepted too."""
+
+
 def add_parser(subparsers):
+    import argparse
+
     parser = subparsers.add_parser(
-        "shape", help="output shapes, receptive field and halo of a layer chain",
-        description="Print the output shape of a layer, or a table of the shapes, receptive "
-                    "field and halo of a chain of layers written with '|'.")
-    parser.add_argument("layers", help="a layer call such as \"Cthalpa2D(64, 3, strides=2)\", "
-                                       "or several separated by '|'")
-    parser.add_argument("--input", "-i", required=True, dest="input_shape",
-                        help="the input shape, batch axis included: '(None, 224, 224, 3)' or, "
-                             "with symbolic sizes, 'b, d, h, w, 1'")
+        "shape", help="print the output shapes, receptive field and halo of layers",
+        description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("layers", metavar="LAYERS",
+                        help="a layer call such as \"Cthalpa2D(64, 3, strides=2)\", or "
+                             "several separated by '|'")
+    parser.add_argument("--input", "-i", required=True, dest="input_shape", metavar="SHAPE",
+                        help="the input shape, batch axis included: '(None, 224, 224, 3)', "
+                             "or with symbolic sizes 'b, d, h, w, 1'")
     parser.add_argument("--bind", nargs="+", default=[], metavar="NAME=INT",
-                        help="values for the symbolic sizes, e.g. --bind d=32 h=64 w=64")
+                        help="give the symbolic sizes values, e.g. --bind d=32 h=64 w=64")
     parser.add_argument("--table", action="store_true",
                         help="print the table even for a single layer")
+    parser.add_argument("--svg", metavar="FILE",
+                        help="also draw each layer's receptive field and jump along one "
+                             "spatial axis into an SVG picture")
+    parser.add_argument("--axis", type=int, default=0, metavar="K",
+                        help="the spatial axis the picture shows (0 = the first; default 0)")
     return parser
 
 
@@ -61,11 +87,25 @@ def run(args) -> int:
     if bindings:
         input_shape = shapes.subs(input_shape, **bindings)
     result = shapes.chain(specs, input_shape)
+    if getattr(args, "svg", None):
+        _write_svg(result, texts, args.svg, args.axis)
     if len(specs) == 1 and not args.table:
         print(shapes.format_shape(result.output_shape))
         return 0
     print(render(result, texts))
     return 0
+
+
+def _write_svg(result, texts, path, axis):
+    from pathlib import Path
+
+    from cthulhu.utils.receptive_field import receptive_field_svg
+
+    try:
+        svg = receptive_field_svg(result, labels=texts, axis=axis)
+    except ValueError as exc:
+        raise CliError(f"--svg: {exc}") from None
+    Path(path).write_text(svg, encoding="utf-8")
 
 
 def _fmt_fraction(value):

@@ -20,6 +20,7 @@ depend on installation order.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import warnings
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from cthulhu.devices.base import OPS, Plugin
 
 GROUP = "cthulhu.devices"
+log = logging.getLogger(__name__)
 
 #: cthulhu's own plugins: namespace key -> "module:attribute". Mirrors the
 #: entry points in pyproject.toml (kept for editable checkouts).
@@ -178,6 +180,10 @@ class Registry:
         with self._lock:
             if key not in self._resolved:
                 self._resolved[key] = self._resolve(key)
+                plugin, reason = self._resolved[key]
+                # once per key: 'cthulhu -v ...' shows what runs the arrays of each library
+                log.info("%r arrays: %s", key, reason if plugin is not None
+                         else f"{reason}; the generic Array API code runs")
             return self._resolved[key]
 
     def _resolve(self, key: str) -> tuple[Plugin | None, str]:

@@ -31,6 +31,32 @@ def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+def _refuse_layers(model, inputs, outputs):
+    """``Lump([layer, ...])`` is a Keras ``Sequential`` habit: say what a Lump takes."""
+    from cthulhu.engine.base_layer import Layer
+
+    given = [t for t in _as_list(inputs) + _as_list(outputs) if t is not None]
+    if given and all(isinstance(t, Layer) and not isinstance(t, InputLayer) for t in given):
+        raise TypeError(f"{model._owner()}: Lump(inputs, outputs) takes tensors: x = "
+                        "Input(shape=...), y = SomeLayer(...)(x), then Lump(x, y). A list of "
+                        "layers run one after the other is a Pile: Pile([layer, ...])")
+
+
+def _is_input_tensor(t) -> bool:
+    return isinstance(t, SymbolicTensor) and isinstance(t.layer, InputLayer)
+
+
+def _describe(t) -> str:
+    """A short account of a wrong argument: a layer's tensor by its layer, an array by its shape."""
+    if isinstance(t, SymbolicTensor):
+        return f"the output of layer {t.layer.name!r} ({type(t.layer).__name__})"
+    shape = getattr(t, "shape", None)
+    if shape is not None and not isinstance(t, type):
+        return (f"an array ({type(t).__name__}) of shape {tuple(shape)} (a Lump is defined on Input() "
+                "tensors; run it on arrays with model.predict(x) or model(x))")
+    return f"{type(t).__name__}: {t!r}"
+
+
 @register_layer
 class Lump(Model):
     """A model from input tensors (made by ``Input``) to output tensors (made by layer calls).
@@ -56,6 +82,7 @@ class Lump(Model):
         if outputs is None:
             outputs = kwargs.pop("output", None)
         super().__init__(name=name, **kwargs)
+        _refuse_layers(self, inputs, outputs)
         if inputs is None or outputs is None:
             raise ValueError(f"{self._owner()}: both inputs and outputs are required")
         self._single_input = not isinstance(inputs, (list, tuple))
@@ -69,15 +96,27 @@ class Lump(Model):
         self.built = True
 
     def _check_tensors(self):
+        swapped = (any(_is_input_tensor(t) for t in self._outputs)
+                   and any(isinstance(t, SymbolicTensor) and not _is_input_tensor(t)
+                           for t in self._inputs))
+        if swapped:
+            raise ValueError(f"{self._owner()}: the arguments look swapped: Lump(inputs, outputs) "
+                             "takes the Input() tensors first, then the tensors the model "
+                             "returns")
         for t in self._inputs:
-            if not isinstance(t, SymbolicTensor) or not isinstance(t.layer, InputLayer):
-                raise ValueError(f"{self._owner()}: inputs must be tensors made by Input(), got {t!r}")
+            if isinstance(t, InputLayer):
+                raise TypeError(f"{self._owner()}: inputs must be tensors made by Input(), got the "
+                                f"InputLayer {t.name!r} itself; pass its tensor (what Input() "
+                                "returns, or layer.output)")
+            if not _is_input_tensor(t):
+                raise ValueError(f"{self._owner()}: inputs must be tensors made by Input(), got "
+                                 f"{_describe(t)}")
         if len({id(t) for t in self._inputs}) != len(self._inputs):
             raise ValueError(f"{self._owner()}: the same input tensor is given twice")
         for t in self._outputs:
             if not isinstance(t, SymbolicTensor):
                 raise TypeError(f"{self._owner()}: outputs must be tensors made by calling layers "
-                                f"on Input() tensors, got {type(t).__name__}: {t!r}")
+                                f"on Input() tensors, got {_describe(t)}")
 
     def _topological_nodes(self):
         """Nodes from the inputs to the outputs, each after the nodes it depends on."""

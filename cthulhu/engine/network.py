@@ -7,7 +7,11 @@ once even when it is used twice.
 
 from __future__ import annotations
 
+import logging
+
 from cthulhu.engine.base_layer import Layer
+
+log = logging.getLogger(__name__)
 
 
 class Model(Layer):
@@ -120,7 +124,10 @@ class Model(Layer):
             # A device may run the whole model itself (Dask: fused, block by block).
             routed = _device_predict(self, x)
             if routed is not NotImplemented:
+                log.debug("%s: predict on %s runs through its device plugin", self._owner(),
+                          type(x).__name__)
                 return routed
+        log.debug("%s: predict on %s samples in batches of %s", self._owner(), n, batch_size)
         if not isinstance(n, int) or n <= batch_size:
             # One batch (or a lazy array of unknown length, e.g. Dask): no slicing, no concat.
             return self(x, training=False)
@@ -135,6 +142,41 @@ class Model(Layer):
             return [xp.concat([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
         xp = aac.array_namespace(parts[0])
         return xp.concat(parts, axis=0)
+
+    # ------------------------------------------------------------ training (not yet)
+    def _no_training(self, method):
+        raise NotImplementedError(
+            f"{self._owner()}: {method}() is not available: cthulhu runs trained models "
+            "(predict, predict_volume) but cannot train them yet. Train in Keras and read the "
+            "result with cthulhu.models.load_model(path) or model.load_weights(path).")
+
+    def compile(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("compile")
+
+    def fit(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("fit")
+
+    def fit_generator(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("fit_generator")
+
+    def train_on_batch(self, *args, **kwargs):
+        """Not available: cthulhu cannot train models yet (raises ``NotImplementedError``)."""
+        self._no_training("train_on_batch")
+
+    def evaluate(self, *args, **kwargs):
+        """Not available: needs a compiled loss, and cthulhu cannot train models yet."""
+        self._no_training("evaluate")
+
+    def evaluate_generator(self, *args, **kwargs):
+        """Not available: needs a compiled loss, and cthulhu cannot train models yet."""
+        self._no_training("evaluate_generator")
+
+    def test_on_batch(self, *args, **kwargs):
+        """Not available: needs a compiled loss, and cthulhu cannot train models yet."""
+        self._no_training("test_on_batch")
 
     # ------------------------------------------------------------ summary & saving
     def summary(self, line_length=None, positions=None, print_fn=None):

@@ -37,6 +37,19 @@ def _declared_input_shape(layer):
     return None
 
 
+def _check_layers_argument(layers, name):
+    """Catch the Keras habits that do not fit a Pile before they fail somewhere odd."""
+    tensors = [t for t in (layers, name) if isinstance(t, SymbolicTensor) or (
+        isinstance(t, (list, tuple)) and t and all(isinstance(x, SymbolicTensor) for x in t))]
+    if tensors:
+        raise TypeError("Pile(layers, name) takes a list of layers; it got tensors made by "
+                        "Input() or by calling layers. A model from input tensors to output "
+                        "tensors is a Lump: Lump(inputs, outputs)")
+    if isinstance(layers, Layer):
+        raise TypeError(f"Pile(layers, name): layers must be a list of layers, got one "
+                        f"{type(layers).__name__}; write Pile([{layers.name}])")
+
+
 @register_layer
 class Pile(Model):
     """A model that runs its layers one after the other.
@@ -58,6 +71,7 @@ class Pile(Model):
     """
 
     def __init__(self, layers=None, name=None):
+        _check_layers_argument(layers, name)
         super().__init__(name=name)
         self._stack: list[Layer] = []
         self._input_batch_shape = None

@@ -204,6 +204,8 @@ class Chain:
     output_shape : tuple
         The last layer's output shape.
 
+    Notes
+    -----
     The spatial analysis (computed on first use) covers the leading layers
     that keep the spatial layout: ``spatial_layers`` of them, ``stop_reason``
     says why it stopped early (``None`` if it did not). ``axes`` holds one

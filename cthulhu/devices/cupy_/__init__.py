@@ -34,8 +34,8 @@ class CupyPlugin(Plugin):
         except ModuleNotFoundError as exc:
             if exc.name != "cupy":
                 return False, f"cupy failed to import ({exc})"
-            return False, ("cupy is not installed (pip install 'cthulhu[cuda12]' or "
-                           "'cthulhu[cuda13]')")
+            return False, ("cupy is not installed (pip install 'cthulhu-layers[cuda12]' or "
+                           "'cthulhu-layers[cuda13]')")
         except Exception as exc:  # a broken CUDA installation surfaces here
             return False, f"cupy failed to import ({type(exc).__name__}: {exc})"
         try:

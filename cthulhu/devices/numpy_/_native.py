@@ -2,8 +2,8 @@
 
 The C sources ship as package data and are compiled on first use with the
 system C compiler (``$CC``, else sysconfig's ``CC``, else ``cc``/``gcc`` on the
-``PATH``) into ``$CTHULHU_CACHE/native/`` (default ``~/.cache/cthulhu/native/``;
-``$XDG_CACHE_HOME`` is honoured). The file name is a hash of the sources, the
+``PATH``) into ``native/`` of :func:`cthulhu.config.cache_dir` (``$CTHULHU_CACHE``, else
+the platform's cache folder: ``~/.cache/cthulhu`` on Linux, ``$XDG_CACHE_HOME`` honoured). The file name is a hash of the sources, the
 compiler's version line and the flags, so a changed source or compiler builds
 anew and a shared cache never serves a stale or foreign binary. The build goes
 to a temporary file in the same folder and is moved into place with
@@ -78,11 +78,9 @@ def _version(cc: list[str]) -> str:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("CTHULHU_CACHE")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "cthulhu")
-    return Path(root) / "native"
+    from cthulhu import config
+
+    return config.cache_dir() / "native"
 
 
 def _sources() -> dict[str, bytes]:
