@@ -21,7 +21,7 @@ import zarr
 
 import cthulhu
 from cthulhu import layers as L
-from cthulhu.devices.dask_ import volume
+from cthulhu.devices.dask_ import digest, volume
 from cthulhu.models import Pile
 
 
@@ -41,7 +41,8 @@ def vol(rng):
 
 
 def write_zarr(path, x, chunks=(4, 4, 4)):
-    array = zarr.create_array(store=str(path), shape=x.shape, chunks=chunks, dtype=x.dtype)
+    array = zarr.create_array(store=str(path), shape=x.shape, chunks=chunks, dtype=x.dtype,
+                              overwrite=True)
     array[...] = x
     return str(path)
 
@@ -305,6 +306,7 @@ def _interrupted_output(tmp_path, model, source, monkeypatch, blocks_done=5):
 @pytest.mark.parametrize("kind", ["zarr", "zarr_missing_chunk", "npy", "hdf5"])
 def test_resume_refuses_an_input_whose_content_changed(tmp_path, vol, monkeypatch, kind):
     model = small_model()
+    monkeypatch.setattr(digest, "SLAB_BYTES", 3 * 8 * 7 * 4)  # slabs of three rows
     if kind.startswith("zarr"):
         source = write_zarr(tmp_path / "in.zarr", vol)
     elif kind == "npy":
@@ -325,14 +327,19 @@ def test_resume_refuses_an_input_whose_content_changed(tmp_path, vol, monkeypatc
     elif kind == "npy":
         np.save(tmp_path / "in.npy", changed)
     else:
-        with h5py.File(tmp_path / "in.h5", "r+") as handle:
-            handle["raw"][...] = changed
+        with h5py.File(tmp_path / "new.h5", "w") as handle:  # exported anew, moved in place
+            handle.create_dataset("raw", data=changed, chunks=(3, 3, 3))
+        os.replace(tmp_path / "new.h5", tmp_path / "in.h5")
     with pytest.raises(ValueError) as info:
         run(model, source, target, scheduler="synchronous")
     message = str(info.value)
     assert "changed" in message and str(target) in message and "\n" not in message
-    if kind.startswith("zarr"):
-        assert "c/2/1/1" in message  # names the chunk that differs
+    if kind == "zarr":  # names the stored chunks that differ: rows 7-8 lie in c/1/.. and c/2/..
+        assert "changed: c/1/0/0, c/1/0/1, c/1/1/0, c/1/1/1 and 4 more" in message
+    elif kind == "zarr_missing_chunk":
+        assert "removed: c/2/1/1" in message
+    else:
+        assert "changed: [6:9] along the first axis" in message  # one slab of three rows
     assert snapshot(target) == before
     # The refusal says how to start again; doing so gives the new input's result.
     if kind == "zarr_missing_chunk":
@@ -389,7 +396,14 @@ def test_a_block_is_recorded_only_after_its_chunk_files_and_folders_are_fsynced(
     monkeypatch.setattr(volume, "_record", checking_record)
     run(model, source, target, scheduler="synchronous")
     assert len(checked) == 3 * 2 * 2
-    assert str(target / "zarr.json") in synced  # the final attributes too
+    # "complete" is written after the last record: a new zarr.json, fsynced, renamed
+    # into place, then its folder fsynced.
+    last = max(i for i, path in enumerate(synced) if path == str(target / "c" / "2" / "1"))
+    after = synced[last + 1:]
+    temp = [i for i, path in enumerate(after) if Path(path).name.startswith(".zarr.json.")]
+    assert temp and str(target) in after[temp[-1] + 1:]
+    attrs = json.loads((target / "zarr.json").read_text())["attributes"]["cthulhu"]
+    assert attrs["complete"] is True
 
 
 def test_a_finished_output_holds_only_zarr_files(tmp_path, vol):
@@ -398,7 +412,7 @@ def test_a_finished_output_holds_only_zarr_files(tmp_path, vol):
     # recorded block always has its file on disk.
     model.layers[-1].set_weights([np.zeros_like(model.layers[-1].get_weights()[0]),
                                   np.full((1,), -1.0, np.float32)])
-    model = Pile([*model.layers, L.Activation("relu")])
+    model = Pile([*model.layers, L.Azatoth("relu")])
     source = write_zarr(tmp_path / "in.zarr", vol)
     target = tmp_path / "out.zarr"
     run(model, source, target)

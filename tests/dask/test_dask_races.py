@@ -24,14 +24,17 @@ TOTAL = 3 * 3 * 3  # output 8x7x7 (one stride-2 layer over 15x14x13) in blocks o
 RUN_CLI = "import sys; from cthulhu.cli import main; sys.exit(main(sys.argv[1:]))"
 
 CHILD = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from cthulhu.cli import main
     from cthulhu.devices.dask_ import volume
 
     real = volume.VolumeJob.run_block
+    hold = os.environ.get("HOLD_WHILE")
 
     def slow(self, block):
         time.sleep(float(sys.argv[1]))  # slow enough for the parent to act mid-run
+        while hold and os.path.exists(hold):  # and held while the parent wants it running
+            time.sleep(0.01)
         return real(self, block)
 
     volume.VolumeJob.run_block = slow
@@ -45,7 +48,8 @@ def lock_file(target):
 
 
 def markers(target):
-    return [p for p in (Path(target) / "cthulhu_done").rglob("*") if p.is_file()]
+    """The block records of an unfinished output (one empty file per block written)."""
+    return [p for p in (Path(target) / "cthulhu_done").glob("*/*") if p.is_file()]
 
 
 def cli(*args):
@@ -53,13 +57,15 @@ def cli(*args):
                           capture_output=True, text=True, timeout=120)
 
 
-def start_slow(folder, target, delay, *extra):
+def start_slow(folder, target, delay, *extra, hold=None):
     script = folder / "child.py"
     script.write_text(CHILD)
+    env = dict(os.environ, HOLD_WHILE=str(hold or ""))
     return subprocess.Popen([sys.executable, str(script), str(delay), "predict",
                              str(folder / "model.cthulhu"), "--input", str(folder / "in.zarr"),
                              "--output", str(target), "--block", str(BLOCK), "--no-progress",
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
 
 
 def wait_for_markers(child, target, count, timeout=60):
@@ -70,6 +76,13 @@ def wait_for_markers(child, target, count, timeout=60):
         assert child.poll() is None, f"the child ended early: {child.communicate()}"
         time.sleep(0.01)
     raise AssertionError("the child made no progress")
+
+
+def _text(path):
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def write_input(path, x):
@@ -150,10 +163,16 @@ def test_resume_after_the_input_was_re_exported_is_refused(killed, tmp_path):
 def test_a_second_run_while_one_runs_is_refused_whatever_the_flags(killed, tmp_path):
     folder, _ = copy_of(killed, tmp_path)
     target = folder / "out.zarr"
-    # The first run is a resume of the killed run (it takes over the stale lock) ...
-    child = start_slow(folder, target, 0.15)
+    # The first run is a resume of the killed run (it takes over the stale lock), held
+    # mid-run while the file `hold` exists ...
+    hold = folder / "hold"
+    hold.touch()
+    child = start_slow(folder, target, 0.0, hold=hold)
     try:
-        wait_for_markers(child, target, len(markers(target)) + 2)
+        deadline = time.monotonic() + 60
+        while f'"pid": {child.pid},' not in _text(lock_file(target)):
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+            time.sleep(0.01)
         # ... and an overwrite, a plain rerun and a run on another spelling of the same
         # output all arrive while it runs.
         spelled = folder / "in.zarr" / ".." / "out.zarr"
@@ -164,6 +183,7 @@ def test_a_second_run_while_one_runs_is_refused_whatever_the_flags(killed, tmp_p
             line = done.stderr.strip()
             assert "\n" not in line and "in use" in line and str(child.pid) in line
         assert child.poll() is None  # the running job was not disturbed
+        hold.unlink()
     finally:
         stdout, stderr = child.communicate(timeout=120)
     assert child.returncode == 0, stderr
