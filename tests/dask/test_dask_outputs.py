@@ -21,7 +21,7 @@ import zarr
 
 import cthulhu
 from cthulhu import layers as L
-from cthulhu.devices.dask_ import digest, volume
+from cthulhu.devices.dask_ import digest, job, volume
 from cthulhu.models import Pile
 
 
@@ -380,10 +380,10 @@ def test_a_block_is_recorded_only_after_its_chunk_files_and_folders_are_fsynced(
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
-    real_record = volume._record
+    real_record = job._record
     checked = []
 
-    def checking_record(job, block):
+    def checking_record(volume_job, block):
         batch, ranges = block
         key = "c/" + "/".join(str(start // 4) for start, _ in ranges)
         chunk = target / key
@@ -391,9 +391,9 @@ def test_a_block_is_recorded_only_after_its_chunk_files_and_folders_are_fsynced(
         for path in [chunk, *[p for p in chunk.parents if p == target or target in p.parents]]:
             assert str(path) in synced, f"{path} not fsynced before the block's record"
         checked.append(block)
-        return real_record(job, block)
+        return real_record(volume_job, block)
 
-    monkeypatch.setattr(volume, "_record", checking_record)
+    monkeypatch.setattr(job, "_record", checking_record)
     run(model, source, target, scheduler="synchronous")
     assert len(checked) == 3 * 2 * 2
     # "complete" is written after the last record: a new zarr.json, fsynced, renamed

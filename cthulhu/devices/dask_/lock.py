@@ -130,7 +130,8 @@ class OutputLock:
                 return
             raw = self._read()
             if raw is None:
-                continue  # released meanwhile: try again
+                time.sleep(0.001)  # released meanwhile: try again
+                continue
             held, why = self._stale(raw)
             if self._steal(raw):
                 warnings.warn(f"output {self.target!r}: {self.path} is a stale lock of pid "
