@@ -447,3 +447,13 @@ def test_bad_input_creates_nothing(tmp_path, vol, case):
     with pytest.raises(error, match=words):
         run(model, source, target, **kw)
     assert not target.exists() and not lock_file(target).exists()
+
+
+@pytest.mark.slow
+def test_an_unreachable_cluster_creates_nothing(tmp_path, vol):
+    # The connection is made before the output or its lock exist (it takes its 10 s timeout).
+    source = write_zarr(tmp_path / "in.zarr", vol)
+    target = tmp_path / "sub" / "out.zarr"
+    with pytest.raises(OSError, match="cannot reach the Dask scheduler"):
+        run(small_model(), source, target, scheduler="tcp://127.0.0.1:1")
+    assert not (tmp_path / "sub").exists()

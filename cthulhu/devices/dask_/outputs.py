@@ -93,11 +93,12 @@ def _refusal(target, reason):
                            "outputs - choose another output, or remove it yourself")
 
 
-def existing_output(target):
+def existing_output(target, to_replace=True):
     """The ``"cthulhu"`` attributes of the output at ``target``, ``None`` if nothing is there.
 
     Raises ``FileExistsError`` naming the path when something is there that is
-    not a cthulhu output (see the module's docstring). A version-0 output gets
+    not a cthulhu output (see the module's docstring); every file in the folder
+    is looked at only when the output is ``to_replace``. A version-0 output gets
     ``"format_version": 0`` in the returned dict.
     """
     path = Path(target)
@@ -122,7 +123,7 @@ def existing_output(target):
         info = dict(info, format_version=0)
     else:
         raise _refusal(target, "a Zarr array cthulhu did not write")
-    foreign = _foreign(path)
+    foreign = _foreign(path) if to_replace else None
     if foreign is not None:
         raise _refusal(target, f"it holds {foreign!r}, which cthulhu did not write")
     return info

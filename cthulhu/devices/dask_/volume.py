@@ -5,7 +5,8 @@ model's halo once, run every layer in memory, write the block's exact output
 into its own output chunk, then record the block as done. Output blocks are the
 output Zarr array's chunks, so no two tasks ever write the same chunk.
 
-A run, in order (``docs/out-of-core.md``, "Safety and durability", is the contract):
+A run, in order (``docs/out-of-core.md``, "Safety: overwrite, lock, resume, durability",
+is the contract):
 
 1. Check every argument (model, input, dtype, device, scheduler, blocks, the
    output's path against the input's) and connect to a cluster; nothing is
@@ -246,7 +247,8 @@ def _chunks(out_full, out_layout, program, block):
 
 def _target_state(target, identity, overwrite):
     """``("new" | "overwrite" | "resume", attributes)``; raises when the output may not be used."""
-    info = outputs.existing_output(target)  # refuses anything that is not a cthulhu output
+    # Refuses anything that is not a cthulhu output.
+    info = outputs.existing_output(target, to_replace=overwrite)
     name = os.fspath(target)
     if info is None:
         return "new", None
