@@ -43,18 +43,16 @@ class VolumeJob:
         self.out_layout, self.target, self.dtype = out_layout, os.fspath(target), dtype
         self.device, self.generation = device, generation
         self._out = None
-        self._flow = None
+        self.flow = _Flow()
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_out"] = state["_flow"] = None
+        state["_out"] = state["flow"] = None
         return state
 
-    @property
-    def flow(self):
-        if self._flow is None:
-            self._flow = _Flow()
-        return self._flow
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.flow = _Flow()  # each process counts its own tasks
 
     @property
     def records(self) -> Path:
