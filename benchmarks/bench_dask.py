@@ -11,10 +11,13 @@ Three figures, each a ratio against a peer measured in the same run:
 3. ``conv``: one 3x3x3 convolution over a Zarr volume, cthulhu's Dask layer
    against ``dask_image.ndfilters.convolve`` on the same volume and chunks
    (target: at least as fast).
+4. ``safety``: what the resume and durability guarantees cost a ``predict_volume``
+   run: the input-content digest (taken at every start) against the whole run,
+   and runs with the per-block ``fsync`` calls against runs with them disabled.
 
 Usage::
 
-    python benchmarks/bench_dask.py [--only rss,throughput,conv] [--sizes 64,256,1024]
+    python benchmarks/bench_dask.py [--only rss,throughput,conv,safety] [--sizes 64,256,1024]
                                     [--block 64|auto] [--chunk 64] [--edge 96] [--repeats 3]
                                     [--scheduler threads] [--workdir DIR]
 
@@ -185,6 +188,50 @@ def bench_conv(edge, chunk, workdir, repeats=5):
     return rows
 
 
+def bench_safety(edge, block, workdir, repeats=3, width=4, chunk=64):
+    """The cost of the input digest and of the fsyncs, against the run they protect."""
+    from unittest import mock
+
+    import cthulhu
+    from cthulhu.cli.predict import example_model
+    from cthulhu.devices.dask_ import digest, outputs, stores
+
+    model = example_model(width=width)
+    source, target = workdir / "safety_in.zarr", workdir / "safety_out.zarr"
+    make_volume(source, (edge,) * 3, (chunk,) * 3)
+    stored = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+
+    def run():
+        cthulhu.predict_volume(model, source, target, block_shape=block, progress=False,
+                               overwrite=True)
+
+    def run_without_fsync():
+        with mock.patch.object(outputs, "fsync_file", lambda path: None), \
+                mock.patch.object(outputs, "fsync_dir", lambda path: None):
+            run()
+
+    run()  # warm-up; the input is then in the page cache, as it is after make_volume
+    rows = []
+    for _ in range(repeats):
+        t_digest = _timed(lambda: digest.input_parts(stores.open_source(str(source))))
+        rows.append((t_digest, _timed(run), _timed(run_without_fsync)))
+    t_digest, t_run, t_bare = (min(r[i] for r in rows) for i in range(3))
+    blocks = cthulhu.predict_volume(model, source, target, block_shape=block, progress=False,
+                                    overwrite=True)["blocks"]
+    row = {"edge": edge, "chunk": chunk, "width": width, "blocks": blocks,
+           "stored_mib": stored / 2**20, "digest_s": t_digest, "run_s": t_run,
+           "run_without_fsync_s": t_bare, "digest_share": t_digest / t_run,
+           "fsync_share": (t_run - t_bare) / t_run,
+           "pairs": [list(r) for r in rows]}
+    print(f"safety: {edge}^3 in {chunk}^3 chunks ({stored / 2**20:.0f} MiB stored), width "
+          f"{width}, {blocks} blocks: input digest {t_digest:.2f} s = "
+          f"{100 * row['digest_share']:.1f}% of the run ({t_run:.2f} s, best of {repeats}); "
+          f"run without fsync {t_bare:.2f} s ({100 * row['fsync_share']:+.1f}%)", flush=True)
+    _remove(source)
+    _remove(target)
+    return row
+
+
 def _timed(func):
     start = time.perf_counter()
     func()
@@ -232,6 +279,10 @@ def main(argv=None):
             block = None if args.block == "auto" else int(args.block)
             results["throughput"] = bench_throughput(args.edge, block, workdir, args.repeats,
                                                      args.width, args.chunk, args.scheduler)
+        if "safety" in wanted:
+            block = None if args.block == "auto" else int(args.block)
+            results["safety"] = bench_safety(args.edge, block, workdir, args.repeats,
+                                             args.width, args.chunk)
         if "conv" in wanted:
             results["conv"] = bench_conv(args.edge, _block_int(args.block), workdir,
                                          max(args.repeats, 5))

@@ -132,6 +132,10 @@ def main(argv=None) -> int:
         return 2
     except (CliError, ValueError, TypeError, OSError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError) and exc.strerror and str(exc).startswith("[Errno"):
+            # "[Errno 2] No such file or directory: 'x'" -> "x: no such file or directory"
+            where = exc.filename if exc.filename is not None else "error"
+            message = f"{where}: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
         print(f"cthulhu {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -33,7 +33,8 @@ def add_parser(subparsers):
     parser.add_argument("--device", default="numpy", choices=("numpy", "cupy"),
                         help="run each block with NumPy (CPU) or CuPy (GPU)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output")
+                        help="replace an existing output written by cthulhu predict (anything "
+                             "else is refused, never deleted)")
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress line")
     return parser
 
@@ -59,19 +60,27 @@ def _load(path):
     try:
         return load_model(path)
     except FileNotFoundError:
-        raise
+        raise CliError(f"model file {path!r} does not exist") from None
     except Exception as exc:  # a corrupt or foreign file: one line, never a traceback
         raise CliError(f"cannot load model {path!r}: {exc}") from None
 
 
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None):
+    print(f"cthulhu predict: warning: {message}", file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
+    import warnings
+
     from cthulhu.devices.dask_ import predict_volume
 
     block = None if args.block is None else parse_block(args.block)
     model = _load(args.model)
-    summary = predict_volume(model, args.input, args.output, block_shape=block,
-                             overwrite=args.overwrite, scheduler=args.scheduler,
-                             progress=not args.no_progress, device=args.device)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_in_one_line  # e.g. "taking over a stale lock"
+        summary = predict_volume(model, args.input, args.output, block_shape=block,
+                                 overwrite=args.overwrite, scheduler=args.scheduler,
+                                 progress=not args.no_progress, device=args.device)
     print(f"cthulhu predict: {summary.line()}")
     return 0
 

@@ -37,12 +37,31 @@ def test_predict_command_writes_the_result_and_one_summary_line(files, capsys):
 
 
 @pytest.mark.parametrize("case", ["exists", "missing_input", "bad_model", "missing_model",
-                                  "rank", "halo", "bad_block"])
+                                  "rank", "halo", "bad_block", "empty", "complex",
+                                  "bad_scheduler", "overwrite_folder", "output_is_input"])
 def test_predict_command_bad_input_is_one_line_exit_2(files, capsys, case):
     folder, _, x = files
     model, source = str(folder / "model.cthulhu"), str(folder / "in.zarr")
-    target, block = folder / "out.zarr", "8"
-    if case == "exists":
+    target, block, extra = folder / "out.zarr", "8", []
+    if case == "empty":
+        zarr.create_array(store=str(folder / "empty.zarr"), shape=(0, 10, 9), chunks=(5, 5, 5),
+                          dtype="float32")
+        source = str(folder / "empty.zarr")
+    elif case == "complex":
+        array = zarr.create_array(store=str(folder / "c.zarr"), shape=x.shape, chunks=(5, 5, 5),
+                                  dtype="complex64")
+        array[...] = x + 1j
+        source = str(folder / "c.zarr")
+    elif case == "bad_scheduler":
+        extra = ["--scheduler", "foo"]
+    elif case == "overwrite_folder":
+        target = folder / "notes"
+        target.mkdir()
+        (target / "todo.txt").write_text("keep me")
+        extra = ["--overwrite"]
+    elif case == "output_is_input":
+        target, extra = folder / "in.zarr", ["--overwrite"]
+    elif case == "exists":
         target.mkdir()
     elif case == "missing_input":
         source = str(folder / "missing.zarr")
@@ -58,14 +77,22 @@ def test_predict_command_bad_input_is_one_line_exit_2(files, capsys, case):
         block = "2"
     else:
         block = "8,x"
-    code = main(["predict", model, "--input", source, "--output", str(target), "--block", block])
+    code = main(["predict", model, "--input", source, "--output", str(target), "--block", block,
+                 *extra])
     out, err = capsys.readouterr()
     assert code == 2
     assert out == "" and err.count("\n") == 1 and err.startswith("cthulhu predict: error: ")
-    if case != "exists":
-        assert not target.exists()
-    else:
+    assert "Errno" not in err and "Traceback" not in err
+    assert not (folder / "out.zarr.cthulhu-lock").exists()
+    if case == "exists":
         assert list(target.iterdir()) == []
+    elif case == "overwrite_folder":
+        assert [p.name for p in target.iterdir()] == ["todo.txt"]
+        assert (target / "todo.txt").read_text() == "keep me" and str(target) in err
+    elif case == "output_is_input":
+        np.testing.assert_array_equal(zarr.open_array(source)[...], x)
+    else:
+        assert not target.exists()
 
 
 def test_parse_block():

@@ -101,9 +101,12 @@ def _even_chunks(n, block):
     return (block,) * full + ((rest,) if rest else ())
 
 
-def __getattr__(name):
-    if name == "predict_volume":
-        from .volume import predict_volume
+_FROM_VOLUME = ("predict_volume", "InputChangedError", "OutputInUseError", "StaleLockWarning")
 
-        return predict_volume
+
+def __getattr__(name):
+    if name in _FROM_VOLUME:
+        from . import volume
+
+        return getattr(volume, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,10 +8,34 @@ once to every worker and one future per block.
 
 from __future__ import annotations
 
-__all__ = ["run_tasks", "get_client"]
+import contextlib
+import re
+
+__all__ = ["run_tasks", "get_client", "check_scheduler", "connected"]
 
 _LOCAL = (None, "threads", "threading", "processes", "multiprocessing", "synchronous", "sync",
           "single-threaded")
+# tcp://host:8786, tls://..., inproc://..., ucx://..., or host:port
+_ADDRESS = re.compile(r"[a-z][a-z0-9+.-]*://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")
+
+
+def check_scheduler(scheduler):
+    """Refuse a ``scheduler`` that is no local scheduler name, address or ``Client``.
+
+    Connects to nothing (:func:`get_client` does), so that a run can check all its
+    arguments before it creates anything.
+    """
+    if scheduler in _LOCAL:
+        return
+    if isinstance(scheduler, str):
+        if not _ADDRESS.fullmatch(scheduler):
+            names = ", ".join(repr(n) for n in _LOCAL[1:])
+            raise ValueError(f"scheduler {scheduler!r} is neither a local scheduler ({names}) "
+                             "nor a dask.distributed address such as 'tcp://host:8786'")
+        return
+    if type(scheduler).__name__ != "Client":
+        raise TypeError(f"scheduler must be None, a scheduler name, an address or a "
+                        f"distributed.Client, got {type(scheduler).__name__}")
 
 
 def get_client(scheduler):
@@ -34,6 +58,17 @@ def get_client(scheduler):
                     f"distributed.Client, got {type(scheduler).__name__}")
 
 
+@contextlib.contextmanager
+def connected(scheduler):
+    """``scheduler`` ready to run: a ``Client`` for an address (closed at the end), else as given."""
+    client = get_client(scheduler)
+    try:
+        yield scheduler if client is None else client
+    finally:
+        if client is not None and not _is_client(scheduler):
+            client.close()
+
+
 def run_tasks(func, job, items, scheduler, on_done):
     """``sum(func(job, item) for item in items)``, in parallel, calling ``on_done()`` per item."""
     if not items:
@@ -52,6 +87,7 @@ def _is_client(scheduler):
 def _run_distributed(client, func, job, items, on_done, close):
     from distributed import as_completed
 
+    futures = []
     try:
         shared = client.scatter(job, broadcast=True, hash=False)
         futures = client.map(func, [shared] * len(items), items, pure=False)
@@ -60,6 +96,11 @@ def _run_distributed(client, func, job, items, on_done, close):
             total += future.result()
             on_done()
         return total
+    except BaseException:
+        # Blocks not started yet never start; one already running on a worker ends on its
+        # own, and finds its output fenced off if the output was replaced meanwhile.
+        client.cancel(futures)
+        raise
     finally:
         if close:
             client.close()

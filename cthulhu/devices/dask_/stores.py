@@ -167,6 +167,22 @@ class Source:
             self._cache.put(index, found)
         return found
 
+    def paths(self):
+        """The files or folders holding this input (resolved), as far as they are known."""
+        if self.path is not None:
+            return [Path(self.path).resolve()]
+        array = self._array
+        store = getattr(array, "store", None)
+        root = getattr(store, "root", None)  # a Zarr array on a local store
+        if root is not None:
+            return [(Path(root) / getattr(array, "path", "")).resolve()]
+        file = getattr(array, "file", None)  # an open h5py dataset
+        found = getattr(file, "filename", None) or getattr(array, "filename", None)  # memmap
+        return [Path(found).resolve()] if isinstance(found, (str, os.PathLike)) else []
+
+    def __repr__(self) -> str:
+        return f"Source({self.spec!r}, kind={self.kind!r}, shape={self.shape}, dtype={self.dtype})"
+
     def __getstate__(self):
         # Ship the description, not the open handle: each process reopens the file.
         state = dict(self.__dict__)
@@ -202,9 +218,6 @@ class _ChunkCache:
             while self.size > self.limit:
                 _, old = self._items.popitem(last=False)
                 self.size -= old.nbytes
-
-    def __repr__(self) -> str:
-        return f"Source({self.spec!r}, kind={self.kind!r}, shape={self.shape}, dtype={self.dtype})"
 
 
 def _identity(array) -> str:

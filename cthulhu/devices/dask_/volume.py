@@ -2,14 +2,27 @@
 
 Every output block is one task: read the block's input region plus the
 model's halo once, run every layer in memory, write the block's exact output
-into its own output chunk(s), then record the block as done. Output blocks are
-the output Zarr array's chunks, so no two tasks ever write the same chunk.
+into its own output chunk, then record the block as done. Output blocks are the
+output Zarr array's chunks, so no two tasks ever write the same chunk.
 
-The completion record is one empty file per block in ``<output>/cthulhu_done/``,
-written only after the block's data; the array's attributes say ``complete``
-only once every block is recorded. A killed run therefore never leaves an
-output that looks finished, and running the same call again computes only the
-blocks without a record.
+A run, in order (``docs/out-of-core.md``, "Safety: overwrite, lock, resume, durability",
+is the contract):
+
+1. Check every argument (model, input, dtype, device, scheduler, blocks, the
+   output's path against the input's) and connect to a cluster; nothing is
+   created before this ends.
+2. Take the output's lock (:mod:`.lock`): a file beside the output, held to the end.
+3. Decide, under the lock, between a new output, replacing a cthulhu output
+   (:mod:`.outputs`: nothing else is ever deleted) and resuming an unfinished
+   one: the same model, input, blocks and dtype, *and* the same input content
+   (:mod:`.digest`).
+4. Each block: write its chunk, ``fsync`` the chunk file and its folders, then
+   create its record, an empty file in ``cthulhu_done/<generation>/``. A record
+   therefore only exists for a block whose data is durable. ``<generation>`` is
+   new for every created output, so a block task of an earlier output (a worker
+   that outlived its run) finds no folder to record into.
+5. Remove temporary files, set ``"complete": true`` (``zarr.json`` replaced
+   atomically and ``fsync``-ed), remove the records; release the lock.
 """
 
 from __future__ import annotations
@@ -18,19 +31,27 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
-from . import stores
+from . import digest, outputs, stores
 from .blocks import auto_block, cache_bytes
+from .job import VolumeJob, marker_name, run_block
 from .layout import fit_layout, model_input_shape
+from .lock import OutputInUseError, OutputLock, StaleLockWarning
 from .plan import output_grid
 from .program import BlockProgram, model_layers
 from .progress import Progress
 
-__all__ = ["predict_volume", "VolumeJob", "RunSummary", "DONE_DIR"]
+__all__ = ["predict_volume", "VolumeJob", "RunSummary", "DONE_DIR", "InputChangedError",
+           "OutputInUseError", "StaleLockWarning"]
 
-DONE_DIR = "cthulhu_done"
-_ATTR = "cthulhu"
+DONE_DIR = outputs.DONE_DIR
+_ATTR = outputs.ATTR
+
+
+class InputChangedError(ValueError):
+    """The input's content differs from the content an unfinished output was started from."""
 
 
 class RunSummary(dict):
@@ -47,91 +68,56 @@ def _json_safe(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _fingerprint(model, layers, source, block, out_shape):
-    digest = hashlib.sha256()
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _identity(model, layers, src, block, out_shape, dtype):
+    """What a resumed run must share with the run that created the output, by name.
+
+    Not the input's path: its content is checked instead (:mod:`.digest`), so a volume
+    moved elsewhere resumes, and one re-exported in place does not.
+    """
     config = model.get_config() if hasattr(model, "get_config") else None
-    digest.update(json.dumps(_json_safe(config), sort_keys=True).encode())
+    weights = hashlib.sha256()
     for layer in layers:
         for weight in layer.get_weights():
-            digest.update(str(weight.shape).encode())
-            digest.update(weight.tobytes())
-    digest.update(repr((source.spec, source.shape, str(source.dtype), block, out_shape)).encode())
-    return digest.hexdigest()
+            weights.update(f"{weight.shape} {weight.dtype.str}".encode())
+            weights.update(weight.tobytes())
+    return _json_safe({
+        "model configuration": _sha(json.dumps(_json_safe(config), sort_keys=True).encode()),
+        "model weights": weights.hexdigest(),
+        "input shape": list(src.shape),
+        "input dtype": str(src.dtype), "block shape": list(block),
+        "output shape": list(out_shape), "dtype": str(dtype)})
 
 
-class VolumeJob:
-    """Everything a worker needs for one block: the program, the source, the target.
+def _check_source(src):
+    """Refuse inputs the model cannot take: empty volumes and non-real dtypes."""
+    import numpy as np
 
-    Pickles small (the source and target are paths); each process opens the
-    files itself, once.
-    """
-
-    def __init__(self, program, source, layout, out_layout, target, dtype, device="numpy"):
-        self.program, self.source, self.layout = program, source, layout
-        self.out_layout, self.target, self.dtype = out_layout, os.fspath(target), dtype
-        self.device = device
-        self._out = None
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_out"] = None
-        return state
-
-    def read(self, full_index):
-        block = self.source.read(self.layout.stored_index(full_index))
-        block = self.layout.restore(block, len(full_index))
-        if self.device == "cupy":
-            import cupy
-
-            block = cupy.asarray(block)  # the layers then run on the GPU (CuPy plugin)
-        return block
-
-    def output(self):
-        if self._out is None:
-            self._out = stores.open_target(self.target, mode="r+")
-        return self._out
-
-    def run_block(self, block):
-        """Compute, write and record one block; returns the number of output voxels."""
-        import numpy as np
-
-        batch, ranges = block
-        y = self.program.run(self.read, ranges, batch=(batch, batch + 1), dtype=self.dtype)
-        y = y.get() if hasattr(y, "get") and not isinstance(y, np.ndarray) else np.asarray(y)
-        index = [slice(batch, batch + 1)] + [slice(*r) for r in ranges]
-        full = [slice(None)] * y.ndim
-        for axis, sl in zip((0, *self.program.spatial_axes), index, strict=True):
-            full[axis] = sl
-        stored = self.out_layout.stored_index(tuple(full))
-        self.output()[stored] = _strip(y, self.out_layout, self.program.data_format)
-        _record(self.target, block)
-        return int(y.size)
+    kind = np.dtype(src.dtype).kind
+    if kind == "c":
+        raise TypeError(f"predict_volume: input {src.spec!r} has complex dtype {src.dtype}; "
+                        "the layers take real values - pass the real part, imaginary part or "
+                        "magnitude as the input")
+    if kind not in "biuf":
+        raise TypeError(f"predict_volume: input {src.spec!r} has dtype {src.dtype}, not real "
+                        "numbers")
+    if 0 in src.shape:
+        raise ValueError(f"predict_volume: input {src.spec!r} is empty (shape {src.shape})")
 
 
-def _strip(block, layout, data_format):
-    if not layout.has_channels and block.shape[-1 if data_format == "channels_last" else 1] == 1:
-        block = block[..., 0] if data_format == "channels_last" else block[:, 0]
-    if not layout.has_batch:
-        block = block[0]
-    return block
+def _check_dtype(dtype):
+    import numpy as np
 
-
-def _marker(target, block) -> Path:
-    batch, ranges = block
-    name = "_".join([str(batch)] + [str(start) for start, _ in ranges])
-    return Path(target) / DONE_DIR / name
-
-
-def _record(target, block):
-    # Written after the data: a block with a marker is a block whose chunks are on disk.
-    path = _marker(target, block)
-    with open(path, "wb") as handle:
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _run_block(job, block):
-    return job.run_block(block)
+    try:
+        ok = np.dtype(dtype).kind == "f"
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"predict_volume: dtype must be a floating dtype such as 'float32', "
+                         f"got {dtype!r}")
 
 
 def _normalize_block(block_shape, rank):
@@ -147,11 +133,17 @@ def _normalize_block(block_shape, rank):
 
 
 def prepare(model, source, target, block_shape=None, overwrite=False, dtype="float32",
-            device="numpy"):
-    """Check everything and plan the run; writes nothing. Returns ``(job, blocks, state)``."""
+            device="numpy", scheduler=None):
+    """Check everything and plan the run; writes nothing. Returns ``(job, blocks, plan)``."""
+    from .scheduling import check_scheduler
+
     _check_device(device)
+    _check_dtype(dtype)
+    check_scheduler(scheduler)
     layers = model_layers(model)
     src = stores.open_source(source)
+    _check_source(src)
+    outputs.check_apart(target, src.paths())
     data_format = _data_format(layers)
     rank = _spatial_rank(layers, model, len(src.shape), data_format)
     layout, full_shape = fit_layout(src.shape, model_input_shape(model, layers), rank,
@@ -183,20 +175,23 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
                               data_format)
     out_stored = out_layout.stored_shape(out_full)
     chunks = _chunks(out_full, out_layout, program, block)
-    fingerprint = _fingerprint(model, layers, src, block, out_full)
-    state = _target_state(target, fingerprint, overwrite)
-    attrs = {_ATTR: {
+    identity = _identity(model, layers, src, block, out_full, dtype)
+    OutputLock(target).check()  # a run in progress is the first thing to tell
+    state, _ = _target_state(target, identity, overwrite)
+    attrs = {
+        "format": outputs.FORMAT, "format_version": outputs.FORMAT_VERSION,
         "model_name": getattr(model, "name", type(model).__name__),
         "model_config": _json_safe(model.get_config() if hasattr(model, "get_config") else None),
         "source": src.spec, "block_shape": list(block),
         "halo": None if halo is None else [list(h) for h in halo],
-        "fingerprint": fingerprint, "complete": False,
-    }}
+        "fingerprint": _sha(json.dumps(identity, sort_keys=True).encode()),
+        "identity": identity, "complete": False,
+    }
     job = VolumeJob(program, src, layout, out_layout, target, dtype, device)
     blocks = [(b, ranges) for b in range(out_full[0])
               for _, ranges in output_grid(spatial_out, block)]
     return job, blocks, {"state": state, "attrs": attrs, "shape": out_stored, "chunks": chunks,
-                         "dtype": dtype}
+                         "dtype": dtype, "identity": identity}
 
 
 def _region_extent(program, block, spatial_out):
@@ -250,35 +245,60 @@ def _chunks(out_full, out_layout, program, block):
     return tuple(chunks[i] for i in kept)
 
 
-def _target_state(target, fingerprint, overwrite):
-    """``"new"``, ``"overwrite"`` or ``"resume"``; raises when the output exists otherwise."""
-    path = Path(target)
-    if not path.exists():
-        return "new"
+def _target_state(target, identity, overwrite):
+    """``("new" | "overwrite" | "resume", attributes)``; raises when the output may not be used."""
+    # Refuses anything that is not a cthulhu output.
+    info = outputs.existing_output(target, to_replace=overwrite)
+    name = os.fspath(target)
+    if info is None:
+        return "new", None
     if overwrite:
-        return "overwrite"
-    existing = stores.open_target(path, mode="r")
-    info = dict(existing.attrs).get(_ATTR) if existing is not None else None
-    if isinstance(info, dict) and not info.get("complete") and (path / DONE_DIR).is_dir():
-        if info.get("fingerprint") == fingerprint:
-            return "resume"
-        raise FileExistsError(f"output {os.fspath(target)!r} holds an unfinished run of a "
-                              "different model, input or block shape; pass overwrite=True "
+        return "overwrite", info
+    if info.get("complete"):
+        raise FileExistsError(f"output {name!r} already exists; pass overwrite=True "
                               "(--overwrite) to replace it")
-    raise FileExistsError(f"output {os.fspath(target)!r} already exists; pass overwrite=True "
-                          "(--overwrite) to replace it")
+    if info.get("format_version") != outputs.FORMAT_VERSION:
+        raise FileExistsError(f"output {name!r} holds an unfinished run of an older cthulhu "
+                              f"(output format {info.get('format_version')}), which cannot be "
+                              "resumed; pass overwrite=True (--overwrite) to start again")
+    generation = info.get("generation")
+    if not (isinstance(generation, str) and (Path(target) / DONE_DIR / generation).is_dir()):
+        raise FileExistsError(f"output {name!r} is unfinished but has lost its block records; "
+                              "pass overwrite=True (--overwrite) to start again")
+    stored = info.get("identity") or {}
+    differ = [key for key in identity if stored.get(key) != identity[key]]
+    if differ:
+        raise FileExistsError(f"output {name!r} holds an unfinished run that differs from "
+                              f"this one in: {', '.join(differ)}; pass overwrite=True "
+                              "(--overwrite) to replace it")
+    return "resume", info
 
 
-def _create(target, plan):
+def _check_content(target, info, parts, src):
+    if info.get("input_digest") == digest.combine(parts):
+        return
+    record = Path(target) / DONE_DIR / f"input-{info['generation']}.txt"
+    try:
+        old = digest.load_parts(record.read_bytes())
+        what = digest.describe_change(old, parts)
+    except OSError:
+        what = "its content digest differs"
+    raise InputChangedError(
+        f"input {src.spec!r} changed since the unfinished run in {os.fspath(target)!r} began "
+        f"({what}); the blocks written so far came from the old content - pass "
+        "overwrite=True (--overwrite) to start again from the new one")
+
+
+def _create(target, plan, parts, generation):
     path = Path(target)
-    if plan["state"] == "overwrite":
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    if plan["state"] != "resume":
-        stores.create_target(path, plan["shape"], plan["chunks"], plan["dtype"], plan["attrs"])
-        (path / DONE_DIR).mkdir()
+    attrs = dict(plan["attrs"], generation=generation, input_digest=digest.combine(parts))
+    stores.create_target(path, plan["shape"], plan["chunks"], plan["dtype"], {_ATTR: attrs})
+    records = path / DONE_DIR
+    (records / generation).mkdir(parents=True)
+    outputs.write_atomic(records / f"input-{generation}.txt", digest.dump_parts(parts))
+    outputs.fsync_file(path / "zarr.json")
+    for folder in (records, path, path.parent):
+        outputs.fsync_dir(folder)
 
 
 def predict_volume(model, source, target, block_shape=None, overwrite=False, scheduler=None,
@@ -292,17 +312,20 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
     source : str, os.PathLike or array
         A Zarr array, ``'file.h5:dataset'``, a ``.npy`` file (memory-mapped) or an
         array. Axes: the model's ``(batch, spatial..., channels)``, or without the
-        batch axis, or (single channel) spatial axes only.
+        batch axis, or (single channel) spatial axes only. Real values only.
     target : str or os.PathLike
-        The output Zarr (v3) array; its chunks are the output blocks.
+        The output Zarr (v3) array; its chunks are the output blocks. It may not
+        be, contain or lie inside the input.
     block_shape : int or tuple of int, optional
         Output block size per spatial axis. By default the smallest multiple of
         16 (from 64 up to 256) whose halo adds at most 15% to the block's input
         (:func:`~cthulhu.devices.dask_.blocks.auto_block`): 128 for three
         ``3x3x3`` convolutions.
     overwrite : bool
-        Replace an existing output. Without it an existing output is an error,
-        except an unfinished run of the same model, input and blocks, which resumes.
+        Replace an existing output - only one written by ``predict_volume``
+        (anything else is refused, and never deleted). Without it an existing
+        output is an error, except an unfinished run of the same model, input
+        (content included), blocks and dtype, which resumes.
     scheduler : None, str or distributed.Client
         ``None`` (Dask's threads), ``"threads"``, ``"processes"``, ``"synchronous"``,
         a ``dask.distributed`` scheduler address, or a ``Client``.
@@ -319,37 +342,69 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
     RunSummary
         A dict with ``blocks``, ``computed``, ``skipped``, ``seconds``, ``voxels``,
         ``shape`` and ``output``; ``summary.line()`` is a one-line report.
+
+    Raises
+    ------
+    FileExistsError
+        The output exists and may not be used (see ``overwrite``).
+    OutputInUseError
+        Another run holds the output's lock (``<target>.cthulhu-lock``).
+    InputChangedError
+        Resuming, but the input's content changed since the output was started.
     """
     import time
 
+    from .scheduling import connected
+
     start = time.perf_counter()
-    job, blocks, plan = prepare(model, source, target, block_shape, overwrite, dtype, device)
-    _create(target, plan)
-    done = {p.name for p in (Path(target) / DONE_DIR).iterdir()}
-    todo = [b for b in blocks if _marker(target, b).name not in done]
-    out_voxels = 1
-    for n in plan["shape"]:
-        out_voxels *= n
-    bar = progress if isinstance(progress, Progress) else Progress(
-        len(todo), out_voxels / max(len(blocks), 1), enabled=None if progress else False,
-        done_before=len(blocks) - len(todo))
-    voxels = _execute(job, todo, scheduler, bar)
-    bar.close()
-    _finish(target)
+    job, blocks, plan = prepare(model, source, target, block_shape, overwrite, dtype, device,
+                                scheduler)
+    with connected(scheduler) as runner:
+        Path(os.path.abspath(os.fspath(target))).parent.mkdir(parents=True, exist_ok=True)
+        with OutputLock(target):
+            # Decided again under the lock: what was there may have changed since prepare.
+            state, info = _target_state(target, plan["identity"], overwrite)
+            parts = digest.input_parts(job.source)
+            if state == "resume":
+                _check_content(target, info, parts, job.source)
+                job.generation = info["generation"]
+            else:
+                if state == "overwrite":
+                    outputs.remove_output(target)
+                job.generation = uuid.uuid4().hex
+                _create(target, plan, parts, job.generation)
+            done = set(os.listdir(job.records))
+            todo = [b for b in blocks if marker_name(b) not in done]
+            voxels = _execute(job, todo, runner, progress, plan["shape"], len(blocks))
+            _finish(target, job.generation)
     return RunSummary(blocks=len(blocks), computed=len(todo), skipped=len(blocks) - len(todo),
                       seconds=time.perf_counter() - start, voxels=voxels,
                       shape=plan["shape"], output=os.fspath(target))
 
 
-def _finish(target):
-    out = stores.open_target(target, mode="r+")
-    info = dict(out.attrs[_ATTR])
-    info["complete"] = True
-    out.attrs[_ATTR] = info
-    shutil.rmtree(Path(target) / DONE_DIR)
-
-
-def _execute(job, blocks, scheduler, bar):
+def _execute(job, todo, scheduler, progress, shape, total):
     from .scheduling import run_tasks
 
-    return run_tasks(_run_block, job, blocks, scheduler, bar.update)
+    out_voxels = 1
+    for n in shape:
+        out_voxels *= n
+    bar = progress if isinstance(progress, Progress) else Progress(
+        len(todo), out_voxels / max(total, 1), enabled=None if progress else False,
+        done_before=total - len(todo))
+    try:
+        return run_tasks(run_block, job, todo, scheduler, bar.update)
+    except BaseException:
+        job.halt()  # the lock is released only once no block of this process still writes
+        raise
+    finally:
+        bar.close()
+
+
+def _finish(target, generation):
+    path = Path(target)
+    outputs.remove_strays(path)
+    info = dict(json.loads((path / "zarr.json").read_bytes())["attributes"][_ATTR])
+    info["complete"] = True
+    outputs.set_attributes(path, info)
+    shutil.rmtree(path / DONE_DIR)
+    outputs.fsync_dir(path)
