@@ -32,7 +32,9 @@ class DaskPlugin(Plugin):
 
     def available(self) -> tuple[bool, str]:
         if importlib.util.find_spec("dask") is None:
-            return False, "dask is not installed (pip install 'cthulhu[dask]')"
+            from cthulhu._extras import install_hint
+
+            return False, f"dask is not installed ({install_hint('dask')})"
         import dask
 
         return True, f"dask {dask.__version__}"

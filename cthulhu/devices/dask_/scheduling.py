@@ -45,8 +45,10 @@ def get_client(scheduler):
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - distributed is in the dask extra
+        from cthulhu._extras import install_hint
+
         raise ValueError(f"scheduler {scheduler!r} needs dask.distributed: "
-                         "pip install 'cthulhu[dask]'") from exc
+                         f"{install_hint('dask')}") from exc
     if isinstance(scheduler, Client):
         return scheduler
     if isinstance(scheduler, str):

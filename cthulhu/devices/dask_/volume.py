@@ -214,7 +214,9 @@ def _check_device(device):
     if device not in ("numpy", "cupy"):
         raise ValueError(f"device must be 'numpy' or 'cupy', got {device!r}")
     if device == "cupy" and importlib.util.find_spec("cupy") is None:
-        raise ValueError("device 'cupy' needs CuPy: pip install 'cthulhu[cuda12]' (or cuda13)")
+        from cthulhu._extras import install_hint
+
+        raise ValueError(f"device 'cupy' needs CuPy: {install_hint('cuda12')}")
 
 
 def _data_format(layers):
