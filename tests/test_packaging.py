@@ -74,8 +74,6 @@ def test_packaging_group_script_resolves_includes():
     assert bad.returncode != 0 and "no dependency group 'nope'" in bad.stderr
 
 
-# cthulhu/devices/dask_ is being rewritten on another branch at the time of writing; its
-# three hints are fixed when that work is merged (issue 12), and this entry goes then.
 def test_packaging_no_hint_names_the_unrelated_distribution():
     stale = re.compile(r"(?<![\w-])cthulhu\[")
     found = []
