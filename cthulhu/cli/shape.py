@@ -50,12 +50,21 @@ def _bindings(items):
     return out
 
 
+def _parse_layers(texts):
+    """The specs of the layer calls; ``data_format=None`` is the user's configured default."""
+    from cthulhu import config
+    from cthulhu.shapes.parse import parse_layer
+
+    default = config.image_data_format()
+    return [parse_layer(text, default_data_format=default) for text in texts]
+
+
 def run(args) -> int:
     from cthulhu import shapes
-    from cthulhu.shapes.parse import parse_layer, parse_shape, split_chain
+    from cthulhu.shapes.parse import parse_shape, split_chain
 
     texts = split_chain(args.layers)
-    specs = [parse_layer(text) for text in texts]
+    specs = _parse_layers(texts)
     input_shape = parse_shape(args.input_shape)
     bindings = _bindings(args.bind)
     if bindings:
@@ -150,10 +159,10 @@ def _summary(result):
 def run_example() -> int:
     """Print the shape table of the built-in example model (a small 3D U-Net-like chain)."""
     from cthulhu import shapes
-    from cthulhu.shapes.parse import parse_layer, parse_shape, split_chain
+    from cthulhu.shapes.parse import parse_shape, split_chain
 
     texts = split_chain(EXAMPLE_CHAIN)
-    specs = [parse_layer(text) for text in texts]
+    specs = _parse_layers(texts)
     print("cthulhu shape: the built-in example model")
     print(f"  {EXAMPLE_CHAIN}")
     for text in EXAMPLE_INPUTS:

@@ -12,7 +12,6 @@ from math import gcd, lcm
 from ._arith import ceildiv, is_int
 from .errors import ShapeError, owner_label
 from .lengths import (
-    _conv_pad,
     _conv_transpose_pad,
     conv_padding,
     conv_transpose_padding,
@@ -106,31 +105,6 @@ def upsampling_step(n, size, interpolation="nearest"):
 def _pad_lo(pair):
     lo = pair[0]
     return lo if is_int(lo) else None
-
-
-def _steps_of(spec, axis, n_in, n_out):
-    """The ``_Step`` of one layer along spatial axis ``axis``; ``None`` for an identity."""
-    # Specs were checked when normalised: the formula cores take their arguments as they are.
-    kind = spec["kind"]
-    if kind in ("conv", "depthwise_conv", "separable_conv"):
-        s = spec["strides"][axis]
-        K = dilated_kernel_size(spec["kernel_size"][axis], spec["dilation_rate"][axis])
-        lo = _pad_lo(_conv_pad(n_in, K, s, spec["padding"]))
-        return _Step(False, s, K, lo, n_in, n_out)
-    if kind == "conv_transpose":
-        s = spec["strides"][axis]
-        K = dilated_kernel_size(spec["kernel_size"][axis], spec["dilation_rate"][axis])
-        op = spec.get("output_padding")
-        op = None if op is None else op[axis]
-        lo = _pad_lo(_conv_transpose_pad(K, s, spec["padding"], op))
-        return _Step(True, s, K, lo, n_in, n_out)
-    if kind == "upsampling":
-        return upsampling_step(n_in, spec["size"][axis], spec.get("interpolation", "nearest"))
-    if kind == "cropping":
-        return _Step(False, 1, 1, -spec["cropping"][axis][0], n_in, n_out)
-    if kind == "zero_padding":
-        return _Step(False, 1, 1, spec["padding"][axis][0], n_in, n_out)
-    return None
 
 
 class AxisInfo:

@@ -310,4 +310,10 @@ def _data_format(layers):
     if len(formats) > 1:
         raise ValueError(f"the model mixes data formats {sorted(formats)}; out-of-core prediction "
                          "needs one layout for the whole chain")
-    return formats.pop() if formats else shapes.normalize_data_format(None)
+    if formats:
+        return formats.pop()
+    # No layer says: the user's default, as the layers' data_format=None (cthulhu.shapes
+    # reads no configuration).
+    from cthulhu import config
+
+    return config.image_data_format()
