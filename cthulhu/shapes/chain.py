@@ -184,25 +184,27 @@ class Chain:
             return self._spatial
         rank = fmt = None
         count, reason = len(self.specs), None
+        kinds = self._kinds = []
+        lookup, append = KINDS.get, kinds.append
         for i, spec in enumerate(self.specs):
-            kind = get_kind(spec["kind"])
-            role = kind.blockwise(spec, fmt)
-            if role in _SPATIAL_ROLES and not kind.spatial:
+            name = spec["kind"]
+            kind = lookup(name) or get_kind(name)
+            append(kind)
+            role = kind.blockwise(spec, fmt) if kind.role_depends_on_layout else kind.role
+            if role not in _SPATIAL_ROLES:
+                what = "needs whole spatial axes" if kind.spatial else "is not spatial"
+                count, reason = i, f"{spec_owner(spec)} ({kind.name}) {what}"
+                break
+            if not kind.spatial:
                 continue          # positions kept whatever the layout (activations, ...)
-            if role in _SPATIAL_ROLES:
-                if rank is None:
-                    rank, fmt = spec["rank"], spec["data_format"]
-                    if len(self.input_shape) != rank + 2:
-                        count, reason = i, f"{spec_owner(spec)} expects rank {rank + 2}"
-                        break
-                    continue
-                if (spec["rank"], spec["data_format"]) == (rank, fmt):
-                    continue
+            if rank is None:
+                rank, fmt = spec["rank"], spec["data_format"]
+                if len(self.input_shape) != rank + 2:
+                    count, reason = i, f"{spec_owner(spec)} expects rank {rank + 2}"
+                    break
+            elif spec["rank"] != rank or spec["data_format"] != fmt:
                 count, reason = i, f"{spec_owner(spec)} changes the spatial layout"
                 break
-            what = "needs whole spatial axes" if kind.spatial else "is not spatial"
-            count, reason = i, f"{spec_owner(spec)} ({kind.name}) {what}"
-            break
         if rank is None:
             rank, fmt = max(len(self.input_shape) - 2, 0), DEFAULT_DATA_FORMAT
         self._spatial = (rank, fmt, spatial_axes(rank + 2, fmt), count, reason)
@@ -233,9 +235,11 @@ class Chain:
             # made once per axis for all spatial layers: block plans ask again and again
             idx = self.spatial_axes[j]
             steps, n_in = [], self.input_shape[idx]
-            for i, spec in enumerate(self.specs[:self.spatial_layers]):
+            for i, (spec, kind) in enumerate(zip(self.specs[:self.spatial_layers], self._kinds)):
                 n_out = self.output_shapes[i][idx]
-                steps.append((i, get_kind(spec["kind"]).steps(spec, j, n_in, n_out)))
+                # position-wise kinds keep every position: no range map to make
+                step = None if kind.role == "pointwise" else kind.steps(spec, j, n_in, n_out)
+                steps.append((i, step))
                 n_in = n_out
             self._step_lists[j] = steps
         return steps if count == len(steps) else steps[:count]

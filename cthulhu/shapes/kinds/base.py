@@ -58,6 +58,9 @@ def register(kind):
     if kind.role not in ROLES:
         raise ValueError(f"kind {kind.name!r}: role must be one of {sorted(ROLES)}, "
                          f"got {kind.role!r}")
+    # Chains ask every layer's role; most kinds have one whatever the layout, which the
+    # hot loops then read as an attribute instead of calling blockwise().
+    kind.role_depends_on_layout = type(kind).blockwise is not Kind.blockwise
     KINDS[kind.name] = kind
     return kind
 
