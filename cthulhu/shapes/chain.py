@@ -235,7 +235,9 @@ class Chain:
             # made once per axis for all spatial layers: block plans ask again and again
             idx = self.spatial_axes[j]
             steps, n_in = [], self.input_shape[idx]
-            for i, (spec, kind) in enumerate(zip(self.specs[:self.spatial_layers], self._kinds)):
+            kinds = self._kinds[:self.spatial_layers]
+            for i, (spec, kind) in enumerate(zip(self.specs[:self.spatial_layers], kinds,
+                                                 strict=True)):
                 n_out = self.output_shapes[i][idx]
                 # position-wise kinds keep every position: no range map to make
                 step = None if kind.role == "pointwise" else kind.steps(spec, j, n_in, n_out)
