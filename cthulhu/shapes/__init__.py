@@ -23,6 +23,7 @@ from .catalog import REQUIRED, LayerRow
 from .chain import Chain, chain
 from .checks import check_shape
 from .errors import ShapeError, ShapeTypeError
+from .graph import Graph, graph
 from .inverse import input_sizes, nearest_valid_sizes, output_length, returns_to_input
 from .kinds import KINDS, ROLES, Kind, SpatialKind, get_kind
 from .layout import (
@@ -92,10 +93,11 @@ __all__ += [
     "from_channels_last", "Kind", "SpatialKind", "KINDS", "ROLES", "get_kind", "REQUIRED",
     "LayerRow",
 ]
-# Symbolic sizes, chains and inverse questions (bound here, not lazily: ``chain`` and
-# ``symbolic`` are also module names, and an imported submodule would shadow them).
+# Symbolic sizes, chains, graphs and inverse questions (bound here, not lazily: ``chain``,
+# ``graph`` and ``symbolic`` are also module names, and an imported submodule would shadow
+# them).
 __all__ += [
-    "Sym", "symbolic", "evaluate", "subs", "format_shape", "chain", "Chain",
+    "Sym", "symbolic", "evaluate", "subs", "format_shape", "chain", "Chain", "graph", "Graph",
     "spec_from_config", "layer_spec",
     "input_sizes", "output_length", "returns_to_input", "nearest_valid_sizes",
 ]
@@ -104,7 +106,7 @@ __all__ += [
 # ``shapes.parse_shape``, ...) stay reachable as attributes. All but ``parse`` are
 # already imported above; ``parse`` (the text language of ``cthulhu shape``) is
 # imported on first use.
-_SUBMODULES = ("symbolic", "chain", "inverse", "spec", "catalog", "parse")
+_SUBMODULES = ("symbolic", "chain", "graph", "inverse", "spec", "catalog", "parse")
 
 
 def __getattr__(name):

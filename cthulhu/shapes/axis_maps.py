@@ -19,7 +19,7 @@ from .lengths import (
 )
 
 __all__ = ["AxisInfo", "LayerBlock", "BlockPlan", "split_axis", "conv_step",
-           "conv_transpose_step", "upsampling_step", "axis_plan", "plan_block"]
+           "conv_transpose_step", "upsampling_step", "step_block", "axis_plan", "plan_block"]
 
 
 class _Step:
@@ -337,6 +337,20 @@ def _core_form(step, a, b, start, stop, pads):
     return (zlo, zhi), (first, first + b - a)
 
 
+def step_block(step, a, b):
+    """``(in_range, out_range, pads, zeros, keep)`` of one layer's output ``[a, b)`` on one axis.
+
+    ``step`` is the layer's range map along the axis (``None``: positions
+    kept); see :class:`LayerBlock` for the meaning of the parts. Chains
+    (:func:`axis_plan`) and graphs (:mod:`cthulhu.shapes.graph`) are made of these.
+    """
+    if step is None:
+        return (a, b), (a, b), (0, 0), (0, 0), (0, max(b - a, 0))
+    start, stop, pads = _block_back(step, a, b)
+    zeros, keep = _core_form(step, a, b, start, stop, pads)
+    return (start, stop), (a, b), pads, zeros, keep
+
+
 def axis_plan(steps, a, b):
     """Per layer ``(in_range, out_range, pads, zeros, keep)`` for the output ``[a, b)``.
 
@@ -346,13 +360,9 @@ def axis_plan(steps, a, b):
     """
     plan = []
     for step in reversed(steps):
-        if step is None:
-            plan.append(((a, b), (a, b), (0, 0), (0, 0), (0, max(b - a, 0))))
-            continue
-        start, stop, pads = _block_back(step, a, b)
-        zeros, keep = _core_form(step, a, b, start, stop, pads)
-        plan.append(((start, stop), (a, b), pads, zeros, keep))
-        a, b = start, stop
+        part = step_block(step, a, b)
+        plan.append(part)
+        a, b = part[0]
     plan.reverse()
     return plan
 
