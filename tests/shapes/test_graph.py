@@ -413,9 +413,9 @@ def dags(draw, rank):
     inputs = {"x": (1, *size, draw(st.integers(1, 2)))}
     nodes = []
     for i in range(draw(st.integers(1, 7))):
-        g = shapes.graph(nodes, inputs) if nodes else None
+        known = shapes.graph(nodes, inputs).shapes if nodes else inputs
         tensors = ["x", *(n for n, _, _ in nodes)]
-        shape_of = (lambda t: g.shapes[t]) if g else (lambda t: inputs[t])
+        shape_of = known.__getitem__
         if len(tensors) > 1 and draw(st.integers(0, 2)):
             # a merge of tensors with the shape (merge) or the spatial sizes (concatenate)
             first = draw(st.sampled_from(tensors))
