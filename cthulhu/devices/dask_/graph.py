@@ -15,16 +15,9 @@ import uuid
 
 from cthulhu import shapes
 
+from .scheduling import _Opaque
+
 __all__ = ["program_array", "output_chunks"]
-
-
-class _Opaque:
-    """Task metadata Dask must pass through untouched (never mistaken for keys or tasks)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
 
 
 def output_chunks(in_chunks, n_in, n_out):
