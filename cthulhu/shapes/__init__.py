@@ -32,6 +32,7 @@ from .layout import (
     channels_axis,
     from_channels_last,
     is_channels_first,
+    is_channels_last,
     join_channels,
     normalize_data_format,
     spatial_axes,
@@ -89,7 +90,8 @@ __all__ = [
 ]
 # Data formats (layout), layer kinds and the catalog.
 __all__ += [
-    "DATA_FORMATS", "is_channels_first", "channel_index", "spatial_axes", "split_channels", "join_channels", "to_channels_last",
+    "DATA_FORMATS", "is_channels_first", "is_channels_last", "channel_index", "spatial_axes",
+    "split_channels", "join_channels", "to_channels_last",
     "from_channels_last", "Kind", "SpatialKind", "KINDS", "ROLES", "get_kind", "REQUIRED",
     "LayerRow",
 ]

@@ -6,6 +6,7 @@ wrong input fails with the layer's name and the shape it got.
 
 from ._arith import check_dim
 from .errors import ShapeTypeError, shape_error
+from .layout import is_channels_first
 
 __all__ = ["check_shape", "check_spatial_rank", "spatial_shape", "check_rank"]
 
@@ -49,7 +50,7 @@ def check_spatial_rank(rank, input_shape, owner):
 def spatial_shape(input_shape, rank, data_format, owner):
     """The checked ``input_shape`` of a layer with ``rank`` spatial axes in ``data_format``."""
     check_spatial_rank(rank, input_shape, owner)
-    what = (f"(batch, channels, {_AXES[rank]})" if data_format == "channels_first"
+    what = (f"(batch, channels, {_AXES[rank]})" if is_channels_first(data_format)
             else f"(batch, {_AXES[rank]}, channels)")
     return check_shape(input_shape, rank + 2, owner, what=what)
 

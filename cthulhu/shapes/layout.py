@@ -17,7 +17,7 @@ from .errors import shape_error
 
 __all__ = [
     "DATA_FORMATS", "DEFAULT_DATA_FORMAT", "normalize_data_format", "spatial_data_format",
-    "is_channels_first", "channels_axis", "channel_index", "spatial_axes", "split_channels",
+    "is_channels_first", "is_channels_last", "channels_axis", "channel_index", "spatial_axes", "split_channels",
     "join_channels", "to_channels_last", "from_channels_last",
 ]
 
@@ -72,6 +72,11 @@ def spatial_data_format(rank, data_format, owner=None, default=DEFAULT_DATA_FORM
 def is_channels_first(data_format):
     """Whether a *normalised* data format puts the channels before the spatial axes."""
     return data_format == "channels_first"
+
+
+def is_channels_last(data_format):
+    """Whether a *normalised* data format puts the channels last (``None``: no layout: no)."""
+    return data_format == "channels_last"
 
 
 def channels_axis(rank, data_format):

@@ -17,7 +17,7 @@ the node's own block. No layer uses them yet (issue 10 adds ``Add``,
 from .._arith import is_int
 from ..checks import check_shape
 from ..errors import ShapeTypeError, shape_error
-from ..layout import channel_index
+from ..layout import channel_index, channels_axis
 from .base import Kind, register
 
 __all__ = ["MERGE_OPS", "MergeKind", "ConcatenateKind", "same_size"]
@@ -127,7 +127,7 @@ class ConcatenateKind(Kind):
         if ndim is not None:
             along_channels = axis % ndim == channel_index(ndim, data_format)
         else:
-            along_channels = axis == (1 if data_format == "channels_first" else -1)
+            along_channels = axis == channels_axis(1, data_format)
         return "merge" if along_channels else "whole"
 
 

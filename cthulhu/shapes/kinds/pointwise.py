@@ -5,6 +5,7 @@ that is the channels, so it runs block by block like an activation; on a
 channels_first one the last axis is spatial and it needs the whole axis.
 """
 
+from ..layout import is_channels_last
 from ..nonspatial import _dense_fast, _same_fast, dense, same_shape
 from ..normalize import positive_int
 from .base import Kind, SpatialKind, register, required
@@ -56,7 +57,7 @@ class DenseKind(Kind):
         return (_dense_fast, (spec["units"],))
 
     def blockwise(self, spec, data_format=None, ndim=None):
-        return "pointwise" if data_format == "channels_last" else "whole"
+        return "pointwise" if is_channels_last(data_format) else "whole"
 
 
 POINTWISE = register(PointwiseKind())

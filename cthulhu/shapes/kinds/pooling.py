@@ -15,6 +15,7 @@ chains, block plans, graphs and inverse questions handle it.
 
 from ..axis_maps import _pad_lo, _Step
 from ..checks import check_rank
+from ..layout import is_channels_first
 from ..lengths import _conv_pad, pool_length
 from ..normalize import normalize_size
 from .base import SpatialKind, register, required
@@ -44,7 +45,7 @@ class PoolingKind(SpatialKind):
 
     def fast(self, spec):
         # the convolution formula with K = pool_size; the channels are kept
-        return (conv_shape, (spec["rank"], spec["data_format"] == "channels_first",
+        return (conv_shape, (spec["rank"], is_channels_first(spec["data_format"]),
                              spec["pool_size"], spec["strides"], spec["padding"], None, 1))
 
     def steps(self, spec, axis, n_in, n_out):
@@ -70,7 +71,7 @@ class GlobalPoolingKind(SpatialKind):
     keys = ("data_format",)
 
     def fast(self, spec):
-        return (global_pooling_shape, (spec["rank"], spec["data_format"] == "channels_first"))
+        return (global_pooling_shape, (spec["rank"], is_channels_first(spec["data_format"])))
 
 
 POOLING = register(PoolingKind())

@@ -5,6 +5,7 @@ Keras' 1D versions of these layers have no ``data_format`` (always channels_last
 
 from ..axis_maps import _Step, upsampling_step
 from ..checks import check_rank
+from ..layout import is_channels_first
 from ..lengths import _crop_out, _pad_out, _upsample_out, crop_length, pad_length, upsample_length
 from ..normalize import normalize_cropping, normalize_size, normalize_zero_padding
 from .base import SpatialKind, register
@@ -49,7 +50,7 @@ class UpSamplingKind(SpatialKind):
         out["size"] = normalize_size(out.get("size", 2), rank, owner)
 
     def fast(self, spec):
-        return (upsampling_shape, (spec["rank"], spec["data_format"] == "channels_first",
+        return (upsampling_shape, (spec["rank"], is_channels_first(spec["data_format"]),
                                    spec["size"]))
 
     def steps(self, spec, axis, n_in, n_out):
@@ -72,7 +73,7 @@ class ZeroPaddingKind(SpatialKind):
         out["padding"] = normalize_zero_padding(out.get("padding", 1), rank, owner)
 
     def fast(self, spec):
-        return (zero_padding_shape, (spec["rank"], spec["data_format"] == "channels_first",
+        return (zero_padding_shape, (spec["rank"], is_channels_first(spec["data_format"]),
                                      spec["padding"]))
 
     def steps(self, spec, axis, n_in, n_out):
@@ -96,7 +97,7 @@ class CroppingKind(SpatialKind):
         out["cropping"] = normalize_cropping(out.get("cropping", 0), rank, owner)
 
     def fast(self, spec):
-        return (cropping_shape, (spec["rank"], spec["data_format"] == "channels_first",
+        return (cropping_shape, (spec["rank"], is_channels_first(spec["data_format"]),
                                  spec["cropping"]))
 
     def steps(self, spec, axis, n_in, n_out):

@@ -8,6 +8,7 @@ chains call them through a spec's prepared ``fast_shape``.
 
 from ..axis_maps import _pad_lo, _Step
 from ..checks import check_rank
+from ..layout import is_channels_first
 from ..lengths import (
     _conv_out,
     _conv_pad,
@@ -87,7 +88,7 @@ class ConvKind(SpatialKind):
 
     def fast(self, spec):
         filters, multiplier = self._filters(spec)
-        return (conv_shape, (spec["rank"], spec["data_format"] == "channels_first",
+        return (conv_shape, (spec["rank"], is_channels_first(spec["data_format"]),
                              dilated(spec["kernel_size"], spec["dilation_rate"]),
                              spec["strides"], spec["padding"], filters, multiplier))
 
@@ -154,7 +155,7 @@ class ConvTransposeKind(ConvKind):
         super()._normalize_channels(out, owner)
 
     def fast(self, spec):
-        return (conv_transpose_shape, (spec["rank"], spec["data_format"] == "channels_first",
+        return (conv_transpose_shape, (spec["rank"], is_channels_first(spec["data_format"]),
                                        spec["kernel_size"],
                                        dilated(spec["kernel_size"], spec["dilation_rate"]),
                                        spec["strides"], spec["padding"],
