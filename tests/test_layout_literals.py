@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "cthulhu"
-LITERAL = re.compile(r"""[=!]=\s*['"]channels_(last|first)['"]|['"]channels_(last|first)['"]\s*[=!]=""")
+LITERAL = re.compile(r"""[=!]=\s*['"]channels_(last|first)['"]"""
+                     r"""|['"]channels_(last|first)['"]\s*[=!]=""")
 
 EXCEPTIONS = {
     # the native CPU kernels' argument glue (being rewritten with the plugin geometry objects)

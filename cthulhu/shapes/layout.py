@@ -17,8 +17,8 @@ from .errors import shape_error
 
 __all__ = [
     "DATA_FORMATS", "DEFAULT_DATA_FORMAT", "normalize_data_format", "spatial_data_format",
-    "is_channels_first", "is_channels_last", "channels_axis", "channel_index", "spatial_axes", "split_channels",
-    "join_channels", "to_channels_last", "from_channels_last",
+    "is_channels_first", "is_channels_last", "channels_axis", "channel_index", "spatial_axes",
+    "split_channels", "join_channels", "to_channels_last", "from_channels_last",
 ]
 
 DATA_FORMATS = ("channels_last", "channels_first")

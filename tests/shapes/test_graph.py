@@ -67,7 +67,7 @@ def _transpose_length(n, K, s, padding, op):
 
 
 def conv_transpose_whole(spec, x, w, padding=None, output_padding=None):
-    """The gradient of the forward convolution, as a scatter-add (sample i, tap t -> i*s + t*d - P)."""
+    """The gradient of the forward convolution, a scatter-add: sample i, tap t -> i*s + t*d - P."""
     padding = padding or spec["padding"]
     strides, dilation = spec["strides"], spec["dilation_rate"]
     if output_padding is None and padding == spec["padding"]:
