@@ -15,7 +15,8 @@ A layer is described to ``cthulhu.shapes`` by a *spec*, a plain dict whose
 * how it runs block by block (:meth:`Kind.blockwise`, one of :data:`ROLES`).
 
 Nothing else in ``cthulhu.shapes`` switches on kind names: ``spec``,
-``chain``, ``graph``, ``axis_maps`` and ``inverse`` ask the kind. A new family
+``chain``, ``graph`` and ``inverse`` ask the kind, and ``axis_maps`` composes
+the range maps the kinds make. A new family
 of layers is one new :class:`Kind` registered with :func:`register` (then an
 op and a layer module elsewhere); see docs/shapes.md, "Adding a kind".
 """
