@@ -65,6 +65,9 @@ def test_configured_channels_first_reaches_layers_and_the_command_line(home, cap
     assert layers.Cthalpa2D(4, 3).compute_output_shape((None, 3, 8, 8)) == (None, 4, 6, 6)
     assert main(["shape", "Cthalpa2D(4, 3)", "--input", "(None, 3, 8, 8)"]) == 0
     assert capsys.readouterr().out == "(None, 4, 6, 6)\n"
+    # a chain without a layout of its own takes the configured one too
+    assert main(["shape", "Azatoth('relu')", "--input", "(None, 3, 8, 8)", "--table"]) == 0
+    assert "spatial axes:          2, 3 (channels_first)" in capsys.readouterr().out
     (home / "cthulhu.json").write_text(json.dumps({"image_data_format": "channels_last"}))
     assert layers.Cthalpa2D(4, 3).data_format == "channels_last"
     assert main(["shape", "Cthalpa2D(4, 3)", "--input", "(None, 8, 8, 3)"]) == 0

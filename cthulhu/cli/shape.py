@@ -52,11 +52,16 @@ def _bindings(items):
 
 def _parse_layers(texts):
     """The specs of the layer calls; ``data_format=None`` is the user's configured default."""
-    from cthulhu import config
     from cthulhu.shapes.parse import parse_layer
 
-    default = config.image_data_format()
-    return [parse_layer(text, default_data_format=default) for text in texts]
+    return [parse_layer(text, default_data_format=_default_format()) for text in texts]
+
+
+def _default_format():
+    """The user's ``image_data_format`` (``cthulhu.shapes`` reads no configuration)."""
+    from cthulhu import config
+
+    return config.image_data_format()
 
 
 def run(args) -> int:
@@ -69,7 +74,7 @@ def run(args) -> int:
     bindings = _bindings(args.bind)
     if bindings:
         input_shape = shapes.subs(input_shape, **bindings)
-    result = shapes.chain(specs, input_shape)
+    result = shapes.chain(specs, input_shape, default_data_format=_default_format())
     if len(specs) == 1 and not args.table:
         print(shapes.format_shape(result.output_shape))
         return 0
@@ -168,7 +173,7 @@ def run_example() -> int:
     for text in EXAMPLE_INPUTS:
         print()
         print(f"input {text}:")
-        result = shapes.chain(specs, parse_shape(text))
+        result = shapes.chain(specs, parse_shape(text), default_data_format=_default_format())
         print(render(result, texts))
     wanted = 24
     sizes = shapes.input_sizes(specs, wanted, axis=0)

@@ -82,7 +82,7 @@ def _as_specs(layers):
             for spec in layers]
 
 
-def chain(layers, input_shape=None):
+def chain(layers, input_shape=None, *, default_data_format=DEFAULT_DATA_FORMAT):
     """Run the shape algebra over a sequence of layers.
 
     Parameters
@@ -94,6 +94,9 @@ def chain(layers, input_shape=None):
     input_shape : tuple of sizes
         Batch axis included; sizes are ints, ``None`` or symbols. When omitted,
         ``layers.input_shape`` (a model's) is used.
+    default_data_format : str
+        The layout of the spatial analysis when no layer has one (a chain of
+        activations): ``cthulhu shape`` passes the user's ``image_data_format``.
 
     Returns
     -------
@@ -132,7 +135,7 @@ def chain(layers, input_shape=None):
             shape = kind.output_shape(spec, shape, spec)
             trusted = shape.__class__ is tuple and kind.role != "opaque"
         shapes.append(shape)
-    return Chain(specs, tuple(input_shape), shapes)
+    return Chain(specs, tuple(input_shape), shapes, default_data_format)
 
 
 class Chain:
@@ -156,13 +159,15 @@ class Chain:
     ``output_block_multiple`` are tuples over the spatial axes.
     """
 
-    def __init__(self, specs, input_shape, output_shapes):
+    def __init__(self, specs, input_shape, output_shapes,
+                 default_data_format=DEFAULT_DATA_FORMAT):
         self.specs = specs
         self.input_shape = input_shape
         self.output_shapes = output_shapes
         self._spatial = None
         self._axes = None
         self._step_lists = {}
+        self._default_format = default_data_format
 
     def __len__(self):
         return len(self.specs)
@@ -206,7 +211,7 @@ class Chain:
                 count, reason = i, f"{spec_owner(spec)} changes the spatial layout"
                 break
         if rank is None:
-            rank, fmt = max(len(self.input_shape) - 2, 0), DEFAULT_DATA_FORMAT
+            rank, fmt = max(len(self.input_shape) - 2, 0), self._default_format
         self._spatial = (rank, fmt, spatial_axes(rank + 2, fmt), count, reason)
         return self._spatial
 

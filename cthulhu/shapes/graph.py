@@ -74,7 +74,7 @@ def _topological(nodes, inputs):
     return order
 
 
-def graph(nodes, inputs, outputs=None):
+def graph(nodes, inputs, outputs=None, *, default_data_format=DEFAULT_DATA_FORMAT):
     """Shapes and block plans of a graph of layers.
 
     Parameters
@@ -89,6 +89,8 @@ def graph(nodes, inputs, outputs=None):
         ``None`` or symbols).
     outputs : sequence, optional
         The output node ids; by default the nodes no other node reads.
+    default_data_format : str
+        The layout of the block plans when no node has one (as for :func:`chain`).
 
     Returns
     -------
@@ -126,7 +128,7 @@ def graph(nodes, inputs, outputs=None):
         for node_id in outputs:
             if node_id not in table:
                 raise ShapeError(f"output {node_id!r} is not a node of the graph")
-    return Graph(table, {k: tuple(v) for k, v in inputs.items()}, outputs)
+    return Graph(table, {k: tuple(v) for k, v in inputs.items()}, outputs, default_data_format)
 
 
 class Graph:
@@ -150,7 +152,7 @@ class Graph:
         Id (node or input) -> the node ids that read it, in ``order``.
     """
 
-    def __init__(self, table, inputs, outputs):
+    def __init__(self, table, inputs, outputs, default_data_format=DEFAULT_DATA_FORMAT):
         self.specs = {node_id: spec for node_id, (spec, _) in table.items()}
         self.node_inputs = {node_id: sources for node_id, (_, sources) in table.items()}
         self.inputs = inputs
@@ -172,6 +174,7 @@ class Graph:
                 shape = [self.shapes[source] for source in sources]
             self.shapes[node_id] = kind.output_shape(spec, shape, spec)
         self._layout = None
+        self._default_format = default_data_format
 
     def __repr__(self):
         return (f"Graph({len(self.order)} nodes, inputs {list(self.inputs)}, "
@@ -194,7 +197,7 @@ class Graph:
                     break
             if layout is None:
                 ndim = len(next(iter(self.inputs.values())))
-                layout = (max(ndim - 2, 0), DEFAULT_DATA_FORMAT)
+                layout = (max(ndim - 2, 0), self._default_format)
             self._layout = layout
         return self._layout
 
