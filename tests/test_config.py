@@ -106,3 +106,29 @@ def test_config_file_stays_in_cthulhu_home_not_the_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("CTHULHU_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert config.config_path() == tmp_path / ".cthulhu" / "cthulhu.json"
+
+
+def test_configured_channels_first_reaches_layers_and_the_command_line(home, capsys):
+    """cthulhu.shapes reads no configuration: the layers and `cthulhu shape` resolve it."""
+    from cthulhu import layers
+    from cthulhu.cli import main
+
+    (home / "cthulhu.json").write_text(json.dumps({"image_data_format": "channels_first"}))
+    made = [layers.Cthalpa2D(4, 3), layers.SeparableCthalpa2D(4, 3), layers.Cthalpa2DTranspose(4, 3),
+            layers.DepthwiseCthalpa2D(3), layers.Flatten(), layers.Cropping2D(),
+            layers.UbboSathla3D(), layers.Xexanoth2D(), layers.SpatialDarkness2D(0.5)]
+    assert {layer.data_format for layer in made} == {"channels_first"}
+    # the 1D layers keep their documented channels_last
+    assert layers.Cthalpa1D(4, 3).data_format == "channels_last"
+    assert layers.Cropping1D().data_format == layers.SpatialDarkness1D(0.5).data_format \
+        == "channels_last"
+    assert layers.Cthalpa2D(4, 3).compute_output_shape((None, 3, 8, 8)) == (None, 4, 6, 6)
+    assert main(["shape", "Cthalpa2D(4, 3)", "--input", "(None, 3, 8, 8)"]) == 0
+    assert capsys.readouterr().out == "(None, 4, 6, 6)\n"
+    # a chain without a layout of its own takes the configured one too
+    assert main(["shape", "Azatoth('relu')", "--input", "(None, 3, 8, 8)", "--table"]) == 0
+    assert "spatial axes:          2, 3 (channels_first)" in capsys.readouterr().out
+    (home / "cthulhu.json").write_text(json.dumps({"image_data_format": "channels_last"}))
+    assert layers.Cthalpa2D(4, 3).data_format == "channels_last"
+    assert main(["shape", "Cthalpa2D(4, 3)", "--input", "(None, 8, 8, 3)"]) == 0
+    assert capsys.readouterr().out == "(None, 6, 6, 4)\n"

@@ -76,17 +76,31 @@ def _bindings(items):
     return out
 
 
+def _parse_layers(texts):
+    """The specs of the layer calls; ``data_format=None`` is the user's configured default."""
+    from cthulhu.shapes.parse import parse_layer
+
+    return [parse_layer(text, default_data_format=_default_format()) for text in texts]
+
+
+def _default_format():
+    """The user's ``image_data_format`` (``cthulhu.shapes`` reads no configuration)."""
+    from cthulhu import config
+
+    return config.image_data_format()
+
+
 def run(args) -> int:
     from cthulhu import shapes
-    from cthulhu.shapes.parse import parse_layer, parse_shape, split_chain
+    from cthulhu.shapes.parse import parse_shape, split_chain
 
     texts = split_chain(args.layers)
-    specs = [parse_layer(text) for text in texts]
+    specs = _parse_layers(texts)
     input_shape = parse_shape(args.input_shape)
     bindings = _bindings(args.bind)
     if bindings:
         input_shape = shapes.subs(input_shape, **bindings)
-    result = shapes.chain(specs, input_shape)
+    result = shapes.chain(specs, input_shape, default_data_format=_default_format())
     if getattr(args, "svg", None):
         _write_svg(result, texts, args.svg, args.axis)
     if len(specs) == 1 and not args.table:
@@ -190,16 +204,16 @@ def _summary(result):
 def run_example() -> int:
     """Print the shape table of the built-in example model (a small 3D U-Net-like chain)."""
     from cthulhu import shapes
-    from cthulhu.shapes.parse import parse_layer, parse_shape, split_chain
+    from cthulhu.shapes.parse import parse_shape, split_chain
 
     texts = split_chain(EXAMPLE_CHAIN)
-    specs = [parse_layer(text) for text in texts]
+    specs = _parse_layers(texts)
     print("cthulhu shape: the built-in example model")
     print(f"  {EXAMPLE_CHAIN}")
     for text in EXAMPLE_INPUTS:
         print()
         print(f"input {text}:")
-        result = shapes.chain(specs, parse_shape(text))
+        result = shapes.chain(specs, parse_shape(text), default_data_format=_default_format())
         print(render(result, texts))
     wanted = 24
     sizes = shapes.input_sizes(specs, wanted, axis=0)

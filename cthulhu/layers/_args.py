@@ -7,10 +7,13 @@ Each check raises at construction with a message of the form
 
 import numbers
 
+from cthulhu import config
+
 # The label cthulhu.shapes puts on its errors ("Cthalpa2D 'conv2d_1'"), so both read alike.
 from cthulhu.shapes.errors import owner_label
+from cthulhu.shapes.layout import DEFAULT_DATA_FORMAT, normalize_data_format, spatial_data_format
 
-__all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error"]
+__all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error", "data_format"]
 
 
 def layer_error(owner, message, cls=ValueError):
@@ -49,3 +52,17 @@ def boolean(value, name, owner):
     if not isinstance(value, bool):
         raise layer_error(owner, f"{name} must be True or False, got {value!r}", TypeError)
     return value
+
+
+def data_format(value, owner, rank=None):
+    """The layer's ``data_format``; ``None`` means the user's ``image_data_format``.
+
+    ``cthulhu.shapes`` reads no configuration file, so the layers resolve the
+    configured default (``cthulhu.config``) here and hand it to the shape
+    algebra. With ``rank``, the 1D rule of the cropping, padding, up-sampling
+    and spatial-dropout layers applies (always channels_last).
+    """
+    default = config.image_data_format() if value is None else DEFAULT_DATA_FORMAT
+    if rank is None:
+        return normalize_data_format(value, owner, default=default)
+    return spatial_data_format(rank, value, owner, default=default)

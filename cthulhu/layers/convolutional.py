@@ -36,9 +36,8 @@ class Cthalpa(Layer):
     """
 
     requires_float_input = True
-    # The paddings of the rank-1 layers; "causal" exists only in 1D (Keras 2), so the
-    # 2D/3D layers (and their subclasses) always allow "valid" and "same" only.
-    allowed_padding = ("valid", "same", "causal")
+    # The shape kind of the layer: its padding rule ('causal' only for Cthalpa1D) lives there.
+    shape_kind = "conv"
 
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
@@ -64,9 +63,9 @@ class Cthalpa(Layer):
         self.strides = shapes.as_tuple(strides, rank, "strides", self)
         self.dilation_rate = shapes.as_tuple(dilation_rate, rank, "dilation_rate", self)
         shapes.check_conv_args(self.kernel_size, self.strides, self.dilation_rate, self)
-        allowed = self.allowed_padding if rank == 1 else ("valid", "same")
-        self.padding = shapes.normalize_padding(padding, self, allowed)
-        self.data_format = shapes.normalize_data_format(data_format, self)
+        kind = shapes.get_kind(self.shape_kind)
+        self.padding = kind.normalize_padding(padding, rank, self, self.kernel_size)
+        self.data_format = _args.data_format(data_format, self)
 
     # ------------------------------------------------------------------ shapes
     @property

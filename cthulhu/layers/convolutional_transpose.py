@@ -16,6 +16,8 @@ __all__ = ["CthalpaTranspose", "Cthalpa2DTranspose", "Cthalpa3DTranspose"]
 class CthalpaTranspose(Cthalpa):
     """Shared base of the transposed convolutions (rank 2 or 3)."""
 
+    shape_kind = "conv_transpose"
+
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
                  output_padding=None, data_format=None, dilation_rate=1, **kwargs):
         super().__init__(rank, filters, kernel_size, strides=strides, padding=padding,

@@ -137,15 +137,15 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.data_format = shapes.normalize_data_format(data_format, self)
+        self.data_format = _args.data_format(data_format, self)
 
     def compute_output_shape(self, input_shape):
         return shapes.flatten(input_shape, self.data_format, owner=self)
 
     def call(self, x):
         xp = namespace(x)
-        if self.data_format == "channels_first" and x.ndim >= 3:
-            x = xp.permute_dims(x, (0, *range(2, x.ndim), 1))
+        if shapes.is_channels_first(self.data_format) and x.ndim >= 3:
+            x = xp.permute_dims(x, shapes.to_channels_last(x.ndim, self.data_format))
         size = self.compute_output_shape(tuple(x.shape))[1]
         return xp.reshape(x, (-1, size if isinstance(size, int) else -1))
 

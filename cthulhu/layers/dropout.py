@@ -107,17 +107,14 @@ class _SpatialDarkness(Darkness):
                             "sample and channel) and cannot be given")
         super().__init__(rate, noise_shape=None, seed=seed, **kwargs)
         self.expected_rank = self.rank + 2
-        self.data_format = shapes.spatial_data_format(self.rank, data_format, self)
+        self.data_format = _args.data_format(data_format, self, self.rank)
 
     def shape_spec(self):
         return {"kind": "spatial_dropout", "rank": self.rank, "data_format": self.data_format}
 
     def _noise_shape(self, x):
-        shape = tuple(x.shape)
-        ones = (1,) * self.rank
-        if self.data_format == "channels_first":
-            return (shape[0], shape[1], *ones)
-        return (shape[0], *ones, shape[-1])
+        batch, _, channels = shapes.split_channels(tuple(x.shape), self.data_format)
+        return shapes.join_channels(batch, (1,) * self.rank, channels, self.data_format)
 
     def get_config(self):
         # Keras 2 writes Dropout's keys, noise_shape (always None here) included

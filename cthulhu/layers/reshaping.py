@@ -10,6 +10,7 @@ they always work on ``(batch, steps, features)``.
 from cthulhu import ops, shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
+from cthulhu.layers import _args
 
 __all__ = ["Cropping1D", "Cropping2D", "Cropping3D", "UbboSathla1D", "UbboSathla2D",
            "UbboSathla3D", "Xexanoth1D", "Xexanoth2D", "Xexanoth3D"]
@@ -24,7 +25,7 @@ class _Spatial(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.expected_rank = self.rank + 2
-        self.data_format = shapes.spatial_data_format(self.rank, data_format, self)
+        self.data_format = _args.data_format(data_format, self, self.rank)
 
     def _format_config(self):
         return {} if self.rank == 1 else {"data_format": self.data_format}

@@ -36,7 +36,7 @@ def _refuse_kernel_keys(cls_name, kwargs):
 class SeparableCthalpa(Cthalpa):
     """Shared base of ``SeparableCthalpa1D/2D``."""
 
-    allowed_padding = ("valid", "same")
+    shape_kind = "separable_conv"
 
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
@@ -158,6 +158,8 @@ class DepthwiseCthalpa2D(Cthalpa):
     >>> DepthwiseCthalpa2D(3, depth_multiplier=2)(xp.ones((1, 5, 5, 4))).shape
     (1, 3, 3, 8)
     """
+
+    shape_kind = "depthwise_conv"
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,

@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import operator
 
+from cthulhu import shapes
+from cthulhu.shapes.layout import DATA_FORMATS, split_channels
+
 FUSABLE_ACTIVATIONS = ("linear", "relu")
-DATA_FORMATS = ("channels_last", "channels_first")
 PADDINGS = ("valid", "same", "causal")
-
-
-def shapes_mod():
-    """The shape algebra (imported lazily: the ops are imported by layers at start-up)."""
-    from cthulhu import shapes
-
-    if hasattr(shapes, "conv_padding"):
-        return shapes
-    from cthulhu.shapes import lengths  # before the package re-exported its functions
-
-    return lengths
 
 
 def int_tuple(value, n: int, name: str, op: str, *, minimum: int = 1) -> tuple[int, ...]:
@@ -50,8 +41,16 @@ def data_format(value, op: str) -> str:
     return value
 
 
-def padding(value, rank: int, op: str, allowed=PADDINGS):
-    """A lower-case padding name, or a tuple of ``rank`` explicit ``(lo, hi)`` int pairs."""
+def padding(value, rank: int, op: str, allowed=PADDINGS, kind=None, kernel_size=None):
+    """A lower-case padding name, or a tuple of ``rank`` explicit ``(lo, hi)`` int pairs.
+
+    With ``kind`` (a :mod:`cthulhu.shapes.kinds` name: what the public op front-ends
+    pass) a name must pass that kind's padding rule, the one the layers and
+    ``cthulhu.shapes`` apply ('causal' only for a rank-1 ``conv``); ``allowed``
+    is for the generic implementations and resampling ops below the front-ends.
+    """
+    if isinstance(value, str) and kind is not None:
+        return shapes.get_kind(kind).normalize_padding(value, rank, op, kernel_size, pairs=True)
     if isinstance(value, str):
         name = value.lower()
         if name not in allowed:
@@ -87,25 +86,23 @@ def check_input(x, rank: int, op: str, name: str = "x") -> None:
 
 
 def spatial_shape(x, fmt: str) -> tuple[int, ...]:
-    return tuple(x.shape[1:-1]) if fmt == "channels_last" else tuple(x.shape[2:])
+    return split_channels(tuple(x.shape), fmt)[1]
 
 
 def channels(x, fmt: str) -> int:
-    return x.shape[-1] if fmt == "channels_last" else x.shape[1]
+    return x.shape[shapes.channels_axis(x.ndim, fmt)]
 
 
 def conv_pads(spatial, kernel_size, strides, dilation, pad, op: str):
     """Explicit ``(lo, hi)`` pairs of a direct convolution, from ``shapes.conv_padding``."""
     if not isinstance(pad, str):
         return pad
-    sh = shapes_mod()
-    return tuple(sh.conv_padding(n, k, s, pad, d, owner=op)
+    return tuple(shapes.conv_padding(n, k, s, pad, d, owner=op)
                  for n, k, s, d in zip(spatial, kernel_size, strides, dilation, strict=True))
 
 
 def conv_out_sizes(spatial, kernel_size, strides, dilation, pad, op: str):
-    sh = shapes_mod()
-    return tuple(sh.conv_length(n, k, s, p, d, owner=op)
+    return tuple(shapes.conv_length(n, k, s, p, d, owner=op)
                  for n, k, s, d, p in zip(spatial, kernel_size, strides, dilation,
                                           _per_axis(pad, len(spatial)), strict=True))
 
@@ -114,9 +111,8 @@ def transpose_pads(spatial, kernel_size, strides, dilation, pad, output_padding,
     """``(lo, hi)`` per axis of the stride-1 direct convolution equal to the transposed one."""
     if not isinstance(pad, str):
         return pad
-    sh = shapes_mod()
     outp = output_padding or (None,) * len(spatial)
-    return tuple(sh.conv_transpose_padding(k, s, pad, p, d, n=n, owner=op)
+    return tuple(shapes.conv_transpose_padding(k, s, pad, p, d, n=n, owner=op)
                  for n, k, s, d, p in zip(spatial, kernel_size, strides, dilation, outp,
                                           strict=True))
 
@@ -132,8 +128,7 @@ def transpose_out_sizes(spatial, kernel_size, strides, dilation, pads, op: str):
     That is the stride-1 convolution of the zero-stuffed input with ``pads``
     (``shapes.conv_transpose_padding`` derives ``pads`` from the string forms).
     """
-    sh = shapes_mod()
-    return tuple(sh.conv_length(n, k, 1, p, d, owner=op)
+    return tuple(shapes.conv_length(n, k, 1, p, d, owner=op)
                  for n, k, d, p in zip(stuffed_sizes(spatial, strides), kernel_size, dilation,
                                        pads, strict=True))
 

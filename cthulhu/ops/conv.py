@@ -6,17 +6,19 @@ function returns an array of ``x``'s library, device and dtype.
 
 from __future__ import annotations
 
+from cthulhu import shapes
 from cthulhu.ops import _args, _checks, _dispatch, generic
 
 
-def _common(x, kernel, strides, padding, dilation, data_format, activation, op,
-            allowed=_args.PADDINGS):
+def _common(x, kernel, strides, padding, dilation, data_format, activation, op, kind):
+    """Checked arguments; ``kind`` (a ``cthulhu.shapes`` kind) gives the padding rule."""
     rank = _checks.kernel_rank(kernel, op)
     _args.check_input(x, rank, op)
     _checks.float_input(x, op)
     cfg = {
         "strides": _args.int_tuple(strides, rank, "strides", op),
-        "padding": _args.padding(padding, rank, op, allowed),
+        "padding": _args.padding(padding, rank, op, kind=kind,
+                                 kernel_size=tuple(kernel.shape[:rank])),
         "dilation": _args.int_tuple(dilation, rank, "dilation", op),
         "data_format": _args.data_format(data_format, op),
     }
@@ -25,7 +27,7 @@ def _common(x, kernel, strides, padding, dilation, data_format, activation, op,
 
 
 def _channel_axis(data_format):
-    return -1 if data_format == "channels_last" else 1
+    return shapes.channels_axis(1, data_format)
 
 
 def _check_channels(x, kernel_in, fmt, op, name="kernel"):
@@ -47,7 +49,9 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
         ``(*kernel_size, C, F)`` (the Keras layout, whatever ``data_format``).
     strides, dilation : int or tuple of int
     padding : {"valid", "same", "causal"} or tuple of (lo, hi) pairs
-        ``"same"`` puts the odd extra zero at the end, as TensorFlow.
+        ``"same"`` puts the odd extra zero at the end, as TensorFlow; ``"causal"``
+        only with a rank-1 kernel (the rule of ``cthulhu.shapes.get_kind("conv")``,
+        which the layers share).
     data_format : {"channels_last", "channels_first"}
     bias : array of shape (F,), optional
     activation : {None, "linear", "relu"}
@@ -69,7 +73,7 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
     """
     op = "ops.conv"
     rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
-                                 activation, op)
+                             activation, op, "conv")
     _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-1],))
@@ -97,7 +101,7 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     """
     op = "ops.conv_transpose"
     rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
-                                 activation, op, allowed=("valid", "same"))
+                             activation, op, "conv_transpose")
     if output_padding is not None:
         output_padding = _args.int_tuple(output_padding, rank, "output_padding", op, minimum=0)
     cfg["output_padding"] = output_padding
@@ -113,7 +117,7 @@ def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
     """Depthwise convolution: kernel ``(*kernel_size, C, M)``, output channel ``c*M + m``."""
     op = "ops.depthwise_conv"
     rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
-                                 activation, op)
+                             activation, op, "depthwise_conv")
     _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2] * kernel.shape[-1],))
@@ -126,7 +130,7 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding=
     """Depthwise convolution then a pointwise (1x1) one: ``(*k, C, M)`` then ``(*ones, C*M, F)``."""
     op = "ops.separable_conv"
     rank, cfg, act = _common(x, depthwise_kernel, strides, padding, dilation, data_format,
-                                 activation, op)
+                             activation, op, "separable_conv")
     _check_channels(x, depthwise_kernel.shape[-2], cfg["data_format"], op, "depthwise_kernel")
     channels, multiplier = depthwise_kernel.shape[-2:]
     pointwise_shape = (*(1,) * rank, channels * multiplier)

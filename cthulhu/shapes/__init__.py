@@ -4,31 +4,41 @@ A size (``Dim``) is an ``int``, ``None`` (unknown) or a symbolic size. Every
 output-shape formula of cthulhu lives here; layers, the Dask planner, model
 summaries and the command line call these functions. See ``docs/shapes.md``.
 
-Modules: ``normalize`` (argument forms), ``lengths`` (one axis), ``layers`` and
-``core`` (whole layers), ``errors``; the symbolic sizes, chains and inverse
-questions live in ``symbolic``, ``chain`` and ``inverse``.
+Modules, lowest first (each imports only those above it, and nothing from
+cthulhu outside this package): ``errors``, ``_arith`` (size arithmetic),
+``layout`` (data formats), ``normalize`` (argument forms), ``lengths`` (one
+axis), ``checks`` (input shapes), ``symbolic`` (symbolic sizes),
+``nonspatial`` (whole-layer shapes of the non-spatial layers), ``axis_maps``
+(range maps, halos, block plans), ``kinds`` (one ``Kind`` per family of
+layers), ``spatial`` (whole-layer shapes of the spatial layers), ``catalog``
+(one row per public layer), ``spec`` (layer specs), ``chain`` and ``graph``
+(sequences and graphs of layers), ``inverse`` (inverse questions) and
+``parse`` (the text language of ``cthulhu shape``).
 """
 
 import importlib
 
 from ._arith import ceildiv
+from .catalog import REQUIRED, LayerRow
 from .chain import Chain, chain
-from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
+from .checks import check_shape
 from .errors import ShapeError, ShapeTypeError
+from .graph import Graph, graph
 from .inverse import input_sizes, nearest_valid_sizes, output_length, returns_to_input
-from .layers import (
+from .kinds import KINDS, ROLES, Kind, SpatialKind, get_kind
+from .layout import (
+    DATA_FORMATS,
+    channel_index,
     channels_axis,
-    check_shape,
-    conv,
-    conv_transpose,
-    cropping,
-    depthwise_conv,
-    global_pooling,
-    pooling,
-    separable_conv,
+    from_channels_last,
+    is_channels_first,
+    is_channels_last,
+    join_channels,
+    normalize_data_format,
+    spatial_axes,
     spatial_data_format,
-    upsampling,
-    zero_padding,
+    split_channels,
+    to_channels_last,
 )
 from .lengths import (
     conv_length,
@@ -42,17 +52,28 @@ from .lengths import (
     pool_length,
     upsample_length,
 )
+from .nonspatial import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
 from .normalize import (
     as_tuple,
     check_conv_args,
     normalize_cropping,
-    normalize_data_format,
     normalize_output_padding,
     normalize_padding,
     normalize_size,
     normalize_zero_padding,
 )
-from .spec import describe_layer, layer_spec, spec_from_config
+from .spatial import (
+    conv,
+    conv_transpose,
+    cropping,
+    depthwise_conv,
+    global_pooling,
+    pooling,
+    separable_conv,
+    upsampling,
+    zero_padding,
+)
+from .spec import layer_spec, spec_from_config
 from .symbolic import Sym, evaluate, format_shape, subs, symbolic
 
 __all__ = [
@@ -64,13 +85,22 @@ __all__ = [
     "pad_length", "upsample_length",
     "check_shape", "channels_axis", "conv", "conv_transpose", "depthwise_conv",
     "separable_conv", "cropping", "zero_padding", "upsampling", "pooling", "global_pooling",
-    "spatial_data_format", "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding", "lstm", "same_shape",
+    "spatial_data_format", "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding",
+    "lstm", "same_shape",
 ]
-# Symbolic sizes, chains and inverse questions (bound here, not lazily: ``chain`` and
-# ``symbolic`` are also module names, and an imported submodule would shadow them).
+# Data formats (layout), layer kinds and the catalog.
 __all__ += [
-    "Sym", "symbolic", "evaluate", "subs", "format_shape", "chain", "Chain",
-    "spec_from_config", "layer_spec", "describe_layer",
+    "DATA_FORMATS", "is_channels_first", "is_channels_last", "channel_index", "spatial_axes",
+    "split_channels", "join_channels", "to_channels_last",
+    "from_channels_last", "Kind", "SpatialKind", "KINDS", "ROLES", "get_kind", "REQUIRED",
+    "LayerRow",
+]
+# Symbolic sizes, chains, graphs and inverse questions (bound here, not lazily: ``chain``,
+# ``graph`` and ``symbolic`` are also module names, and an imported submodule would shadow
+# them).
+__all__ += [
+    "Sym", "symbolic", "evaluate", "subs", "format_shape", "chain", "Chain", "graph", "Graph",
+    "spec_from_config", "layer_spec",
     "input_sizes", "output_length", "returns_to_input", "nearest_valid_sizes",
 ]
 
@@ -78,7 +108,7 @@ __all__ += [
 # ``shapes.parse_shape``, ...) stay reachable as attributes. All but ``parse`` are
 # already imported above; ``parse`` (the text language of ``cthulhu shape``) is
 # imported on first use.
-_SUBMODULES = ("symbolic", "chain", "inverse", "spec", "parse")
+_SUBMODULES = ("symbolic", "chain", "graph", "inverse", "spec", "catalog", "parse")
 
 
 def __getattr__(name):

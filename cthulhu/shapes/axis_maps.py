@@ -12,7 +12,6 @@ from math import gcd, lcm
 from ._arith import ceildiv, is_int
 from .errors import ShapeError, owner_label
 from .lengths import (
-    _conv_pad,
     _conv_transpose_pad,
     conv_padding,
     conv_transpose_padding,
@@ -20,7 +19,7 @@ from .lengths import (
 )
 
 __all__ = ["AxisInfo", "LayerBlock", "BlockPlan", "split_axis", "conv_step",
-           "conv_transpose_step", "upsampling_step", "axis_plan", "plan_block"]
+           "conv_transpose_step", "upsampling_step", "step_block", "axis_plan", "plan_block"]
 
 
 class _Step:
@@ -106,31 +105,6 @@ def upsampling_step(n, size, interpolation="nearest"):
 def _pad_lo(pair):
     lo = pair[0]
     return lo if is_int(lo) else None
-
-
-def _steps_of(spec, axis, n_in, n_out):
-    """The ``_Step`` of one layer along spatial axis ``axis``; ``None`` for an identity."""
-    # Specs were checked when normalised: the formula cores take their arguments as they are.
-    kind = spec["kind"]
-    if kind in ("conv", "depthwise_conv", "separable_conv"):
-        s = spec["strides"][axis]
-        K = dilated_kernel_size(spec["kernel_size"][axis], spec["dilation_rate"][axis])
-        lo = _pad_lo(_conv_pad(n_in, K, s, spec["padding"]))
-        return _Step(False, s, K, lo, n_in, n_out)
-    if kind == "conv_transpose":
-        s = spec["strides"][axis]
-        K = dilated_kernel_size(spec["kernel_size"][axis], spec["dilation_rate"][axis])
-        op = spec.get("output_padding")
-        op = None if op is None else op[axis]
-        lo = _pad_lo(_conv_transpose_pad(K, s, spec["padding"], op))
-        return _Step(True, s, K, lo, n_in, n_out)
-    if kind == "upsampling":
-        return upsampling_step(n_in, spec["size"][axis], spec.get("interpolation", "nearest"))
-    if kind == "cropping":
-        return _Step(False, 1, 1, -spec["cropping"][axis][0], n_in, n_out)
-    if kind == "zero_padding":
-        return _Step(False, 1, 1, spec["padding"][axis][0], n_in, n_out)
-    return None
 
 
 class AxisInfo:
@@ -363,6 +337,20 @@ def _core_form(step, a, b, start, stop, pads):
     return (zlo, zhi), (first, first + b - a)
 
 
+def step_block(step, a, b):
+    """``(in_range, out_range, pads, zeros, keep)`` of one layer's output ``[a, b)`` on one axis.
+
+    ``step`` is the layer's range map along the axis (``None``: positions
+    kept); see :class:`LayerBlock` for the meaning of the parts. Chains
+    (:func:`axis_plan`) and graphs (:mod:`cthulhu.shapes.graph`) are made of these.
+    """
+    if step is None:
+        return (a, b), (a, b), (0, 0), (0, 0), (0, max(b - a, 0))
+    start, stop, pads = _block_back(step, a, b)
+    zeros, keep = _core_form(step, a, b, start, stop, pads)
+    return (start, stop), (a, b), pads, zeros, keep
+
+
 def axis_plan(steps, a, b):
     """Per layer ``(in_range, out_range, pads, zeros, keep)`` for the output ``[a, b)``.
 
@@ -372,13 +360,9 @@ def axis_plan(steps, a, b):
     """
     plan = []
     for step in reversed(steps):
-        if step is None:
-            plan.append(((a, b), (a, b), (0, 0), (0, 0), (0, max(b - a, 0))))
-            continue
-        start, stop, pads = _block_back(step, a, b)
-        zeros, keep = _core_form(step, a, b, start, stop, pads)
-        plan.append(((start, stop), (a, b), pads, zeros, keep))
-        a, b = start, stop
+        part = step_block(step, a, b)
+        plan.append(part)
+        a, b = part[0]
     plan.reverse()
     return plan
 

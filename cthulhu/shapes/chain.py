@@ -58,70 +58,19 @@ from .axis_maps import (
     BlockPlan,
     LayerBlock,
     _require_known,
-    _steps_of,
     axis_plan,
     plan_block,
     split_axis,
 )
-from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
 from .errors import ShapeError, ShapeTypeError
-from .layers import (
-    conv,
-    conv_transpose,
-    cropping,
-    depthwise_conv,
-    separable_conv,
-    upsampling,
-    zero_padding,
-)
+from .kinds import KINDS, get_kind
+from .layout import DEFAULT_DATA_FORMAT, spatial_axes
 from .spec import layer_spec, spec_owner
 
 __all__ = ["chain", "Chain", "AxisInfo", "LayerBlock", "BlockPlan", "split_axis"]
 
-
-# ----------------------------------------------------------------- shapes
-def _opaque(spec, shape, owner):
-    layer = spec.get("layer")
-    if layer is not None and hasattr(layer, "compute_output_shape"):
-        return tuple(layer.compute_output_shape(shape))
-    out = spec.get("output_shape")
-    if callable(out):
-        return tuple(out(shape))
-    if out is None:
-        raise ShapeError(f"{spec_owner(spec)}: the output shape is unknown (give output_shape)")
-    return (shape[0], *out)
-
-
-# kind -> output shape, by the whole-layer functions of this package (nothing recomputed here).
-_SHAPE = {
-    "conv": lambda sp, x, o: conv(x, sp["filters"], sp["kernel_size"], sp["strides"],
-                                  sp["padding"], sp["dilation_rate"], sp["data_format"], o),
-    "conv_transpose": lambda sp, x, o: conv_transpose(
-        x, sp["filters"], sp["kernel_size"], sp["strides"], sp["padding"],
-        sp.get("output_padding"), sp["dilation_rate"], sp["data_format"], o),
-    "depthwise_conv": lambda sp, x, o: depthwise_conv(
-        x, sp["kernel_size"], sp["strides"], sp["padding"], sp.get("depth_multiplier", 1),
-        sp["dilation_rate"], sp["data_format"], o),
-    "separable_conv": lambda sp, x, o: separable_conv(
-        x, sp["filters"], sp["kernel_size"], sp["strides"], sp["padding"],
-        sp.get("depth_multiplier", 1), sp["dilation_rate"], sp["data_format"], o),
-    "upsampling": lambda sp, x, o: upsampling(x, sp["size"], sp["data_format"], o),
-    "zero_padding": lambda sp, x, o: zero_padding(x, sp["padding"], sp["data_format"], o,
-                                                  rank=sp["rank"]),
-    "cropping": lambda sp, x, o: cropping(x, sp["cropping"], sp["data_format"], o,
-                                          rank=sp["rank"]),
-    "pointwise": lambda sp, x, o: same_shape(x, o),
-    "spatial_dropout": lambda sp, x, o: same_shape(x, o),
-    "dense": lambda sp, x, o: dense(x, sp["units"], o),
-    "flatten": lambda sp, x, o: flatten(x, sp.get("data_format"), o),
-    "reshape": lambda sp, x, o: reshape(x, sp["target_shape"], o),
-    "permute": lambda sp, x, o: permute(x, sp["dims"], o),
-    "repeat_vector": lambda sp, x, o: repeat_vector(x, sp["n"], o),
-    "embedding": lambda sp, x, o: embedding(x, sp["output_dim"], sp.get("input_length"), o),
-    "lstm": lambda sp, x, o: lstm(x, sp["units"], sp.get("return_sequences", False),
-                                  sp.get("return_state", False), o),
-    "opaque": _opaque,
-}
+# The roles of the layers a chain's spatial analysis covers (see Kind.blockwise).
+_SPATIAL_ROLES = frozenset(("pointwise", "window", "pad", "crop", "resample"))
 
 
 def _as_specs(layers):
@@ -133,7 +82,7 @@ def _as_specs(layers):
             for spec in layers]
 
 
-def chain(layers, input_shape=None):
+def chain(layers, input_shape=None, *, default_data_format=DEFAULT_DATA_FORMAT):
     """Run the shape algebra over a sequence of layers.
 
     Parameters
@@ -145,6 +94,9 @@ def chain(layers, input_shape=None):
     input_shape : tuple of sizes
         Batch axis included; sizes are ints, ``None`` or symbols. When omitted,
         ``layers.input_shape`` (a model's) is used.
+    default_data_format : str
+        The layout of the spatial analysis when no layer has one (a chain of
+        activations): ``cthulhu shape`` passes the user's ``image_data_format``.
 
     Returns
     -------
@@ -176,19 +128,14 @@ def chain(layers, input_shape=None):
         if fast is not None:
             shape = fast[0](shape, spec, *fast[1])
         else:
-            try:
-                fn = _SHAPE[spec["kind"]]
-            except KeyError:
-                raise ShapeError(f"{spec_owner(spec)}: unknown layer kind "
-                                 f"{spec['kind']!r}") from None
-            shape = fn(spec, shape, spec)
-            trusted = shape.__class__ is tuple and spec["kind"] != "opaque"
+            kind = KINDS.get(spec["kind"]) or get_kind(spec["kind"])
+            if kind.inputs != 1:
+                raise ShapeError(f"{spec_owner(spec)}: a {kind.name} layer takes several "
+                                 "inputs; use shapes.graph() for graphs of layers")
+            shape = kind.output_shape(spec, shape, spec)
+            trusted = shape.__class__ is tuple and kind.role != "opaque"
         shapes.append(shape)
-    return Chain(specs, tuple(input_shape), shapes)
-
-
-_SPATIAL = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "upsampling",
-            "zero_padding", "cropping", "spatial_dropout")
+    return Chain(specs, tuple(input_shape), shapes, default_data_format)
 
 
 class Chain:
@@ -214,13 +161,15 @@ class Chain:
     ``output_block_multiple`` are tuples over the spatial axes.
     """
 
-    def __init__(self, specs, input_shape, output_shapes):
+    def __init__(self, specs, input_shape, output_shapes,
+                 default_data_format=DEFAULT_DATA_FORMAT):
         self.specs = specs
         self.input_shape = input_shape
         self.output_shapes = output_shapes
         self._spatial = None
         self._axes = None
         self._step_lists = {}
+        self._default_format = default_data_format
 
     def __len__(self):
         return len(self.specs)
@@ -242,29 +191,30 @@ class Chain:
             return self._spatial
         rank = fmt = None
         count, reason = len(self.specs), None
+        kinds = self._kinds = []
+        lookup, append = KINDS.get, kinds.append
         for i, spec in enumerate(self.specs):
-            kind = spec["kind"]
-            if kind == "pointwise" or (kind == "dense" and fmt == "channels_last"):
-                continue
-            if kind in _SPATIAL:
-                if rank is None:
-                    rank, fmt = spec["rank"], spec["data_format"]
-                    if len(self.input_shape) != rank + 2:
-                        count, reason = i, f"{spec_owner(spec)} expects rank {rank + 2}"
-                        break
-                    continue
-                if (spec["rank"], spec["data_format"]) == (rank, fmt):
-                    continue
+            name = spec["kind"]
+            kind = lookup(name) or get_kind(name)
+            append(kind)
+            role = kind.blockwise(spec, fmt) if kind.role_depends_on_layout else kind.role
+            if role not in _SPATIAL_ROLES:
+                what = "needs whole spatial axes" if kind.spatial else "is not spatial"
+                count, reason = i, f"{spec_owner(spec)} ({kind.name}) {what}"
+                break
+            if not kind.spatial:
+                continue          # positions kept whatever the layout (activations, ...)
+            if rank is None:
+                rank, fmt = spec["rank"], spec["data_format"]
+                if len(self.input_shape) != rank + 2:
+                    count, reason = i, f"{spec_owner(spec)} expects rank {rank + 2}"
+                    break
+            elif spec["rank"] != rank or spec["data_format"] != fmt:
                 count, reason = i, f"{spec_owner(spec)} changes the spatial layout"
                 break
-            count, reason = i, f"{spec_owner(spec)} ({kind}) is not spatial"
-            break
         if rank is None:
-            from .normalize import normalize_data_format
-
-            rank, fmt = max(len(self.input_shape) - 2, 0), normalize_data_format(None)
-        first = 2 if fmt == "channels_first" else 1
-        self._spatial = (rank, fmt, tuple(range(first, first + rank)), count, reason)
+            rank, fmt = max(len(self.input_shape) - 2, 0), self._default_format
+        self._spatial = (rank, fmt, spatial_axes(rank + 2, fmt), count, reason)
         return self._spatial
 
     @property
@@ -292,9 +242,13 @@ class Chain:
             # made once per axis for all spatial layers: block plans ask again and again
             idx = self.spatial_axes[j]
             steps, n_in = [], self.input_shape[idx]
-            for i, spec in enumerate(self.specs[:self.spatial_layers]):
+            kinds = self._kinds[:self.spatial_layers]
+            for i, (spec, kind) in enumerate(zip(self.specs[:self.spatial_layers], kinds,
+                                                 strict=True)):
                 n_out = self.output_shapes[i][idx]
-                steps.append((i, _steps_of(spec, j, n_in, n_out)))
+                # position-wise kinds keep every position: no range map to make
+                step = None if kind.role == "pointwise" else kind.steps(spec, j, n_in, n_out)
+                steps.append((i, step))
                 n_in = n_out
             self._step_lists[j] = steps
         return steps if count == len(steps) else steps[:count]

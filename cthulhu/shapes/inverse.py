@@ -13,9 +13,9 @@ spec dicts, a model) or a :class:`~cthulhu.shapes.chain.Chain`. ``axis`` is a
 spatial axis number (0-based); ``None`` means every spatial axis.
 """
 
-from .chain import Chain, chain
+from .chain import Chain, _as_specs, chain
 from .errors import ShapeError
-from .lengths import conv_length, conv_transpose_length, crop_length, pad_length, upsample_length
+from .kinds import get_kind
 
 __all__ = ["axis_length", "output_length", "input_sizes", "returns_to_input",
            "nearest_valid_sizes"]
@@ -24,35 +24,9 @@ __all__ = ["axis_length", "output_length", "input_sizes", "returns_to_input",
 def _as_chain(layers):
     if isinstance(layers, Chain):
         return layers
-    from .chain import _as_specs
-
     specs = _as_specs(layers)
     rank = next((s["rank"] for s in specs if "rank" in s), 1)
     return chain(specs, (None,) * (rank + 2))
-
-
-def _length_fn(spec, j):
-    kind = spec["kind"]
-    if kind in ("conv", "depthwise_conv", "separable_conv"):
-        k, s, d, p = (spec["kernel_size"][j], spec["strides"][j], spec["dilation_rate"][j],
-                      spec["padding"])
-        return lambda n: conv_length(n, k, s, p, d)
-    if kind == "conv_transpose":
-        k, s, d, p = (spec["kernel_size"][j], spec["strides"][j], spec["dilation_rate"][j],
-                      spec["padding"])
-        op = spec.get("output_padding")
-        op = None if op is None else op[j]
-        return lambda n: conv_transpose_length(n, k, s, p, op, d)
-    if kind == "upsampling":
-        u = spec["size"][j]
-        return lambda n: upsample_length(n, u)
-    if kind == "cropping":
-        lo, hi = spec["cropping"][j]
-        return lambda n: crop_length(n, lo, hi)
-    if kind == "zero_padding":
-        lo, hi = spec["padding"][j]
-        return lambda n: pad_length(n, lo, hi)
-    return None
 
 
 def axis_length(layers, axis=0):
@@ -65,7 +39,8 @@ def axis_length(layers, axis=0):
     """
     c = _as_chain(layers)
     _check_axis(c, axis)
-    fns = [fn for fn in (_length_fn(c.specs[i], axis) for i in range(c.spatial_layers)) if fn]
+    specs = c.specs[:c.spatial_layers]
+    fns = [fn for fn in (get_kind(spec["kind"]).length_fn(spec, axis) for spec in specs) if fn]
 
     def f(n):
         try:

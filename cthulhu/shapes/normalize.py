@@ -1,16 +1,16 @@
 """Argument normalisation: the forms a user may write, turned into one canonical form.
 
-Keras 2 accepts ``3`` for ``(3, 3)``, ``"SAME"`` for ``"same"``, ``None`` for the
-configured data format, and several spellings of cropping and zero padding.
+Keras 2 accepts ``3`` for ``(3, 3)``, ``"SAME"`` for ``"same"`` and several
+spellings of cropping and zero padding (data formats: :mod:`cthulhu.shapes.layout`).
 Layers call these functions in their constructors, so that a bad argument fails
 at construction with a message naming the layer, the argument and the value.
 """
 
 import operator
 
-from .. import config
 from ._arith import is_int
 from .errors import ShapeTypeError, shape_error
+from .layout import DATA_FORMATS, normalize_data_format
 
 __all__ = [
     "as_tuple", "positive_int", "normalize_padding", "normalize_data_format", "check_conv_args",
@@ -18,7 +18,6 @@ __all__ = [
     "normalize_zero_padding", "DATA_FORMATS", "PADDINGS",
 ]
 
-DATA_FORMATS = ("channels_last", "channels_first")
 PADDINGS = ("valid", "same", "causal")
 
 
@@ -87,20 +86,6 @@ def normalize_padding(value, owner=None, allowed=PADDINGS):
     if not isinstance(value, str) or value.lower() not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
         raise shape_error(owner, f"padding must be one of {choices}, got {value!r}")
-    return value.lower()
-
-
-def normalize_data_format(value, owner=None):
-    """``'channels_last'`` or ``'channels_first'``; ``None`` means the configured default.
-
-    The default is ``image_data_format`` in ``$CTHULHU_HOME/cthulhu.json``
-    (``'channels_last'`` when unset), as Keras 2 does with ``keras.json``.
-    """
-    if value is None:
-        return config.image_data_format()
-    if not isinstance(value, str) or value.lower() not in DATA_FORMATS:
-        raise shape_error(owner, "data_format must be 'channels_last' or 'channels_first' "
-                                 f"(or None for the configured default), got {value!r}")
     return value.lower()
 
 

@@ -9,8 +9,10 @@ strings, ``None``, ``True``/``False``, tuples, lists, dicts), names (in shapes)
 and integer arithmetic (in shapes) are accepted.
 """
 
+from .catalog import CATALOG, lookup
 from .errors import ShapeError
-from .spec import KERAS_NAMES, KEYWORD_ONLY, LAYER_SIGNATURES, spec_from_config
+from .layout import DEFAULT_DATA_FORMAT
+from .spec import spec_from_config
 
 __all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call", "split_chain"]
 
@@ -122,22 +124,26 @@ def _literal(ast, node, name, source):
                          f"tuples), got {shown}") from None
 
 
-def parse_layer(text):
+def parse_layer(text, *, default_data_format=DEFAULT_DATA_FORMAT):
     """The spec of one layer call, binding arguments as the layer's constructor would.
+
+    The signature is the layer's row of :mod:`cthulhu.shapes.catalog`;
+    ``default_data_format`` is what ``data_format=None`` stands for.
 
     >>> parse_layer("Cthalpa2D(64, 3, strides=2, padding='same')")["strides"]
     (2, 2)
     """
     name, args, kwargs = parse_call(text)
-    canonical = KERAS_NAMES.get(name, name)
-    if canonical not in LAYER_SIGNATURES:
-        known = ", ".join(sorted(LAYER_SIGNATURES))
+    row = lookup(name)
+    if row is None:
+        known = ", ".join(sorted(CATALOG))
         raise ShapeError(f"unknown layer {name!r}; known layers: {known}")
-    params = [p for p, _ in LAYER_SIGNATURES[canonical][2]]
+    canonical = row.name
+    params = list(row.params)
     if len(args) > len(params):
         raise ShapeError(f"{name} takes at most {len(params)} positional arguments, "
                          f"got {len(args)}")
-    keyword_only = {p for p, _ in KEYWORD_ONLY.get(canonical, ())}
+    keyword_only = {p for p, _ in row.keyword_only}
     config = dict(zip(params, args, strict=False))
     for key, value in kwargs.items():
         if key in config:
@@ -145,12 +151,12 @@ def parse_layer(text):
         if key not in params and key not in keyword_only and key != "name":
             raise ShapeError(f"{name}: unexpected keyword argument {key!r}")
         config[key] = value
-    return spec_from_config(canonical, config)
+    return spec_from_config(canonical, config, default_data_format=default_data_format)
 
 
-def parse_chain(text):
+def parse_chain(text, *, default_data_format=DEFAULT_DATA_FORMAT):
     """The specs of ``"Layer(...) | Layer(...) | ..."`` (``|`` inside strings is not split)."""
-    return [parse_layer(p) for p in split_chain(text)]
+    return [parse_layer(p, default_data_format=default_data_format) for p in split_chain(text)]
 
 
 def split_chain(text):

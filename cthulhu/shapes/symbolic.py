@@ -29,7 +29,7 @@ entirely (``(h - 3) - (h - 3)``) is dropped with it.
 
 from math import gcd
 
-from ._arith import is_int
+from ._arith import ceildiv, is_int
 from ._canonical import (
     Condition,
     _akey,
@@ -353,13 +353,6 @@ def _floordiv(expr, d, conds):
     if conds and isinstance(out, Sym):
         out = Sym._new(dict(out._terms), out._const, _merge_conds(out._conds, conds))
     return out
-
-
-def ceildiv(a, b):
-    """``ceil(a / b)`` for sizes (ints, ``None`` or symbols) and a positive int ``b``."""
-    if a is None or b is None:
-        return None
-    return -((-a) // b)
 
 
 def symbolic(text):

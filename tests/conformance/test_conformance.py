@@ -2,13 +2,18 @@
 
 For each layer it checks, independently of the layer's code:
 
-* the constructor signature equals the documented one (parsed from the cthulhu
-  docs in ``../shared/seeds``; Keras 2.2's for Laldagorth/TheHydra, which the
-  docs use without a page of their own);
+* the constructor signature equals the documented one (the signature lines of
+  the cthulhu docs, kept in ``documented_signatures.txt`` beside this file;
+  Keras 2.2's for Laldagorth/TheHydra, which the docs use without a page of
+  their own);
 * ``get_config`` is JSON-safe and ``from_config`` (directly and through the layer
   registry) rebuilds an equal layer computing the same numbers;
 * the weights come in the order and shapes of API.md's Keras layouts;
 * a ``Pile`` holding the layer saves and loads back with the same numbers;
+* the layer's shape spec has its catalog row's kind (``cthulhu.shapes.catalog``);
+  and, for the catalog itself: one row per public layer, naming a class of its
+  module whose Python signature is the row's, which is the documented one; the
+  Keras names and the tables derived from the rows agree;
 * ``cthulhu.shapes.chain`` agrees with ``compute_output_shape``; a PyTorch
   tensor comes back as a PyTorch tensor with the same numbers; a Dask array
   comes back lazy (no compute at call time) with the same numbers;
@@ -19,9 +24,12 @@ For each layer it checks, independently of the layer's code:
 """
 
 import ast
+import importlib
 import inspect
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import array_api_strict
@@ -32,6 +40,9 @@ from cthulhu import layers, shapes
 from cthulhu.engine.functions import register_function
 from cthulhu.engine.serialization import deserialize_layer, serialize_layer
 from cthulhu.models import Pile, load_model
+from cthulhu.shapes import catalog
+from cthulhu.shapes.catalog import CATALOG, REQUIRED, lookup
+from cthulhu.shapes.parse import parse_layer
 
 try:
     import torch
@@ -43,22 +54,13 @@ try:
 except ImportError:  # optional: the check runs where Dask is installed
     dask = da = None
 
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+HERE = Path(__file__).resolve().parent
+DOCUMENTED = HERE / "documented_signatures.txt"
+# Where the docs themselves are in the project's workspace (not in a clone): the copy above
+# is checked against them when they are there.
+SEEDS = HERE.parents[1].parent / "shared" / "seeds"
+_SIGNATURE_LINE = re.compile(r"cthulhu\.layers\.(\w+)\((.*)\)\s*$")
 
-# Keras 2.2 signatures of the two layers the docs use without documenting them here.
-KERAS2_SIGNATURES = {
-    "Laldagorth": "units, activation='tanh', recurrent_activation='hard_sigmoid', use_bias=True, "
-                  "kernel_initializer='glorot_uniform', recurrent_initializer='orthogonal', "
-                  "bias_initializer='zeros', unit_forget_bias=True, kernel_regularizer=None, "
-                  "recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None, "
-                  "kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, "
-                  "dropout=0.0, recurrent_dropout=0.0, implementation=1, "
-                  "return_sequences=False, return_state=False, go_backwards=False, "
-                  "stateful=False, unroll=False",
-    "TheHydra": "input_dim, output_dim, embeddings_initializer='uniform', "
-                "embeddings_regularizer=None, activity_regularizer=None, "
-                "embeddings_constraint=None, mask_zero=False, input_length=None",
-}
 
 # Every name of API.md's table (and the unchanged names) must be importable from cthulhu.layers.
 API_NAMES = [
@@ -81,15 +83,18 @@ def _parse_params(text):
             for i, a in enumerate(args)]
 
 
-def documented_signatures():
-    """``{class name: [(param, default), ...]}`` from the seeds' signature lines."""
+def _signature_lines(lines):
     found = {}
-    for path in sorted(SEEDS.glob("00[01]_*.txt")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            m = re.search(r"cthulhu\.layers\.(\w+)\((.*)\)\s*$", line)
-            if m:
-                found[m.group(1)] = _parse_params(m.group(2))
+    for line in lines:
+        m = _SIGNATURE_LINE.search(line)
+        if m and not line.startswith("#"):
+            found[m.group(1)] = _parse_params(m.group(2))
     return found
+
+
+def documented_signatures():
+    """``{class name: [(param, default), ...]}`` from ``documented_signatures.txt``."""
+    return _signature_lines(DOCUMENTED.read_text(encoding="utf-8").splitlines())
 
 
 def actual_params(cls):
@@ -192,6 +197,9 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None,
                 assert str(out.dtype).endswith(dtype), (name, out.dtype)
     y = layer(x)
 
+    # the layer's shape spec has its catalog row's kind
+    assert shapes.layer_spec(layer)["kind"] == shapes.catalog.CATALOG[name].kind
+
     # the shape chain (used by the Dask device and `cthulhu shape`) agrees with the layer
     chained = shapes.chain([layer], (None, *input_shape[1:])).output_shape
     assert chained == layer.compute_output_shape((None, *input_shape[1:]))
@@ -286,15 +294,9 @@ def test_every_api_name_is_a_layer_and_has_a_case():
 @pytest.mark.parametrize("name", sorted(set(API_NAMES) - {"Input"}))
 def test_constructor_signature_matches_the_docs(name):
     cls = getattr(layers, name)
-    if name in KERAS2_SIGNATURES:
-        documented = _parse_params(KERAS2_SIGNATURES[name])
-    else:
-        if not SEEDS.is_dir():
-            pytest.skip(f"the cthulhu docs (seeds) are not at {SEEDS}: nothing to compare with")
-        docs = documented_signatures()
-        assert name in docs, f"{name} has no signature line in the seeds"
-        documented = docs[name]
-    assert actual_params(cls) == documented
+    docs = documented_signatures()
+    assert name in docs, f"{name} has no signature line in {DOCUMENTED.name}"
+    assert actual_params(cls) == docs[name]
     params = inspect.signature(cls.__init__).parameters.values()
     assert any(p.kind is p.VAR_KEYWORD for p in params), "Keras keywords (name=, ...) accepted"
 
@@ -306,8 +308,139 @@ def test_documented_extras_are_keyword_only():
     assert params["dilation_rate"].default == (1, 1, 1)
 
 
-def test_seeds_list_every_documented_layer():
+def test_documented_signatures_list_every_layer():
+    assert set(documented_signatures()) == set(API_NAMES) - {"Input"}
+
+
+def test_documented_signatures_are_the_docs_lines():
+    """The copy under tests/ says what the docs say (checked where the docs are)."""
     if not SEEDS.is_dir():
-        pytest.skip(f"the cthulhu docs (seeds) are not at {SEEDS}")
-    docs = documented_signatures()
-    assert set(docs) == set(API_NAMES) - {"Input", "Laldagorth", "TheHydra"}
+        pytest.skip(f"the cthulhu docs are not at {SEEDS} (a clone): the copy is what is checked")
+    lines = [line for path in sorted(SEEDS.glob("00[01]_*.txt"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    from_docs = _signature_lines(lines)
+    copied = documented_signatures()
+    assert from_docs == {name: copied[name] for name in copied
+                         if name not in ("Laldagorth", "TheHydra")}
+
+
+# ------------------------------------------------------------------- the catalog
+ROWS = sorted(CATALOG)
+
+
+def _python_signature(cls):
+    """(positional-or-keyword (name, default), keyword-only (name, default), has **kwargs)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+
+    def default(p):
+        return REQUIRED if p.default is p.empty else p.default
+
+    positional = tuple((p.name, default(p)) for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
+    keyword = tuple((p.name, default(p)) for p in params if p.kind is p.KEYWORD_ONLY)
+    return positional, keyword, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_catalog_row_is_the_class_signature(name):
+    row = CATALOG[name]
+    cls = getattr(importlib.import_module(row.module), name)
+    assert cls.__name__ == name and cls.__module__ == row.module
+    positional, keyword, var_keyword = _python_signature(cls)
+    assert positional == row.signature
+    assert keyword == row.keyword_only
+    assert var_keyword, f"{name} must accept the Keras keywords (name=, input_shape=, ...)"
+
+
+@pytest.mark.parametrize("name", sorted(documented_signatures()))
+def test_catalog_row_is_the_documented_signature(name):
+    documented = [(param, REQUIRED if default is inspect.Parameter.empty else default)
+                  for param, default in documented_signatures()[name]]
+    assert list(CATALOG[name].signature) == documented
+
+
+def test_every_public_layer_has_one_row():
+    public = {name for name in layers.__all__ if name not in ("Layer", "Input")}
+    assert set(CATALOG) == public
+    for name in CATALOG:
+        assert getattr(layers, name) is getattr(importlib.import_module(CATALOG[name].module),
+                                                name)
+
+
+def test_catalog_kinds_are_registered_and_ranks_fit():
+    for row in CATALOG.values():
+        kind = shapes.get_kind(row.kind)
+        assert (row.rank is not None) == kind.spatial, row
+        assert row.rank in (None, 1, 2, 3)
+
+
+def test_keras_names_are_unique_and_lead_to_their_row():
+    seen = {}
+    for row in CATALOG.values():
+        assert row.keras, f"{row.name} has no Keras 2 name"
+        for keras in row.keras:
+            assert keras not in seen, (keras, seen.get(keras), row.name)
+            seen[keras] = row.name
+            assert lookup(keras) is row
+        assert lookup(row.name) is row
+    assert lookup("Conv2DTranspose").name == "Cthalpa2DTranspose"
+    assert lookup("Convolution2D") is None      # Keras 1 names are for the importer only
+    assert CATALOG["Cthalpa2D"].keras1 == ("Convolution2D", "AtrousConvolution2D")
+
+
+def test_derived_tables_are_views_of_the_catalog():
+    from cthulhu.shapes.spec import KERAS_NAMES, KEYWORD_ONLY, LAYER_SIGNATURES
+
+    assert set(LAYER_SIGNATURES) == set(CATALOG)
+    assert LAYER_SIGNATURES["Cthalpa2D"] == ("conv", 2, CATALOG["Cthalpa2D"].signature)
+    assert KEYWORD_ONLY == {"Cthalpa3DTranspose": (("dilation_rate", (1, 1, 1)),),
+                            "SpatialDarkness1D": (("seed", None),),
+                            "SpatialDarkness2D": (("seed", None),),
+                            "SpatialDarkness3D": (("seed", None),)}
+    assert KERAS_NAMES["Conv2D"] == "Cthalpa2D" and "Flatten" not in KERAS_NAMES
+    assert catalog.keras_names() == KERAS_NAMES
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_every_keras_name_makes_the_same_spec(name):
+    row = CATALOG[name]
+    config = {param: 1 for param, default in row.signature if default is REQUIRED}
+    config.update({"activation": "relu", "rate": 0.5, "target_shape": (1,), "dims": (1,),
+                   "function": None})
+    config = {key: value for key, value in config.items() if key in dict(row.signature)}
+    ours = shapes.spec_from_config(name, config)
+    for keras in row.keras:
+        assert shapes.spec_from_config(keras, config) == ours
+
+
+def test_rows_are_read_only_and_print():
+    row = CATALOG["Flatten"]
+    with pytest.raises(AttributeError):
+        row.kind = "dense"
+    assert repr(row) == "LayerRow('Flatten', kind='flatten', rank=None)"
+    assert repr(REQUIRED) == "REQUIRED" and row.defaults() == {"data_format": None}
+
+
+def test_catalog_imports_no_layer_and_no_numpy():
+    code = ("import sys, cthulhu.shapes.catalog as c; "
+            "print(json.dumps([m for m in sys.modules if m.startswith('cthulhu.layers') "
+            "or m == 'numpy']))")
+    out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True,
+                         text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_lstm_positional_call_binds_like_python():
+    # the second positional argument of Laldagorth is its activation, not return_sequences
+    spec = parse_layer("Laldagorth(8, 'relu')")
+    assert spec.get("return_sequences", False) is False
+    spec = parse_layer("Laldagorth(8, return_sequences=True)")
+    assert spec["return_sequences"] is True
+
+
+def test_public_catalog_alias_is_the_shapes_catalog():
+    import doctest
+
+    import cthulhu.catalog
+
+    assert cthulhu.catalog.CATALOG is CATALOG and cthulhu.catalog.lookup is lookup
+    assert doctest.testmod(cthulhu.catalog).failed == 0

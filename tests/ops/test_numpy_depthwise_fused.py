@@ -82,7 +82,13 @@ def _arrays(case):
 
 
 def _cfg(case):
-    return dict(strides=case["strides"], padding=case["padding"], dilation=case["dilation"])
+    padding = case["padding"]
+    if padding == "causal":
+        # 'causal' is a rank-1 conv's padding only (the kind's rule); these ops take the
+        # same zeros as explicit pairs
+        padding = tuple((d * (k - 1), 0) for k, d in zip(case["ksize"], case["dilation"],
+                                                         strict=True))
+    return dict(strides=case["strides"], padding=padding, dilation=case["dilation"])
 
 
 def _tol(dtype):
@@ -98,7 +104,7 @@ def _to_format(x, fmt):
 def test_fused_depthwise_matches_loop_reference(case):
     x, kernel, bias = _arrays(case)
     cfg = _cfg(case)
-    expected = np.maximum(ref.depthwise(x, kernel, case["strides"], case["padding"],
+    expected = np.maximum(ref.depthwise(x, kernel, case["strides"], cfg["padding"],
                                         case["dilation"]) + bias, 0)
     with _Knobs(*case["knobs"]):
         y = ops.depthwise_conv(_to_format(x, case["fmt"]), kernel, bias=bias, activation="relu",

@@ -112,7 +112,12 @@ def test_native_depthwise_matches_loop_reference(win, data):
     x = rng.uniform(-1, 1, (data.draw(st.integers(1, 2)), *win["spatial"], c)).astype(dtype)
     kernel = rng.uniform(-1, 1, (*win["ksize"], c, m)).astype(dtype)
     bias = rng.uniform(-1, 1, c * m).astype(dtype)
-    cfg = dict(strides=win["strides"], padding=win["padding"], dilation=win["dilation"])
+    padding = win["padding"]
+    if padding == "causal":
+        # 'causal' is a rank-1 conv's padding only (the kind's rule): the same zeros as pairs
+        padding = tuple((d * (k - 1), 0) for k, d in zip(win["ksize"], win["dilation"],
+                                                         strict=True))
+    cfg = dict(strides=win["strides"], padding=padding, dilation=win["dilation"])
     expected = np.maximum(ref.depthwise(x, kernel, **cfg) + bias, 0)
     with _Setting(*_setting(data.draw), native):
         y = ops.depthwise_conv(x, kernel, bias=bias, activation="relu", **cfg)

@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["normalize", "lengths", "layers", "core", "_arith", "errors"]
+MODULES = ["normalize", "lengths", "spatial", "nonspatial", "_arith", "errors", "layout", "checks",
+           "catalog", "kinds.base", "spec", "chain", "graph", "inverse", "parse"]
 
 
 @pytest.mark.parametrize("name", MODULES)

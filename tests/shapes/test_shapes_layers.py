@@ -252,12 +252,19 @@ def test_none_sizes_propagate():
     assert shapes.upsampling((None, None, 3), 2, None) == (None, None, 3)
 
 
-def test_data_format_none_uses_the_config(tmp_path, monkeypatch):
+def test_data_format_none_is_channels_last_whatever_the_config(tmp_path, monkeypatch):
+    # cthulhu.shapes reads no configuration file: the layers, the ops and `cthulhu shape`
+    # resolve the user's image_data_format and pass it (tests/test_config.py).
     monkeypatch.setenv("CTHULHU_HOME", str(tmp_path))
     (tmp_path / "cthulhu.json").write_text('{"image_data_format": "channels_first"}')
-    assert shapes.normalize_data_format(None) == "channels_first"
-    assert shapes.conv((None, 3, 8, 8), 4, 3, 1, "valid", 1, None) == (None, 4, 6, 6)
-    assert shapes.channels_axis(4, None) == 1
-    monkeypatch.setenv("CTHULHU_HOME", str(tmp_path / "nowhere"))   # no file: the default
     assert shapes.normalize_data_format(None) == "channels_last"
+    assert shapes.normalize_data_format(None, default="channels_first") == "channels_first"
+    assert shapes.conv((None, 8, 8, 3), 4, 3, 1, "valid", 1, None) == (None, 6, 6, 4)
     assert shapes.channels_axis(4, None) == -1
+    assert shapes.spec_from_config("Cthalpa2D", {"filters": 1, "kernel_size": 1})[
+        "data_format"] == "channels_last"
+    assert shapes.spec_from_config("Cthalpa2D", {"filters": 1, "kernel_size": 1},
+                                   default_data_format="channels_first")[
+        "data_format"] == "channels_first"
+    # the 1D rule wins over any default
+    assert shapes.spatial_data_format(1, None, default="channels_first") == "channels_last"

@@ -15,6 +15,7 @@ import functools
 
 import numpy as np
 
+from cthulhu import shapes
 from cthulhu.devices.base import fuses
 from cthulhu.devices.cupy_ import _launch, _loader
 from cthulhu.ops import _args
@@ -220,8 +221,7 @@ def upsample(x, *, size, interpolation, data_format):
     if interpolation not in ("nearest", "bilinear"):
         return NotImplemented
     batch, spatial, channels = _split(x, data_format)
-    sh = _args.shapes_mod()
-    out_spatial = tuple(sh.upsample_length(n, f, owner="ops.upsample")
+    out_spatial = tuple(shapes.upsample_length(n, f, owner="ops.upsample")
                         for n, f in zip(spatial, size, strict=True))
     out_shape = _join(batch, out_spatial, channels, data_format)
     if 0 in out_shape:

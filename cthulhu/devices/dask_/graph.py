@@ -15,16 +15,9 @@ import uuid
 
 from cthulhu import shapes
 
+from .scheduling import _Opaque
+
 __all__ = ["program_array", "output_chunks"]
-
-
-class _Opaque:
-    """Task metadata Dask must pass through untouched (never mistaken for keys or tasks)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
 
 
 def output_chunks(in_chunks, n_in, n_out):
@@ -82,7 +75,7 @@ def program_array(x, program, out_chunks=None, extras=()):
     from dask.highlevelgraph import HighLevelGraph
 
     fmt = program.data_format
-    c_axis = x.ndim - 1 if fmt == "channels_last" else 1
+    c_axis = shapes.channel_index(x.ndim, fmt)
     if len(x.chunks[c_axis]) > 1:
         x = x.rechunk({c_axis: -1})
     axes = program.spatial_axes
@@ -169,10 +162,9 @@ def _assemble(pieces, places, shape):
 
 def _block_task(program, info, pieces, extras):
     out_range, batch, src, places, plan = info.value
-    channels = pieces[0].shape[-1 if program.data_format == "channels_last" else 1]
     shape = [batch[1] - batch[0]] + [0] * (len(program.input_shape) - 1)
-    c_axis = len(shape) - 1 if program.data_format == "channels_last" else 1
-    shape[c_axis] = channels
+    c_axis = shapes.channel_index(len(shape), program.data_format)
+    shape[c_axis] = pieces[0].shape[c_axis]
     src_or_probe = src if src is not None else tuple((0, 1) for _ in program.spatial_axes)
     for a, (lo, hi) in zip(program.spatial_axes, src_or_probe, strict=True):
         shape[a] = hi - lo

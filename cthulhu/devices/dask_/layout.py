@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cthulhu.shapes.layout import channel_index
+
 __all__ = ["Layout", "fit_layout", "model_input_shape"]
 
 
@@ -27,13 +29,13 @@ class Layout:
         if not self.has_batch:
             shape.insert(0, 1)
         if not self.has_channels:
-            shape.insert(len(shape) if self.data_format == "channels_last" else 1, channels)
+            shape.insert(channel_index(len(shape) + 1, self.data_format), channels)
         return tuple(shape)
 
     def stored_index(self, full_index):
         """Model-side index (a tuple over every axis) -> index of the stored volume."""
         index = list(full_index)
-        channel_axis = len(index) - 1 if self.data_format == "channels_last" else 1
+        channel_axis = channel_index(len(index), self.data_format)
         if not self.has_channels:
             del index[channel_axis]
         if not self.has_batch:
@@ -45,7 +47,7 @@ class Layout:
         if not self.has_batch:
             block = block[None, ...]
         if not self.has_channels:
-            axis = full_rank - 1 if self.data_format == "channels_last" else 1
+            axis = channel_index(full_rank, self.data_format)
             block = block[(slice(None),) * axis + (None,)]
         return block
 
@@ -53,7 +55,7 @@ class Layout:
         return tuple(full_shape[i] for i in self._kept(len(full_shape), full_shape))
 
     def _kept(self, rank, full_shape):
-        channel_axis = rank - 1 if self.data_format == "channels_last" else 1
+        channel_axis = channel_index(rank, self.data_format)
         kept = []
         for axis in range(rank):
             if axis == 0 and not self.has_batch:
@@ -86,7 +88,7 @@ def fit_layout(stored_shape, model_shape, rank, data_format, what="input"):
     stored_shape = tuple(stored_shape)
     channels = None
     if model_shape is not None:
-        channel_axis = len(model_shape) - 1 if data_format == "channels_last" else 1
+        channel_axis = channel_index(len(model_shape), data_format)
         channels = model_shape[channel_axis]
     full_rank = rank + 2
     n = len(stored_shape)
@@ -108,7 +110,7 @@ def fit_layout(stored_shape, model_shape, rank, data_format, what="input"):
                          f"{rank} spatial axes: expected {expected}")
     full = layout.full_shape(stored_shape, 1 if channels is None else channels)
     if channels is not None:
-        got = full[len(full) - 1 if data_format == "channels_last" else 1]
+        got = full[channel_index(len(full), data_format)]
         if got != channels:
             raise ValueError(f"{what} volume of shape {stored_shape} has {got} channels, but the "
                              f"model expects {channels} ({data_format})")

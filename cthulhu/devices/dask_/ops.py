@@ -14,6 +14,7 @@ computed while the graph is built.
 
 from __future__ import annotations
 
+from cthulhu import shapes
 from cthulhu.ops import _args
 from cthulhu.shapes.axis_maps import conv_step, conv_transpose_step, upsampling_step
 
@@ -51,15 +52,14 @@ class OpCore:
 
 
 def _spatial_axes(x, fmt):
-    rank = x.ndim - 2
-    return tuple(range(1, rank + 1)) if fmt == "channels_last" else tuple(range(2, rank + 2))
+    return shapes.spatial_axes(x.ndim, fmt)
 
 
 def _run(x, op, arrays, kwargs, steps, out_spatial, out_channels, fmt):
     shape = list(x.shape)
     for axis, n in zip(_spatial_axes(x, fmt), out_spatial, strict=True):
         shape[axis] = n
-    shape[-1 if fmt == "channels_last" else 1] = out_channels
+    shape[shapes.channel_index(len(shape), fmt)] = out_channels
     stage = Stage(OpCore(op, arrays, kwargs), tuple(steps), op)
     program = BlockProgram.from_stages([stage], [tuple(x.shape), tuple(shape)], fmt)
     return program_array(x, program, extras=[a for a in arrays if _is_dask(a)])

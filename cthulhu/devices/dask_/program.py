@@ -24,10 +24,13 @@ from .threads import kernel_threads
 
 __all__ = ["Stage", "BlockProgram", "Unblockable", "model_layers"]
 
-_CORE_COPY_KINDS = ("conv", "depthwise_conv", "separable_conv", "conv_transpose")
-_NO_CORE_KINDS = ("cropping", "zero_padding")
-_WHOLE_AXIS_KINDS = ("dense", "flatten", "reshape", "permute", "repeat_vector", "embedding",
-                     "lstm", "opaque")
+# What each block-wise role of a shape kind (cthulhu.shapes.ROLES) runs on a block: a
+# 'valid' copy of the layer, nothing (the zeros and the slice are the result), or the
+# layer itself. A window kind whose border is not zeros (pooling) has no 'valid' copy
+# that reproduces it yet.
+_CORE_COPY_ROLES = ("window",)
+_NO_CORE_ROLES = ("pad", "crop")
+_LAYER_ROLES = ("pointwise", "resample")
 
 
 class Unblockable(ValueError):
@@ -160,14 +163,20 @@ class BlockProgram:
         return program
 
     def _spatial(self, shape):
-        return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
+        return shapes.split_channels(shape, self.data_format)[1]
+
+    def _role(self, spec):
+        if spec is None:
+            return None
+        kind = shapes.get_kind(spec["kind"])
+        role = kind.blockwise(spec, self.data_format, self.rank + 2)
+        if role in _CORE_COPY_ROLES and kind.border != "zeros":
+            return None
+        return role
 
     def _checked_spec(self, layer):
         spec = _spec_of(layer)
-        kind = None if spec is None else spec["kind"]
-        if kind == "dense" and self.data_format != "channels_last":
-            kind = None
-        if kind is None or (kind in _WHOLE_AXIS_KINDS and kind != "dense"):
+        if self._role(spec) not in (*_CORE_COPY_ROLES, *_NO_CORE_ROLES, *_LAYER_ROLES):
             raise Unblockable(
                 f"{_owner(layer)}: uses whole spatial axes (or works in a way the Dask device "
                 "cannot see), so the model cannot run block by block; run that part on the "
@@ -175,18 +184,17 @@ class BlockProgram:
         return spec
 
     def _core(self, layer, spec, shape):
-        kind = spec["kind"]
-        if kind in _NO_CORE_KINDS:
+        role = self._role(spec)
+        if role in _NO_CORE_ROLES:
             return None
-        if kind in _CORE_COPY_KINDS:
+        if role in _CORE_COPY_ROLES:
             batchless = (None, *shape[1:])
             return _valid_copy(layer, _unknown_spatial(batchless, self.data_format))
         return layer  # position-wise layers, Daoloth on the channels, up-sampling
 
     @property
     def spatial_axes(self):
-        start = 1 if self.data_format == "channels_last" else 2
-        return tuple(range(start, start + self.rank))
+        return shapes.spatial_axes(self.rank + 2, self.data_format)
 
     def plan(self, out_range):
         """The :class:`cthulhu.shapes.BlockPlan` of one output block."""
@@ -294,7 +302,7 @@ def _owner(layer):
 
 def _unknown_spatial(shape, data_format):
     shape = list(shape)
-    axes = range(1, len(shape) - 1) if data_format == "channels_last" else range(2, len(shape))
+    axes = shapes.spatial_axes(len(shape), data_format)
     for axis in axes:
         shape[axis] = None
     return tuple(shape)
@@ -310,4 +318,10 @@ def _data_format(layers):
     if len(formats) > 1:
         raise ValueError(f"the model mixes data formats {sorted(formats)}; out-of-core prediction "
                          "needs one layout for the whole chain")
-    return formats.pop() if formats else shapes.normalize_data_format(None)
+    if formats:
+        return formats.pop()
+    # No layer says: the user's default, as the layers' data_format=None (cthulhu.shapes
+    # reads no configuration).
+    from cthulhu import config
+
+    return config.image_data_format()

@@ -109,6 +109,11 @@ def _run_distributed(client, func, job, items, on_done, close):
 
 
 class _Opaque:
+    """Task metadata Dask must pass through untouched (never mistaken for keys or tasks).
+
+    Also used by the block graphs of :mod:`.graph`.
+    """
+
     __slots__ = ("value",)
 
     def __init__(self, value):

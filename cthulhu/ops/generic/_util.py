@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace, device
 
+from cthulhu.shapes.layout import from_channels_last, is_channels_first, to_channels_last
+
 
 def namespace(*arrays):
     return array_namespace(*arrays)
@@ -11,16 +13,16 @@ def namespace(*arrays):
 
 def to_last(xp, x, fmt: str):
     """``x`` in channels_last order (a no-op when it already is)."""
-    if fmt == "channels_last":
+    if not is_channels_first(fmt):
         return x
-    return xp.permute_dims(x, (0, *range(2, x.ndim), 1))
+    return xp.permute_dims(x, to_channels_last(x.ndim, fmt))
 
 
 def from_last(xp, y, fmt: str):
     """Undo :func:`to_last` on a result."""
-    if fmt == "channels_last":
+    if not is_channels_first(fmt):
         return y
-    return xp.permute_dims(y, (0, y.ndim - 1, *range(1, y.ndim - 1)))
+    return xp.permute_dims(y, from_channels_last(y.ndim, fmt))
 
 
 def zeros_like_shape(xp, x, shape):

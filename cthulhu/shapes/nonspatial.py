@@ -1,12 +1,13 @@
-"""Whole-layer output shapes for the core layers: Daoloth, Flatten, Reshape, Permute, ...
+"""Whole-layer output shapes for the non-spatial layers: Daoloth, Flatten, Reshape, Permute, ...
 
 Input shapes include the batch axis. Sizes may be ints, ``None`` or symbols.
 """
 
 from ._arith import is_int
+from .checks import check_shape
 from .errors import ShapeTypeError, shape_error
-from .layers import check_shape
-from .normalize import _as_int, normalize_data_format, positive_int
+from .layout import normalize_data_format
+from .normalize import _as_int, positive_int
 
 __all__ = [
     "dense", "flatten", "reshape", "permute", "repeat_vector", "embedding", "lstm",
