@@ -20,8 +20,6 @@ EXCEPTIONS = {
     # the CUDA launch geometry and plugin glue (same)
     "devices/cupy_/_launch.py",
     "devices/cupy_/_ops.py",
-    # predict_volume's block writer (being reworked for the blockwise floor)
-    "devices/dask_/volume.py",
 }
 
 

@@ -14,6 +14,8 @@ import os
 import threading
 from pathlib import Path
 
+from cthulhu import shapes
+
 from . import outputs, stores
 
 __all__ = ["VolumeJob", "run_block", "marker_name", "DONE_DIR"]
@@ -125,8 +127,9 @@ class VolumeJob:
 
 
 def _strip(block, layout, data_format):
-    if not layout.has_channels and block.shape[-1 if data_format == "channels_last" else 1] == 1:
-        block = block[..., 0] if data_format == "channels_last" else block[:, 0]
+    axis = shapes.channel_index(block.ndim, data_format)
+    if not layout.has_channels and block.shape[axis] == 1:
+        block = block[(slice(None),) * axis + (0,)]
     if not layout.has_batch:
         block = block[0]
     return block

@@ -34,6 +34,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from cthulhu import shapes
+
 from . import digest, outputs, stores
 from .blocks import auto_block, cache_bytes
 from .job import VolumeJob, marker_name, run_block
@@ -170,7 +172,7 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     src.cache_bytes = cache_bytes(src, layout, _region_extent(program, block, spatial_out))
     # A volume stored without its channels axis gets an output without one too, unless
     # the model makes several output channels.
-    out_channels = out_full[-1 if data_format == "channels_last" else 1]
+    out_channels = out_full[shapes.channel_index(len(out_full), data_format)]
     out_layout = type(layout)(layout.has_batch, layout.has_channels or out_channels != 1,
                               data_format)
     out_stored = out_layout.stored_shape(out_full)
