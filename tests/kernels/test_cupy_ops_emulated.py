@@ -62,6 +62,13 @@ def _compare(emulated, call, dtype):
     return fake_cupy.FakeRawModule.launched
 
 
+def _conv_kernel(prefix, dtype, channels):
+    """The kernel a convolution should launch: igemm.cu when the channels fill its
+    16-byte vectors (float32: strict SIMT path, float16: tensor cores), else ``prefix``."""
+    vec = {np.float32: 4, np.float16: 8}.get(dtype)
+    return "cthulhu_igemm_ndhwc<" if vec and channels % vec == 0 else prefix
+
+
 def _rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
@@ -107,7 +114,8 @@ def test_conv_on_emulated_gpu_matches_numpy(emulated, cfg):
     launched = _compare(emulated, lambda: ops.conv(
         x, k, strides=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
         data_format=cfg["format"], bias=b, activation=cfg["activation"]), cfg["dtype"])
-    assert len(launched) == 1 and launched[0].startswith("cthulhu_conv_nd_")
+    assert len(launched) == 1
+    assert launched[0].startswith(_conv_kernel("cthulhu_conv_nd_", cfg["dtype"], cfg["channels"]))
 
 
 @settings(max_examples=30)
@@ -127,7 +135,9 @@ def test_conv_transpose_on_emulated_gpu_matches_numpy(emulated, cfg, output_padd
     launched = _compare(emulated, lambda: ops.conv_transpose(
         x, k, strides=cfg["stride"], padding=cfg["padding"], output_padding=outp,
         data_format=cfg["format"], bias=b, activation=cfg["activation"]), cfg["dtype"])
-    assert len(launched) == 1 and launched[0].startswith("cthulhu_conv_transpose_nd_")
+    assert len(launched) == 1
+    assert launched[0].startswith(_conv_kernel("cthulhu_conv_transpose_nd_", cfg["dtype"],
+                                               cfg["channels"]))
 
 
 @settings(max_examples=30)
@@ -293,6 +303,7 @@ def test_gpu_layer_and_model_cases_pass_on_the_emulated_gpu(emulated):
         got = model.predict(x, batch_size=2)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     launched = set(fake_cupy.FakeRawModule.launched)
+    # 3 input channels: conv_nd.cu; 8 (the transposed layer's): igemm.cu
     assert {"cthulhu_conv_nd_", "cthulhu_depthwise_nd_", "cthulhu_upsample_bilinear_",
-            "cthulhu_conv_transpose_nd_"} <= {n.partition("ndhwc")[0].partition("nhwc")[0]
-                                               for n in launched}
+            "cthulhu_igemm_"} <= {n.partition("ndhwc")[0].partition("nhwc")[0]
+                                  for n in launched}

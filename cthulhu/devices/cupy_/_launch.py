@@ -98,8 +98,9 @@ class Launch:
     name: str
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
-    args: tuple[int, ...]
-    shared_bytes: int = 0  # static shared memory (informative; dynamic shared memory is 0)
+    args: tuple[int | float, ...]
+    shared_bytes: int = 0  # static shared memory (informative) or, for igemm.cu, dynamic
+    wide: tuple[int, ...] = ()  # indexes of args the kernel declares ``long long``
 
 
 def ceildiv(a: int, b: int) -> int:
@@ -167,9 +168,10 @@ def all_kernel_names() -> dict[str, list[str]]:
             names["depthwise.cu"].append(kernel_name("depthwise", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_nearest", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_bilinear", layout, dtype))
-    from cthulhu.devices.cupy_ import _igemm
+    from cthulhu.devices.cupy_ import _eltwise, _igemm
 
     names["igemm.cu"] = _igemm.all_kernel_names()
+    names["eltwise.cu"] = _eltwise.all_kernel_names()
     return names
 
 
