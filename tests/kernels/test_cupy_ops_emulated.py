@@ -307,3 +307,63 @@ def test_gpu_layer_and_model_cases_pass_on_the_emulated_gpu(emulated):
     assert {"cthulhu_conv_nd_", "cthulhu_depthwise_nd_", "cthulhu_upsample_bilinear_",
             "cthulhu_igemm_"} <= {n.partition("ndhwc")[0].partition("nhwc")[0]
                                   for n in launched}
+
+
+#: Documented error bounds (docs/devices.md): |y - exact| <= factor * sum |x||w| per
+#: output, plus float32 accumulation of K terms ((K + 2) * 2**-24 of the same sum).
+PRECISION_BOUND = {"strict": 0.0, "tf32": 2.0**-10, "bf16": 2.0**-8}
+KERNEL_TYPES = {"strict": ("float, float", "false>"), "tf32": ("float, float", "true>"),
+                "bf16": ("cthulhu_bf16, float", "true>")}
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize(("precision", "compute"), [(None, "strict"), ("float32", "strict"),
+                                                    ("tf32", "tf32"), ("bfloat16", "bf16")])
+def test_float32_precision_picks_the_path_and_meets_its_bound(emulated, fmt, precision,
+                                                              compute):
+    rng = np.random.default_rng(7)
+    x = _rand(rng, (2, 6, 7, 8), np.float32)
+    k = _rand(rng, (3, 3, 8, 12), np.float32)
+    b = _rand(rng, (12,), np.float32)
+    xin = x if fmt == "channels_last" else np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    exact = ops.conv(x.astype(np.float64), k.astype(np.float64), padding="same",
+                     bias=b.astype(np.float64))
+    absolute = ops.conv(np.abs(x).astype(np.float64), np.abs(k).astype(np.float64),
+                        padding="same", bias=np.abs(b).astype(np.float64))
+    fake_cupy.FakeRawModule.launched.clear()
+    with emulated:
+        y = ops.conv(xin, k, padding="same", bias=b, data_format=fmt, precision=precision)
+    got = y if fmt == "channels_last" else np.moveaxis(y, 1, -1)
+    igemm = [n for n in fake_cupy.FakeRawModule.launched if n.startswith("cthulhu_igemm")]
+    types, tc = KERNEL_TYPES[compute]
+    assert len(igemm) == 1 and igemm[0].startswith(f"cthulhu_igemm_ndhwc<{types},")
+    assert igemm[0].endswith(tc)
+    terms = 3 * 3 * 8
+    bound = (PRECISION_BOUND[compute] + (terms + 2) * 2.0**-24) * absolute
+    err = np.abs(got.astype(np.float64) - exact)
+    assert (err <= bound).all(), float((err / bound).max())
+    if compute != "strict":  # the rounding is real: not the float32 result
+        assert err.max() > (terms + 2) * 2.0**-24 * absolute.max()
+
+
+def test_precision_scope_reaches_dense_and_separable(emulated):
+    from cthulhu import config
+
+    rng = np.random.default_rng(3)
+    x = _rand(rng, (5, 16), np.float32)
+    k = _rand(rng, (16, 8), np.float32)
+    fake_cupy.FakeRawModule.launched.clear()
+    with emulated, config.float32_precision_scope("tf32"):
+        y = ops.matmul(x, k, activation="relu")
+        z = ops.separable_conv(_rand(rng, (1, 5, 5, 4), np.float32),
+                               _rand(rng, (3, 3, 4, 2), np.float32),
+                               _rand(rng, (1, 1, 8, 4), np.float32), padding="same")
+    launched = fake_cupy.FakeRawModule.launched
+    assert sum(n.startswith("cthulhu_igemm_ndhwc<float, float") for n in launched) == 2
+    bound = 2.0**-10 * (np.abs(x) @ np.abs(k)).max() + 1e-5
+    np.testing.assert_allclose(y, np.maximum(x @ k, 0), rtol=0, atol=bound)
+    assert z.shape == (1, 5, 5, 4)
+    with emulated:  # strict float32 again outside the scope: cuBLAS (here: NumPy) matmul
+        fake_cupy.FakeRawModule.launched.clear()
+        ops.matmul(x, k)
+    assert fake_cupy.FakeRawModule.launched == []
