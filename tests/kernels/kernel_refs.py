@@ -150,3 +150,20 @@ def epilogue(y, bias=None, scale=None, shift=None, activation=None, alpha=0.0):
     elif activation == "tanh":
         y = np.tanh(y)
     return y
+
+
+def upsample_linear(x, size):
+    """TF2 half-pixel linear interpolation along each spatial axis in turn (any rank)."""
+    x = np.asarray(x, np.float64)
+    for axis, f in enumerate(size, start=1):
+        n = x.shape[axis]
+        out = []
+        for o in range(n * f):
+            src = (o + 0.5) * n / (n * f) - 0.5
+            lo = max(math.floor(src), 0)
+            hi = max(min(math.ceil(src), n - 1), 0)
+            t = src - math.floor(src)
+            a, b = np.take(x, lo, axis=axis), np.take(x, hi, axis=axis)
+            out.append(a + (b - a) * t)
+        x = np.stack(out, axis=axis)
+    return x

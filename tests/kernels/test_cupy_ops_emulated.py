@@ -164,7 +164,9 @@ def test_depthwise_and_separable_on_emulated_gpu_match_numpy(emulated, cfg, mult
         b = _rand(rng, (cfg["channels"] * multiplier,), cfg["dtype"]) if cfg["bias"] else None
         launched = _compare(emulated, lambda: ops.depthwise_conv(x, dk, bias=b, **common),
                             cfg["dtype"])
-        assert len(launched) == 1 and launched[0].startswith("cthulhu_depthwise_nd_")
+        vectorised = cfg["format"] == "channels_last" and multiplier == 1
+        prefix = "cthulhu_depthwise_cl<" if vectorised else "cthulhu_depthwise_nd_"
+        assert len(launched) == 1 and launched[0].startswith(prefix)
 
 
 @settings(max_examples=25)
@@ -172,7 +174,7 @@ def test_depthwise_and_separable_on_emulated_gpu_match_numpy(emulated, cfg, mult
        fmt=st.sampled_from(["channels_last", "channels_first"]),
        dtype=st.sampled_from([np.float32, np.float64, np.float16]))
 def test_upsample_on_emulated_gpu_matches_numpy(emulated, rank, bilinear, data, fmt, dtype):
-    rank = 2 if bilinear else rank
+    rank = 2 if bilinear and fmt == "channels_first" else rank  # channels_last: trilinear too
     spatial = tuple(data.draw(st.integers(1, 5)) for _ in range(rank))
     size = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
     shape = (2, *spatial, 3) if fmt == "channels_last" else (2, 3, *spatial)
@@ -180,7 +182,11 @@ def test_upsample_on_emulated_gpu_matches_numpy(emulated, rank, bilinear, data, 
     interpolation = "bilinear" if bilinear else "nearest"
     launched = _compare(emulated, lambda: ops.upsample(x, size, interpolation=interpolation,
                                                       data_format=fmt), dtype)
-    assert len(launched) == 1 and launched[0].startswith(f"cthulhu_upsample_{interpolation}_")
+    kernel = {("nearest", "channels_last"): "cthulhu_upsample_nearest_cl<",
+              ("bilinear", "channels_last"): "cthulhu_upsample_linear_cl<",
+              ("nearest", "channels_first"): "cthulhu_upsample_nearest_ncdhw<",
+              ("bilinear", "channels_first"): "cthulhu_upsample_bilinear_nchw<"}
+    assert len(launched) == 1 and launched[0].startswith(kernel[(interpolation, fmt)])
 
 
 def test_matmul_on_emulated_gpu_matches_numpy(emulated):
@@ -196,9 +202,10 @@ def test_plugin_declines_what_it_has_no_kernel_for(emulated):
     with emulated:
         from cthulhu.devices.cupy_ import _ops
 
-        # bilinear is a 2D kernel: 3D bilinear goes to the generic code
-        assert _ops.upsample(x, size=(2, 2, 2), interpolation="bilinear",
-                             data_format="channels_last") is NotImplemented
+        # channels_first bilinear is a 2D kernel: 3D goes to the generic code
+        assert _ops.upsample(np.ascontiguousarray(np.moveaxis(x, -1, 1)), size=(2, 2, 2),
+                             interpolation="bilinear",
+                             data_format="channels_first") is NotImplemented
         ints = np.ones((1, 4, 2), np.int32)
         k = np.ones((3, 2, 1), np.int32)
         assert _ops.conv(ints, k, strides=(1,), padding="valid", dilation=(1,),
@@ -304,9 +311,8 @@ def test_gpu_layer_and_model_cases_pass_on_the_emulated_gpu(emulated):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     launched = set(fake_cupy.FakeRawModule.launched)
     # 3 input channels: conv_nd.cu; 8 (the transposed layer's): igemm.cu
-    assert {"cthulhu_conv_nd_", "cthulhu_depthwise_nd_", "cthulhu_upsample_bilinear_",
-            "cthulhu_igemm_"} <= {n.partition("ndhwc")[0].partition("nhwc")[0]
-                                  for n in launched}
+    assert {"cthulhu_conv_nd_", "cthulhu_depthwise_cl", "cthulhu_upsample_linear_cl",
+            "cthulhu_igemm_"} <= {n.partition("ndhwc")[0].partition("<")[0] for n in launched}
 
 
 #: Documented error bounds (docs/devices.md): |y - exact| <= factor * sum |x||w| per

@@ -161,7 +161,7 @@ def apply_epilogue(y, epilogue, data_format):
     channels = y.shape[-1] if data_format == "channels_last" else y.shape[1]
     dtype = dtype_name(y)
     launch = _eltwise.epilogue_launch(layout=data_format, dtype=dtype, size=y.size,
-                                      channels=channels, flags=epilogue.flags,
+                                      batch=y.shape[0], channels=channels, flags=epilogue.flags,
                                       activation=epilogue.act, alpha=epilogue.alpha,
                                       aligned=address(y) % 16 == 0)
     arrays = _epilogue_arrays(cp, epilogue, y.dtype, channels, y)

@@ -30,9 +30,10 @@ def strided_blocks(groups: int, vec: int, channels: int) -> int:
     return blocks
 
 
-def epilogue_launch(*, layout: str, dtype: str, size: int, channels: int, flags: int,
-                    activation=None, alpha: float = 0.0, aligned: bool = True) -> Launch:
-    """``cthulhu_channel_epilogue_*`` over ``size`` elements with ``channels`` channels
+def epilogue_launch(*, layout: str, dtype: str, size: int, batch: int, channels: int,
+                    flags: int, activation=None, alpha: float = 0.0,
+                    aligned: bool = True) -> Launch:
+    """``cthulhu_channel_epilogue_*`` over ``size`` elements, ``batch`` x ``channels``
     (in place or not: the caller passes x and y). Arguments after the arrays:
     channels_last ``(groups, c, flags, act, alpha)``, channels_first
     ``(planes, c, inner, flags, act, alpha)``."""
@@ -45,8 +46,8 @@ def epilogue_launch(*, layout: str, dtype: str, size: int, channels: int, flags:
         return Launch(name=f"cthulhu_channel_epilogue_nhwc<{ctype}, {vec}>",
                       grid=(blocks, 1, 1), block=(THREADS, 1, 1),
                       args=(groups, channels, flags, act, float(alpha)), wide=(0,))
-    inner = size // channels
-    planes = size // inner if inner else 0
+    planes = batch * channels
+    inner = size // planes
     grid, block = row_grid(planes, inner)
     return Launch(name=f"cthulhu_channel_epilogue_nchw<{ctype}>", grid=grid, block=block,
                   args=(planes, channels, inner, flags, act, float(alpha)), wide=(0,))

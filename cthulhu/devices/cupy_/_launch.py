@@ -168,8 +168,10 @@ def all_kernel_names() -> dict[str, list[str]]:
             names["depthwise.cu"].append(kernel_name("depthwise", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_nearest", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_bilinear", layout, dtype))
-    from cthulhu.devices.cupy_ import _eltwise, _igemm
+    from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
 
+    for file, extra in _memory.all_kernel_names().items():
+        names[file] += extra
     names["igemm.cu"] = _igemm.all_kernel_names()
     names["eltwise.cu"] = _eltwise.all_kernel_names()
     return names

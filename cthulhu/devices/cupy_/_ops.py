@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.cupy_ import _conv, _launch, _loader
+from cthulhu.devices.cupy_ import _conv, _launch, _loader, _memory
 from cthulhu.devices.cupy_._geometry import ConvGeometry, Epilogue
 from cthulhu.ops import _args
 
@@ -194,6 +194,17 @@ def _depthwise(x, kernel, strides, padding, dilation, data_format, bias, activat
     out_shape = _join(batch, out_spatial, channels * multiplier, data_format)
     if 0 in out_shape:
         return cp.empty(out_shape, dtype=x.dtype)
+    if data_format == "channels_last" and multiplier == 1:
+        y = cp.empty(out_shape, dtype=x.dtype)
+        x, kernel, b = _operands(cp, x, kernel, bias)
+        vec = _memory.vector_width(channels, *map(_conv.address, (x, kernel, b, y)), dtype=dtype)
+        launch = _memory.depthwise_launch(
+            dtype=dtype, batch=batch, channels=channels, in_spatial=spatial,
+            out_spatial=out_spatial, kernel=ksize, strides=strides, dilation=dilation,
+            pads_lo=[p[0] for p in pads], use_bias=bias is not None, activation=activation,
+            vec=vec)
+        _run("depthwise.cu", launch, (x, kernel, b, y))
+        return y
     launch = _launch.depthwise_launch(
         layout=data_format, dtype=dtype, batch=batch, channels=channels, multiplier=multiplier,
         in_spatial=spatial, out_spatial=out_spatial, kernel=ksize, strides=strides,
@@ -278,12 +289,15 @@ def matmul(x, kernel, *, bias=None, activation=None):
 
 @_on_device_of
 def upsample(x, *, size, interpolation, data_format):
-    """Nearest (rank 1-3) and bilinear (rank 2) up-sampling through ``upsample.cu``."""
+    """Nearest (rank 1-3) and bilinear up-sampling through ``upsample.cu``: channels_last
+    by the vectorised kernels (bilinear of rank 3 is trilinear), channels_first by the
+    per-element ones (bilinear rank 2 only)."""
     cp = _cupy()
     dtype = _dtype_name(x)
-    if dtype is None or (interpolation == "bilinear" and len(size) != 2):
+    if dtype is None or interpolation not in ("nearest", "bilinear"):
         return NotImplemented
-    if interpolation not in ("nearest", "bilinear"):
+    cl = data_format == "channels_last"
+    if interpolation == "bilinear" and not cl and len(size) != 2:
         return NotImplemented
     batch, spatial, channels = _split(x, data_format)
     sh = _args.shapes_mod()
@@ -292,13 +306,21 @@ def upsample(x, *, size, interpolation, data_format):
     out_shape = _join(batch, out_spatial, channels, data_format)
     if 0 in out_shape:
         return cp.empty(out_shape, dtype=x.dtype)
+    x = cp.ascontiguousarray(x)
+    y = cp.empty(out_shape, dtype=x.dtype)
     try:
-        launch = _launch.upsample_launch(interpolation=interpolation, layout=data_format,
-                                         dtype=dtype, batch=batch, channels=channels,
-                                         in_spatial=spatial, out_spatial=out_spatial,
-                                         size=size)
+        if cl:
+            vec = _memory.vector_width(channels, _conv.address(x), _conv.address(y),
+                                       dtype=dtype)
+            launch = _memory.upsample_launch(interpolation=interpolation, dtype=dtype,
+                                             batch=batch, channels=channels,
+                                             in_spatial=spatial, size=size, vec=vec)
+        else:
+            launch = _launch.upsample_launch(interpolation=interpolation, layout=data_format,
+                                             dtype=dtype, batch=batch, channels=channels,
+                                             in_spatial=spatial, out_spatial=out_spatial,
+                                             size=size)
     except OverflowError:
         return NotImplemented
-    y = cp.empty(out_shape, dtype=x.dtype)
-    _run("upsample.cu", launch, (cp.ascontiguousarray(x), y))
+    _run("upsample.cu", launch, (x, y))
     return y

@@ -209,12 +209,16 @@ inline bool in_dynamic_shared(const void* p, std::size_t n) {
     return emu.smem != nullptr && a >= lo && a + n <= lo + emu.smem_bytes;
 }
 
-inline void check_global(const void* p, std::size_t n, const char* what) {
+inline bool check_global(const void* p, std::size_t n, const char* what) {
     if (reinterpret_cast<std::uintptr_t>(p) % n != 0) {
         fail(std::string(what) + ": misaligned global address");
-    } else if (!in_global(p, n)) {
-        fail(std::string(what) + ": global address outside every array of the launch");
+        return false;
     }
+    if (!in_global(p, n)) {
+        fail(std::string(what) + ": global address outside every array of the launch");
+        return false;
+    }
+    return true;
 }
 
 // -- the warp collectives, computed once all 32 lanes have arrived ---------------------
@@ -429,8 +433,8 @@ inline void cthulhu_emu_mma_f16(float* d, const unsigned* a, const unsigned* b) 
 inline void cthulhu_emu_mma_bf16(float* d, const unsigned* a, const unsigned* b) {
     cthulhu_emu::mma(cthulhu_emu::MMA_BF16, d, a, b);
 }
-inline void cthulhu_emu_check_global(const void* p, std::size_t n, const char* what) {
-    cthulhu_emu::check_global(p, n, what);
+inline bool cthulhu_emu_check_global(const void* p, std::size_t n, const char* what) {
+    return cthulhu_emu::check_global(p, n, what);
 }
 inline unsigned char* cthulhu_emu_dynamic_smem() { return cthulhu_emu::emu.smem; }
 

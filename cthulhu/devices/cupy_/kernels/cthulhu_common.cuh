@@ -99,14 +99,18 @@ template <> struct store_as<cthulhu_bf16> {
 template <typename V>
 __device__ __forceinline__ V gload(const V* p) {
 #ifdef CTHULHU_EMULATION
-    cthulhu_emu_check_global(p, sizeof(V), "load");
+    if (!cthulhu_emu_check_global(p, sizeof(V), "load")) {
+        return V();  // the error is recorded; do not touch foreign memory
+    }
 #endif
     return *p;
 }
 template <typename V>
 __device__ __forceinline__ void gstore(V* p, V v) {
 #ifdef CTHULHU_EMULATION
-    cthulhu_emu_check_global(p, sizeof(V), "store");
+    if (!cthulhu_emu_check_global(p, sizeof(V), "store")) {
+        return;
+    }
 #endif
     *p = v;
 }
@@ -114,7 +118,14 @@ __device__ __forceinline__ void gstore(V* p, V v) {
 __device__ __forceinline__ float exp_of(float v) { return expf(v); }
 __device__ __forceinline__ double exp_of(double v) { return exp(v); }
 __device__ __forceinline__ float tanh_of(float v) { return tanhf(v); }
-__device__ __forceinline__ double tanh_of(double v) { return tanh_of(v); }
+__device__ __forceinline__ double tanh_of(double v) { return tanh(v); }
+
+// VEC elements moved as one access (16 bytes for 4 floats): the memory-bound kernels'
+// unit. Loads and stores go through gload / gstore (checked in the emulation).
+template <typename T, int N>
+struct __align__(N * sizeof(T)) vec_of {
+    T v[N];
+};
 
 // The activation, applied once per output element in the accumulation type. NaN passes
 // through relu/relu6/leaky_relu, as in numpy.maximum / numpy.minimum.

@@ -15,15 +15,6 @@
 // cthulhu_cast_bf16<VEC>.
 #include "cthulhu_common.cuh"
 
-namespace cthulhu {
-
-template <typename T, int N>
-struct __align__(N * sizeof(T)) vec_of {
-    T v[N];
-};
-
-}  // namespace cthulhu
-
 // channels_last: ``groups`` = elements / VEC vectors, channel c of vector i is
 // (i * VEC) % C; the grid's threads times VEC is a multiple of C. In place when x == y.
 template <typename T, int VEC>
@@ -31,22 +22,23 @@ __global__ void cthulhu_channel_epilogue_nhwc(const T* x, const T* bias, const T
                                               const T* shift, T* y, long long groups, int c,
                                               int flags, int act, float alpha) {
     typedef cthulhu::vec_of<T, VEC> V;
+    typedef typename cthulhu::acc_of<T>::type A;
     const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     const long long stride = (long long)gridDim.x * blockDim.x;
     const int ch = (int)((first * VEC) % c);  // the same for every vector of this thread
-    float b[VEC], sc[VEC], sf[VEC];
+    A b[VEC], sc[VEC], sf[VEC];
 #pragma unroll
     for (int e = 0; e < VEC; ++e) {
-        b[e] = (flags & CTHULHU_EPI_BIAS) ? cthulhu::to_acc(cthulhu::gload(bias + ch + e)) : 0.0f;
-        sc[e] = (flags & CTHULHU_EPI_SCALE) ? cthulhu::to_acc(cthulhu::gload(scale + ch + e)) : 1.0f;
-        sf[e] = (flags & CTHULHU_EPI_SHIFT) ? cthulhu::to_acc(cthulhu::gload(shift + ch + e)) : 0.0f;
+        b[e] = (flags & CTHULHU_EPI_BIAS) ? cthulhu::to_acc(cthulhu::gload(bias + ch + e)) : A(0);
+        sc[e] = (flags & CTHULHU_EPI_SCALE) ? cthulhu::to_acc(cthulhu::gload(scale + ch + e)) : A(1);
+        sf[e] = (flags & CTHULHU_EPI_SHIFT) ? cthulhu::to_acc(cthulhu::gload(shift + ch + e)) : A(0);
     }
     for (long long i = first; i < groups; i += stride) {
         V v = cthulhu::gload(reinterpret_cast<const V*>(x) + i);
 #pragma unroll
         for (int e = 0; e < VEC; ++e) {
-            const float r = (cthulhu::to_acc(v.v[e]) + b[e]) * sc[e] + sf[e];
-            v.v[e] = cthulhu::store_as<T>::from(cthulhu::activate(r, act, alpha));
+            const A r = (cthulhu::to_acc(v.v[e]) + b[e]) * sc[e] + sf[e];
+            v.v[e] = cthulhu::store_as<T>::from(cthulhu::activate(r, act, A(alpha)));
         }
         cthulhu::gstore(reinterpret_cast<V*>(y) + i, v);
     }
@@ -57,16 +49,17 @@ template <typename T>
 __global__ void cthulhu_channel_epilogue_nchw(const T* x, const T* bias, const T* scale,
                                               const T* shift, T* y, long long planes, int c,
                                               int inner, int flags, int act, float alpha) {
+    typedef typename cthulhu::acc_of<T>::type A;
     for (long long p = blockIdx.y; p < planes; p += gridDim.y) {
         const int ch = (int)(p % c);
-        const float b = (flags & CTHULHU_EPI_BIAS) ? cthulhu::to_acc(cthulhu::gload(bias + ch)) : 0.0f;
-        const float sc = (flags & CTHULHU_EPI_SCALE) ? cthulhu::to_acc(cthulhu::gload(scale + ch)) : 1.0f;
-        const float sf = (flags & CTHULHU_EPI_SHIFT) ? cthulhu::to_acc(cthulhu::gload(shift + ch)) : 0.0f;
+        const A b = (flags & CTHULHU_EPI_BIAS) ? cthulhu::to_acc(cthulhu::gload(bias + ch)) : A(0);
+        const A sc = (flags & CTHULHU_EPI_SCALE) ? cthulhu::to_acc(cthulhu::gload(scale + ch)) : A(1);
+        const A sf = (flags & CTHULHU_EPI_SHIFT) ? cthulhu::to_acc(cthulhu::gload(shift + ch)) : A(0);
         const T* xp = x + p * inner;
         T* yp = y + p * inner;
         for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < inner; j += gridDim.x * blockDim.x) {
-            const float r = (cthulhu::to_acc(cthulhu::gload(xp + j)) + b) * sc + sf;
-            cthulhu::gstore(yp + j, cthulhu::store_as<T>::from(cthulhu::activate(r, act, alpha)));
+            const A r = (cthulhu::to_acc(cthulhu::gload(xp + j)) + b) * sc + sf;
+            cthulhu::gstore(yp + j, cthulhu::store_as<T>::from(cthulhu::activate(r, act, A(alpha))));
         }
     }
 }
