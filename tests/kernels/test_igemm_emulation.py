@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import kernel_refs as ref
 import numpy as np
-import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
