@@ -373,3 +373,20 @@ def test_precision_scope_reaches_dense_and_separable(emulated):
         fake_cupy.FakeRawModule.launched.clear()
         ops.matmul(x, k)
     assert fake_cupy.FakeRawModule.launched == []
+
+
+@pytest.mark.parametrize("precision", ["float32", "tf32", "bfloat16"])
+def test_gpu_fast_cases_meet_their_bounds_on_the_emulated_gpu(emulated, precision):
+    """Dry run of test_gpu_fast_conv_meets_its_precision_bound (channels_last)."""
+    gpu = _gpu_test_module()
+    for label, op, xshape, kshape, cfg in gpu.FAST_CASES:
+        x, k = gpu._rand(xshape, np.float32, 1), gpu._rand(kshape, np.float32, 2)
+        b = gpu._rand((kshape[-2] if op == "conv_transpose" else kshape[-1],), np.float32, 3)
+        exact, absolute = gpu._exact_and_abs(op, x, k, b, cfg, "channels_last")
+        fake_cupy.FakeRawModule.launched.clear()
+        with emulated:
+            got = getattr(ops, op)(x, k, bias=b, precision=precision, **cfg).astype(np.float64)
+        assert any(n.startswith("cthulhu_igemm") for n in fake_cupy.FakeRawModule.launched)
+        terms = int(np.prod(kshape[:-1]))
+        bound = (gpu.PRECISION_FACTOR[precision] + (terms + 2) * 2.0**-24) * absolute
+        assert (np.abs(got - exact) <= bound).all(), label
