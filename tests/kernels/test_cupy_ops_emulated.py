@@ -390,3 +390,15 @@ def test_gpu_fast_cases_meet_their_bounds_on_the_emulated_gpu(emulated, precisio
         terms = int(np.prod(kshape[:-1]))
         bound = (gpu.PRECISION_FACTOR[precision] + (terms + 2) * 2.0**-24) * absolute
         assert (np.abs(got - exact) <= bound).all(), label
+
+
+def test_igemm_input_view_not_16_byte_aligned_is_copied(emulated):
+    """A contiguous view that starts 4 bytes into its buffer would make cp.async fault
+    (the emulator refuses it): the plugin copies it first."""
+    rng = np.random.default_rng(5)
+    base = _rand(rng, (1 + 2 * 5 * 5 * 8,), np.float32)
+    x = base[1:].reshape(2, 5, 5, 8)
+    assert x.flags.c_contiguous and x.ctypes.data % 16 != 0
+    k = _rand(rng, (3, 3, 8, 4), np.float32)
+    launched = _compare(emulated, lambda: ops.conv(x, k, padding="same"), np.float32)
+    assert launched[0].startswith("cthulhu_igemm_ndhwc<")

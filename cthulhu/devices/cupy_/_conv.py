@@ -132,6 +132,8 @@ def conv_igemm(x, kernel, geometry, epilogue, compute: str, tile: str | None = N
     if geometry.data_format == "channels_first":
         x = cp.moveaxis(x, 1, -1)  # the kernel reads channels_last; it writes either
     x = cp.ascontiguousarray(x, dtype=cp.float16 if compute == "f16" else cp.float32)
+    if address(x) % 16:
+        x = x.copy()  # a view starting inside its buffer: cp.async needs 16-byte sources
     if compute == "bf16":
         x = to_bf16(x)
     sm_count, smem = device_limits(cp)
