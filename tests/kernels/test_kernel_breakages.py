@@ -1,7 +1,7 @@
 """Deliberate breakages of the kernels must be caught: each mutant below changes one
 thing in a copy of the kernel sources (a wrong fragment index, a missing barrier, a tile
 edge off by one, a cp.async wait one group short, a pipeline stage overwritten while in
-use, a wrong channel in a vectorised kernel, a border test off by one), the emulator is
+use, ldmatrix rows of the wrong matrices, a wrong channel in a vectorised kernel, a border test off by one), the emulator is
 built from that copy, and the same checks the emulation tests make must fail on it.
 
 Slow (one emulator build per mutant, cached on disk afterwards).
@@ -44,11 +44,9 @@ MUTANTS = {
         "igemm.cu", "cp_async_wait<STAGES - 2>();", "cp_async_wait<STAGES - 1>();"),
     "next tile loaded into the stage being multiplied": (
         "igemm.cu", "load_tile((kt + STAGES - 1) % STAGES);", "load_tile((kt + STAGES) % STAGES);"),
-    "16-bit B fragment: k rows 2t+8 and 2t+9 swapped": (
-        "igemm.cu", "b[nt][1] = unsigned(bs16[(kk + 2 * t + 8) * G::LDB + n]) |\n"
-                    "                                   unsigned(bs16[(kk + 2 * t + 9) * G::LDB + n]) << 16;",
-        "b[nt][1] = unsigned(bs16[(kk + 2 * t + 9) * G::LDB + n]) |\n"
-        "                                   unsigned(bs16[(kk + 2 * t + 8) * G::LDB + n]) << 16;"),
+    "16-bit B fragments: ldmatrix rows of the two n-tiles swapped": (
+        "igemm.cu", "(kk + (i & 1) * 8 + r) * G::LDB + wn0 +\n                                                 (nt + (i >> 1)) * 8);",
+        "(kk + (i >> 1) * 8 + r) * G::LDB + wn0 +\n                                                 (nt + (i & 1)) * 8);"),
     "vectorised epilogue: channel of the first vector, not of its first element": (
         "eltwise.cu", "const int ch = (int)((first * VEC) % c);", "const int ch = (int)(first % c);"),
     "vectorised depthwise: border test off by one": (

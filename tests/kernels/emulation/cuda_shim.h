@@ -14,10 +14,12 @@
 // cthulhu_warp.cuh, which has the inline PTX on a GPU):
 //   * __syncthreads(): all threads of the block; reached after some thread exited is an
 //     error (the kernels must leave barriers uniformly);
-//   * warp collectives (mma.sync m16n8k8 tf32, m16n8k16 f16/bf16 with f32 accumulation):
-//     all 32 lanes of the warp must arrive at the same instruction; the fragments are
-//     gathered with the ISA's fragment layouts, the product computed with exact products
-//     and a float64 sum rounded once to float32, and scattered back;
+//   * warp collectives (mma.sync m16n8k8 tf32, m16n8k16 f16/bf16 with f32 accumulation;
+//     ldmatrix.m8n8.x4.trans.b16): all 32 lanes of the warp must arrive at the same
+//     instruction; mma fragments are gathered with the ISA's fragment layouts, the
+//     product computed with exact products and a float64 sum rounded once to float32,
+//     and scattered back; ldmatrix reads each lane's 16-byte row of shared memory and
+//     hands out the transposed matrices' elements as the ISA lays them out;
 //   * cp.async (16-byte, zero-filling src-size) with commit/wait groups: the destination
 //     is POISONED (all bits set: NaN in every float type) when the copy is issued and
 //     filled only when a cp.async.wait_group retires its group, so a read before the
@@ -135,7 +137,7 @@ inline unsigned cthulhu_emu_tf32(float f) {
 namespace cthulhu_emu {
 
 enum State { RUNNABLE, AT_BARRIER, AT_WARP, DONE };
-enum Collective { NONE = 0, MMA_TF32 = 1, MMA_F16 = 2, MMA_BF16 = 3 };
+enum Collective { NONE = 0, MMA_TF32 = 1, MMA_F16 = 2, MMA_BF16 = 3, LDMATRIX_X4_TRANS = 4 };
 
 struct Copy {
     unsigned char* dst;
@@ -156,6 +158,8 @@ struct Fiber {
     State state = DONE;
     int collective = NONE;
     MmaOperands mma{};
+    const unsigned char* row = nullptr;  // ldmatrix: this lane's row address
+    unsigned* out = nullptr;             // ldmatrix: 4 destination registers
     std::vector<Copy> pending;
     std::vector<std::vector<Copy>> groups;
 };
@@ -274,6 +278,37 @@ inline void run_mma(Fiber* lanes, int kind) {
     }
 }
 
+// ldmatrix.m8n8.x4.trans.b16: matrix i's rows come from lanes 8i..8i+7; lane l gets
+// (stored[2t][g], stored[2t+1][g]) of matrix i in register i (t = l % 4, g = l / 4).
+inline void run_ldmatrix_trans(Fiber* lanes) {
+    unsigned short m[4][8][8];
+    for (int i = 0; i < 4; ++i) {
+        for (int r = 0; r < 8; ++r) {
+            const unsigned char* row = lanes[i * 8 + r].row;
+            if (!in_dynamic_shared(row, 16) || reinterpret_cast<std::uintptr_t>(row) % 16) {
+                fail("ldmatrix: row address outside the dynamic shared memory or not 16-byte aligned");
+                std::memset(m[i][r], 0xFF, 16);
+                continue;
+            }
+            std::memcpy(m[i][r], row, 16);
+        }
+    }
+    for (int lane = 0; lane < 32; ++lane) {
+        const int g = lane >> 2, t = lane & 3;
+        for (int i = 0; i < 4; ++i) {
+            lanes[lane].out[i] = unsigned(m[i][2 * t][g]) | (unsigned(m[i][2 * t + 1][g]) << 16);
+        }
+    }
+}
+
+inline void ldmatrix_trans(unsigned* d, const void* row) {
+    Fiber* f = emu.current;
+    f->collective = LDMATRIX_X4_TRANS;
+    f->row = static_cast<const unsigned char*>(row);
+    f->out = d;
+    yield(AT_WARP);
+}
+
 inline void mma(int kind, float* d, const unsigned* a, const unsigned* b) {
     Fiber* f = emu.current;
     f->collective = kind;
@@ -388,7 +423,11 @@ inline bool run_block(unsigned nthreads) {
                 all = all && lanes[l].state == AT_WARP && lanes[l].collective == lanes[0].collective;
             }
             if (all) {
-                run_mma(lanes, lanes[0].collective);
+                if (lanes[0].collective == LDMATRIX_X4_TRANS) {
+                    run_ldmatrix_trans(lanes);
+                } else {
+                    run_mma(lanes, lanes[0].collective);
+                }
                 for (int l = 0; l < 32; ++l) {
                     lanes[l].state = RUNNABLE;
                 }
@@ -429,6 +468,9 @@ inline void cthulhu_emu_mma_tf32(float* d, const unsigned* a, const unsigned* b)
 }
 inline void cthulhu_emu_mma_f16(float* d, const unsigned* a, const unsigned* b) {
     cthulhu_emu::mma(cthulhu_emu::MMA_F16, d, a, b);
+}
+inline void cthulhu_emu_ldmatrix_x4_trans(unsigned* d, const void* row) {
+    cthulhu_emu::ldmatrix_trans(d, row);
 }
 inline void cthulhu_emu_mma_bf16(float* d, const unsigned* a, const unsigned* b) {
     cthulhu_emu::mma(cthulhu_emu::MMA_BF16, d, a, b);

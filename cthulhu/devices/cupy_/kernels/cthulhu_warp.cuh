@@ -1,4 +1,5 @@
-// Asynchronous copies and warp-level tensor-core instructions, as inline PTX (sm_80+).
+// Asynchronous copies, ldmatrix and warp-level tensor-core instructions, as inline PTX
+// (sm_80+).
 //
 // Each primitive has one GPU body (inline PTX) and one emulation body that calls the
 // CPU emulator's model of the instruction (tests/kernels/emulation/cuda_shim.h), which
@@ -28,6 +29,9 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
 }
 __device__ __forceinline__ void mma_tf32(float* d, const unsigned* a, const unsigned* b) {
     cthulhu_emu_mma_tf32(d, a, b);
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned* d, const void* smem_row) {
+    cthulhu_emu_ldmatrix_x4_trans(d, smem_row);
 }
 __device__ __forceinline__ void mma_f16(float* d, const unsigned* a, const unsigned* b) {
     cthulhu_emu_mma_f16(d, a, b);
@@ -70,6 +74,15 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
     unsigned r;
     asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
     return r;
+}
+
+// Four 8x8 b16 matrices from shared memory, transposed: lanes 8i..8i+7 give the 16-byte
+// rows of matrix i; lane l receives in d[i] elements (2 (l % 4), l / 4) and
+// (2 (l % 4) + 1, l / 4) of matrix i (low half first).
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned* d, const void* smem_row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+                 : "r"(smem_address(smem_row)));
 }
 
 // d (16x8, f32) += a (16x8, tf32, row) * b (8x8, tf32, col); a: 4 regs, b: 2 regs.

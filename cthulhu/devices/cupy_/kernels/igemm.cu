@@ -37,8 +37,8 @@
 // Symbols: cthulhu_igemm_ndhwc<Ti, To, BM, BN, BK, WM, WN, STAGES, TC>; grid
 // (ceil(M / BM), ceil(F / BN), phases), (BM / WM) * (BN / WN) * 32 threads, dynamic
 // shared memory STAGES * (BM * (BK + VEC) + BK * (BN + 8)) * sizeof(Ti) bytes. The
-// launch bounds ask for two resident blocks of 8 warps (three of 4): at most 128 (170)
-// registers a thread, so that loads of one block overlap the arithmetic of another.
+// launch bounds ask for two resident blocks, so that the loads of one overlap the
+// arithmetic of the other.
 #include "cthulhu_common.cuh"
 #include "cthulhu_conv.cuh"
 #include "cthulhu_warp.cuh"
@@ -84,7 +84,7 @@ struct Igemm {
     static constexpr int B_STAGE = BK * LDB;
     static_assert(BM % WM == 0 && BN % WN == 0 && BK % VEC == 0 && BN % VEC == 0, "tiles");
     static_assert(THREADS % A_CHUNKS == 0 && STAGES >= 2, "A chunk column fixed per thread");
-    static_assert(!TC || (WM % 16 == 0 && WN % 8 == 0 && BK % tensor_op<Ti>::K == 0), "mma");
+    static_assert(!TC || (WM % 16 == 0 && WN % 16 == 0 && BK % tensor_op<Ti>::K == 0), "mma");
     static_assert(TC || (sizeof(Ti) == 4 && WM % 4 == 0 && WN % 8 == 0 && BK % 2 == 0), "simt");
 };
 
@@ -240,18 +240,28 @@ __device__ __forceinline__ void igemm(const Ti* __restrict__ x, const Ti* __rest
                         a[mt][3] = *reinterpret_cast<const unsigned*>(as + (r + 8) * G::LDA + kk + 2 * t + 8);
                     }
                 }
+                if constexpr (KS == 8) {  // b0 (k = t, n = g), b1 (k = t + 4)
+                    const float* bf = reinterpret_cast<const float*>(bs);
 #pragma unroll
-                for (int nt = 0; nt < NT; ++nt) {
-                    const int n = wn0 + nt * 8 + g;
-                    if constexpr (KS == 8) {  // b0 (k = t, n = g), b1 (k = t + 4)
-                        const float* bf = reinterpret_cast<const float*>(bs);
+                    for (int nt = 0; nt < NT; ++nt) {
+                        const int n = wn0 + nt * 8 + g;
                         b[nt][0] = to_tf32(bf[(kk + t) * G::LDB + n]);
                         b[nt][1] = to_tf32(bf[(kk + t + 4) * G::LDB + n]);
-                    } else {  // b0 = (k 2t, 2t+1), b1 = (k 2t+8, 2t+9), low half first
-                        b[nt][0] = unsigned(bs16[(kk + 2 * t) * G::LDB + n]) |
-                                   unsigned(bs16[(kk + 2 * t + 1) * G::LDB + n]) << 16;
-                        b[nt][1] = unsigned(bs16[(kk + 2 * t + 8) * G::LDB + n]) |
-                                   unsigned(bs16[(kk + 2 * t + 9) * G::LDB + n]) << 16;
+                    }
+                } else {
+                    // b0 = (k 2t, 2t+1), b1 = (k 2t+8, 2t+9) of column g: the transposed
+                    // 8x8 blocks of the k-major tile, two n-tiles per ldmatrix.x4.trans
+                    // (lane 8i + r gives row k = kk + (i & 1) * 8 + r of n-tile nt + i / 2).
+                    const int i = lane >> 3, r = lane & 7;
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt += 2) {
+                        unsigned d[4];
+                        ldmatrix_x4_trans(d, bs16 + (kk + (i & 1) * 8 + r) * G::LDB + wn0 +
+                                                 (nt + (i >> 1)) * 8);
+                        b[nt][0] = d[0];
+                        b[nt][1] = d[1];
+                        b[nt + 1][0] = d[2];
+                        b[nt + 1][1] = d[3];
                     }
                 }
 #pragma unroll
@@ -383,8 +393,22 @@ __device__ __forceinline__ void igemm(const Ti* __restrict__ x, const Ti* __rest
                 continue;
             }
 #pragma unroll
-            for (int j = 0; j < TN; ++j) {
-                put(base, fstride, n0 + wn0 + (j / VN) * 8 * VN + ln * VN + j % VN, acc[i * TN + j]);
+            for (int jr = 0; jr < TN / VN; ++jr) {
+                const int f0 = n0 + wn0 + jr * 8 * VN + ln * VN;
+                if (VN == 4 && out_cl && s.f % 4 == 0 && f0 < s.f) {  // one 16-byte store
+                    vec_of<To, 4> v;
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        v.v[e] = store_as<To>::from(epilogue<To, float>(
+                            acc[i * TN + jr * VN + e], f0 + e, bias, scale, shift, flags, act, alpha));
+                    }
+                    gstore(reinterpret_cast<vec_of<To, 4>*>(y + base + f0), v);
+                    continue;
+                }
+#pragma unroll
+                for (int e = 0; e < VN; ++e) {
+                    put(base, fstride, f0 + e, acc[i * TN + jr * VN + e]);
+                }
             }
         }
     }
@@ -392,9 +416,17 @@ __device__ __forceinline__ void igemm(const Ti* __restrict__ x, const Ti* __rest
 
 }  // namespace cthulhu
 
+// Two resident blocks a multiprocessor (at most 128 registers a thread for 8-warp tiles),
+// except the 8-warp FMA tile before Hopper, whose 8 x 8 accumulators spill there at 128.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define CTHULHU_IGEMM_MIN_BLOCKS(warps, tc) ((warps) >= 8 && !(tc) ? 1 : 2)
+#else
+#define CTHULHU_IGEMM_MIN_BLOCKS(warps, tc) 2
+#endif
+
 template <typename Ti, typename To, int BM, int BN, int BK, int WM, int WN, int STAGES, bool TC>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32,
-                                  (BM / WM) * (BN / WN) >= 8 ? 2 : 3)
+                                  CTHULHU_IGEMM_MIN_BLOCKS((BM / WM) * (BN / WN), TC))
     cthulhu_igemm_ndhwc(const Ti* __restrict__ x, const Ti* __restrict__ w,
                         const To* __restrict__ bias, const To* __restrict__ scale,
                         const To* __restrict__ shift, To* __restrict__ y, int n, int d, int h,
