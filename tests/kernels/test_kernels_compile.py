@@ -107,7 +107,8 @@ def test_igemm_kernels_fit_in_registers(nvcc_builds, arch):
         assert spill == 0 and stack == 0, (arch, mangled, regs, spill, stack)
         fam, name = _tile_of(mangled)
         tile = _igemm.TILES[fam][name]
-        assert regs <= 65536 // (tile.threads * (2 if tile.threads >= 256 else 3)), mangled
+        min_blocks = 1 if fam == "simt" and tile.threads >= 256 else 2  # igemm.cu's bounds
+        assert regs <= min(255, 65536 // (tile.threads * min_blocks)), mangled
         if arch == "sm_90":
             assert regs <= tile.regs, (mangled, regs, tile.regs)
 

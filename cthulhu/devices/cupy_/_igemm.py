@@ -58,16 +58,16 @@ class IgemmTile:
 #: Tiles per family, keyed by name; "simt" serves "strict", "tc" the tensor-core paths.
 TILES = {
     "simt": {
-        "128x128": IgemmTile(128, 128, 16, 32, 64, 4, 128),
-        "128x64": IgemmTile(128, 64, 16, 32, 64, 4, 156),
-        "128x32": IgemmTile(128, 32, 16, 32, 32, 4, 96),
+        "128x128": IgemmTile(128, 128, 16, 32, 64, 4, 167),
+        "128x64": IgemmTile(128, 64, 16, 32, 64, 4, 168),
+        "128x32": IgemmTile(128, 32, 16, 32, 32, 4, 122),
         "128x16": IgemmTile(128, 16, 16, 32, 16, 4, 103),
     },
-    "tc": {
-        "128x128": IgemmTile(128, 128, 32, 64, 32, 3, 128),
-        "128x64": IgemmTile(128, 64, 32, 64, 32, 3, 126),
-        "128x32": IgemmTile(128, 32, 32, 32, 32, 3, 96),
-        "128x16": IgemmTile(128, 16, 32, 32, 16, 3, 93),
+    "tc": {  # the most registers of the three storage types (tf32 needs the most)
+        "128x128": IgemmTile(128, 128, 32, 64, 32, 3, 126),
+        "128x64": IgemmTile(128, 64, 32, 64, 32, 3, 220),
+        "128x32": IgemmTile(128, 32, 32, 32, 32, 3, 152),
+        "128x16": IgemmTile(128, 16, 32, 32, 16, 3, 124),
     },
 }
 
@@ -111,19 +111,20 @@ def blocks_per_sm(tile: IgemmTile, itemsize: int, smem_per_sm: int) -> int:
 
 def choose_tile(compute: str, positions: int, filters: int, phases: int = 1,
                 sm_count: int = 132, smem_per_sm: int = 228 * 1024) -> str:
-    """The tile with the least estimated time: whole waves of resident blocks (a partial
-    last wave costs a whole one) times the work of one block over the tile's efficiency
-    (arithmetic per byte of shared memory, ``bm * bn / (bm + bn)``, saturating at 64)."""
+    """The tile with the least estimated time: the blocks the busiest multiprocessor
+    runs (``ceil(blocks / sm_count)``: a partial last wave costs as much as a full one,
+    and a grid smaller than the GPU leaves multiprocessors idle) times the time of one
+    block, ``max(bm * bn, 64 * (bm + bn))``: its multiply-adds per k, or the shared-memory
+    bytes it moves per k when the tile is too thin to hide them. Tiles that do not fit
+    the multiprocessor's shared memory are skipped."""
     itemsize = ITEMSIZE[compute]
     best, best_cost = None, None
     for name, tile in TILES[family(compute)].items():
-        per_sm = blocks_per_sm(tile, itemsize, smem_per_sm)
-        if per_sm == 0:
+        if blocks_per_sm(tile, itemsize, smem_per_sm) == 0:
             continue
         blocks = ceildiv(positions, tile.bm) * ceildiv(filters, tile.bn) * phases
-        waves = ceildiv(blocks, sm_count * per_sm)
-        efficiency = min(1.0, tile.bm * tile.bn / (tile.bm + tile.bn) / 64)
-        cost = waves * per_sm * tile.bm * tile.bn / efficiency
+        block_time = max(tile.bm * tile.bn, 64 * (tile.bm + tile.bn))
+        cost = ceildiv(blocks, sm_count) * block_time
         if best_cost is None or cost < best_cost:
             best, best_cost = name, cost
     if best is None:

@@ -416,13 +416,10 @@ __device__ __forceinline__ void igemm(const Ti* __restrict__ x, const Ti* __rest
 
 }  // namespace cthulhu
 
-// Two resident blocks a multiprocessor (at most 128 registers a thread for 8-warp tiles),
-// except the 8-warp FMA tile before Hopper, whose 8 x 8 accumulators spill there at 128.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+// Two resident blocks a multiprocessor (at most 128 registers a thread for 8-warp
+// tiles), except the 8-warp FMA tile, whose 8 x 8 accumulators and 16-byte epilogue
+// spill at 128: one block of 8 warps there.
 #define CTHULHU_IGEMM_MIN_BLOCKS(warps, tc) ((warps) >= 8 && !(tc) ? 1 : 2)
-#else
-#define CTHULHU_IGEMM_MIN_BLOCKS(warps, tc) 2
-#endif
 
 template <typename Ti, typename To, int BM, int BN, int BK, int WM, int WN, int STAGES, bool TC>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32,
