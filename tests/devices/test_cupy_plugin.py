@@ -337,7 +337,9 @@ def test_gpu_tensor_cores_really_round(cp):
         got = cp.asnumpy(ops.conv(cp.asarray(x), cp.asarray(k), padding="same",
                                   precision=precision)).astype(np.float64)
         errors[precision] = np.linalg.norm(got - exact) / np.linalg.norm(exact)
-    assert errors["float32"] < 1e-6 < 1e-5 < errors["tf32"] < 2e-3 < errors["bfloat16"] < 2e-2, errors
+    # float64-exact products of rounded operands give ~3e-4 (tf32) and ~2.4e-3 (bf16)
+    assert errors["float32"] < 5e-6, errors
+    assert 5e-5 < errors["tf32"] < 2e-3 and 5e-4 < errors["bfloat16"] < 2e-2, errors
 
 
 @pytest.mark.gpu
