@@ -113,6 +113,15 @@ def test_igemm_kernels_fit_in_registers(nvcc_builds, arch):
             assert regs <= tile.regs, (mangled, regs, tile.regs)
 
 
+@needs_nvcc
+@pytest.mark.parametrize("source", ["depthwise.cu", "eltwise.cu", "upsample.cu"])
+def test_memory_bound_kernels_do_not_spill(nvcc_builds, source):
+    """ptxas (sm_80): the memory-bound kernels use no local memory at all."""
+    reports = _ptxas_reports(H.ptxas_log(nvcc_builds[(source, "sm_80", "cubin")]))
+    assert len(reports) == len(NAMES[source])
+    assert all(spill == 0 and stack == 0 for _, spill, stack in reports.values()), reports
+
+
 @pytest.mark.parametrize("source", H.SOURCES)
 def test_source_follows_nvrtc_rules(source):
     """NVRTC has no host headers: preprocessed as NVRTC sees it (``__CUDACC_RTC__``) with
