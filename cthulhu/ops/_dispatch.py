@@ -25,8 +25,19 @@ def finish(y, bias, activation, channel_axis: int):
     return y
 
 
-def run(op: str, x, arrays: tuple, cfg: dict, bias, activation, channel_axis: int, generic):
-    """Call the plugin's ``op`` for ``x`` if there is one and it accepts, else ``generic``."""
+def run(op: str, x, arrays: tuple, cfg: dict, bias, activation, channel_axis: int, generic,
+        precision=None):
+    """Call the plugin's ``op`` for ``x`` if there is one and it accepts, else ``generic``.
+
+    ``precision`` (one of ``cthulhu.config.FLOAT32_PRECISIONS``, checked by the caller)
+    overrides the float32 precision for this call only: plugins read it with
+    ``cthulhu.config.float32_precision()``.
+    """
+    if precision is not None:
+        from cthulhu import config
+
+        with config.float32_precision_scope(precision):
+            return run(op, x, arrays, cfg, bias, activation, channel_axis, generic)
     impl = registry.lookup(x, op)
     if impl is not None:
         fused = getattr(impl, "cthulhu_fuses", ())

@@ -6,8 +6,12 @@ function returns an array of ``x``'s library, device and dtype.
 
 from __future__ import annotations
 
-from cthulhu import shapes
+from cthulhu import config, shapes
 from cthulhu.ops import _args, _checks, _dispatch, generic
+
+
+def _precision(value, op):
+    return None if value is None else config.check_float32_precision(value, op)
 
 
 def _common(x, kernel, strides, padding, dilation, data_format, activation, op, kind):
@@ -38,7 +42,7 @@ def _check_channels(x, kernel_in, fmt, op, name="kernel"):
 
 
 def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="channels_last",
-         bias=None, activation=None):
+         bias=None, activation=None, precision=None):
     """N-D convolution (cross-correlation, as Keras), rank 1 to 3.
 
     Parameters
@@ -55,6 +59,9 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
     data_format : {"channels_last", "channels_first"}
     bias : array of shape (F,), optional
     activation : {None, "linear", "relu"}
+    precision : {None, "float32", "tf32", "bfloat16"}
+        The arithmetic allowed on float32 inputs for this call (``None``: the setting
+        in force, ``cthulhu.config.float32_precision()``; see docs/devices.md).
 
     Returns
     -------
@@ -78,17 +85,18 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-1],))
     return _dispatch.run("conv", x, (kernel,), cfg, bias, act,
-                         _channel_axis(cfg["data_format"]), generic.conv)
+                         _channel_axis(cfg["data_format"]), generic.conv,
+                         _precision(precision, op))
 
 
 def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None, dilation=1,
-                   data_format="channels_last", bias=None, activation=None):
+                   data_format="channels_last", bias=None, activation=None, precision=None):
     """Transposed convolution (the gradient of ``conv``), exactly as Keras 2 / TensorFlow.
 
     ``kernel`` is ``(*kernel_size, F, C)``; the output length per axis is
     ``cthulhu.shapes.conv_transpose_length``. Explicit ``padding`` pairs are
     those of the equivalent stride-1 direct convolution over the zero-stuffed
-    input (``cthulhu.shapes.conv_transpose_padding``).
+    input (``cthulhu.shapes.conv_transpose_padding``). ``precision`` as for :func:`conv`.
 
     Examples
     --------
@@ -109,7 +117,8 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2],))
     return _dispatch.run("conv_transpose", x, (kernel,), cfg, bias, act,
-                         _channel_axis(cfg["data_format"]), generic.conv_transpose)
+                         _channel_axis(cfg["data_format"]), generic.conv_transpose,
+                         _precision(precision, op))
 
 
 def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
@@ -126,8 +135,10 @@ def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
 
 
 def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding="valid",
-                   dilation=1, data_format="channels_last", bias=None, activation=None):
-    """Depthwise convolution then a pointwise (1x1) one: ``(*k, C, M)`` then ``(*ones, C*M, F)``."""
+                   dilation=1, data_format="channels_last", bias=None, activation=None,
+                   precision=None):
+    """Depthwise convolution then a pointwise (1x1) one: ``(*k, C, M)`` then ``(*ones, C*M, F)``;
+    ``precision`` (for the pointwise GEMM) as for :func:`conv`."""
     op = "ops.separable_conv"
     rank, cfg, act = _common(x, depthwise_kernel, strides, padding, dilation, data_format,
                              activation, op, "separable_conv")
@@ -142,4 +153,5 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding=
     pointwise_kernel = _checks.like_x(x, pointwise_kernel, "pointwise_kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (pointwise_kernel.shape[-1],))
     return _dispatch.run("separable_conv", x, (depthwise_kernel, pointwise_kernel), cfg, bias,
-                         act, _channel_axis(cfg["data_format"]), generic.separable_conv)
+                         act, _channel_axis(cfg["data_format"]), generic.separable_conv,
+                         _precision(precision, op))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from cthulhu import config
 from cthulhu.ops import _args, _checks, _dispatch, generic
 
 
-def matmul(x, kernel, bias=None, activation=None):
-    """``x @ kernel (+ bias)`` over the last axis of ``x`` (any rank >= 2), then ``activation``.
+def matmul(x, kernel, bias=None, activation=None, precision=None):
+    """``x @ kernel (+ bias)`` over the last axis of ``x`` (any rank >= 2), then ``activation``;
+    ``precision`` as for :func:`cthulhu.ops.conv`.
 
     Examples
     --------
@@ -26,4 +28,6 @@ def matmul(x, kernel, bias=None, activation=None):
     act = _args.activation(activation, op)
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[1],))
-    return _dispatch.run("matmul", x, (kernel,), {}, bias, act, -1, generic.matmul)
+    if precision is not None:
+        precision = config.check_float32_precision(precision, op)
+    return _dispatch.run("matmul", x, (kernel,), {}, bias, act, -1, generic.matmul, precision)

@@ -267,3 +267,148 @@ def test_gpu_dask_array_of_cupy_blocks(cp):
     lazy = model.predict(dx)
     got = lazy.compute()
     _close(cp, got, expected, np.float32)
+
+
+# -- the fast paths (igemm.cu, vectorised memory-bound kernels) and their precision ------
+
+#: Documented bounds (docs/devices.md): |y - exact| <= factor * sum|x||w| + (K + 2) u sum|x||w|.
+PRECISION_FACTOR = {"float32": 0.0, "tf32": 2.0**-10, "bfloat16": 2.0**-8}
+
+FAST_CASES = [
+    # label, op, x shape (channels_last), kernel shape, config
+    ("conv2d 3x3 s1 partial tiles", "conv", (2, 13, 11, 24), (3, 3, 24, 40), dict(padding="same")),
+    ("conv2d s2 dil", "conv", (1, 17, 15, 16), (3, 3, 16, 20),
+     dict(padding="valid", strides=(2, 1))),
+    ("conv3d 3x3x3", "conv", (1, 9, 8, 7, 16), (3, 3, 3, 16, 16), dict(padding="same")),
+    ("conv1d dilated", "conv", (3, 40, 32), (5, 32, 130), dict(padding="causal", dilation=2)),
+    ("convT2d s2", "conv_transpose", (2, 9, 7, 16), (3, 3, 24, 16),
+     dict(padding="same", strides=2)),
+    ("convT3d s2", "conv_transpose", (1, 5, 4, 6, 8), (3, 3, 3, 8, 8),
+     dict(padding="valid", strides=2)),
+]
+
+
+def _exact_and_abs(op, x, k, b, cfg, fmt):
+    from cthulhu import ops
+
+    fn = getattr(ops, op)
+    x64, k64, b64 = (a.astype(np.float64) for a in (x, k, b))
+    exact = fn(x64, k64, bias=b64, data_format=fmt, **cfg)
+    absolute = fn(np.abs(x64), np.abs(k64), bias=np.abs(b64), data_format=fmt, **cfg)
+    return exact, absolute
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("precision", ["float32", "tf32", "bfloat16"])
+@pytest.mark.parametrize(("label", "op", "xshape", "kshape", "cfg"), FAST_CASES,
+                         ids=[c[0] for c in FAST_CASES])
+def test_gpu_fast_conv_meets_its_precision_bound(cp, label, op, xshape, kshape, cfg,
+                                                 precision, fmt):
+    from cthulhu import ops
+
+    x, k = _rand(xshape, np.float32, 1), _rand(kshape, np.float32, 2)
+    if fmt == "channels_first":
+        x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    b = _rand((kshape[-2] if op == "conv_transpose" else kshape[-1],), np.float32, 3)
+    exact, absolute = _exact_and_abs(op, x, k, b, cfg, fmt)
+    got = getattr(ops, op)(cp.asarray(x), cp.asarray(k), bias=cp.asarray(b), data_format=fmt,
+                           precision=precision, **cfg)
+    assert isinstance(got, cp.ndarray) and got.dtype == np.float32
+    got = cp.asnumpy(got).astype(np.float64)
+    terms = int(np.prod(kshape[:-1]))
+    bound = (PRECISION_FACTOR[precision] + (terms + 2) * 2.0**-24) * absolute
+    err = np.abs(got - exact)
+    assert (err <= bound).all(), f"{label}: worst error / bound = {(err / bound).max():.3g}"
+    rel = np.linalg.norm(got - exact) / np.linalg.norm(exact)
+    assert rel < {"float32": 1e-5, "tf32": 1e-3, "bfloat16": 1e-2}[precision], rel
+
+
+@pytest.mark.gpu
+def test_gpu_tensor_cores_really_round(cp):
+    """tf32 and bf16 give results that differ from strict float32 (the tensor cores ran),
+    strict float32 stays within float32 rounding of float64."""
+    from cthulhu import ops
+
+    x, k = _rand((2, 16, 16, 32), np.float32, 1), _rand((3, 3, 32, 32), np.float32, 2)
+    exact = ops.conv(x.astype(np.float64), k.astype(np.float64), padding="same")
+    errors = {}
+    for precision in ("float32", "tf32", "bfloat16"):
+        got = cp.asnumpy(ops.conv(cp.asarray(x), cp.asarray(k), padding="same",
+                                  precision=precision)).astype(np.float64)
+        errors[precision] = np.linalg.norm(got - exact) / np.linalg.norm(exact)
+    # float64-exact products of rounded operands give ~3e-4 (tf32) and ~2.4e-3 (bf16)
+    assert errors["float32"] < 5e-6, errors
+    assert 5e-5 < errors["tf32"] < 2e-3 and 5e-4 < errors["bfloat16"] < 2e-2, errors
+
+
+@pytest.mark.gpu
+def test_gpu_float16_conv_uses_exact_products(cp):
+    from cthulhu import ops
+
+    x, k = _rand((2, 12, 12, 16), np.float16, 1), _rand((3, 3, 16, 24), np.float16, 2)
+    exact, absolute = _exact_and_abs("conv", x, k, np.zeros(24, np.float16), {"padding": "same"},
+                                     "channels_last")
+    got = cp.asnumpy(ops.conv(cp.asarray(x), cp.asarray(k), padding="same")).astype(np.float64)
+    bound = (3 * 3 * 16 + 2) * 2.0**-24 * absolute + 2.0**-11 * np.abs(exact) + 1e-7
+    assert (np.abs(got - exact) <= bound).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("compute", ["strict", "tf32", "bf16", "f16"])
+def test_gpu_every_igemm_tile_runs(cp, compute):
+    """Each tile of each computation, forced, on a shape with partial tiles in M, N and
+    K (dynamic shared memory past 48 KiB included), against NumPy."""
+    from cthulhu import ops
+    from cthulhu.devices.cupy_ import _conv, _igemm
+    from cthulhu.devices.cupy_._geometry import ConvGeometry, Epilogue
+
+    dtype = np.float16 if compute == "f16" else np.float32
+    x, k = _rand((2, 11, 13, 40), dtype, 1), _rand((3, 3, 40, 37), dtype, 2)
+    b, s, t = (_rand((37,), dtype, i) for i in (3, 4, 5))
+    expected = ops.conv(x.astype(np.float64), k.astype(np.float64), padding="same",
+                        bias=b.astype(np.float64))
+    expected = np.clip(expected * s + t, 0, 6)
+    geometry = ConvGeometry(kind="conv", rank=2, data_format="channels_last", batch=2,
+                            in_spatial=(11, 13), in_channels=40, out_spatial=(11, 13),
+                            out_channels=37, kernel_size=(3, 3), strides=(1, 1),
+                            dilation=(1, 1), pads=((1, 1), (1, 1)))
+    for tile in _igemm.TILES[_igemm.family(compute)]:
+        epi = Epilogue(bias=cp.asarray(b), scale=cp.asarray(s), shift=cp.asarray(t),
+                       activation="relu6")
+        got = _conv.conv_igemm(cp.asarray(x), cp.asarray(k), geometry, epi, compute, tile=tile)
+        tol = {"strict": 1e-4, "tf32": 2e-2, "bf16": 1e-1, "f16": 5e-2}[compute]
+        np.testing.assert_allclose(cp.asnumpy(got).astype(np.float64), expected, rtol=0,
+                                   atol=tol * max(1, np.abs(expected).max()), err_msg=tile)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_gpu_vectorised_memory_kernels_match_numpy(cp, dtype):
+    from cthulhu import ops
+
+    x3 = _rand((2, 5, 6, 7, 8), dtype)
+    for mode in ("nearest", "bilinear"):  # bilinear in 3D: trilinear
+        expected, got = _both(cp, lambda a, m=mode: ops.upsample(a, (2, 3, 2), interpolation=m), x3)
+        _close(cp, got, expected, dtype)
+    x = _rand((2, 9, 10, 12), dtype)
+    dk, b = _rand((3, 3, 12, 1), dtype, 1), _rand((12,), dtype, 2)
+    expected, got = _both(cp, lambda a, c, d: ops.depthwise_conv(
+        a, c, bias=d, padding="same", strides=2, activation="relu"), x, dk, b)
+    _close(cp, got, expected, dtype)
+
+
+@pytest.mark.gpu
+def test_gpu_runtime_helpers(cp):
+    from cthulhu.devices.cupy_ import _runtime
+
+    out = _runtime.warm_up(compile_all=True, devices=[0])
+    assert out["kernels"] > 10
+    ctx = _runtime.worker_context(0)
+    x = _rand((3, 17, 5), np.float32)
+    np.testing.assert_array_equal(ctx.to_host(ctx.to_device(x)), x)
+    assert ctx.allocations == 2
+    devices = list(range(cp.cuda.runtime.getDeviceCount()))
+    with _runtime.GpuPool(devices) as pool:
+        ids = pool.map(lambda d, i: (d, cp.cuda.Device().id), range(2 * len(devices)))
+    assert all(d == current for d, current in ids)

@@ -180,29 +180,48 @@ def gxx() -> str | None:
     return shutil.which("g++")
 
 
+class EmulationError(AssertionError):
+    """The emulator caught a kernel breaking a CUDA rule (see emulation/cuda_shim.h)."""
+
+
+#: Fiber schedules of the emulator: the order in which a block's threads are resumed
+#: after each synchronisation point.
+SCHEDULES = {"forward": 0, "reverse": 1, "shuffle": 2}
+
+
 class Emulator:
     """The kernels compiled for the host: ``launch(name, grid, block, args)`` runs one
     kernel like ``cupy.RawKernel.__call__``; ``args`` holds NumPy arrays (device
-    pointers) and Python ints (``int`` parameters), in the kernel's order."""
+    pointers; the only memory the kernel may touch through checked accesses), Python
+    ints (``int`` parameters), ``numpy.int64`` (``long long``) and ``numpy.float32``
+    (``float``), in the
+    kernel's order. ``kernel_dir`` builds from another copy of the sources (the
+    breakage tests)."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], kernel_dir: Path | None = None):
         self.names = list(names)
+        self.kernel_dir = Path(kernel_dir) if kernel_dir is not None else KERNEL_DIR
         self.index = {name: i for i, name in enumerate(self.names)}
         self.lib = ctypes.CDLL(str(self._build()))
+        self.lib.cthulhu_emu_last_error.restype = ctypes.c_char_p
 
     def _units(self, parts: int = 2) -> list[str]:
-        head = ['#include "cuda_shim.h"'] + [f'#include "{s}"' for s in SOURCES]
+        sources = sorted(p.name for p in self.kernel_dir.glob("*.cu"))
+        head = ['#include "cuda_shim.h"'] + [f'#include "{s}"' for s in sources]
         units = [list(head) for _ in range(parts)]
+        units[0].insert(0, "#define CTHULHU_EMU_EXPORTS 1")
         for i, name in enumerate(self.names):
             units[i % parts].append(
-                f'extern "C" void cthulhu_emu_{i}(const unsigned* g, const unsigned* b, '
-                f"void** p) {{ cthulhu_emu_launch(&{name}, g, b, p); }}")
+                f'extern "C" int cthulhu_emu_{i}(const unsigned* g, const unsigned* b, '
+                f"void** p, unsigned smem) {{ return cthulhu_emu_launch(&{name}, g, b, p, smem); }}")
         return ["\n".join(u) + "\n" for u in units]
 
     def _build(self) -> Path:
-        flags = ["-std=c++20", "-O1", "-fPIC", "-pthread", "-w"]
+        flags = ["-std=c++20", "-O1", "-fPIC", "-w"]
         shim = (SHIM_DIR / "cuda_shim.h").read_bytes()
-        key = _digest("emu", kernel_inputs_digest(), shim, *flags, *self.names)
+        files = sorted(self.kernel_dir.glob("*.cu*"))
+        sources = _digest(*(f.name.encode() + f.read_bytes() for f in files))
+        key = _digest("emu", sources, shim, *flags, *self.names)
 
         def build(out: Path):
             with tempfile.TemporaryDirectory() as tmp:
@@ -212,26 +231,41 @@ class Emulator:
                     src.write_text(text)
                     jobs.append((src, Path(tmp) / f"emu_{i}.o"))
                 map_parallel(lambda s, o: _run([gxx(), *flags, "-I", str(SHIM_DIR), "-I",
-                                                str(KERNEL_DIR), "-c", str(s), "-o", str(o)]),
+                                                str(self.kernel_dir), "-c", str(s), "-o",
+                                                str(o)]),
                              jobs)
-                _run([gxx(), "-shared", "-pthread", *(str(o) for _, o in jobs), "-o", str(out)])
+                _run([gxx(), "-shared", *(str(o) for _, o in jobs), "-o", str(out)])
 
         return _cached(key, ".so", build)
 
-    def launch(self, name: str, grid, block, args) -> None:
+    def launch(self, name: str, grid, block, args, shared_bytes: int = 0,
+               schedule: str = "forward", seed: int = 0) -> None:
         keep = []
         ptrs = (ctypes.c_void_p * len(args))()
+        ranges = []
         for i, arg in enumerate(args):
             if isinstance(arg, np.ndarray):
                 if not arg.flags.c_contiguous:
                     raise ValueError("kernel arrays must be C-contiguous")
                 value = ctypes.c_void_p(arg.ctypes.data)
+                ranges.append((arg.ctypes.data, arg.ctypes.data + arg.nbytes))
+            elif isinstance(arg, np.float32):
+                value = ctypes.c_float(float(arg))
+            elif isinstance(arg, np.int64):
+                value = ctypes.c_longlong(int(arg))
             elif isinstance(arg, (int, np.integer)):
                 value = ctypes.c_int(int(arg))
             else:
                 raise TypeError(f"unsupported kernel argument {arg!r}")
             keep.append(value)
             ptrs[i] = ctypes.cast(ctypes.byref(value), ctypes.c_void_p)
+        lo = (ctypes.c_size_t * max(1, len(ranges)))(*(r[0] for r in ranges))
+        hi = (ctypes.c_size_t * max(1, len(ranges)))(*(r[1] for r in ranges))
+        self.lib.cthulhu_emu_set_ranges(lo, hi, len(ranges))
+        self.lib.cthulhu_emu_set_schedule(SCHEDULES[schedule], ctypes.c_uint(seed))
         g = (ctypes.c_uint * 3)(*grid)
         b = (ctypes.c_uint * 3)(*block)
-        getattr(self.lib, f"cthulhu_emu_{self.index[name]}")(g, b, ptrs)
+        status = getattr(self.lib, f"cthulhu_emu_{self.index[name]}")(g, b, ptrs,
+                                                                      ctypes.c_uint(shared_bytes))
+        if status != 0:
+            raise EmulationError(f"{name}: {self.lib.cthulhu_emu_last_error().decode()}")

@@ -19,6 +19,8 @@ class FakeRawKernel:
     def __init__(self, emulator, name):
         self.emulator, self.name = emulator, name
 
+    max_dynamic_shared_size_bytes = 48 * 1024
+
     def __call__(self, grid, block, args, shared_mem=0):
         assert len(grid) == 3 and len(block) == 3, (grid, block)
         assert all(g >= 1 for g in grid) and grid[1] <= 65535 and grid[2] <= 65535, grid
@@ -27,9 +29,12 @@ class FakeRawKernel:
             if isinstance(arg, np.ndarray):
                 assert arg.flags.c_contiguous
             else:
-                assert type(arg) is np.int32, f"kernel scalar {arg!r} is not numpy.int32"
+                assert type(arg) in (np.int32, np.int64, np.float32), \
+                    f"kernel scalar {arg!r} is not numpy.int32/int64/float32"
+        # dynamic shared memory past 48 KiB needs the kernel's opt-in first, as on a GPU
+        assert shared_mem <= max(48 * 1024, self.max_dynamic_shared_size_bytes), shared_mem
         FakeRawModule.launched.append(self.name)
-        self.emulator.launch(self.name, grid, block, list(args))
+        self.emulator.launch(self.name, grid, block, list(args), shared_bytes=shared_mem)
 
 
 class FakeRawModule:
@@ -53,7 +58,7 @@ def make(emulator) -> types.ModuleType:
     cp = types.ModuleType("cupy")
     cp.__version__ = "0.0-emulated"
     for attr in ("ndarray", "empty", "zeros", "ascontiguousarray", "matmul", "maximum",
-                 "asarray"):
+                 "asarray", "moveaxis", "float16", "float32", "float64", "uint16"):
         setattr(cp, attr, getattr(np, attr))
     FakeRawModule.emulator = emulator
     cp.RawModule = FakeRawModule

@@ -109,3 +109,61 @@ def to_first(x):
 
 def to_last(x):
     return np.moveaxis(x, 1, -1)
+
+
+# -- operand rounding of the tensor-core paths (PTX ISA cvt semantics) ----------------
+
+def round_tf32(a):
+    """cvt.rna.tf32.f32: 10 mantissa bits, ties away from zero (finite values)."""
+    a = np.asarray(a, np.float32)
+    bits = a.view(np.uint32)
+    rounded = ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+    return np.where(np.isfinite(a), rounded, a)
+
+
+def bf16_bits(a):
+    """cvt.rn.bf16.f32: the upper 16 bits after rounding to nearest, ties to even."""
+    bits = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bf16_value(bits):
+    return (np.asarray(bits, np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def epilogue(y, bias=None, scale=None, shift=None, activation=None, alpha=0.0):
+    """GEOMETRY.md's epilogue on a channels_last float64 array."""
+    if bias is not None:
+        y = y + bias
+    if scale is not None:
+        y = y * scale
+    if shift is not None:
+        y = y + shift
+    if activation == "relu":
+        y = np.maximum(y, 0)
+    elif activation == "relu6":
+        y = np.minimum(np.maximum(y, 0), 6)
+    elif activation == "leaky_relu":
+        y = np.where(y < 0, alpha * y, y)
+    elif activation == "sigmoid":
+        y = 1 / (1 + np.exp(-y))
+    elif activation == "tanh":
+        y = np.tanh(y)
+    return y
+
+
+def upsample_linear(x, size):
+    """TF2 half-pixel linear interpolation along each spatial axis in turn (any rank)."""
+    x = np.asarray(x, np.float64)
+    for axis, f in enumerate(size, start=1):
+        n = x.shape[axis]
+        out = []
+        for o in range(n * f):
+            src = (o + 0.5) * n / (n * f) - 0.5
+            lo = max(math.floor(src), 0)
+            hi = max(min(math.ceil(src), n - 1), 0)
+            t = src - math.floor(src)
+            a, b = np.take(x, lo, axis=axis), np.take(x, hi, axis=axis)
+            out.append(a + (b - a) * t)
+        x = np.stack(out, axis=axis)
+    return x

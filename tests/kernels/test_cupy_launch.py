@@ -171,3 +171,88 @@ def test_upsample_launch_rejects_bilinear_outside_2d():
                                      out_spatial=(8,), size=(2,))
     assert launch.args == (2, 1, 1, 4, 3, 1, 1, 2)
     assert launch.grid == (1, 2, 1) and launch.block == (32, 1, 1)  # 2 input rows of 4 x 3
+
+
+# -- igemm.cu ---------------------------------------------------------------------------
+
+from cthulhu.devices.cupy_ import _igemm  # noqa: E402
+
+
+@pytest.mark.parametrize("family", ["simt", "tc"])
+def test_igemm_tiles_fit_the_kernel_rules_and_a_hopper_sm(family):
+    for name, tile in _igemm.TILES[family].items():
+        assert tile.bm % tile.wm == 0 and tile.bn % tile.wn == 0, name
+        assert 32 <= tile.threads <= 1024 and tile.threads % 32 == 0
+        for compute in ("strict",) if family == "simt" else ("tf32", "bf16", "f16"):
+            itemsize = _igemm.ITEMSIZE[compute]
+            vec = 16 // itemsize
+            assert tile.bk % vec == 0 and tile.threads % (tile.bk // vec) == 0
+            assert tile.shared_bytes(itemsize) <= 227 * 1024  # sm_90's opt-in per block
+            assert _igemm.blocks_per_sm(tile, itemsize, 228 * 1024) >= 1
+
+
+def test_igemm_shared_bytes_count_the_padded_stages():
+    t = _igemm.TILES["tc"]["128x64"]  # 3 stages of A [128][32 + 4] and B [32][64 + 8] floats
+    assert t.shared_bytes(4) == 3 * (128 * 36 + 32 * 72) * 4
+    assert t.shared_bytes(2) == 3 * (128 * 40 + 32 * 72) * 2
+
+
+@pytest.mark.parametrize(("compute", "channels", "ok"), [
+    ("strict", 4, True), ("strict", 6, False), ("tf32", 12, True), ("bf16", 12, False),
+    ("bf16", 16, True), ("f16", 8, True), ("f16", 4, False)])
+def test_igemm_takes_channels_filling_its_vectors(compute, channels, ok):
+    assert _igemm.supported(compute=compute, channels=channels, kernel=(3, 3), strides=(1, 1),
+                            transposed=False, dilation=(1, 1)) is ok
+
+
+def test_igemm_declines_long_kernels_and_strided_dilated_transposes():
+    common = dict(compute="tf32", channels=8, transposed=False, dilation=(1,))
+    assert _igemm.supported(kernel=(10,), strides=(1,), **common)
+    assert not _igemm.supported(kernel=(11,), strides=(1,), **common)
+    assert not _igemm.supported(compute="tf32", channels=8, kernel=(3,), strides=(2,),
+                                transposed=True, dilation=(2,))
+
+
+def test_igemm_tile_choice_counts_whole_waves():
+    # F = 64 on the H200 (132 SMs): 128x64 covers the filters once; 128x128 would
+    # compute 64 padding columns per block
+    assert _igemm.choose_tile("strict", 32 * 56 * 56, 64, sm_count=132) == "128x64"
+    assert _igemm.choose_tile("tf32", 32 * 28 * 28, 128, sm_count=132) == "128x128"
+    assert _igemm.choose_tile("tf32", 2 * 32**3, 32, sm_count=132) == "128x32"
+    assert _igemm.choose_tile("tf32", 4096, 16, sm_count=132) == "128x16"
+    # 98 blocks of 128x128 leave SMs idle but 196 of 128x64 take two rounds on some
+    assert _igemm.choose_tile("tf32", 32 * 14 * 14, 256, sm_count=132) == "128x128"
+    # a GPU with little shared memory per SM never gets a tile that does not fit
+    small = _igemm.choose_tile("tf32", 10**6, 128, sm_count=80, smem_per_sm=100 * 1024)
+    assert _igemm.TILES["tc"][small].shared_bytes(4) < 100 * 1024
+
+
+@settings(max_examples=200)
+@given(batch=st.integers(1, 3), spatial=st.lists(st.integers(1, 90), min_size=1, max_size=3),
+       channels=st.sampled_from([4, 8, 16, 36, 64]), filters=st.integers(1, 300),
+       compute=st.sampled_from(sorted(_igemm.COMPUTES)), transposed=st.booleans(),
+       stride=st.integers(1, 2))
+def test_igemm_grid_covers_every_output_and_weights_are_whole_tiles(batch, spatial, channels,
+                                                                    filters, compute,
+                                                                    transposed, stride):
+    rank = len(spatial)
+    out = tuple(n * stride if transposed else n for n in spatial)
+    launch = _igemm.launch(compute=compute, transposed=transposed, out_layout="channels_last",
+                           batch=batch, channels=channels, filters=filters, in_spatial=spatial,
+                           out_spatial=out, kernel=(3,) * rank,
+                           strides=(stride if transposed else 1,) * rank,
+                           dilation=(1,) * rank, pads_lo=(1,) * rank)
+    tile = next(t for t in _igemm.TILES[_igemm.family(compute)].values()
+                if f", {t.bm}, {t.bn}, {t.bk}, {t.wm}, {t.wn}, {t.stages}," in launch.name)
+    phases = stride ** rank if transposed else 1
+    rows = batch
+    for n in out:
+        rows *= -(-n // (stride if transposed else 1))
+    gx, gy, gz = launch.grid
+    assert gx * tile.bm >= rows > (gx - 1) * tile.bm
+    assert gy * tile.bn >= filters > (gy - 1) * tile.bn and gz == phases
+    cp_, fp = launch.args[5], launch.args[10]
+    assert cp_ % tile.bk == 0 and cp_ >= channels > cp_ - tile.bk
+    assert fp == gy * tile.bn
+    assert len(launch.args) == 28 and isinstance(launch.args[-1], float)
+    assert launch.shared_bytes == tile.shared_bytes(_igemm.ITEMSIZE[compute])

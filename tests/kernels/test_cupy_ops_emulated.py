@@ -62,6 +62,13 @@ def _compare(emulated, call, dtype):
     return fake_cupy.FakeRawModule.launched
 
 
+def _conv_kernel(prefix, dtype, channels):
+    """The kernel a convolution should launch: igemm.cu when the channels fill its
+    16-byte vectors (float32: strict SIMT path, float16: tensor cores), else ``prefix``."""
+    vec = {np.float32: 4, np.float16: 8}.get(dtype)
+    return "cthulhu_igemm_ndhwc<" if vec and channels % vec == 0 else prefix
+
+
 def _rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
@@ -107,7 +114,8 @@ def test_conv_on_emulated_gpu_matches_numpy(emulated, cfg):
     launched = _compare(emulated, lambda: ops.conv(
         x, k, strides=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
         data_format=cfg["format"], bias=b, activation=cfg["activation"]), cfg["dtype"])
-    assert len(launched) == 1 and launched[0].startswith("cthulhu_conv_nd_")
+    assert len(launched) == 1
+    assert launched[0].startswith(_conv_kernel("cthulhu_conv_nd_", cfg["dtype"], cfg["channels"]))
 
 
 @settings(max_examples=30)
@@ -127,7 +135,9 @@ def test_conv_transpose_on_emulated_gpu_matches_numpy(emulated, cfg, output_padd
     launched = _compare(emulated, lambda: ops.conv_transpose(
         x, k, strides=cfg["stride"], padding=cfg["padding"], output_padding=outp,
         data_format=cfg["format"], bias=b, activation=cfg["activation"]), cfg["dtype"])
-    assert len(launched) == 1 and launched[0].startswith("cthulhu_conv_transpose_nd_")
+    assert len(launched) == 1
+    assert launched[0].startswith(_conv_kernel("cthulhu_conv_transpose_nd_", cfg["dtype"],
+                                               cfg["channels"]))
 
 
 @settings(max_examples=30)
@@ -154,7 +164,9 @@ def test_depthwise_and_separable_on_emulated_gpu_match_numpy(emulated, cfg, mult
         b = _rand(rng, (cfg["channels"] * multiplier,), cfg["dtype"]) if cfg["bias"] else None
         launched = _compare(emulated, lambda: ops.depthwise_conv(x, dk, bias=b, **common),
                             cfg["dtype"])
-        assert len(launched) == 1 and launched[0].startswith("cthulhu_depthwise_nd_")
+        vectorised = cfg["format"] == "channels_last" and multiplier == 1
+        prefix = "cthulhu_depthwise_cl<" if vectorised else "cthulhu_depthwise_nd_"
+        assert len(launched) == 1 and launched[0].startswith(prefix)
 
 
 @settings(max_examples=25)
@@ -162,7 +174,7 @@ def test_depthwise_and_separable_on_emulated_gpu_match_numpy(emulated, cfg, mult
        fmt=st.sampled_from(["channels_last", "channels_first"]),
        dtype=st.sampled_from([np.float32, np.float64, np.float16]))
 def test_upsample_on_emulated_gpu_matches_numpy(emulated, rank, bilinear, data, fmt, dtype):
-    rank = 2 if bilinear else rank
+    rank = 2 if bilinear and fmt == "channels_first" else rank  # channels_last: trilinear too
     spatial = tuple(data.draw(st.integers(1, 5)) for _ in range(rank))
     size = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
     shape = (2, *spatial, 3) if fmt == "channels_last" else (2, 3, *spatial)
@@ -170,7 +182,11 @@ def test_upsample_on_emulated_gpu_matches_numpy(emulated, rank, bilinear, data, 
     interpolation = "bilinear" if bilinear else "nearest"
     launched = _compare(emulated, lambda: ops.upsample(x, size, interpolation=interpolation,
                                                       data_format=fmt), dtype)
-    assert len(launched) == 1 and launched[0].startswith(f"cthulhu_upsample_{interpolation}_")
+    kernel = {("nearest", "channels_last"): "cthulhu_upsample_nearest_cl<",
+              ("bilinear", "channels_last"): "cthulhu_upsample_linear_cl<",
+              ("nearest", "channels_first"): "cthulhu_upsample_nearest_ncdhw<",
+              ("bilinear", "channels_first"): "cthulhu_upsample_bilinear_nchw<"}
+    assert len(launched) == 1 and launched[0].startswith(kernel[(interpolation, fmt)])
 
 
 def test_matmul_on_emulated_gpu_matches_numpy(emulated):
@@ -186,9 +202,10 @@ def test_plugin_declines_what_it_has_no_kernel_for(emulated):
     with emulated:
         from cthulhu.devices.cupy_ import _ops
 
-        # bilinear is a 2D kernel: 3D bilinear goes to the generic code
-        assert _ops.upsample(x, size=(2, 2, 2), interpolation="bilinear",
-                             data_format="channels_last") is NotImplemented
+        # channels_first bilinear is a 2D kernel: 3D goes to the generic code
+        assert _ops.upsample(np.ascontiguousarray(np.moveaxis(x, -1, 1)), size=(2, 2, 2),
+                             interpolation="bilinear",
+                             data_format="channels_first") is NotImplemented
         ints = np.ones((1, 4, 2), np.int32)
         k = np.ones((3, 2, 1), np.int32)
         assert _ops.conv(ints, k, strides=(1,), padding="valid", dilation=(1,),
@@ -293,6 +310,95 @@ def test_gpu_layer_and_model_cases_pass_on_the_emulated_gpu(emulated):
         got = model.predict(x, batch_size=2)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     launched = set(fake_cupy.FakeRawModule.launched)
-    assert {"cthulhu_conv_nd_", "cthulhu_depthwise_nd_", "cthulhu_upsample_bilinear_",
-            "cthulhu_conv_transpose_nd_"} <= {n.partition("ndhwc")[0].partition("nhwc")[0]
-                                               for n in launched}
+    # 3 input channels: conv_nd.cu; 8 (the transposed layer's): igemm.cu
+    assert {"cthulhu_conv_nd_", "cthulhu_depthwise_cl", "cthulhu_upsample_linear_cl",
+            "cthulhu_igemm_"} <= {n.partition("ndhwc")[0].partition("<")[0] for n in launched}
+
+
+#: Documented error bounds (docs/devices.md): |y - exact| <= factor * sum |x||w| per
+#: output, plus float32 accumulation of K terms ((K + 2) * 2**-24 of the same sum).
+PRECISION_BOUND = {"strict": 0.0, "tf32": 2.0**-10, "bf16": 2.0**-8}
+KERNEL_TYPES = {"strict": ("float, float", "false>"), "tf32": ("float, float", "true>"),
+                "bf16": ("cthulhu_bf16, float", "true>")}
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize(("precision", "compute"), [(None, "strict"), ("float32", "strict"),
+                                                    ("tf32", "tf32"), ("bfloat16", "bf16")])
+def test_float32_precision_picks_the_path_and_meets_its_bound(emulated, fmt, precision,
+                                                              compute):
+    rng = np.random.default_rng(7)
+    x = _rand(rng, (2, 6, 7, 8), np.float32)
+    k = _rand(rng, (3, 3, 8, 12), np.float32)
+    b = _rand(rng, (12,), np.float32)
+    xin = x if fmt == "channels_last" else np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    exact = ops.conv(x.astype(np.float64), k.astype(np.float64), padding="same",
+                     bias=b.astype(np.float64))
+    absolute = ops.conv(np.abs(x).astype(np.float64), np.abs(k).astype(np.float64),
+                        padding="same", bias=np.abs(b).astype(np.float64))
+    fake_cupy.FakeRawModule.launched.clear()
+    with emulated:
+        y = ops.conv(xin, k, padding="same", bias=b, data_format=fmt, precision=precision)
+    got = y if fmt == "channels_last" else np.moveaxis(y, 1, -1)
+    igemm = [n for n in fake_cupy.FakeRawModule.launched if n.startswith("cthulhu_igemm")]
+    types, tc = KERNEL_TYPES[compute]
+    assert len(igemm) == 1 and igemm[0].startswith(f"cthulhu_igemm_ndhwc<{types},")
+    assert igemm[0].endswith(tc)
+    terms = 3 * 3 * 8
+    bound = (PRECISION_BOUND[compute] + (terms + 2) * 2.0**-24) * absolute
+    err = np.abs(got.astype(np.float64) - exact)
+    assert (err <= bound).all(), float((err / bound).max())
+    if compute != "strict":  # the rounding is real: not the float32 result
+        assert err.max() > (terms + 2) * 2.0**-24 * absolute.max()
+
+
+def test_precision_scope_reaches_dense_and_separable(emulated):
+    from cthulhu import config
+
+    rng = np.random.default_rng(3)
+    x = _rand(rng, (5, 16), np.float32)
+    k = _rand(rng, (16, 8), np.float32)
+    fake_cupy.FakeRawModule.launched.clear()
+    with emulated, config.float32_precision_scope("tf32"):
+        y = ops.matmul(x, k, activation="relu")
+        z = ops.separable_conv(_rand(rng, (1, 5, 5, 4), np.float32),
+                               _rand(rng, (3, 3, 4, 2), np.float32),
+                               _rand(rng, (1, 1, 8, 4), np.float32), padding="same")
+    launched = fake_cupy.FakeRawModule.launched
+    assert sum(n.startswith("cthulhu_igemm_ndhwc<float, float") for n in launched) == 2
+    bound = 2.0**-10 * (np.abs(x) @ np.abs(k)).max() + 1e-5
+    np.testing.assert_allclose(y, np.maximum(x @ k, 0), rtol=0, atol=bound)
+    assert z.shape == (1, 5, 5, 4)
+    with emulated:  # strict float32 again outside the scope: cuBLAS (here: NumPy) matmul
+        fake_cupy.FakeRawModule.launched.clear()
+        ops.matmul(x, k)
+    assert fake_cupy.FakeRawModule.launched == []
+
+
+@pytest.mark.parametrize("precision", ["float32", "tf32", "bfloat16"])
+def test_gpu_fast_cases_meet_their_bounds_on_the_emulated_gpu(emulated, precision):
+    """Dry run of test_gpu_fast_conv_meets_its_precision_bound (channels_last)."""
+    gpu = _gpu_test_module()
+    for label, op, xshape, kshape, cfg in gpu.FAST_CASES:
+        x, k = gpu._rand(xshape, np.float32, 1), gpu._rand(kshape, np.float32, 2)
+        b = gpu._rand((kshape[-2] if op == "conv_transpose" else kshape[-1],), np.float32, 3)
+        exact, absolute = gpu._exact_and_abs(op, x, k, b, cfg, "channels_last")
+        fake_cupy.FakeRawModule.launched.clear()
+        with emulated:
+            got = getattr(ops, op)(x, k, bias=b, precision=precision, **cfg).astype(np.float64)
+        assert any(n.startswith("cthulhu_igemm") for n in fake_cupy.FakeRawModule.launched)
+        terms = int(np.prod(kshape[:-1]))
+        bound = (gpu.PRECISION_FACTOR[precision] + (terms + 2) * 2.0**-24) * absolute
+        assert (np.abs(got - exact) <= bound).all(), label
+
+
+def test_igemm_input_view_not_16_byte_aligned_is_copied(emulated):
+    """A contiguous view that starts 4 bytes into its buffer would make cp.async fault
+    (the emulator refuses it): the plugin copies it first."""
+    rng = np.random.default_rng(5)
+    base = _rand(rng, (1 + 2 * 5 * 5 * 8,), np.float32)
+    x = base[1:].reshape(2, 5, 5, 8)
+    assert x.flags.c_contiguous and x.ctypes.data % 16 != 0
+    k = _rand(rng, (3, 3, 8, 4), np.float32)
+    launched = _compare(emulated, lambda: ops.conv(x, k, padding="same"), np.float32)
+    assert launched[0].startswith("cthulhu_igemm_ndhwc<")

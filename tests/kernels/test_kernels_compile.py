@@ -37,6 +37,7 @@ def nvcc_builds():
     # sm_80 only, as assembling every kernel twice would double the suite's compile time.
     jobs = [(s, NAMES[s], arch, "ptx") for s in H.SOURCES for arch in H.ARCHS]
     jobs += [(s, NAMES[s], "sm_80", "cubin") for s in H.SOURCES]
+    jobs += [("igemm.cu", NAMES["igemm.cu"], "sm_90", "cubin")]  # the hot path, per arch
     outputs = H.map_parallel(H.nvcc_compile, jobs)
     return {(s, arch, mode): out for (s, _, arch, mode), out in zip(jobs, outputs, strict=True)}
 
@@ -68,6 +69,59 @@ def test_float32_conv_kernels_do_not_spill(nvcc_builds):
     assert all(spill <= 64 for spill in hot.values()), hot
 
 
+def _ptxas_reports(log):
+    """``{mangled entry: (registers, spill bytes, stack bytes)}`` from ptxas -v output."""
+    out = {}
+    for block in log.split("Compiling entry function")[1:]:
+        name = re.search(r"'(\w+)'", block).group(1)
+        stack, spill = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores", block).groups()
+        regs = re.search(r"Used (\d+) registers", block).group(1)
+        out[name] = (int(regs), int(spill), int(stack))
+    return out
+
+
+def _tile_of(mangled):
+    """(family, tile name) of an igemm entry from its mangled template arguments."""
+    from cthulhu.devices.cupy_ import _igemm
+
+    bm, bn, bk, wm, wn, stages, tc = re.search(
+        r"Li(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELb(\d)", mangled).groups()
+    fam = "tc" if tc == "1" else "simt"
+    dims = tuple(int(v) for v in (bm, bn, bk, wm, wn, stages))
+    name = next(n for n, t in _igemm.TILES[fam].items()
+                if (t.bm, t.bn, t.bk, t.wm, t.wn, t.stages) == dims)
+    return fam, name
+
+
+@needs_nvcc
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_igemm_kernels_fit_in_registers(nvcc_builds, arch):
+    """ptxas: no igemm kernel spills or uses a stack frame, on either architecture, and
+    the register counts on sm_90 are those _igemm.TILES records (the tile choice's
+    occupancy estimate uses them; a change in the kernel must update the table)."""
+    from cthulhu.devices.cupy_ import _igemm
+
+    reports = _ptxas_reports(H.ptxas_log(nvcc_builds[("igemm.cu", arch, "cubin")]))
+    assert len(reports) == len(NAMES["igemm.cu"])
+    for mangled, (regs, spill, stack) in reports.items():
+        assert spill == 0 and stack == 0, (arch, mangled, regs, spill, stack)
+        fam, name = _tile_of(mangled)
+        tile = _igemm.TILES[fam][name]
+        min_blocks = 1 if fam == "simt" and tile.threads >= 256 else 2  # igemm.cu's bounds
+        assert regs <= min(255, 65536 // (tile.threads * min_blocks)), mangled
+        if arch == "sm_90":
+            assert regs <= tile.regs, (mangled, regs, tile.regs)
+
+
+@needs_nvcc
+@pytest.mark.parametrize("source", ["depthwise.cu", "eltwise.cu", "upsample.cu"])
+def test_memory_bound_kernels_do_not_spill(nvcc_builds, source):
+    """ptxas (sm_80): the memory-bound kernels use no local memory at all."""
+    reports = _ptxas_reports(H.ptxas_log(nvcc_builds[(source, "sm_80", "cubin")]))
+    assert len(reports) == len(NAMES[source])
+    assert all(spill == 0 and stack == 0 for _, spill, stack in reports.values()), reports
+
+
 @pytest.mark.parametrize("source", H.SOURCES)
 def test_source_follows_nvrtc_rules(source):
     """NVRTC has no host headers: preprocessed as NVRTC sees it (``__CUDACC_RTC__``) with
@@ -88,13 +142,22 @@ def test_source_follows_nvrtc_rules(source):
 
 
 def test_sources_avoid_what_the_emulator_cannot_model():
-    """Warp intrinsics and dynamic shared memory would run on a GPU but not in the CPU
-    emulation that proves the kernels' logic; keep them out (or model them first)."""
-    forbidden = ("__shfl", "__ballot", "__any_sync", "__all_sync", "__activemask",
-                 "extern __shared__", "__syncwarp", "atomic")
-    for source in H.SOURCES + ["cthulhu_common.cuh"]:
+    """Warp intrinsics, raw PTX and raw dynamic shared memory would run on a GPU but not
+    in the CPU emulation that proves the kernels' logic: kernels reach tensor cores,
+    cp.async and dynamic shared memory only through the wrappers of cthulhu_warp.cuh and
+    cthulhu_common.cuh, which the emulator models (tests/kernels/emulation/cuda_shim.h)."""
+    intrinsics = ("__shfl", "__ballot", "__any_sync", "__all_sync", "__activemask",
+                  "__syncwarp", "atomic")
+    for source in H.SOURCES:
         text = (H.KERNEL_DIR / source).read_text()
-        assert not [f for f in forbidden if f in text], source
+        assert not [f for f in (*intrinsics, "asm", "extern __shared__") if f in text], source
+    for header in sorted(H.KERNEL_DIR.glob("*.cuh")):
+        text = header.read_text()
+        assert not [f for f in intrinsics if f in text], header.name
+        # raw PTX only on the GPU side of an emulation switch
+        for block in re.split(r"#ifdef CTHULHU_EMULATION", text)[1:]:
+            emulated = block.split("#else")[0]
+            assert "asm" not in emulated, header.name
 
 
 NVRTC = H.find_nvrtc()

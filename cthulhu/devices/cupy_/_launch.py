@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: ``activation`` argument -> the kernels' code (CTHULHU_ACT_* in cthulhu_common.cuh).
-ACTIVATIONS = {None: 0, "linear": 0, "relu": 1}
+ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "relu6": 2, "leaky_relu": 3, "sigmoid": 4,
+               "tanh": 5}
 
 #: dtype name -> the C++ type the templates are instantiated with.
 CTYPES = {"float32": "float", "float64": "double", "float16": "cthulhu_half"}
@@ -97,8 +98,9 @@ class Launch:
     name: str
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
-    args: tuple[int, ...]
-    shared_bytes: int = 0  # static shared memory (informative; dynamic shared memory is 0)
+    args: tuple[int | float, ...]
+    shared_bytes: int = 0  # static shared memory (informative) or, for igemm.cu, dynamic
+    wide: tuple[int, ...] = ()  # indexes of args the kernel declares ``long long``
 
 
 def ceildiv(a: int, b: int) -> int:
@@ -166,6 +168,12 @@ def all_kernel_names() -> dict[str, list[str]]:
             names["depthwise.cu"].append(kernel_name("depthwise", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_nearest", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_bilinear", layout, dtype))
+    from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
+
+    for file, extra in _memory.all_kernel_names().items():
+        names[file] += extra
+    names["igemm.cu"] = _igemm.all_kernel_names()
+    names["eltwise.cu"] = _eltwise.all_kernel_names()
     return names
 
 

@@ -111,3 +111,71 @@ template <typename T>
 __global__ void cthulhu_depthwise_nd_ncdhw(CTHULHU_DEPTHWISE_PARAMS) {
     cthulhu::depthwise<T, CTHULHU_CHANNELS_FIRST>(CTHULHU_DEPTHWISE_ARGS);
 }
+
+// -- channels_last at memory bandwidth: multiplier 1, VEC channels per access ----------
+// Block layout as upsample.cu's channels_last kernels: threadIdx.x over channel vectors,
+// threadIdx.y over output x, blockIdx.y over output rows (n, oz, oy), decomposed once
+// per row. Each tap is one vector load of the input and one of the weights (*k, C, 1).
+template <typename T, int VEC>
+__global__ void cthulhu_depthwise_cl(const T* __restrict__ x, const T* __restrict__ wt,
+                                     const T* __restrict__ bias, T* __restrict__ y, int n, int d,
+                                     int h, int w, int c, int od, int oh, int ow, int kd, int kh,
+                                     int kw, int sd, int sh, int sw, int dd, int dh, int dw,
+                                     int pd, int ph, int pw, int use_bias, int act) {
+    typedef typename cthulhu::acc_of<T>::type A;
+    typedef cthulhu::vec_of<T, VEC> V;
+    const int cg = c / VEC;
+    const int ox = blockIdx.x * blockDim.y + threadIdx.y;
+    if (ox >= ow) {
+        return;
+    }
+    const V* wv = reinterpret_cast<const V*>(wt);
+    const long long rows = (long long)n * od * oh;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        const int oy = (int)(r % oh);
+        const long long q = r / oh;
+        const int oz = (int)(q % od);
+        const long long nb = q / od;
+        const V* img = reinterpret_cast<const V*>(x) + nb * d * h * (long long)w * cg;
+        V* dst = reinterpret_cast<V*>(y) + (r * ow + ox) * cg;
+        for (int g = threadIdx.x; g < cg; g += blockDim.x) {
+            A acc[VEC];
+#pragma unroll
+            for (int k = 0; k < VEC; ++k) {
+                acc[k] = A(0);
+            }
+            for (int kz = 0; kz < kd; ++kz) {
+                const int iz = oz * sd - pd + kz * dd;
+                if (iz < 0 || iz >= d) {
+                    continue;
+                }
+                for (int ky = 0; ky < kh; ++ky) {
+                    const int iy = oy * sh - ph + ky * dh;
+                    if (iy < 0 || iy >= h) {
+                        continue;
+                    }
+                    for (int kx = 0; kx < kw; ++kx) {
+                        const int ix = ox * sw - pw + kx * dw;
+                        if (ix < 0 || ix >= w) {
+                            continue;
+                        }
+                        const V v = cthulhu::gload(img + (((long long)iz * h + iy) * w + ix) * cg + g);
+                        const V k = cthulhu::gload(wv + ((kz * kh + ky) * kw + kx) * cg + g);
+#pragma unroll
+                        for (int e = 0; e < VEC; ++e) {
+                            acc[e] += cthulhu::to_acc(v.v[e]) * cthulhu::to_acc(k.v[e]);
+                        }
+                    }
+                }
+            }
+            V out;
+            const V b = use_bias ? cthulhu::gload(reinterpret_cast<const V*>(bias) + g) : V();
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) {
+                A v = acc[e] + (use_bias ? cthulhu::to_acc(b.v[e]) : A(0));
+                out.v[e] = cthulhu::store_as<T>::from(cthulhu::epilogue(v, act));
+            }
+            cthulhu::gstore(dst + g, out);
+        }
+    }
+}

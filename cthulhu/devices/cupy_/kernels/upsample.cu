@@ -174,3 +174,130 @@ __global__ void cthulhu_upsample_bilinear_nchw(const T* __restrict__ x, T* __res
                                                int h, int w, int c, int fh, int fw) {
     cthulhu::upsample_bilinear<T, CTHULHU_CHANNELS_FIRST>(x, y, n, h, w, c, fh, fw);
 }
+
+// -- channels_last at memory bandwidth (VEC channels per access) ------------------------
+//
+// The layout of every channels_last memory-bound kernel (depthwise.cu's too, pooling
+// should follow): a 2D block, threadIdx.x over channel vectors (looping when there are
+// more than blockDim.x), threadIdx.y over x positions; blockIdx.x over blocks of x
+// positions; blockIdx.y over rows (batch, z, y), grid-stride, decomposed once per row.
+// No division per element; every access is VEC * sizeof(T) bytes, neighbouring lanes
+// on neighbouring vectors. The host picks VEC = 4 when C % 4 == 0 and the pointers are
+// aligned (_memory.py).
+
+namespace cthulhu {
+
+// Nearest: one input vector read once and written to its fd * fh * fw copies. Rows are
+// input rows (n, z, y); x an input column.
+template <typename T, int VEC>
+__device__ __forceinline__ void upsample_nearest_cl(const T* __restrict__ x, T* __restrict__ y,
+                                                    int n, int d, int h, int w, int c, int fd,
+                                                    int fh, int fw) {
+    typedef vec_of<T, VEC> V;
+    const int cg = c / VEC;
+    const int ix = blockIdx.x * blockDim.y + threadIdx.y;
+    if (ix >= w) {
+        return;  // no barrier in this kernel
+    }
+    const long long rows = (long long)n * d * h;
+    const long long ow = (long long)w * fw, oh = (long long)h * fh, od = (long long)d * fd;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        const int iy = (int)(r % h);
+        const long long q = r / h;
+        const int iz = (int)(q % d);
+        const long long nb = q / d;
+        const V* src = reinterpret_cast<const V*>(x) + (r * w + ix) * cg;
+        V* dst = reinterpret_cast<V*>(y) +
+                 (((nb * od + (long long)iz * fd) * oh + (long long)iy * fh) * ow +
+                  (long long)ix * fw) * cg;
+        for (int g = threadIdx.x; g < cg; g += blockDim.x) {
+            const V v = gload(src + g);
+            for (int dz = 0; dz < fd; ++dz) {
+                for (int dy = 0; dy < fh; ++dy) {
+                    V* line = dst + ((dz * oh + dy) * ow) * cg + g;
+                    for (int dx = 0; dx < fw; ++dx) {
+                        gstore(line + (long long)dx * cg, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// (Bi/tri)linear, TF2 half-pixel centres, RANK 2 (d = fd = 1) or 3. Rows are output rows
+// (n, oz, oy): their source rows and weights are computed once per row; the columns'
+// once per thread.
+template <typename T, int VEC, int RANK>
+__device__ __forceinline__ void upsample_linear_cl(const T* __restrict__ x, T* __restrict__ y,
+                                                   int n, int d, int h, int w, int c, int fd,
+                                                   int fh, int fw) {
+    typedef typename acc_of<T>::type A;
+    typedef vec_of<T, VEC> V;
+    const int cg = c / VEC;
+    const int od = d * fd, oh = h * fh, ow = w * fw;
+    const int ox = blockIdx.x * blockDim.y + threadIdx.y;
+    if (ox >= ow) {
+        return;
+    }
+    int x0, x1;
+    A tx;
+    half_pixel<A>(ox, w, ow, x0, x1, tx);
+    const long long rows = (long long)n * od * oh;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        const int oy = (int)(r % oh);
+        const long long q = r / oh;
+        const int oz = (int)(q % od);
+        const long long nb = q / od;
+        int y0, y1, z0 = 0, z1 = 0;
+        A ty, tz = A(0);
+        half_pixel<A>(oy, h, oh, y0, y1, ty);
+        if (RANK == 3) {
+            half_pixel<A>(oz, d, od, z0, z1, tz);
+        }
+        const V* img = reinterpret_cast<const V*>(x) + nb * d * h * (long long)w * cg;
+        auto at = [&](int zz, int yy, int xx, int g) {
+            return gload(img + (((long long)zz * h + yy) * w + xx) * cg + g);
+        };
+        V* dst = reinterpret_cast<V*>(y) + (r * ow + ox) * cg;
+        for (int g = threadIdx.x; g < cg; g += blockDim.x) {
+            V out;
+            const V a = at(z0, y0, x0, g), b = at(z0, y0, x1, g);
+            const V e = at(z0, y1, x0, g), f = at(z0, y1, x1, g);
+            V a2 = a, b2 = b, e2 = e, f2 = f;
+            if (RANK == 3) {
+                a2 = at(z1, y0, x0, g);
+                b2 = at(z1, y0, x1, g);
+                e2 = at(z1, y1, x0, g);
+                f2 = at(z1, y1, x1, g);
+            }
+#pragma unroll
+            for (int k = 0; k < VEC; ++k) {
+                const A top = to_acc(a.v[k]) + (to_acc(b.v[k]) - to_acc(a.v[k])) * tx;
+                const A bottom = to_acc(e.v[k]) + (to_acc(f.v[k]) - to_acc(e.v[k])) * tx;
+                A v = top + (bottom - top) * ty;
+                if (RANK == 3) {
+                    const A top2 = to_acc(a2.v[k]) + (to_acc(b2.v[k]) - to_acc(a2.v[k])) * tx;
+                    const A bottom2 = to_acc(e2.v[k]) + (to_acc(f2.v[k]) - to_acc(e2.v[k])) * tx;
+                    const A v2 = top2 + (bottom2 - top2) * ty;
+                    v = v + (v2 - v) * tz;
+                }
+                out.v[k] = store_as<T>::from(v);
+            }
+            gstore(dst + g, out);
+        }
+    }
+}
+
+}  // namespace cthulhu
+
+template <typename T, int VEC>
+__global__ void cthulhu_upsample_nearest_cl(const T* __restrict__ x, T* __restrict__ y, int n,
+                                            int d, int h, int w, int c, int fd, int fh, int fw) {
+    cthulhu::upsample_nearest_cl<T, VEC>(x, y, n, d, h, w, c, fd, fh, fw);
+}
+
+template <typename T, int VEC, int RANK>
+__global__ void cthulhu_upsample_linear_cl(const T* __restrict__ x, T* __restrict__ y, int n,
+                                           int d, int h, int w, int c, int fd, int fh, int fw) {
+    cthulhu::upsample_linear_cl<T, VEC, RANK>(x, y, n, d, h, w, c, fd, fh, fw);
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The one GPU session of issue 14: run from the repository root on the GPU machine.
+#
+#   OUT=/some/folder bash benchmarks/gpu_check.sh
+#
+# Steps (each under its own timeout, so one hang cannot eat the budget; ~6 min at most):
+#   1. environment: GPU, CuPy, torch, whether array-api-compat / dask / zarr import;
+#   2. precompile: every kernel through NVRTC in parallel processes (CuPy's disk cache);
+#   3. gpu tests: CTHULHU_REQUIRE_GPU=1 pytest -m gpu (every path, precision bounds);
+#   4. bench: convolutions vs cuDNN (strict / tf32 / bf16), memory-bound table, models;
+#   5. tiles + fresh-process start-up (what is left of the budget).
+# Writes $OUT/report.txt (compact) and $OUT/<step>.log (full output).
+set -u
+OUT=${OUT:-/tmp/cthulhu-gpu-check}
+mkdir -p "$OUT"
+REPORT="$OUT/report.txt"
+: > "$REPORT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
+PY=${PYTHON:-python3}
+T0=$(date +%s)
+
+note() { echo "$*" | tee -a "$REPORT"; }
+
+step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to $OUT/NAME.log
+    local name=$1 limit=$2
+    shift 2
+    local start rc
+    start=$(date +%s)
+    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+    rc=$?
+    note "[$name] exit $rc after $(( $(date +%s) - start )) s$([ $rc = 124 ] && echo ' (TIMED OUT)')"
+    return $rc
+}
+
+note "== cthulhu gpu_check $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%FT%TZ)"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -4 | tee -a "$REPORT"
+step env 60 "$PY" - <<'PYEOF'
+import importlib
+for mod in ("numpy", "cupy", "torch", "array_api_compat", "hypothesis", "dask", "zarr"):
+    try:
+        m = importlib.import_module(mod)
+        print(f"{mod} {getattr(m, '__version__', '?')}")
+    except Exception as exc:
+        print(f"{mod} MISSING ({type(exc).__name__}: {exc})")
+import cthulhu
+from cthulhu.devices.cupy_ import CupyPlugin
+print("cthulhu", cthulhu.__file__, CupyPlugin().available())
+PYEOF
+cat "$OUT/env.log" >> "$REPORT"
+if grep -q "array_api_compat MISSING" "$OUT/env.log"; then
+    note "array-api-compat is missing: cthulhu cannot import its ops; nothing else will run"
+fi
+
+step precompile 100 "$PY" -m benchmarks.gpu_precompile
+tail -n 20 "$OUT/precompile.log" >> "$REPORT"
+
+step gpu_tests 150 env CTHULHU_REQUIRE_GPU=1 "$PY" -m pytest -q -m gpu -p no:cacheprovider \
+    -o addopts="" -rfE --continue-on-collection-errors tests
+grep -E "passed|failed|error|FAILED|ERROR" "$OUT/gpu_tests.log" | tail -n 40 >> "$REPORT"
+
+step bench 120 "$PY" -m benchmarks.bench_cupy conv memory models
+cat "$OUT/bench.log" >> "$REPORT"
+
+LEFT=$(( 345 - ($(date +%s) - T0) ))
+if [ "$LEFT" -gt 40 ]; then
+    step bench_extra "$LEFT" "$PY" -m benchmarks.bench_cupy tiles start
+    cat "$OUT/bench_extra.log" >> "$REPORT"
+else
+    note "[bench_extra] skipped: ${LEFT} s left of the budget"
+fi
+note "== total $(( $(date +%s) - T0 )) s"
