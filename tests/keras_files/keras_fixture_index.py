@@ -53,6 +53,14 @@ def truth_weights(folder, name, prefix="weights/"):
     return {path: [arrays[i] for i in sorted(arrays)] for path, arrays in out.items()}
 
 
+@functools.cache
+def read_cached(folder, file):
+    """read_keras of a fixture, once per test session (tests never mutate the result)."""
+    from cthulhu.saving.keras import read_keras
+
+    return read_keras(FIXTURES / folder / file)
+
+
 def model_entry(folder, model):
     return index(folder)["models"][model]
 

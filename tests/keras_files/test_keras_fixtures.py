@@ -18,6 +18,7 @@ from keras_fixture_index import (
     index,
     model_entry,
     path_of,
+    read_cached,
     sibling,
     truth_weights,
     walk_layers,
@@ -39,13 +40,13 @@ CONFIG_FILES = [item for item in entries()
 
 def _config_for(folder, model):
     """The model config a weight-only file is loaded against (read from its .h5)."""
-    return read_keras(path_of(folder, sibling(folder, model, "hdf5_model"))).model_config
+    return read_cached(folder, sibling(folder, model, "hdf5_model")["file"]).model_config
 
 
 @pytest.mark.parametrize("item", WEIGHT_FILES, ids=entry_id)
 def test_fixture_weights_equal_keras_get_weights(item):
     folder, entry = item
-    kfile = read_keras(path_of(folder, entry))
+    kfile = read_cached(folder, entry["file"])
     assert kfile.generation == GENERATION_OF_DIR[folder] or kfile.keyed_by == "object_path"
     if kfile.keyed_by == "object_path" or (kfile.format == "hdf5_weights"
                                            and entry["model"] == "nested"):
@@ -76,7 +77,7 @@ def test_fixture_weights_equal_keras_get_weights(item):
 def test_fixture_layer_order_is_the_models(item):
     # topological (by-order) loading relies on it: Keras's own model.layers order
     folder, entry = item
-    kfile = read_keras(path_of(folder, entry))
+    kfile = read_cached(folder, entry["file"])
     if kfile.format == "hdf5_weights" and entry["model"] == "nested":
         kfile = with_model_config(kfile, _config_for(folder, entry["model"]))
     leaf = [tuple(layer["path"]) for layer in model_entry(folder, entry["model"])["leaf_layers"]
@@ -117,7 +118,7 @@ def _containers(config):
 @pytest.mark.parametrize("item", CONFIG_FILES, ids=entry_id)
 def test_fixture_config_is_neutral_and_names_keras_layers(item):
     folder, entry = item
-    kfile = read_keras(path_of(folder, entry))
+    kfile = read_cached(folder, entry["file"])
     config = kfile.model_config
     _assert_neutral(config)
     for container in _containers(config):
@@ -155,7 +156,7 @@ def test_fixture_formats_of_one_model_read_alike(folder, model):
     files = [e for e in index(folder)["files"] if e["model"] == model
              and e["format"] in ("keras_zip", "hdf5_model", "json_config")
              and e["file"] not in REFUSED]
-    configs = {e["file"]: _comparable(read_keras(path_of(folder, e)).model_config)
+    configs = {e["file"]: _comparable(read_cached(folder, e["file"]).model_config)
                for e in files}
     first, *others = configs.values()
     for name, other in configs.items():
@@ -169,7 +170,7 @@ def test_keras3_and_tfkeras_graphs_agree(model):
     """Keras 3's node format and Keras 2's normalise to the same graph."""
     graphs = []
     for folder in ("keras3", "tfkeras"):
-        config = read_keras(path_of(folder, sibling(folder, model, "keras_zip"))).model_config
+        config = read_cached(folder, sibling(folder, model, "keras_zip")["file"]).model_config
         graphs.append({path: (layer["class_name"],
                               [[item[:3] for item in node]
                                for node in layer.get("inbound_nodes", [])])
@@ -183,7 +184,7 @@ def test_fixture_index_says_who_wrote_every_file():
         for entry in meta["files"]:
             assert entry["keras_version"] == meta["keras"]
             assert entry["backend"] == meta["backend"]
-            kfile = read_keras(path_of(folder, entry)) if entry["file"] not in REFUSED \
+            kfile = read_cached(folder, entry["file"]) if entry["file"] not in REFUSED \
                 else None
             if kfile is not None and kfile.keras_version is not None:
                 assert kfile.keras_version == meta["keras"]

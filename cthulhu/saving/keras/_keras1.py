@@ -26,6 +26,8 @@ _DIM_ORDERING = {"th": "channels_first", "tf": "channels_last", "default": None}
 _INITIALIZERS = {"zero": "zeros", "one": "ones", "uniform": "random_uniform",
                  "normal": "random_normal"}
 _IMPLEMENTATION = {"cpu": 0, "mem": 1, "gpu": 2}
+_ONE_D = ("Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D",
+          "GlobalAveragePooling1D")
 
 _WEIGHT_ARGS = {"init": "kernel_initializer", "W_regularizer": "kernel_regularizer",
                 "b_regularizer": "bias_regularizer", "W_constraint": "kernel_constraint",
@@ -113,6 +115,8 @@ def translate_layer(class_name, config, where, findings, path):
         cfg["data_format"] = _DIM_ORDERING[cfg["data_format"]]
     if class_name in ("AtrousConvolution1D", "AtrousConvolution2D") and "dilation_rate" not in cfg:
         cfg["dilation_rate"] = 1
+    if new_class in _ONE_D:
+        cfg.setdefault("data_format", "channels_last")  # Keras 1's 1D layers had no other
     if new_class == "Flatten":
         # Keras 1 flattened the tensor as it lies in memory; Keras 2's word for that is
         # data_format='channels_last' (no permutation first)

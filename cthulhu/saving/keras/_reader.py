@@ -68,7 +68,7 @@ def _read_small_file(path, cap, what):
         raise KerasFileError(f"{path}: {what} is {size} bytes, more than {cap} "
                              "(Limits.max_config_bytes)")
     with open(path, "rb") as handle:
-        return handle.read(cap + 1)
+        return handle.read(size + 1)
 
 
 def _read_json_file(path, original_backend, limits):
@@ -252,7 +252,7 @@ def _read_keras_dir(path, original_backend, limits):
         if size > cap:
             raise KerasFileError(f"{path}: {what} {name} is {size} bytes, more than {cap}")
         with open(full, "rb") as handle:
-            return handle.read(cap + 1)
+            return handle.read(size + 1)
 
     return _keras_v3(path, entries, read, "keras_dir", budget, limits)
 

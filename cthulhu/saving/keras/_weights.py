@@ -62,6 +62,8 @@ def read_legacy(group, where, budget, limits):
         weight_names = _h5.attr_names(sub, "weight_names", where, limits) or []
         if not weight_names:
             continue
+        for _ in weight_names:
+            budget.spend_object()
         key = (layer,)
         if key in weights:
             raise KerasFileError(f"{where}: layer {layer!r} is listed twice in layer_names")
