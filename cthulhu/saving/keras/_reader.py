@@ -33,7 +33,7 @@ def read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS):
     reasons = {
         "cthulhu": "a cthulhu model file, not a Keras one (cthulhu.models.load_model reads it)",
         "npz": "an .npz archive, not a Keras model or weights file",
-        "zip": "a zip archive without config.json: not a Keras .keras file (or it is damaged)",
+        "zip": "a zip archive without config.json: not a Keras .keras file",
         "savedmodel": "a TensorFlow SavedModel folder: it holds TensorFlow graphs that only "
                       "TensorFlow can run; save the model as .keras or .h5 instead",
         "directory": "a folder, not a Keras model file",
@@ -43,6 +43,9 @@ def read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS):
     }
     if kind == "missing":
         raise FileNotFoundError(f"no Keras file at {where}")
+    if kind == "zip":  # say what is broken, if the archive is
+        with _zip.open_zip(where, where, Budget(where, limits)):
+            pass
     raise KerasFileError(f"{where}: {reasons[kind]}")
 
 
