@@ -58,7 +58,7 @@ def read_cached(folder, file):
     """read_keras of a fixture, once per test session (tests never mutate the result)."""
     from cthulhu.saving.keras import read_keras
 
-    return read_keras(FIXTURES / folder / file)
+    return read_keras(FIXTURES / folder / file, isolate=False)
 
 
 def model_entry(folder, model):

@@ -24,9 +24,14 @@ from keras_fixture_index import (
     walk_layers,
 )
 
-from cthulhu.saving.keras import convert_weights, read_keras, with_model_config
+from cthulhu.saving.keras import convert_weights, with_model_config
 
 pytest.importorskip("h5py")
+
+
+def read_keras(path):
+    return read_cached(path.parent.name, path.name)
+
 
 SPECIAL = {"k1_lambda", "keras2_theano"}  # own tests in test_keras1.py
 REFUSED = {"unet3d_npz.keras"}  # pickled npz weights: test_keras_safety.py

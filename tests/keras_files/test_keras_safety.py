@@ -23,9 +23,16 @@ import numpy as np
 import pytest
 from keras_fixture_index import FIXTURES, entries, path_of, sibling
 
-from cthulhu.saving.keras import KerasFileError, Limits, read_keras, read_keras_json, sniff
+from cthulhu.saving.keras import KerasFileError, Limits, read_keras_json, sniff
+from cthulhu.saving.keras import read_keras as _read_keras
 
 h5py = pytest.importorskip("h5py")
+
+
+def read_keras(path, **kwargs):
+    """In this process: the isolated child runs this same code (test_keras_isolated.py
+    checks that both agree)."""
+    return _read_keras(path, isolate=False, **kwargs)
 
 DENSE_CONFIG = {"class_name": "Sequential", "config": {"name": "s", "layers": [
     {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3], "dtype": "float32",
@@ -358,6 +365,10 @@ def test_links_refused(tmp_path):
         f["model_weights"].attrs["layer_names"] = np.array([b"x", b"dense", b"far"])
         f["model_weights/far"] = h5py.ExternalLink(str(tmp_path / "target.h5"), "/")
     _refused(lambda: read_keras(tmp_path / "extgroup.h5"), "ExternalLink")
+    with h5py.File(tmp_path / "extroot.h5", "w") as f:
+        f.attrs["model_config"] = json.dumps(DENSE_CONFIG)
+        f["model_weights"] = h5py.ExternalLink(str(tmp_path / "ext.h5"), "/model_weights")
+    _refused(lambda: read_keras(tmp_path / "extroot.h5"), "ExternalLink")
     # Keras 3 layout: links inside the object tree
     with h5py.File(tmp_path / "tree.weights.h5", "w") as f:
         f.create_group("layers/dense/vars")["0"] = np.ones(2)
@@ -529,7 +540,7 @@ _RSS_SCRIPT = textwrap.dedent("""
     import h5py, numpy  # loaded before the baseline
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        read_keras(sys.argv[1])
+        read_keras(sys.argv[1], isolate=False)  # the reader's own bound, in this process
         print("read")
     except KerasFileError as exc:
         print("refused", exc)

@@ -9,12 +9,14 @@ Entry points
 ``sniff(path)``
     The file's kind from its bytes: ``'cthulhu'``, ``'keras_zip'``, ``'keras_dir'``,
     ``'hdf5'``, ``'json'``, ``'npz'``, ``'zip'``, ``'savedmodel'``, ... (see its docstring).
-``read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS) -> KerasFile``
+``read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS, isolate=True, timeout=None) -> KerasFile``
     Any Keras file, by content: Keras 3 ``.keras`` (zip or unzipped folder; tf-keras
     2.13-2.15 write the same layout), legacy HDF5 models of Keras 1, 2 (tf.keras, tf-keras)
     and 3, weight-only HDF5 in the legacy (``layer_names``) and Keras 3 (``layers/.../vars``)
     layouts, sharded Keras 3 weights (their ``.weights.json`` index), JSON configs.
     ``original_backend='theano'`` declares what trained a file that does not say (Keras 1).
+    With ``isolate=True`` the file is parsed in a child process under a wall-clock
+    ``timeout``: libhdf5 loops forever on some damaged files and may crash on others.
 ``read_keras_json(text) -> KerasFile``
     A ``model.to_json()`` text of any generation (no weights).
 ``convert_weights(class_name, config, arrays, keras_version, backend)``
@@ -110,7 +112,9 @@ entry sizes and compression ratios, each HDF5 dataset's declared shape, dtype, s
 filters (no filter plugin is ever loaded), attribute types and lengths, object counts.
 HDF5 soft and external links, virtual datasets, external storage and non-numeric dtypes
 are refused; so are Keras 3's pickled ``.npz`` weights. Every corrupt or hostile file
-raises ``KerasFileError`` (a ``ValueError``) with one line naming the file.
+raises ``KerasFileError`` (a ``ValueError``) with one line naming the file; by default the
+parsing runs in a child process (``_isolated``), so that a file that makes libhdf5 loop or
+crash is refused too, and only JSON and plain ``.npz`` arrays come back from it.
 """
 
 from __future__ import annotations

@@ -17,10 +17,8 @@ The form (the package docstring has the full contract):
 
 from __future__ import annotations
 
-import re
-
 from cthulhu.saving.keras._limits import KerasFileError
-from cthulhu.saving.keras._types import CodeRecord, CustomRecord
+from cthulhu.saving.keras._scan import scan_code, scan_custom
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 _KERAS_MODULES = ("keras", "tf_keras", "tensorflow")
@@ -198,7 +196,8 @@ def _explicit_input(layers, findings, path):
         return layers
     cfg = dict(cfg)
     shape = cfg.pop("batch_input_shape")
-    dtype = cfg.get("dtype", "float32")
+    # Keras 1's input_dtype is the input's dtype, not the layer's
+    dtype = cfg.pop("input_dtype", None) or cfg.get("dtype", "float32")
     name = f"{cfg.get('name', 'layer')}_input"
     findings.notes.append(f"{'/'.join(path + (cfg.get('name', '?'),))}: batch_input_shape "
                           f"{shape} moved to an InputLayer {name!r}")
@@ -219,7 +218,7 @@ def _layer(entry, where, findings, keras1, path, functional):
         from cthulhu.saving.keras._keras1 import translate_layer
 
         class_name, config = translate_layer(class_name, config, where, findings, path)
-    _scan_custom(entry, class_name, path, findings)
+    scan_custom(entry, class_name, path, findings)
     if class_name in MODEL_CLASSES and (isinstance(config, list) or (
             isinstance(config, dict) and "layers" in config)):
         out = _keep_keys(entry)
@@ -227,7 +226,7 @@ def _layer(entry, where, findings, keras1, path, functional):
         out["config"] = _container(class_name, config, where, findings, keras1, path)
     else:
         expect(config, dict, where, f"the config of layer {'/'.join(path)!r}")
-        _scan_code(class_name, config, path, findings)
+        scan_code(class_name, config, path, findings)
         out = _keep_keys(entry)
         out["class_name"] = class_name
         out["config"] = _input_layer(config) if class_name == "InputLayer" else clean(config)
@@ -349,78 +348,3 @@ def _endpoints(value, where, key, findings, path):
             raise KerasFileError(f"{where}: {key} holds {str(item)[:80]!r}, not "
                                  "[layer, node, tensor]")
     return out
-
-
-_KERAS_PREFIX = re.compile(r"^(keras|tf_keras|tensorflow)(\.|$)")
-
-
-def _is_custom(entry):
-    registered = entry.get("registered_name")
-    module = entry.get("module")
-    class_name = entry.get("class_name")
-    if isinstance(class_name, str) and ">" in class_name:
-        return True
-    if isinstance(registered, str) and (">" in registered or registered != class_name) \
-            and registered not in ("function",):
-        return True
-    return isinstance(module, str) and not _KERAS_PREFIX.match(module)
-
-
-def _scan_custom(entry, class_name, path, findings):
-    if _is_custom({**entry, "class_name": class_name}):
-        findings.custom.append(CustomRecord(path, class_name, entry.get("module"),
-                                            entry.get("registered_name"), "layer"))
-    config = entry.get("config")
-    if not isinstance(config, dict):
-        return
-    for key, value in config.items():
-        if key == "layers":
-            continue
-        for item in _dicts(value):
-            if "class_name" in item and _is_custom(item) and item.get("class_name") not in (
-                    "function", "__lambda__"):
-                findings.custom.append(CustomRecord(path, str(item.get("class_name")),
-                                                    item.get("module"),
-                                                    item.get("registered_name"), key))
-
-
-def _dicts(value):
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def _scan_code(class_name, config, path, findings):
-    """Record every piece of stored code in a layer's config (data only: never decoded)."""
-    if class_name == "Lambda" and "function" not in config:
-        findings.code.append(CodeRecord(path, class_name, "lambda", "function missing"))
-    for key, value in config.items():
-        for item in _dicts({key: value}):
-            if item.get("class_name") == "__lambda__":
-                findings.code.append(CodeRecord(path, class_name, "lambda",
-                                                f"{key}: marshalled bytecode (Keras 3)"))
-            elif item.get("class_name") == "function" and "config" in item:
-                module = item.get("module")
-                if class_name == "Lambda" or not (isinstance(module, str)
-                                                  and _KERAS_PREFIX.match(module)):
-                    findings.code.append(CodeRecord(path, class_name, "function",
-                                                    f"{key}: {module}.{item.get('config')}"))
-        if key.endswith("_type") or key == "function_type":
-            base = key[: -len("_type")]
-            if value == "lambda":
-                findings.code.append(CodeRecord(path, class_name, "lambda",
-                                                f"{base}: marshalled bytecode (Keras 1/2)"))
-            elif value == "function":
-                findings.code.append(CodeRecord(
-                    path, class_name, "function",
-                    f"{base}: {config.get('module') or config.get(base + '_module')}."
-                    f"{config.get(base)}"))
-    if class_name == "Lambda" and not any(r.path == path for r in findings.code):
-        function = config.get("function")
-        findings.code.append(CodeRecord(path, class_name, "function",
-                                        f"function: {str(function)[:120]}"))

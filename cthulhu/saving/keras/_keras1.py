@@ -122,8 +122,8 @@ def translate_layer(class_name, config, where, findings, path):
         # data_format='channels_last' (no permutation first)
         cfg.setdefault("data_format", "channels_last")
     _input_shape(new_class, cfg)
-    if "input_dtype" in cfg and new_class != "InputLayer":
-        cfg["dtype"] = cfg.pop("input_dtype")
+    if "input_dtype" in cfg and new_class != "InputLayer" and "batch_input_shape" not in cfg:
+        dropped["input_dtype"] = cfg.pop("input_dtype")  # no input here to give it to
     for key in ("kernel_initializer", "embeddings_initializer", "recurrent_initializer",
                 "beta_initializer", "gamma_initializer", "alpha_initializer",
                 "depthwise_initializer", "pointwise_initializer"):

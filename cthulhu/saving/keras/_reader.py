@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 
 from cthulhu.saving.keras import _h5, _weights, _zip
 from cthulhu.saving.keras._config import (
@@ -22,14 +23,40 @@ _NPZ_REFUSAL = ("Keras 3 stores model.weights.npz entries as pickled Python dict
                 "arrays); cthulhu never unpickles. Re-save with the default weights_format='h5'")
 
 
-def read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS):
-    """Read any Keras model or weights file, by content. See the package docstring."""
+_READERS = {"keras_zip": "_read_keras_zip", "keras_dir": "_read_keras_dir",
+            "hdf5": "_read_hdf5", "json": "_read_json_file"}
+# what h5py, zipfile and numpy raise on damaged input, and what a config of the wrong
+# shape makes plain Python raise: all become one KerasFileError line at the boundary
+_DAMAGE = (OSError, RuntimeError, KeyError, IndexError, TypeError, AttributeError,
+           ValueError, EOFError, OverflowError, zlib.error)
+
+
+def read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS, isolate=True,
+               timeout=None):
+    """Read any Keras model or weights file, by content. See the package docstring.
+
+    ``isolate`` (default True) reads in a child process with a wall-clock ``timeout``
+    (default: 60 s plus 1 s per 20 MiB), so that libhdf5 cannot hang or crash the caller
+    on a damaged file; ``isolate=False`` reads in this process (faster, for trusted files).
+    """
     where = os.fspath(path)
     kind = sniff(where)
-    readers = {"keras_zip": _read_keras_zip, "keras_dir": _read_keras_dir, "hdf5": _read_hdf5,
-               "json": _read_json_file}
-    if kind in readers:
-        return readers[kind](where, original_backend, limits)
+    if kind in _READERS:
+        if isolate:
+            from cthulhu.saving.keras._isolated import read_in_child
+
+            return read_in_child(where, original_backend, limits, timeout)
+        reader = globals()[_READERS[kind]]
+        try:
+            return reader(where, original_backend, limits)
+        except KerasFileError:
+            raise
+        except ImportError:
+            raise
+        except _DAMAGE as exc:
+            text = str(exc).strip().splitlines()
+            raise KerasFileError(f"{where}: damaged or malformed ({type(exc).__name__}: "
+                                 f"{text[0][:300] if text else ''})") from None
     reasons = {
         "cthulhu": "a cthulhu model file, not a Keras one (cthulhu.models.load_model reads it)",
         "npz": "an .npz archive, not a Keras model or weights file",
@@ -152,7 +179,9 @@ def _versions(f, group, where, limits):
 
 def _legacy_model(f, text, where, budget, limits, original_backend):
     obj = load_json(text, where, "model_config", limits)
-    group = _h5.subgroup(f, "model_weights", where) if "model_weights" in f else None
+    group = None
+    if f.get("model_weights", getlink=True) is not None:  # never resolve a link to check
+        group = _weights.resolve_group(f, "model_weights", where)
     version, backend = _versions(f, group, where, limits)
     generation = _generation_of(version, obj) if version is not None else "keras1"
     findings = Findings()

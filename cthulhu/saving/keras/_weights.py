@@ -85,7 +85,7 @@ def resolve_group(group, name, where):
         raise KerasFileError(f"{where}: layer {name!r} is listed in layer_names but has no "
                              "group")
     if not isinstance(link, h5py.HardLink):
-        raise KerasFileError(f"{where}: layer group {name!r} is a {type(link).__name__}; "
+        raise KerasFileError(f"{where}: group {name!r} is a {type(link).__name__}; "
                              "refusing it")
     sub = _h5.subgroup(group, name, where)
     if not isinstance(sub, h5py.Group):
