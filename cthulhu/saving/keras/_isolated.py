@@ -32,9 +32,16 @@ _ERROR = "error.json"
 def default_timeout(path):
     """60 s, plus 1 s per 20 MiB of file: reading is disk-bound, never minutes for a
     model that fits in memory."""
+    path = Path(path)
     try:
-        size = sum(f.stat().st_size for f in Path(path).iterdir()) if os.path.isdir(path) \
-            else os.path.getsize(path)
+        if path.is_dir():
+            size = sum(f.stat().st_size for f in path.iterdir())
+        elif path.name.endswith(".json"):  # a sharded index: its shards lie beside it
+            stem = path.name[: -len(".json")].removesuffix(".weights")
+            size = sum(f.stat().st_size for f in path.parent.iterdir()
+                       if f.name.startswith(stem))
+        else:
+            size = path.stat().st_size
     except OSError:
         size = 0
     return 60.0 + size / (20 << 20)
