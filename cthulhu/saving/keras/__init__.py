@@ -85,7 +85,8 @@ The neutral structure: ``KerasFile``
     float32 holding the same values.
 ``weight_names``
     Same keys: the names as stored (``:0`` removed; ``vars/0``, ``cell/vars/1`` for the
-    Keras 3 layout).
+    Keras 3 layout; ``kernel``, ``recurrent_kernel``, ``bias`` where Keras 1 gate arrays
+    were fused into Keras 2's).
 ``layer_order``
     The keys in the file's order: the topological order Keras 2 loads weights by.
 ``keyed_by``
