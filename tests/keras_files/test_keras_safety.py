@@ -450,7 +450,7 @@ def test_keras3_layout_oddities_refused(tmp_path):
 
 def test_missing_h5py_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
-    with pytest.raises(ImportError, match=r"cthulhu\[keras\]"):
+    with pytest.raises(ImportError, match=r"cthulhu-layers\[keras\]"):
         read_keras(path_of("tfkeras", sibling("tfkeras", "tcn", "hdf5_model")))
 
 

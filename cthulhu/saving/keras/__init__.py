@@ -1,7 +1,7 @@
 """Keras model and weight files of every generation, read as data (no TensorFlow, no Keras).
 
 Nothing from a file is imported, unpickled, unmarshalled or called: files are parsed with
-``json``, ``zipfile`` and h5py (an optional dependency: ``pip install 'cthulhu[keras]'``).
+``json``, ``zipfile`` and h5py (optional: ``pip install "cthulhu-layers[keras]"``).
 Translation into cthulhu layers happens elsewhere, from the neutral structure below.
 
 Entry points
