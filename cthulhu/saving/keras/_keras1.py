@@ -204,6 +204,9 @@ def _regularizer_or_constraint(value):
 # ---------------------------------------------------------------------------
 
 _FLIPPED = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose")
+# the file's Keras word -> its kernel layout ('th' kernels were stored channels first);
+# main's cthulhu.shapes.layout.is_channels_first says the same for cthulhu's own formats
+_CHANNELS_FIRST = {"channels_first": True, "channels_last": False}
 
 
 def convert_weights(class_name, config, arrays, keras_version, backend, label="layer"):
@@ -219,7 +222,7 @@ def convert_weights(class_name, config, arrays, keras_version, backend, label="l
     arrays = list(arrays)
     notes = []
     keras1 = keras_version is None or str(keras_version).startswith("1")
-    first = (config or {}).get("data_format") == "channels_first"
+    first = _CHANNELS_FIRST.get((config or {}).get("data_format"), False)
     if keras1 and arrays:
         if class_name == "Conv1D":
             arrays[0], note = _conv1d_kernel(arrays[0], config, label)
