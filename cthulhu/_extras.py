@@ -16,12 +16,13 @@ DISTRIBUTION = "cthulhu-layers"
 #: tests/test_packaging.py checks that the two agree).
 EXTRAS = {
     "dask": ("dask", "distributed", "zarr", "h5py"),
+    "keras": ("h5py",),
     "cuda12": ("cupy",),
     "cuda13": ("cupy",),
 }
 
 #: what a missing module tells the user to install
-_EXTRA_OF_MODULE = {"dask": "dask", "distributed": "dask", "zarr": "dask", "h5py": "dask",
+_EXTRA_OF_MODULE = {"dask": "dask", "distributed": "dask", "zarr": "dask", "h5py": "keras",
                     "cupy": "cuda12"}
 
 

@@ -34,8 +34,8 @@ def test_packaging_version_is_the_package_version():
     assert PROJECT["version"] == cthulhu.__version__
 
 
-def test_packaging_test_extra_is_the_test_group_plus_dask():
-    assert EXTRAS["test"][0] == "cthulhu-layers[dask]"
+def test_packaging_test_extra_is_the_test_group_plus_the_runtime_features():
+    assert EXTRAS["test"][0] == "cthulhu-layers[dask,keras]"
     assert EXTRAS["test"][1:] == GROUPS["test"]
 
 

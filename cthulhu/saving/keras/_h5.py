@@ -17,9 +17,10 @@ import math
 
 import numpy as np
 
+from cthulhu._extras import install_hint
 from cthulhu.saving.keras._limits import KerasFileError
 
-_EXTRA = 'pip install "cthulhu-layers[keras]"'  # the distribution's name on the index
+_EXTRA = install_hint("keras")
 # HDF5's built-in filters: deflate, shuffle, fletcher32, szip, nbit, scaleoffset; and h5py's lzf.
 _BUILTIN_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
 
