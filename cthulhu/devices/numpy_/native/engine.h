@@ -1,0 +1,744 @@
+/* The convolution engine for one element type (included by kernels.c with T and SUFFIX).
+ *
+ * Every op is a list of "problems": direct convolutions described by a geometry vector
+ * (CG_*: sizes, element strides of x and y, kernel size, strides, dilation, pads). A
+ * transposed convolution is prod(strides) of them (its sub-pixel phases), each writing a
+ * strided slice of the output. Work items are (problem, output row, row segment): for
+ * one item the input rows its outputs read are copied once into a zero-padded panel
+ * (positions x channels, whatever the input's layout), then the micro-kernel of
+ * micro.h computes register tiles of positions x filters over every tap and channel,
+ * applies the epilogue and stores them. Items never share an output, and no reduction
+ * is ever split: results do not depend on the number of threads.
+ */
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define GEMM_FN CAT(gemm_fn, SUFFIX)
+#define GEMM_ENTRY_T CAT(gemm_entry, SUFFIX)
+
+typedef struct {
+    const GEMM_ENTRY_T *entry;  /* micro-kernel (mr, nv, lanes) */
+    int64_t f0, nf, nr;         /* first filter, filters, padded filters (nv * lanes) */
+    int64_t wp;                 /* offset of its packed weights in the problem's buffer */
+} CAT(fblock, SUFFIX);
+#define FBLOCK CAT(fblock, SUFFIX)
+
+#define MAX_BLOCKS 4096
+
+typedef struct {
+    int64_t g[CG_LEN];
+    const T *x;
+    T *y;
+    T *wp;                      /* packed weights: [block][tap][c][nr] */
+    int64_t nblocks;
+    FBLOCK *blocks;
+    int64_t segs, seglen, items, panel_len;
+} CAT(problem, SUFFIX);
+#define PROBLEM CAT(problem, SUFFIX)
+
+typedef struct {
+    PROBLEM *probs;
+    int64_t nprobs;
+    const T *mul, *add;         /* epilogue per filter (mul NULL: no scale) */
+    int act;
+    /* separable: the depthwise stage */
+    const T *dw_w;
+    const T *dw_add;            /* zeros, C*M */
+    int64_t dw_m;
+} CAT(conv_ctx, SUFFIX);
+#define CONV_CTX CAT(conv_ctx, SUFFIX)
+
+/* The table of tile shapes for an ISA, and its depthwise row function. */
+typedef void (*CAT(dw_fn, SUFFIX))(const T *const *, const T *const *, int64_t, int64_t,
+                                   int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                   int64_t, const T *, const T *, int, T *restrict);
+#define DW_FN CAT(dw_fn, SUFFIX)
+
+static void CAT(isa_tables, SUFFIX)(int isa, int64_t f, const GEMM_ENTRY_T **table,
+                                     int64_t *count, DW_FN *dw)
+{
+#define PICK(NAME)                                                                    \
+    do {                                                                              \
+        *table = CAT(NAME, table_all);                                                \
+        *count = (int64_t)(sizeof(CAT(NAME, table_all)) / sizeof(GEMM_ENTRY_T));      \
+        *dw = CAT(NAME, dw_row);                                                      \
+    } while (0)
+#ifdef CTHULHU_X86
+    if (isa == ISA_AVX512 && f > CAT(AVX512_LANES, SUFFIX) / 2) {
+        PICK(CAT(avx512, SUFFIX));
+        return;
+    }
+    if (isa >= ISA_AVX2) {
+        PICK(CAT(avx2, SUFFIX));
+        return;
+    }
+#endif
+    (void)f;
+    (void)isa;
+    PICK(CAT(generic, SUFFIX));
+#undef PICK
+}
+
+/* The tile height of `nv` vectors wide that wastes the fewest positions on `len`. */
+static const GEMM_ENTRY_T *CAT(best_entry, SUFFIX)(const GEMM_ENTRY_T *table, int64_t count,
+                                                    int nv, int64_t len)
+{
+    const GEMM_ENTRY_T *best = NULL;
+    int64_t best_cost = 0;
+    for (int64_t i = 0; i < count; i++) {
+        if (table[i].nv != nv)
+            continue;
+        const int64_t cost = (len + table[i].mr - 1) / table[i].mr * table[i].mr;
+        if (best == NULL || cost < best_cost || (cost == best_cost && table[i].mr > best->mr)) {
+            best = &table[i];
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+/* Filter blocks of two vectors (one for an odd last vector) and their kernels. */
+static int64_t CAT(plan_blocks, SUFFIX)(const GEMM_ENTRY_T *table, int64_t count,
+                                        int64_t f, int64_t len, int64_t taps, int64_t c,
+                                        FBLOCK *blocks)
+{
+    const int64_t lanes = table[0].lanes;
+    int64_t n = 0, f0 = 0, wp = 0;
+    while (f0 < f) {
+        const int nv = f - f0 > lanes ? 2 : 1;
+        FBLOCK *b = &blocks[n++];
+        b->entry = CAT(best_entry, SUFFIX)(table, count, nv, len);
+        b->f0 = f0;
+        b->nr = nv * lanes;
+        b->nf = f - f0 < b->nr ? f - f0 : b->nr;
+        b->wp = wp;
+        wp += taps * c * b->nr;
+        f0 += b->nr;
+    }
+    return n;
+}
+
+/* Pack weights: dst[block][tap v][c][f] = src[tapmap[v]*ts + c*cs + (f0 + f)*fs], zero
+ * past the last filter. */
+static void CAT(pack_weights, SUFFIX)(T *dst, const T *src, const int64_t *tapmap,
+                                      int64_t taps, int64_t c, int64_t ts, int64_t cs,
+                                      int64_t fs, const FBLOCK *blocks, int64_t nblocks)
+{
+    for (int64_t b = 0; b < nblocks; b++) {
+        T *d = dst + blocks[b].wp;
+        const int64_t nr = blocks[b].nr, nf = blocks[b].nf, f0 = blocks[b].f0;
+        for (int64_t v = 0; v < taps; v++)
+            for (int64_t ci = 0; ci < c; ci++) {
+                const T *s = src + tapmap[v] * ts + ci * cs + f0 * fs;
+                T *o = d + (v * c + ci) * nr;
+                for (int64_t fi = 0; fi < nr; fi++)
+                    o[fi] = fi < nf ? s[fi * fs] : (T)0;
+            }
+    }
+}
+
+/* Rows (t0, t1) of the kernel that fall inside the input for output row (o0, o1), with
+ * pointers to their input rows. Returns how many. */
+static inline int64_t CAT(valid_rows, SUFFIX)(const int64_t *g, const T *x, int64_t n,
+                                              int64_t o0, int64_t o1, const T **rows,
+                                              int64_t *tap01)
+{
+    int64_t nk = 0;
+    for (int64_t t0 = 0; t0 < g[CG_K0]; t0++) {
+        const int64_t i0 = o0 * g[CG_ST0] + t0 * g[CG_D0] - g[CG_P0];
+        if (i0 < 0 || i0 >= g[CG_S0])
+            continue;
+        for (int64_t t1 = 0; t1 < g[CG_K1]; t1++) {
+            const int64_t i1 = o1 * g[CG_ST1] + t1 * g[CG_D1] - g[CG_P1];
+            if (i1 < 0 || i1 >= g[CG_S1])
+                continue;
+            rows[nk] = x + n * g[CG_XN] + i0 * g[CG_X0] + i1 * g[CG_X1];
+            tap01[nk++] = t0 * g[CG_K1] + t1;
+        }
+    }
+    return nk;
+}
+
+/* panel[j][c] = row[(b0 + j)*x2 + c*xc] for b0 + j in [0, s2), else 0; j < len. */
+static inline void CAT(pack_row, SUFFIX)(T *restrict panel, const T *restrict row,
+                                         int64_t b0, int64_t len, int64_t s2, int64_t c,
+                                         int64_t x2, int64_t xc)
+{
+    int64_t lo = b0 < 0 ? -b0 : 0, hi = s2 - b0;
+    if (lo > len)
+        lo = len;
+    if (hi > len)
+        hi = len;
+    if (hi < lo)
+        hi = lo;
+    memset(panel, 0, (size_t)(lo * c) * sizeof(T));
+    memset(panel + hi * c, 0, (size_t)((len - hi) * c) * sizeof(T));
+    const T *src = row + (b0 + lo) * x2;
+    T *dst = panel + lo * c;
+    const int64_t count = hi - lo;
+    if (xc == 1 && x2 == c) {
+        memcpy(dst, src, (size_t)(count * c) * sizeof(T));
+    } else if (xc == 1) {
+        for (int64_t j = 0; j < count; j++)
+            memcpy(dst + j * c, src + j * x2, (size_t)c * sizeof(T));
+    } else {
+        for (int64_t ci = 0; ci < c; ci++)         /* channels_first: read along positions */
+            for (int64_t j = 0; j < count; j++)
+                dst[j * c + ci] = src[j * x2 + ci * xc];
+    }
+}
+
+/* Scratch per thread: the panel, then the tap tables. */
+static size_t CAT(conv_scratch, SUFFIX)(const PROBLEM *p)
+{
+    const int64_t rows = p->g[CG_K0] * p->g[CG_K1], taps = rows * p->g[CG_K2];
+    const int64_t panel = rows * p->panel_len * p->g[CG_C];
+    return (size_t)(panel + 64 / sizeof(T)) * sizeof(T) + (size_t)(3 * taps + 2 * rows + 8) * 8;
+}
+
+/* The gemm tiles of one output row segment [q0, q1): input from `a` (positions apart
+ * by ps), taps xo/tapidx. */
+static inline void CAT(row_tiles, SUFFIX)(const PROBLEM *p, const CONV_CTX *ctx,
+                                          const T *a, int64_t ps, const int64_t *xo,
+                                          const int64_t *tapidx, int64_t *wo,
+                                          int64_t ntaps, int64_t c, int64_t q0, int64_t q1,
+                                          T *yrow)
+{
+    const int64_t *g = p->g;
+    for (int64_t b = 0; b < p->nblocks; b++) {
+        const FBLOCK *blk = &p->blocks[b];
+        const int64_t mr = blk->entry->mr;
+        for (int64_t t = 0; t < ntaps; t++)
+            wo[t] = tapidx[t] * c * blk->nr;
+        const T *mul = ctx->mul == NULL ? NULL : ctx->mul + blk->f0;
+        for (int64_t q = q0; q < q1; q += mr) {
+            const int64_t m = q1 - q < mr ? q1 - q : mr;
+            blk->entry->fn(a + (q - q0) * ps, ps, xo, wo, ntaps, c, p->wp + blk->wp, mul,
+                           ctx->add + blk->f0, ctx->act, yrow + q * g[CG_Y2] + blk->f0 * g[CG_YF],
+                           g[CG_Y2], g[CG_YF], m, blk->nf);
+        }
+    }
+}
+
+static inline void CAT(locate, SUFFIX)(const CONV_CTX *ctx, int64_t item, const PROBLEM **pp,
+                                       int64_t *n, int64_t *o0, int64_t *o1, int64_t *q0,
+                                       int64_t *q1)
+{
+    const PROBLEM *p = ctx->probs;
+    while (item >= p->items) {
+        item -= p->items;
+        p++;
+    }
+    const int64_t *g = p->g;
+    const int64_t r = item / p->segs, sg = item % p->segs;
+    *n = r / (g[CG_O0] * g[CG_O1]);
+    *o0 = (r / g[CG_O1]) % g[CG_O0];
+    *o1 = r % g[CG_O1];
+    *q0 = sg * p->seglen;
+    *q1 = *q0 + p->seglen < g[CG_O2] ? *q0 + p->seglen : g[CG_O2];
+    *pp = p;
+}
+
+static void CAT(conv_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const CONV_CTX *ctx = vctx;
+    const PROBLEM *p;
+    int64_t n, o0, o1, q0, q1;
+    CAT(locate, SUFFIX)(ctx, item, &p, &n, &o0, &o1, &q0, &q1);
+    const int64_t *g = p->g;
+    const int64_t c = g[CG_C], k2 = g[CG_K2], rowsmax = g[CG_K0] * g[CG_K1];
+    T *panel = scratch;
+    int64_t *ints = (int64_t *)((char *)scratch + (size_t)(rowsmax * p->panel_len * c +
+                                                            64 / sizeof(T)) * sizeof(T));
+    int64_t *xo = ints, *tapidx = xo + rowsmax * k2, *wo = tapidx + rowsmax * k2;
+    int64_t *tap01 = wo + rowsmax * k2;
+    const T **rows = (const T **)(tap01 + rowsmax + 1);
+    const int64_t nk = CAT(valid_rows, SUFFIX)(g, p->x, n, o0, o1, rows, tap01);
+    /* positions of the panel: every tile's reads, the last tile's past q1 included */
+    const int64_t s2 = g[CG_ST2], d2 = g[CG_D2];
+    const int64_t b0 = q0 * s2 - g[CG_P2];
+    for (int64_t k = 0; k < nk; k++) {
+        CAT(pack_row, SUFFIX)(panel + k * p->panel_len * c, rows[k], b0, p->panel_len,
+                              g[CG_S2], c, g[CG_X2], g[CG_XC]);
+        for (int64_t t2 = 0; t2 < k2; t2++) {
+            xo[k * k2 + t2] = k * p->panel_len * c + t2 * d2 * c;
+            tapidx[k * k2 + t2] = tap01[k] * k2 + t2;
+        }
+    }
+    T *yrow = p->y + n * g[CG_YN] + o0 * g[CG_Y0] + o1 * g[CG_Y1];
+    CAT(row_tiles, SUFFIX)(p, ctx, panel, s2 * c, xo, tapidx, wo, nk * k2, c, q0, q1, yrow);
+}
+
+/* Segments and panel length of a problem, for its kernels' tile heights. */
+static void CAT(plan_items, SUFFIX)(PROBLEM *p, int64_t min_items)
+{
+    const int64_t *g = p->g;
+    const int64_t rows = g[CG_N] * g[CG_O0] * g[CG_O1], o2 = g[CG_O2];
+    int64_t mr = 1;
+    for (int64_t b = 0; b < p->nblocks; b++)
+        mr = p->blocks[b].entry->mr > mr ? p->blocks[b].entry->mr : mr;
+    int64_t segs = 1;
+    if (rows < min_items) {
+        segs = (min_items + rows - 1) / rows;
+        const int64_t most = o2 / (4 * mr) > 1 ? o2 / (4 * mr) : 1;   /* >= 4 tiles each */
+        segs = segs < most ? segs : most;
+    }
+    int64_t seglen = (o2 + segs - 1) / segs;
+    seglen = (seglen + mr - 1) / mr * mr;                  /* whole tiles of the tallest */
+    p->seglen = seglen;
+    p->segs = (o2 + seglen - 1) / seglen;
+    p->items = rows * p->segs;
+    int64_t positions = 0;                                 /* tiles may read past q1 */
+    for (int64_t b = 0; b < p->nblocks; b++) {
+        const int64_t m = p->blocks[b].entry->mr;
+        const int64_t need = (seglen + m - 1) / m * m;
+        positions = need > positions ? need : positions;
+    }
+    p->panel_len = (positions - 1) * g[CG_ST2] + (g[CG_K2] > 0 ? g[CG_K2] - 1 : 0) * g[CG_D2] + 1;
+}
+
+/* Threads worth using for `work` multiply-adds (each thread at least ~0.1 ms of it). */
+static int CAT(useful_threads, SUFFIX)(double work, int threads, int64_t items)
+{
+    const double per_thread = 2e5;
+    int most = (int)(work / per_thread);
+    most = most < 1 ? 1 : most;
+    threads = threads < most ? threads : most;
+    return threads < items ? threads : (int)(items > 0 ? items : 1);
+}
+
+/* mul/add per filter (padded to `fp` + one vector) from bias, scale, shift. */
+static int CAT(epilogue_vectors, SUFFIX)(int64_t f, int64_t fp, const T *bias, const T *scale,
+                                         const T *shift, T **mul, T **add)
+{
+    const int64_t len = fp + 64;
+    *add = calloc((size_t)len, sizeof(T));
+    *mul = scale == NULL ? NULL : calloc((size_t)len, sizeof(T));
+    if (*add == NULL || (scale != NULL && *mul == NULL)) {
+        free(*add);
+        free(*mul);
+        return -1;
+    }
+    for (int64_t i = 0; i < f; i++) {
+        const T s = scale == NULL ? (T)1 : scale[i];
+        (*add)[i] = (bias == NULL ? (T)0 : bias[i]) * s + (shift == NULL ? (T)0 : shift[i]);
+        if (scale != NULL)
+            (*mul)[i] = s;
+    }
+    return 0;
+}
+
+/* Plan, pack and run a list of problems (same C and F, weights from `w` through each
+ * problem's tap map). */
+static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
+                                     int64_t **tapmaps, int64_t ts, int64_t cs, int64_t fs,
+                                     const T *bias, const T *scale, const T *shift, int act,
+                                     int threads)
+{
+    const int64_t c = probs[0].g[CG_C], f = probs[0].g[CG_F];
+    const GEMM_ENTRY_T *table;
+    int64_t count;
+    DW_FN dw;
+    CAT(isa_tables, SUFFIX)(active_isa(), f, &table, &count, &dw);
+    const int64_t lanes = table[0].lanes;
+    const int64_t nb = (f + lanes - 1) / lanes;
+    int64_t packed = 0, items = 0;
+    size_t scratch = 0;
+    double work = 0;
+    FBLOCK *blocks = malloc((size_t)(nb * nprobs) * sizeof(FBLOCK));
+    if (blocks == NULL)
+        return -1;
+    for (int64_t i = 0; i < nprobs; i++) {
+        PROBLEM *p = &probs[i];
+        const int64_t taps = p->g[CG_K0] * p->g[CG_K1] * p->g[CG_K2];
+        p->blocks = blocks + i * nb;
+        p->nblocks = CAT(plan_blocks, SUFFIX)(table, count, f, p->g[CG_O2], taps, c, p->blocks);
+        for (int64_t b = 0; b < p->nblocks; b++)
+            p->blocks[b].wp += packed;
+        packed += taps * c * nb * lanes;
+        CAT(plan_items, SUFFIX)(p, 64);
+        items += p->items;
+        const size_t s = CAT(conv_scratch, SUFFIX)(p);
+        scratch = s > scratch ? s : scratch;
+        work += (double)p->items * p->seglen * taps * c * f;
+    }
+    T *wp = malloc((size_t)(packed > 0 ? packed : 1) * sizeof(T));
+    T *mul = NULL, *add = NULL;
+    if (wp == NULL || CAT(epilogue_vectors, SUFFIX)(f, nb * lanes, bias, scale, shift, &mul,
+                                                    &add) != 0) {
+        free(wp);
+        free(blocks);
+        return -1;
+    }
+    for (int64_t i = 0; i < nprobs; i++) {
+        PROBLEM *p = &probs[i];
+        const int64_t taps = p->g[CG_K0] * p->g[CG_K1] * p->g[CG_K2];
+        p->wp = wp;
+        CAT(pack_weights, SUFFIX)(wp, w, tapmaps[i], taps, c, ts, cs, fs, p->blocks,
+                                  p->nblocks);
+    }
+    CONV_CTX ctx = {probs, nprobs, mul, add, act, NULL, NULL, 0};
+    const int status = items == 0 ? 0 : run_job(CAT(conv_item, SUFFIX), &ctx, items, scratch,
+                                                CAT(useful_threads, SUFFIX)(work, threads, items));
+    free(mul);
+    free(add);
+    free(wp);
+    free(blocks);
+    return status;
+}
+
+static void CAT(load_geometry, SUFFIX)(PROBLEM *p, const int64_t *g, const T *x, T *y)
+{
+    memcpy(p->g, g, sizeof(p->g));
+    p->x = x;
+    p->y = y;
+}
+
+static int64_t *CAT(identity_taps, SUFFIX)(int64_t taps)
+{
+    int64_t *map = malloc((size_t)(taps > 0 ? taps : 1) * sizeof(int64_t));
+    if (map != NULL)
+        for (int64_t t = 0; t < taps; t++)
+            map[t] = t;
+    return map;
+}
+
+/* Direct convolution: y = act(((x (*) w) + bias) * scale + shift); w (K0, K1, K2, C, F). */
+int CAT(cthulhu_conv, SUFFIX)(const T *x, const T *w, const T *bias, const T *scale,
+                              const T *shift, int act, T *y, const int64_t *g, int threads)
+{
+    PROBLEM p;
+    CAT(load_geometry, SUFFIX)(&p, g, x, y);
+    const int64_t taps = g[CG_K0] * g[CG_K1] * g[CG_K2];
+    int64_t *map = CAT(identity_taps, SUFFIX)(taps);
+    if (map == NULL)
+        return -1;
+    const int status = CAT(run_problems, SUFFIX)(&p, 1, w, &map, g[CG_C] * g[CG_F], g[CG_F],
+                                                 1, bias, scale, shift, act, threads);
+    free(map);
+    return status;
+}
+
+/* Transposed convolution as its sub-pixel phases. g: the transposed op's input (S, C)
+ * and output (O, F) sizes and strides, kernel size, strides, dilation and the pads lo of
+ * the equivalent stride-1 convolution over the zero-stuffed input; w (K0, K1, K2, F, C).
+ * Axes with a stride above 1 need dilation 1 (returns -2 otherwise). */
+int CAT(cthulhu_conv_transpose, SUFFIX)(const T *x, const T *w, const T *bias,
+                                        const T *scale, const T *shift, int act, T *y,
+                                        const int64_t *g, int threads)
+{
+    int64_t r_count[3], phases = 1;
+    for (int ax = 0; ax < 3; ax++) {
+        if (g[CG_ST0 + ax] > 1 && g[CG_D0 + ax] != 1)
+            return -2;
+        r_count[ax] = g[CG_ST0 + ax];
+        phases *= r_count[ax];
+    }
+    PROBLEM *probs = calloc((size_t)phases, sizeof(PROBLEM));
+    int64_t **maps = calloc((size_t)phases, sizeof(int64_t *));
+    int64_t used = 0;
+    int status = -1;
+    if (probs == NULL || maps == NULL)
+        goto out;
+    for (int64_t ph = 0; ph < phases; ph++) {
+        int64_t r[3] = {ph / (r_count[1] * r_count[2]), (ph / r_count[2]) % r_count[1],
+                        ph % r_count[2]};
+        int64_t pg[CG_LEN], t0[3], u[3];
+        memcpy(pg, g, sizeof(pg));
+        int empty = 0;
+        int64_t yoff = 0;
+        for (int ax = 0; ax < 3; ax++) {
+            const int64_t k = g[CG_K0 + ax], s = g[CG_ST0 + ax], len = g[CG_O0 + ax];
+            const int64_t lo = g[CG_P0 + ax];
+            /* input i, tap t land on output i*s + t*d - P, P = d*(k-1) - lo (the forward
+             * conv's padding); output q*s + r meets taps t = t0 + v*s only (d = 1). */
+            const int64_t fwd = g[CG_D0 + ax] * (k - 1) - lo;
+            const int64_t cnt = r[ax] < len ? (len - r[ax] + s - 1) / s : 0;
+            if (cnt == 0)
+                empty = 1;
+            t0[ax] = (((r[ax] + fwd) % s) + s) % s;
+            u[ax] = t0[ax] < k ? (k - t0[ax] + s - 1) / s : 0;
+            const int64_t e = (r[ax] + fwd - t0[ax]) / s;
+            pg[CG_O0 + ax] = cnt;
+            pg[CG_K0 + ax] = u[ax];
+            pg[CG_ST0 + ax] = 1;
+            /* stride 1: the flipped kernel with the same dilation and pads */
+            pg[CG_P0 + ax] = s == 1 ? lo : -(e - u[ax] + 1);
+            pg[CG_Y0 + ax] = g[CG_Y0 + ax] * s;
+            yoff += r[ax] * g[CG_Y0 + ax];
+        }
+        if (empty)
+            continue;
+        PROBLEM *p = &probs[used];
+        CAT(load_geometry, SUFFIX)(p, pg, x, y + yoff);
+        const int64_t taps = u[0] * u[1] * u[2];
+        int64_t *map = maps[used] = malloc((size_t)(taps > 0 ? taps : 1) * sizeof(int64_t));
+        if (map == NULL)
+            goto out;
+        used++;
+        for (int64_t v = 0; v < taps; v++) {
+            const int64_t v3[3] = {v / (u[1] * u[2]), (v / u[2]) % u[1], v % u[2]};
+            int64_t orig = 0;
+            for (int ax = 0; ax < 3; ax++)
+                orig = orig * g[CG_K0 + ax] + t0[ax] + (u[ax] - 1 - v3[ax]) * g[CG_ST0 + ax];
+            map[v] = orig;
+        }
+    }
+    status = used == 0 ? 0
+        : CAT(run_problems, SUFFIX)(probs, used, w, maps, g[CG_F] * g[CG_C], 1, g[CG_C],
+                                    bias, scale, shift, act, threads);
+out:
+    if (maps != NULL)
+        for (int64_t i = 0; i < used; i++)
+            free(maps[i]);
+    free(maps);
+    free(probs);
+    return status;
+}
+
+/* ---- depthwise and separable ---------------------------------------------------- */
+
+/* Depthwise of one row segment into `out` ((q1 - q0) x C*M, contiguous), any M. */
+static void CAT(dw_segment, SUFFIX)(const int64_t *g, DW_FN dw, const T *x, const T *w,
+                                    int64_t m, const T *mul, const T *add, int act,
+                                    int64_t n, int64_t o0, int64_t o1, int64_t q0, int64_t q1,
+                                    const T **rows, const T **wrows, int64_t *tap01, T *out)
+{
+    const int64_t c = g[CG_C], k2 = g[CG_K2];
+    const int64_t nk = CAT(valid_rows, SUFFIX)(g, x, n, o0, o1, rows, tap01);
+    for (int64_t k = 0; k < nk; k++)
+        wrows[k] = w + tap01[k] * k2 * c * m;
+    if (m == 1) {
+        dw(rows, wrows, nk, k2, g[CG_ST2], g[CG_D2], g[CG_P2], g[CG_S2], c, q0, q1, mul, add,
+           act, out);
+        return;
+    }
+    const int64_t cm = c * m;
+    for (int64_t o = q0; o < q1; o++) {       /* multiplier > 1: plain loops */
+        T *yo = out + (o - q0) * cm;
+        for (int64_t j = 0; j < cm; j++)
+            yo[j] = 0;
+        for (int64_t k = 0; k < nk; k++)
+            for (int64_t t2 = 0; t2 < k2; t2++) {
+                const int64_t i2 = o * g[CG_ST2] + t2 * g[CG_D2] - g[CG_P2];
+                if (i2 < 0 || i2 >= g[CG_S2])
+                    continue;
+                const T *xs = rows[k] + i2 * c, *ws = wrows[k] + t2 * cm;
+                for (int64_t ci = 0; ci < c; ci++)
+                    for (int64_t mi = 0; mi < m; mi++)
+                        yo[ci * m + mi] += xs[ci] * ws[ci * m + mi];
+            }
+        for (int64_t j = 0; j < cm; j++) {
+            T v = yo[j] * (mul == NULL ? (T)1 : mul[j]) + add[j];
+            if (act != ACT_NONE)
+                v = v > (T)0 ? v : (v == v ? (T)0 : v);
+            if (act == ACT_RELU6)
+                v = v < (T)6 ? v : (T)6;
+            yo[j] = v;
+        }
+    }
+}
+
+typedef struct {
+    int64_t g[CG_LEN];
+    const T *x, *w;
+    T *y;
+    int64_t m, segs, seglen;
+    const T *mul, *add;
+    int act;
+    DW_FN dw;
+    /* separable: the pointwise stage */
+    PROBLEM *pw;
+    const CONV_CTX *pw_ctx;
+    const T *zeros;
+} CAT(dw_ctx, SUFFIX);
+#define DW_CTX CAT(dw_ctx, SUFFIX)
+
+static void CAT(dw_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const DW_CTX *ctx = vctx;
+    const int64_t *g = ctx->g;
+    const int64_t r = item / ctx->segs, sg = item % ctx->segs;
+    const int64_t n = r / (g[CG_O0] * g[CG_O1]), o0 = (r / g[CG_O1]) % g[CG_O0];
+    const int64_t o1 = r % g[CG_O1];
+    const int64_t q0 = sg * ctx->seglen;
+    const int64_t q1 = q0 + ctx->seglen < g[CG_O2] ? q0 + ctx->seglen : g[CG_O2];
+    const int64_t rowsmax = g[CG_K0] * g[CG_K1], cm = g[CG_C] * ctx->m;
+    const T **rows = scratch, **wrows = rows + rowsmax;
+    int64_t *tap01 = (int64_t *)(wrows + rowsmax);
+    T *buf = (T *)(tap01 + rowsmax + 8);
+    if (ctx->pw == NULL) {                    /* y: contiguous channels_last rows */
+        T *yrow = ctx->y + n * g[CG_YN] + o0 * g[CG_Y0] + o1 * g[CG_Y1] + q0 * g[CG_Y2];
+        CAT(dw_segment, SUFFIX)(g, ctx->dw, ctx->x, ctx->w, ctx->m, ctx->mul, ctx->add,
+                                ctx->act, n, o0, o1, q0, q1, rows, wrows, tap01, yrow);
+        return;
+    }
+    /* separable: depthwise into buf (whole tiles, zero tail), then the pointwise tiles */
+    const PROBLEM *p = ctx->pw;
+    const int64_t padded = p->panel_len;
+    CAT(dw_segment, SUFFIX)(g, ctx->dw, ctx->x, ctx->w, ctx->m, NULL, ctx->zeros, ACT_NONE,
+                            n, o0, o1, q0, q1, rows, wrows, tap01, buf);
+    memset(buf + (q1 - q0) * cm, 0, (size_t)((padded - (q1 - q0)) * cm) * sizeof(T));
+    const int64_t zero = 0;
+    int64_t wo;
+    const int64_t *pg = p->g;
+    T *yrow = p->y + n * pg[CG_YN] + o0 * pg[CG_Y0] + o1 * pg[CG_Y1];
+    CAT(row_tiles, SUFFIX)(p, ctx->pw_ctx, buf, cm, &zero, &zero, &wo, 1, cm, q0, q1, yrow);
+}
+
+static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, const T *bias,
+                                      const T *scale, const T *shift, int act, T *y,
+                                      const int64_t *g, int threads)
+{
+    const int64_t c = g[CG_C], m = g[CG_M], cm = c * m, f = g[CG_F];
+    const int separable = wpw != NULL;
+    const GEMM_ENTRY_T *table;
+    int64_t count;
+    DW_FN dw;
+    CAT(isa_tables, SUFFIX)(active_isa(), separable ? f : 1 << 20, &table, &count, &dw);
+    DW_CTX ctx;
+    memcpy(ctx.g, g, sizeof(ctx.g));
+    ctx.x = x;
+    ctx.w = wd;
+    ctx.y = y;
+    ctx.m = m;
+    ctx.dw = dw;
+    ctx.act = act;
+    ctx.pw = NULL;
+    ctx.pw_ctx = NULL;
+    const int64_t rows = g[CG_N] * g[CG_O0] * g[CG_O1], o2 = g[CG_O2];
+    const int64_t taps = g[CG_K0] * g[CG_K1] * g[CG_K2];
+    T *mul = NULL, *add = NULL, *zeros = NULL, *wp = NULL;
+    FBLOCK *blocks = NULL;
+    PROBLEM pw;
+    CONV_CTX pw_ctx;
+    int status = -1;
+    /* epilogue of the last stage; the separable depthwise stage adds zeros */
+    const int64_t lanes = table[0].lanes;
+    const int64_t ep = separable ? (f + lanes - 1) / lanes * lanes : cm;
+    if (CAT(epilogue_vectors, SUFFIX)(separable ? f : cm, ep, bias, scale, shift, &mul, &add))
+        return -1;
+    ctx.mul = mul;
+    ctx.add = add;
+    /* rows split into segments when there are few rows (1D, small batches) */
+    int64_t segs = rows >= 64 ? 1 : (64 + rows - 1) / rows;
+    const int64_t most = o2 / 64 > 1 ? o2 / 64 : 1;
+    segs = segs < most ? segs : most;
+    int64_t seglen = (o2 + segs - 1) / segs;
+    size_t scratch = (size_t)(2 * g[CG_K0] * g[CG_K1]) * sizeof(T *) +
+                     (size_t)(g[CG_K0] * g[CG_K1] + 8) * 8;
+    if (separable) {
+        /* the pointwise stage: a 1x1 convolution of the depthwise rows (C*M -> F) */
+        const int64_t nb = (f + lanes - 1) / lanes;
+        zeros = calloc((size_t)(cm + 64), sizeof(T));
+        blocks = malloc((size_t)nb * sizeof(FBLOCK));
+        if (zeros == NULL || blocks == NULL)
+            goto out;
+        memcpy(pw.g, g, sizeof(pw.g));
+        pw.g[CG_C] = cm;
+        pw.g[CG_K0] = pw.g[CG_K1] = pw.g[CG_K2] = 1;
+        pw.y = y;
+        pw.blocks = blocks;
+        pw.nblocks = CAT(plan_blocks, SUFFIX)(table, count, f, seglen, 1, cm, blocks);
+        int64_t mr = 1;
+        for (int64_t b = 0; b < pw.nblocks; b++)
+            mr = blocks[b].entry->mr > mr ? blocks[b].entry->mr : mr;
+        seglen = (seglen + mr - 1) / mr * mr;
+        int64_t padded = 0;
+        for (int64_t b = 0; b < pw.nblocks; b++) {
+            const int64_t mb = blocks[b].entry->mr, need = (seglen + mb - 1) / mb * mb;
+            padded = need > padded ? need : padded;
+        }
+        pw.panel_len = padded;
+        wp = malloc((size_t)(nb * lanes * cm) * sizeof(T));
+        if (wp == NULL)
+            goto out;
+        pw.wp = wp;
+        const int64_t zero = 0;
+        CAT(pack_weights, SUFFIX)(wp, wpw, &zero, 1, cm, 0, f, 1, blocks, pw.nblocks);
+        pw_ctx = (CONV_CTX){&pw, 1, mul, add, act, NULL, NULL, 0};
+        ctx.pw = &pw;
+        ctx.pw_ctx = &pw_ctx;
+        ctx.zeros = zeros;
+        scratch += (size_t)((padded + 1) * cm + 64) * sizeof(T);
+    }
+    segs = (o2 + seglen - 1) / seglen;
+    ctx.segs = segs;
+    ctx.seglen = seglen;
+    const int64_t items = rows * segs;
+    const double work = (double)rows * o2 * cm * taps + (separable ? (double)rows * o2 * cm * f : 0);
+    status = items == 0 ? 0 : run_job(CAT(dw_item, SUFFIX), &ctx, items, scratch,
+                                      CAT(useful_threads, SUFFIX)(work * 4, threads, items));
+out:
+    free(mul);
+    free(add);
+    free(zeros);
+    free(wp);
+    free(blocks);
+    return status;
+}
+
+/* Depthwise: x channels_last with contiguous positions and channels; w (K0, K1, K2, C, M);
+ * y (N, O0, O1, O2, C*M) channels_last, positions contiguous (g's Y2 == C*M, YF == 1). */
+int CAT(cthulhu_depthwise_conv, SUFFIX)(const T *x, const T *w, const T *bias, const T *scale,
+                                        const T *shift, int act, T *y, const int64_t *g,
+                                        int threads)
+{
+    if (g[CG_XC] != 1 || g[CG_X2] != g[CG_C] || g[CG_YF] != 1 || g[CG_Y2] != g[CG_C] * g[CG_M])
+        return -2;
+    return CAT(run_depthwise, SUFFIX)(x, w, NULL, bias, scale, shift, act, y, g, threads);
+}
+
+/* Separable: the depthwise stage as above, then pw (C*M, F) on each segment in cache;
+ * y may have any strides (g's Y*). */
+int CAT(cthulhu_separable_conv, SUFFIX)(const T *x, const T *w, const T *pw, const T *bias,
+                                        const T *scale, const T *shift, int act, T *y,
+                                        const int64_t *g, int threads)
+{
+    if (g[CG_XC] != 1 || g[CG_X2] != g[CG_C])
+        return -2;
+    return CAT(run_depthwise, SUFFIX)(x, w, pw, bias, scale, shift, act, y, g, threads);
+}
+
+/* ---- the few-channel direct kernel of body.h, on the pool ------------------------- */
+
+typedef struct {
+    const T *x, *w, *bias;
+    T *y;
+    const int64_t *g;
+    int64_t rows, step, row_len;
+    int relu;
+} CAT(thin_ctx, SUFFIX);
+
+static void CAT(thin_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const CAT(thin_ctx, SUFFIX) *ctx = vctx;
+    (void)scratch;
+    const int64_t r0 = item * ctx->step;
+    const int64_t r1 = r0 + ctx->step < ctx->rows ? r0 + ctx->step : ctx->rows;
+    CAT(cthulhu_conv_thin, SUFFIX)(ctx->x, ctx->w, ctx->bias, ctx->y + r0 * ctx->row_len,
+                                   ctx->g, r0, r1, ctx->relu);
+}
+
+/* cthulhu_conv_thin over every output row, chunks of rows on the pool. */
+int CAT(cthulhu_conv_thin_all, SUFFIX)(const T *x, const T *w, const T *bias, T *y,
+                                       const int64_t *g, int relu, int threads)
+{
+    CAT(thin_ctx, SUFFIX) ctx = {x, w, bias, y, g, 0, 0, 0, relu};
+    ctx.rows = g[G_N] * g[G_O0] * g[G_O1];
+    ctx.row_len = g[G_O2] * g[G_M];
+    const int64_t want = 8 * 64;              /* chunks: plenty for any thread count */
+    ctx.step = ctx.rows / want > 1 ? ctx.rows / want : 1;
+    const int64_t items = (ctx.rows + ctx.step - 1) / ctx.step;
+    const double work = (double)ctx.rows * ctx.row_len * g[G_C] * g[G_K0] * g[G_K1] * g[G_K2];
+    return items == 0 ? 0 : run_job(CAT(thin_item, SUFFIX), &ctx, items, 0,
+                                    CAT(useful_threads, SUFFIX)(work, threads, items));
+}
+
+#undef DW_CTX
+#undef DW_FN
+#undef CONV_CTX
+#undef PROBLEM
+#undef FBLOCK
+#undef GEMM_ENTRY_T
+#undef GEMM_FN
