@@ -3,7 +3,7 @@
 Where the library comes from, in this order:
 
 1. **Built at install time.** ``setup.py`` compiles the sources into the extension
-   file ``cthulhu/devices/numpy_/_engine*.so`` when ``pip install`` runs where a C
+   file ``cthulhu/devices/numpy_/_kernels*.so`` when ``pip install`` runs where a C
    compiler exists (an optional extension: without a compiler the install still
    succeeds). It is used when it was built from the sources now in the package
    (the library reports their hash), so an edited checkout never loads a stale one.
@@ -54,7 +54,7 @@ KERNELS = ("cthulhu_depthwise", "cthulhu_conv_thin")
 GEOMETRY_LENGTH = 25
 ENGINE_GEOMETRY_LENGTH = 32
 ISAS = ("generic", "avx2", "avx512")
-PREBUILT = "cthulhu.devices.numpy_._engine"
+PREBUILT = "cthulhu.devices.numpy_._kernels"
 _COMPILE_TIMEOUT_S = 180
 # What the NumPy paths cost against the native engine (docs/devices.md, two threads)
 SLOWDOWN = "convolutions run 1.5-5x slower on the NumPy/BLAS code paths"
@@ -159,7 +159,7 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
 
 
 def prebuilt() -> Path | None:
-    """The install-time build (``_engine*.so`` beside the package), or ``None``."""
+    """The install-time build (``_kernels*.so`` beside the package), or ``None``."""
     try:
         spec = importlib.util.find_spec(PREBUILT)
     except (ImportError, ValueError):

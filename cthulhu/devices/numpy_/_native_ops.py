@@ -16,25 +16,18 @@ import numpy as np
 from cthulhu.devices.numpy_ import _native, _threads
 from cthulhu.devices.numpy_._common import SCRATCH_LIMIT, output, scratch
 
-# When the direct convolution beats the NumPy (BLAS) paths: the most filters per
-# (rank, input channels), from a sweep of 3x3(x3) 'same' float32 convolutions on one
-# core (8x56x56 in 2D, 64^3 in 3D, 8x1024 in 1D). Within them it ran 1.1-9x faster
-# (3D 8->8: 1.8x, 12->12: 1.4x); past them the sums of more filters than its
-# registers hold lose to BLAS (3D 8->16: 1.1x, 8->32: 0.86x; 2D 1->16: 0.61x).
+# When this kernel beats the engine: one or two filters (the engine's tiles hold a
+# vector of filters, so most lanes would idle), up to 15 input channels. Measured on
+# 3x3(x3) 'same' float32 convolutions, one core (64^3 in 3D): 1->1 1.2 ms against the
+# engine's 3.3; with 3 filters they tie (3->3 6.5 and 6.0); from 8 filters on the
+# engine wins (8->8 13 ms against 19, 1->16 4.2 against 11, 4->32 10 against 36).
 THIN_MAX_CHANNELS = 15
-_THIN_MAX_FILTERS = {          # rank -> (1 channel, 2-4 channels, 5-15 channels)
-    1: (4, 24, 8),
-    2: (8, 32, 12),
-    3: (16, 32, 12),
-}
+THIN_MAX_FILTERS = 2
 
 
 def thin_wins(rank, c, f):
-    """Whether the native direct convolution is the faster path for ``c -> f`` channels."""
-    if c > THIN_MAX_CHANNELS:
-        return False
-    one, few, more = _THIN_MAX_FILTERS[rank]
-    return f <= (one if c == 1 else few if c <= 4 else more)
+    """Whether the few-channel direct kernel is the faster path for ``c -> f`` channels."""
+    return c <= THIN_MAX_CHANNELS and f <= THIN_MAX_FILTERS
 
 
 def _geometry(xshape, ksize, strides, dilation, pads, out_sizes, m, planar=(0, 0, 0, 0)):

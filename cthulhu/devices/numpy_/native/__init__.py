@@ -1,6 +1,6 @@
 """C sources of the NumPy plugin's native CPU kernels (package data).
 
-``setup.py`` builds them into the extension ``cthulhu.devices.numpy_._engine`` when
+``setup.py`` builds them into the extension ``cthulhu.devices.numpy_._kernels`` when
 the package is installed where a C compiler exists; otherwise
 :mod:`cthulhu.devices.numpy_._native` compiles them on first use. Either way they
 are loaded with ``ctypes``. This module imports only the standard library: setup.py

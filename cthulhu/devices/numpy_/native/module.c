@@ -7,9 +7,9 @@
 #include "kernels.c"
 
 static struct PyModuleDef engine_module = {
-    PyModuleDef_HEAD_INIT, "_engine",
+    PyModuleDef_HEAD_INIT, "_kernels",
     "cthulhu's native CPU kernels; loaded with ctypes by cthulhu.devices.numpy_._native",
     -1, NULL, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__engine(void) { return PyModule_Create(&engine_module); }
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&engine_module); }
