@@ -49,8 +49,8 @@ log = logging.getLogger("cthulhu.devices.numpy_.native")
 FLAGS = (*_sources_module.FLAGS, "-fPIC", "-shared")
 SOURCES = _sources_module.SOURCES
 _MAIN = "kernels.c"
-# The body.h kernels: (x, w, bias, y, geometry, r0, r1, relu)
-KERNELS = ("cthulhu_depthwise", "cthulhu_conv_thin")
+# The body.h kernel: (x, w, bias, y, geometry, r0, r1, relu)
+KERNELS = ("cthulhu_conv_thin",)
 GEOMETRY_LENGTH = 25
 ENGINE_GEOMETRY_LENGTH = 32
 ISAS = ("generic", "avx2", "avx512")

@@ -4,8 +4,8 @@
  * The convolution engine (end of this file; engine.h, micro.h, pool.h): one call per
  * op, threads, packing and register-blocked micro-kernels all inside.
  *
- * body.h: a depthwise convolution (kept for the bitwise SIMD-clone test) and a
- * direct convolution for inputs with few channels, both channels_last and written
+ * body.h: a direct convolution for inputs with few channels and one or two filters,
+ * channels_last and written
  * for rank 3 (lower ranks come in with leading size-1 axes). One call computes the
  * output rows [r0, r1) of the (N*O0*O1) rows of length O2*channels (written from y on,
  * row r0 first); cthulhu_conv_thin_all runs chunks of rows on the engine's threads.
@@ -46,21 +46,6 @@ int cthulhu_geometry_length(void) { return G_LEN; }
 #define CTHULHU_SOURCE_HASH ""
 #endif
 const char *cthulhu_source_hash(void) { return CTHULHU_SOURCE_HASH; }
-
-/* Outputs o in [*a, *e) of an axis of length `out` whose input index o*s + off is
- * within [0, n). */
-static inline void valid_range(int64_t n, int64_t out, int64_t s, int64_t off,
-                               int64_t *a, int64_t *e)
-{
-    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
-    int64_t hi = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
-    if (hi > out)
-        hi = out;
-    if (lo > hi)
-        lo = hi;
-    *a = lo;
-    *e = hi;
-}
 
 #define T float
 #define SUFFIX f32
