@@ -17,8 +17,6 @@ def _blas_guard():
     """BLAS single-threaded while this thread's limit is below BLAS's own count (a
     Dask block task sharing the cores): BLAS's thread count is process-wide, so it
     cannot be set per calling thread, and N tasks x all cores would oversubscribe."""
-    if override() is None:
-        return contextlib.nullcontext()
     blas = _threads.blas_threads()
     if blas is None or _threads.workers() >= blas:
         return contextlib.nullcontext()
@@ -31,8 +29,11 @@ def matmul(x, kernel, *, bias=None, activation=None):
         with _blas_guard():
             y = np.matmul(x.astype(np.float32), kernel.astype(np.float32))
         return finish(y, bias, activation, x.dtype)
-    with _blas_guard():
+    if override() is None:        # the common case (no limit): no guard to enter
         y = np.matmul(x, kernel)
+    else:
+        with _blas_guard():
+            y = np.matmul(x, kernel)
     if bias is not None:
         y += bias
     if activation == "relu":
