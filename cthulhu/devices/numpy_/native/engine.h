@@ -54,30 +54,48 @@ typedef void (*CAT(dw_fn, SUFFIX))(const T *const *, const T *const *, int64_t, 
                                    int64_t, const T *, const T *, int, T *restrict);
 #define DW_FN CAT(dw_fn, SUFFIX)
 
-static void CAT(isa_tables, SUFFIX)(int isa, int64_t f, const GEMM_ENTRY_T **table,
-                                     int64_t *count, DW_FN *dw)
+/* The tables of tile shapes an ISA offers (AVX-512 machines also try the AVX2 tiles,
+ * whose 8-lane filter vectors waste less on 8 filters), and its depthwise row. */
+static int CAT(isa_tables, SUFFIX)(int isa, const GEMM_ENTRY_T **tables, int64_t *counts,
+                                   DW_FN *dw)
 {
+    int n = 0;
 #define PICK(NAME)                                                                    \
     do {                                                                              \
-        *table = CAT(NAME, table_all);                                                \
-        *count = (int64_t)(sizeof(CAT(NAME, table_all)) / sizeof(GEMM_ENTRY_T));      \
-        *dw = CAT(NAME, dw_row);                                                      \
+        tables[n] = CAT(NAME, table_all);                                             \
+        counts[n++] = (int64_t)(sizeof(CAT(NAME, table_all)) / sizeof(GEMM_ENTRY_T)); \
     } while (0)
 #ifdef CTHULHU_X86
-    if (isa == ISA_AVX512 && f > CAT(AVX512_LANES, SUFFIX) / 2) {
+    if (isa == ISA_AVX512) {
         PICK(CAT(avx512, SUFFIX));
-        return;
-    }
-    if (isa >= ISA_AVX2) {
         PICK(CAT(avx2, SUFFIX));
-        return;
+        *dw = CAT(CAT(avx512, SUFFIX), dw_row);
+        return n;
+    }
+    if (isa == ISA_AVX2) {
+        PICK(CAT(avx2, SUFFIX));
+        *dw = CAT(CAT(avx2, SUFFIX), dw_row);
+        return n;
     }
 #endif
-    (void)f;
     (void)isa;
     PICK(CAT(generic, SUFFIX));
+    *dw = CAT(CAT(generic, SUFFIX), dw_row);
+    return n;
 #undef PICK
 }
+
+/* Cycles per (tap, channel) of one tile, roughly: two vector FMAs per cycle, and
+ * about 1.5 loads or broadcasts (measured on Zen: one-vector filter tiles, one
+ * broadcast per FMA, ran at ~70% of the FMA rate). */
+static double CAT(tile_cost, SUFFIX)(const GEMM_ENTRY_T *e)
+{
+    const double fmas = e->planar ? (double)e->fb * e->nv : (double)e->mr * e->nv;
+    const double loads = e->planar ? (double)e->fb + e->nv : (double)e->mr + e->nv;
+    return fmas / 2 > loads / 1.5 ? fmas / 2 : loads / 1.5;
+}
+
+static int64_t CAT(ceil_div, SUFFIX)(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* The tile height of `nv` vectors wide that wastes the fewest positions on `len`. */
 static const GEMM_ENTRY_T *CAT(best_entry, SUFFIX)(const GEMM_ENTRY_T *table, int64_t count,
@@ -86,9 +104,9 @@ static const GEMM_ENTRY_T *CAT(best_entry, SUFFIX)(const GEMM_ENTRY_T *table, in
     const GEMM_ENTRY_T *best = NULL;
     int64_t best_cost = 0;
     for (int64_t i = 0; i < count; i++) {
-        if (table[i].nv != nv)
+        if (table[i].planar || table[i].nv != nv)
             continue;
-        const int64_t cost = (len + table[i].mr - 1) / table[i].mr * table[i].mr;
+        const int64_t cost = CAT(ceil_div, SUFFIX)(len, table[i].mr) * table[i].mr;
         if (best == NULL || cost < best_cost || (cost == best_cost && table[i].mr > best->mr)) {
             best = &table[i];
             best_cost = cost;
@@ -97,19 +115,61 @@ static const GEMM_ENTRY_T *CAT(best_entry, SUFFIX)(const GEMM_ENTRY_T *table, in
     return best;
 }
 
-/* Filter blocks of two vectors (one for an odd last vector) and their kernels. */
-static int64_t CAT(plan_blocks, SUFFIX)(const GEMM_ENTRY_T *table, int64_t count,
-                                        int64_t f, int64_t len, int64_t taps, int64_t c,
+/* Filter blocks and their kernels for `f` filters over rows of `len` positions: filter
+ * vectors in the lanes (blocks of two vectors, one for an odd last one), or - where
+ * `planar` is allowed (stride 1 along the last axis) and the cost model says so -
+ * positions in the lanes, blocks of fb filters. Returns the number of blocks. */
+static int64_t CAT(plan_blocks, SUFFIX)(const GEMM_ENTRY_T *const *tables,
+                                        const int64_t *counts, int ntables, int64_t f,
+                                        int64_t len, int64_t taps, int64_t c, int planar,
                                         FBLOCK *blocks)
 {
-    const int64_t lanes = table[0].lanes;
+    const GEMM_ENTRY_T *best_planar = NULL, *lanes_table = NULL;
+    double best = 0;
+    int64_t best_count = 0;
+    for (int k = 0; k < ntables; k++) {
+        const GEMM_ENTRY_T *table = tables[k];
+        const int64_t lanes = table[0].lanes;
+        double cost = 0;                       /* filter vectors in the lanes */
+        for (int64_t f0 = 0; f0 < f; f0 += 2 * lanes) {
+            const int nv = f - f0 > lanes ? 2 : 1;
+            const GEMM_ENTRY_T *e = CAT(best_entry, SUFFIX)(table, counts[k], nv, len);
+            cost += (double)CAT(ceil_div, SUFFIX)(len, e->mr) * CAT(tile_cost, SUFFIX)(e);
+        }
+        if (lanes_table == NULL || cost < best) {
+            lanes_table = table;
+            best_count = counts[k];
+            best = cost;
+            best_planar = NULL;
+        }
+        /* planar loads sit at every tap's offset (cache-line splits): only where a
+         * filter vector would be at least half idle (3D 16->16: 61 GMAC/s planar
+         * against 75 in filter vectors; 1->8: 13 ms against 23) */
+        for (int64_t i = 0; planar && 2 * f <= tables[0][0].lanes && i < counts[k]; i++) {
+            const GEMM_ENTRY_T *e = &table[i];
+            if (!e->planar)
+                continue;
+            const double pc = (double)CAT(ceil_div, SUFFIX)(f, e->fb) *
+                CAT(ceil_div, SUFFIX)(len, e->mr) * CAT(tile_cost, SUFFIX)(e);
+            if (pc < best) {
+                best = pc;
+                best_planar = e;
+            }
+        }
+    }
     int64_t n = 0, f0 = 0, wp = 0;
     while (f0 < f) {
-        const int nv = f - f0 > lanes ? 2 : 1;
         FBLOCK *b = &blocks[n++];
-        b->entry = CAT(best_entry, SUFFIX)(table, count, nv, len);
+        if (best_planar != NULL) {
+            b->entry = best_planar;
+            b->nr = best_planar->fb;
+        } else {
+            const int64_t lanes = lanes_table[0].lanes;
+            const int nv = f - f0 > lanes ? 2 : 1;
+            b->entry = CAT(best_entry, SUFFIX)(lanes_table, best_count, nv, len);
+            b->nr = nv * lanes;
+        }
         b->f0 = f0;
-        b->nr = nv * lanes;
         b->nf = f - f0 < b->nr ? f - f0 : b->nr;
         b->wp = wp;
         wp += taps * c * b->nr;
@@ -188,6 +248,28 @@ static inline void CAT(pack_row, SUFFIX)(T *restrict panel, const T *restrict ro
     }
 }
 
+/* Planar panel: panel[c][j] = row[(b0 + j)*x2 + c*xc] for b0 + j in [0, s2), else 0;
+ * j < len (stride 1 along the last axis: consecutive positions side by side). */
+static inline void CAT(pack_planar, SUFFIX)(T *restrict panel, const T *restrict row,
+                                            int64_t b0, int64_t len, int64_t s2, int64_t c,
+                                            int64_t x2, int64_t xc)
+{
+    int64_t lo = b0 < 0 ? -b0 : 0, hi = s2 - b0;
+    lo = lo > len ? len : lo;
+    hi = hi > len ? len : (hi < lo ? lo : hi);
+    for (int64_t ci = 0; ci < c; ci++) {
+        T *dst = panel + ci * len;
+        const T *src = row + ci * xc + b0 * x2;
+        memset(dst, 0, (size_t)lo * sizeof(T));
+        memset(dst + hi, 0, (size_t)(len - hi) * sizeof(T));
+        if (x2 == 1)
+            memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(T));
+        else
+            for (int64_t j = lo; j < hi; j++)
+                dst[j] = src[j * x2];
+    }
+}
+
 /* Scratch per thread: the panel, then the tap tables. */
 static size_t CAT(conv_scratch, SUFFIX)(const PROBLEM *p)
 {
@@ -196,10 +278,12 @@ static size_t CAT(conv_scratch, SUFFIX)(const PROBLEM *p)
     return (size_t)(panel + 64 / sizeof(T)) * sizeof(T) + (size_t)(3 * taps + 2 * rows + 8) * 8;
 }
 
-/* The gemm tiles of one output row segment [q0, q1): input from `a` (positions apart
- * by ps), taps xo/tapidx. */
+/* The gemm tiles of one output row segment [q0, q1): input from `a`, tile i at
+ * a + i*step; ps is the kernel's stride (positions apart, or channels apart when
+ * planar); taps xo/tapidx. */
 static inline void CAT(row_tiles, SUFFIX)(const PROBLEM *p, const CONV_CTX *ctx,
-                                          const T *a, int64_t ps, const int64_t *xo,
+                                          const T *a, int64_t step, int64_t ps,
+                                          const int64_t *xo,
                                           const int64_t *tapidx, int64_t *wo,
                                           int64_t ntaps, int64_t c, int64_t q0, int64_t q1,
                                           T *yrow)
@@ -213,7 +297,7 @@ static inline void CAT(row_tiles, SUFFIX)(const PROBLEM *p, const CONV_CTX *ctx,
         const T *mul = ctx->mul == NULL ? NULL : ctx->mul + blk->f0;
         for (int64_t q = q0; q < q1; q += mr) {
             const int64_t m = q1 - q < mr ? q1 - q : mr;
-            blk->entry->fn(a + (q - q0) * ps, ps, xo, wo, ntaps, c, p->wp + blk->wp, mul,
+            blk->entry->fn(a + (q - q0) * step, ps, xo, wo, ntaps, c, p->wp + blk->wp, mul,
                            ctx->add + blk->f0, ctx->act, yrow + q * g[CG_Y2] + blk->f0 * g[CG_YF],
                            g[CG_Y2], g[CG_YF], m, blk->nf);
         }
@@ -257,16 +341,26 @@ static void CAT(conv_item, SUFFIX)(const void *vctx, int64_t item, void *scratch
     /* positions of the panel: every tile's reads, the last tile's past q1 included */
     const int64_t s2 = g[CG_ST2], d2 = g[CG_D2];
     const int64_t b0 = q0 * s2 - g[CG_P2];
+    const int planar = p->blocks[0].entry->planar;
     for (int64_t k = 0; k < nk; k++) {
-        CAT(pack_row, SUFFIX)(panel + k * p->panel_len * c, rows[k], b0, p->panel_len,
-                              g[CG_S2], c, g[CG_X2], g[CG_XC]);
+        if (planar)
+            CAT(pack_planar, SUFFIX)(panel + k * p->panel_len * c, rows[k], b0, p->panel_len,
+                                     g[CG_S2], c, g[CG_X2], g[CG_XC]);
+        else
+            CAT(pack_row, SUFFIX)(panel + k * p->panel_len * c, rows[k], b0, p->panel_len,
+                                  g[CG_S2], c, g[CG_X2], g[CG_XC]);
         for (int64_t t2 = 0; t2 < k2; t2++) {
-            xo[k * k2 + t2] = k * p->panel_len * c + t2 * d2 * c;
+            xo[k * k2 + t2] = k * p->panel_len * c + t2 * d2 * (planar ? 1 : c);
             tapidx[k * k2 + t2] = tap01[k] * k2 + t2;
         }
     }
     T *yrow = p->y + n * g[CG_YN] + o0 * g[CG_Y0] + o1 * g[CG_Y1];
-    CAT(row_tiles, SUFFIX)(p, ctx, panel, s2 * c, xo, tapidx, wo, nk * k2, c, q0, q1, yrow);
+    if (planar)
+        CAT(row_tiles, SUFFIX)(p, ctx, panel, 1, p->panel_len, xo, tapidx, wo, nk * k2, c, q0,
+                               q1, yrow);
+    else
+        CAT(row_tiles, SUFFIX)(p, ctx, panel, s2 * c, s2 * c, xo, tapidx, wo, nk * k2, c, q0,
+                               q1, yrow);
 }
 
 /* Segments and panel length of a problem, for its kernels' tile heights. */
@@ -328,6 +422,29 @@ static int CAT(epilogue_vectors, SUFFIX)(int64_t f, int64_t fp, const T *bias, c
     return 0;
 }
 
+/* The input once in planar order, x[n][i0][i1][c][i2] (rows of one channel contiguous),
+ * for planar tiles: transposing 9 or 27 input rows per output row cost more than the
+ * tiles of a 16 -> 1 convolution. */
+typedef struct {
+    const T *x;
+    T *xt;
+    const int64_t *g;
+} CAT(planar_ctx, SUFFIX);
+
+static void CAT(planar_item, SUFFIX)(const void *vctx, int64_t r, void *scratch)
+{
+    const CAT(planar_ctx, SUFFIX) *ctx = vctx;
+    const int64_t *g = ctx->g;
+    (void)scratch;
+    const int64_t s0 = g[CG_S0], s1 = g[CG_S1], s2 = g[CG_S2], c = g[CG_C];
+    const int64_t n = r / (s0 * s1), i0 = (r / s1) % s0, i1 = r % s1;
+    const T *src = ctx->x + n * g[CG_XN] + i0 * g[CG_X0] + i1 * g[CG_X1];
+    T *dst = ctx->xt + r * c * s2;
+    for (int64_t j = 0; j < s2; j++)
+        for (int64_t ci = 0; ci < c; ci++)
+            dst[ci * s2 + j] = src[j * g[CG_X2] + ci * g[CG_XC]];
+}
+
 /* Plan, pack and run a list of problems (same C and F, weights from `w` through each
  * problem's tap map). */
 static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
@@ -336,12 +453,11 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
                                      int threads)
 {
     const int64_t c = probs[0].g[CG_C], f = probs[0].g[CG_F];
-    const GEMM_ENTRY_T *table;
-    int64_t count;
+    const GEMM_ENTRY_T *tables[2];
+    int64_t counts[2];
     DW_FN dw;
-    CAT(isa_tables, SUFFIX)(active_isa(), f, &table, &count, &dw);
-    const int64_t lanes = table[0].lanes;
-    const int64_t nb = (f + lanes - 1) / lanes;
+    const int ntables = CAT(isa_tables, SUFFIX)(active_isa(), tables, counts, &dw);
+    const int64_t nb = f;             /* blocks never outnumber the filters */
     int64_t packed = 0, items = 0;
     size_t scratch = 0;
     double work = 0;
@@ -352,10 +468,12 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         PROBLEM *p = &probs[i];
         const int64_t taps = p->g[CG_K0] * p->g[CG_K1] * p->g[CG_K2];
         p->blocks = blocks + i * nb;
-        p->nblocks = CAT(plan_blocks, SUFFIX)(table, count, f, p->g[CG_O2], taps, c, p->blocks);
+        p->nblocks = CAT(plan_blocks, SUFFIX)(tables, counts, ntables, f, p->g[CG_O2], taps, c,
+                                              p->g[CG_ST2] == 1, p->blocks);
+        const FBLOCK *last = &p->blocks[p->nblocks - 1];
         for (int64_t b = 0; b < p->nblocks; b++)
             p->blocks[b].wp += packed;
-        packed += taps * c * nb * lanes;
+        packed += last->wp - packed + taps * c * last->nr;
         CAT(plan_items, SUFFIX)(p, 64);
         items += p->items;
         const size_t s = CAT(conv_scratch, SUFFIX)(p);
@@ -364,7 +482,7 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
     }
     T *wp = malloc((size_t)(packed > 0 ? packed : 1) * sizeof(T));
     T *mul = NULL, *add = NULL;
-    if (wp == NULL || CAT(epilogue_vectors, SUFFIX)(f, nb * lanes, bias, scale, shift, &mul,
+    if (wp == NULL || CAT(epilogue_vectors, SUFFIX)(f, f + 64, bias, scale, shift, &mul,
                                                     &add) != 0) {
         free(wp);
         free(blocks);
@@ -377,9 +495,36 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         CAT(pack_weights, SUFFIX)(wp, w, tapmaps[i], taps, c, ts, cs, fs, p->blocks,
                                   p->nblocks);
     }
+    T *xt = NULL;
+    const int64_t *g0 = probs[0].g;
+    if (items > 0 && probs[0].blocks[0].entry->planar && g0[CG_X2] != 1) {
+        const int64_t rows = g0[CG_N] * g0[CG_S0] * g0[CG_S1];
+        xt = malloc((size_t)(rows * g0[CG_C] * g0[CG_S2]) * sizeof(T));
+        CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0};
+        if (xt == NULL || run_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
+                                  CAT(useful_threads, SUFFIX)((double)rows * g0[CG_C] * g0[CG_S2],
+                                                              threads, rows)) != 0) {
+            free(xt);
+            free(mul);
+            free(add);
+            free(wp);
+            free(blocks);
+            return -1;
+        }
+        for (int64_t i = 0; i < nprobs; i++) {   /* every problem reads the same input */
+            int64_t *g = probs[i].g;
+            probs[i].x = xt;
+            g[CG_X2] = 1;
+            g[CG_XC] = g[CG_S2];
+            g[CG_X1] = g[CG_C] * g[CG_S2];
+            g[CG_X0] = g[CG_S1] * g[CG_X1];
+            g[CG_XN] = g[CG_S0] * g[CG_X0];
+        }
+    }
     CONV_CTX ctx = {probs, nprobs, mul, add, act, NULL, NULL, 0};
     const int status = items == 0 ? 0 : run_job(CAT(conv_item, SUFFIX), &ctx, items, scratch,
                                                 CAT(useful_threads, SUFFIX)(work, threads, items));
+    free(xt);
     free(mul);
     free(add);
     free(wp);
@@ -583,7 +728,7 @@ static void CAT(dw_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
     int64_t wo;
     const int64_t *pg = p->g;
     T *yrow = p->y + n * pg[CG_YN] + o0 * pg[CG_Y0] + o1 * pg[CG_Y1];
-    CAT(row_tiles, SUFFIX)(p, ctx->pw_ctx, buf, cm, &zero, &zero, &wo, 1, cm, q0, q1, yrow);
+    CAT(row_tiles, SUFFIX)(p, ctx->pw_ctx, buf, cm, cm, &zero, &zero, &wo, 1, cm, q0, q1, yrow);
 }
 
 static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, const T *bias,
@@ -592,10 +737,10 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
 {
     const int64_t c = g[CG_C], m = g[CG_M], cm = c * m, f = g[CG_F];
     const int separable = wpw != NULL;
-    const GEMM_ENTRY_T *table;
-    int64_t count;
+    const GEMM_ENTRY_T *tables[2];
+    int64_t counts[2];
     DW_FN dw;
-    CAT(isa_tables, SUFFIX)(active_isa(), separable ? f : 1 << 20, &table, &count, &dw);
+    const int ntables = CAT(isa_tables, SUFFIX)(active_isa(), tables, counts, &dw);
     DW_CTX ctx;
     memcpy(ctx.g, g, sizeof(ctx.g));
     ctx.x = x;
@@ -614,8 +759,7 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
     CONV_CTX pw_ctx;
     int status = -1;
     /* epilogue of the last stage; the separable depthwise stage adds zeros */
-    const int64_t lanes = table[0].lanes;
-    const int64_t ep = separable ? (f + lanes - 1) / lanes * lanes : cm;
+    const int64_t ep = separable ? f + 64 : cm;
     if (CAT(epilogue_vectors, SUFFIX)(separable ? f : cm, ep, bias, scale, shift, &mul, &add))
         return -1;
     ctx.mul = mul;
@@ -629,7 +773,7 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
                      (size_t)(g[CG_K0] * g[CG_K1] + 8) * 8;
     if (separable) {
         /* the pointwise stage: a 1x1 convolution of the depthwise rows (C*M -> F) */
-        const int64_t nb = (f + lanes - 1) / lanes;
+        const int64_t nb = f;
         zeros = calloc((size_t)(cm + 64), sizeof(T));
         blocks = malloc((size_t)nb * sizeof(FBLOCK));
         if (zeros == NULL || blocks == NULL)
@@ -639,7 +783,8 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
         pw.g[CG_K0] = pw.g[CG_K1] = pw.g[CG_K2] = 1;
         pw.y = y;
         pw.blocks = blocks;
-        pw.nblocks = CAT(plan_blocks, SUFFIX)(table, count, f, seglen, 1, cm, blocks);
+        pw.nblocks = CAT(plan_blocks, SUFFIX)(tables, counts, ntables, f, seglen, 1, cm, 0,
+                                              blocks);
         int64_t mr = 1;
         for (int64_t b = 0; b < pw.nblocks; b++)
             mr = blocks[b].entry->mr > mr ? blocks[b].entry->mr : mr;
@@ -650,7 +795,8 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
             padded = need > padded ? need : padded;
         }
         pw.panel_len = padded;
-        wp = malloc((size_t)(nb * lanes * cm) * sizeof(T));
+        const FBLOCK *last = &blocks[pw.nblocks - 1];
+        wp = malloc((size_t)(last->wp + cm * last->nr) * sizeof(T));
         if (wp == NULL)
             goto out;
         pw.wp = wp;

@@ -131,8 +131,10 @@ typedef void (*gemm_fn_f32)(const float *, int64_t, const int64_t *, const int64
 typedef void (*gemm_fn_f64)(const double *, int64_t, const int64_t *, const int64_t *, int64_t,
                             int64_t, const double *, const double *, const double *, int,
                             double *, int64_t, int64_t, int64_t, int64_t);
-typedef struct { int mr, nv, lanes; gemm_fn_f32 fn; } gemm_entry_f32;
-typedef struct { int mr, nv, lanes; gemm_fn_f64 fn; } gemm_entry_f64;
+/* mr: output positions per tile; nv: vectors (of filters, or of positions when planar);
+ * fb: filters per block */
+typedef struct { int mr, nv, lanes; gemm_fn_f32 fn; int planar, fb; } gemm_entry_f32;
+typedef struct { int mr, nv, lanes; gemm_fn_f64 fn; int planar, fb; } gemm_entry_f64;
 
 /* -- portable: GCC/Clang vector extensions, 16 bytes (SSE2 on x86-64, NEON on arm64) */
 typedef float gv_f32 __attribute__((vector_size(16)));
@@ -163,6 +165,7 @@ GEN_OPS(f64)
 #define PFX generic_f32
 #define GEMM_ENTRY gemm_entry_f32
 #define MK_SHAPES(X) X(4, 2) X(6, 2) X(8, 1) X(12, 1)
+#define MK_PLANAR_SHAPES(X) X(8, 1) X(4, 2) X(2, 4) X(1, 6)
 #include "micro.h"
 #undef VLOAD
 #undef VSTORE
@@ -201,12 +204,14 @@ GEN_OPS(f64)
 #undef PFX
 #undef GEMM_ENTRY
 #undef MK_SHAPES
+#undef MK_PLANAR_SHAPES
 #undef TARGET
 
 #ifdef CTHULHU_X86
 /* -- AVX2 + FMA: 16 ymm registers */
 #define TARGET __attribute__((target("avx2,fma")))
 #define MK_SHAPES(X) X(4, 2) X(6, 2) X(8, 1) X(12, 1)
+#define MK_PLANAR_SHAPES(X) X(8, 1) X(4, 2) X(2, 4) X(1, 6)
 #define VFMA(a, b, c) VFMA_(a, b, c)
 #define T float
 #define VT __m256
@@ -260,10 +265,12 @@ GEN_OPS(f64)
 #undef VZERO
 #undef TARGET
 #undef MK_SHAPES
+#undef MK_PLANAR_SHAPES
 
 /* -- AVX-512: 32 zmm registers */
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
 #define MK_SHAPES(X) X(8, 2) X(12, 2) X(14, 2) X(16, 1) X(24, 1) X(28, 1)
+#define MK_PLANAR_SHAPES(X) X(8, 2) X(8, 3) X(4, 4) X(4, 6) X(2, 8) X(1, 8) X(1, 12)
 #define T float
 #define VT __m512
 #define LANES 16
@@ -316,6 +323,7 @@ GEN_OPS(f64)
 #undef VZERO
 #undef TARGET
 #undef MK_SHAPES
+#undef MK_PLANAR_SHAPES
 #undef VFMA
 #endif
 

@@ -82,10 +82,76 @@ TARGET static void MK_NAME(MR, NV)(const T *restrict a, int64_t ps,             
 
 MK_SHAPES(MK_GEMM)
 
-/* The tile shapes of this ISA, for the driver's table. */
-#define MK_ENTRY(MR, NV) {MR, NV, LANES, MK_NAME(MR, NV)},
-static const GEMM_ENTRY MK_CAT3(PFX, table, all)[] = {MK_SHAPES(MK_ENTRY)};
+/* planar tile: the other orientation, for few filters (a filter vector would leave
+ * lanes idle, or cost one broadcast per FMA): PV*LANES consecutive output positions in
+ * the lanes and FB filters, each weight broadcast once per (tap, channel);
+ *     y[i, f] = act(mul[f] * sum_t sum_c a[xo[t] + c*cs + i] * w[wo[t] + c*FB + f] + add[f])
+ * a: positions contiguous per channel (a planar panel, stride 1 along the last axis). */
+#define MKP_NAME(FB, PV) MK_CAT3(PFX, MK_CAT3(planar, FB, x), PV)
+#define MK_PLANAR(FB, PV)                                                                \
+TARGET static void MKP_NAME(FB, PV)(const T *restrict a, int64_t cs,                     \
+        const int64_t *xo, const int64_t *wo, int64_t ntaps, int64_t C,                  \
+        const T *restrict w, const T *mul, const T *add, int act,                        \
+        T *restrict y, int64_t ys, int64_t yf, int64_t m, int64_t nf)                    \
+{                                                                                        \
+    VT acc[FB][PV];                                                                      \
+    _Pragma("GCC unroll 16") for (int f = 0; f < FB; f++)                                \
+        _Pragma("GCC unroll 16") for (int p = 0; p < PV; p++)                            \
+            acc[f][p] = VZERO;                                                           \
+    for (int64_t t = 0; t < ntaps; t++) {                                                \
+        const T *restrict at = a + xo[t];                                                \
+        const T *restrict wt = w + wo[t];                                                \
+        for (int64_t c = 0; c < C; c++) {                                                \
+            VT xv[PV];                                                                   \
+            _Pragma("GCC unroll 16") for (int p = 0; p < PV; p++)                        \
+                xv[p] = VLOAD(at + c * cs + p * LANES);                                  \
+            _Pragma("GCC unroll 16") for (int f = 0; f < FB; f++) {                      \
+                const VT b = VSET1(wt[c * FB + f]);                                      \
+                _Pragma("GCC unroll 16") for (int p = 0; p < PV; p++)                    \
+                    acc[f][p] = VFMA(xv[p], b, acc[f][p]);                               \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    _Pragma("GCC unroll 16") for (int f = 0; f < FB; f++) {                              \
+        const VT addv = VSET1(add[f]);                                                   \
+        const VT mulv = VSET1(mul == NULL ? (T)1 : mul[f]);                              \
+        _Pragma("GCC unroll 16") for (int p = 0; p < PV; p++) {                          \
+            if (mul == NULL)                                                             \
+                acc[f][p] = acc[f][p] + addv;                                            \
+            else                                                                         \
+                acc[f][p] = VFMA(acc[f][p], mulv, addv);                                 \
+            if (act == ACT_RELU)                                                         \
+                acc[f][p] = VMAX(VZERO, acc[f][p]);                                      \
+            else if (act == ACT_RELU6)                                                   \
+                acc[f][p] = VMIN(VSET1((T)6), VMAX(VZERO, acc[f][p]));                   \
+        }                                                                                \
+    }                                                                                    \
+    if (ys == 1 && m == PV * LANES) {             /* channels_first: whole vectors */   \
+        _Pragma("GCC unroll 16") for (int f = 0; f < FB; f++)                            \
+            if (f < nf)                                                                  \
+                _Pragma("GCC unroll 16") for (int p = 0; p < PV; p++)                    \
+                    VSTORE(y + f * yf + p * LANES, acc[f][p]);                           \
+        return;                                                                          \
+    }                                                                                    \
+    T tile[FB][PV * LANES];                                                              \
+    _Pragma("GCC unroll 16") for (int f = 0; f < FB; f++)                                \
+        _Pragma("GCC unroll 16") for (int p = 0; p < PV; p++)                            \
+            VSTORE(&tile[f][p * LANES], acc[f][p]);                                      \
+    for (int64_t i = 0; i < m; i++)                                                      \
+        for (int64_t f = 0; f < nf; f++)                                                 \
+            y[i * ys + f * yf] = tile[f][i];                                             \
+}
+
+MK_PLANAR_SHAPES(MK_PLANAR)
+
+/* The tile shapes of this ISA, for the driver's table: {positions per tile, vectors,
+ * lanes, kernel, planar, filters per block}. */
+#define MK_ENTRY(MR, NV) {MR, NV, LANES, MK_NAME(MR, NV), 0, NV * LANES},
+#define MKP_ENTRY(FB, PV) {PV * LANES, PV, LANES, MKP_NAME(FB, PV), 1, FB},
+static const GEMM_ENTRY MK_CAT3(PFX, table, all)[] = {MK_SHAPES(MK_ENTRY)
+                                                      MK_PLANAR_SHAPES(MKP_ENTRY)};
 #undef MK_ENTRY
+#undef MKP_ENTRY
 
 /* Depthwise (multiplier 1), one output row segment [o_lo, o_hi) of a channels_last
  * row: y[o, c] = act(mul[c] * sum_k sum_t2 xrow[k][(o*s2 + t2*d2 - p2)*C + c] *
@@ -164,5 +230,7 @@ TARGET static void MK_CAT3(PFX, dw, row)(const T *const *xrow, const T *const *w
 }
 
 #undef MK_GEMM
+#undef MK_PLANAR
+#undef MKP_NAME
 #undef MK_NAME
 #undef MK_EPILOGUE
