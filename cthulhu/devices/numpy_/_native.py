@@ -56,8 +56,9 @@ ENGINE_GEOMETRY_LENGTH = 32
 ISAS = ("generic", "avx2", "avx512")
 PREBUILT = "cthulhu.devices.numpy_._kernels"
 _COMPILE_TIMEOUT_S = 180
-# What the NumPy paths cost against the native engine (docs/devices.md, two threads)
-SLOWDOWN = "convolutions run 1.5-5x slower on the NumPy/BLAS code paths"
+# What the NumPy paths cost against the native engine (docs/devices.md, one thread)
+SLOWDOWN = ("convolutions run on the NumPy/BLAS code paths, 1.4-3.3x slower on one core "
+            "and more on several")
 
 
 class NativeCodeWarning(RuntimeWarning):
@@ -148,9 +149,10 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
                 raise RuntimeError(f"{shlex.join(cmd)} failed: {exc}") from exc
             if done.returncode != 0:
                 log.debug("native kernels: %s failed:\n%s", shlex.join(cmd), done.stderr)
-                errors = done.stderr.strip().splitlines() or ["no message"]
+                lines = done.stderr.strip().splitlines()
+                errors = [line for line in lines if "error" in line] or lines or ["no message"]
                 raise RuntimeError(f"{os.path.basename(cc[0])} exited with {done.returncode}: "
-                                   f"{errors[-1]}")
+                                   f"{errors[0].strip()}")
             os.replace(tmp, target)          # atomic: others see nothing or all of it
         finally:
             if os.path.exists(tmp):

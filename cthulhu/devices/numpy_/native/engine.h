@@ -17,10 +17,12 @@
 #define GEMM_ENTRY_T CAT(gemm_entry, SUFFIX)
 
 typedef struct {
-    const GEMM_ENTRY_T *entry;  /* micro-kernel (mr, nv, lanes) */
-    int64_t f0, nf, nr;         /* first filter, filters, padded filters (nv * lanes) */
+    const GEMM_ENTRY_T *entry;  /* micro-kernel (mr, nv, lanes, kind) */
+    int64_t f0, nf, nr;         /* first filter, filters, padded filters */
+    int64_t width;              /* packed weights per (tap, channel): nr, 2*nr for pairs */
     int64_t wp;                 /* offset of its packed weights in the problem's buffer */
 } CAT(fblock, SUFFIX);
+
 #define FBLOCK CAT(fblock, SUFFIX)
 
 #define MAX_BLOCKS 4096
@@ -33,6 +35,7 @@ typedef struct {
     int64_t nblocks;
     FBLOCK *blocks;
     int64_t segs, seglen, items, panel_len;
+    int64_t shift;              /* planar input: stored index of input index 0 */
 } CAT(problem, SUFFIX);
 #define PROBLEM CAT(problem, SUFFIX)
 
@@ -40,6 +43,7 @@ typedef struct {
     PROBLEM *probs;
     int64_t nprobs;
     const T *mul, *add;         /* epilogue per filter (mul NULL: no scale) */
+    const T *mul2, *add2;       /* the same, each value twice (pair tiles' lanes) */
     int act;
     /* separable: the depthwise stage */
     const T *dw_w;
@@ -90,8 +94,9 @@ static int CAT(isa_tables, SUFFIX)(int isa, const GEMM_ENTRY_T **tables, int64_t
  * broadcast per FMA, ran at ~70% of the FMA rate). */
 static double CAT(tile_cost, SUFFIX)(const GEMM_ENTRY_T *e)
 {
-    const double fmas = e->planar ? (double)e->fb * e->nv : (double)e->mr * e->nv;
-    const double loads = e->planar ? (double)e->fb + e->nv : (double)e->mr + e->nv;
+    const double rows = e->planar == KIND_PAIRS ? e->mr / 2 : e->mr;
+    const double fmas = e->planar == KIND_PLANAR ? (double)e->fb * e->nv : rows * e->nv;
+    const double loads = e->planar == KIND_PLANAR ? (double)e->fb + e->nv : rows + e->nv;
     return fmas / 2 > loads / 1.5 ? fmas / 2 : loads / 1.5;
 }
 
@@ -144,10 +149,13 @@ static int64_t CAT(plan_blocks, SUFFIX)(const GEMM_ENTRY_T *const *tables,
         }
         /* planar loads sit at every tap's offset (cache-line splits): only where a
          * filter vector would be at least half idle (3D 16->16: 61 GMAC/s planar
-         * against 75 in filter vectors; 1->8: 13 ms against 23) */
-        for (int64_t i = 0; planar && 2 * f <= tables[0][0].lanes && i < counts[k]; i++) {
+         * against 75 in filter vectors; 1->8: 13 ms against 23); pairs: up to 24
+         * filters (16 -> 16: 75 GMAC/s in one-vector filter tiles) */
+        for (int64_t i = 0; planar && i < counts[k]; i++) {
             const GEMM_ENTRY_T *e = &table[i];
-            if (!e->planar)
+            if (e->planar == KIND_FILTERS
+                || (e->planar == KIND_PLANAR && 2 * f > tables[0][0].lanes)
+                || (e->planar == KIND_PAIRS && f > 24))
                 continue;
             const double pc = (double)CAT(ceil_div, SUFFIX)(f, e->fb) *
                 CAT(ceil_div, SUFFIX)(len, e->mr) * CAT(tile_cost, SUFFIX)(e);
@@ -158,6 +166,14 @@ static int64_t CAT(plan_blocks, SUFFIX)(const GEMM_ENTRY_T *const *tables,
         }
     }
     int64_t n = 0, f0 = 0, wp = 0;
+#ifdef CTHULHU_DEBUG_PLAN
+    if (best_planar)
+        fprintf(stderr, "plan f=%ld len=%ld: kind %d mr %d nv %d fb %d cost %.1f\n", (long)f,
+                (long)len, best_planar->planar, best_planar->mr, best_planar->nv, best_planar->fb, best);
+    else
+        fprintf(stderr, "plan f=%ld len=%ld: filters lanes %d cost %.1f\n", (long)f, (long)len,
+                lanes_table[0].lanes, best);
+#endif
     while (f0 < f) {
         FBLOCK *b = &blocks[n++];
         if (best_planar != NULL) {
@@ -171,8 +187,9 @@ static int64_t CAT(plan_blocks, SUFFIX)(const GEMM_ENTRY_T *const *tables,
         }
         b->f0 = f0;
         b->nf = f - f0 < b->nr ? f - f0 : b->nr;
+        b->width = b->entry->planar == KIND_PAIRS ? 2 * b->nr : b->nr;
         b->wp = wp;
-        wp += taps * c * b->nr;
+        wp += taps * c * b->width;
         f0 += b->nr;
     }
     return n;
@@ -186,13 +203,14 @@ static void CAT(pack_weights, SUFFIX)(T *dst, const T *src, const int64_t *tapma
 {
     for (int64_t b = 0; b < nblocks; b++) {
         T *d = dst + blocks[b].wp;
-        const int64_t nr = blocks[b].nr, nf = blocks[b].nf, f0 = blocks[b].f0;
+        const int64_t width = blocks[b].width, nf = blocks[b].nf, f0 = blocks[b].f0;
+        const int64_t copies = width / blocks[b].nr;     /* pairs: each weight twice */
         for (int64_t v = 0; v < taps; v++)
             for (int64_t ci = 0; ci < c; ci++) {
                 const T *s = src + tapmap[v] * ts + ci * cs + f0 * fs;
-                T *o = d + (v * c + ci) * nr;
-                for (int64_t fi = 0; fi < nr; fi++)
-                    o[fi] = fi < nf ? s[fi * fs] : (T)0;
+                T *o = d + (v * c + ci) * width;
+                for (int64_t l = 0; l < width; l++)
+                    o[l] = l / copies < nf ? s[(l / copies) * fs] : (T)0;
             }
     }
 }
@@ -248,28 +266,6 @@ static inline void CAT(pack_row, SUFFIX)(T *restrict panel, const T *restrict ro
     }
 }
 
-/* Planar panel: panel[c][j] = row[(b0 + j)*x2 + c*xc] for b0 + j in [0, s2), else 0;
- * j < len (stride 1 along the last axis: consecutive positions side by side). */
-static inline void CAT(pack_planar, SUFFIX)(T *restrict panel, const T *restrict row,
-                                            int64_t b0, int64_t len, int64_t s2, int64_t c,
-                                            int64_t x2, int64_t xc)
-{
-    int64_t lo = b0 < 0 ? -b0 : 0, hi = s2 - b0;
-    lo = lo > len ? len : lo;
-    hi = hi > len ? len : (hi < lo ? lo : hi);
-    for (int64_t ci = 0; ci < c; ci++) {
-        T *dst = panel + ci * len;
-        const T *src = row + ci * xc + b0 * x2;
-        memset(dst, 0, (size_t)lo * sizeof(T));
-        memset(dst + hi, 0, (size_t)(len - hi) * sizeof(T));
-        if (x2 == 1)
-            memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(T));
-        else
-            for (int64_t j = lo; j < hi; j++)
-                dst[j] = src[j * x2];
-    }
-}
-
 /* Scratch per thread: the panel, then the tap tables. */
 static size_t CAT(conv_scratch, SUFFIX)(const PROBLEM *p)
 {
@@ -293,12 +289,15 @@ static inline void CAT(row_tiles, SUFFIX)(const PROBLEM *p, const CONV_CTX *ctx,
         const FBLOCK *blk = &p->blocks[b];
         const int64_t mr = blk->entry->mr;
         for (int64_t t = 0; t < ntaps; t++)
-            wo[t] = tapidx[t] * c * blk->nr;
-        const T *mul = ctx->mul == NULL ? NULL : ctx->mul + blk->f0;
+            wo[t] = tapidx[t] * c * blk->width;
+        const int pairs = blk->entry->planar == KIND_PAIRS;
+        const T *mul = ctx->mul == NULL ? NULL
+            : pairs ? ctx->mul2 + 2 * blk->f0 : ctx->mul + blk->f0;
+        const T *add = pairs ? ctx->add2 + 2 * blk->f0 : ctx->add + blk->f0;
         for (int64_t q = q0; q < q1; q += mr) {
             const int64_t m = q1 - q < mr ? q1 - q : mr;
             blk->entry->fn(a + (q - q0) * step, ps, xo, wo, ntaps, c, p->wp + blk->wp, mul,
-                           ctx->add + blk->f0, ctx->act, yrow + q * g[CG_Y2] + blk->f0 * g[CG_YF],
+                           add, ctx->act, yrow + q * g[CG_Y2] + blk->f0 * g[CG_YF],
                            g[CG_Y2], g[CG_YF], m, blk->nf);
         }
     }
@@ -341,26 +340,28 @@ static void CAT(conv_item, SUFFIX)(const void *vctx, int64_t item, void *scratch
     /* positions of the panel: every tile's reads, the last tile's past q1 included */
     const int64_t s2 = g[CG_ST2], d2 = g[CG_D2];
     const int64_t b0 = q0 * s2 - g[CG_P2];
-    const int planar = p->blocks[0].entry->planar;
+    T *yrow = p->y + n * g[CG_YN] + o0 * g[CG_Y0] + o1 * g[CG_Y1];
+    if (p->blocks[0].entry->planar != KIND_FILTERS) {
+        /* the zero-padded planar copy, read in place (stride 1 along the last axis) */
+        for (int64_t k = 0; k < nk; k++)
+            for (int64_t t2 = 0; t2 < k2; t2++) {
+                xo[k * k2 + t2] = (rows[k] - p->x) + q0 + t2 * d2 + p->shift;
+                tapidx[k * k2 + t2] = tap01[k] * k2 + t2;
+            }
+        CAT(row_tiles, SUFFIX)(p, ctx, p->x, 1, g[CG_XC], xo, tapidx, wo, nk * k2, c, q0, q1,
+                               yrow);
+        return;
+    }
     for (int64_t k = 0; k < nk; k++) {
-        if (planar)
-            CAT(pack_planar, SUFFIX)(panel + k * p->panel_len * c, rows[k], b0, p->panel_len,
-                                     g[CG_S2], c, g[CG_X2], g[CG_XC]);
-        else
-            CAT(pack_row, SUFFIX)(panel + k * p->panel_len * c, rows[k], b0, p->panel_len,
-                                  g[CG_S2], c, g[CG_X2], g[CG_XC]);
+        CAT(pack_row, SUFFIX)(panel + k * p->panel_len * c, rows[k], b0, p->panel_len,
+                              g[CG_S2], c, g[CG_X2], g[CG_XC]);
         for (int64_t t2 = 0; t2 < k2; t2++) {
-            xo[k * k2 + t2] = k * p->panel_len * c + t2 * d2 * (planar ? 1 : c);
+            xo[k * k2 + t2] = k * p->panel_len * c + t2 * d2 * c;
             tapidx[k * k2 + t2] = tap01[k] * k2 + t2;
         }
     }
-    T *yrow = p->y + n * g[CG_YN] + o0 * g[CG_Y0] + o1 * g[CG_Y1];
-    if (planar)
-        CAT(row_tiles, SUFFIX)(p, ctx, panel, 1, p->panel_len, xo, tapidx, wo, nk * k2, c, q0,
-                               q1, yrow);
-    else
-        CAT(row_tiles, SUFFIX)(p, ctx, panel, s2 * c, s2 * c, xo, tapidx, wo, nk * k2, c, q0,
-                               q1, yrow);
+    CAT(row_tiles, SUFFIX)(p, ctx, panel, s2 * c, s2 * c, xo, tapidx, wo, nk * k2, c, q0, q1,
+                           yrow);
 }
 
 /* Segments and panel length of a problem, for its kernels' tile heights. */
@@ -422,13 +423,15 @@ static int CAT(epilogue_vectors, SUFFIX)(int64_t f, int64_t fp, const T *bias, c
     return 0;
 }
 
-/* The input once in planar order, x[n][i0][i1][c][i2] (rows of one channel contiguous),
- * for planar tiles: transposing 9 or 27 input rows per output row cost more than the
- * tiles of a 16 -> 1 convolution. */
+/* The input once in planar order, x[n][i0][i1][c][j] (each channel's row contiguous,
+ * `lo` zeros before and zeros up to `len` after), for planar and pair tiles, which then
+ * read it in place: copying 9 or 27 input rows per output row cost more than the tiles
+ * of a 16 -> 1 or 16 -> 16 convolution. */
 typedef struct {
     const T *x;
     T *xt;
     const int64_t *g;
+    int64_t lo, len;
 } CAT(planar_ctx, SUFFIX);
 
 static void CAT(planar_item, SUFFIX)(const void *vctx, int64_t r, void *scratch)
@@ -439,10 +442,20 @@ static void CAT(planar_item, SUFFIX)(const void *vctx, int64_t r, void *scratch)
     const int64_t s0 = g[CG_S0], s1 = g[CG_S1], s2 = g[CG_S2], c = g[CG_C];
     const int64_t n = r / (s0 * s1), i0 = (r / s1) % s0, i1 = r % s1;
     const T *src = ctx->x + n * g[CG_XN] + i0 * g[CG_X0] + i1 * g[CG_X1];
-    T *dst = ctx->xt + r * c * s2;
+    T *dst = ctx->xt + r * c * ctx->len;
+    for (int64_t ci = 0; ci < c; ci++) {
+        memset(dst + ci * ctx->len, 0, (size_t)ctx->lo * sizeof(T));
+        memset(dst + ci * ctx->len + ctx->lo + s2, 0,
+               (size_t)(ctx->len - ctx->lo - s2) * sizeof(T));
+    }
+    if (g[CG_X2] == 1) {
+        for (int64_t ci = 0; ci < c; ci++)
+            memcpy(dst + ci * ctx->len + ctx->lo, src + ci * g[CG_XC], (size_t)s2 * sizeof(T));
+        return;
+    }
     for (int64_t j = 0; j < s2; j++)
         for (int64_t ci = 0; ci < c; ci++)
-            dst[ci * s2 + j] = src[j * g[CG_X2] + ci * g[CG_XC]];
+            dst[ci * ctx->len + ctx->lo + j] = src[j * g[CG_X2] + ci * g[CG_XC]];
 }
 
 /* Plan, pack and run a list of problems (same C and F, weights from `w` through each
@@ -473,7 +486,7 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         const FBLOCK *last = &p->blocks[p->nblocks - 1];
         for (int64_t b = 0; b < p->nblocks; b++)
             p->blocks[b].wp += packed;
-        packed += last->wp - packed + taps * c * last->nr;
+        packed += last->wp - packed + taps * c * last->width;
         CAT(plan_items, SUFFIX)(p, 64);
         items += p->items;
         const size_t s = CAT(conv_scratch, SUFFIX)(p);
@@ -495,16 +508,53 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         CAT(pack_weights, SUFFIX)(wp, w, tapmaps[i], taps, c, ts, cs, fs, p->blocks,
                                   p->nblocks);
     }
+    T *mul2 = NULL, *add2 = NULL;          /* pair tiles: each filter's values twice */
+    if (probs[0].nblocks > 0 && probs[0].blocks[0].entry->planar == KIND_PAIRS) {
+        add2 = calloc((size_t)(2 * f + 128), sizeof(T));
+        mul2 = mul == NULL ? NULL : calloc((size_t)(2 * f + 128), sizeof(T));
+        if (add2 == NULL || (mul != NULL && mul2 == NULL)) {
+            free(add2);
+            free(mul2);
+            free(mul);
+            free(add);
+            free(wp);
+            free(blocks);
+            return -1;
+        }
+        for (int64_t i = 0; i < 2 * f; i++) {
+            add2[i] = add[i / 2];
+            if (mul2 != NULL)
+                mul2[i] = mul[i / 2];
+        }
+    }
     T *xt = NULL;
     const int64_t *g0 = probs[0].g;
-    if (items > 0 && probs[0].blocks[0].entry->planar && g0[CG_X2] != 1) {
+    if (items > 0 && probs[0].blocks[0].entry->planar != KIND_FILTERS) {
+        /* zeros before: the largest pad; after: what the last tiles read */
+        int64_t lo = 0, len = 0;
+        for (int64_t i = 0; i < nprobs; i++)
+            lo = probs[i].g[CG_P2] > lo ? probs[i].g[CG_P2] : lo;
+        len = lo + g0[CG_S2];
+        for (int64_t i = 0; i < nprobs; i++) {
+            const int64_t *g = probs[i].g;
+            int64_t mr = 1;
+            for (int64_t b = 0; b < probs[i].nblocks; b++)
+                mr = probs[i].blocks[b].entry->mr > mr ? probs[i].blocks[b].entry->mr : mr;
+            const int64_t reach = probs[i].segs * probs[i].seglen + mr +
+                (g[CG_K2] > 0 ? g[CG_K2] - 1 : 0) * g[CG_D2] + lo - g[CG_P2] + 2;
+            len = reach > len ? reach : len;
+            probs[i].shift = lo - g[CG_P2];
+            probs[i].panel_len = 0;         /* read in place: no panel */
+        }
         const int64_t rows = g0[CG_N] * g0[CG_S0] * g0[CG_S1];
-        xt = malloc((size_t)(rows * g0[CG_C] * g0[CG_S2]) * sizeof(T));
-        CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0};
+        xt = malloc((size_t)(rows * g0[CG_C] * len) * sizeof(T));
+        CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0, lo, len};
         if (xt == NULL || run_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
-                                  CAT(useful_threads, SUFFIX)((double)rows * g0[CG_C] * g0[CG_S2],
+                                  CAT(useful_threads, SUFFIX)((double)rows * g0[CG_C] * len,
                                                               threads, rows)) != 0) {
             free(xt);
+            free(mul2);
+            free(add2);
             free(mul);
             free(add);
             free(wp);
@@ -515,15 +565,17 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
             int64_t *g = probs[i].g;
             probs[i].x = xt;
             g[CG_X2] = 1;
-            g[CG_XC] = g[CG_S2];
-            g[CG_X1] = g[CG_C] * g[CG_S2];
+            g[CG_XC] = len;
+            g[CG_X1] = g[CG_C] * len;
             g[CG_X0] = g[CG_S1] * g[CG_X1];
             g[CG_XN] = g[CG_S0] * g[CG_X0];
         }
     }
-    CONV_CTX ctx = {probs, nprobs, mul, add, act, NULL, NULL, 0};
+    CONV_CTX ctx = {probs, nprobs, mul, add, mul2, add2, act, NULL, NULL, 0};
     const int status = items == 0 ? 0 : run_job(CAT(conv_item, SUFFIX), &ctx, items, scratch,
                                                 CAT(useful_threads, SUFFIX)(work, threads, items));
+    free(mul2);
+    free(add2);
     free(xt);
     free(mul);
     free(add);
@@ -796,13 +848,13 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
         }
         pw.panel_len = padded;
         const FBLOCK *last = &blocks[pw.nblocks - 1];
-        wp = malloc((size_t)(last->wp + cm * last->nr) * sizeof(T));
+        wp = malloc((size_t)(last->wp + cm * last->width) * sizeof(T));
         if (wp == NULL)
             goto out;
         pw.wp = wp;
         const int64_t zero = 0;
         CAT(pack_weights, SUFFIX)(wp, wpw, &zero, 1, cm, 0, f, 1, blocks, pw.nblocks);
-        pw_ctx = (CONV_CTX){&pw, 1, mul, add, act, NULL, NULL, 0};
+        pw_ctx = (CONV_CTX){&pw, 1, mul, add, NULL, NULL, act, NULL, NULL, 0};
         ctx.pw = &pw;
         ctx.pw_ctx = &pw_ctx;
         ctx.zeros = zeros;

@@ -65,6 +65,10 @@ const char *cthulhu_source_hash(void) { return CTHULHU_SOURCE_HASH; }
 
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
 
+/* Tile orientations (gemm_entry.planar): filter vectors in the lanes, output positions
+ * in the lanes, or 8 filters x 2 positions per vector (micro.h). */
+enum { KIND_FILTERS = 0, KIND_PLANAR = 1, KIND_PAIRS = 2 };
+
 /* The geometry vector of the engine's entry points (int64 each): sizes, element
  * strides of x (batch, 3 spatial, channel) and y (batch, 3 spatial, filter), kernel
  * size, strides, dilation, pads before (negative: crop), the depthwise multiplier. */
@@ -271,6 +275,25 @@ GEN_OPS(f64)
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
 #define MK_SHAPES(X) X(8, 2) X(12, 2) X(14, 2) X(16, 1) X(24, 1) X(28, 1)
 #define MK_PLANAR_SHAPES(X) X(8, 2) X(8, 3) X(4, 4) X(4, 6) X(2, 8) X(1, 8) X(1, 12)
+#define MK_PAIR_SHAPES(X) X(8, 2) X(12, 2) X(14, 2)
+#define VSET1_PAIR(p) avx512_pair(p)
+__attribute__((target("avx512f"))) static inline __m512 avx512_pair(const float *p)
+{
+    double d;
+    memcpy(&d, p, sizeof d);
+    return _mm512_castpd_ps(_mm512_set1_pd(d));
+}
+/* lanes (f, p) of a pair tile -> 8 filters of position 2i, then of 2i + 1 */
+#define PAIR_STORE(y0, y1, v) avx512_pair_store((y0), (y1), (v))
+__attribute__((target("avx512f,avx512dq"))) static inline void
+avx512_pair_store(float *y0, float *y1, __m512 v)
+{
+    const __m512i order = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                            1, 3, 5, 7, 9, 11, 13, 15);
+    const __m512 w = _mm512_permutexvar_ps(order, v);
+    _mm256_storeu_ps(y0, _mm512_castps512_ps256(w));
+    _mm256_storeu_ps(y1, _mm512_extractf32x8_ps(w, 1));
+}
 #define T float
 #define VT __m512
 #define LANES 16
@@ -284,6 +307,8 @@ GEN_OPS(f64)
 #define VMIN(a, b) _mm512_min_ps((a), (b))
 #define VZERO _mm512_setzero_ps()
 #include "micro.h"
+#undef VSET1_PAIR
+#undef PAIR_STORE
 #undef T
 #undef VT
 #undef LANES

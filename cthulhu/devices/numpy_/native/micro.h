@@ -144,14 +144,83 @@ TARGET static void MKP_NAME(FB, PV)(const T *restrict a, int64_t cs,            
 
 MK_PLANAR_SHAPES(MK_PLANAR)
 
+#ifdef MK_PAIR_SHAPES
+/* pair tile (AVX-512 float32): 16 filters would fill one vector, one broadcast per FMA.
+ * Here a vector holds 8 filters x 2 neighbouring positions (lane 2f + p), so one 64-bit
+ * broadcast of a position pair's channel values feeds NV vectors (8*NV filters), as in
+ * the 32-filter tiles: MR pairs = 2*MR positions. a: a planar panel (positions
+ * contiguous per channel, channels ps apart), where any two neighbouring positions
+ * are one 64-bit load; w: each filter's weight in two neighbouring lanes. */
+#define MKQ_NAME(MR, NV) MK_CAT3(PFX, MK_CAT3(pair, MR, x), NV)
+#define MK_PAIR(MR, NV)                                                                  \
+TARGET static void MKQ_NAME(MR, NV)(const T *restrict a, int64_t ps,                     \
+        const int64_t *xo, const int64_t *wo, int64_t ntaps, int64_t C,                  \
+        const T *restrict w, const T *mul, const T *add, int act,                        \
+        T *restrict y, int64_t ys, int64_t yf, int64_t m, int64_t nf)                    \
+{                                                                                        \
+    VT acc[MR][NV];                                                                      \
+    _Pragma("GCC unroll 32") for (int i = 0; i < MR; i++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                             \
+            acc[i][j] = VZERO;                                                           \
+    for (int64_t t = 0; t < ntaps; t++) {                                                \
+        const T *restrict at = a + xo[t];                                                \
+        const T *restrict wt = w + wo[t];                                                \
+        for (int64_t c = 0; c < C; c++) {                                                \
+            VT wv[NV];                                                                   \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                         \
+                wv[j] = VLOAD(wt + c * (NV * LANES) + j * LANES);                        \
+            _Pragma("GCC unroll 32") for (int i = 0; i < MR; i++) {                      \
+                const VT b = VSET1_PAIR(at + 2 * i + c * ps);                            \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                     \
+                    acc[i][j] = VFMA(b, wv[j], acc[i][j]);                               \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    T tile[MR][NV * LANES];                                                              \
+    _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) {                               \
+        const T *mj = mul == NULL ? NULL : mul + j * LANES;                              \
+        _Pragma("GCC unroll 32") for (int i = 0; i < MR; i++)                            \
+            MK_EPILOGUE(acc[i][j], mj, add + j * LANES);                                 \
+    }                                                                                    \
+    if (yf == 1 && nf == NV * LANES / 2 && m == 2 * MR) {  /* channels_last, whole */   \
+        _Pragma("GCC unroll 32") for (int i = 0; i < MR; i++)                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                         \
+                PAIR_STORE(y + 2 * i * ys + j * (LANES / 2), y + (2 * i + 1) * ys        \
+                           + j * (LANES / 2), acc[i][j]);                                \
+        return;                                                                          \
+    }                                                                                    \
+    _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                                 \
+        _Pragma("GCC unroll 32") for (int i = 0; i < MR; i++)                            \
+            VSTORE(&tile[i][j * LANES], acc[i][j]);                                      \
+    for (int64_t i = 0; i < MR; i++)          /* lanes (f, p) -> position 2i+p, f */     \
+        for (int64_t p = 0; p < 2; p++) {                                                \
+            if (2 * i + p >= m)                                                          \
+                break;                                                                   \
+            T *yo = y + (2 * i + p) * ys;                                                \
+            for (int64_t f = 0; f < nf; f++)                                             \
+                yo[f * yf] = tile[i][(f / (LANES / 2)) * LANES + 2 * (f % (LANES / 2)) + p]; \
+        }                                                                                \
+}
+MK_PAIR_SHAPES(MK_PAIR)
+#define MKQ_ENTRY(MR, NV) {2 * MR, NV, LANES, MKQ_NAME(MR, NV), 2, NV * LANES / 2},
+#else
+#define MK_PAIR_SHAPES(X)
+#define MKQ_ENTRY(MR, NV)
+#endif
+
 /* The tile shapes of this ISA, for the driver's table: {positions per tile, vectors,
- * lanes, kernel, planar, filters per block}. */
+ * lanes, kernel, kind (0 filter vectors, 1 planar, 2 pairs), filters per block}. */
 #define MK_ENTRY(MR, NV) {MR, NV, LANES, MK_NAME(MR, NV), 0, NV * LANES},
 #define MKP_ENTRY(FB, PV) {PV * LANES, PV, LANES, MKP_NAME(FB, PV), 1, FB},
 static const GEMM_ENTRY MK_CAT3(PFX, table, all)[] = {MK_SHAPES(MK_ENTRY)
-                                                      MK_PLANAR_SHAPES(MKP_ENTRY)};
+                                                      MK_PLANAR_SHAPES(MKP_ENTRY)
+                                                      MK_PAIR_SHAPES(MKQ_ENTRY)};
 #undef MK_ENTRY
 #undef MKP_ENTRY
+#undef MKQ_ENTRY
+#undef MK_PAIR_SHAPES
+#undef MK_PAIR
+#undef MKQ_NAME
 
 /* Depthwise (multiplier 1), one output row segment [o_lo, o_hi) of a channels_last
  * row: y[o, c] = act(mul[c] * sum_k sum_t2 xrow[k][(o*s2 + t2*d2 - p2)*C + c] *
