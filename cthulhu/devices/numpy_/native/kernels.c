@@ -1,7 +1,7 @@
 /* Native CPU kernels of cthulhu's NumPy plugin (built by setup.py, or at first use by
  * _native.py; loaded with ctypes).
  *
- * The convolution engine (end of this file; engine.h, micro.h, pool.h): one call per
+ * The convolution engine (end of this file; engine.h, depthwise.h, micro.h, pool.h): one call per
  * op, threads, packing and register-blocked micro-kernels all inside.
  *
  * body.h: a direct convolution for inputs with few channels and one or two filters,
