@@ -14,6 +14,9 @@
  * FMA where the CPU has it, so its results may differ in the last bits between
  * instruction sets (never between thread counts).
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L     /* clock_gettime under -std=c11 */
+#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,16 +7,20 @@
  *
  * Several Python threads may run jobs at once (Dask's workers do): each job asks for its
  * own helpers, and the pool grows on demand up to POOL_MAX threads; a job that finds no
- * idle helper simply runs with fewer (its caller always works on it). Helpers sleep on
- * a condition variable between jobs: no spinning on a shared machine.
+ * idle helper simply runs with fewer (its caller always works on it). Between jobs a
+ * helper watches for the next one for SPIN_NS (a model's next layer comes within
+ * microseconds; a futex wake-up costs tens of them, a tenth of a small op), then sleeps
+ * on a condition variable: never more than that of a core's time on a shared machine.
  *
  * Each participant gets its own scratch buffer of `scratch_bytes` (packed input panels,
  * tiles), allocated when it joins. After fork() the child starts with an empty pool.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #define POOL_MAX 256
+#define SPIN_NS 100000
 
 typedef void (*item_fn)(const void *ctx, int64_t item, void *scratch);
 
@@ -37,9 +41,17 @@ static struct {
     pthread_cond_t work;        /* a job was posted */
     pthread_cond_t done;        /* a helper left a job */
     job *open;                  /* jobs with helper slots */
-    int threads, idle;
+    int threads, idle;          /* idle: asleep or spinning, ready for a job */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
           NULL, 0, 0};
+static atomic_ulong pool_posts;  /* jobs posted so far: spinning helpers watch it */
+
+static int64_t pool_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 static void pool_after_fork(void)
 {
@@ -82,8 +94,20 @@ static void *pool_worker(void *unused)
         while (j != NULL && (j->helpers <= 0 || atomic_load(&j->next) >= j->nitems))
             j = j->link;
         if (j == NULL) {
+            const unsigned long seen = atomic_load(&pool_posts);
             pool.idle++;
-            pthread_cond_wait(&pool.work, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+            const int64_t until = pool_now_ns() + SPIN_NS;
+            int spins = 0;
+            while (atomic_load(&pool_posts) == seen && (++spins % 64 || pool_now_ns() < until)) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+            }
+            pthread_mutex_lock(&pool.lock);
+            /* posts happen under the lock, so none is missed between check and wait */
+            while (atomic_load(&pool_posts) == seen)
+                pthread_cond_wait(&pool.work, &pool.lock);
             pool.idle--;
             continue;
         }
@@ -131,6 +155,7 @@ static int run_job(item_fn fn, const void *ctx, int64_t nitems, size_t scratch_b
                 pool.threads++;
             pthread_attr_destroy(&attr);
         }
+        atomic_fetch_add(&pool_posts, 1);
         pthread_cond_broadcast(&pool.work);
         pthread_mutex_unlock(&pool.lock);
     }
