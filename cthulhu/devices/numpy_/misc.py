@@ -23,9 +23,14 @@ def _blas_guard():
     return _threads.single_threaded_blas()
 
 
+_FLOAT16 = np.dtype(np.float16)
+
+
 @fuses("bias", "activation")
 def matmul(x, kernel, *, bias=None, activation=None):
-    if x.dtype == np.float16:
+    # batch-1 dense layers spend microseconds here: no dtype construction, no context
+    # manager on the common path (builtin dtypes are singletons)
+    if x.dtype is _FLOAT16:
         with _blas_guard():
             y = np.matmul(x.astype(np.float32), kernel.astype(np.float32))
         return finish(y, bias, activation, x.dtype)
