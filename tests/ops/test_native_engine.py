@@ -176,6 +176,20 @@ def test_conv_transpose_matches_stuffed_definition(geo, data):
     np.testing.assert_allclose(y, expected, **_tol(dtype))
 
 
+@pytest.mark.parametrize("f", [5, 8, 16])
+def test_transposed_phases_of_different_lengths(f):
+    """Phases with 0 or 1 taps and 8 or 9 outputs, whose tile plans would differ on their
+    own, share one input layout (a bug once: only the first phase's kind was set up)."""
+    rng = np.random.default_rng(f)
+    x = rng.uniform(-1, 1, (2, 8, 8, 1)).astype(np.float32)
+    kernel = rng.uniform(-1, 1, (2, 1, f, 1)).astype(np.float32)
+    expected = _stuffed_reference(x, kernel, (2, 2), ((1, 1), (1, 1)), (1, 1))
+    for isa in _isas():
+        with _Isa(isa):
+            y = ops.conv_transpose(x, kernel, strides=2, padding=((1, 1), (1, 1)))
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5, err_msg=isa)
+
+
 @settings(max_examples=100, deadline=None)
 @given(geo=_geometry(), data=st.data())
 def test_depthwise_and_separable_match_loop_reference(geo, data):

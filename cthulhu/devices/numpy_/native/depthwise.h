@@ -144,7 +144,7 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
         pw.y = y;
         pw.blocks = blocks;
         pw.nblocks = CAT(plan_blocks, SUFFIX)(tables, counts, ntables, f, seglen, 1, cm, 0,
-                                              blocks);
+                                              KIND_FILTERS, blocks);
         int64_t mr = 1;
         for (int64_t b = 0; b < pw.nblocks; b++)
             mr = blocks[b].entry->mr > mr ? blocks[b].entry->mr : mr;

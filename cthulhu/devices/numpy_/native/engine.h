@@ -121,48 +121,52 @@ static const GEMM_ENTRY_T *CAT(best_entry, SUFFIX)(const GEMM_ENTRY_T *table, in
 /* Filter blocks and their kernels for `f` filters over rows of `len` positions: filter
  * vectors in the lanes (blocks of two vectors, one for an odd last one), or - where
  * `planar` is allowed (stride 1 along the last axis) and the cost model says so -
- * positions in the lanes, blocks of fb filters. Returns the number of blocks. */
+ * planar or pair tiles, blocks of fb filters. `kind` >= 0 imposes the tile kind (the
+ * phases of a transposed convolution share one input layout). Returns the number of
+ * blocks. */
 static int64_t CAT(plan_blocks, SUFFIX)(const GEMM_ENTRY_T *const *tables,
                                         const int64_t *counts, int ntables, int64_t f,
                                         int64_t len, int64_t taps, int64_t c, int planar,
-                                        FBLOCK *blocks)
+                                        int kind, FBLOCK *blocks)
 {
-    const GEMM_ENTRY_T *best_planar = NULL, *lanes_table = NULL;
-    double best = 0;
+    /* the cheapest plan with filter vectors in the lanes, over the tables */
+    const GEMM_ENTRY_T *lanes_table = NULL, *best_planar = NULL;
     int64_t best_count = 0;
+    double lanes_cost = 0, planar_cost = 0;
     for (int k = 0; k < ntables; k++) {
-        const GEMM_ENTRY_T *table = tables[k];
-        const int64_t lanes = table[0].lanes;
-        double cost = 0;                       /* filter vectors in the lanes */
+        const int64_t lanes = tables[k][0].lanes;
+        double cost = 0;
         for (int64_t f0 = 0; f0 < f; f0 += 2 * lanes) {
             const int nv = f - f0 > lanes ? 2 : 1;
-            const GEMM_ENTRY_T *e = CAT(best_entry, SUFFIX)(table, counts[k], nv, len);
+            const GEMM_ENTRY_T *e = CAT(best_entry, SUFFIX)(tables[k], counts[k], nv, len);
             cost += (double)CAT(ceil_div, SUFFIX)(len, e->mr) * CAT(tile_cost, SUFFIX)(e);
         }
-        if (lanes_table == NULL || cost < best) {
-            lanes_table = table;
+        if (lanes_table == NULL || cost < lanes_cost) {
+            lanes_table = tables[k];
             best_count = counts[k];
-            best = cost;
-            best_planar = NULL;
+            lanes_cost = cost;
         }
-        /* planar loads sit at every tap's offset (cache-line splits): only where a
-         * filter vector would be at least half idle (3D 16->16: 61 GMAC/s planar
-         * against 75 in filter vectors; 1->8: 13 ms against 23); pairs: up to 24
-         * filters (16 -> 16: 75 GMAC/s in one-vector filter tiles) */
-        for (int64_t i = 0; planar && i < counts[k]; i++) {
-            const GEMM_ENTRY_T *e = &table[i];
-            if (e->planar == KIND_FILTERS
+    }
+    /* the cheapest planar or pair tile (of `kind`, when imposed). Planar loads sit at
+     * every tap's offset (cache-line splits): only where a filter vector would be at
+     * least half idle (3D 16->16: 61 GMAC/s planar against 75 in filter vectors;
+     * 1->8: 13 ms against 23); pairs up to 24 filters (16 -> 16: 96 GMAC/s) */
+    for (int k = 0; planar && kind != KIND_FILTERS && k < ntables; k++)
+        for (int64_t i = 0; i < counts[k]; i++) {
+            const GEMM_ENTRY_T *e = &tables[k][i];
+            if (e->planar == KIND_FILTERS || (kind >= 0 && e->planar != kind)
                 || (e->planar == KIND_PLANAR && 2 * f > tables[0][0].lanes)
                 || (e->planar == KIND_PAIRS && f > 24))
                 continue;
-            const double pc = (double)CAT(ceil_div, SUFFIX)(f, e->fb) *
+            const double cost = (double)CAT(ceil_div, SUFFIX)(f, e->fb) *
                 CAT(ceil_div, SUFFIX)(len, e->mr) * CAT(tile_cost, SUFFIX)(e);
-            if (pc < best) {
-                best = pc;
+            if (best_planar == NULL || cost < planar_cost) {
                 best_planar = e;
+                planar_cost = cost;
             }
         }
-    }
+    if (best_planar != NULL && kind < 0 && planar_cost >= lanes_cost)
+        best_planar = NULL;
     int64_t n = 0, f0 = 0, wp = 0;
     while (f0 < f) {
         FBLOCK *b = &blocks[n++];
@@ -472,7 +476,9 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         const int64_t taps = p->g[CG_K0] * p->g[CG_K1] * p->g[CG_K2];
         p->blocks = blocks + i * nb;
         p->nblocks = CAT(plan_blocks, SUFFIX)(tables, counts, ntables, f, p->g[CG_O2], taps, c,
-                                              p->g[CG_ST2] == 1, p->blocks);
+                                              p->g[CG_ST2] == 1,
+                                              i == 0 ? -1 : probs[0].blocks[0].entry->planar,
+                                              p->blocks);
         const FBLOCK *last = &p->blocks[p->nblocks - 1];
         for (int64_t b = 0; b < p->nblocks; b++)
             p->blocks[b].wp += packed;
@@ -518,6 +524,7 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         }
     }
     T *xt = NULL;
+    size_t xt_bytes = 0;
     const int64_t *g0 = probs[0].g;
     if (items > 0 && probs[0].blocks[0].entry->planar != KIND_FILTERS) {
         /* zeros before: the largest pad; after: what the last tiles read */
@@ -537,12 +544,13 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
             probs[i].panel_len = 0;         /* read in place: no panel */
         }
         const int64_t rows = g0[CG_N] * g0[CG_S0] * g0[CG_S1];
-        xt = malloc((size_t)(rows * g0[CG_C] * len) * sizeof(T));
+        xt_bytes = (size_t)(rows * g0[CG_C] * len) * sizeof(T);
+        xt = take_buffer(xt_bytes);
         CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0, lo, len};
         if (xt == NULL || run_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
                                   CAT(useful_threads, SUFFIX)((double)rows * g0[CG_C] * len,
                                                               threads, rows)) != 0) {
-            free(xt);
+            give_buffer(xt);
             free(mul2);
             free(add2);
             free(mul);
@@ -566,7 +574,7 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
                                                 CAT(useful_threads, SUFFIX)(work, threads, items));
     free(mul2);
     free(add2);
-    free(xt);
+    give_buffer(xt);
     free(mul);
     free(add);
     free(wp);

@@ -178,3 +178,42 @@ static int run_job(item_fn fn, const void *ctx, int64_t nitems, size_t scratch_b
         return -1;                  /* items left that nobody could run */
     return 0;
 }
+
+/* A large buffer kept per calling thread between calls (the planar copy of an input):
+ * a fresh one of tens of MiB page-faults on every call, and page faults serialise the
+ * threads. Freed when its thread exits; at most KEEP_BYTES kept. */
+#define KEEP_BYTES ((size_t)256 << 20)
+#define KEEP_HEADER 64                  /* the size, in front of the 64-byte aligned data */
+
+static pthread_key_t keep_key;
+static pthread_once_t keep_once = PTHREAD_ONCE_INIT;
+static void keep_init(void) { pthread_key_create(&keep_key, free); }
+
+static void *take_buffer(size_t bytes)
+{
+    pthread_once(&keep_once, keep_init);
+    size_t *kept = pthread_getspecific(keep_key);
+    if (kept != NULL && kept[0] >= bytes) {
+        pthread_setspecific(keep_key, NULL);
+        return (char *)kept + KEEP_HEADER;
+    }
+    size_t *fresh = malloc(bytes + KEEP_HEADER);
+    if (fresh == NULL)
+        return NULL;
+    fresh[0] = bytes;
+    return (char *)fresh + KEEP_HEADER;
+}
+
+static void give_buffer(void *buf)
+{
+    if (buf == NULL)
+        return;
+    size_t *block = (size_t *)((char *)buf - KEEP_HEADER);
+    size_t *kept = pthread_getspecific(keep_key);
+    if (block[0] > KEEP_BYTES || (kept != NULL && kept[0] >= block[0])) {
+        free(block);
+        return;
+    }
+    free(kept);
+    pthread_setspecific(keep_key, block);
+}
