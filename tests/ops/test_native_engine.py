@@ -349,6 +349,22 @@ def test_engine_works_in_a_forked_child():
     np.testing.assert_array_equal(child, parent)
 
 
+def test_devices_listing_names_the_fast_paths():
+    """``cthulhu devices``: the instruction set, where the library came from, the
+    threads an op would use and the BLAS with its thread count."""
+    from cthulhu import devices
+    from cthulhu.devices.numpy_ import _threads
+
+    row = next(p for p in devices.plugins() if p.key == "numpy")
+    lib = _native.library()
+    assert f"native kernels: yes ({lib.isa()}, " in row.reason
+    assert f"threads: {threads.current()}" in row.reason
+    assert f"BLAS: {_threads.describe_blas()}" in row.reason
+    with _Isa("generic"):
+        row = next(p for p in devices.plugins() if p.key == "numpy")
+        assert "native kernels: yes (generic, " in row.reason
+
+
 def test_prebuilt_library_from_other_sources_is_not_loaded(monkeypatch, tmp_path):
     """An install-time build whose source hash differs (an edited checkout) is ignored."""
     lib = _native.library()
