@@ -8,9 +8,9 @@ cthulhu (``cthulhu.ops`` / layers on NumPy, channels_last) and for the matching
 threads: cthulhu's through :func:`cthulhu.devices.numpy_.threads.limit` (and BLAS's
 through threadpoolctl), torch's through ``torch.set_num_threads``. Each is the best
 (minimum) of ``--runs`` rounds; a round times each library ``--inner`` calls in a row
-(blocked, so neither library's idle threads run during the other's timing), and the
-rounds alternate between the libraries, so load from elsewhere hits both alike. On a
-shared machine only the minimum means anything.
+after a 10 ms pause (so neither library's spinning idle threads run during the other's
+timing), and the rounds alternate between the libraries, so load from elsewhere hits
+both alike. On a shared machine only the minimum means anything.
 
 Printed: per workload and thread count the two times and ``ratio = cthulhu / torch``
 (lower is better; issue 11's target is <= 1.2 at two threads, geomean <= 1.0); per
@@ -139,11 +139,18 @@ def cases():
     return out
 
 
+# Pause before each timed block: torch's OpenMP workers keep spinning for a while after
+# a call (and cthulhu's helpers for 0.1 ms); on a machine with few cores they would take
+# a core from the other library's next timing.
+SETTLE_S = 0.01
+
+
 def _best(func, runs, inner, other):
     """Best seconds per call of ``func``, rounds alternating with ``other``."""
     best = [math.inf, math.inf]
     for _ in range(runs):
         for i, f in enumerate((func, other)):
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             for _ in range(inner[i]):
                 f()

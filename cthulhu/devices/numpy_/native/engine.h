@@ -447,9 +447,13 @@ static void CAT(planar_item, SUFFIX)(const void *vctx, int64_t r, void *scratch)
             memcpy(dst + ci * ctx->len + ctx->lo, src + ci * g[CG_XC], (size_t)s2 * sizeof(T));
         return;
     }
-    for (int64_t j = 0; j < s2; j++)
-        for (int64_t ci = 0; ci < c; ci++)
-            dst[ci * ctx->len + ctx->lo + j] = src[j * g[CG_X2] + ci * g[CG_XC]];
+    for (int64_t ci = 0; ci < c; ci++) {    /* contiguous writes; the row is in L1 */
+        T *restrict d = dst + ci * ctx->len + ctx->lo;
+        const T *restrict from = src + ci * g[CG_XC];
+        const int64_t step = g[CG_X2];
+        for (int64_t j = 0; j < s2; j++)
+            d[j] = from[j * step];
+    }
 }
 
 /* Plan, pack and run a list of problems (same C and F, weights from `w` through each
