@@ -7,8 +7,8 @@ cthulhu (``cthulhu.ops`` / layers on NumPy, channels_last) and for the matching
 ``torch.nn.functional`` call (torch's native NCHW layout), with the same number of
 threads: cthulhu's through :func:`cthulhu.devices.numpy_.threads.limit` (and BLAS's
 through threadpoolctl), torch's through ``torch.set_num_threads``. Each is the best
-(minimum) of ``--runs`` rounds; a round times each library ``--inner`` calls in a row
-after a 10 ms pause (so neither library's spinning idle threads run during the other's
+(minimum) of ``--runs`` rounds; a round times each library's calls in a row (as many
+as last ~2 ms, one for most workloads) after a 10 ms pause (so neither library's spinning idle threads run during the other's
 timing), and the rounds alternate between the libraries, so load from elsewhere hits
 both alike. On a shared machine only the minimum means anything.
 
@@ -16,7 +16,7 @@ Printed: per workload and thread count the two times and ``ratio = cthulhu / tor
 (lower is better; issue 11's target is <= 1.2 at two threads, geomean <= 1.0); per
 library the parallel efficiency from the first to the second thread count,
 ``t(a) * a / (t(b) * b)``; and the conv2d 64->64 throughput against a large float32
-GEMM (``torch.mm``, the GEMM peak) at the same thread count. The first line is the command that
+GEMM (``torch.mm``) at the same thread count. The first line is the command that
 produced the table. ``CTHULHU_NATIVE=0`` times the NumPy paths without native code.
 """
 
