@@ -253,6 +253,24 @@ def test_medium_sizes_equal_the_generic_code(fmt):
             np.testing.assert_allclose(y, expected, rtol=2e-4, atol=2e-4, err_msg=f"{op} {isa}")
 
 
+def test_no_input_channels_give_the_epilogue_of_zero():
+    """Zero input channels: every sum is empty, the output is act(bias)."""
+    x = np.ones((2, 5, 6, 0), np.float32)
+    bias = np.arange(-2, 2, dtype=np.float32)
+    relu_bias = np.maximum(bias, 0)
+    for isa in _isas():
+        with _Isa(isa):
+            y = ops.conv(x, np.ones((3, 3, 0, 4), np.float32), padding="same", bias=bias,
+                         activation="relu")
+            yt = ops.conv_transpose(x, np.ones((3, 3, 4, 0), np.float32), strides=2, bias=bias)
+            ys = ops.separable_conv(x, np.ones((3, 3, 0, 2), np.float32),
+                                    np.ones((1, 1, 0, 4), np.float32), bias=bias)
+        assert y.shape == (2, 5, 6, 4) and yt.shape == (2, 11, 13, 4) and ys.shape == (2, 3, 4, 4)
+        np.testing.assert_array_equal(y, np.broadcast_to(relu_bias, y.shape))
+        np.testing.assert_array_equal(yt, np.broadcast_to(bias, yt.shape))
+        np.testing.assert_array_equal(ys, np.broadcast_to(bias, ys.shape))
+
+
 def _thread_cases():
     rng = np.random.default_rng(11)
     x2 = rng.uniform(-1, 1, (3, 23, 29, 20)).astype(np.float32)

@@ -190,7 +190,9 @@ int CAT(cthulhu_depthwise_conv, SUFFIX)(const T *x, const T *w, const T *bias, c
                                         const T *shift, int act, T *y, const int64_t *g,
                                         int threads)
 {
-    if (g[CG_XC] != 1 || g[CG_X2] != g[CG_C] || g[CG_YF] != 1 || g[CG_Y2] != g[CG_C] * g[CG_M])
+    /* (no channels: an empty array's strides say nothing) */
+    if (g[CG_C] > 0 && (g[CG_XC] != 1 || g[CG_X2] != g[CG_C] || g[CG_YF] != 1
+                        || g[CG_Y2] != g[CG_C] * g[CG_M]))
         return -2;
     return CAT(run_depthwise, SUFFIX)(x, w, NULL, bias, scale, shift, act, y, g, threads);
 }
@@ -201,7 +203,7 @@ int CAT(cthulhu_separable_conv, SUFFIX)(const T *x, const T *w, const T *pw, con
                                         const T *scale, const T *shift, int act, T *y,
                                         const int64_t *g, int threads)
 {
-    if (g[CG_XC] != 1 || g[CG_X2] != g[CG_C])
+    if (g[CG_C] > 0 && (g[CG_XC] != 1 || g[CG_X2] != g[CG_C]))
         return -2;
     return CAT(run_depthwise, SUFFIX)(x, w, pw, bias, scale, shift, act, y, g, threads);
 }
