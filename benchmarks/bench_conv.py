@@ -1,243 +1,264 @@
-"""Convolution ops on the NumPy plugin against PyTorch CPU, measured in the same run.
+"""cthulhu's NumPy device against PyTorch CPU, the same workloads in the same run.
 
-``python -m benchmarks.bench_conv`` (or ``main()``) prints, per case, the best
-time of ``cthulhu.ops`` on NumPy (channels_last) and of the matching
-``torch.nn.functional`` call (torch's native NCHW layout), run alternately, with
-the same number of threads, and the speed ratio ``torch_ms / cthulhu_ms``
-(>= 0.5 is the target: at least half of PyTorch's speed). A last row gives the
-op-level overhead of ``ops.matmul`` (batch 1, 512 -> 128, bias) above a raw
-``x @ w``.
+``python -m benchmarks.bench_conv [--threads 1,2,4,8,16] [--runs 15] [--only conv2d,...]``
 
-Environment: ``CTHULHU_BENCH_THREADS`` (default: all CPUs; sets
-``torch.set_num_threads`` and ``CTHULHU_NUM_THREADS``), ``CTHULHU_BENCH_RUNS``
-(default 11), ``CTHULHU_BENCH_CLOCK=cpu`` (CPU time instead of wall time: steadier
-on a shared machine, meaningful with one thread), ``CTHULHU_BENCH_ORDER=blocks``
-(all of our runs of a case, then all of torch's, instead of alternating: with
-several threads torch's OpenMP workers keep spinning after each call and take
-cores from the next timing). For single-thread figures also set
-``OPENBLAS_NUM_THREADS=1``. ``CTHULHU_NATIVE=0`` times the NumPy paths without the
-native C kernels (the header says which ran).
+For every thread count (in one run), every workload of issue 11's table is timed for
+cthulhu (``cthulhu.ops`` / layers on NumPy, channels_last) and for the matching
+``torch.nn.functional`` call (torch's native NCHW layout), with the same number of
+threads: cthulhu's through :func:`cthulhu.devices.numpy_.threads.limit` (and BLAS's
+through threadpoolctl), torch's through ``torch.set_num_threads``. Each is the best
+(minimum) of ``--runs`` rounds; a round times each library's calls in a row (as many
+as last ~2 ms, one for most workloads) after a 10 ms pause (so neither library's spinning idle threads run during the other's
+timing), and the rounds alternate between the libraries, so load from elsewhere hits
+both alike. On a shared machine only the minimum means anything.
+
+Printed: per workload and thread count the two times and ``ratio = cthulhu / torch``
+(lower is better; issue 11's target is <= 1.2 at two threads, geomean <= 1.0); per
+library the parallel efficiency from the first to the second thread count,
+``t(a) * a / (t(b) * b)``; and the conv2d 64->64 throughput against a large float32
+GEMM (``torch.mm``) at the same thread count. The first line is the command that
+produced the table. ``CTHULHU_NATIVE=0`` times the NumPy paths without native code.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
-import statistics
+import platform
+import shlex
 import sys
 import time
 
 import numpy as np
 
 
-def _threads() -> int:
-    return int(os.environ.get("CTHULHU_BENCH_THREADS", os.cpu_count() or 1))
+def _arr(rng, *shape):
+    return rng.standard_normal(shape, dtype=np.float32)
 
 
-def _clock():
-    """``time.perf_counter`` (wall), or CPU time with ``CTHULHU_BENCH_CLOCK=cpu``.
-
-    CPU time ignores time spent waiting for a core on a shared machine; use it
-    with one thread (with more it adds up the threads, spin-waits included).
-    """
-    if os.environ.get("CTHULHU_BENCH_CLOCK") == "cpu":
-        return time.process_time
-    return time.perf_counter
+def _nchw(torch, x):
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
 
 
-def _compare(ours, theirs, runs):
-    """Interleaved runs of both: (our best, their best, median of the paired ratios).
-
-    The ratio of the best times is the figure to judge by (load from elsewhere
-    only ever adds time). The median of the per-run paired ratios is printed
-    beside it: on a busy machine it drifts in our favour, because torch's
-    OpenMP threads wait for each other while our chunks do not.
-    """
-    clock = _clock()
-    ours()
-    theirs()
-    a, b = [], []
-    if os.environ.get("CTHULHU_BENCH_ORDER") == "blocks":
-        # all our runs, then all theirs: neither library's idle threads (torch's
-        # OpenMP workers spin for a while after each call) run during the other's
-        # timings. Use it for thread counts above 1.
-        for func, times in ((ours, a), (theirs, b)):
-            for _ in range(runs):
-                t0 = clock()
-                func()
-                times.append(clock() - t0)
-        return min(a), min(b), statistics.median(tb / ta for ta, tb in zip(a, b, strict=True))
-    for _ in range(runs):
-        t0 = clock()
-        ours()
-        t1 = clock()
-        theirs()
-        t2 = clock()
-        a.append(t1 - t0)
-        b.append(t2 - t1)
-    return min(a), min(b), statistics.median(tb / ta for ta, tb in zip(a, b, strict=True))
+def _oihw(torch, k):
+    """Keras (*k, in, out) -> torch (out, in, *k)."""
+    rank = k.ndim - 2
+    return torch.from_numpy(np.ascontiguousarray(np.transpose(k, (rank + 1, rank,
+                                                                  *range(rank)))))
 
 
-def _cases():
-    """(name, cthulhu thunk, torch thunk) for each benchmark case, data made once."""
+def _iohw(torch, k):
+    """Keras transposed (*k, out, in) -> torch conv_transpose (in, out, *k)."""
+    rank = k.ndim - 2
+    return torch.from_numpy(np.ascontiguousarray(np.transpose(k, (rank + 1, rank,
+                                                                  *range(rank)))))
+
+
+def cases():
+    """``[(name, multiply-adds or None, cthulhu thunk, torch thunk)]``, data made once."""
     import torch
     import torch.nn.functional as F
 
     from cthulhu import ops
+    from cthulhu.layers import Daoloth
 
     rng = np.random.default_rng(0)
+    out = []
 
-    def arr(*shape):
-        return rng.standard_normal(shape, dtype=np.float32)
+    def add(name, macs, ours, theirs):
+        out.append((name, macs, ours, theirs))
 
-    def nchw(x):
-        return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
-
-    def oihw(k):                       # Keras (*k, in, out) -> torch (out, in, *k)
-        rank = k.ndim - 2
-        return torch.from_numpy(np.ascontiguousarray(np.transpose(k, (rank + 1, rank,
-                                                                      *range(rank)))))
-
-    cases = []
-    # conv 2D 3x3 64->64 on 8x56x56x64, 'same'
-    x, k, b = arr(8, 56, 56, 64), arr(3, 3, 64, 64), arr(64)
-    tx, tk, tb = nchw(x), oihw(k), torch.from_numpy(b)
-    cases.append(("conv2d 3x3 64->64 8x56x56",
-                  lambda: ops.conv(x, k, padding="same", bias=b),
-                  lambda: F.conv2d(tx, tk, tb, padding=1)))
-    # conv 2D strided 3x3 64->128 s2
-    k2 = arr(3, 3, 64, 128)
-    tk2 = oihw(k2)
-    cases.append(("conv2d 3x3 s2 64->128 8x56x56",
-                  lambda: ops.conv(x, k2, strides=2, padding="same"),
-                  lambda: F.conv2d(F.pad(tx, (0, 1, 0, 1)), tk2, stride=2)))
-    # conv 3D 3x3x3 16->16 on 1x64^3x16
-    x3, k3 = arr(1, 64, 64, 64, 16), arr(3, 3, 3, 16, 16)
-    tx3, tk3 = nchw(x3), oihw(k3)
-    cases.append(("conv3d 3x3x3 16->16 1x64^3",
-                  lambda: ops.conv(x3, k3, padding="same"),
-                  lambda: F.conv3d(tx3, tk3, padding=1)))
-    # thin 3D inputs (the native direct convolution): 8->8 and 1->1 on 1x64^3
-    for c in (8, 1):
-        xc, kc = arr(1, 64, 64, 64, c), arr(3, 3, 3, c, c)
-        txc, tkc = nchw(xc), oihw(kc)
-        cases.append((f"conv3d 3x3x3 {c}->{c} 1x64^3",
-                       lambda xc=xc, kc=kc: ops.conv(xc, kc, padding="same"),
-                       lambda txc=txc, tkc=tkc: F.conv3d(txc, tkc, padding=1)))
-    # conv 1D k=3 64->64 on 8x1024x64
-    x1, k1 = arr(8, 1024, 64), arr(3, 64, 64)
-    tx1, tk1 = nchw(x1), oihw(k1)
-    cases.append(("conv1d k3 64->64 8x1024",
-                  lambda: ops.conv(x1, k1, padding="same"),
-                  lambda: F.conv1d(tx1, tk1, padding=1)))
-    # transposed 2D 3x3 s2 64->64: 8x28x28 -> 8x56x56
-    xt, kt = arr(8, 28, 28, 64), arr(3, 3, 64, 64)          # (*k, F, C)
-    txt = nchw(xt)
-    tkt = torch.from_numpy(np.ascontiguousarray(np.transpose(kt, (3, 2, 0, 1))))  # (C, F, *k)
-    cases.append(("conv2d_transpose 3x3 s2 64->64 8x28x28",
-                  lambda: ops.conv_transpose(xt, kt, strides=2, padding="same"),
-                  lambda: F.conv_transpose2d(txt, tkt, stride=2, padding=1, output_padding=1)))
-    # transposed 3D 3x3x3 s2 16->16: 1x32^3 -> 1x64^3
-    xt3, kt3 = arr(1, 32, 32, 32, 16), arr(3, 3, 3, 16, 16)
-    txt3 = nchw(xt3)
-    tkt3 = torch.from_numpy(np.ascontiguousarray(np.transpose(kt3, (4, 3, 0, 1, 2))))
-    cases.append(("conv3d_transpose 3x3x3 s2 16->16 1x32^3",
-                  lambda: ops.conv_transpose(xt3, kt3, strides=2, padding="same"),
-                  lambda: F.conv_transpose3d(txt3, tkt3, stride=2, padding=1,
-                                             output_padding=1)))
-    # depthwise 3x3 on 8x56x56x64, multiplier 1
-    kd = arr(3, 3, 64, 1)
-    tkd = torch.from_numpy(np.ascontiguousarray(np.transpose(kd.reshape(3, 3, 64), (2, 0, 1))
-                                                [:, None]))
-    cases.append(("depthwise2d 3x3 64 8x56x56",
-                  lambda: ops.depthwise_conv(x, kd, padding="same"),
-                  lambda: F.conv2d(tx, tkd, padding=1, groups=64)))
-    # separable 3x3 64 -> 64 on 8x56x56x64
-    kp = arr(1, 1, 64, 64)
-    tkp = oihw(kp)
-    cases.append(("separable2d 3x3 64->64 8x56x56",
-                  lambda: ops.separable_conv(x, kd, kp, padding="same"),
-                  lambda: F.conv2d(F.conv2d(tx, tkd, padding=1, groups=64), tkp)))
-    # up-sampling x2 on 8x56x56x64: nearest and bilinear (torch's align_corners=False is
-    # the same half-pixel sampling as TF2's resize)
-    cases.append(("upsample2d nearest x2 8x56x56x64",
-                  lambda: ops.upsample(x, (2, 2)),
-                  lambda: F.interpolate(tx, scale_factor=2, mode="nearest")))
-    cases.append(("upsample2d bilinear x2 8x56x56x64",
-                  lambda: ops.upsample(x, (2, 2), interpolation="bilinear"),
-                  lambda: F.interpolate(tx, scale_factor=2, mode="bilinear",
-                                        align_corners=False)))
-    return cases
+    x1, k1, b1 = _arr(rng, 8, 1024, 64), _arr(rng, 3, 64, 64), _arr(rng, 64)
+    tx1, tk1, tb1 = _nchw(torch, x1), _oihw(torch, k1), torch.from_numpy(b1)
+    add("conv1d k3 64->64 8x1024", 8 * 1024 * 3 * 64 * 64,
+        lambda: ops.conv(x1, k1, padding="same", bias=b1),
+        lambda: F.conv1d(tx1, tk1, tb1, padding=1))
+    kc = _arr(rng, 2, 64, 64)
+    tkc = _oihw(torch, kc)
+    add("conv1d causal k2 d4 64->64 8x1024", 8 * 1024 * 2 * 64 * 64,
+        lambda: ops.conv(x1, kc, padding="causal", dilation=4),
+        lambda: F.conv1d(F.pad(tx1, (4, 0)), tkc, dilation=4))
+    x2, k2, b2 = _arr(rng, 8, 56, 56, 64), _arr(rng, 3, 3, 64, 64), _arr(rng, 64)
+    tx2, tk2, tb2 = _nchw(torch, x2), _oihw(torch, k2), torch.from_numpy(b2)
+    add("conv2d 3x3 64->64 8x56x56", 8 * 56 * 56 * 9 * 64 * 64,
+        lambda: ops.conv(x2, k2, padding="same", bias=b2, activation="relu"),
+        lambda: F.relu(F.conv2d(tx2, tk2, tb2, padding=1)))
+    xf, kf = _arr(rng, 1, 224, 224, 3), _arr(rng, 3, 3, 3, 32)
+    txf, tkf = _nchw(torch, xf), _oihw(torch, kf)
+    add("conv2d 3x3 s2 3->32 1x224x224", 112 * 112 * 9 * 3 * 32,
+        lambda: ops.conv(xf, kf, strides=2, padding="same"),
+        lambda: F.conv2d(F.pad(txf, (0, 1, 0, 1)), tkf, stride=2))
+    kd = _arr(rng, 3, 3, 64, 1)
+    tkd = torch.from_numpy(np.ascontiguousarray(np.transpose(kd[..., 0], (2, 0, 1))[:, None]))
+    add("depthwise 3x3 64ch 8x56x56", 8 * 56 * 56 * 9 * 64,
+        lambda: ops.depthwise_conv(x2, kd, padding="same"),
+        lambda: F.conv2d(tx2, tkd, padding=1, groups=64))
+    kp = _arr(rng, 1, 1, 64, 128)
+    tkp = _oihw(torch, kp)
+    add("separable 3x3 64->128 8x56x56", 8 * 56 * 56 * (9 * 64 + 64 * 128),
+        lambda: ops.separable_conv(x2, kd, kp, padding="same"),
+        lambda: F.conv2d(F.conv2d(tx2, tkd, padding=1, groups=64), tkp))
+    xt, kt = _arr(rng, 8, 28, 28, 64), _arr(rng, 3, 3, 32, 64)
+    txt, tkt = _nchw(torch, xt), _iohw(torch, kt)
+    add("conv2d_transpose 3x3 s2 64->32 8x28x28", 8 * 28 * 28 * 9 * 64 * 32,
+        lambda: ops.conv_transpose(xt, kt, strides=2, padding="same"),
+        lambda: F.conv_transpose2d(txt, tkt, stride=2, padding=1, output_padding=1))
+    x3, k3 = _arr(rng, 1, 64, 64, 64, 16), _arr(rng, 3, 3, 3, 16, 16)
+    tx3, tk3 = _nchw(torch, x3), _oihw(torch, k3)
+    add("conv3d 3x3x3 16->16 1x64^3", 64 ** 3 * 27 * 16 * 16,
+        lambda: ops.conv(x3, k3, padding="same"),
+        lambda: F.conv3d(tx3, tk3, padding=1))
+    xo, ko = _arr(rng, 1, 128, 128, 128, 1), _arr(rng, 3, 3, 3, 1, 8)
+    txo, tko = _nchw(torch, xo), _oihw(torch, ko)
+    add("conv3d 3x3x3 1->8 1x128^3", 128 ** 3 * 27 * 8,
+        lambda: ops.conv(xo, ko, padding="same"),
+        lambda: F.conv3d(txo, tko, padding=1))
+    xt3, kt3 = _arr(rng, 1, 32, 32, 32, 16), _arr(rng, 3, 3, 3, 8, 16)
+    txt3, tkt3 = _nchw(torch, xt3), _iohw(torch, kt3)
+    add("conv3d_transpose 3x3x3 s2 16->8 1x32^3", 32 ** 3 * 27 * 16 * 8,
+        lambda: ops.conv_transpose(xt3, kt3, strides=2, padding="same"),
+        lambda: F.conv_transpose3d(txt3, tkt3, stride=2, padding=1, output_padding=1))
+    xd, kdn, bd = _arr(rng, 1024, 1024), _arr(rng, 1024, 1024), _arr(rng, 1024)
+    txd, tkd_, tbd = (torch.from_numpy(xd), torch.from_numpy(np.ascontiguousarray(kdn.T)),
+                      torch.from_numpy(bd))
+    add("dense 1024->1024 batch 1024", 1024 ** 3,
+        lambda: ops.matmul(xd, kdn, bias=bd),
+        lambda: F.linear(txd, tkd_, tbd))
+    xs = _arr(rng, 1, 512)
+    dense = Daoloth(128)
+    dense(xs)
+    linear = torch.nn.Linear(512, 128)
+    txs = torch.from_numpy(xs)
+    add("Daoloth(128) layer call, batch 1", None, lambda: dense(xs), lambda: linear(txs))
+    xu = _arr(rng, 1, 64, 64, 64, 16)
+    txu = _nchw(torch, xu)
+    add("upsampling3d x2 nearest 16ch 1x64^3", None,
+        lambda: ops.upsample(xu, (2, 2, 2)),
+        lambda: F.interpolate(txu, scale_factor=2, mode="nearest"))
+    return out
 
 
-def _matmul_overhead(rounds=9, n=2000):
-    """Per-call seconds of raw ``x @ w``, ``x @ w + b`` and ``ops.matmul(x, w, bias=b)``.
+# Pause before each timed block: torch's OpenMP workers keep spinning for a while after
+# a call (and cthulhu's helpers for 0.1 ms); on a machine with few cores they would take
+# a core from the other library's next timing.
+SETTLE_S = 0.01
 
-    Batch 1, 512 -> 128 (a ``Daoloth(128)`` call's op); loops of ``n`` calls,
-    the three interleaved, best of ``rounds``.
-    """
-    from cthulhu import ops
 
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((1, 512), dtype=np.float32)
-    w = rng.standard_normal((512, 128), dtype=np.float32)
-    b = rng.standard_normal(128, dtype=np.float32)
-    funcs = {"raw": lambda: x @ w, "raw_bias": lambda: x @ w + b,
-             "op": lambda: ops.matmul(x, w, bias=b)}
-    best = dict.fromkeys(funcs, float("inf"))
-    for _ in range(rounds):
-        for name, func in funcs.items():
+def _best(func, runs, inner, other):
+    """Best seconds per call of ``func``, rounds alternating with ``other``."""
+    best = [math.inf, math.inf]
+    for _ in range(runs):
+        for i, f in enumerate((func, other)):
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
-            for _ in range(n):
-                func()
-            best[name] = min(best[name], (time.perf_counter() - t0) / n)
-    return best["raw"], best["raw_bias"], best["op"]
+            for _ in range(inner[i]):
+                f()
+            best[i] = min(best[i], (time.perf_counter() - t0) / inner[i])
+    return best
+
+
+def _inner(func):
+    """Calls per timing so that one timing lasts at least ~2 ms (tiny ops)."""
+    t0 = time.perf_counter()
+    func()
+    once = time.perf_counter() - t0
+    return max(1, min(2000, int(2e-3 / max(once, 1e-7))))
+
+
+GEMM_N = 1536
+
+
+def _gemm_gflops(torch, runs):
+    """Best float32 GEMM rate of ``torch.mm`` (oneDNN/MKL): the machine's GEMM peak."""
+    a = torch.randn(GEMM_N, GEMM_N)
+    b = torch.randn(GEMM_N, GEMM_N)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(max(10, runs)):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * GEMM_N ** 3 / best / 1e9
 
 
 def _steady_allocator():
-    """Put glibc's allocator in its steady state before timing anything.
-
-    glibc serves big blocks with ``mmap`` (fresh, page-faulting memory on every
-    call) until a freed ``mmap`` block raises its threshold; from then on they
-    are reused from the heap. Which state a case meets would otherwise depend on
-    what the cases before it freed, and one library's results would decide the
-    other's page-fault bill (we saw torch's depthwise take 2 or 11 ms that way).
-    Freeing one block just under the threshold's 32 MiB ceiling puts both in the
-    steady state at once.
-    """
+    """glibc serves big blocks with fresh ``mmap`` memory (a page fault per 4 KiB on
+    every call) until a freed large block raises its threshold; freeing one block
+    just under the 32 MiB ceiling puts both libraries in the steady state at once."""
     block = np.ones((31 << 20) // 8)
     del block
 
 
 def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_conv",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}",
+                        help="comma-separated thread counts (default: 1 and all CPUs)")
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("CTHULHU_BENCH_RUNS", 15)),
+                        help="rounds per workload and thread count; the best counts")
+    parser.add_argument("--only", default="", help="comma-separated name fragments")
+    args = parser.parse_args([] if argv is None else argv)
+    counts = sorted({int(t) for t in args.threads.split(",") if t.strip()})
+
+    import threadpoolctl
     import torch
 
-    _steady_allocator()
-    threads = _threads()
-    torch.set_num_threads(threads)
-    os.environ.setdefault("CTHULHU_NUM_THREADS", str(threads))
-    runs = int(os.environ.get("CTHULHU_BENCH_RUNS", "11"))
-    clock = "CPU" if os.environ.get("CTHULHU_BENCH_CLOCK") == "cpu" else "wall"
-    order = "blocked" if os.environ.get("CTHULHU_BENCH_ORDER") == "blocks" else "interleaved"
-    from cthulhu.devices.numpy_ import _native
+    from cthulhu.devices.numpy_ import _native, threads
 
-    print(f"# native kernels: {_native.describe()}")
-    print(f"# cthulhu ops (NumPy {np.__version__}) vs torch {torch.__version__} CPU, "
-          f"{threads} threads; best of {runs} {order} runs, {clock} ms; "
-          "ratio = torch_ms / cthulhu_ms of the best times (target >= 0.5); "
-          "paired = median of per-run ratios")
-    print(f"{'case':42s} {'cthulhu ms':>11s} {'torch ms':>9s} {'ratio':>6s} {'paired':>7s}")
-    worst = None
-    for name, ours, theirs in _cases():
-        with torch.inference_mode():
-            t_ours, t_theirs, paired = _compare(ours, theirs, runs)
-        ratio = t_theirs / t_ours
-        worst = ratio if worst is None else min(worst, ratio)
-        print(f"{name:42s} {t_ours * 1e3:11.2f} {t_theirs * 1e3:9.2f} {ratio:6.2f} {paired:7.2f}")
-    raw, raw_bias, op = _matmul_overhead()
-    print(f"{'matmul 1x512 @ 512x128 + bias':42s} {op * 1e6:9.1f}us "
-          f"(raw x@w {raw * 1e6:.1f}us, x@w+b {raw_bias * 1e6:.1f}us, "
-          f"overhead {(op - raw) * 1e6:.1f}us)")
-    print(f"# worst conv ratio {worst:.2f}")
+    _steady_allocator()
+    command = shlex.join([os.path.basename(sys.executable), "-m", "benchmarks.bench_conv",
+                          *(sys.argv[1:] if argv is None else argv)])
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("CTHULHU_NATIVE", "CTHULHU_ISA")
+                   if k in os.environ)
+    print(f"# command: {env + ' ' if env else ''}{command}")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+          f"NumPy {np.__version__}, torch {torch.__version__}; native: {_native.describe()}")
+    print(f"# best of {args.runs} rounds (alternating libraries); ms per call; "
+          "ratio = cthulhu / torch (lower is better)")
+    wanted = [w for w in args.only.split(",") if w]
+    todo = [c for c in cases() if not wanted or any(w in c[0] for w in wanted)]
+    results = {}                       # (name, threads) -> (ours, theirs)
+    peaks = {}
+    controller = threadpoolctl.ThreadpoolController()
+    for n in counts:
+        torch.set_num_threads(n)
+        with controller.limit(limits=n, user_api="blas"), threads.limit(n), \
+                torch.inference_mode():
+            peaks[n] = _gemm_gflops(torch, args.runs)
+            for name, _, ours, theirs in todo:
+                ours()
+                theirs()
+                inner = (_inner(ours), _inner(theirs))
+                results[name, n] = _best(ours, args.runs, inner, theirs)
+    head = f"{'workload':40s}" + "".join(f" | {n:>2d} thr: ours  torch  ratio" for n in counts)
+    print(head)
+    for name, _, _, _ in todo:
+        row = f"{name:40s}"
+        for n in counts:
+            ours, theirs = results[name, n]
+            row += f" | {ours * 1e3:13.3f} {theirs * 1e3:6.3f} {ours / theirs:6.2f}"
+        print(row)
+    row = f"{'geomean ratio':40s}"
+    for n in counts:
+        ratios = [results[c[0], n][0] / results[c[0], n][1] for c in todo]
+        row += f" | {math.exp(sum(map(math.log, ratios)) / len(ratios)):27.2f}"
+    print(row)
+    if len(counts) >= 2:
+        a, b = counts[0], counts[1]
+        print(f"# parallel efficiency {a}->{b} threads, t({a})*{a} / (t({b})*{b}): "
+              "ours, torch")
+        for name, _, _, _ in todo:
+            (oa, ta), (ob, tb) = results[name, a], results[name, b]
+            print(f"{name:40s} {oa * a / (ob * b):6.0%} {ta * a / (tb * b):6.0%}")
+    conv2d = next((c for c in todo if c[0].startswith("conv2d 3x3 64->64")), None)
+    for n in counts:
+        line = f"# {n} threads: torch.mm {GEMM_N}^3 float32 {peaks[n]:.0f} GFLOP/s"
+        if conv2d is not None:
+            gflops = 2 * conv2d[1] / results[conv2d[0], n][0] / 1e9
+            line += (f"; conv2d 64->64: ours {gflops:.0f} GFLOP/s ({gflops / peaks[n]:.0%} of "
+                     f"that), torch {2 * conv2d[1] / results[conv2d[0], n][1] / 1e9:.0f}")
+        print(line)
     return 0
 
 

@@ -7,12 +7,15 @@
 * ``raw``: ``x @ k + b``, the math alone;
 * ``ops.matmul(x, k, bias=b)``: the op front-end, registry and NumPy plugin;
 * ``layer(x)``: the whole layer call (input checks, weights, op);
-* the same with ``activation="relu"`` (raw: ``np.maximum(x @ k + b, 0)``).
+* the same with ``activation="relu"`` (raw: ``np.maximum(x @ k + b, 0)``);
+* PyTorch CPU's ``torch.nn.Linear(512, 128)`` call on the same input (when torch is
+  installed), the peer of issue 11's target: a ``Daoloth(128)`` call within 1.2x of it.
 
 Each is ``timeit`` best of ``CTHULHU_BENCH_REPEAT`` (default 7) loops of
 ``CTHULHU_BENCH_NUMBER`` (default 20000) calls, the variants interleaved so that
 load from elsewhere hits them alike. The overhead is ``layer - raw`` of the best
-times (target: at most 20 microseconds).
+times (target: at most 20 microseconds). Both libraries run single-threaded here (a
+batch-1 call uses one core either way).
 """
 
 from __future__ import annotations
@@ -55,7 +58,19 @@ def measure(repeat=7, number=20000, in_dim=512, units=128):
         "raw_relu": lambda: np.maximum(x @ kr + br, 0),
         "layer_relu": lambda: dense_relu(x),
     }
-    return _best_us(funcs, repeat, number)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(1)
+        linear = torch.nn.Linear(in_dim, units)
+        tx = torch.from_numpy(x)
+        funcs["torch"] = lambda: linear(tx)
+    if torch is None:
+        return _best_us(funcs, repeat, number)
+    with torch.inference_mode():
+        return _best_us(funcs, repeat, number)
 
 
 def main(argv=None) -> int:
@@ -73,8 +88,12 @@ def main(argv=None) -> int:
             ("Daoloth(128, 'relu')(x)", t["layer_relu"], t["raw_relu"])]
     for name, value, base in rows:
         print(f"{name:34s} {value:7.2f} {value - base:10.2f}")
+    if "torch" in t:
+        print(f"{'torch.nn.Linear(512, 128)(x)':34s} {t['torch']:7.2f}")
     print(f"# Daoloth(128) overhead {t['layer'] - t['raw']:.2f} us "
           f"(relu: {t['layer_relu'] - t['raw_relu']:.2f} us)")
+    if "torch" in t:
+        print(f"# Daoloth(128) / torch Linear: {t['layer'] / t['torch']:.2f} (target <= 1.2)")
     return 0
 
 

@@ -89,15 +89,57 @@ def test_scratch_buffers_do_not_leak_between_calls():
     np.testing.assert_allclose(first, generic.conv(x1, k1, padding="same"), atol=1e-12)
 
 
-def test_blas_threads_restored_after_ops():
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_blas_threads_restored_after_ops(monkeypatch, native):
     from cthulhu.devices.numpy_ import _threads
 
-    blas = _threads._openblas()
-    if blas is None:
-        pytest.skip("NumPy is not linked to an OpenBLAS we can find")
-    before = blas[1]()
+    monkeypatch.setenv("CTHULHU_NATIVE", native)
+    before = _threads.blas_threads()
+    if before is None:
+        pytest.skip("threadpoolctl finds no BLAS in this process")
     ops.conv(_data((1, 30, 30, 16), 16), _data((3, 3, 16, 16), 17), padding="same")
-    assert blas[1]() == before
+    ops.separable_conv(_data((1, 30, 30, 16), 16), _data((3, 3, 16, 1), 17),
+                       _data((1, 1, 16, 8), 18), padding="same")
+    assert _threads.blas_threads() == before
+
+
+class _FakeBlas:
+    """A threadpoolctl library controller stand-in: the thread count it was set to."""
+
+    def __init__(self, n):
+        self.num_threads = n
+
+    def set_num_threads(self, n):
+        self.num_threads = n
+
+
+def test_single_threaded_blas_is_shared_by_concurrent_callers(monkeypatch):
+    """The last of overlapping callers restores BLAS's count, not the first one."""
+    import threading
+
+    from cthulhu.devices.numpy_ import _threads
+
+    libs = [_FakeBlas(4), _FakeBlas(3)]
+    monkeypatch.setattr(_threads, "_blas_libs", lambda: libs)
+    before = _threads.blas_threads()
+    assert before == 4 and _threads.workers() == 4
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with _threads.single_threaded_blas():
+            inside.set()
+            leave.wait(10)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    inside.wait(10)
+    with _threads.single_threaded_blas():
+        assert _threads.blas_threads() == 1
+        assert _threads.workers() == 4           # BLAS's own count, not the forced 1
+    assert _threads.blas_threads() == 1          # the other caller is still inside
+    leave.set()
+    other.join()
+    assert [lib.num_threads for lib in libs] == [4, 3]
 
 
 @pytest.mark.parametrize("pads", [((2, 3), (0, 1)), ((4, 0), (-1, 2)), ((-1, -2), (3, 3))])

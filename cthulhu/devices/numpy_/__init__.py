@@ -1,7 +1,8 @@
-"""The NumPy device plugin: convolutions through BLAS (im2col / per-tap GEMMs) and, for
-the memory-bound ones (depthwise, few input channels), small native C kernels compiled
-on first use (:mod:`._native`); no Python loop over output positions. Outputs keep the
-input dtype (float16 computes in float32). Thread counts: :mod:`.threads`."""
+"""The NumPy device plugin: every convolution in the native engine (:mod:`._engine`,
+one C call per op, its own threads), built at install time or on first use
+(:mod:`._native`); without native code, NumPy/BLAS paths (im2col, per-tap GEMMs). No
+Python loop over output positions. Outputs keep the input dtype (float16 computes in
+float32). Thread counts: :mod:`.threads`."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ class NumpyPlugin(Plugin):
     def available(self) -> tuple[bool, str]:
         import numpy
 
-        from cthulhu.devices.numpy_ import _native
+        from cthulhu.devices.numpy_ import _native, _threads
 
-        return True, f"numpy {numpy.__version__}, native kernels: {_native.describe()}"
+        return True, (f"numpy {numpy.__version__}, native kernels: {_native.describe()}, "
+                      f"threads: {_threads.workers()}, BLAS: {_threads.describe_blas()}")
 
     def get(self, op: str):
         return _table().get(op)

@@ -1,23 +1,28 @@
-"""Build, cache and load the NumPy plugin's native C kernels (``native/*.c``).
+"""Find, build and load the NumPy plugin's native C kernels (``native/*.c``).
 
-The C sources ship as package data and are compiled on first use with the
-system C compiler (``$CC``, else sysconfig's ``CC``, else ``cc``/``gcc`` on the
-``PATH``) into ``native/`` of :func:`cthulhu.config.cache_dir` (``$CTHULHU_CACHE``, else
-the platform's cache folder: ``~/.cache/cthulhu`` on Linux, ``$XDG_CACHE_HOME`` honoured). The file name is a hash of the sources, the
-compiler's version line and the flags, so a changed source or compiler builds
-anew and a shared cache never serves a stale or foreign binary. The build goes
-to a temporary file in the same folder and is moved into place with
-``os.replace``: concurrent processes either see no file or a complete one.
+Where the library comes from, in this order:
 
-Flags: ``-O3 -fPIC -shared -std=c11``. No ``-march=native`` (a cache may be
-shared by different machines; SIMD comes from GCC's ``target_clones``, chosen
-at load time), no ``-ffast-math`` (ISO C mode also keeps ``a*b + c`` as two
-roundings): results are the same everywhere.
+1. **Built at install time.** ``setup.py`` compiles the sources into the extension
+   file ``cthulhu/devices/numpy_/_kernels*.so`` when ``pip install`` runs where a C
+   compiler exists (an optional extension: without a compiler the install still
+   succeeds). It is used when it was built from the sources now in the package
+   (the library reports their hash), so an edited checkout never loads a stale one.
+2. **Compiled on first use.** Otherwise the sources (package data) are compiled with
+   the system C compiler (``$CC``, else sysconfig's ``CC``, else
+   ``cc``/``gcc``/``clang`` on the ``PATH``; a few seconds) into
+   ``native/`` of :func:`cthulhu.config.cache_dir` (``$CTHULHU_CACHE``, else the
+   platform's cache folder: ``~/.cache/cthulhu`` on Linux), named by a hash of the sources, the compiler's
+   version line and the flags. The build goes to a temporary file moved into place
+   with ``os.replace``: concurrent processes see no file or a complete one.
+3. **Neither.** The plugin runs its NumPy/BLAS code paths, and says so once, with a
+   :class:`NativeCodeWarning` naming the reason and the expected slowdown.
 
-Anything that goes wrong - no compiler, a failed build, a library that won't
-load - is logged once at debug level and :func:`library` returns ``None``; the
-plugin then runs its NumPy code paths. ``CTHULHU_NATIVE=0`` turns the kernels
-off (checked at every call).
+Flags (both builds): :data:`native.FLAGS`. No ``-march=native``: one build runs on
+every x86-64 machine, the engine picking AVX-512, AVX2 + FMA or portable vector code
+at run time (``CTHULHU_ISA=avx2`` or ``generic`` caps it, for tests and comparisons).
+
+``CTHULHU_NATIVE=0`` turns the kernels off (checked at every call; no warning:
+the user asked for it); ``CTHULHU_NATIVE=build`` ignores the install-time build.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import shlex
@@ -32,18 +38,31 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 
+from cthulhu.devices.numpy_ import native as _sources_module
+
 log = logging.getLogger("cthulhu.devices.numpy_.native")
 
-FLAGS = ("-O3", "-fPIC", "-shared", "-std=c11")
-SOURCES = ("kernels.c", "body.h")
+FLAGS = (*_sources_module.FLAGS, "-fPIC", "-shared")
+SOURCES = _sources_module.SOURCES
 _MAIN = "kernels.c"
-# The exported functions and their element types: (x, w, bias, y, geometry, r0, r1, relu)
-KERNELS = ("cthulhu_depthwise", "cthulhu_conv_thin")
+# The body.h kernel: (x, w, bias, y, geometry, r0, r1, relu)
+KERNELS = ("cthulhu_conv_thin",)
 GEOMETRY_LENGTH = 25
-_COMPILE_TIMEOUT_S = 120
+ENGINE_GEOMETRY_LENGTH = 32
+ISAS = ("generic", "avx2", "avx512")
+PREBUILT = "cthulhu.devices.numpy_._kernels"
+_COMPILE_TIMEOUT_S = 180
+# What the NumPy paths cost against the native engine (docs/devices.md, one thread)
+SLOWDOWN = ("convolutions run on the NumPy/BLAS code paths, 1.4-3.3x slower on one core "
+            "and more on several")
+
+
+class NativeCodeWarning(RuntimeWarning):
+    """The native CPU kernels could not be used; the slower NumPy code paths run."""
 
 
 def enabled() -> bool:
@@ -88,6 +107,11 @@ def _sources() -> dict[str, bytes]:
     return {name: folder.joinpath(name).read_bytes() for name in SOURCES}
 
 
+def source_hash() -> str:
+    sources = _sources()
+    return _sources_module.source_hash(sources.__getitem__)
+
+
 def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path, str]:
     """Compile the kernels (or find them in the cache): ``(path of the .so, compiler)``.
 
@@ -98,10 +122,12 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
         raise RuntimeError("no C compiler found (set CC, or install gcc)")
     version = _version(cc)
     sources = _sources()
+    stamp = _sources_module.source_hash(sources.__getitem__)
+    flags = (*FLAGS, f'-DCTHULHU_SOURCE_HASH="{stamp}"')
     digest = hashlib.sha256()
     for name in SOURCES:
         digest.update(name.encode() + b"\0" + sources[name] + b"\0")
-    digest.update(version.encode() + b"\0" + " ".join((*cc, *FLAGS)).encode())
+    digest.update(version.encode() + b"\0" + " ".join((*cc, *flags)).encode())
     folder = cache_dir() if folder is None else Path(folder)
     target = folder / f"kernels-{digest.hexdigest()[:24]}.so"
     if target.exists():
@@ -113,7 +139,7 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
         fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=folder)
         os.close(fd)
         try:
-            cmd = [*cc, *FLAGS, "-o", tmp, os.path.join(src_dir, _MAIN)]
+            cmd = [*cc, *flags, "-o", tmp, os.path.join(src_dir, _MAIN)]
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True,
                                       timeout=_COMPILE_TIMEOUT_S)
@@ -121,9 +147,10 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
                 raise RuntimeError(f"{shlex.join(cmd)} failed: {exc}") from exc
             if done.returncode != 0:
                 log.debug("native kernels: %s failed:\n%s", shlex.join(cmd), done.stderr)
-                errors = done.stderr.strip().splitlines() or ["no message"]
+                lines = done.stderr.strip().splitlines()
+                errors = [line for line in lines if "error" in line] or lines or ["no message"]
                 raise RuntimeError(f"{os.path.basename(cc[0])} exited with {done.returncode}: "
-                                   f"{errors[-1]}")
+                                   f"{errors[0].strip()}")
             os.replace(tmp, target)          # atomic: others see nothing or all of it
         finally:
             if os.path.exists(tmp):
@@ -131,40 +158,119 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
     return target, version
 
 
-class Library:
-    """The loaded kernels: ``func(name, dtype)`` and a one-line description."""
+def prebuilt() -> Path | None:
+    """The install-time build (``_kernels*.so`` beside the package), or ``None``."""
+    try:
+        spec = importlib.util.find_spec(PREBUILT)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return None
+    return Path(spec.origin)
 
-    def __init__(self, path: Path, version: str):
+
+_P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+# (name, extra pointer arguments after w): x, w, [pw], bias, scale, shift, act, y, g, threads
+_ENGINE = (("cthulhu_conv", 0), ("cthulhu_conv_transpose", 0), ("cthulhu_depthwise_conv", 0),
+           ("cthulhu_separable_conv", 1))
+
+
+class Library:
+    """The loaded kernels: ``func(name, itemsize)``, ``engine(name, itemsize)``."""
+
+    def __init__(self, path: Path, version: str, origin: str = "compiled"):
         self.path = path
         self.version = version
-        self._lib = ctypes.CDLL(str(path))
-        if self._lib.cthulhu_geometry_length() != GEOMETRY_LENGTH:
+        self.origin = origin
+        self._lib = lib = ctypes.CDLL(str(path))
+        if lib.cthulhu_geometry_length() != GEOMETRY_LENGTH \
+                or lib.cthulhu_engine_geometry_length() != ENGINE_GEOMETRY_LENGTH:
             raise RuntimeError(f"{path}: geometry length mismatch")
+        lib.cthulhu_source_hash.restype = ctypes.c_char_p
+        self.source_hash = lib.cthulhu_source_hash().decode()
+        lib.cthulhu_engine_isa.argtypes = [_INT]
+        lib.cthulhu_engine_isa.restype = _INT
+        lib.cthulhu_engine_isa_name.argtypes = [_INT]
+        lib.cthulhu_engine_isa_name.restype = ctypes.c_char_p
         self._funcs = {}
-        ptr, i64 = ctypes.c_void_p, ctypes.c_int64
         for name in KERNELS:
             for suffix in ("f32", "f64"):
-                func = getattr(self._lib, f"{name}_{suffix}")
-                func.argtypes = [ptr, ptr, ptr, ptr, ptr, i64, i64, ctypes.c_int]
-                func.restype = ctypes.c_int         # 0, or -1: out of memory
+                func = getattr(lib, f"{name}_{suffix}")
+                func.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _INT]
+                func.restype = _INT             # 0, or -1: out of memory
                 self._funcs[name, suffix] = func
+        for suffix in ("f32", "f64"):
+            func = getattr(lib, f"cthulhu_conv_thin_all_{suffix}")
+            func.argtypes = [_P, _P, _P, _P, _P, _INT, _INT]
+            func.restype = _INT
+            self._funcs["cthulhu_conv_thin_all", suffix] = func
+            for name, extra in _ENGINE:
+                func = getattr(lib, f"{name}_{suffix}")
+                func.argtypes = [_P, _P, *[_P] * extra, _P, _P, _P, _INT, _P, _P, _INT]
+                func.restype = _INT             # 0; -1: out of memory; -2: declined
+                self._funcs[name, suffix] = func
+        isa = os.environ.get("CTHULHU_ISA", "").strip().lower()
+        if isa:
+            self.set_isa(isa)
 
     def func(self, name: str, itemsize: int):
         return self._funcs[name, "f32" if itemsize == 4 else "f64"]
+
+    def isa(self) -> str:
+        """The instruction set the micro-kernels run with."""
+        return self._lib.cthulhu_engine_isa_name(self._lib.cthulhu_engine_isa(-1)).decode()
+
+    def best_isa(self) -> str:
+        saved = self._lib.cthulhu_engine_isa(-1)
+        best = self._lib.cthulhu_engine_isa(len(ISAS))
+        self._lib.cthulhu_engine_isa(saved)
+        return ISAS[best]
+
+    def set_isa(self, name: str) -> str:
+        """Use at most instruction set ``name`` (``generic``, ``avx2``, ``avx512``)."""
+        if name not in ISAS:
+            raise ValueError(f"CTHULHU_ISA must be one of {ISAS}, got {name!r}")
+        return ISAS[self._lib.cthulhu_engine_isa(ISAS.index(name))]
 
 
 _failure: list[str] = []
 
 
+def _open_prebuilt(expected: str) -> Library | None:
+    path = prebuilt()
+    if path is None or os.environ.get("CTHULHU_NATIVE", "").strip() == "build":
+        return None
+    try:
+        lib = Library(path, "built at install time", "installed")
+    except (OSError, RuntimeError, AttributeError) as exc:
+        log.debug("native kernels: %s does not load (%s); compiling instead", path, exc)
+        return None
+    if lib.source_hash != expected:
+        log.debug("native kernels: %s was built from other sources; compiling instead", path)
+        return None
+    return lib
+
+
 @functools.cache
 def _load() -> Library | None:
     try:
+        lib = _open_prebuilt(source_hash())
+        if lib is not None:
+            return lib
         path, version = build()
         return Library(path, version)
     except Exception as exc:                   # any failure means: use the NumPy paths
         _failure.append(str(exc))
         log.debug("native kernels unavailable, using the NumPy code paths: %s", exc)
+        warnings.warn(f"cthulhu: native CPU kernels are off ({_reason(str(exc))}); {SLOWDOWN}. "
+                      "Install a C compiler (gcc or clang) and reinstall cthulhu, or set "
+                      "CTHULHU_NATIVE=0 to choose the NumPy paths without this warning.",
+                      NativeCodeWarning, stacklevel=2)
         return None
+
+
+def _reason(text: str) -> str:
+    return text.splitlines()[0][:200] if text else "unavailable"
 
 
 def library() -> Library | None:
@@ -175,11 +281,11 @@ def library() -> Library | None:
 
 
 def describe() -> str:
-    """``"yes (gcc ...)"`` or ``"no (reason)"``, for the plugin's ``available()`` reason."""
+    """``"yes (avx512, installed build, ...)"`` or ``"no (reason)"``, for ``cthulhu devices``."""
     if not enabled():
         return "no (CTHULHU_NATIVE=0)"
     lib = _load()
     if lib is None:
-        reason = _failure[-1] if _failure else "unavailable"
-        return f"no ({reason.splitlines()[0][:200]})"
-    return f"yes ({lib.version})"
+        return f"no ({_reason(_failure[-1] if _failure else '')})"
+    where = "installed build" if lib.origin == "installed" else f"compiled: {lib.version}"
+    return f"yes ({lib.isa()}, {where})"

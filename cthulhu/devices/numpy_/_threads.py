@@ -1,16 +1,16 @@
-"""Threads for the NumPy kernels: our own chunk-level parallelism over single-threaded BLAS.
+"""Threads for the NumPy plugin: how many, and BLAS's own threads (through threadpoolctl).
 
-The convolutions cut their work into cache-sized chunks, each a copy plus a
-few small GEMMs. OpenBLAS would parallelise every small GEMM on its own
-(spinning threads for a few microseconds of work each, which collapses on a
-busy machine) and leaves the copies single-threaded. So while a kernel runs
-we set OpenBLAS to one thread and run the chunks on a small thread pool
-(NumPy releases the GIL in copies and matmul). Nested or concurrent calls
-(e.g. Dask's worker threads) simply run their chunks in the calling thread.
+The native engine (:mod:`._engine`) runs its own threads inside C, as many as
+:func:`workers` says for the calling thread. The NumPy fallback paths cut their work
+into cache-sized chunks, each a copy plus a few small GEMMs, run on a small thread
+pool here (NumPy releases the GIL in copies and matmul). BLAS would parallelise
+every small GEMM on its own (spinning threads for a few microseconds of work each,
+which collapses on a busy machine), so while they run BLAS is set to one thread.
+Nested or concurrent calls (e.g. Dask's worker threads) run their chunks in the
+calling thread.
 
-Finding OpenBLAS is best effort (NumPy wheels bundle ``scipy-openblas``);
-with another BLAS the chunks still run on the pool and BLAS keeps its own
-threading.
+BLAS is found and steered with threadpoolctl, whatever it is (OpenBLAS in NumPy's
+wheels, MKL or BLIS in conda, Accelerate): ``blas()`` lists what is loaded.
 """
 
 from __future__ import annotations
@@ -18,56 +18,68 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import glob
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from cthulhu.devices.numpy_.threads import override
 
-_SYMBOLS = (
-    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
-    ("openblas_set_num_threads", "openblas_get_num_threads"),
-)
+
+@functools.cache
+def _controller():
+    """threadpoolctl's view of the loaded thread pools (NumPy's BLAS among them)."""
+    import numpy  # noqa: F401  (loads NumPy's BLAS before threadpoolctl looks)
+
+    try:
+        import threadpoolctl
+    except ImportError:            # a dependency; tolerated if someone removed it
+        return None
+    return threadpoolctl.ThreadpoolController()
+
+
+@functools.cache
+def _blas_libs():
+    ctl = _controller()
+    return [] if ctl is None else list(ctl.select(user_api="blas").lib_controllers)
+
+
+def blas() -> list[dict]:
+    """The BLAS libraries loaded (threadpoolctl's ``info()`` of each)."""
+    return [lib.info() for lib in _blas_libs()]
+
+
+def describe_blas() -> str:
+    """``"openblas 0.3.31 (pthreads, 2 threads)"``, for ``cthulhu devices``."""
+    libs = blas()
+    if not libs:
+        return "not found (threadpoolctl sees none)"
+    return ", ".join(f"{i.get('internal_api')} {i.get('version') or ''}".strip()
+                     + f" ({i.get('threading_layer', 'threads')}, {i.get('num_threads')} threads)"
+                     for i in libs)
 
 
 @functools.cache
 def openblas_library():
     """The OpenBLAS shared library NumPy uses (a ``ctypes.CDLL``), or ``None``."""
-    import numpy
+    for info in blas():
+        if info.get("internal_api") == "openblas" and info.get("filepath"):
+            try:
+                return ctypes.CDLL(info["filepath"])
+            except OSError:
+                continue
+    return None
 
-    candidates = []
-    for path in numpy.__path__:
-        candidates += glob.glob(os.path.join(os.path.dirname(path), "numpy.libs", "*openblas*"))
-        candidates += glob.glob(os.path.join(path, ".dylibs", "*openblas*"))
+
+def blas_threads() -> int | None:
+    libs = _blas_libs()
+    return max(lib.num_threads for lib in libs) if libs else None
+
+
+def _cpus() -> int:
     try:
-        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
-            candidates += [line.split()[-1] for line in maps if "openblas" in line.lower()]
-    except OSError:
-        pass
-    for path in dict.fromkeys(candidates):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        if any(hasattr(lib, setter) for setter, _ in _SYMBOLS):
-            return lib
-    return None
-
-
-@functools.cache
-def _openblas():
-    """``(set_num_threads, get_num_threads)`` of the OpenBLAS NumPy uses, or ``None``."""
-    lib = openblas_library()
-    if lib is None:
-        return None
-    for setter, getter in _SYMBOLS:
-        if hasattr(lib, setter) and hasattr(lib, getter):
-            getattr(lib, getter).restype = ctypes.c_int
-            return getattr(lib, setter), getattr(lib, getter)
-    return None
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def workers() -> int:
@@ -79,10 +91,11 @@ def workers() -> int:
     env = os.environ.get("CTHULHU_NUM_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
-    blas = _openblas()
-    if blas is not None and _state["saved"] is None:
-        return max(1, int(blas[1]()))
-    return max(1, _state["workers"] or (os.cpu_count() or 1))
+    if _state["saved"] is None:
+        threads = blas_threads()
+        if threads is not None:
+            return max(1, threads)
+    return max(1, _state["workers"] or _cpus())
 
 
 _lock = threading.Lock()
@@ -104,21 +117,24 @@ if hasattr(os, "register_at_fork"):
 
 @contextlib.contextmanager
 def single_threaded_blas():
-    """Set OpenBLAS to one thread for the duration (re-entrant, restored by the last exit)."""
-    blas = _openblas()
+    """Set BLAS to one thread for the duration (re-entrant and shared by concurrent
+    callers: the first entry saves the thread counts, the last exit restores them)."""
+    libs = _blas_libs()
     with _lock:
-        if _state["depth"] == 0 and blas is not None:
-            _state["saved"] = int(blas[1]())
-            _state["workers"] = _state["saved"]
-            blas[0](1)
+        if _state["depth"] == 0 and libs:
+            _state["saved"] = [lib.num_threads for lib in libs]
+            _state["workers"] = max(_state["saved"])
+            for lib in libs:
+                lib.set_num_threads(1)
         _state["depth"] += 1
     try:
         yield
     finally:
         with _lock:
             _state["depth"] -= 1
-            if _state["depth"] == 0 and blas is not None and _state["saved"] is not None:
-                blas[0](_state["saved"])
+            if _state["depth"] == 0 and libs and _state["saved"] is not None:
+                for lib, n in zip(libs, _state["saved"], strict=True):
+                    lib.set_num_threads(n)
                 _state["saved"] = None
 
 

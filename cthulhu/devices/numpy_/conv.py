@@ -13,8 +13,10 @@
   common sizes).
 * Strided ``conv``: im2col over ``sliding_window_view`` (only the outputs'
   windows), one GEMM per chunk.
-* Few input channels (below 16, at most 32 filters): the native direct
-  convolution of :mod:`._native_ops` when the C kernels are available.
+* With the native kernels (:mod:`._native`): every case runs in the engine of
+  :mod:`._engine` (one C call), few input channels in the direct kernel of
+  :mod:`._native_ops` where it measured faster; the NumPy paths here are the
+  fallback when native code is off or unavailable.
 * ``conv_transpose``: see :mod:`.transpose`; depthwise and separable:
   :mod:`.depthwise`.
 """
@@ -27,7 +29,7 @@ import math
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.numpy_ import _gemm, _native_ops, _threads
+from cthulhu.devices.numpy_ import _engine, _gemm, _native_ops, _threads
 from cthulhu.devices.numpy_._common import (
     balanced_rows,
     cast_bias,
@@ -222,6 +224,10 @@ def conv(x, kernel, *, strides, padding, dilation, data_format, bias=None, activ
     y = _native_ops.conv_thin(xl, kernel, strides, dilation, pads, out_sizes, ctype, b, relu)
     if y is not None:
         return from_last(y.astype(x.dtype, copy=False), data_format)
+    y = _engine.conv(x, kernel, data_format=data_format, strides=strides, dilation=dilation,
+                     pads=pads, out_spatial=out_sizes, bias=b, activation=activation)
+    if y is not None:
+        return y
     xpad = padded(xl, pads, ctype)
     kernel = np.asarray(kernel, dtype=ctype)
     if all(s == 1 for s in strides) and _flat_useful(xpad.shape[1:-1], out_sizes):

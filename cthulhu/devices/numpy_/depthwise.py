@@ -1,9 +1,9 @@
 """Depthwise and separable convolutions on NumPy arrays.
 
 Depthwise is a per-tap multiply-accumulate (no reduction over channels, so
-no GEMM). When the native C kernels are available (:mod:`._native_ops`) one
-of them runs every case; otherwise NumPy, chunk by chunk in cache on the
-thread pool:
+no GEMM). When the native C kernels are available the engine of
+:mod:`._engine` runs every case in one C call; otherwise NumPy, chunk by chunk in
+cache on the thread pool:
 
 * multiplier 1, 2D and 3D: per chunk of output rows, a zero-padded input
   block and one fused einsum over all taps (:mod:`._blocked`);
@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.numpy_ import _blocked, _native_ops, _threads
+from cthulhu.devices.numpy_ import _blocked, _engine, _threads
 from cthulhu.devices.numpy_._common import (
     balanced_rows,
     cast_bias,
@@ -227,9 +227,11 @@ def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=N
                                                 data_format, "ops.depthwise_conv")
     b, relu = cast_bias(bias, ctype), activation == "relu"
     n, width = xl.shape[0], kernel.shape[-2] * kernel.shape[-1]
-    y = _native_ops.depthwise(xl, kernel, strides, dilation, pads, out_sizes, ctype, b, relu)
+    y = _engine.depthwise_conv(x, kernel, data_format=data_format, strides=strides,
+                               dilation=dilation, pads=pads, out_spatial=out_sizes, bias=b,
+                               activation=activation)
     if y is not None:
-        return from_last(y.astype(x.dtype, copy=False), data_format)
+        return y
     if path == "blocked":
         y = output((n, *out_sizes, width), ctype)
         work = _blocked.depthwise_blocks(
@@ -262,10 +264,11 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, d
     pw = pw.reshape(pw.shape[-2], pw.shape[-1])
     f = pw.shape[1]
     n, width = xl.shape[0], depthwise_kernel.shape[-2] * depthwise_kernel.shape[-1]
-    y = _native_ops.separable(xl, depthwise_kernel, pw, strides, dilation, pads, out_sizes,
-                              ctype, b, relu)
+    y = _engine.separable_conv(x, depthwise_kernel, pw, data_format=data_format,
+                               strides=strides, dilation=dilation, pads=pads,
+                               out_spatial=out_sizes, bias=b, activation=activation)
     if y is not None:
-        return from_last(y.astype(x.dtype, copy=False), data_format)
+        return y
     with _threads.single_threaded_blas():
         if path == "blocked":
             y = output((n, *out_sizes, f), ctype)

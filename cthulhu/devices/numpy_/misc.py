@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -9,14 +10,35 @@ import numpy as np
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _threads
 from cthulhu.devices.numpy_._common import compute_dtype, finish, from_last, output, to_last
+from cthulhu.devices.numpy_.threads import override
+
+
+def _blas_guard():
+    """BLAS single-threaded while this thread's limit is below BLAS's own count (a
+    Dask block task sharing the cores): BLAS's thread count is process-wide, so it
+    cannot be set per calling thread, and N tasks x all cores would oversubscribe."""
+    blas = _threads.blas_threads()
+    if blas is None or _threads.workers() >= blas:
+        return contextlib.nullcontext()
+    return _threads.single_threaded_blas()
+
+
+_FLOAT16 = np.dtype(np.float16)
 
 
 @fuses("bias", "activation")
 def matmul(x, kernel, *, bias=None, activation=None):
-    if x.dtype == np.float16:
-        y = np.matmul(x.astype(np.float32), kernel.astype(np.float32))
+    # batch-1 dense layers spend microseconds here: no dtype construction, no context
+    # manager on the common path (builtin dtypes are singletons)
+    if x.dtype is _FLOAT16:
+        with _blas_guard():
+            y = np.matmul(x.astype(np.float32), kernel.astype(np.float32))
         return finish(y, bias, activation, x.dtype)
-    y = np.matmul(x, kernel)
+    if override() is None:        # the common case (no limit): no guard to enter
+        y = np.matmul(x, kernel)
+    else:
+        with _blas_guard():
+            y = np.matmul(x, kernel)
     if bias is not None:
         y += bias
     if activation == "relu":

@@ -1,5 +1,8 @@
 """Transposed convolution on NumPy arrays, without zero-stuffing.
 
+With the native kernels, the engine of :mod:`._engine` runs it (its sub-pixel phases
+in one C call); otherwise:
+
 * Stride 1: the direct convolution with the spatially flipped kernel.
 * Strides > 1 (dilation 1, what Keras allows): sub-pixel phases. The outputs
   ``r, r+s, r+2s, ...`` of each axis meet only every ``s``-th tap, so each
@@ -22,7 +25,7 @@ import math
 import numpy as np
 
 from cthulhu.devices.base import fuses
-from cthulhu.devices.numpy_ import _threads
+from cthulhu.devices.numpy_ import _engine, _threads
 from cthulhu.devices.numpy_._common import (
     cast_bias,
     chunk_rows,
@@ -136,6 +139,11 @@ def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, dat
     pads = _args.transpose_pads(spatial, ksize, strides, dilation, padding, output_padding, op)
     out_sizes = _args.transpose_out_sizes(spatial, ksize, strides, dilation, pads, op)
     b = cast_bias(bias, ctype)
+    y = _engine.conv_transpose(x, kernel, data_format=data_format, strides=strides,
+                               dilation=dilation, pads=pads, out_spatial=out_sizes, bias=b,
+                               activation=activation)
+    if y is not None:
+        return y
     if all(s == 1 for s in strides):
         # a stride-1 transposed convolution is the direct one with the flipped kernel
         flipped = np.swapaxes(np.flip(kernel, axis=tuple(range(rank))), -1, -2)
