@@ -92,8 +92,9 @@ def test_cli_missing_module_raised_later_is_one_line(capsys, monkeypatch):
     monkeypatch.setattr(devices, "run", boom)
     code, _, err = run(capsys, "devices")
     assert code == 2
-    assert err == ("cthulhu devices: error: h5py is not installed; it comes with the 'dask' "
-                   'extra: pip install "cthulhu-layers[dask]"\n')
+    # h5py comes with both 'dask' and 'keras'; the hint names the smaller extra
+    assert err == ("cthulhu devices: error: h5py is not installed; it comes with the 'keras' "
+                   'extra: pip install "cthulhu-layers[keras]"\n')
 
 
 def test_cli_unrelated_missing_module_keeps_its_traceback(monkeypatch):
