@@ -8,7 +8,6 @@ import zarr
 
 from cthulhu.cli import main
 from cthulhu.cli.predict import example_model, parse_block, run_demo
-from cthulhu.devices.dask_.progress import Progress, format_seconds
 
 
 @pytest.fixture
@@ -98,21 +97,6 @@ def test_predict_command_bad_input_is_one_line_exit_2(files, capsys, case):
 def test_parse_block():
     assert parse_block("64") == 64
     assert parse_block("64,32,16") == (64, 32, 16)
-
-
-def test_progress_line_shows_blocks_throughput_and_time_left():
-    stream = io.StringIO()
-    bar = Progress(10, voxels_per_block=1e6, stream=stream, enabled=True, rate=1e9)
-    for _ in range(4):
-        bar.update()
-    line = stream.getvalue().split("\r")[-1]
-    assert "4/10 blocks" in line and "blocks/s" in line and "Mvoxel/s" in line and "left" in line
-    bar.close()
-    assert stream.getvalue().endswith("\n")
-    assert format_seconds(3725) == "1:02:05" and format_seconds(65) == "1:05"
-    quiet = io.StringIO()
-    Progress(3, stream=quiet).update()  # not a terminal: draws nothing
-    assert quiet.getvalue() == ""
 
 
 def test_run_demo_checks_itself(tmp_path):

@@ -41,7 +41,8 @@ from .layout import fit_layout, model_input_shape
 from .lock import OutputInUseError, OutputLock, StaleLockWarning
 from .plan import output_grid
 from .program import BlockProgram, model_layers
-from .progress import Progress
+from .progress import check_progress, tracking
+from .resume import describe_differences, recorded_block
 
 __all__ = ["predict_volume", "VolumeJob", "RunSummary", "DONE_DIR", "InputChangedError",
            "OutputInUseError", "StaleLockWarning"]
@@ -154,7 +155,10 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     halo, jump = program.halo, program.jump
     if halo is not None and any(h is None for h in halo):
         halo = None
-    if block_shape is None:
+    recorded = None if (block_shape is not None or overwrite) else recorded_block(target, rank)
+    if recorded is not None:  # resuming: the blocks are the unfinished output's chunks
+        block = recorded
+    elif block_shape is None:
         block = auto_block(halo, jump, spatial_out)
     else:
         block = _normalize_block(block_shape, rank)
@@ -268,11 +272,14 @@ def _target_state(target, identity, overwrite):
         raise FileExistsError(f"output {name!r} is unfinished but has lost its block records; "
                               "pass overwrite=True (--overwrite) to start again")
     stored = info.get("identity") or {}
-    differ = [key for key in identity if stored.get(key) != identity[key]]
+    differ = describe_differences(stored, identity)
     if differ:
+        hint = ""
+        if stored.get("block shape") != identity.get("block shape"):
+            hint = ", or leave block_shape (--block) out to resume with the recorded one"
         raise FileExistsError(f"output {name!r} holds an unfinished run that differs from "
-                              f"this one in: {', '.join(differ)}; pass overwrite=True "
-                              "(--overwrite) to replace it")
+                              f"this one in: {differ}; pass overwrite=True (--overwrite) to "
+                              f"replace it{hint}")
     return "resume", info
 
 
@@ -331,8 +338,12 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
     scheduler : None, str or distributed.Client
         ``None`` (Dask's threads), ``"threads"``, ``"processes"``, ``"synchronous"``,
         a ``dask.distributed`` scheduler address, or a ``Client``.
-    progress : bool or Progress
-        Draw a progress line on a terminal (``stderr``).
+    progress : bool, "dask" or Progress
+        ``True``: a ``tqdm`` bar (blocks, Mvoxel/s, time left) on a terminal
+        (``stderr``, 80 columns at most) or in Jupyter; ``False``: none;
+        ``"dask"``: Dask's own progress bar (``dask.diagnostics.ProgressBar``, or
+        ``distributed.progress`` on a cluster). On a cluster the dashboard's
+        address is printed first, unless ``progress=False``.
     dtype : str
         Floating dtype the model runs in (default ``"float32"``).
     device : {"numpy", "cupy"}
@@ -359,6 +370,7 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
     from .scheduling import connected
 
     start = time.perf_counter()
+    check_progress(progress)
     job, blocks, plan = prepare(model, source, target, block_shape, overwrite, dtype, device,
                                 scheduler)
     with connected(scheduler) as runner:
@@ -385,21 +397,17 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
 
 
 def _execute(job, todo, scheduler, progress, shape, total):
-    from .scheduling import run_tasks
+    from .scheduling import get_client, run_tasks
 
     out_voxels = 1
     for n in shape:
         out_voxels *= n
-    bar = progress if isinstance(progress, Progress) else Progress(
-        len(todo), out_voxels / max(total, 1), enabled=None if progress else False,
-        done_before=total - len(todo))
-    try:
-        return run_tasks(run_block, job, todo, scheduler, bar.update)
-    except BaseException:
-        job.halt()  # the lock is released only once no block of this process still writes
-        raise
-    finally:
-        bar.close()
+    with tracking(progress, get_client(scheduler), len(todo), total, out_voxels) as (done, show):
+        try:
+            return run_tasks(run_block, job, todo, scheduler, done, show)
+        except BaseException:
+            job.halt()  # the lock is released only once no block of this process still writes
+            raise
 
 
 def _finish(target, generation):
