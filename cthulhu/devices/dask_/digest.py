@@ -34,8 +34,10 @@ _METADATA = {"zarr.json": "attributes", ".zarray": None}
 _SKIPPED = (".zattrs", ".zgroup")
 
 
-def combine(parts) -> str:
-    """One digest for a list of ``(name, digest)`` parts."""
+def combine(parts) -> str | None:
+    """One digest for a list of ``(name, digest)`` parts (``None`` for no digest)."""
+    if parts is None:
+        return None
     digest = hashlib.sha256()
     for name, value in parts:
         digest.update(f"{name}\0{value}\n".encode())
@@ -43,7 +45,14 @@ def combine(parts) -> str:
 
 
 def input_parts(source):
-    """``[(part name, hex digest), ...]`` of the content of ``source`` (a ``stores.Source``)."""
+    """``[(part name, hex digest), ...]`` of the content of ``source`` (a ``stores.Source``).
+
+    ``None`` for a lazy Dask array: digesting it would compute the whole graph once
+    more before the run computes it again (and hold it, for an unchunked result).
+    Its output records no digest and cannot be resumed (:mod:`.resume`).
+    """
+    if source.kind == "dask":
+        return None
     if source.kind == "zarr":
         return _zarr_parts(Path(source.path))
     return _slab_parts(source)
@@ -119,6 +128,8 @@ def describe_change(old, new, limit=4) -> str:
 
 def dump_parts(parts) -> bytes:
     """The text form of a part list (one ``digest name`` line each) for the output's records."""
+    if parts is None:
+        return b""
     return "".join(f"{value} {name}\n" for name, value in parts).encode()
 
 

@@ -8,7 +8,7 @@ both.
 
 from __future__ import annotations
 
-__all__ = ["recorded_block", "describe_differences"]
+__all__ = ["recorded_block", "describe_differences", "check_resumable"]
 
 # identity entries shown with their values (the others are digests, not worth showing)
 _SHOWN = ("block shape", "input shape", "input dtype", "output shape", "dtype")
@@ -54,3 +54,23 @@ def describe_differences(stored, identity):
         else:
             words.append(key)
     return ", ".join(words)
+
+
+def check_resumable(target, info, source):
+    """Refuse to resume an output whose input content cannot be compared.
+
+    A lazy Dask input is not digested (:func:`.digest.input_parts`): blocks already
+    written may come from other values than the ones it would compute now (its graph
+    may read files that changed, or draw random numbers), so its unfinished output
+    is not resumed; and an output made from such an input holds no digest to
+    compare a resume's input with.
+    """
+    name = f"{target!r}" if isinstance(target, str) else repr(str(target))
+    if source.kind == "dask" or info.get("input_digest") is None:
+        what = ("this run's input is a lazy Dask array" if source.kind == "dask"
+                else "it was made from a lazy Dask array")
+        raise FileExistsError(
+            f"output {name} holds an unfinished run that cannot be resumed: {what}, whose "
+            "values cthulhu does not digest (that would compute it twice); pass overwrite=True "
+            "(--overwrite) to start again - to make a run resumable, store the input first "
+            "(x.to_zarr('input.zarr')) and run from the store")

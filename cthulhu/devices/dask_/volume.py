@@ -42,7 +42,7 @@ from .lock import OutputInUseError, OutputLock, StaleLockWarning
 from .plan import output_grid
 from .program import BlockProgram, model_layers
 from .progress import check_progress, tracking
-from .resume import describe_differences, recorded_block
+from .resume import check_resumable, describe_differences, recorded_block
 
 __all__ = ["predict_volume", "VolumeJob", "RunSummary", "DONE_DIR", "InputChangedError",
            "OutputInUseError", "StaleLockWarning"]
@@ -181,7 +181,9 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
     chunks = _chunks(out_full, out_layout, program, block)
     identity = _identity(model, layers, src, block, out_full, dtype)
     OutputLock(target).check()  # a run in progress is the first thing to tell
-    state, _ = _target_state(target, identity, overwrite)
+    state, info = _target_state(target, identity, overwrite)
+    if state == "resume":
+        check_resumable(target, info, src)
     attrs = {
         "format": outputs.FORMAT, "format_version": outputs.FORMAT_VERSION,
         "model_name": getattr(model, "name", type(model).__name__),
@@ -284,6 +286,7 @@ def _target_state(target, identity, overwrite):
 
 
 def _check_content(target, info, parts, src):
+    check_resumable(target, info, src)
     if info.get("input_digest") == digest.combine(parts):
         return
     record = Path(target) / DONE_DIR / f"input-{info['generation']}.txt"
