@@ -35,21 +35,41 @@ def add_parser(subparsers):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output written by cthulhu predict (anything "
                              "else is refused, never deleted)")
-    parser.add_argument("--no-progress", action="store_true", help="never draw a progress line")
+    parser.add_argument("--chunks", default=None, metavar="N[,N,...]",
+                        help="output chunk size per spatial axis, dividing the block (default: "
+                             "one chunk per block)")
+    parser.add_argument("--compression", default=None, metavar="CODEC[:LEVEL]",
+                        help="output compression: zstd (default), blosc, gzip, each with an "
+                             "optional :LEVEL, or none")
+    parser.add_argument("--output-dtype", default=None, metavar="DTYPE",
+                        help="stored dtype, e.g. float16 or uint8 (integers are rounded and "
+                             "clipped; default float32)")
+    parser.add_argument("--ome", action="store_true",
+                        help="write an OME-NGFF image: OUT is a group with the axes and voxel "
+                             "scale, the array is OUT/0")
+    parser.add_argument("--plan", default=None, metavar="FILE.svg",
+                        help="draw the block plan (grid, halo, edge blocks) to FILE.svg before "
+                             "computing; with --plan-only, compute nothing")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="only draw --plan (and print the plan), then stop")
+    parser.add_argument("--progress", default="bar", choices=("bar", "dask", "none"),
+                        help="bar: a progress bar on a terminal (default); dask: Dask's own "
+                             "progress bar; none")
+    parser.add_argument("--no-progress", action="store_true", help="the same as --progress none")
     return parser
 
 
-def parse_block(text: str):
+def parse_block(text: str, option="--block"):
     """``"64"`` -> ``64``; ``"64,64,32"`` -> ``(64, 64, 32)``."""
     from cthulhu.cli import CliError
 
     try:
         values = tuple(int(part) for part in str(text).split(","))
     except ValueError:
-        raise CliError(f"--block must be a positive int or ints separated by commas, "
+        raise CliError(f"{option} must be a positive int or ints separated by commas, "
                        f"got {text!r}") from None
     if not values or any(v <= 0 for v in values):
-        raise CliError(f"--block must be positive, got {text!r}")
+        raise CliError(f"{option} must be positive, got {text!r}")
     return values[0] if len(values) == 1 else values
 
 
@@ -72,16 +92,33 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 def run(args) -> int:
     import warnings
 
-    from cthulhu.devices.dask_ import predict_volume
+    from cthulhu.devices.dask_ import plan_volume, predict_volume
 
     block = None if args.block is None else parse_block(args.block)
+    chunks = None if args.chunks is None else parse_block(args.chunks, "--chunks")
+    if args.plan_only and not args.plan:
+        from cthulhu.cli import CliError
+
+        raise CliError("--plan-only needs --plan FILE.svg")
     model = _load(args.model)
+    progress = {"bar": True, "dask": "dask", "none": False}[args.progress]
+    if args.no_progress:
+        progress = False
     with warnings.catch_warnings():
         warnings.showwarning = _warn_in_one_line  # e.g. "taking over a stale lock"
+        if args.plan_only:
+            plan = plan_volume(model, args.input, block_shape=block, target=args.output)
+            plan.save(args.plan)
+            print(f"cthulhu predict: {plan.line()}; drawn to {args.plan}")
+            return 0
         summary = predict_volume(model, args.input, args.output, block_shape=block,
                                  overwrite=args.overwrite, scheduler=args.scheduler,
-                                 progress=not args.no_progress, device=args.device)
+                                 progress=progress, device=args.device, chunks=chunks,
+                                 compression=args.compression, output_dtype=args.output_dtype,
+                                 ome=args.ome, plan=args.plan)
     print(f"cthulhu predict: {summary.line()}")
+    for line in summary.how_to_open():
+        print(f"cthulhu predict: {line}")
     return 0
 
 

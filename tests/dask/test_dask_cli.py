@@ -27,7 +27,10 @@ def test_predict_command_writes_the_result_and_one_summary_line(files, capsys):
                  "--output", str(folder / "out.zarr"), "--block", "6,5,5"])
     out, err = capsys.readouterr()
     assert code == 0
-    assert out.count("\n") == 1 and "blocks computed" in out and "(12, 10, 9)" in out
+    lines = out.splitlines()
+    assert "blocks computed" in lines[0] and "(12, 10, 9)" in lines[0]
+    assert [line.split(": ")[1].split(" ")[0] for line in lines[1:]] == ["open", "view", "view"]
+    assert "napari" in out and "neuroglancer" in out
     assert err == ""  # no progress line when stderr is not a terminal
     result = zarr.open_array(str(folder / "out.zarr"))
     assert result.chunks == (6, 5, 5)

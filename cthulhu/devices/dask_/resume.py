@@ -12,6 +12,9 @@ __all__ = ["recorded_block", "describe_differences", "check_resumable"]
 
 # identity entries shown with their values (the others are digests, not worth showing)
 _SHOWN = ("block shape", "input shape", "input dtype", "output shape", "dtype")
+# storage options, recorded only when not the default (options.py)
+_DEFAULTS = {"output chunks": "one per block", "output dtype": "the compute dtype",
+             "compression": "zstd"}
 
 
 def recorded_block(target, rank):
@@ -36,21 +39,28 @@ def recorded_block(target, rank):
     return None
 
 
-def _text(value):
+def _text(value, key=None):
+    if value is None and key in _DEFAULTS:
+        return _DEFAULTS[key]
     if isinstance(value, list):
         return "(" + ", ".join(str(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return str(value)
 
 
 def describe_differences(stored, identity):
-    """``"model weights, block shape (this run (64, 64, 64), the unfinished run (32, 32, 32))"``."""
+    """``"model weights, block shape (this run (64, 64, 64), the unfinished run (32, 32, 32))"``.
+
+    Both identities' keys count: the storage options are recorded only where they
+    differ from their defaults (so outputs of earlier releases still resume).
+    """
     words = []
-    for key, value in identity.items():
-        old = stored.get(key)
-        if old == value:
+    for key in [*identity, *(k for k in stored if k not in identity)]:
+        new, old = identity.get(key), stored.get(key)
+        if old == new:
             continue
-        if key in _SHOWN:
-            words.append(f"{key} (this run {_text(value)}, the unfinished run {_text(old)})")
+        if key in _SHOWN or key in _DEFAULTS:
+            words.append(f"{key} (this run {_text(new, key)}, the unfinished run "
+                         f"{_text(old, key)})")
         else:
             words.append(key)
     return ", ".join(words)

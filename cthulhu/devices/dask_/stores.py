@@ -298,13 +298,16 @@ def open_source(spec) -> Source:
     return spec if isinstance(spec, Source) else Source(spec)
 
 
-def create_target(path, shape, chunks, dtype, attributes, overwrite=False):
-    """Create the output Zarr v3 array at ``path`` with one chunk per output block."""
+def create_target(path, shape, chunks, dtype, attributes, overwrite=False, dimension_names=None,
+                  compressors="auto"):
+    """Create the output Zarr v3 array at ``path`` (chunks: whole chunks per output block)."""
     import zarr
 
     return zarr.create_array(store=os.fspath(path), shape=tuple(shape), chunks=tuple(chunks),
                              dtype=dtype, fill_value=0, attributes=attributes,
-                             overwrite=overwrite, zarr_format=3)
+                             overwrite=overwrite, zarr_format=3, compressors=compressors,
+                             dimension_names=None if dimension_names is None
+                             else tuple(dimension_names))
 
 
 def open_target(path, mode="r+"):
