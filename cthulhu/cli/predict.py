@@ -6,7 +6,8 @@
 Inputs: a Zarr array, ``file.h5:dataset`` or a ``.npy`` file; the output is a
 Zarr (v3) array. A progress line (blocks, throughput, time left) is drawn on a
 terminal, then one summary line. Bad input is one error line and exit status 2,
-with nothing written. ``run_demo()`` is the built-in example (``cthulhu demo``).
+with nothing written. ``example_model()`` and ``example_volume()`` are the built-in
+example's (``cthulhu demo``).
 """
 
 from __future__ import annotations
@@ -157,46 +158,3 @@ def example_volume(path, shape=(128, 128, 128), chunks=(32, 32, 32), seed=0):
         noise = rng.standard_normal((stop - start, *shape[1:])).astype(np.float32) * 0.1
         array[start:stop] = depth[:, None, None] * plane[None] + noise
     return array
-
-
-def run_demo(workdir=None, size=64, block=32, stream=None) -> int:
-    """The main job on built-in data: an example model over an example volume, out of core.
-
-    Creates the example model (three ``Cthalpa3D``) and a ``size``-cubed example
-    Zarr volume in ``workdir`` (a temporary folder by default), runs
-    :func:`cthulhu.predict_volume` with a progress line, checks the result
-    against the in-memory ``model.predict`` and prints a summary. Returns the
-    exit status (0 when the results agree).
-    """
-    import tempfile
-    from pathlib import Path
-
-    import numpy as np
-    import zarr
-
-    from cthulhu.devices.dask_ import predict_volume
-
-    out = stream or sys.stdout
-    with tempfile.TemporaryDirectory(prefix="cthulhu-demo-") as tmp:
-        folder = Path(workdir) if workdir is not None else Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        model = example_model()
-        source = folder / "example_volume.zarr"
-        target = folder / "example_prediction.zarr"
-        print(f"cthulhu demo: model {model.name!r} (3 x Cthalpa3D) over a {size}^3 example "
-              f"volume, blocks of {block}^3", file=out)
-        example_volume(source, (size,) * 3, (block,) * 3)
-        summary = predict_volume(model, source, target, block_shape=block, overwrite=True)
-        print(f"cthulhu demo: {summary.line()}", file=out)
-        result = zarr.open_array(str(target), mode="r")[...]
-        volume = zarr.open_array(str(source), mode="r")[...]
-        expected = model.predict(volume[None, ..., None])[0, ..., 0]
-        diff = float(np.max(np.abs(result - expected)))
-        ok = diff <= 1e-4
-        print(f"cthulhu demo: largest difference from the in-memory model.predict: {diff:.2e} "
-              f"({'ok' if ok else 'MISMATCH'})", file=out)
-        return 0 if ok else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_demo())

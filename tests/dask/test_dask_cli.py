@@ -1,13 +1,12 @@
 """``cthulhu predict`` and the built-in demo: results, summary, progress line, error lines."""
 
-import io
 
 import numpy as np
 import pytest
 import zarr
 
 from cthulhu.cli import main
-from cthulhu.cli.predict import example_model, parse_block, run_demo
+from cthulhu.cli.predict import example_model, parse_block
 
 
 @pytest.fixture
@@ -100,11 +99,3 @@ def test_predict_command_bad_input_is_one_line_exit_2(files, capsys, case):
 def test_parse_block():
     assert parse_block("64") == 64
     assert parse_block("64,32,16") == (64, 32, 16)
-
-
-def test_run_demo_checks_itself(tmp_path):
-    stream = io.StringIO()
-    assert run_demo(workdir=tmp_path, size=20, block=10, stream=stream) == 0
-    text = stream.getvalue()
-    assert "8 blocks computed" in text and "(ok)" in text
-    assert (tmp_path / "example_prediction.zarr").is_dir()
