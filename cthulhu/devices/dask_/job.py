@@ -91,7 +91,7 @@ class VolumeJob:
         for axis, sl in zip((0, *self.program.spatial_axes), index, strict=True):
             full[axis] = sl
         stored = self.out_layout.stored_index(tuple(full))
-        if not self.records.is_dir():  # the output was replaced or removed: write nothing
+        if not self._generation_open():  # the output was replaced or removed: write nothing
             raise OSError(f"output {self.target!r} was removed or replaced while this run "
                           "wrote it; block not written")
         try:
@@ -102,8 +102,20 @@ class VolumeJob:
         except OSError as exc:
             raise OSError(f"output {self.target!r}: cannot write block {block}: "
                           f"{exc.strerror or exc}") from exc
-        _record(self, block)
+        self._record_block(block)
         return int(y.size)
+
+    # What a store output (storeoutput.StoreJob) does its own way:
+    def _generation_open(self):
+        """Whether this output generation's record folder still exists (the fence)."""
+        return self.records.is_dir()
+
+    def _record_block(self, block):
+        _record(self, block)
+
+    def done(self):
+        """The names of the blocks already recorded in this generation."""
+        return set(os.listdir(self.records))
 
     def _sync_chunk(self, out, stored):
         """``fsync`` the block's chunk files, their folders, and any folder new since the last.

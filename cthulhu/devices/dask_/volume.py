@@ -154,12 +154,15 @@ class Geometry:
 
 
 def geometry(model, source, block_shape=None, dtype="float32", device="numpy", target=None,
-             overwrite=False):
+             overwrite=False, recorded=None):
     """Check the model, input and blocks, and work out the run's shapes; reads no values.
 
-    With a ``target`` holding an unfinished output and no ``block_shape``, the
-    output's recorded block is used (a resume).
+    With a ``target`` holding an unfinished output (or ``recorded(rank)`` giving one's
+    block) and no ``block_shape``, the output's recorded block is used (a resume).
     """
+    if recorded is None and target is not None:
+        def recorded(rank):
+            return recorded_block(target, rank)
     _check_device(device)
     _check_dtype(dtype)
     layers = model_layers(model)
@@ -175,11 +178,11 @@ def geometry(model, source, block_shape=None, dtype="float32", device="numpy", t
     halo, jump = program.halo, program.jump
     if halo is not None and any(h is None for h in halo):
         halo = None
-    recorded = None
-    if block_shape is None and not overwrite and target is not None:
-        recorded = recorded_block(target, rank)
-    if recorded is not None:  # resuming: the blocks are the unfinished output's chunks
-        block = recorded
+    resumed = None
+    if block_shape is None and not overwrite and recorded is not None:
+        resumed = recorded(rank)
+    if resumed is not None:  # resuming: the blocks are the unfinished output's chunks
+        block = resumed
     elif block_shape is None:
         block = auto_block(halo, jump, spatial_out)
     else:
@@ -204,17 +207,21 @@ def geometry(model, source, block_shape=None, dtype="float32", device="numpy", t
                     out_stored=out_layout.stored_shape(out_full))
 
 
-def prepare(model, source, target, block_shape=None, overwrite=False, dtype="float32",
-            device="numpy", scheduler=None, chunks=None, compression=None, output_dtype=None):
-    """Check everything and plan the run; writes nothing. Returns ``(job, blocks, plan)``."""
+def plan_run(model, source, block_shape=None, overwrite=False, dtype="float32", device="numpy",
+             scheduler=None, chunks=None, compression=None, output_dtype=None, recorded=None):
+    """Everything about a run that does not depend on where its output goes; writes nothing.
+
+    ``recorded(rank)`` gives an unfinished output's block (or ``None``). Returns
+    ``(geometry, plan)``; ``plan`` lacks the output's ``"state"``.
+    """
     from .scheduling import check_scheduler
 
     check_scheduler(scheduler)
     codec = options.compressors(compression)
     out_dtype = options.check_output_dtype(output_dtype, dtype)
-    geo = geometry(model, source, block_shape, dtype, device, target, overwrite)
+    geo = geometry(model, source, block_shape, dtype, device, recorded=recorded,
+                   overwrite=overwrite)
     src, program, block, layers = geo.source, geo.program, geo.block, geo.layers
-    outputs.check_apart(target, src.paths())
     out_chunks = options.check_chunks(chunks, block, geo.spatial_out)
     src.cache_bytes = cache_bytes(src, geo.layout,
                                   _region_extent(program, block, geo.spatial_out))
@@ -227,10 +234,6 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
         identity["output dtype"] = str(out_dtype)
     if compression is not None:
         identity["compression"] = options.describe(compression)
-    OutputLock(target).check()  # a run in progress is the first thing to tell
-    state, info = _target_state(target, identity, overwrite)
-    if state == "resume":
-        check_resumable(target, info, src)
     names, copied, coordinates = metadata.for_output(metadata.read_input(src), geo.layout,
                                                      geo.out_layout, program, geo.out_full)
     attrs = {
@@ -242,14 +245,29 @@ def prepare(model, source, target, block_shape=None, overwrite=False, dtype="flo
         "fingerprint": _sha(json.dumps(identity, sort_keys=True).encode()),
         "identity": identity, "complete": False, "coordinates": _json_safe(coordinates),
     }
-    job = VolumeJob(program, src, geo.layout, geo.out_layout, target, dtype, device,
-                    out_dtype=str(out_dtype))
     blocks = [(b, ranges) for b in range(geo.out_full[0])
               for _, ranges in output_grid(geo.spatial_out, block)]
-    return job, blocks, {"state": state, "attrs": attrs, "shape": geo.out_stored,
-                         "chunks": stored_chunks, "dtype": str(out_dtype), "identity": identity,
-                         "dimension_names": names, "copied": copied, "codec": codec,
-                         "coordinates": coordinates, "geometry": geo}
+    return geo, {"attrs": attrs, "shape": geo.out_stored, "chunks": stored_chunks,
+                 "dtype": str(out_dtype), "identity": identity, "dimension_names": names,
+                 "copied": copied, "codec": codec, "coordinates": coordinates,
+                 "geometry": geo, "blocks": blocks}
+
+
+def prepare(model, source, target, block_shape=None, overwrite=False, dtype="float32",
+            device="numpy", scheduler=None, chunks=None, compression=None, output_dtype=None):
+    """Check everything and plan the run; writes nothing. Returns ``(job, blocks, plan)``."""
+    geo, plan = plan_run(model, source, block_shape, overwrite, dtype, device, scheduler, chunks,
+                         compression, output_dtype,
+                         recorded=lambda rank: recorded_block(target, rank))
+    src = geo.source
+    outputs.check_apart(target, src.paths())
+    OutputLock(target).check()  # a run in progress is the first thing to tell
+    state, info = _target_state(target, plan["identity"], overwrite)
+    if state == "resume":
+        check_resumable(target, info, src)
+    job = VolumeJob(geo.program, src, geo.layout, geo.out_layout, target, dtype, device,
+                    out_dtype=plan["dtype"])
+    return job, plan["blocks"], dict(plan, state=state)
 
 
 def np_dtype(dtype):
@@ -480,7 +498,7 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
                     outputs.remove_output(array)
                 job.generation = uuid.uuid4().hex
                 _create(array, plan, parts, job.generation)
-            done = set(os.listdir(job.records))
+            done = job.done()
             todo = [b for b in blocks if marker_name(b) not in done]
             voxels = _execute(job, todo, runner, progress, plan["shape"], len(blocks))
             _finish(array, job.generation)
