@@ -55,6 +55,8 @@ def input_parts(source):
         return None
     if source.kind == "zarr":
         return _zarr_parts(Path(source.path))
+    if source.kind == "store":
+        return _store_parts(source.place)
     return _slab_parts(source)
 
 
@@ -64,6 +66,29 @@ def _zarr_parts(root):
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # hashlib releases the GIL
         digests = list(pool.map(lambda rel: _file_digest(root, rel), files))
     return list(zip(files, digests, strict=True))
+
+
+def _store_parts(place):
+    """The same parts as :func:`_zarr_parts`, from the objects under a store prefix."""
+    keys = sorted(k for k in place.keys()
+                  if k.rsplit("/", 1)[-1] not in _SKIPPED and not k.endswith((".partial", ".tmp")))
+
+    def part(key):
+        rel = place.relative(key)
+        return rel, _bytes_digest(rel, place.objects.get(key) or b"")
+
+    workers = min(8, os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(part, keys))
+
+
+def _bytes_digest(rel, data):
+    if rel in _METADATA:
+        document = json.loads(data)
+        if _METADATA[rel] is not None and isinstance(document, dict):
+            document.pop(_METADATA[rel], None)
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def _stored_files(root):

@@ -51,11 +51,11 @@ class InputMetadata:
 
 def read_input(source) -> InputMetadata:
     """What ``source`` (a ``stores.Source``) says about its axes, attributes and scale."""
-    array = source._open() if source.kind in ("zarr", "hdf5") else source._array
+    array = source._open() if source.kind in ("zarr", "hdf5", "store") else source._array
     rank = len(source.shape)
     if source.kind == "hdf5":
         return _hdf5(array, rank)
-    if source.kind not in ("zarr", "array") or not hasattr(array, "metadata"):
+    if source.kind not in ("zarr", "array", "store") or not hasattr(array, "metadata"):
         return InputMetadata()  # NumPy, .npy, a lazy Dask array: nothing to read
     attrs = _json_attributes(array)
     names = getattr(array.metadata, "dimension_names", None)

@@ -69,7 +69,8 @@ def _place(spec, storage_options, writing):
             fs, path = fsspec.core.url_to_fs(spec, **(storage_options or {}))
         except (ImportError, ValueError) as exc:
             raise ValueError(f"{what} {spec!r}: {exc}") from None
-        return StorePlace(_FsspecObjects(fs, scheme), path.rstrip("/"), spec, storage_options)
+        return StorePlace(_FsspecObjects(fs, scheme, spec, storage_options), path.rstrip("/"),
+                          spec, storage_options)
     return _place_of_object(spec, what, writing)
 
 
@@ -85,7 +86,8 @@ def _place_of_object(spec, what, writing):
     if isinstance(store, LocalStore):
         return Path(store.root) / sub
     if isinstance(store, MemoryStore):
-        return StorePlace(_ZarrObjects(store), sub.strip("/"), f"memory store {sub!r}", None)
+        name = "MemoryStore" + (f"/{sub.strip('/')}" if sub.strip("/") else "")
+        return StorePlace(_ZarrObjects(store), sub.strip("/"), name, None)
     if isinstance(store, FsspecStore):
         fs = getattr(store.fs, "sync_fs", store.fs)
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
@@ -127,6 +129,15 @@ class StorePlace:
 
     def key(self, *parts):
         return "/".join(p for p in (self.path, *parts) if p)
+
+    def relative(self, key):
+        """``key`` below this place's prefix (``"c/0/1"``)."""
+        return key[len(self.path) + 1:] if self.path else key
+
+    def keys(self):
+        """Every key below the prefix, but this place's own lock (a store's root holds it)."""
+        lock = self.sibling(".cthulhu-lock")
+        return [k for k in self.objects.list(self.path) if not k.startswith(lock)]
 
     def sibling(self, suffix):
         """The key beside this place's prefix: ``<prefix><suffix>``."""
@@ -170,8 +181,8 @@ class Objects:
 
 
 class _FsspecObjects(Objects):
-    def __init__(self, fs, protocol):
-        self.fs, self.protocol = fs, protocol
+    def __init__(self, fs, protocol, url=None, options=None):
+        self.fs, self.protocol, self.url, self.options = fs, protocol, url, options
         self.in_process = protocol == "memory"
         self.durable = protocol in ("s3", "s3a")  # an acknowledged PUT is stored
         endpoint = getattr(fs, "client_kwargs", {}) or {}
@@ -216,14 +227,15 @@ class _FsspecObjects(Objects):
         self.fs.invalidate_cache(key)
 
     def zarr_store(self, path, read_only=False):
-        from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
         from zarr.storage import FsspecStore
 
-        fs = self.fs
-        if not getattr(fs, "async_impl", False):
-            fs = AsyncFileSystemWrapper(fs)
-        elif getattr(fs, "asynchronous", False) is False:  # s3fs: zarr wants an async instance
-            fs = type(fs)(**{**fs.storage_options, "asynchronous": True})
+        if self.url is not None:  # as Zarr builds it from a URL (an asynchronous filesystem)
+            store = FsspecStore.from_url(self.url, storage_options=self.options,
+                                         read_only=read_only)
+            return store, ""
+        from zarr.storage._fsspec import _make_async
+
+        fs = self.fs if self.fs.async_impl else _make_async(self.fs)
         return FsspecStore(fs, read_only=read_only, path=path), ""
 
 
@@ -242,8 +254,10 @@ class _ZarrObjects(Objects):
         return sync(coroutine)
 
     def list(self, prefix):
+        prefix = prefix.strip("/")
+
         async def collect():
-            return [k async for k in self.store.list_prefix(prefix.strip("/") + "/")]
+            return [k async for k in self.store.list_prefix(prefix + "/" if prefix else "")]
 
         return self._sync(collect())
 

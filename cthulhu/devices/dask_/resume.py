@@ -8,7 +8,8 @@ both.
 
 from __future__ import annotations
 
-__all__ = ["recorded_block", "describe_differences", "check_resumable"]
+__all__ = ["recorded_block", "block_of_info", "decide", "describe_differences",
+           "check_resumable"]
 
 # identity entries shown with their values (the others are digests, not worth showing)
 _SHOWN = ("block shape", "input shape", "input dtype", "output shape", "dtype")
@@ -30,6 +31,13 @@ def recorded_block(target, rank):
         info = outputs.existing_output(target, to_replace=False)
     except (OSError, ValueError):
         return None
+    return block_of_info(info, rank)
+
+
+def block_of_info(info, rank):
+    """The recorded block in an output's ``"cthulhu"`` attributes ``info``, if unfinished."""
+    from . import outputs
+
     if not info or info.get("complete") or info.get("format_version") != outputs.FORMAT_VERSION:
         return None
     block = (info.get("identity") or {}).get("block shape")
@@ -37,6 +45,40 @@ def recorded_block(target, rank):
             and all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in block)):
         return tuple(block)
     return None
+
+
+def decide(name, info, identity, overwrite, records_there):
+    """``"new"``, ``"overwrite"`` or ``"resume"`` for an output whose attributes are ``info``
+    (``None``: nothing there); raises ``FileExistsError`` when it may not be used.
+
+    ``records_there``: whether the output's block records of its generation exist.
+    """
+    from . import outputs
+
+    if info is None:
+        return "new"
+    if overwrite:
+        return "overwrite"
+    if info.get("complete"):
+        raise FileExistsError(f"output {name!r} already exists; pass overwrite=True "
+                              "(--overwrite) to replace it")
+    if info.get("format_version") != outputs.FORMAT_VERSION:
+        raise FileExistsError(f"output {name!r} holds an unfinished run of an older cthulhu "
+                              f"(output format {info.get('format_version')}), which cannot be "
+                              "resumed; pass overwrite=True (--overwrite) to start again")
+    if not (isinstance(info.get("generation"), str) and records_there):
+        raise FileExistsError(f"output {name!r} is unfinished but has lost its block records; "
+                              "pass overwrite=True (--overwrite) to start again")
+    stored = info.get("identity") or {}
+    differ = describe_differences(stored, identity)
+    if differ:
+        hint = ""
+        if stored.get("block shape") != identity.get("block shape"):
+            hint = ", or leave block_shape (--block) out to resume with the recorded one"
+        raise FileExistsError(f"output {name!r} holds an unfinished run that differs from "
+                              f"this one in: {differ}; pass overwrite=True (--overwrite) to "
+                              f"replace it{hint}")
+    return "resume"
 
 
 def _text(value, key=None):

@@ -63,11 +63,22 @@ class Source:
         a volume two blocks wide) instead of about once.
     """
 
-    def __init__(self, spec):
+    def __init__(self, spec, storage_options=None):
+        from .places import input_place
+
         self._array = None
         self.cache_bytes = 0
         self._cache = None
-        if isinstance(spec, (str, os.PathLike)):
+        self.place = input_place(spec, storage_options)
+        if self.place is not None:  # a URL or a Zarr store: a Zarr array in a store
+            self.spec, self.kind, self.path, self.dataset = self.place.name, "store", None, None
+            array = self._open()
+        elif isinstance(spec, str) and spec.lower().startswith(("file://", "local://")):
+            from .places import _local_of_url
+
+            self.__init__(os.fspath(_local_of_url(spec)))
+            return
+        elif isinstance(spec, (str, os.PathLike)):
             self.spec = os.fspath(spec)
             self.kind, self.path, self.dataset = self._classify(self.spec)
             array = self._open()
@@ -106,7 +117,9 @@ class Source:
     def _open(self):
         if self._array is not None:
             return self._array
-        if self.kind == "zarr":
+        if self.kind == "store":
+            self._array = _open_in_store(self.place, self.spec)
+        elif self.kind == "zarr":
             import zarr
 
             try:
@@ -136,7 +149,8 @@ class Source:
         import numpy as np
 
         array = self._open()
-        if self.chunks is None or self.kind not in ("zarr", "hdf5", "dask") or self.cache_bytes <= 0:
+        if (self.chunks is None or self.kind not in ("zarr", "hdf5", "dask", "store")
+                or self.cache_bytes <= 0):
             return _values(array[tuple(slices)])
         bounds = [sl.indices(n)[:2] for sl, n in zip(slices, self.shape, strict=True)]
         out = np.empty(tuple(max(b - a, 0) for a, b in bounds), dtype=self.dtype)
@@ -186,6 +200,19 @@ class Source:
         if self.kind not in ("array", "dask"):
             state["_array"] = None
         return state
+
+
+def _open_in_store(place, spec):
+    import zarr
+
+    if not place.objects.list(place.path):
+        raise FileNotFoundError(f"input {spec!r}: no such Zarr array (nothing under that "
+                                "prefix)")
+    store, path = place.zarr_store(read_only=True)
+    try:
+        return zarr.open_array(store=store, path=path or None, mode="r")
+    except Exception as exc:  # zarr raises several types for "not an array"
+        raise ValueError(f"input {spec!r}: cannot open as a Zarr array ({exc})") from exc
 
 
 class _ChunkCache:
@@ -293,9 +320,9 @@ def _chunks_of(array):
     return None
 
 
-def open_source(spec) -> Source:
+def open_source(spec, storage_options=None) -> Source:
     """Open ``spec`` (see :class:`Source`) as a read-only volume."""
-    return spec if isinstance(spec, Source) else Source(spec)
+    return spec if isinstance(spec, Source) else Source(spec, storage_options)
 
 
 def create_target(path, shape, chunks, dtype, attributes, overwrite=False, dimension_names=None,

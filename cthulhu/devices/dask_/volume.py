@@ -40,10 +40,11 @@ from .blocks import auto_block, cache_bytes
 from .job import VolumeJob, marker_name, run_block
 from .layout import fit_layout, model_input_shape
 from .lock import OutputInUseError, OutputLock, StaleLockWarning
+from .places import StorePlace, output_place
 from .plan import output_grid
 from .program import BlockProgram, model_layers
 from .progress import check_progress, tracking
-from .resume import check_resumable, describe_differences, recorded_block
+from .resume import check_resumable, decide, recorded_block
 
 __all__ = ["predict_volume", "VolumeJob", "RunSummary", "DONE_DIR", "InputChangedError",
            "OutputInUseError", "StaleLockWarning"]
@@ -333,46 +334,29 @@ def _target_state(target, identity, overwrite):
     """``("new" | "overwrite" | "resume", attributes)``; raises when the output may not be used."""
     # Refuses anything that is not a cthulhu output.
     info = outputs.existing_output(target, to_replace=overwrite)
-    name = os.fspath(target)
-    if info is None:
-        return "new", None
-    if overwrite:
-        return "overwrite", info
-    if info.get("complete"):
-        raise FileExistsError(f"output {name!r} already exists; pass overwrite=True "
-                              "(--overwrite) to replace it")
-    if info.get("format_version") != outputs.FORMAT_VERSION:
-        raise FileExistsError(f"output {name!r} holds an unfinished run of an older cthulhu "
-                              f"(output format {info.get('format_version')}), which cannot be "
-                              "resumed; pass overwrite=True (--overwrite) to start again")
-    generation = info.get("generation")
-    if not (isinstance(generation, str) and (Path(target) / DONE_DIR / generation).is_dir()):
-        raise FileExistsError(f"output {name!r} is unfinished but has lost its block records; "
-                              "pass overwrite=True (--overwrite) to start again")
-    stored = info.get("identity") or {}
-    differ = describe_differences(stored, identity)
-    if differ:
-        hint = ""
-        if stored.get("block shape") != identity.get("block shape"):
-            hint = ", or leave block_shape (--block) out to resume with the recorded one"
-        raise FileExistsError(f"output {name!r} holds an unfinished run that differs from "
-                              f"this one in: {differ}; pass overwrite=True (--overwrite) to "
-                              f"replace it{hint}")
-    return "resume", info
+    generation = (info or {}).get("generation")
+    records = isinstance(generation, str) and (Path(target) / DONE_DIR / generation).is_dir()
+    return decide(os.fspath(target), info, identity, overwrite, records), info
 
 
 def _check_content(target, info, parts, src):
-    check_resumable(target, info, src)
-    if info.get("input_digest") == digest.combine(parts):
-        return
     record = Path(target) / DONE_DIR / f"input-{info['generation']}.txt"
     try:
-        old = digest.load_parts(record.read_bytes())
-        what = digest.describe_change(old, parts)
+        old = record.read_bytes()
     except OSError:
-        what = "its content digest differs"
+        old = None
+    _check_content_parts(os.fspath(target), info, parts, src, old)
+
+
+def _check_content_parts(name, info, parts, src, old):
+    """Refuse a resume whose input content differs; ``old``: the recorded part list's bytes."""
+    check_resumable(name, info, src)
+    if info.get("input_digest") == digest.combine(parts):
+        return
+    what = ("its content digest differs" if old is None
+            else digest.describe_change(digest.load_parts(old), parts))
     raise InputChangedError(
-        f"input {src.spec!r} changed since the unfinished run in {os.fspath(target)!r} began "
+        f"input {src.spec!r} changed since the unfinished run in {name!r} began "
         f"({what}); the blocks written so far came from the old content - pass "
         "overwrite=True (--overwrite) to start again from the new one")
 
@@ -393,7 +377,8 @@ def _create(target, plan, parts, generation):
 
 def predict_volume(model, source, target, block_shape=None, overwrite=False, scheduler=None,
                    progress=True, dtype="float32", device="numpy", chunks=None,
-                   compression=None, output_dtype=None, ome=False, plan=None):
+                   compression=None, output_dtype=None, ome=False, plan=None,
+                   storage_options=None):
     """Run ``model`` over a volume on disk, block by block, into a Zarr array.
 
     Parameters
@@ -404,9 +389,11 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
         A Zarr array, ``'file.h5:dataset'``, a ``.npy`` file (memory-mapped) or an
         array. Axes: the model's ``(batch, spatial..., channels)``, or without the
         batch axis, or (single channel) spatial axes only. Real values only.
-    target : str or os.PathLike
+    target : str, os.PathLike, URL or Zarr store
         The output Zarr (v3) array; its chunks are the output blocks. It may not
-        be, contain or lie inside the input.
+        be, contain or lie inside the input. A path (or ``file://`` URL); an
+        ``s3://`` or ``memory://`` URL, or a Zarr ``MemoryStore``/``FsspecStore``
+        (see "Outputs in object stores" in the docs for what holds there).
     block_shape : int or tuple of int, optional
         Output block size per spatial axis. By default the smallest multiple of
         16 (from 64 up to 256) whose halo adds at most 15% to the block's input
@@ -443,6 +430,8 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
         Write an OME-NGFF (0.5) image: ``target`` becomes a group holding the
         ``multiscales`` metadata (axes, voxel scale, translation) of one level,
         the array ``target/0`` (see :mod:`~cthulhu.devices.dask_.ome`).
+    storage_options : dict, optional
+        Options for the fsspec filesystem of URL inputs and outputs (as Zarr's).
     plan : str or os.PathLike, optional
         Draw the block plan (:func:`~cthulhu.devices.dask_.plan_volume`) to this
         SVG file once every argument is checked, before any block is computed.
@@ -469,6 +458,19 @@ def predict_volume(model, source, target, block_shape=None, overwrite=False, sch
     start = time.perf_counter()
     check_progress(progress)
     drawing = plan
+    if not isinstance(source, stores.Source):
+        source = stores.open_source(source, storage_options)
+    place = output_place(target, storage_options)
+    if isinstance(place, StorePlace):  # s3://, memory://, a Zarr store: storeoutput.py
+        if ome:
+            raise ValueError(f"output {place.name!r}: ome=True writes local outputs only; "
+                             "write the OME-NGFF image locally and copy it")
+        from .storeoutput import predict_to_store
+
+        return predict_to_store(place, model, source, block_shape, overwrite, scheduler,
+                                progress, dtype, device, chunks, compression, output_dtype,
+                                drawing)
+    target = place  # a local path (also file:// URLs, LocalStore, arrays on one)
     array = ome_group.array_path(target) if ome else target  # where the result array goes
     group_is_new = ome and ome_group.check_group(target) is None
     job, blocks, plan = prepare(model, source, array, block_shape, overwrite, dtype, device,
