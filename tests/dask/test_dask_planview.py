@@ -120,3 +120,33 @@ def test_plan_of_every_rank(tmp_path):
     assert plan.output_shape == (19, 13, 2) and plan.grid == (3, 2)  # 2 channels kept
     _, rects = _rects(plan.svg(), "0,1")
     assert sum(r.get("class", "").startswith("block") for r in rects) == 6
+
+
+def draw_docs_picture(folder):
+    """docs/img/plan.svg: the example model over a 150 x 200 x 300 volume, blocks of 64."""
+    from pathlib import Path
+
+    volume = zarr.create_array(store=str(Path(folder) / "in.zarr"), shape=(150, 200, 300),
+                               chunks=(64, 64, 64), dtype="float32")
+    del volume
+    plan = cthulhu.plan_volume(example_model(), str(Path(folder) / "in.zarr"), block_shape=64)
+    return plan.save(Path(folder) / "plan.svg")
+
+
+def test_docs_plan_picture_is_current(tmp_path):
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "img" / "plan.svg"
+    assert draw_docs_picture(tmp_path).read_text() == docs.read_text(), (
+        "docs/img/plan.svg is out of date: run python tests/dask/test_dask_planview.py")
+
+
+if __name__ == "__main__":  # redraw docs/img/plan.svg
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        made = draw_docs_picture(tmp)
+        shutil.copy(made, Path(__file__).resolve().parents[2] / "docs" / "img" / "plan.svg")
+        print("wrote docs/img/plan.svg")
