@@ -2,12 +2,15 @@
 
     cthulhu predict MODEL --input in.zarr --output out.zarr [--block 128]
                     [--scheduler ADDRESS] [--device numpy|cupy] [--overwrite]
+                    [--chunks N] [--compression zstd:3] [--output-dtype float16] [--ome]
+                    [--plan plan.svg] [--plan-only] [--progress bar|dask|none]
 
-Inputs: a Zarr array, ``file.h5:dataset`` or a ``.npy`` file; the output is a
-Zarr (v3) array. A progress line (blocks, throughput, time left) is drawn on a
-terminal, then one summary line. Bad input is one error line and exit status 2,
-with nothing written. ``example_model()`` and ``example_volume()`` are the built-in
-example's (``cthulhu demo``).
+Inputs: a Zarr array (a path or a URL), ``file.h5:dataset`` or a ``.npy`` file;
+the output is a Zarr (v3) array at a path or an ``s3://``/``memory://`` URL. A
+progress bar (blocks, throughput, time left) is drawn on a terminal, then a
+summary line and how to open the result. Bad input is one error line and exit
+status 2, with nothing written. ``example_model()`` and ``example_volume()`` are
+the built-in example's (``cthulhu demo``).
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ def test_memory_urls_in_and_out(model, vol):
     source, target = write(memory_url("in.zarr"), vol), memory_url("out.zarr")
     summary = cthulhu.predict_volume(model, source, target, block_shape=5, progress=False)
     assert summary["blocks"] == summary["computed"] == 12
+    # only this process sees a memory store: no viewer can open it
+    assert summary.how_to_open() == [f"open it in Python: zarr.open_array({target!r})"]
     out = zarr.open_array(target)
     np.testing.assert_allclose(out[...], expected(model, vol), rtol=1e-5, atol=1e-5)
     info = dict(out.attrs)["cthulhu"]
@@ -258,8 +260,10 @@ def test_cli_writes_an_s3_url_to_s3_not_a_local_folder(s3, model, vol, tmp_path,
     np.save(tmp_path / "in.npy", vol)
     code = main(["predict", "model.cthulhu", "--input", "in.npy", "--output",
                  "s3://cthulhu-test/cli.zarr", "--block", "6", "--no-progress"])
-    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert code == 0
     assert not (tmp_path / "s3:").exists()
+    assert "zarr3://s3://cthulhu-test/cli.zarr" in out
     np.testing.assert_allclose(zarr.open_array("s3://cthulhu-test/cli.zarr",
                                                storage_options=s3)[...],
                                expected(model, vol), rtol=1e-5, atol=1e-5)

@@ -23,8 +23,16 @@ def _scale_of(array_path):
 def how_to_open(output, array, ome) -> list[str]:
     """Lines telling a user how to look at the result at ``output`` (array at ``array``)."""
     output, array = os.fspath(output), os.fspath(array)
-    folder = Path(os.path.abspath(output))
     lines = [f"open it in Python: zarr.open_array({array!r})"]
+    scheme = output.partition("://")[0] if "://" in output else None
+    if scheme is not None or output.startswith("MemoryStore"):
+        if scheme in ("s3", "s3a"):
+            lines.append(f"view it in napari: napari.imshow(zarr.open_array({array!r}))  "
+                         "(pip install napari)")
+            lines.append(f"view it in neuroglancer: add the layer zarr3://{output} (a bucket "
+                         "neuroglancer can read: public, or through a signed HTTP URL)")
+        return lines  # a memory store: only this process can open it
+    folder = Path(os.path.abspath(output))
     if ome:
         lines.append(f"view it in napari: napari {output}  (pip install napari napari-ome-zarr; "
                      "the voxel scale comes along)")
