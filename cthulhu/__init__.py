@@ -18,6 +18,7 @@ _LAZY_ATTRS = {
     "Pile": ("cthulhu.models", "Pile"),
     "Lump": ("cthulhu.models", "Lump"),
     "predict_volume": ("cthulhu.devices.dask_", "predict_volume"),
+    "plan_volume": ("cthulhu.devices.dask_", "plan_volume"),
 }
 _SUBMODULES = {
     "activations", "cli", "config", "constraints", "devices", "engine",

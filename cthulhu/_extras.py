@@ -15,7 +15,7 @@ DISTRIBUTION = "cthulhu-layers"
 #: extra -> the top-level modules it installs (pyproject.toml's optional dependencies;
 #: tests/test_packaging.py checks that the two agree).
 EXTRAS = {
-    "dask": ("dask", "distributed", "zarr", "h5py"),
+    "dask": ("dask", "distributed", "zarr", "h5py", "tqdm"),
     "keras": ("h5py",),
     "cuda12": ("cupy",),
     "cuda13": ("cupy",),
@@ -23,7 +23,7 @@ EXTRAS = {
 
 #: what a missing module tells the user to install
 _EXTRA_OF_MODULE = {"dask": "dask", "distributed": "dask", "zarr": "dask", "h5py": "keras",
-                    "cupy": "cuda12"}
+                    "tqdm": "dask", "cupy": "cuda12"}
 
 
 class MissingExtraError(ModuleNotFoundError):

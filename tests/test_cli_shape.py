@@ -70,14 +70,23 @@ def test_cli_shape_errors_are_one_line(capsys, argv, message):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_cli_demo_prints_the_example_tables(capsys):
-    code, out, _ = run(capsys, "demo")
-    assert code == 0
-    assert out.count("receptive field:") == 2
+def test_cli_shape_unet_like_chain_symbolic_and_concrete(capsys):
+    chain = ("Cthalpa3D(8, 3) | Cthalpa3D(16, 2, strides=2) | Cthalpa3D(16, 3) | "
+             "UbboSathla3D(2) | Cthalpa3D(8, 3) | Cropping3D(1)")
+    code, out, _ = run(capsys, "shape", chain, "--input", "b, d, h, w, 1")
+    assert code == 0 and out.count("receptive field:") == 1
     assert "(b, 2*floor(d/2) - 10, 2*floor(h/2) - 10, 2*floor(w/2) - 10, 8)" in out
-    assert "(1, 54, 54, 54, 8)" in out
     assert "requires:              d >= 12" in out
-    assert "input lengths giving an output length of 24 per axis: 34..35" in out
+    code, out, _ = run(capsys, "shape", chain, "--input", "(1, 64, 64, 64, 1)")
+    assert code == 0 and "(1, 54, 54, 54, 8)" in out
+
+
+def test_cli_demo_prints_its_models_table(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "demo", "--size", "12", "--block", "6", "--no-progress")
+    assert code == 0 and out.count("receptive field:") == 1
+    assert "(b, d, h, w, 8)" in out and "7 x 7 x 7" in out
+    assert "halo (before, after):  (3, 3) x (3, 3) x (3, 3)" in out
 
 
 def test_cli_console_script_in_a_subprocess():

@@ -77,7 +77,7 @@ def test_docs_cli_page_python_block_logs(tmp_path):
 def test_docs_cli_page_missing_extra_line_is_the_real_one(monkeypatch, capsys):
     shown = next(b for b in _blocks("cli.md", "console") if "needs the 'dask' extra" in b)
     command, expected = shown.strip().splitlines()
-    for name in ("dask", "distributed", "zarr", "h5py"):
+    for name in ("dask", "distributed", "zarr", "h5py", "tqdm"):
         monkeypatch.setitem(sys.modules, name, None)
     assert main(shlex.split(command.removeprefix("$ "))[1:]) == 2
     assert capsys.readouterr().err.strip() == expected

@@ -58,7 +58,7 @@ def test_packaging_all_means_runtime_features():
 
 def test_packaging_extras_modules_match_pyproject():
     # distribution -> the module it installs, for the runtime extras cthulhu checks
-    module_of = {"dask": "dask", "distributed": "distributed", "zarr": "zarr", "h5py": "h5py",
+    module_of = {"dask": "dask", "distributed": "distributed", "zarr": "zarr", "h5py": "h5py", "tqdm": "tqdm",
                  "cupy-cuda12x": "cupy", "cupy-cuda13x": "cupy"}
     for extra, modules in _extras.EXTRAS.items():
         listed = [module_of[_name(r)] for r in EXTRAS[extra]]

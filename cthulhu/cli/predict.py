@@ -2,11 +2,15 @@
 
     cthulhu predict MODEL --input in.zarr --output out.zarr [--block 128]
                     [--scheduler ADDRESS] [--device numpy|cupy] [--overwrite]
+                    [--chunks N] [--compression zstd:3] [--output-dtype float16] [--ome]
+                    [--plan plan.svg] [--plan-only] [--progress bar|dask|none]
 
-Inputs: a Zarr array, ``file.h5:dataset`` or a ``.npy`` file; the output is a
-Zarr (v3) array. A progress line (blocks, throughput, time left) is drawn on a
-terminal, then one summary line. Bad input is one error line and exit status 2,
-with nothing written. ``run_demo()`` is the built-in example (``cthulhu demo``).
+Inputs: a Zarr array (a path or a URL), ``file.h5:dataset`` or a ``.npy`` file;
+the output is a Zarr (v3) array at a path or an ``s3://``/``memory://`` URL. A
+progress bar (blocks, throughput, time left) is drawn on a terminal, then a
+summary line and how to open the result. Bad input is one error line and exit
+status 2, with nothing written. ``example_model()`` and ``example_volume()`` are
+the built-in example's (``cthulhu demo``).
 """
 
 from __future__ import annotations
@@ -35,21 +39,41 @@ def add_parser(subparsers):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output written by cthulhu predict (anything "
                              "else is refused, never deleted)")
-    parser.add_argument("--no-progress", action="store_true", help="never draw a progress line")
+    parser.add_argument("--chunks", default=None, metavar="N[,N,...]",
+                        help="output chunk size per spatial axis, dividing the block (default: "
+                             "one chunk per block)")
+    parser.add_argument("--compression", default=None, metavar="CODEC[:LEVEL]",
+                        help="output compression: zstd (default), blosc, gzip, each with an "
+                             "optional :LEVEL, or none")
+    parser.add_argument("--output-dtype", default=None, metavar="DTYPE",
+                        help="stored dtype, e.g. float16 or uint8 (integers are rounded and "
+                             "clipped; default float32)")
+    parser.add_argument("--ome", action="store_true",
+                        help="write an OME-NGFF image: OUT is a group with the axes and voxel "
+                             "scale, the array is OUT/0")
+    parser.add_argument("--plan", default=None, metavar="FILE.svg",
+                        help="draw the block plan (grid, halo, edge blocks) to FILE.svg before "
+                             "computing; with --plan-only, compute nothing")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="only draw --plan (and print the plan), then stop")
+    parser.add_argument("--progress", default="bar", choices=("bar", "dask", "none"),
+                        help="bar: a progress bar on a terminal (default); dask: Dask's own "
+                             "progress bar; none")
+    parser.add_argument("--no-progress", action="store_true", help="the same as --progress none")
     return parser
 
 
-def parse_block(text: str):
+def parse_block(text: str, option="--block"):
     """``"64"`` -> ``64``; ``"64,64,32"`` -> ``(64, 64, 32)``."""
     from cthulhu.cli import CliError
 
     try:
         values = tuple(int(part) for part in str(text).split(","))
     except ValueError:
-        raise CliError(f"--block must be a positive int or ints separated by commas, "
+        raise CliError(f"{option} must be a positive int or ints separated by commas, "
                        f"got {text!r}") from None
     if not values or any(v <= 0 for v in values):
-        raise CliError(f"--block must be positive, got {text!r}")
+        raise CliError(f"{option} must be positive, got {text!r}")
     return values[0] if len(values) == 1 else values
 
 
@@ -72,16 +96,33 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 def run(args) -> int:
     import warnings
 
-    from cthulhu.devices.dask_ import predict_volume
+    from cthulhu.devices.dask_ import plan_volume, predict_volume
 
     block = None if args.block is None else parse_block(args.block)
+    chunks = None if args.chunks is None else parse_block(args.chunks, "--chunks")
+    if args.plan_only and not args.plan:
+        from cthulhu.cli import CliError
+
+        raise CliError("--plan-only needs --plan FILE.svg")
     model = _load(args.model)
+    progress = {"bar": True, "dask": "dask", "none": False}[args.progress]
+    if args.no_progress:
+        progress = False
     with warnings.catch_warnings():
         warnings.showwarning = _warn_in_one_line  # e.g. "taking over a stale lock"
+        if args.plan_only:
+            plan = plan_volume(model, args.input, block_shape=block, target=args.output)
+            plan.save(args.plan)
+            print(f"cthulhu predict: {plan.line()}; drawn to {args.plan}")
+            return 0
         summary = predict_volume(model, args.input, args.output, block_shape=block,
                                  overwrite=args.overwrite, scheduler=args.scheduler,
-                                 progress=not args.no_progress, device=args.device)
+                                 progress=progress, device=args.device, chunks=chunks,
+                                 compression=args.compression, output_dtype=args.output_dtype,
+                                 ome=args.ome, plan=args.plan)
     print(f"cthulhu predict: {summary.line()}")
+    for line in summary.how_to_open():
+        print(f"cthulhu predict: {line}")
     return 0
 
 
@@ -120,46 +161,3 @@ def example_volume(path, shape=(128, 128, 128), chunks=(32, 32, 32), seed=0):
         noise = rng.standard_normal((stop - start, *shape[1:])).astype(np.float32) * 0.1
         array[start:stop] = depth[:, None, None] * plane[None] + noise
     return array
-
-
-def run_demo(workdir=None, size=64, block=32, stream=None) -> int:
-    """The main job on built-in data: an example model over an example volume, out of core.
-
-    Creates the example model (three ``Cthalpa3D``) and a ``size``-cubed example
-    Zarr volume in ``workdir`` (a temporary folder by default), runs
-    :func:`cthulhu.predict_volume` with a progress line, checks the result
-    against the in-memory ``model.predict`` and prints a summary. Returns the
-    exit status (0 when the results agree).
-    """
-    import tempfile
-    from pathlib import Path
-
-    import numpy as np
-    import zarr
-
-    from cthulhu.devices.dask_ import predict_volume
-
-    out = stream or sys.stdout
-    with tempfile.TemporaryDirectory(prefix="cthulhu-demo-") as tmp:
-        folder = Path(workdir) if workdir is not None else Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        model = example_model()
-        source = folder / "example_volume.zarr"
-        target = folder / "example_prediction.zarr"
-        print(f"cthulhu demo: model {model.name!r} (3 x Cthalpa3D) over a {size}^3 example "
-              f"volume, blocks of {block}^3", file=out)
-        example_volume(source, (size,) * 3, (block,) * 3)
-        summary = predict_volume(model, source, target, block_shape=block, overwrite=True)
-        print(f"cthulhu demo: {summary.line()}", file=out)
-        result = zarr.open_array(str(target), mode="r")[...]
-        volume = zarr.open_array(str(source), mode="r")[...]
-        expected = model.predict(volume[None, ..., None])[0, ..., 0]
-        diff = float(np.max(np.abs(result - expected)))
-        ok = diff <= 1e-4
-        print(f"cthulhu demo: largest difference from the in-memory model.predict: {diff:.2e} "
-              f"({'ok' if ok else 'MISMATCH'})", file=out)
-        return 0 if ok else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_demo())

@@ -15,11 +15,6 @@ from fractions import Fraction
 
 from cthulhu.cli import CliError
 
-EXAMPLE_CHAIN = ("Cthalpa3D(8, 3) | Cthalpa3D(16, 2, strides=2) | Cthalpa3D(16, 3) | "
-                 "UbboSathla3D(2) | Cthalpa3D(8, 3) | Cropping3D(1)")
-EXAMPLE_INPUTS = ("b, d, h, w, 1", "(1, 64, 64, 64, 1)")
-
-
 DESCRIPTION = """\
 Print the output shape of a layer or, for several layers written with '|', a
 table of each layer's output shape, receptive field and jump, then the halo a
@@ -199,25 +194,3 @@ def _summary(result):
     for cond, what in _conditions(result).items():
         lines.append(f"requires:              {cond}  ({what})")
     return lines
-
-
-def run_example() -> int:
-    """Print the shape table of the built-in example model (a small 3D U-Net-like chain)."""
-    from cthulhu import shapes
-    from cthulhu.shapes.parse import parse_shape, split_chain
-
-    texts = split_chain(EXAMPLE_CHAIN)
-    specs = _parse_layers(texts)
-    print("cthulhu shape: the built-in example model")
-    print(f"  {EXAMPLE_CHAIN}")
-    for text in EXAMPLE_INPUTS:
-        print()
-        print(f"input {text}:")
-        result = shapes.chain(specs, parse_shape(text), default_data_format=_default_format())
-        print(render(result, texts))
-    wanted = 24
-    sizes = shapes.input_sizes(specs, wanted, axis=0)
-    shown = f"{sizes.start}..{sizes.stop - 1}" if len(sizes) else "none"
-    print()
-    print(f"input lengths giving an output length of {wanted} per axis: {shown}")
-    return 0

@@ -54,6 +54,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=print):
     from cthulhu.engine.pile import Pile
 
     sequential = isinstance(model, Pile)
+    explicit = line_length is not None or positions is not None
     if sequential:
         headers, rows = ["Layer (type)", "Output Shape", "Param #"], _pile_rows(model)
         line_length = line_length or 65
@@ -65,6 +66,9 @@ def print_summary(model, line_length=None, positions=None, print_fn=print):
         positions = positions or [0.33, 0.55, 0.67, 1.0]
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
+    if not explicit:  # Keras's widths, widened so that no field is cut (3D shapes are long)
+        positions = _fitted(positions, [headers, *rows])
+        line_length = positions[-1]
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * line_length)
     print_fn(_row(headers, positions))
@@ -81,6 +85,19 @@ def print_summary(model, line_length=None, positions=None, print_fn=print):
     print_fn(f"Trainable params: {trainable:,}")
     print_fn(f"Non-trainable params: {non_trainable:,}")
     print_fn("_" * line_length)
+
+
+def _fitted(positions, rows):
+    """Column stops at least as far apart as ``positions``, and wide enough for every field."""
+    widths = [b - a for a, b in zip([0, *positions[:-1]], positions, strict=True)]
+    for row in rows:
+        for i, field in enumerate(row):
+            widths[i] = max(widths[i], len(str(field)) + 1)
+    stops, end = [], 0
+    for width in widths:
+        end += width
+        stops.append(end)
+    return stops
 
 
 def _count(arrays) -> int:

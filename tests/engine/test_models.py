@@ -283,3 +283,25 @@ def test_models_carry_symbolic_sizes():
     lines = []
     pile.summary(print_fn=lines.append)
     assert any("(b, n, 2)" in line for line in lines)
+
+
+def test_summary_never_cuts_a_shape_and_keeps_keras_widths_when_they_fit():
+    from cthulhu.layers import Cthalpa3D
+
+    model = Pile([InputLayer(input_shape=(None, None, None, 1)),
+                  Cthalpa3D(12, 3, padding="same", name="a_rather_long_layer_name_here")])
+    lines = []
+    model.summary(print_fn=lines.append)
+    row = next(line for line in lines if line.startswith("a_rather"))
+    assert "a_rather_long_layer_name_here (Cthalpa3D)" in row
+    assert "(None, None, None, None, 12)" in row and row.rstrip().endswith("336")
+    assert all(len(line) <= len(lines[1]) for line in lines)  # rules as wide as the rows
+    x = Input(shape=(None, None, None, 1))
+    lump = Lump(x, Cthalpa3D(2, 3, name="c3")(x))
+    lines = []
+    lump.summary(print_fn=lines.append)
+    assert any("(None, None, None, None, 2)" in line for line in lines)
+    # explicit widths are the caller's: cut as Keras cuts
+    lines = []
+    model.summary(line_length=40, print_fn=lines.append)
+    assert not any("(None, None, None, None, 12)" in line for line in lines)

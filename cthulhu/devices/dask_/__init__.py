@@ -21,7 +21,7 @@ import importlib.util
 
 from cthulhu.devices.base import Plugin
 
-__all__ = ["DaskPlugin", "predict", "predict_volume"]
+__all__ = ["DaskPlugin", "predict", "predict_volume", "plan_volume"]
 
 
 class DaskPlugin(Plugin):
@@ -107,6 +107,10 @@ _FROM_VOLUME = ("predict_volume", "InputChangedError", "OutputInUseError", "Stal
 
 
 def __getattr__(name):
+    if name == "plan_volume":
+        from .planview import plan_volume
+
+        return plan_volume
     if name in _FROM_VOLUME:
         from . import volume
 

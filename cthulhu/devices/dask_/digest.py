@@ -34,8 +34,10 @@ _METADATA = {"zarr.json": "attributes", ".zarray": None}
 _SKIPPED = (".zattrs", ".zgroup")
 
 
-def combine(parts) -> str:
-    """One digest for a list of ``(name, digest)`` parts."""
+def combine(parts) -> str | None:
+    """One digest for a list of ``(name, digest)`` parts (``None`` for no digest)."""
+    if parts is None:
+        return None
     digest = hashlib.sha256()
     for name, value in parts:
         digest.update(f"{name}\0{value}\n".encode())
@@ -43,9 +45,18 @@ def combine(parts) -> str:
 
 
 def input_parts(source):
-    """``[(part name, hex digest), ...]`` of the content of ``source`` (a ``stores.Source``)."""
+    """``[(part name, hex digest), ...]`` of the content of ``source`` (a ``stores.Source``).
+
+    ``None`` for a lazy Dask array: digesting it would compute the whole graph once
+    more before the run computes it again (and hold it, for an unchunked result).
+    Its output records no digest and cannot be resumed (:mod:`.resume`).
+    """
+    if source.kind == "dask":
+        return None
     if source.kind == "zarr":
         return _zarr_parts(Path(source.path))
+    if source.kind == "store":
+        return _store_parts(source.place)
     return _slab_parts(source)
 
 
@@ -55,6 +66,29 @@ def _zarr_parts(root):
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # hashlib releases the GIL
         digests = list(pool.map(lambda rel: _file_digest(root, rel), files))
     return list(zip(files, digests, strict=True))
+
+
+def _store_parts(place):
+    """The same parts as :func:`_zarr_parts`, from the objects under a store prefix."""
+    keys = sorted(k for k in place.keys()
+                  if k.rsplit("/", 1)[-1] not in _SKIPPED and not k.endswith((".partial", ".tmp")))
+
+    def part(key):
+        rel = place.relative(key)
+        return rel, _bytes_digest(rel, place.objects.get(key) or b"")
+
+    workers = min(8, os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(part, keys))
+
+
+def _bytes_digest(rel, data):
+    if rel in _METADATA:
+        document = json.loads(data)
+        if _METADATA[rel] is not None and isinstance(document, dict):
+            document.pop(_METADATA[rel], None)
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def _stored_files(root):
@@ -119,6 +153,8 @@ def describe_change(old, new, limit=4) -> str:
 
 def dump_parts(parts) -> bytes:
     """The text form of a part list (one ``digest name`` line each) for the output's records."""
+    if parts is None:
+        return b""
     return "".join(f"{value} {name}\n" for name, value in parts).encode()
 
 

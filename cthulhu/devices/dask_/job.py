@@ -17,6 +17,7 @@ from pathlib import Path
 from cthulhu import shapes
 
 from . import outputs, stores
+from .options import cast
 
 __all__ = ["VolumeJob", "run_block", "marker_name", "DONE_DIR"]
 
@@ -40,10 +41,11 @@ class VolumeJob:
     """
 
     def __init__(self, program, source, layout, out_layout, target, dtype, device="numpy",
-                 generation=None):
+                 generation=None, out_dtype=None):
         self.program, self.source, self.layout = program, source, layout
         self.out_layout, self.target, self.dtype = out_layout, os.fspath(target), dtype
         self.device, self.generation = device, generation
+        self.out_dtype = out_dtype or dtype  # the stored dtype (options.cast)
         self._out = None
         self.flow = _Flow()
 
@@ -91,32 +93,53 @@ class VolumeJob:
         for axis, sl in zip((0, *self.program.spatial_axes), index, strict=True):
             full[axis] = sl
         stored = self.out_layout.stored_index(tuple(full))
-        if not self.records.is_dir():  # the output was replaced or removed: write nothing
+        if not self._generation_open():  # the output was replaced or removed: write nothing
             raise OSError(f"output {self.target!r} was removed or replaced while this run "
                           "wrote it; block not written")
         try:
             out = self.output()
-            out[stored] = _strip(y, self.out_layout, self.program.data_format)
+            out[stored] = cast(_strip(y, self.out_layout, self.program.data_format),
+                               self.out_dtype)
             self._sync_chunk(out, stored)
         except OSError as exc:
             raise OSError(f"output {self.target!r}: cannot write block {block}: "
                           f"{exc.strerror or exc}") from exc
-        _record(self, block)
+        self._record_block(block)
         return int(y.size)
 
+    # What a store output (storeoutput.StoreJob) does its own way:
+    def _generation_open(self):
+        """Whether this output generation's record folder still exists (the fence)."""
+        return self.records.is_dir()
+
+    def _record_block(self, block):
+        _record(self, block)
+
+    def done(self):
+        """The names of the blocks already recorded in this generation."""
+        return set(os.listdir(self.records))
+
     def _sync_chunk(self, out, stored):
-        """``fsync`` the block's chunk file, its folder, and any folder new since the last."""
-        coords = tuple((sl.start or 0) // c for sl, c in zip(stored, out.chunks, strict=True))
+        """``fsync`` the block's chunk files, their folders, and any folder new since the last.
+
+        A block covers whole chunks (one by default; ``options.check_chunks``)."""
+        import itertools
+
+        ranges = [range(start // c, -(-stop // c))
+                  for (start, stop, _), c in zip((sl.indices(n) for sl, n in zip(stored, out.shape,
+                                                                                 strict=True)),
+                                                 out.chunks, strict=True)]
         root = Path(self.target)
-        chunk = root / out.metadata.encode_chunk_key(coords)
-        outputs.fsync_file(chunk)
-        outputs.fsync_dir(chunk.parent)  # the chunk's name (zarr renames it into place)
-        known = self.flow.synced_dirs
-        child = chunk.parent
-        while child != root and child not in known:  # a folder zarr created for this chunk
-            outputs.fsync_dir(child.parent)
-            known.add(child)
-            child = child.parent
+        for coords in itertools.product(*ranges):
+            chunk = root / out.metadata.encode_chunk_key(coords)
+            outputs.fsync_file(chunk)
+            outputs.fsync_dir(chunk.parent)  # the chunk's name (zarr renames it into place)
+            known = self.flow.synced_dirs
+            child = chunk.parent
+            while child != root and child not in known:  # a folder zarr created for it
+                outputs.fsync_dir(child.parent)
+                known.add(child)
+                child = child.parent
 
     def halt(self):
         """Start no more blocks in this process, and wait for the running ones to end."""

@@ -109,24 +109,41 @@ def existing_output(target, to_replace=True):
     if not path.is_dir():
         raise _refusal(target, "a file")
     try:
-        document = json.loads((path / "zarr.json").read_bytes())
+        raw = (path / "zarr.json").read_bytes()
     except FileNotFoundError:
         raise _refusal(target, "a folder without zarr.json") from None
-    except (OSError, ValueError):
+    except OSError:
+        raise _refusal(target, "its zarr.json cannot be read") from None
+    info = owner_info(raw, target)
+    foreign = _foreign(path) if to_replace else None
+    if foreign is not None:
+        raise _refusal(target, f"it holds {foreign!r}, which cthulhu did not write")
+    return info
+
+
+def owner_info(raw, target):
+    """The ``"cthulhu"`` attributes in the ``zarr.json`` bytes ``raw`` of an output (with
+    ``"format_version"``, 0 for outputs of earlier releases); raises ``FileExistsError``
+    when they are not a cthulhu output's."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
         raise _refusal(target, "its zarr.json cannot be read") from None
     info = document.get("attributes", {}).get(ATTR) if isinstance(document, dict) else None
     if not (isinstance(info, dict) and document.get("node_type") == "array"):
         raise _refusal(target, "a Zarr array or group cthulhu did not write")
     if info.get("format") == FORMAT and isinstance(info.get("format_version"), int):
-        info = dict(info)
-    elif _LEGACY_KEYS <= info.keys() and "format" not in info:
-        info = dict(info, format_version=0)
-    else:
-        raise _refusal(target, "a Zarr array cthulhu did not write")
-    foreign = _foreign(path) if to_replace else None
-    if foreign is not None:
-        raise _refusal(target, f"it holds {foreign!r}, which cthulhu did not write")
-    return info
+        return dict(info)
+    if _LEGACY_KEYS <= info.keys() and "format" not in info:
+        return dict(info, format_version=0)
+    raise _refusal(target, "a Zarr array cthulhu did not write")
+
+
+def foreign_key(parts) -> bool:
+    """Whether a store key (its ``parts`` below the output) is one cthulhu does not write:
+    every folder on its way must be one of ours, and the key itself one of our files."""
+    return not (all(_ours(parts[:depth], True) for depth in range(1, len(parts)))
+                and _ours(parts, False))
 
 
 def check_apart(target, inputs):

@@ -148,6 +148,7 @@ class BlockProgram:
         self.output_shape = self.shapes[-1]
         # What predict_volume checks block sizes against (None where a padding is unknown).
         self.halo, self.jump = chain.halo, chain.jump
+        self.axis_info = chain.axes  # receptive field, jump, offset per axis (metadata.py)
         self.stages = [Stage(self._core(layer, spec, shape), steps, _owner(layer))
                        for layer, spec, shape, steps in zip(layers, specs, self.shapes[:-1],
                                                            chain.layer_steps(), strict=True)]
@@ -159,7 +160,7 @@ class BlockProgram:
         program.stages, program.shapes = list(stages), [tuple(s) for s in shapes_]
         program.input_shape, program.output_shape = program.shapes[0], program.shapes[-1]
         program.data_format, program.rank = data_format, len(program.input_shape) - 2
-        program.halo = program.jump = None
+        program.halo = program.jump = program.axis_info = None
         return program
 
     def _spatial(self, shape):

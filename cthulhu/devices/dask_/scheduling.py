@@ -71,14 +71,18 @@ def connected(scheduler):
             client.close()
 
 
-def run_tasks(func, job, items, scheduler, on_done):
-    """``sum(func(job, item) for item in items)``, in parallel, calling ``on_done()`` per item."""
+def run_tasks(func, job, items, scheduler, on_done, on_futures=None):
+    """``sum(func(job, item) for item in items)``, in parallel, calling ``on_done()`` per item.
+
+    On a cluster, ``on_futures(futures)`` (if given) is called once with the run's
+    futures, before any result is awaited (a progress display watches them).
+    """
     if not items:
         return 0
     client = get_client(scheduler)
     if client is not None:
         return _run_distributed(client, func, job, items, on_done,
-                                close=not _is_client(scheduler))
+                                close=not _is_client(scheduler), on_futures=on_futures)
     return _run_local(func, job, items, scheduler, on_done)
 
 
@@ -86,13 +90,15 @@ def _is_client(scheduler):
     return not isinstance(scheduler, str) and scheduler is not None
 
 
-def _run_distributed(client, func, job, items, on_done, close):
+def _run_distributed(client, func, job, items, on_done, close, on_futures=None):
     from distributed import as_completed
 
     futures = []
     try:
         shared = client.scatter(job, broadcast=True, hash=False)
         futures = client.map(func, [shared] * len(items), items, pure=False)
+        if on_futures is not None:
+            on_futures(futures)
         total = 0
         for future in as_completed(futures):
             total += future.result()

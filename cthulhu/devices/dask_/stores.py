@@ -63,11 +63,22 @@ class Source:
         a volume two blocks wide) instead of about once.
     """
 
-    def __init__(self, spec):
+    def __init__(self, spec, storage_options=None):
+        from .places import input_place
+
         self._array = None
         self.cache_bytes = 0
         self._cache = None
-        if isinstance(spec, (str, os.PathLike)):
+        self.place = input_place(spec, storage_options)
+        if self.place is not None:  # a URL or a Zarr store: a Zarr array in a store
+            self.spec, self.kind, self.path, self.dataset = self.place.name, "store", None, None
+            array = self._open()
+        elif isinstance(spec, str) and spec.lower().startswith(("file://", "local://")):
+            from .places import _local_of_url
+
+            self.__init__(os.fspath(_local_of_url(spec)))
+            return
+        elif isinstance(spec, (str, os.PathLike)):
             self.spec = os.fspath(spec)
             self.kind, self.path, self.dataset = self._classify(self.spec)
             array = self._open()
@@ -75,7 +86,8 @@ class Source:
             if not (hasattr(spec, "shape") and hasattr(spec, "dtype") and hasattr(spec, "__getitem__")):
                 raise TypeError(f"predict_volume: source must be a path or an array, got "
                                 f"{type(spec).__name__}")
-            self.spec, self.kind, self.path, self.dataset = _identity(spec), "array", None, None
+            kind = "dask" if _is_dask(spec) else "array"
+            self.spec, self.kind, self.path, self.dataset = _identity(spec), kind, None, None
             array = spec
             self._array = spec
         self.shape = tuple(int(n) for n in array.shape)
@@ -105,7 +117,9 @@ class Source:
     def _open(self):
         if self._array is not None:
             return self._array
-        if self.kind == "zarr":
+        if self.kind == "store":
+            self._array = _open_in_store(self.place, self.spec)
+        elif self.kind == "zarr":
             import zarr
 
             try:
@@ -135,8 +149,9 @@ class Source:
         import numpy as np
 
         array = self._open()
-        if self.chunks is None or self.kind not in ("zarr", "hdf5") or self.cache_bytes <= 0:
-            return np.asarray(array[tuple(slices)])
+        if (self.chunks is None or self.kind not in ("zarr", "hdf5", "dask", "store")
+                or self.cache_bytes <= 0):
+            return _values(array[tuple(slices)])
         bounds = [sl.indices(n)[:2] for sl, n in zip(slices, self.shape, strict=True)]
         out = np.empty(tuple(max(b - a, 0) for a, b in bounds), dtype=self.dtype)
         if out.size == 0:
@@ -155,17 +170,12 @@ class Source:
 
     def _chunk(self, array, index):
         """The decoded chunk ``index``, from this process's cache when it holds it."""
-        import numpy as np
 
         if self._cache is None:
             self._cache = _ChunkCache(self.cache_bytes)
-        found = self._cache.get(index)
-        if found is None:
-            region = tuple(slice(i * c, min((i + 1) * c, n))
-                           for i, c, n in zip(index, self.chunks, self.shape, strict=True))
-            found = np.asarray(array[region])
-            self._cache.put(index, found)
-        return found
+        region = tuple(slice(i * c, min((i + 1) * c, n))
+                       for i, c, n in zip(index, self.chunks, self.shape, strict=True))
+        return self._cache.get_or_load(index, lambda: _values(array[region]))
 
     def paths(self):
         """The files or folders holding this input (resolved), as far as they are known."""
@@ -187,9 +197,22 @@ class Source:
         # Ship the description, not the open handle: each process reopens the file.
         state = dict(self.__dict__)
         state["_cache"] = None
-        if self.kind != "array":
+        if self.kind not in ("array", "dask"):
             state["_array"] = None
         return state
+
+
+def _open_in_store(place, spec):
+    import zarr
+
+    if not place.objects.list(place.path):
+        raise FileNotFoundError(f"input {spec!r}: no such Zarr array (nothing under that "
+                                "prefix)")
+    store, path = place.zarr_store(read_only=True)
+    try:
+        return zarr.open_array(store=store, path=path or None, mode="r")
+    except Exception as exc:  # zarr raises several types for "not an array"
+        raise ValueError(f"input {spec!r}: cannot open as a Zarr array ({exc})") from exc
 
 
 class _ChunkCache:
@@ -199,6 +222,36 @@ class _ChunkCache:
         self.limit, self.size = limit, 0
         self._items = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._loading = {}  # key -> threading.Event of the one thread loading it
+
+    def get_or_load(self, key, load):
+        """The value of ``key``; ``load()`` makes it when absent, once even when several
+        threads ask at the same moment (the others wait for it: a lazy input's chunk is
+        computed, and a stored one decoded, once)."""
+        while True:
+            with self._lock:
+                value = self._items.get(key)
+                if value is not None:
+                    self._items.move_to_end(key)
+                    return value
+                loading = self._loading.get(key)
+                if loading is None:
+                    loading = self._loading[key] = threading.Event()
+                    break
+            loading.wait()
+            with self._lock:
+                value = self._items.get(key)
+            if value is not None:
+                return value
+            return load()  # too large to keep, or its loader failed: load it here
+        try:
+            value = load()
+            self.put(key, value)
+            return value
+        finally:
+            with self._lock:
+                del self._loading[key]
+            loading.set()
 
     def get(self, key):
         with self._lock:
@@ -220,8 +273,27 @@ class _ChunkCache:
                 self.size -= old.nbytes
 
 
+def _is_dask(array) -> bool:
+    return type(array).__module__.startswith("dask.") and hasattr(array, "dask")
+
+
+def _values(region):
+    """A region read from an input, as a NumPy array.
+
+    A lazy Dask input computes only that region, on this thread (``"synchronous"``):
+    the block tasks already run in parallel, and a region never needs more.
+    """
+    import numpy as np
+
+    if _is_dask(region):
+        region = region.compute(scheduler="synchronous")
+    return np.asarray(region)
+
+
 def _identity(array) -> str:
-    """A name for an in-memory or open array, used to recognise the same input on resume."""
+    """A name for an in-memory or open array, shown in messages and kept in the output."""
+    if _is_dask(array):  # lazy: its values are never computed just to name it
+        return f"dask.array<{array.name}>"
     for attr in ("store_path", "filename"):
         where = getattr(array, attr, None)
         if where:
@@ -239,24 +311,30 @@ def _identity(array) -> str:
 
 
 def _chunks_of(array):
+    if _is_dask(array):  # regular chunks: the chunk cache computes each about once
+        regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in array.chunks if c)
+        return tuple(int(n) for n in array.chunksize) if regular else None
     chunks = getattr(array, "chunks", None)
     if isinstance(chunks, tuple) and chunks and all(isinstance(c, int) for c in chunks):
         return tuple(chunks)
     return None
 
 
-def open_source(spec) -> Source:
+def open_source(spec, storage_options=None) -> Source:
     """Open ``spec`` (see :class:`Source`) as a read-only volume."""
-    return spec if isinstance(spec, Source) else Source(spec)
+    return spec if isinstance(spec, Source) else Source(spec, storage_options)
 
 
-def create_target(path, shape, chunks, dtype, attributes, overwrite=False):
-    """Create the output Zarr v3 array at ``path`` with one chunk per output block."""
+def create_target(path, shape, chunks, dtype, attributes, overwrite=False, dimension_names=None,
+                  compressors="auto"):
+    """Create the output Zarr v3 array at ``path`` (chunks: whole chunks per output block)."""
     import zarr
 
     return zarr.create_array(store=os.fspath(path), shape=tuple(shape), chunks=tuple(chunks),
                              dtype=dtype, fill_value=0, attributes=attributes,
-                             overwrite=overwrite, zarr_format=3)
+                             overwrite=overwrite, zarr_format=3, compressors=compressors,
+                             dimension_names=None if dimension_names is None
+                             else tuple(dimension_names))
 
 
 def open_target(path, mode="r+"):
