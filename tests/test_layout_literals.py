@@ -17,9 +17,13 @@ LITERAL = re.compile(r"""[=!]=\s*['"]channels_(last|first)['"]"""
 EXCEPTIONS = {
     # the native CPU kernels' argument glue (being rewritten with the plugin geometry objects)
     "devices/numpy_/_common.py",
+    "devices/numpy_/_engine.py",
     # the CUDA launch geometry and plugin glue (same)
     "devices/cupy_/_launch.py",
     "devices/cupy_/_ops.py",
+    "devices/cupy_/_conv.py",
+    "devices/cupy_/_eltwise.py",
+    "devices/cupy_/_igemm.py",
 }
 
 
