@@ -11,7 +11,7 @@ questions live in ``symbolic``, ``chain`` and ``inverse``.
 
 import importlib
 
-from ._arith import ceildiv
+from ._arith import MAX_SIZE, ceildiv
 from .chain import Chain, chain
 from .core import dense, embedding, flatten, lstm, permute, repeat_vector, reshape, same_shape
 from .errors import ShapeError, ShapeTypeError
@@ -56,7 +56,7 @@ from .spec import describe_layer, layer_spec, spec_from_config
 from .symbolic import Sym, evaluate, format_shape, subs, symbolic
 
 __all__ = [
-    "ShapeError", "ShapeTypeError", "ceildiv",
+    "ShapeError", "ShapeTypeError", "ceildiv", "MAX_SIZE",
     "as_tuple", "normalize_padding", "normalize_data_format", "check_conv_args",
     "normalize_output_padding", "normalize_size", "normalize_cropping", "normalize_zero_padding",
     "dilated_kernel_size", "conv_length", "conv_padding", "conv_transpose_length",
