@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 
+def native_order(x):
+    """``x`` with its bytes in the machine's order (a copy only for a byte-swapped dtype).
+
+    NumPy and Dask arrays may hold big-endian data (``'>f4'``, common in files);
+    the native C kernels, BLAS and CuPy read raw bytes and would silently compute
+    on garbage, so every layer and op converts such an input once, on entry.
+    Libraries without byte-swapped dtypes pass through untouched.
+    """
+    dtype = getattr(x, "dtype", None)
+    if getattr(dtype, "isnative", True):
+        return x
+    return x.astype(dtype.newbyteorder("="))
+
+
 def float_input(x, op: str):
     """Raise ``TypeError`` unless ``x`` is an array with a real floating dtype.
 
