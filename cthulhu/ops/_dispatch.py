@@ -25,6 +25,25 @@ def finish(y, bias, activation, channel_axis: int):
     return y
 
 
+def is_empty(x) -> bool:
+    """Whether ``x`` has a zero-size axis (unknown sizes, e.g. Dask's NaN, are not zero)."""
+    return any(n == 0 for n in x.shape)
+
+
+def empty_result(x, out_shape, bias, activation, channel_axis: int):
+    """The result of an op on an input with nothing in it: zeros of ``out_shape``, then
+    ``bias`` and ``activation`` (an empty sum is 0, so this is the op's exact value).
+
+    The kernels and the block planners assume non-empty inputs; every device
+    returns this same array instead, so NumPy, Dask and generic agree.
+    """
+    from array_api_compat import array_namespace, device
+
+    xp = array_namespace(x)
+    y = xp.zeros(tuple(out_shape), dtype=x.dtype, device=device(x))
+    return finish(y, bias, activation, channel_axis)
+
+
 def run(op: str, x, arrays: tuple, cfg: dict, bias, activation, channel_axis: int, generic):
     """Call the plugin's ``op`` for ``x`` if there is one and it accepts, else ``generic``."""
     impl = registry.lookup(x, op)
