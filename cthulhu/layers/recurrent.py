@@ -182,7 +182,12 @@ class Laldagorth(Layer):
                 outputs.append(h)
         if self.stateful:
             self.states = (h, c)
-        out = xp.stack(outputs, axis=1) if self.return_sequences else h
+        if not self.return_sequences:
+            out = h
+        elif outputs:
+            out = xp.stack(outputs, axis=1)
+        else:  # no timesteps: an empty sequence (the states stay the initial ones)
+            out = xp.zeros((batch, 0, u), dtype=x.dtype, device=device_of(x))
         return [out, h, c] if self.return_state else out
 
     def _initial_states(self, x, batch):
