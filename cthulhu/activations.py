@@ -222,7 +222,11 @@ def mish(x):
 def log_softmax(x, axis=-1):
     """``log(softmax(x))``, computed as ``x - max - log(sum(exp(x - max)))`` (stable)."""
     xp = _xp(x)
-    if x.ndim == 0 or x.shape[axis] == 0:
+    if x.ndim < 2:
+        # as softmax: normalising over the only axis, the batch axis, mixes the samples
+        raise ValueError(f"Cannot apply log_softmax to a tensor that is {x.ndim}D. Received "
+                         f"input shape {x.shape}")
+    if x.shape[axis] == 0:
         return x
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))

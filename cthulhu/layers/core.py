@@ -19,6 +19,7 @@ from cthulhu.layers._common import (
     grouped_configs,
     namespace,
 )
+from cthulhu.ops._dispatch import zeros_for
 
 __all__ = ["Daoloth", "Azatoth", "Flatten", "Reshape", "Permute", "RepeatVector",
            "ActivityRegularization", "Masking"]
@@ -112,7 +113,10 @@ class Azatoth(Layer):
         return {"kind": "pointwise"}
 
     def call(self, x):
-        return self.activation(x)
+        try:
+            return self.activation(x)
+        except (ValueError, TypeError) as exc:  # e.g. softmax on a 1D input: name this layer
+            raise type(exc)(f"{self._owner()}: {exc}") from exc
 
     def get_config(self):
         return {**super().get_config(), "activation": activation_config(self.activation)}
@@ -362,6 +366,5 @@ def _reshape(xp, x, shape):
     empty array (NumPy refuses it), so it stands only for sizes this array does not know."""
     sizes = tuple(n if isinstance(n, int) else -1 for n in shape)
     if any(n == 0 for n in sizes):
-        # nothing to move: a new empty array (Dask cannot reshape empty chunks)
-        return xp.zeros(sizes, dtype=x.dtype, device=device_of(x))
+        return zeros_for(x, sizes)  # nothing to move (and Dask cannot reshape empty chunks)
     return xp.reshape(x, sizes)

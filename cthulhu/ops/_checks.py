@@ -52,6 +52,7 @@ def like_x(x, array, name: str, op: str, shape: tuple | None = None):
         raise TypeError(f"{op}: {name} must be an array, got {type(array).__name__}")
     if shape is not None and tuple(array.shape) != tuple(shape):
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(array.shape)}")
+    array = native_order(array)  # before any copy to x's device: CuPy ignores byte order
     if array.dtype != x.dtype:
         array = namespace(x, op).astype(array, x.dtype)
     return array

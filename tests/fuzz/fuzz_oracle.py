@@ -52,8 +52,9 @@ class FuzzFailure(AssertionError):
 
 def _describe(case):
     cls, args, kwargs, x = case["cls"], case["args"], case["kwargs"], case["x"]
-    shape = getattr(x, "shape", None)
-    dtype = getattr(x, "dtype", type(x).__name__)
+    first = x[0] if case["kind"] == "arrays" else x
+    shape = getattr(first, "shape", None)
+    dtype = getattr(first, "dtype", type(x).__name__)
     return (f"{cls.__name__}(*{args!r}, **{kwargs!r}) on {case['kind']} shape={shape} "
             f"dtype={dtype} chunks={case.get('chunks')} training={case.get('training')}")
 
@@ -240,6 +241,23 @@ def convert(device, x, chunks):
     return x
 
 
+def _check_array_list(case, layer, xs):
+    """A list of arrays: refused cleanly, or (``LuKthu``) results of the promised shapes."""
+    try:
+        y = layer(xs)
+    except Exception as exc:  # judged below
+        _check_clean(case, exc, layer, "list-of-arrays call")
+        return "refused a list of arrays"
+    try:
+        expected = _expected_shapes(layer, [tuple(t.shape) for t in xs])
+    except Exception as exc:  # judged below
+        _fail(case, "a list of arrays was taken but compute_output_shape refuses it", exc)
+    got = [tuple(t.shape) for t in _as_list(y)]
+    if got != expected:
+        _fail(case, f"list of arrays: output shapes {got} != compute_output_shape {expected}")
+    return "ok"
+
+
 def _check_model_refuses(case, layer, x):
     """A model given a Python value refuses it at its input, naming the model."""
     model = Pile([layer])
@@ -281,6 +299,8 @@ def check_case(case):
     if layer is None:
         return "refused at construction"
     x = case["x"]
+    if case["kind"] == "arrays":
+        return _check_array_list(case, layer, x)
     if case["kind"] != "array":
         try:
             layer(x)

@@ -230,7 +230,8 @@ def input_shapes(draw, natural_rank):
 
 @st.composite
 def inputs(draw, cls):
-    """``(x, kind)``: a NumPy array (``kind='array'``), or a list/scalar to be refused."""
+    """``(x, kind)``: a NumPy array (``kind='array'``), a list of arrays (``'arrays'``), or
+    a Python list or scalar to be refused (``'list'``, ``'scalar'``)."""
     shape = draw(input_shapes(NATURAL_RANK.get(cls, 3)))
     if cls is L.TheHydra and draw(st.integers(0, 2)):
         dtype = draw(st.sampled_from(["int32", "int64", "uint8", ">i4", "float32"]))
@@ -240,9 +241,11 @@ def inputs(draw, cls):
         dtype = draw(st.sampled_from(DTYPES))
     seed = draw(st.integers(0, 2**16))
     x = _values(shape, np.dtype(dtype), seed, cls)
-    kind = draw(st.sampled_from(["array"] * 24 + ["list", "scalar"]))
+    kind = draw(st.sampled_from(["array"] * 24 + ["list", "scalar", "arrays"]))
     if kind == "list":
         return x.tolist(), kind
+    if kind == "arrays":  # a list of arrays: for single-input layers, another wrong input
+        return [x] * draw(st.integers(1, 2)), kind
     if kind == "scalar":
         return draw(st.sampled_from([1.5, 3, True])), kind
     return x, kind

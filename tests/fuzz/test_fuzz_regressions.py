@@ -92,6 +92,16 @@ def test_empty_inputs_give_empty_results_on_every_device(make, shape, expected):
     np.testing.assert_array_equal(np.from_dlpack(layer(xps.asarray(x))), y)
 
 
+def test_empty_dask_results_with_large_axes():
+    """Dask cannot auto-chunk an empty shape whose other axes are large (ZeroDivisionError)."""
+    layer = L.UbboSathla3D(16)
+    lazy = layer(da.zeros((5, 4, 1, 0, 4), chunks=1))
+    assert lazy.shape == (5, 64, 16, 0, 4) == layer.compute_output_shape((5, 4, 1, 0, 4))
+    assert _compute(lazy).shape == lazy.shape
+    flat = L.Flatten()(da.zeros((3, 4096, 0), chunks=1))
+    assert _compute(flat).shape == (3, 0)
+
+
 def test_zero_padding_of_an_empty_volume_is_exact_through_a_model():
     """Padding makes something of nothing: the bias of a 'same' conv on the padded zeros."""
     model = Pile([L.InputLayer(input_shape=(None, None, 1)), L.Xexanoth2D(1),
@@ -219,13 +229,14 @@ def test_embedding_takes_big_endian_indices():
 
 
 # ------------------------------------------------------------------ TheHydra on Dask
+@pytest.mark.parametrize("chunks", [1, 2])  # before: an IndexError, or a wrong row silently
 @pytest.mark.parametrize("bad", [7, 5, -1])
-def test_embedding_on_dask_refuses_out_of_range_indices_when_computed(bad):
+def test_embedding_on_dask_refuses_out_of_range_indices_when_computed(bad, chunks):
     layer = L.TheHydra(5, 2, name="emb")
     idx = np.array([[1, bad], [2, 3]])
     with pytest.raises(ValueError, match=r"TheHydra 'emb'.*\[0, 5\)"):
         layer(idx)
-    lazy = layer(da.from_array(idx, chunks=1))  # nothing computed yet
+    lazy = layer(da.from_array(idx, chunks=chunks))  # nothing computed yet
     with pytest.raises(ValueError, match=rf"TheHydra 'emb'.*\[0, 5\).*{bad}"):
         _compute(lazy)
 
@@ -258,6 +269,21 @@ def test_activity_penalty_of_integer_outputs_in_strict_libraries():
     x = np.array([[1, -3]], dtype=np.int16)
     layer(xps.asarray(x))
     assert float(layer.losses[0]) == 0.5 * 4 + 2.0 * 10
+
+
+@pytest.mark.parametrize("value", [np.array([2, 2]), "2", 2.0, 3])
+def test_lstm_implementation_must_be_one_or_two(value):
+    with pytest.raises((ValueError, TypeError), match="Laldagorth 'rnn'.*implementation"):
+        L.Laldagorth(3, implementation=value, name="rnn")
+    assert L.Laldagorth(3, implementation=np.int64(2)).implementation == 2
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_normalising_activations_refuse_1d_naming_the_layer(name):
+    """Over a 1D input the only axis is the batch: the result would depend on batching."""
+    layer = L.Azatoth(name, name="norm")
+    with pytest.raises(ValueError, match=f"Azatoth 'norm'.*{name}.*1D"):
+        layer(np.ones(3, np.float32))
 
 
 def test_dropout_seed_must_be_non_negative():
