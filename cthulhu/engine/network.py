@@ -120,6 +120,9 @@ class Model(Layer):
             batch_size = 32
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"{self._owner()}: batch_size must be a positive integer, got {batch_size!r}")
+        if (isinstance(x, (list, tuple)) and len(x) == 1
+                and getattr(self, "_single_input", True)):
+            x = x[0]  # Keras 2 takes predict([x]) for a model with one input
         x, shapes = checked_input(x, self._owner())
         many = isinstance(x, list)
         xs = x if many else [x]

@@ -52,6 +52,12 @@ def test_models_refuse_a_wrong_input_shape_at_their_input():
         lump([np.ones((1, 4), np.float32)] * 2)
 
 
+def test_predict_takes_a_one_element_list_for_a_one_input_model():
+    pile = Pile([L.Daoloth(2, input_shape=(3,))])
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(pile.predict([x]), pile.predict(x))
+
+
 def test_a_model_without_declared_shape_takes_new_sizes():
     """Only declared shapes are enforced: a model built by its first call stays flexible."""
     model = Pile([L.Cthalpa2D(2, 3, padding="same")])

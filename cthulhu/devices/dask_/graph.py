@@ -91,7 +91,6 @@ def program_array(x, program, out_chunks=None, extras=()):
     axes = program.spatial_axes
     x = _rechunk_for_halo(x, program)
     in_len = [x.shape[a] for a in axes]
-    out_shape = program.output_shape
     out_len = [out_shape[a] for a in axes]
     if out_chunks is None:
         out_chunks = tuple(output_chunks(x.chunks[a], n, m)
