@@ -420,8 +420,7 @@ class Layer:
             y = self.call(x, **call_kwargs)
         except MemoryError as exc:
             raise ValueError(f"{self._owner()}: not enough memory to compute the output for an "
-                             f"input of shape {shape} (output shape "
-                             f"{self.compute_output_shape(shape)})") from exc
+                             f"input of shape {shape}") from exc
         if self.activity_regularizer is not None:
             outputs = y if isinstance(y, (list, tuple)) else [y]
             for out in outputs:
