@@ -50,7 +50,8 @@ def _per_block(fn=None, *, reduces=False):
     def run(x, *args, **kwargs):
         from cthulhu.ops.blockwise import blockwise, chunked
 
-        if not chunked(x):
+        if not chunked(x) or (reduces and getattr(x, "ndim", 0) < 2):
+            # (a reduction refuses 1D inputs: now, while the caller can still name itself)
             return fn(x, *args, **kwargs)
         whole = None
         if reduces:

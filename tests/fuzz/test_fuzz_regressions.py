@@ -309,6 +309,24 @@ def test_activations_on_dask_are_one_graph_layer(name):
     np.testing.assert_allclose(_compute(y), activations.get(name)(x), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: [L.Cthalpa2D(3, 3, data_format="channels_first", activation="softmax")],
+    lambda: [L.Cthalpa2D(3, 3, data_format="channels_first"), L.Azatoth("log_softmax")],
+])
+def test_fused_dask_predict_keeps_softmax_over_a_spatial_axis_exact(make):
+    """channels_first: softmax's last axis is spatial; blocks must not split it."""
+    model = Pile([L.InputLayer(input_shape=(2, 6, 7)), *make()])
+    x = np.random.default_rng(6).standard_normal((2, 2, 6, 7)).astype("f4")
+    lazy = model.predict(da.from_array(x, chunks=(1, 2, 3, 2)))
+    np.testing.assert_allclose(_compute(lazy), model.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_on_a_1d_dask_array_fails_when_called_naming_the_layer():
+    layer = L.Azatoth("log_softmax", name="norm1d")
+    with pytest.raises(ValueError, match="Azatoth 'norm1d'.*1D"):
+        layer(da.ones(3, chunks=1))  # not at compute time, where no layer is known
+
+
 def test_per_op_dask_convolution_joins_chunks_smaller_than_the_halo():
     layer = L.Cthalpa3D(2, 7, padding="same")
     x = np.random.default_rng(4).standard_normal((1, 12, 12, 12, 1)).astype("f4")
