@@ -31,7 +31,7 @@ from cthulhu import layers as L
 # Layers whose training=True call draws random masks.
 RANDOM_IN_TRAINING = (L.Darkness, L.SpatialDarkness1D, L.SpatialDarkness2D,
                       L.SpatialDarkness3D, L.Laldagorth)
-QUICK_EXAMPLES = 50
+QUICK_EXAMPLES = 80
 LONG_EXAMPLES = int(os.environ.get("CTHULHU_FUZZ_EXAMPLES", "400"))
 LAYERS = public_layers()
 # Random data overflows now and then (the 'exponential' activation, float16 penalties):
