@@ -244,9 +244,10 @@ class Orthogonal(_Random):
     of a standard normal matrix. The same distribution comes from the LQ
     factorisation of that matrix with a positive diagonal, ``A = L Q``, which
     costs a fraction of an SVD: ``L`` is the Cholesky factor of ``A A^T`` and
-    ``Q = L^-1 A`` (twice when ``A`` is close to square, for accuracy). A
-    ``Laldagorth(10000)`` recurrent kernel (10000 x 40000) takes about a minute
-    instead of most of an hour.
+    ``Q = L^-1 A`` (twice when ``A`` is close to square, for accuracy): matrix
+    products instead of an SVD. ``Laldagorth(10000)`` builds its 10000 x 40000
+    recurrent kernel in about two CPU-minutes; the SVD alone took about 17
+    (8x less at ``units=2500``, measured single-threaded: 1.9 s against 15.7 s).
     """
 
     def __init__(self, gain=1.0, seed=None):
