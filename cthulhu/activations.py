@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -36,16 +37,45 @@ def _scalar(xp, x, value):
     return xp.asarray(value, dtype=x.dtype, device=aac.device(x))
 
 
+def _per_block(fn=None, *, reduces=False):
+    """Run ``fn`` chunk by chunk on chunked arrays (Dask): one graph layer, not one per op.
+
+    ``reduces``: ``fn`` reduces along its ``axis`` argument, which each block then
+    holds whole. Other libraries call ``fn`` directly (a registry lookup per call).
+    """
+    if fn is None:
+        return functools.partial(_per_block, reduces=reduces)
+
+    @functools.wraps(fn)
+    def run(x, *args, **kwargs):
+        from cthulhu.ops.blockwise import blockwise, chunked
+
+        if not chunked(x) or (reduces and getattr(x, "ndim", 0) < 2):
+            # (a reduction refuses 1D inputs: now, while the caller can still name itself)
+            return fn(x, *args, **kwargs)
+        whole = None
+        if reduces:
+            whole = kwargs.get("axis", args[0] if args else -1) % max(getattr(x, "ndim", 1), 1)
+        # The wrapper itself goes to the blocks (picklable by name); a block is not chunked.
+        return blockwise(functools.partial(run, *args, **kwargs), x, whole_axis=whole)
+
+    return run
+
+
+@_per_block(reduces=True)
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x), axis)``, computed stably (the maximum is subtracted first)."""
     xp = _xp(x)
     if x.ndim < 2:
         # Keras 2 refuses 1D input: softmax acts per sample, and a 1D array has no sample axis.
         raise ValueError(f"Cannot apply softmax to a tensor that is 1D. Received input shape {x.shape}")
+    if x.shape[axis] == 0:
+        return x  # nothing to normalise (and no maximum to subtract)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
+@_per_block
 def elu(x, alpha=1.0):
     """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
     xp = _xp(x)
@@ -53,23 +83,27 @@ def elu(x, alpha=1.0):
     return xp.where(x > 0, x, negative)
 
 
+@_per_block
 def selu(x):
     """Scaled ELU with the self-normalising constants of Klambauer et al. (2017)."""
     return _SELU_SCALE * elu(x, _SELU_ALPHA)
 
 
+@_per_block
 def softplus(x):
     """``log(exp(x) + 1)``, written as ``max(x, 0) + log1p(exp(-|x|))`` so it never overflows."""
     xp = _xp(x)
     return xp.maximum(x, _scalar(xp, x, 0)) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
+@_per_block
 def softsign(x):
     """``x / (|x| + 1)``."""
     xp = _xp(x)
     return x / (xp.abs(x) + 1)
 
 
+@_per_block
 def relu(x, alpha=0.0, max_value=None, threshold=0.0):
     """Rectified linear unit, Keras 2 flavour.
 
@@ -89,10 +123,12 @@ def relu(x, alpha=0.0, max_value=None, threshold=0.0):
     return positive
 
 
+@_per_block
 def tanh(x):
     return _xp(x).tanh(x)
 
 
+@_per_block
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, written per sign so ``exp`` never overflows."""
     xp = _xp(x)
@@ -100,11 +136,13 @@ def sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+@_per_block
 def hard_sigmoid(x):
     """Keras 2's piecewise-linear sigmoid: ``clip(0.2 * x + 0.5, 0, 1)``."""
     return _xp(x).clip(0.2 * x + 0.5, 0, 1)
 
 
+@_per_block
 def exponential(x):
     return _xp(x).exp(x)
 
@@ -113,11 +151,13 @@ def linear(x):
     return x
 
 
+@_per_block
 def swish(x):
     """``x * sigmoid(x)`` (Ramachandran et al., 2017)."""
     return x * sigmoid(x)
 
 
+@_per_block
 def gelu(x, approximate=False):
     """Gaussian error linear unit, ``x * P(X <= x)`` for a standard normal ``X``.
 
@@ -167,19 +207,28 @@ def _erf(x):
     return xp.where(x < 0, -magnitude, magnitude)
 
 
+@_per_block
 def relu6(x):
     """``min(max(x, 0), 6)`` (Keras 2.15's ``relu6``)."""
     return _xp(x).clip(x, 0, 6)
 
 
+@_per_block
 def mish(x):
     """``x * tanh(softplus(x))`` (Misra, 2019; Keras 2.15's ``mish``)."""
     return x * _xp(x).tanh(softplus(x))
 
 
+@_per_block(reduces=True)
 def log_softmax(x, axis=-1):
     """``log(softmax(x))``, computed as ``x - max - log(sum(exp(x - max)))`` (stable)."""
     xp = _xp(x)
+    if x.ndim < 2:
+        # as softmax: normalising over the only axis, the batch axis, mixes the samples
+        raise ValueError(f"Cannot apply log_softmax to a tensor that is {x.ndim}D. Received "
+                         f"input shape {x.shape}")
+    if x.shape[axis] == 0:
+        return x
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 

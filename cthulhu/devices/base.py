@@ -25,6 +25,7 @@ OPS = (
     "upsample",
     "model",  # a whole model's predict(x): the Dask device routes models, not only ops
     "to_numpy",  # copy an array to host memory as NumPy, where np.asarray cannot (GPU arrays)
+    "blockwise",  # run a function of one block per chunk (chunked libraries: Dask)
 )
 
 

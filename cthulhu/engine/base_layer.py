@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
     _is_floating,
     _is_multi_shape,
     check_shape,
+    checked_input,
     note_name,
     reset_names,
     to_numpy,
@@ -227,7 +229,15 @@ class Layer:
         if allocate is not None:
             value = allocate(owner, name, shape, dtype)
         else:
-            value = np.array(np.asarray(init(shape, dtype=dtype), dtype=dtype), copy=True)
+            try:
+                value = np.array(np.asarray(init(shape, dtype=dtype), dtype=dtype), copy=True)
+            except MemoryError as exc:
+                size = math.prod(shape) * dtype.itemsize
+                raise ValueError(f"{owner}: weight {name!r} of shape {shape} needs {size} "
+                                 "bytes, more than this machine can allocate") from exc
+            except (ValueError, TypeError) as exc:
+                # e.g. the identity initializer on a 4D kernel: say which layer and weight
+                raise type(exc)(f"{owner}: initializer of weight {name!r}: {exc}") from exc
         if value.shape != shape:
             raise ValueError(f"{owner}: initializer for weight {name!r} returned shape "
                              f"{value.shape}, expected {shape}")
@@ -405,7 +415,7 @@ class Layer:
 
     def call_and_mask(self, x, training=False, mask=None):
         """Run the layer on arrays; returns ``(output, output_mask)``. Models use this."""
-        shape = [tuple(t.shape) for t in x] if isinstance(x, (list, tuple)) else tuple(x.shape)
+        x, shape = checked_input(x, self._owner())
         self._maybe_build(shape)
         if self.requires_float_input:
             self._check_float(x)
@@ -418,7 +428,11 @@ class Layer:
         if wants_mask:
             call_kwargs["mask"] = mask
         self._call_losses = []
-        y = self.call(x, **call_kwargs)
+        try:
+            y = self.call(x, **call_kwargs)
+        except MemoryError as exc:
+            raise ValueError(f"{self._owner()}: not enough memory to compute the output for an "
+                             f"input of shape {shape}") from exc
         if self.activity_regularizer is not None:
             outputs = y if isinstance(y, (list, tuple)) else [y]
             for out in outputs:

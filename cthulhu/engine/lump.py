@@ -21,8 +21,9 @@ Examples
 
 from __future__ import annotations
 
+from cthulhu.engine.base_layer import checked_input
 from cthulhu.engine.input_layer import InputLayer
-from cthulhu.engine.network import Model
+from cthulhu.engine.network import Model, check_declared_shape
 from cthulhu.engine.node import SymbolicTensor
 from cthulhu.engine.serialization import deserialize_layer, register_layer, serialize_layer
 
@@ -219,20 +220,17 @@ class Lump(Model):
         if len(shapes) != len(self._inputs):
             raise ValueError(f"{self._owner()}: expects {len(self._inputs)} inputs, got {len(shapes)}")
         for t, got in zip(self._inputs, shapes, strict=True):
-            want = t.shape
-            ok = len(got) == len(want) and all(
-                not isinstance(w, int) or not isinstance(g, int) or w == g
-                for w, g in zip(want, got, strict=True))
-            if not ok:
-                raise ValueError(f"{self._owner()}: input {t.layer.name!r} expects shape {want}, "
-                                 f"got an array of shape {tuple(got)}")
+            check_declared_shape(self._owner(), f"input {t.layer.name!r}", t.shape, got)
 
     # ------------------------------------------------------------ running
     def call_and_mask(self, x, training=False, mask=None):
+        x, shapes = checked_input(x, self._owner())
+        if self._single_input and isinstance(shapes, list):
+            raise ValueError(f"{self._owner()}: expects one input array, got a list of "
+                             f"{len(shapes)} arrays")
         xs = [x] if self._single_input else _as_list(x)
         masks = [mask] if self._single_input else (_as_list(mask) if mask is not None
                                                    else [None] * len(xs))
-        shapes = tuple(xs[0].shape) if self._single_input else [tuple(t.shape) for t in xs]
         self.check_input_shape(shapes)
         values = {id(t): (a, m) for t, a, m in zip(self._inputs, xs, masks, strict=True)}
         for node in self._nodes:

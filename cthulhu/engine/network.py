@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import logging
 
-from cthulhu.engine.base_layer import Layer
+from cthulhu.engine.base_layer import Layer, checked_input
+
+
+def check_declared_shape(owner, what, declared, got) -> None:
+    """Refuse an input whose rank or known sizes differ from a declared shape (``None``: any)."""
+    got = tuple(got)
+    ok = len(got) == len(declared) and all(
+        not isinstance(w, int) or not isinstance(g, int) or w == g
+        for w, g in zip(declared, got, strict=True))
+    if not ok:
+        raise ValueError(f"{owner}: {what} expects shape {tuple(declared)}, got an array of "
+                         f"shape {got}")
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +124,13 @@ class Model(Layer):
             batch_size = 32
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"{self._owner()}: batch_size must be a positive integer, got {batch_size!r}")
-        many = isinstance(x, (list, tuple))
-        xs = list(x) if many else [x]
+        if (isinstance(x, (list, tuple)) and len(x) == 1
+                and getattr(self, "_single_input", True)):
+            x = x[0]  # Keras 2 takes predict([x]) for a model with one input
+        x, shapes = checked_input(x, self._owner())
+        many = isinstance(x, list)
+        xs = x if many else [x]
+        self.check_input_shape(shapes)
         counts = {t.shape[0] for t in xs}
         if len(counts) != 1:
             raise ValueError(f"{self._owner()}: all inputs must have the same number of samples, "

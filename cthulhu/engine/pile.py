@@ -17,9 +17,9 @@ Examples
 
 from __future__ import annotations
 
-from cthulhu.engine.base_layer import Layer, _is_multi_shape
+from cthulhu.engine.base_layer import Layer, _is_multi_shape, checked_input
 from cthulhu.engine.input_layer import InputLayer
-from cthulhu.engine.network import Model
+from cthulhu.engine.network import Model, check_declared_shape
 from cthulhu.engine.node import SymbolicTensor
 from cthulhu.engine.serialization import deserialize_layer, register_layer, serialize_layer
 
@@ -76,6 +76,7 @@ class Pile(Model):
         self._stack: list[Layer] = []
         self._input_batch_shape = None
         self._output_batch_shape = None
+        self._declared_input = False  # an input shape the user gave (not one inferred from data)
         for layer in layers or []:
             self.add(layer)
 
@@ -104,6 +105,7 @@ class Pile(Model):
                 raise ValueError(f"{self._owner()}: an Input can only be the first layer")
             self._stack.append(layer)
             self._input_batch_shape = self._output_batch_shape = tuple(layer.batch_input_shape)
+            self._declared_input = True
             self.built = True
             return
         shape = self._output_batch_shape
@@ -113,6 +115,7 @@ class Pile(Model):
             out = self._build_one(layer, shape)
             if not self._stack:
                 self._input_batch_shape = shape
+                self._declared_input = True
             self._output_batch_shape = out
             self.built = True
         elif self.built:
@@ -159,6 +162,10 @@ class Pile(Model):
         return shape
 
     def check_input_shape(self, shape) -> None:
+        """The model's declared input shape first (naming the model), then its first layer's."""
+        if self._declared_input and not _is_multi_shape(shape):
+            check_declared_shape(self._owner(), "the model's input", self._input_batch_shape,
+                                 shape)
         if self.layers:
             self.layers[0].check_input_shape(shape)
 
@@ -180,7 +187,8 @@ class Pile(Model):
     def call_and_mask(self, x, training=False, mask=None):
         if not self.layers:
             raise ValueError(f"{self._owner()}: the model has no layers")
-        self._maybe_build(tuple(x.shape))
+        x, shape = checked_input(x, self._owner())
+        self._maybe_build(shape)
         for layer in self.layers:
             x, mask = layer.call_and_mask(x, training=training, mask=mask)
         return x, mask

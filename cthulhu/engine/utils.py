@@ -81,6 +81,42 @@ def check_shape(shape, owner: str, argument: str) -> tuple:
     return out
 
 
+def _describe(value) -> str:
+    """A short description of a value that is not an array (type and a clipped repr)."""
+    import reprlib
+
+    return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+def _one_input(x, owner):
+    try:
+        shape = tuple(x.shape)
+    except (AttributeError, TypeError):
+        shape = None
+    if shape is None or not hasattr(x, "dtype"):
+        raise TypeError(f"{owner}: expected an array (NumPy, CuPy, Dask or another Array API "
+                        f"library), or a list of arrays, got {_describe(x)}")
+    from cthulhu.ops._checks import native_order
+
+    return native_order(x), shape
+
+
+def checked_input(x, owner):
+    """``(x, shape)`` for a layer or model input: an array, or a list of arrays.
+
+    Anything else (a Python list of numbers, a scalar, ``None``) is a ``TypeError``
+    naming ``owner``: the layers compute on Array API arrays only. Arrays with a
+    byte-swapped dtype come back in native byte order (see ``ops._checks.native_order``).
+    """
+    if isinstance(x, (list, tuple)):
+        if not x:
+            raise TypeError(f"{owner}: expected an array or a list of arrays, got an empty "
+                            f"{type(x).__name__}")
+        pairs = [_one_input(t, owner) for t in x]
+        return [a for a, _ in pairs], [s for _, s in pairs]
+    return _one_input(x, owner)
+
+
 _SIGNATURE_CACHE: dict[type, tuple[bool, bool]] = {}
 
 

@@ -9,7 +9,9 @@ import numbers
 
 from cthulhu import config
 
-# The label cthulhu.shapes puts on its errors ("Cthalpa2D 'conv2d_1'"), so both read alike.
+# The size limit and the label of cthulhu.shapes' errors ("Cthalpa2D 'conv2d_1'"), so that
+# layers and shapes refuse the same sizes with messages that read alike.
+from cthulhu.shapes._arith import check_size_limit
 from cthulhu.shapes.errors import owner_label
 from cthulhu.shapes.layout import DEFAULT_DATA_FORMAT, normalize_data_format, spatial_data_format
 
@@ -28,7 +30,7 @@ def positive_int(value, name, owner):
         raise layer_error(owner, f"{name} must be a positive integer, got {value!r}", TypeError)
     if value <= 0:
         raise layer_error(owner, f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_size_limit(int(value), name, owner)
 
 
 def rate(value, name, owner):

@@ -19,6 +19,7 @@ from cthulhu.layers._common import (
     grouped_configs,
     namespace,
 )
+from cthulhu.ops._dispatch import zeros_for
 
 __all__ = ["Daoloth", "Azatoth", "Flatten", "Reshape", "Permute", "RepeatVector",
            "ActivityRegularization", "Masking"]
@@ -112,7 +113,10 @@ class Azatoth(Layer):
         return {"kind": "pointwise"}
 
     def call(self, x):
-        return self.activation(x)
+        try:
+            return self.activation(x)
+        except (ValueError, TypeError) as exc:  # e.g. softmax on a 1D input: name this layer
+            raise type(exc)(f"{self._owner()}: {exc}") from exc
 
     def get_config(self):
         return {**super().get_config(), "activation": activation_config(self.activation)}
@@ -147,7 +151,7 @@ class Flatten(Layer):
         if shapes.is_channels_first(self.data_format) and x.ndim >= 3:
             x = xp.permute_dims(x, shapes.to_channels_last(x.ndim, self.data_format))
         size = self.compute_output_shape(tuple(x.shape))[1]
-        return xp.reshape(x, (-1, size if isinstance(size, int) else -1))
+        return _reshape(xp, x, (x.shape[0], size))
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
@@ -176,13 +180,12 @@ class Reshape(Layer):
 
     def call(self, x):
         out = self.compute_output_shape(tuple(x.shape))
-        batch = x.shape[0] if isinstance(x.shape[0], int) else -1
         xp = namespace(x)
         if x.ndim > 2:
             # Flatten first: a lazy library (Dask) can only merge whole axes or split one
             # evenly, not regroup (3, 4) -> (2, 6) directly; a view for eager libraries.
-            x = xp.reshape(x, (batch, -1))
-        return xp.reshape(x, (batch, *out[1:]))
+            x = _reshape(xp, x, (x.shape[0], shapes.flatten(tuple(x.shape), owner=self)[1]))
+        return _reshape(xp, x, (x.shape[0], *out[1:]))
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}
@@ -322,9 +325,10 @@ class Masking(Layer):
 
     def _keep(self, x):
         xp = namespace(x)
-        if self.mask_value is None:
+        value = _comparable(xp, x, self.mask_value)
+        if value is None:  # mask_value None, or a value x's dtype cannot hold: nothing masked
             return xp.ones(x.shape[:-1], dtype=xp.bool, device=device_of(x))
-        return xp.any(x != self.mask_value, axis=-1)
+        return xp.any(x != value, axis=-1)
 
     def compute_mask(self, x, mask=None):
         return self._keep(x)
@@ -336,3 +340,31 @@ class Masking(Layer):
 
     def get_config(self):
         return {**super().get_config(), "mask_value": self.mask_value}
+
+
+def _comparable(xp, x, value):
+    """``value`` as something ``x != value`` accepts in every library, or None if x can't hold it.
+
+    Strict Array API libraries refuse a Python float next to an integer array and
+    a Python int next to a boolean one; an integer input simply never equals a
+    non-integral ``mask_value`` (nor a bool input anything but 0 or 1).
+    """
+    if value is None or xp.isdtype(x.dtype, ("real floating", "complex floating")):
+        return value
+    if not float(value).is_integer():  # also NaN and infinities
+        return None
+    if xp.isdtype(x.dtype, "bool"):
+        return bool(value) if value in (0, 1) else None
+    info = xp.iinfo(x.dtype)
+    if not info.min <= int(value) <= info.max:
+        return None
+    return xp.asarray(int(value), dtype=x.dtype, device=device_of(x))
+
+
+def _reshape(xp, x, shape):
+    """``xp.reshape`` to sizes given in full where known: ``-1`` cannot be inferred for an
+    empty array (NumPy refuses it), so it stands only for sizes this array does not know."""
+    sizes = tuple(n if isinstance(n, int) else -1 for n in shape)
+    if any(n == 0 for n in sizes):
+        return zeros_for(x, sizes)  # nothing to move (and Dask cannot reshape empty chunks)
+    return xp.reshape(x, sizes)

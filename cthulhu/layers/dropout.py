@@ -59,6 +59,8 @@ class Darkness(Layer):
         self.noise_shape = noise_shape
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise _args.layer_error(self, f"seed must be an int or None, got {seed!r}", TypeError)
+        if seed is not None and seed < 0:  # NumPy seeds its generators with ints >= 0
+            raise _args.layer_error(self, f"seed must be a non-negative int, got {seed!r}")
         self.seed = seed
         self._draws = 0
 

@@ -1,12 +1,21 @@
 """``TheHydra``: the Keras 2 ``Embedding`` layer (integer indices to dense vectors)."""
 
-import array_api_compat
+import functools
+
+import numpy as np
 
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
-from cthulhu.layers._common import WeightOptions, activity_config, grouped_configs, namespace
+from cthulhu.layers._common import (
+    WeightOptions,
+    activity_config,
+    device_of,
+    grouped_configs,
+    namespace,
+)
+from cthulhu.ops.blockwise import blockwise, chunked
 
 __all__ = ["TheHydra"]
 
@@ -78,20 +87,15 @@ class TheHydra(Layer):
         if xp.isdtype(x.dtype, "bool") or not xp.isdtype(x.dtype, ("integral", "real floating")):
             raise _args.layer_error(self, f"expects integer indices, got dtype {x.dtype}",
                                     TypeError)
-        table = self.weight_as(x, "embeddings")
-        if xp.isdtype(x.dtype, "real floating"):
-            x = xp.astype(x, xp.int64)  # Keras 2 casts float indices to int
-        flat = xp.reshape(x, (-1,))
-        # A lazy array (Dask) is not computed to check the range: there an index out
-        # of range fails when the result is computed, inside the lookup itself.
-        if not array_api_compat.is_lazy_array(flat) and flat.shape[0]:
-            low, high = int(xp.min(flat)), int(xp.max(flat))
-            if low < 0 or high >= self.input_dim:
-                raise _args.layer_error(self, f"indices must be in [0, {self.input_dim}) "
-                                              f"(input_dim={self.input_dim}), got values in "
-                                              f"[{low}, {high}]")
-        out = xp.take(table, flat, axis=0)
-        return xp.reshape(out, (*x.shape, self.output_dim))
+        lookup = _Lookup(self._owner(), self.input_dim)
+        if not chunked(x):
+            return lookup(x, self.weight_as(x, "embeddings"))
+        # A chunked array (Dask) is not computed here: each block checks its own indices
+        # when it is computed, and an index out of range fails there, naming this layer.
+        dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else np.dtype(self.dtype)
+        table = np.asarray(self.get_weight("embeddings"), dtype=dtype)
+        return blockwise(functools.partial(lookup, table=table), x, dtype=dtype,
+                         new_axis=self.output_dim)
 
     def get_config(self):
         initializers, regularizers, constraints = grouped_configs(self.embeddings_options)
@@ -108,3 +112,28 @@ def _as_list(input_length):
     if input_length is None:
         return [None]
     return list(input_length) if isinstance(input_length, (list, tuple)) else [input_length]
+
+
+class _Lookup:
+    """``table[x]`` for one array or block, refusing indices outside ``[0, input_dim)``.
+
+    A small class (not a closure) so that a distributed scheduler can ship it.
+    """
+
+    def __init__(self, owner, input_dim):
+        self.owner, self.input_dim = owner, input_dim
+
+    def __call__(self, x, table):
+        xp = namespace(x)
+        if type(table) is not type(x):
+            table = xp.asarray(table, device=device_of(x))  # the host table into x's library
+        if xp.isdtype(x.dtype, "real floating"):
+            x = xp.astype(x, xp.int64)  # Keras 2 casts float indices to int
+        flat = xp.reshape(x, (-1,))
+        if flat.shape[0]:
+            low, high = int(xp.min(flat)), int(xp.max(flat))
+            if low < 0 or high >= self.input_dim:
+                raise ValueError(f"{self.owner}: indices must be in [0, {self.input_dim}) "
+                                 f"(input_dim={self.input_dim}), got values in [{low}, {high}]")
+        out = xp.take(table, flat, axis=0)
+        return xp.reshape(out, (*x.shape, table.shape[1]))

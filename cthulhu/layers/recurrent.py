@@ -13,6 +13,8 @@ the masked timesteps: the state is carried over unchanged and the output at
 that step repeats the previous one.
 """
 
+import numbers
+
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
@@ -27,6 +29,7 @@ from cthulhu.layers._common import (
     namespace,
 )
 from cthulhu.ops import matmul
+from cthulhu.ops._dispatch import zeros_for
 from cthulhu.ops.random import dropout_mask
 
 __all__ = ["Laldagorth"]
@@ -100,9 +103,10 @@ class Laldagorth(Layer):
                                           bias_constraint, self)
         self.dropout = _args.rate(dropout, "dropout", self)
         self.recurrent_dropout = _args.rate(recurrent_dropout, "recurrent_dropout", self)
-        if implementation not in (1, 2) or isinstance(implementation, bool):
+        if (isinstance(implementation, bool) or not isinstance(implementation, numbers.Integral)
+                or implementation not in (1, 2)):
             raise _args.layer_error(self, f"implementation must be 1 or 2, got {implementation!r}")
-        self.implementation = implementation
+        self.implementation = int(implementation)
         self.return_sequences = _args.boolean(return_sequences, "return_sequences", self)
         self.return_state = _args.boolean(return_state, "return_state", self)
         self.go_backwards = _args.boolean(go_backwards, "go_backwards", self)
@@ -182,7 +186,12 @@ class Laldagorth(Layer):
                 outputs.append(h)
         if self.stateful:
             self.states = (h, c)
-        out = xp.stack(outputs, axis=1) if self.return_sequences else h
+        if not self.return_sequences:
+            out = h
+        elif outputs:
+            out = xp.stack(outputs, axis=1)
+        else:  # no timesteps: an empty sequence (the states stay the initial ones)
+            out = zeros_for(x, (batch, 0, u))
         return [out, h, c] if self.return_state else out
 
     def _initial_states(self, x, batch):

@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 
+def native_order(x):
+    """``x`` with its bytes in the machine's order (a copy only for a byte-swapped dtype).
+
+    NumPy and Dask arrays may hold big-endian data (``'>f4'``, common in files);
+    the native C kernels, BLAS and CuPy read raw bytes and would silently compute
+    on garbage, so every layer and op converts such an input once, on entry.
+    Libraries without byte-swapped dtypes pass through untouched.
+    """
+    dtype = getattr(x, "dtype", None)
+    if getattr(dtype, "isnative", True):
+        return x
+    return x.astype(dtype.newbyteorder("="))
+
+
 def float_input(x, op: str):
     """Raise ``TypeError`` unless ``x`` is an array with a real floating dtype.
 
@@ -38,6 +52,7 @@ def like_x(x, array, name: str, op: str, shape: tuple | None = None):
         raise TypeError(f"{op}: {name} must be an array, got {type(array).__name__}")
     if shape is not None and tuple(array.shape) != tuple(shape):
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(array.shape)}")
+    array = native_order(array)  # before any copy to x's device: CuPy ignores byte order
     if array.dtype != x.dtype:
         array = namespace(x, op).astype(array, x.dtype)
     return array

@@ -25,6 +25,39 @@ def finish(y, bias, activation, channel_axis: int):
     return y
 
 
+def is_empty(x) -> bool:
+    """Whether ``x`` has a zero-size axis (unknown sizes, e.g. Dask's NaN, are not zero)."""
+    return any(n == 0 for n in x.shape)
+
+
+def zeros_for(x, shape, dtype=None):
+    """Zeros of ``shape`` in ``x``'s library, device and dtype (default ``x.dtype``).
+
+    A shape with a zero-size axis is broadcast from one zero: Dask cannot choose
+    chunks for an empty shape whose other axes are large (a division by zero),
+    and an empty array holds nothing to write to.
+    """
+    from array_api_compat import array_namespace, device
+
+    xp = array_namespace(x)
+    dtype = x.dtype if dtype is None else dtype
+    shape = tuple(shape)
+    if any(n == 0 for n in shape):
+        one = xp.zeros((1,) * len(shape), dtype=dtype, device=device(x))
+        return xp.broadcast_to(one, shape)
+    return xp.zeros(shape, dtype=dtype, device=device(x))
+
+
+def empty_result(x, out_shape, bias, activation, channel_axis: int):
+    """The result of an op on an input with nothing in it: zeros of ``out_shape``, then
+    ``bias`` and ``activation`` (an empty sum is 0, so this is the op's exact value).
+
+    The kernels and the block planners assume non-empty inputs; every device
+    returns this same array instead, so NumPy, Dask and generic agree.
+    """
+    return finish(zeros_for(x, out_shape), bias, activation, channel_axis)
+
+
 def run(op: str, x, arrays: tuple, cfg: dict, bias, activation, channel_axis: int, generic,
         precision=None):
     """Call the plugin's ``op`` for ``x`` if there is one and it accepts, else ``generic``.

@@ -34,6 +34,21 @@ def _channel_axis(data_format):
     return shapes.channels_axis(1, data_format)
 
 
+def _empty(x, kernel_size, cfg, channels_out, bias, act, op):
+    """The op's result for an input with a zero-size axis (batch, channels or a 'same' axis)."""
+    fmt = cfg["data_format"]
+    spatial = _args.spatial_shape(x, fmt)
+    steps = (kernel_size, cfg["strides"], cfg["dilation"])
+    if "output_padding" in cfg:
+        pads = _args.transpose_pads(spatial, *steps, cfg["padding"], cfg["output_padding"], op)
+        out = _args.transpose_out_sizes(spatial, *steps, pads, op)
+    else:
+        out = _args.conv_out_sizes(spatial, *steps, cfg["padding"], op)
+    batch = x.shape[0]
+    shape = (batch, *out, channels_out) if fmt == "channels_last" else (batch, channels_out, *out)
+    return _dispatch.empty_result(x, shape, bias, act, _channel_axis(fmt))
+
+
 def _check_channels(x, kernel_in, fmt, op, name="kernel"):
     got = _args.channels(x, fmt)
     if got != kernel_in:
@@ -79,11 +94,14 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
     Array([-1., -2., -2., -2.,  3.], dtype=array_api_strict.float64)
     """
     op = "ops.conv"
+    x = _checks.native_order(x)
     rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
                              activation, op, "conv")
     _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-1],))
+    if _dispatch.is_empty(x):
+        return _empty(x, kernel.shape[:rank], cfg, kernel.shape[-1], bias, act, op)
     return _dispatch.run("conv", x, (kernel,), cfg, bias, act,
                          _channel_axis(cfg["data_format"]), generic.conv,
                          _precision(precision, op))
@@ -108,6 +126,7 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     Array([1., 2., 4., 2., 3.], dtype=array_api_strict.float64)
     """
     op = "ops.conv_transpose"
+    x = _checks.native_order(x)
     rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
                              activation, op, "conv_transpose")
     if output_padding is not None:
@@ -116,6 +135,8 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     _check_channels(x, kernel.shape[-1], cfg["data_format"], op)
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2],))
+    if _dispatch.is_empty(x):
+        return _empty(x, kernel.shape[:rank], cfg, kernel.shape[-2], bias, act, op)
     return _dispatch.run("conv_transpose", x, (kernel,), cfg, bias, act,
                          _channel_axis(cfg["data_format"]), generic.conv_transpose,
                          _precision(precision, op))
@@ -125,11 +146,15 @@ def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
                    data_format="channels_last", bias=None, activation=None):
     """Depthwise convolution: kernel ``(*kernel_size, C, M)``, output channel ``c*M + m``."""
     op = "ops.depthwise_conv"
+    x = _checks.native_order(x)
     rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
                              activation, op, "depthwise_conv")
     _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
     kernel = _checks.like_x(x, kernel, "kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2] * kernel.shape[-1],))
+    if _dispatch.is_empty(x):
+        return _empty(x, kernel.shape[:rank], cfg, kernel.shape[-2] * kernel.shape[-1], bias,
+                      act, op)
     return _dispatch.run("depthwise_conv", x, (kernel,), cfg, bias, act,
                          _channel_axis(cfg["data_format"]), generic.depthwise_conv)
 
@@ -140,6 +165,7 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding=
     """Depthwise convolution then a pointwise (1x1) one: ``(*k, C, M)`` then ``(*ones, C*M, F)``;
     ``precision`` (for the pointwise GEMM) as for :func:`conv`."""
     op = "ops.separable_conv"
+    x = _checks.native_order(x)
     rank, cfg, act = _common(x, depthwise_kernel, strides, padding, dilation, data_format,
                              activation, op, "separable_conv")
     _check_channels(x, depthwise_kernel.shape[-2], cfg["data_format"], op, "depthwise_kernel")
@@ -152,6 +178,9 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding=
     depthwise_kernel = _checks.like_x(x, depthwise_kernel, "depthwise_kernel", op)
     pointwise_kernel = _checks.like_x(x, pointwise_kernel, "pointwise_kernel", op)
     bias = _checks.like_x(x, bias, "bias", op, (pointwise_kernel.shape[-1],))
+    if _dispatch.is_empty(x):
+        return _empty(x, depthwise_kernel.shape[:rank], cfg, pointwise_kernel.shape[-1], bias,
+                      act, op)
     return _dispatch.run("separable_conv", x, (depthwise_kernel, pointwise_kernel), cfg, bias,
                          act, _channel_axis(cfg["data_format"]), generic.separable_conv,
                          _precision(precision, op))

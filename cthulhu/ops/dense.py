@@ -18,6 +18,7 @@ def matmul(x, kernel, bias=None, activation=None, precision=None):
     Array([4., 4., 4., 4.], dtype=array_api_strict.float64)
     """
     op = "ops.matmul"
+    x = _checks.native_order(x)
     if getattr(x, "ndim", 0) < 2:
         raise ValueError(f"{op}: x must have at least 2 dimensions, got shape "
                          f"{tuple(getattr(x, 'shape', ()))}")

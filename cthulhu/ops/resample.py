@@ -23,6 +23,7 @@ def upsample(x, size, *, interpolation="nearest", data_format="channels_last"):
     Array([0., 1., 3., 4.], dtype=array_api_strict.float64)
     """
     op = "ops.upsample"
+    x = _checks.native_order(x)
     if getattr(x, "ndim", 0) < 3:
         raise ValueError(f"{op}: x must have a batch, spatial and channel axes, got shape "
                          f"{tuple(getattr(x, 'shape', ()))}")
@@ -36,6 +37,14 @@ def upsample(x, size, *, interpolation="nearest", data_format="channels_last"):
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"{op}: interpolation must be one of {INTERPOLATIONS}, "
                          f"got {interpolation!r}")
+    if _dispatch.is_empty(x):
+        sh = _args.shapes_mod()
+        spatial = [sh.upsample_length(n, f) for n, f in
+                   zip(_args.spatial_shape(x, cfg["data_format"]), cfg["size"], strict=True)]
+        batch, channels = x.shape[0], _args.channels(x, cfg["data_format"])
+        shape = ((batch, *spatial, channels) if cfg["data_format"] == "channels_last"
+                 else (batch, channels, *spatial))
+        return _dispatch.empty_result(x, shape, None, None, -1)
     return _dispatch.run("upsample", x, (), cfg, None, None, -1, _generic_upsample)
 
 
@@ -54,9 +63,17 @@ def pad(x, padding, *, data_format="channels_last"):
     Array([0., 1., 1.], dtype=array_api_strict.float64)
     """
     op = "ops.pad"
+    x = _checks.native_order(x)
     rank = getattr(x, "ndim", 2) - 2
     pairs = _args.padding(padding, rank, op, allowed=())
     _args.data_format(data_format, op)
+    if _dispatch.is_empty(x):
+        # nothing to copy: zeros of the padded shape (lazy libraries cannot concat empties)
+        first = 1 if data_format == "channels_last" else 2
+        shape = list(x.shape)
+        for axis, (lo, hi) in enumerate(pairs, start=first):
+            shape[axis] = max(shape[axis] + lo + hi, 0)
+        return _dispatch.empty_result(x, shape, None, None, -1)
     return generic.pad(x, pairs, data_format=data_format)
 
 

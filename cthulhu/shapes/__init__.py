@@ -18,7 +18,7 @@ layers), ``spatial`` (whole-layer shapes of the spatial layers), ``catalog``
 
 import importlib
 
-from ._arith import ceildiv
+from ._arith import MAX_SIZE, ceildiv
 from .catalog import REQUIRED, LayerRow
 from .chain import Chain, chain
 from .checks import check_shape
@@ -77,7 +77,7 @@ from .spec import layer_spec, spec_from_config
 from .symbolic import Sym, evaluate, format_shape, subs, symbolic
 
 __all__ = [
-    "ShapeError", "ShapeTypeError", "ceildiv",
+    "ShapeError", "ShapeTypeError", "ceildiv", "MAX_SIZE",
     "as_tuple", "normalize_padding", "normalize_data_format", "check_conv_args",
     "normalize_output_padding", "normalize_size", "normalize_cropping", "normalize_zero_padding",
     "dilated_kernel_size", "conv_length", "conv_padding", "conv_transpose_length",

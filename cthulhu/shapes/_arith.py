@@ -11,7 +11,24 @@ import operator
 
 from .errors import ShapeTypeError, shape_error
 
-__all__ = ["is_int", "is_symbolic", "is_dim", "ceildiv", "at_least", "smax", "check_dim"]
+__all__ = ["is_int", "is_symbolic", "is_dim", "ceildiv", "at_least", "smax", "check_dim",
+           "MAX_SIZE", "check_size_limit"]
+
+#: The largest size a layer argument may give (``filters``, ``units``, ``kernel_size``,
+#: up-sampling factors, paddings, ...): 2**31 - 1. A weight or output axis beyond it
+#: could never be allocated next to anything else, and the CUDA kernels and the BLAS
+#: cthulhu calls index with 32-bit integers. Refusing it at construction beats a
+#: ``MemoryError`` or ``OverflowError`` at the first call.
+MAX_SIZE = 2**31 - 1
+
+
+def check_size_limit(value, name, owner=None, shown=None):
+    """``value`` (an int) unchanged, or a ``ShapeError`` when it exceeds :data:`MAX_SIZE`."""
+    if value > MAX_SIZE:
+        shown = value if shown is None else shown
+        raise shape_error(owner, f"{name} must be at most {MAX_SIZE} (2**31 - 1), "
+                                 f"got {shown!r}")
+    return value
 
 
 def is_int(value) -> bool:

@@ -8,7 +8,7 @@ Notation: ``n`` input length, ``k`` kernel size, ``s`` stride, ``d`` dilation,
 ``K = d*(k-1) + 1`` the dilated kernel size (the span of one window).
 """
 
-from ._arith import at_least, ceildiv, check_dim, is_int, smax
+from ._arith import at_least, ceildiv, check_dim, check_size_limit, is_int, smax
 from .errors import ShapeTypeError, shape_error
 from .normalize import normalize_padding
 
@@ -25,7 +25,7 @@ def _positive(value, name, owner):
                           ShapeTypeError)
     if value <= 0:
         raise shape_error(owner, f"{name} must be a positive integer, got {value!r}")
-    return value
+    return check_size_limit(value, name, owner)
 
 
 def _axis_args(kernel, stride, dilation, owner):

@@ -8,7 +8,7 @@ at construction with a message naming the layer, the argument and the value.
 
 import operator
 
-from ._arith import is_int
+from ._arith import check_size_limit, is_int
 from .errors import ShapeTypeError, shape_error
 from .layout import DATA_FORMATS, normalize_data_format
 
@@ -25,13 +25,13 @@ def _as_int(value, name, owner, shown):
     """``value`` as a Python int (NumPy integers included, via ``__index__``); bools refused."""
     if isinstance(value, bool):
         raise shape_error(owner, f"{name} must be integers, got {shown!r}", ShapeTypeError)
-    if is_int(value):
-        return value
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise shape_error(owner, f"{name} must be integers, got {shown!r}",
-                          ShapeTypeError) from None
+    if not is_int(value):
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise shape_error(owner, f"{name} must be integers, got {shown!r}",
+                              ShapeTypeError) from None
+    return check_size_limit(value, name, owner, shown)
 
 
 def positive_int(value, name, owner=None):

@@ -68,9 +68,14 @@ def predict(model, x, block_shape=None):
         Nothing is computed until the caller asks.
     """
     from .graph import program_array
-    from .program import BlockProgram, model_layers
+    from .program import BlockProgram, Unblockable, model_layers
 
     program = BlockProgram(model_layers(model), tuple(x.shape))
+    if any(n == 0 for n in x.shape) and all(n != 0 for n in program.output_shape):
+        # Zero padding can make something of nothing; no block of an empty input can be
+        # planned, so the layers run one by one (the ops give exact results on empties).
+        raise Unblockable(f"model {getattr(model, 'name', '')!r}: the input {tuple(x.shape)} is "
+                          "empty but the output is not, so it cannot run block by block")
     out_chunks = None
     if block_shape is not None:
         from .volume import _normalize_block

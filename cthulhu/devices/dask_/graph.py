@@ -74,13 +74,16 @@ def program_array(x, program, out_chunks=None, extras=()):
     from dask.array.utils import meta_from_array
     from dask.highlevelgraph import HighLevelGraph
 
+    out_shape = program.output_shape
+    if any(n == 0 for n in out_shape):
+        return _empty(x, out_shape)
     fmt = program.data_format
     c_axis = shapes.channel_index(x.ndim, fmt)
     if len(x.chunks[c_axis]) > 1:
         x = x.rechunk({c_axis: -1})
     axes = program.spatial_axes
+    x = _rechunk_for_halo(x, program)
     in_len = [x.shape[a] for a in axes]
-    out_shape = program.output_shape
     out_len = [out_shape[a] for a in axes]
     if out_chunks is None:
         out_chunks = tuple(output_chunks(x.chunks[a], n, m)
@@ -123,6 +126,66 @@ def program_array(x, program, out_chunks=None, extras=()):
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x, *extras])
     meta = meta_from_array(x, ndim=x.ndim, dtype=x.dtype)
     return da.Array(graph, name, tuple(chunks), meta=meta)
+
+
+def _halo_depths(program):
+    """Per spatial axis, the ``(before, after)`` input samples a block reads beyond its core
+    (``None`` where a padding is unknown), from the stages' range maps (cthulhu.shapes)."""
+    from cthulhu.shapes.axis_maps import AxisInfo
+
+    depths = []
+    for j, axis in enumerate(program.spatial_axes):
+        steps = [stage.steps[j] for stage in program.stages if stage.steps[j] is not None]
+        depths.append(AxisInfo(axis, steps).depth if steps else (0, 0))
+    return depths
+
+
+def _merged(chunks, target):
+    """Neighbouring chunks joined until each holds at least ``target`` samples."""
+    out, run = [], 0
+    for c in chunks:
+        run += c
+        if run >= target:
+            out.append(run)
+            run = 0
+    if run:
+        if out:
+            out[-1] += run
+        else:
+            out.append(run)
+    return tuple(out)
+
+
+def _rechunk_for_halo(x, program):
+    """Join chunks smaller than the halo, so that a task gathers a few chunks per axis.
+
+    A task reads its block's core plus the halo; with chunks of 1 sample and a halo
+    of 3 on each side, every voxel's task would gather 7**3 chunks, and a few
+    thousand voxels would take a minute. Chunks at least as long as the halo are
+    kept as the user made them.
+    """
+    wanted = {}
+    for axis, depth in zip(program.spatial_axes, _halo_depths(program), strict=True):
+        if depth is None:
+            continue
+        halo = depth[0] + depth[1]
+        if halo and any(c < halo for c in x.chunks[axis][:-1]):
+            wanted[axis] = _merged(x.chunks[axis], 2 * halo)
+    return x.rechunk(wanted) if wanted else x
+
+
+def _empty(x, shape):
+    """A Dask array of ``shape`` (which has a zero-size axis) in ``x``'s library and dtype.
+
+    With nothing to compute there is no block to plan: one empty chunk.
+    """
+    import array_api_compat as aac
+    import dask.array as da
+    from dask.array.utils import meta_from_array
+
+    meta = meta_from_array(x, ndim=len(shape), dtype=x.dtype)
+    empty = aac.array_namespace(meta).zeros(tuple(shape), dtype=x.dtype)
+    return da.from_array(empty, chunks=tuple(max(n, 1) for n in shape), meta=meta)
 
 
 def _pieces(x, starts, axes, c_axis, batch, src):

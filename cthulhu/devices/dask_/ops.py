@@ -156,7 +156,23 @@ def _matmul_block(block, kernel):
     return ops.matmul(block, kernel)
 
 
+def blockwise(fn, x, *, dtype=None, new_axis=None, whole_axis=None):
+    """``fn`` once per chunk: one graph layer, whatever ``fn`` does inside (``ops.blockwise``)."""
+    from dask.array.utils import meta_from_array
+
+    dtype = x.dtype if dtype is None else dtype
+    if whole_axis is not None and len(x.chunks[whole_axis]) > 1:
+        x = x.rechunk({whole_axis: -1})
+    if new_axis is None:
+        meta = meta_from_array(x, ndim=x.ndim, dtype=dtype)
+        return x.map_blocks(fn, dtype=dtype, meta=meta)
+    meta = meta_from_array(x, ndim=x.ndim + 1, dtype=dtype)
+    return x.map_blocks(fn, new_axis=x.ndim, chunks=(*x.chunks, (new_axis,)), dtype=dtype,
+                        meta=meta)
+
+
 TABLE = {
+    "blockwise": blockwise,
     "conv": conv,
     "conv_transpose": conv_transpose,
     "depthwise_conv": depthwise_conv,

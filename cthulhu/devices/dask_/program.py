@@ -177,6 +177,11 @@ class BlockProgram:
 
     def _checked_spec(self, layer):
         spec = _spec_of(layer)
+        if shapes.is_channels_first(self.data_format) and _normalises_last_axis(layer):
+            raise Unblockable(
+                f"{_owner(layer)}: its activation normalises over the last axis, a spatial "
+                "axis in channels_first, so the model cannot run block by block; run that "
+                "part on the computed result")
         if self._role(spec) not in (*_CORE_COPY_ROLES, *_NO_CORE_ROLES, *_LAYER_ROLES):
             raise Unblockable(
                 f"{_owner(layer)}: uses whole spatial axes (or works in a way the Dask device "
@@ -295,6 +300,13 @@ class BlockProgram:
         probe = read(tuple(slice(0, 1) for _ in range(self.rank + 2)))
         xp = aac.array_namespace(probe)
         return xp.zeros(tuple(shape), dtype=getattr(xp, str(dtype)), device=aac.device(probe))
+
+
+def _normalises_last_axis(layer):
+    """Whether the layer's activation mixes the positions of the last axis (softmax)."""
+    from cthulhu import activations
+
+    return activations.name_of(getattr(layer, "activation", None)) in ("softmax", "log_softmax")
 
 
 def _owner(layer):
