@@ -45,7 +45,7 @@ def _empty(x, kernel_size, cfg, channels_out, bias, act, op):
     else:
         out = _args.conv_out_sizes(spatial, *steps, cfg["padding"], op)
     batch = x.shape[0]
-    shape = (batch, *out, channels_out) if fmt == "channels_last" else (batch, channels_out, *out)
+    shape = shapes.join_channels(batch, out, channels_out, fmt)
     return _dispatch.empty_result(x, shape, bias, act, _channel_axis(fmt))
 
 

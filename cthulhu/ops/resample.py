@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cthulhu import shapes
 from cthulhu.ops import _args, _checks, _dispatch, generic
 
 INTERPOLATIONS = ("nearest", "bilinear")
@@ -38,12 +39,10 @@ def upsample(x, size, *, interpolation="nearest", data_format="channels_last"):
         raise ValueError(f"{op}: interpolation must be one of {INTERPOLATIONS}, "
                          f"got {interpolation!r}")
     if _dispatch.is_empty(x):
-        sh = _args.shapes_mod()
-        spatial = [sh.upsample_length(n, f) for n, f in
+        spatial = [shapes.upsample_length(n, f) for n, f in
                    zip(_args.spatial_shape(x, cfg["data_format"]), cfg["size"], strict=True)]
         batch, channels = x.shape[0], _args.channels(x, cfg["data_format"])
-        shape = ((batch, *spatial, channels) if cfg["data_format"] == "channels_last"
-                 else (batch, channels, *spatial))
+        shape = shapes.join_channels(batch, spatial, channels, cfg["data_format"])
         return _dispatch.empty_result(x, shape, None, None, -1)
     return _dispatch.run("upsample", x, (), cfg, None, None, -1, _generic_upsample)
 
@@ -69,9 +68,8 @@ def pad(x, padding, *, data_format="channels_last"):
     _args.data_format(data_format, op)
     if _dispatch.is_empty(x):
         # nothing to copy: zeros of the padded shape (lazy libraries cannot concat empties)
-        first = 1 if data_format == "channels_last" else 2
         shape = list(x.shape)
-        for axis, (lo, hi) in enumerate(pairs, start=first):
+        for axis, (lo, hi) in zip(shapes.spatial_axes(x.ndim, data_format), pairs, strict=True):
             shape[axis] = max(shape[axis] + lo + hi, 0)
         return _dispatch.empty_result(x, shape, None, None, -1)
     return generic.pad(x, pairs, data_format=data_format)
