@@ -8,7 +8,8 @@
 #   2. precompile: every kernel through NVRTC in parallel processes (CuPy's disk cache);
 #   3. gpu tests: CTHULHU_REQUIRE_GPU=1 pytest -m gpu (every path, precision bounds);
 #   4. bench: convolutions vs cuDNN (strict / tf32 / bf16), memory-bound table, models;
-#   5. tiles + fresh-process start-up (what is left of the budget).
+#   5. tiles + fresh-process start-up (what is left of the budget: GPU_CHECK_BUDGET seconds
+#      from the start, default 345).
 # Writes $OUT/report.txt (compact) and $OUT/<step>.log (full output).
 set -u
 OUT=${OUT:-/tmp/cthulhu-gpu-check}
@@ -62,7 +63,7 @@ grep -E "passed|failed|error|FAILED|ERROR" "$OUT/gpu_tests.log" | tail -n 40 >> 
 step bench 120 "$PY" -m benchmarks.bench_cupy conv memory models
 cat "$OUT/bench.log" >> "$REPORT"
 
-LEFT=$(( 345 - ($(date +%s) - T0) ))
+LEFT=$(( ${GPU_CHECK_BUDGET:-345} - ($(date +%s) - T0) ))
 if [ "$LEFT" -gt 40 ]; then
     step bench_extra "$LEFT" "$PY" -m benchmarks.bench_cupy tiles start
     cat "$OUT/bench_extra.log" >> "$REPORT"
