@@ -37,9 +37,8 @@ import numpy as np
 import pytest
 
 from cthulhu import layers, shapes
-from cthulhu.engine.functions import register_function
-from cthulhu.engine.serialization import deserialize_layer, serialize_layer
 from cthulhu.models import Pile, load_model
+from cthulhu.names import deserialize_layer, register_function, serialize_layer
 from cthulhu.shapes import catalog
 from cthulhu.shapes.catalog import CATALOG, REQUIRED, lookup
 from cthulhu.shapes.parse import parse_layer

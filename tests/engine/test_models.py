@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu.engine.input_layer import Input, InputLayer
-from cthulhu.engine.serialization import deserialize_layer, serialize_layer
 from cthulhu.models import Lump, Pile
+from cthulhu.names import deserialize_layer, serialize_layer
 
 
 def _dense_ref(layer, x):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu import layers, shapes
-from cthulhu.engine.functions import register_function
 from cthulhu.models import Pile
+from cthulhu.names import register_function
 
 # --------------------------------------------------------------------------- Daoloth
 

@@ -105,7 +105,7 @@ def test_deep_json_refused_without_recursion(tmp_path):
 
 
 def test_brackets_inside_strings_do_not_count_as_depth():
-    from cthulhu.engine import model_file
+    from cthulhu.saving import model_file
 
     text = json.dumps({"name": "[" * 5000 + "\\\"{" * 100, "x": [[1]]}).encode()
     assert model_file.json_depth(text) == 3
