@@ -9,7 +9,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from engine_toy_layers import ToyAdd, ToyDense, ToyMaskedMean, ToyMasking
 
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.input_layer import Input
@@ -21,6 +20,7 @@ from cthulhu.names.functions import (
     serialize_function,
 )
 from cthulhu.saving import cthulhu_file as saving
+from tests.support.engine_toy_layers import ToyAdd, ToyDense, ToyMaskedMean, ToyMasking
 
 
 def triple(x):
