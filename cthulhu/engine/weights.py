@@ -103,7 +103,7 @@ class Weight:
         """
         # One dict lookup keyed by what identifies the conversion without asking
         # array-api-compat: a batch-1 Daoloth call must cost little more than its matmul.
-        key = (type(x), x.dtype, _device_key(x), dtype)
+        key = (type(x), x.dtype, _device_key(x), dtype, default_dtype)
         found = self._copies.get(key)
         if found is not None:
             return found
