@@ -121,6 +121,7 @@ class Layer:
         self.built = False
         self.expected_channels: dict | None = None
         self._weights: list[Weight] = []
+        self._weight_by_name: dict[str, Weight] = {}
         self._call_losses: list = []
         self._inbound_nodes: list[Node] = []
         self._build_input_shape = None
@@ -228,6 +229,7 @@ class Layer:
         weight = Weight(name, value, bool(trainable),
                         regularizers.get(regularizer), constraints.get(constraint))
         self._weights.append(weight)
+        self._weight_by_name[name] = weight
         return weight.value
 
     def weight_records(self) -> list:
@@ -252,10 +254,8 @@ class Layer:
         else the layer's dtype. Conversions are cached per (library, device,
         dtype) and forgotten when the weights change.
         """
-        for weight in self._weights:
-            if weight.name == name:
-                return weight.like(x, dtype, self.dtype)
-        return self._weight_record(name).like(x, dtype, self.dtype)  # raises, naming the layer
+        weight = self._weight_by_name.get(name) or self._weight_record(name)  # raises, naming it
+        return weight.like(x, dtype, self.dtype)
 
     @property
     def weights(self) -> list:
