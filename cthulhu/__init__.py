@@ -21,8 +21,9 @@ _LAZY_ATTRS = {
     "plan_volume": ("cthulhu.devices.dask_", "plan_volume"),
 }
 _SUBMODULES = {
-    "activations", "cli", "config", "constraints", "devices", "engine",
-    "initializers", "layers", "models", "ops", "regularizers", "shapes", "utils",
+    "activations", "catalog", "cli", "config", "constraints", "devices", "engine",
+    "initializers", "layers", "models", "names", "ops", "regularizers", "saving", "shapes",
+    "utils",
 }
 
 

@@ -8,6 +8,8 @@ error messages) and what ``get(None)`` means differ; those stay in each module.
 
 from __future__ import annotations
 
+from cthulhu.names import lookup_custom
+
 
 class Configurable:
     """The shared base of initializers, regularizers and constraints: an object is
@@ -33,9 +35,6 @@ def from_name(name, custom_objects, kind, table):
 
     A class found is instantiated with its defaults; a custom non-class is returned as is.
     """
-    # Imported on use: the engine package is not needed to build these objects by hand.
-    from cthulhu.engine.serialization import lookup_custom
-
     found = lookup_custom(name, custom_objects)
     if found is not None:
         return found() if isinstance(found, type) else found
@@ -47,8 +46,6 @@ def from_name(name, custom_objects, kind, table):
 
 def class_for(config, custom_objects, kind, table):
     """``(class, config)`` from a ``{'class_name', 'config'}`` dict: a custom object first, then ``table``."""
-    from cthulhu.engine.serialization import lookup_custom
-
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Could not interpret {kind} identifier: {config!r}")
     name = config["class_name"]

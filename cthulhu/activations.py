@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import math
 
+from cthulhu.names import lookup_custom
+
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -259,8 +261,6 @@ def name_of(activation):
 
 
 def deserialize(name, custom_objects=None):
-    from cthulhu.engine.serialization import lookup_custom
-
     found = lookup_custom(name, custom_objects)
     if found is not None:
         return found

@@ -1,7 +1,9 @@
-"""The engine: the ``Layer`` base class, ``Input``, symbolic tensors, the models and saving.
+"""The engine: the ``Layer`` base class and its weights, ``Input``, symbolic tensors, the models.
 
 ``Layer`` and ``Input`` are the names layer authors need; the models live in
-``cthulhu.models`` (``Pile``, ``Lump``, ``load_model``).
+``cthulhu.models`` (``Pile``, ``Lump``, ``load_model``). The engine owns running
+models (``model.graph()``, ``predict``, ``summary``) but not model files:
+``model.save`` reaches :mod:`cthulhu.saving` through :mod:`cthulhu.engine.services`.
 """
 
 import importlib
@@ -13,7 +15,10 @@ _LAZY = {
     "SymbolicTensor": ("cthulhu.engine.node", "SymbolicTensor"),
     "Tensor": ("cthulhu.engine.node", "SymbolicTensor"),
     "Node": ("cthulhu.engine.node", "Node"),
-    "register_layer": ("cthulhu.engine.serialization", "register_layer"),
+    "Weight": ("cthulhu.engine.weights", "Weight"),
+    "ModelGraph": ("cthulhu.engine.graph", "ModelGraph"),
+    "GraphNode": ("cthulhu.engine.graph", "GraphNode"),
+    "register_layer": ("cthulhu.names", "register_layer"),
     "reset_names": ("cthulhu.engine.base_layer", "reset_names"),
 }
 

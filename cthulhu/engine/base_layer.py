@@ -4,9 +4,9 @@ A subclass writes ``__init__`` (calling ``super().__init__(**kwargs)``),
 ``build(input_shape)`` (creating weights with :meth:`Layer.add_weight`),
 ``compute_output_shape(input_shape)`` (one ``cthulhu.shapes`` call) and
 ``call(x, training=False, mask=None)`` (``xp``-generic math). The base class
-handles names, Keras 2 keywords, weight storage (NumPy arrays in the Keras
-layout, in creation order), conversion of the weights to the input's library
-(:meth:`Layer.weight_as`), masks, regularisation losses, constraints,
+handles names, Keras 2 keywords, weight storage (:class:`~cthulhu.engine.weights.Weight`:
+a home array, NumPy in the Keras layout by default, in creation order), conversion of
+the weights to the input's library (:meth:`Layer.weight_as`), masks, regularisation losses, constraints,
 configs, and symbolic calls on tensors made by ``Input``.
 """
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -24,8 +22,6 @@ from cthulhu.engine.node import Node, SymbolicTensor, is_symbolic
 from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
     _batchless,
     _call_accepts,
-    _convert,
-    _device_key,
     _has_mask,
     _is_floating,
     _is_multi_shape,
@@ -37,6 +33,7 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
     to_snake_case,
     unique_name,
 )
+from cthulhu.engine.weights import Weight
 
 # While ``load_model`` builds a model, every weight is about to be overwritten by the
 # file's arrays: this holds a function ``(owner, name, shape, dtype) -> array`` that
@@ -44,17 +41,6 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
 # so a small file naming huge layers is refused before anything big is allocated.
 WEIGHT_ALLOCATOR: contextvars.ContextVar = contextvars.ContextVar("cthulhu_weight_allocator",
                                                                   default=None)
-
-
-@dataclass
-class Weight:
-    """One weight of a layer: its NumPy value and what applies to it."""
-
-    name: str
-    value: np.ndarray
-    trainable: bool = True
-    regularizer: Any = None
-    constraint: Any = None
 
 
 class Layer:
@@ -135,8 +121,7 @@ class Layer:
         self.built = False
         self.expected_channels: dict | None = None
         self._weights: list[Weight] = []
-        self._weights_version = 0
-        self._cache: dict = {}
+        self._weight_by_name: dict[str, Weight] = {}
         self._call_losses: list = []
         self._inbound_nodes: list[Node] = []
         self._build_input_shape = None
@@ -244,12 +229,12 @@ class Layer:
         weight = Weight(name, value, bool(trainable),
                         regularizers.get(regularizer), constraints.get(constraint))
         self._weights.append(weight)
-        self._touch()
+        self._weight_by_name[name] = weight
         return weight.value
 
-    def _touch(self):
-        self._weights_version += 1
-        self._cache = {}
+    def weight_records(self) -> list:
+        """``(owning layer, Weight)`` pairs in ``get_weights`` order (a model: its layers')."""
+        return [(self, weight) for weight in self._weights]
 
     def _weight_record(self, name) -> Weight:
         for w in self._weights:
@@ -258,8 +243,8 @@ class Layer:
         known = [w.name for w in self._weights]
         raise KeyError(f"{self._owner()} has no weight {name!r} (has {known})")
 
-    def get_weight(self, name) -> np.ndarray:
-        """The stored NumPy array of the weight called ``name``."""
+    def get_weight(self, name):
+        """The home array of the weight called ``name`` (NumPy unless set from another library)."""
         return self._weight_record(name).value
 
     def weight_as(self, x, name, dtype=None):
@@ -269,22 +254,8 @@ class Layer:
         else the layer's dtype. Conversions are cached per (library, device,
         dtype) and forgotten when the weights change.
         """
-        # Fast path: one dict lookup keyed by what identifies the conversion without asking
-        # array-api-compat (a batch-1 Daoloth call must cost little more than its matmul).
-        fast_key = (name, type(x), x.dtype, _device_key(x), dtype)
-        cached = self._cache.get(fast_key)
-        if cached is not None:
-            return cached
-        import array_api_compat as aac
-
-        xp = aac.array_namespace(x)
-        target = dtype
-        if target is None:
-            target = x.dtype if _is_floating(x) else getattr(xp, self.dtype)
-        value = self._weight_record(name).value
-        cached = _convert(xp, value, target, aac.device(x))
-        self._cache[fast_key] = cached
-        return cached
+        weight = self._weight_by_name.get(name) or self._weight_record(name)  # raises, naming it
+        return weight.like(x, dtype, self.dtype)
 
     @property
     def weights(self) -> list:
@@ -304,40 +275,41 @@ class Layer:
 
     def get_weights(self) -> list:
         """Copies of the weights as NumPy arrays, in creation order."""
-        return [np.array(w.value, copy=True) for w in self._weights]
+        return [np.array(w.numpy(), copy=True) for w in self._weights]
 
     def set_weights(self, weights) -> None:
-        """Replace the weights; shapes must match exactly (ValueError naming the weight otherwise)."""
+        """Replace the weights; shapes must match exactly (ValueError naming the weight otherwise).
+
+        Any Array API array is accepted and becomes the weight's home, in its own
+        library and on its own device, cast to the weight's dtype (a Dask array is
+        computed into NumPy); other sequences become NumPy arrays.
+        """
         weights = list(weights)
         owner = self._owner()
         if len(weights) != len(self._weights):
             names = [w.name for w in self._weights]
             raise ValueError(f"{owner}: set_weights expected {len(self._weights)} arrays "
                              f"{names}, received {len(weights)}")
-        arrays = [to_numpy(a) for a in weights]
+        arrays = [a if hasattr(a, "shape") and hasattr(a, "dtype") else to_numpy(a)
+                  for a in weights]
         for record, array in zip(self._weights, arrays, strict=True):
-            if tuple(array.shape) != record.value.shape:
+            if tuple(array.shape) != record.shape:
                 raise ValueError(f"{owner}: weight {record.name!r} expects shape "
-                                 f"{record.value.shape}, received shape {tuple(array.shape)}")
+                                 f"{record.shape}, received shape {tuple(array.shape)}")
         for record, array in zip(self._weights, arrays, strict=True):
-            record.value = np.array(array, dtype=record.value.dtype, copy=True)
-        self._touch()
+            record.assign(array)
 
     def count_params(self) -> int:
         if not self.built:
             raise ValueError(f"You tried to call count_params on {self.name}, but the layer "
                              "isn't built. Build it first (call it on data or give it an input shape).")
-        return int(sum(w.value.size for w in self._weights))
+        return int(sum(w.size for w in self._weights))
 
     def apply_constraints(self) -> None:
         """Apply each weight's constraint to its stored value, in place."""
-        changed = False
         for w in self._weights:
             if w.constraint is not None:
-                w.value = np.asarray(to_numpy(w.constraint(w.value)), dtype=w.value.dtype)
-                changed = True
-        if changed:
-            self._touch()
+                w.assign(w.constraint(w.value))
 
     @property
     def losses(self) -> list:

@@ -16,7 +16,7 @@ import numpy as np
 
 from cthulhu.engine.base_layer import Layer, check_shape
 from cthulhu.engine.node import Node, SymbolicTensor
-from cthulhu.engine.serialization import register_layer
+from cthulhu.names import register_layer
 
 
 @register_layer

@@ -25,7 +25,8 @@ from cthulhu.engine.base_layer import checked_input
 from cthulhu.engine.input_layer import InputLayer
 from cthulhu.engine.network import Model, check_declared_shape
 from cthulhu.engine.node import SymbolicTensor
-from cthulhu.engine.serialization import deserialize_layer, register_layer, serialize_layer
+from cthulhu.engine.summary import shape_text
+from cthulhu.names import deserialize_layer, register_layer, serialize_layer
 
 
 def _as_list(x):
@@ -259,6 +260,33 @@ class Lump(Model):
 
     def compute_mask(self, x, mask=None):
         return None
+
+    # ------------------------------------------------------------ graph & summary
+    def _graph_parts(self):
+        inputs = [(id(t.node), t.layer, t.shape) for t in self._inputs]
+        calls = [(id(node), node.layer, [(id(t.node), t.tensor_index) for t in node.inputs],
+                  node.input_is_list, bool(node.call_kwargs.get("training", False)))
+                 for node in self._nodes if node.inputs]
+        return inputs, calls, [(id(t.node), t.tensor_index) for t in self._outputs]
+
+    summary_columns = (("Layer (type)", "Output Shape", "Param #", "Connected to"), 98,
+                       (0.33, 0.55, 0.67, 1.0))
+
+    def summary_rows(self) -> list:
+        """Per layer ``[name (type), output shape, parameter count, first input]``, then one
+        ``["", "", "", input]`` row per further input (Keras 2's "Connected to")."""
+        rows = []
+        for layer in self.layers:
+            nodes = self._model_nodes(layer)
+            shapes = {shape_text([t.shape for t in n.outputs] if len(n.outputs) > 1
+                                 else n.outputs[0].shape) for n in nodes}
+            shape = shapes.pop() if len(shapes) == 1 else "multiple"
+            sources = [f"{t.layer.name}[{self._ref(t)[1]}][{t.tensor_index}]"
+                       for n in nodes for t in n.inputs]
+            rows.append([f"{layer.name} ({type(layer).__name__})", shape,
+                         f"{layer.count_params():,}", sources[0] if sources else ""])
+            rows.extend(["", "", "", extra] for extra in sources[1:])
+        return rows
 
     # ------------------------------------------------------------ config
     def _ref(self, tensor):

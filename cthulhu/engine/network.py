@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from cthulhu.engine import services
 from cthulhu.engine.base_layer import Layer, checked_input
+from cthulhu.names import serialize_layer
 
 
 def check_declared_shape(owner, what, declared, got) -> None:
@@ -72,6 +74,10 @@ class Model(Layer):
 
     def get_weights(self) -> list:
         return [w for layer in self._weight_layers() for w in layer.get_weights()]
+
+    def weight_records(self) -> list:
+        """``(owning layer, Weight)`` pairs of every layer, in ``get_weights`` order."""
+        return [pair for layer in self._weight_layers() for pair in layer.weight_records()]
 
     def set_weights(self, weights) -> None:
         """Set all weights from one flat list (the ``get_weights`` order)."""
@@ -137,11 +143,12 @@ class Model(Layer):
                              f"got shapes {[tuple(t.shape) for t in xs]}")
         n = counts.pop()
         if not many:
-            # A device may run the whole model itself (Dask: fused, block by block).
-            routed = _device_predict(self, x)
+            # A runner may run the whole model itself (Dask: fused, block by block).
+            runner = services.runner_for(x)
+            routed = NotImplemented if runner is None else runner(self, x)
             if routed is not NotImplemented:
-                log.debug("%s: predict on %s runs through its device plugin", self._owner(),
-                          type(x).__name__)
+                log.debug("%s: predict on %s runs through its whole-model runner",
+                          self._owner(), type(x).__name__)
                 return routed
         log.debug("%s: predict on %s samples in batches of %s", self._owner(), n, batch_size)
         if not isinstance(n, int) or n <= batch_size:
@@ -194,7 +201,27 @@ class Model(Layer):
         """Not available: needs a compiled loss, and cthulhu cannot train models yet."""
         self._no_training("test_on_batch")
 
-    # ------------------------------------------------------------ summary & saving
+    # ------------------------------------------------------------ graph, summary, saving
+    def graph(self, expand=False):
+        """The model as a graph of layer calls, in topological order (see :mod:`cthulhu.engine.graph`).
+
+        ``expand=True`` replaces each nested model by its own nodes.
+        """
+        from cthulhu.engine.graph import model_graph
+
+        return model_graph(self, expand=expand)
+
+    def _graph_parts(self):
+        """What :func:`cthulhu.engine.graph.model_graph` reads (each model class says)."""
+        raise NotImplementedError
+
+    #: The summary table's headers and Keras's default width and column stops.
+    summary_columns = (("Layer (type)", "Output Shape", "Param #"), 65, (0.45, 0.85, 1.0))
+
+    def summary_rows(self) -> list:
+        """The rows of :meth:`summary`, one list of fields per line (each model class says)."""
+        raise NotImplementedError
+
     def summary(self, line_length=None, positions=None, print_fn=None):
         """Print a table of the layers: name (type), output shape, parameter count, and totals."""
         from cthulhu.engine.summary import print_summary
@@ -203,22 +230,14 @@ class Model(Layer):
                       print_fn=print if print_fn is None else print_fn)
 
     def save(self, filepath, overwrite=True):
-        """Save config and weights to one file at exactly ``filepath`` (see ``cthulhu.models.load_model``)."""
-        from cthulhu.engine.saving import save_model
+        """Save config and weights to one file at exactly ``filepath`` (see ``cthulhu.models.load_model``).
 
-        save_model(self, filepath, overwrite=overwrite)
+        The engine does not own model files: this is ``cthulhu.saving.save_model``,
+        found through :mod:`cthulhu.engine.services`.
+        """
+        services.service("save_model")(self, filepath, overwrite=overwrite)
 
     def to_json(self, **kwargs) -> str:
         import json
 
-        from cthulhu.engine.serialization import serialize_layer
-
         return json.dumps(serialize_layer(self), **kwargs)
-
-
-def _device_predict(model, x):
-    """``model.predict(x)`` by ``x``'s device plugin (its ``"model"`` entry), or NotImplemented."""
-    from cthulhu.devices import registry
-
-    impl = registry.lookup(x, "model")
-    return NotImplemented if impl is None else impl(model, x)

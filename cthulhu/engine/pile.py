@@ -21,7 +21,8 @@ from cthulhu.engine.base_layer import Layer, _is_multi_shape, checked_input
 from cthulhu.engine.input_layer import InputLayer
 from cthulhu.engine.network import Model, check_declared_shape
 from cthulhu.engine.node import SymbolicTensor
-from cthulhu.engine.serialization import deserialize_layer, register_layer, serialize_layer
+from cthulhu.engine.summary import shape_text
+from cthulhu.names import deserialize_layer, register_layer, serialize_layer
 
 
 def _declared_input_shape(layer):
@@ -200,6 +201,30 @@ class Pile(Model):
     def compute_mask(self, x, mask=None):
         # A Pile's output mask is known only by running it; call_and_mask returns it.
         return None
+
+    # ------------------------------------------------------------ graph & summary
+    def _graph_parts(self):
+        if self._input_batch_shape is None:
+            raise ValueError(f"{self._owner()}: this model has not yet been built. Give the first "
+                             "layer an input_shape (or add an Input) or call the model on data "
+                             "first.")
+        first = self._stack[0] if self._stack else None
+        input_layer = first if isinstance(first, InputLayer) else None
+        calls = [(i, layer, [(i - 1, 0)], False, False) for i, layer in enumerate(self.layers)]
+        return [(-1, input_layer, self._input_batch_shape)], calls, [(len(calls) - 1, 0)]
+
+    def summary_rows(self) -> list:
+        """``[name (type), output shape, parameter count]`` per layer."""
+        if self._input_batch_shape is None:
+            raise ValueError(f"{self._owner()}: this model has not yet been built. Give the first "
+                             "layer an input_shape (or add an Input) or call the model on data "
+                             "first.")
+        rows, shape = [], self._input_batch_shape
+        for layer in self.layers:
+            shape = tuple(layer.compute_output_shape(shape))
+            rows.append([f"{layer.name} ({type(layer).__name__})", shape_text(shape),
+                         f"{layer.count_params():,}"])
+        return rows
 
     # ------------------------------------------------------------ config
     def get_config(self) -> dict:

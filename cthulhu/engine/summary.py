@@ -14,56 +14,25 @@ def _row(fields, stops) -> str:
     return line.rstrip()
 
 
-def _shape_text(shape) -> str:
+def shape_text(shape) -> str:
+    """A shape as Keras 2's summary writes it: ``(None, 3)``, ``(None,)``, ``[(..), (..)]``."""
     if isinstance(shape, list):
-        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+        return "[" + ", ".join(shape_text(s) for s in shape) + "]"
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _pile_rows(model):
-    if model._input_batch_shape is None:
-        raise ValueError(f"{model._owner()}: this model has not yet been built. Give the first layer "
-                         "an input_shape (or add an Input) or call the model on data first.")
-    rows, shape = [], model._input_batch_shape
-    for layer in model.layers:
-        shape = tuple(layer.compute_output_shape(shape))
-        rows.append([f"{layer.name} ({type(layer).__name__})", _shape_text(shape),
-                     f"{layer.count_params():,}"])
-    return rows
-
-
-def _lump_rows(model):
-    rows = []
-    for layer in model.layers:
-        nodes = model._model_nodes(layer)
-        shapes = {_shape_text([t.shape for t in n.outputs] if len(n.outputs) > 1 else n.outputs[0].shape)
-                  for n in nodes}
-        shape = shapes.pop() if len(shapes) == 1 else "multiple"
-        sources = [f"{t.layer.name}[{model._ref(t)[1]}][{t.tensor_index}]"
-                   for n in nodes for t in n.inputs]
-        first = [f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}",
-                 sources[0] if sources else ""]
-        rows.append(first)
-        for extra in sources[1:]:
-            rows.append(["", "", "", extra])
-    return rows
-
-
 def print_summary(model, line_length=None, positions=None, print_fn=print):
-    """Print the summary table of a ``Pile`` or ``Lump`` through ``print_fn`` (one call per line)."""
-    from cthulhu.engine.pile import Pile
+    """Print the summary table of a model through ``print_fn`` (one call per line).
 
-    sequential = isinstance(model, Pile)
+    The model supplies its columns (``model.summary_columns``: headers, Keras's
+    default width and column stops) and its rows (``model.summary_rows()``); a
+    row whose first field is empty continues the row above (no rule between them).
+    """
+    headers, default_length, default_positions = model.summary_columns
+    rows = model.summary_rows()
     explicit = line_length is not None or positions is not None
-    if sequential:
-        headers, rows = ["Layer (type)", "Output Shape", "Param #"], _pile_rows(model)
-        line_length = line_length or 65
-        positions = positions or [0.45, 0.85, 1.0]
-    else:
-        headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
-        rows = _lump_rows(model)
-        line_length = line_length or 98
-        positions = positions or [0.33, 0.55, 0.67, 1.0]
+    line_length = line_length or default_length
+    positions = list(positions or default_positions)
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
     if not explicit:  # Keras's widths, widened so that no field is cut (3D shapes are long)
@@ -75,8 +44,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=print):
     print_fn("=" * line_length)
     for i, row in enumerate(rows):
         print_fn(_row(row, positions))
-        last = i == len(rows) - 1
-        if not last and not (rows[i + 1][0] == "" and not sequential):
+        if i < len(rows) - 1 and rows[i + 1][0] != "":
             print_fn("_" * line_length)
     print_fn("=" * line_length)
     trainable = _count(model.trainable_weights)

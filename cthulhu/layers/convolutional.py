@@ -8,7 +8,6 @@ layout ``(*kernel_size, in_channels, filters)`` whatever the ``data_format``.
 
 from cthulhu import ops, shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import (
     WeightOptions,
@@ -18,6 +17,7 @@ from cthulhu.layers._common import (
     fusable_name,
     get_activation,
 )
+from cthulhu.names import register_layer
 
 __all__ = ["Cthalpa", "Cthalpa1D", "Cthalpa2D", "Cthalpa3D"]
 

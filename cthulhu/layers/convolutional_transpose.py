@@ -6,9 +6,9 @@ kernel stored as ``(*kernel_size, filters, in_channels)``.
 """
 
 from cthulhu import ops, shapes
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers._common import constructor_arguments
 from cthulhu.layers.convolutional import Cthalpa
+from cthulhu.names import register_layer
 
 __all__ = ["CthalpaTranspose", "Cthalpa2DTranspose", "Cthalpa3DTranspose"]
 

@@ -7,7 +7,6 @@
 
 from cthulhu import ops, regularizers, shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import (
     WeightOptions,
@@ -19,6 +18,7 @@ from cthulhu.layers._common import (
     grouped_configs,
     namespace,
 )
+from cthulhu.names import register_layer
 from cthulhu.ops._dispatch import zeros_for
 
 __all__ = ["Daoloth", "Azatoth", "Flatten", "Reshape", "Permute", "RepeatVector",

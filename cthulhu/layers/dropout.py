@@ -10,8 +10,8 @@ generator seeded with ``(seed, k)``.
 
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
+from cthulhu.names import register_layer
 from cthulhu.ops.random import dropout_mask
 
 __all__ = ["Darkness", "SpatialDarkness1D", "SpatialDarkness2D", "SpatialDarkness3D"]

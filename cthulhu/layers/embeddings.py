@@ -6,7 +6,6 @@ import numpy as np
 
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import (
     WeightOptions,
@@ -15,6 +14,7 @@ from cthulhu.layers._common import (
     grouped_configs,
     namespace,
 )
+from cthulhu.names import register_layer
 from cthulhu.ops.blockwise import blockwise, chunked
 
 __all__ = ["TheHydra"]

@@ -3,9 +3,9 @@
 import inspect
 
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.functions import deserialize_function, in_safe_mode, serialize_function
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
+from cthulhu.names import register_layer
+from cthulhu.names.functions import deserialize_function, in_safe_mode, serialize_function
 
 __all__ = ["LuKthu"]
 

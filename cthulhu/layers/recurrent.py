@@ -17,7 +17,6 @@ import numbers
 
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import (
     WeightOptions,
@@ -28,6 +27,7 @@ from cthulhu.layers._common import (
     grouped_configs,
     namespace,
 )
+from cthulhu.names import register_layer
 from cthulhu.ops import matmul
 from cthulhu.ops._dispatch import zeros_for
 from cthulhu.ops.random import dropout_mask

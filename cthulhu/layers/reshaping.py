@@ -9,8 +9,8 @@ they always work on ``(batch, steps, features)``.
 
 from cthulhu import ops, shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
+from cthulhu.names import register_layer
 
 __all__ = ["Cropping1D", "Cropping2D", "Cropping3D", "UbboSathla1D", "UbboSathla2D",
            "UbboSathla3D", "Xexanoth1D", "Xexanoth2D", "Xexanoth3D"]

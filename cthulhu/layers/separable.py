@@ -8,7 +8,6 @@ the channels, as Keras 2 does. Weights keep the Keras layouts of API.md.
 
 from cthulhu import ops, shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import (
     WeightOptions,
@@ -18,6 +17,7 @@ from cthulhu.layers._common import (
     grouped_configs,
 )
 from cthulhu.layers.convolutional import Cthalpa
+from cthulhu.names import register_layer
 
 __all__ = ["SeparableCthalpa", "SeparableCthalpa1D", "SeparableCthalpa2D", "DepthwiseCthalpa2D"]
 

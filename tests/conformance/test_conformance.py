@@ -32,17 +32,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import array_api_strict
 import numpy as np
 import pytest
 
 from cthulhu import layers, shapes
-from cthulhu.engine.functions import register_function
-from cthulhu.engine.serialization import deserialize_layer, serialize_layer
 from cthulhu.models import Pile, load_model
+from cthulhu.names import deserialize_layer, register_function, serialize_layer
 from cthulhu.shapes import catalog
 from cthulhu.shapes.catalog import CATALOG, REQUIRED, lookup
 from cthulhu.shapes.parse import parse_layer
+from tests.support.backends import eager_xps
 
 try:
     import torch
@@ -165,6 +164,7 @@ CASES = [
 
 
 def _input(cls, shape, rng, xp=np, dtype="float64"):
+    """An input of ``shape`` for ``cls`` (integer indices for TheHydra) in ``xp``'s library."""
     if cls is layers.TheHydra:
         return xp.asarray(rng.integers(0, 10, size=shape))
     return xp.asarray(rng.normal(size=shape).astype(dtype))
@@ -186,15 +186,18 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None,
         with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
             layer.set_weights([np.zeros((1,) * (len(s) + 1)) for s in weight_shapes])
 
-    # output: shape, library, dtype
+    # output: shape, library, device, dtype and numbers on every eager backend
     for dtype in ("float32", "float64"):
-        for xp in (np, array_api_strict):
+        expected = np.asarray(layer(_input(cls, input_shape, np.random.default_rng(1), np,
+                                           dtype)))
+        for xp in eager_xps():
             xin = _input(cls, input_shape, np.random.default_rng(1), xp, dtype)
             out = layer(xin)
-            assert type(out) is type(xin), (name, xp.__name__)
+            assert type(out) is type(xin), (name, repr(xp))
             assert tuple(out.shape) == layer.compute_output_shape(tuple(xin.shape))
             if cls is not layers.TheHydra:
                 assert str(out.dtype).endswith(dtype), (name, out.dtype)
+            np.testing.assert_allclose(xp.to_numpy(out), expected, rtol=1e-5, atol=1e-5)
     y = layer(x)
 
     # the layer's shape spec has its catalog row's kind

@@ -12,8 +12,6 @@ reference written here (``standin``) that knows nothing of the layers.
 import dask.array as da
 import numpy as np
 import zarr
-from dask_models import chunks_for, model_cases
-from dask_standin import StandInConv, StandInPile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +19,8 @@ import cthulhu
 from cthulhu.devices.dask_ import predict
 from cthulhu.devices.dask_.plan import output_grid
 from cthulhu.devices.dask_.program import BlockProgram
+from tests.support.dask_models import chunks_for, model_cases
+from tests.support.dask_standin import StandInConv, StandInPile
 
 TOL = {"rtol": 2e-5, "atol": 2e-5}
 

@@ -1,7 +1,6 @@
 """The block program plans every block with the shape algebra (cthulhu.shapes), nothing else."""
 
 import numpy as np
-from dask_models import model_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +9,7 @@ from cthulhu import shapes
 from cthulhu.devices.dask_.plan import output_grid
 from cthulhu.devices.dask_.program import BlockProgram, model_layers
 from cthulhu.models import Pile
+from tests.support.dask_models import model_cases
 
 
 @settings(max_examples=30)

@@ -227,7 +227,7 @@ def test_a_block_of_a_replaced_generation_writes_nothing(model, vol):
 def s3():
     pytest.importorskip("s3fs")
     pytest.importorskip("moto.server")
-    from s3_standin import local_s3
+    from tests.support.s3_standin import local_s3
 
     with local_s3() as options:
         yield options

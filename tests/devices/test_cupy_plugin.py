@@ -24,7 +24,7 @@ from cthulhu.devices.cupy_ import CupyPlugin
 def _cupy_installed() -> bool:
     try:
         return importlib.util.find_spec("cupy") is not None
-    except ValueError:  # a stand-in module without a spec (tests/kernels/fake_cupy.py)
+    except ValueError:  # a stand-in module without a spec (tests/support/fake_cupy.py)
         return True
 
 

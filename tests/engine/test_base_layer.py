@@ -3,11 +3,11 @@
 import array_api_strict as xs
 import numpy as np
 import pytest
-from engine_toy_layers import ToyAdd, ToyDense, ToyMasking, ToyScale
 
 from cthulhu import constraints, regularizers
 from cthulhu.engine.base_layer import Layer, to_snake_case
 from cthulhu.engine.input_layer import Input
+from tests.support.engine_toy_layers import ToyAdd, ToyDense, ToyMasking, ToyScale
 
 
 def test_layer_snake_case_names():

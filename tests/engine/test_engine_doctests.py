@@ -1,4 +1,4 @@
-"""The Examples sections of the engine and of activations/initializers/regularizers/constraints run."""
+"""The Examples sections of the engine, names, saving and of activations/initializers/regularizers/constraints run."""
 
 import doctest
 import importlib
@@ -6,7 +6,9 @@ import importlib
 import pytest
 
 MODULES = ["cthulhu.engine.input_layer", "cthulhu.engine.pile", "cthulhu.engine.lump",
-           "cthulhu.engine.functions", "cthulhu.activations", "cthulhu.initializers",
+           "cthulhu.engine.graph", "cthulhu.engine.weights", "cthulhu.engine.services",
+           "cthulhu.names", "cthulhu.names.registry", "cthulhu.names.resolver",
+           "cthulhu.names.functions", "cthulhu.saving.config", "cthulhu.activations", "cthulhu.initializers",
            "cthulhu.regularizers", "cthulhu.constraints"]
 
 

@@ -3,13 +3,20 @@
 import array_api_strict as xs
 import numpy as np
 import pytest
-from engine_toy_layers import ToyAdd, ToyDense, ToyMaskedMean, ToyMasking, ToyScale, ToySplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu.engine.input_layer import Input, InputLayer
-from cthulhu.engine.serialization import deserialize_layer, serialize_layer
 from cthulhu.models import Lump, Pile
+from cthulhu.names import deserialize_layer, serialize_layer
+from tests.support.engine_toy_layers import (
+    ToyAdd,
+    ToyDense,
+    ToyMaskedMean,
+    ToyMasking,
+    ToyScale,
+    ToySplit,
+)
 
 
 def _dense_ref(layer, x):

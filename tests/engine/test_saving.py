@@ -9,18 +9,18 @@ import zipfile
 
 import numpy as np
 import pytest
-from engine_toy_layers import ToyAdd, ToyDense, ToyMaskedMean, ToyMasking
 
-from cthulhu.engine import saving
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.functions import (
+from cthulhu.engine.input_layer import Input
+from cthulhu.models import Lump, Pile, load_model, save_model
+from cthulhu.names import register_layer
+from cthulhu.names.functions import (
     deserialize_function,
     register_function,
     serialize_function,
 )
-from cthulhu.engine.input_layer import Input
-from cthulhu.engine.serialization import register_layer
-from cthulhu.models import Lump, Pile, load_model, save_model
+from cthulhu.saving import cthulhu_file as saving
+from tests.support.engine_toy_layers import ToyAdd, ToyDense, ToyMaskedMean, ToyMasking
 
 
 def triple(x):

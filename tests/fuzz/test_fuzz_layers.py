@@ -21,12 +21,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from fuzz_oracle import check_case
-from fuzz_spaces import constructor_args, dask_chunks, inputs, public_layers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cthulhu import layers as L
+from tests.support.fuzz_oracle import check_case
+from tests.support.fuzz_spaces import constructor_args, dask_chunks, inputs, public_layers
 
 # Layers whose training=True call draws random masks.
 RANDOM_IN_TRAINING = (L.Darkness, L.SpatialDarkness1D, L.SpatialDarkness2D,
@@ -60,7 +60,7 @@ def _fuzz(cls, examples):
 
 
 def test_every_public_layer_is_fuzzed():
-    from fuzz_spaces import NATURAL_RANK, SPACES
+    from tests.support.fuzz_spaces import NATURAL_RANK, SPACES
 
     missing = [cls.__name__ for cls in LAYERS if cls not in SPACES or cls not in NATURAL_RANK]
     assert not missing, f"layers without a fuzzing space: {missing}"

@@ -12,7 +12,15 @@ import itertools
 
 import numpy as np
 import pytest
-from keras_fixture_index import (
+
+from cthulhu.saving.keras import (
+    KerasFileError,
+    convert_weights,
+    read_keras_json,
+    translate_keras1_layer,
+)
+from cthulhu.saving.keras import read_keras as _read_keras
+from tests.support.keras_fixture_index import (
     entries,
     entry_id,
     index,
@@ -23,14 +31,6 @@ from keras_fixture_index import (
     truth_weights,
     walk_layers,
 )
-
-from cthulhu.saving.keras import (
-    KerasFileError,
-    convert_weights,
-    read_keras_json,
-    translate_keras1_layer,
-)
-from cthulhu.saving.keras import read_keras as _read_keras
 
 pytest.importorskip("h5py")
 

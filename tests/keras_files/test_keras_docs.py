@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from keras_fixture_index import FIXTURES
+
+from tests.support.keras_fixture_index import FIXTURES
 
 pytest.importorskip("h5py")
 DOCS = Path(__file__).resolve().parents[2] / "docs"

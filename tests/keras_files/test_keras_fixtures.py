@@ -11,7 +11,9 @@ import json
 
 import numpy as np
 import pytest
-from keras_fixture_index import (
+
+from cthulhu.saving.keras import convert_weights, with_model_config
+from tests.support.keras_fixture_index import (
     GENERATION_OF_DIR,
     entries,
     entry_id,
@@ -23,8 +25,6 @@ from keras_fixture_index import (
     truth_weights,
     walk_layers,
 )
-
-from cthulhu.saving.keras import convert_weights, with_model_config
 
 pytest.importorskip("h5py")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from keras_fixture_index import FIXTURES
 
 from cthulhu.saving.keras import KerasFile, KerasFileError, read_keras, read_keras_json
+from tests.support.keras_fixture_index import FIXTURES
 
 pytest.importorskip("h5py")
 

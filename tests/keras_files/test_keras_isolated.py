@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 import pytest
-from keras_fixture_index import FIXTURES
 
 from cthulhu.saving.keras import KerasFileError, read_keras
+from tests.support.keras_fixture_index import FIXTURES
 
 pytest.importorskip("h5py")
 

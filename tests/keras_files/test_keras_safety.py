@@ -21,10 +21,10 @@ import zlib
 
 import numpy as np
 import pytest
-from keras_fixture_index import FIXTURES, entries, path_of, sibling
 
 from cthulhu.saving.keras import KerasFileError, Limits, read_keras_json, sniff
 from cthulhu.saving.keras import read_keras as _read_keras
+from tests.support.keras_fixture_index import FIXTURES, entries, path_of, sibling
 
 h5py = pytest.importorskip("h5py")
 

@@ -1,5 +1,6 @@
-import cuda_harness
 import pytest
+
+from tests.support import cuda_harness
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ def test_shared_bytes_counts_slices_k_table_and_axes():
 def test_shared_bytes_match_ptxas(tmp_path):
     """The static shared memory ptxas reports for each tile is within _launch's bound
     (and at least the two slices and the k table, which cannot shrink)."""
-    import cuda_harness as H
+    from tests.support import cuda_harness as H
 
     if H.nvcc() is None:
         pytest.skip("nvcc is not installed")

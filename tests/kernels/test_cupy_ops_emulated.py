@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 
-import fake_cupy
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 
 from cthulhu import devices, ops
 from cthulhu.devices.cupy_ import CupyPlugin, _loader
+from tests.support import fake_cupy
 
 TOL = {np.float64: 1e-10, np.float32: 3e-5, np.float16: 6e-3}
 

@@ -7,12 +7,12 @@ layouts, every epilogue) under forward, reverse and shuffled thread schedules.
 
 from __future__ import annotations
 
-import kernel_refs as ref
 import numpy as np
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from cthulhu.devices.cupy_ import _igemm
+from tests.support import kernel_refs as ref
 
 COMPUTES = tuple(_igemm.COMPUTES)
 ACTIVATIONS = (None, "relu", "relu6", "leaky_relu", "sigmoid", "tanh")

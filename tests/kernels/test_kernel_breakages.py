@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import shutil
 
-import cuda_harness as H
-import kernel_refs as ref
 import numpy as np
 import pytest
-import test_igemm_emulation as ig
 
 from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
+from tests.kernels import test_igemm_emulation as ig
+from tests.support import cuda_harness as H
+from tests.support import kernel_refs as ref
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ import os
 import re
 import subprocess
 
-import cuda_harness as H
 import pytest
 
 from cthulhu.devices.cupy_ import _launch, _loader
+from tests.support import cuda_harness as H
 
 NAMES = _launch.all_kernel_names()
 needs_nvcc = pytest.mark.skipif(H.nvcc() is None, reason="nvcc is not installed")

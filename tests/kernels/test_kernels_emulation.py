@@ -8,13 +8,13 @@ forced so that every instantiation sees partial tiles in both directions.
 
 from __future__ import annotations
 
-import kernel_refs as ref
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from cthulhu.devices.cupy_ import _launch
+from tests.support import kernel_refs as ref
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
 LAYOUTS = ("channels_last", "channels_first")

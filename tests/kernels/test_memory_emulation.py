@@ -5,13 +5,13 @@ capped small (grid-stride loops turn) and misaligned pointers (vectors refused).
 
 from __future__ import annotations
 
-import kernel_refs as ref
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu.devices.cupy_ import _eltwise, _memory
+from tests.support import kernel_refs as ref
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
 TOL = {"float32": 2e-6, "float64": 1e-12, "float16": 2e-3}

@@ -8,7 +8,15 @@ between a convolution and its transpose, hand-worked numbers.
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layer_refs import conv, conv_transpose, depthwise_conv, lstm, resize_bilinear, tf_padding
+
+from tests.support.layer_refs import (
+    conv,
+    conv_transpose,
+    depthwise_conv,
+    lstm,
+    resize_bilinear,
+    tf_padding,
+)
 
 
 def test_tf_padding_same_puts_odd_extra_at_end():

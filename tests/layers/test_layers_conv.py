@@ -6,14 +6,14 @@ through ``set_weights`` and must give the reference's numbers, with the output
 shape equal to ``cthulhu.shapes``' and the input's dtype kept.
 """
 
-import array_api_strict
-import layer_refs as ref
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cthulhu import layers, shapes
+from tests.support import layer_refs as ref
+from tests.support.backends import eager_xps
 
 FORMATS = ("channels_last", "channels_first")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -52,17 +52,18 @@ def _stored(layer, use_bias):
 
 
 def _check(layer, x, expected, dtype):
-    """NumPy input (the NumPy plugin) and array-api-strict input (the generic Array API
-    code) must both give the reference's numbers, in the input's library and dtype."""
+    """Input of every eager backend (the NumPy plugin, the generic Array API code on
+    array-api-strict's two devices, CuPy) must give the reference's numbers, in the
+    input's library, device and dtype."""
     y = layer(x)
     assert isinstance(y, np.ndarray) and y.dtype == dtype
     assert y.shape == expected.shape
     assert y.shape == layer.compute_output_shape(x.shape)
     np.testing.assert_allclose(y, expected, **TOL[dtype])
-    ys = layer(array_api_strict.asarray(x))
-    assert type(ys) is type(array_api_strict.asarray(0.0))
-    assert ys.dtype == getattr(array_api_strict, np.dtype(dtype).name)
-    np.testing.assert_allclose(np.asarray(ys), expected, **TOL[dtype])
+    for xp in eager_xps():
+        ys = layer(xp.asarray(x))
+        assert ys.dtype == getattr(xp, np.dtype(dtype).name)
+        np.testing.assert_allclose(xp.to_numpy(ys), expected, **TOL[dtype])
 
 
 @settings(max_examples=250)
@@ -188,15 +189,14 @@ def test_causal_output_does_not_depend_on_the_future():
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_conv_array_api_strict_input_gives_strict_output(fmt):
+def test_conv_keeps_the_input_library_device_and_dtype(xp, fmt):
     rng = np.random.default_rng(0)
     x_np = rng.normal(size=(1, 5, 5, 2) if fmt == "channels_last" else (1, 2, 5, 5))
     layer = layers.Cthalpa2D(3, 3, padding="same", data_format=fmt, activation="relu")
     y_np = layer(x_np.astype(np.float32))
-    x = array_api_strict.asarray(x_np.astype(np.float32))
-    y = layer(x)
-    assert type(y) is type(x) and y.dtype == array_api_strict.float32
-    np.testing.assert_allclose(np.asarray(y), y_np, rtol=1e-5, atol=1e-6)
+    y = layer(xp.asarray(x_np, dtype=np.float32))
+    assert y.dtype == xp.float32
+    np.testing.assert_allclose(xp.to_numpy(y), y_np, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("cls, args, wshape", [

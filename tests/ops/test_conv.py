@@ -2,16 +2,19 @@
 
 Hypothesis draws rank, sizes, kernel, strides or dilation, padding (strings
 and explicit pairs), data format and dtype; the same example is checked on the
-NumPy plugin, the generic code on NumPy, and the generic code on
-array-api-strict (reached through the registry).
+generic code called directly on NumPy and through ``cthulhu.ops`` on every
+eager backend of ``tests.support.backends`` (the NumPy plugin, the generic code
+on array-api-strict on two devices, CuPy when present). The fixed cases run on
+every backend of the ``xp`` fixture, Dask included.
 """
 
 import numpy as np
-import ops_reference as ref
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from ops_backends import BACKENDS
+
+from tests.support import ops_reference as ref
+from tests.support.backends import call_op, op_runners
 
 TOL = {np.float32: 2e-4, np.float64: 1e-10}
 
@@ -82,8 +85,8 @@ def test_conv_matches_loop_reference(g, channels, filters, bias, relu):
         expected = expected + b
     if relu:
         expected = np.maximum(expected, 0)
-    for backend in BACKENDS:
-        y, _ = backend.call("conv", _as_format(x, g["fmt"]), kernel, strides=g["strides"],
+    for run in op_runners():
+        y, _ = run("conv", _as_format(x, g["fmt"]), kernel, strides=g["strides"],
                             padding=g["padding"], dilation=g["dilation"],
                             data_format=g["fmt"], bias=b, activation="relu" if relu else None)
         _check(y, expected, g["dtype"], g["fmt"])
@@ -107,8 +110,8 @@ def test_conv_transpose_matches_loop_reference(g, channels, filters, data):
     b = rng.uniform(-1, 1, filters).astype(g["dtype"])
     expected = ref.conv_transpose(x, kernel, g["strides"], g["padding"], output_padding,
                                   g["dilation"]) + b
-    for backend in BACKENDS:
-        y, _ = backend.call("conv_transpose", _as_format(x, g["fmt"]), kernel,
+    for run in op_runners():
+        y, _ = run("conv_transpose", _as_format(x, g["fmt"]), kernel,
                             strides=g["strides"], padding=g["padding"],
                             output_padding=output_padding, dilation=g["dilation"],
                             data_format=g["fmt"], bias=b)
@@ -124,8 +127,8 @@ def test_depthwise_conv_matches_loop_reference(g, channels, multiplier):
     b = rng.uniform(-1, 1, channels * multiplier).astype(g["dtype"])
     expected = np.maximum(ref.depthwise(x, kernel, g["strides"], g["padding"],
                                         g["dilation"]) + b, 0)
-    for backend in BACKENDS:
-        y, _ = backend.call("depthwise_conv", _as_format(x, g["fmt"]), kernel,
+    for run in op_runners():
+        y, _ = run("depthwise_conv", _as_format(x, g["fmt"]), kernel,
                             strides=g["strides"], padding=g["padding"], dilation=g["dilation"],
                             data_format=g["fmt"], bias=b, activation="relu")
         _check(y, expected, g["dtype"], g["fmt"])
@@ -142,8 +145,8 @@ def test_separable_conv_matches_loop_reference(g, channels, multiplier, filters)
     pk = pk.astype(g["dtype"])
     b = rng.uniform(-1, 1, filters).astype(g["dtype"])
     expected = ref.separable(x, dk, pk, g["strides"], g["padding"], g["dilation"]) + b
-    for backend in BACKENDS:
-        y, _ = backend.call("separable_conv", _as_format(x, g["fmt"]), dk, pk,
+    for run in op_runners():
+        y, _ = run("separable_conv", _as_format(x, g["fmt"]), dk, pk,
                             strides=g["strides"], padding=g["padding"], dilation=g["dilation"],
                             data_format=g["fmt"], bias=b)
         _check(y, expected, g["dtype"], g["fmt"])
@@ -162,7 +165,7 @@ CASES = [
 
 @pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("op,cfg", CASES)
-def test_conv_2d_named_cases(backend, op, cfg, fmt):
+def test_conv_2d_named_cases(xp, op, cfg, fmt):
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (2, 6, 5, 3))
     kernel = rng.uniform(-1, 1, (3, 2, 3, 4))
@@ -171,32 +174,32 @@ def test_conv_2d_named_cases(backend, op, cfg, fmt):
         expected = ref.conv(x[:, 1:, :-1], kernel, cfg["strides"], "valid", cfg["dilation"])
     else:
         expected = ref.conv(x, kernel, cfg["strides"], cfg["padding"], cfg["dilation"])
-    y, _ = backend.call(op, _as_format(x, fmt), kernel, data_format=fmt, **cfg)
+    y, _ = call_op(xp, op, _as_format(x, fmt), kernel, data_format=fmt, **cfg)
     _check(y, expected, np.float64, fmt)
 
 
-def test_causal_is_rank_one_left_padding(backend):
+def test_causal_is_rank_one_left_padding(xp):
     rng = np.random.default_rng(2)
     x = rng.uniform(-1, 1, (1, 7, 2))
     kernel = rng.uniform(-1, 1, (3, 2, 1))
-    y, _ = backend.call("conv", x, kernel, padding="causal", dilation=2)
+    y, _ = call_op(xp, "conv", x, kernel, padding="causal", dilation=2)
     # output t only sees inputs <= t: changing the future leaves the past unchanged
     x2 = x.copy()
     x2[:, 5:] += 10.0
-    y2, _ = backend.call("conv", x2, kernel, padding="causal", dilation=2)
+    y2, _ = call_op(xp, "conv", x2, kernel, padding="causal", dilation=2)
     np.testing.assert_allclose(y[:, :5], y2[:, :5])
     assert not np.allclose(y[:, 5:], y2[:, 5:])
     np.testing.assert_allclose(y, ref.conv(x, kernel, (1,), "causal", (2,)), atol=1e-12)
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_conv_transpose_inverts_shape_of_strided_conv(backend, rank):
+def test_conv_transpose_inverts_shape_of_strided_conv(xp, rank):
     """A stride-2 'same' transposed conv maps n to 2n, the shape a stride-2 'same' conv undoes."""
     x = np.ones((1, *(3,) * rank, 2))
     kernel = np.ones((*(3,) * rank, 4, 2))
-    y, _ = backend.call("conv_transpose", x, kernel, strides=2, padding="same")
+    y, _ = call_op(xp, "conv_transpose", x, kernel, strides=2, padding="same")
     assert y.shape == (1, *(6,) * rank, 4)
-    z, _ = backend.call("conv", y, np.ones((*(3,) * rank, 4, 1)), strides=2, padding="same")
+    z, _ = call_op(xp, "conv", y, np.ones((*(3,) * rank, 4, 1)), strides=2, padding="same")
     assert z.shape == (1, *(3,) * rank, 1)
 
 
@@ -235,10 +238,10 @@ def test_conv_transpose_is_the_adjoint_of_conv(rank, data, padding, channels, fi
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = rng.uniform(-1, 1, (2, *spatial, channels))
     kernel = rng.uniform(-1, 1, (*ksize, channels, filters))
-    for backend in BACKENDS:
-        y_of_x, _ = backend.call("conv", x, kernel, strides=strides, padding=padding)
+    for run in op_runners():
+        y_of_x, _ = run("conv", x, kernel, strides=strides, padding=padding)
         probe = rng.uniform(-1, 1, y_of_x.shape)
-        back, _ = backend.call("conv_transpose", probe, kernel, strides=strides,
+        back, _ = run("conv_transpose", probe, kernel, strides=strides,
                                padding=padding, output_padding=output_padding)
         assert back.shape == x.shape
         np.testing.assert_allclose(_inner(y_of_x, probe), _inner(x, back), rtol=1e-9,
@@ -254,8 +257,8 @@ def test_conv_is_linear_in_x(g, channels, filters, a, b):
     x2 = rng.uniform(-1, 1, x1.shape)
     kernel = rng.uniform(-1, 1, (*g["ksize"], channels, filters))
     cfg = dict(strides=g["strides"], padding=g["padding"], dilation=g["dilation"])
-    backend = BACKENDS[0]
-    lhs, _ = backend.call("conv", a * x1 + b * x2, kernel, **cfg)
-    y1, _ = backend.call("conv", x1, kernel, **cfg)
-    y2, _ = backend.call("conv", x2, kernel, **cfg)
+    run = op_runners()[1]  # the NumPy plugin
+    lhs, _ = run("conv", a * x1 + b * x2, kernel, **cfg)
+    y1, _ = run("conv", x1, kernel, **cfg)
+    y2, _ = run("conv", x2, kernel, **cfg)
     np.testing.assert_allclose(lhs, a * y1 + b * y2, rtol=1e-9, atol=1e-9)

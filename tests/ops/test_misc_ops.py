@@ -2,18 +2,18 @@
 
 import array_api_strict as xps
 import numpy as np
-import ops_reference as ref
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ops_backends import BACKENDS
 
 from cthulhu import ops
+from tests.support import ops_reference as ref
+from tests.support.backends import call_op, op_runners
 
 
 @pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4), (2, 1, 3, 4)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_any_rank_with_bias_and_relu(backend, shape, dtype):
+def test_matmul_any_rank_with_bias_and_relu(xp, shape, dtype):
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, shape).astype(dtype)
     w = rng.uniform(-1, 1, (4, 5)).astype(dtype)
@@ -23,7 +23,7 @@ def test_matmul_any_rank_with_bias_and_relu(backend, shape, dtype):
         for j in range(5):
             expected[(*idx, j)] = max(sum(float(x[(*idx, i)]) * float(w[i, j])
                                           for i in range(4)) + float(b[j]), 0.0)
-    y, _ = backend.call("matmul", x, w, bias=b, activation="relu")
+    y, _ = call_op(xp, "matmul", x, w, bias=b, activation="relu")
     assert y.dtype == dtype and y.shape == expected.shape
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
@@ -38,8 +38,8 @@ def test_upsample_nearest_matches_loop(rank, data, first, dtype):
     expected = ref.upsample_nearest(x, size)
     fmt = "channels_first" if first else "channels_last"
     xin = np.ascontiguousarray(ref.to_first(x)) if first else x
-    for backend in BACKENDS:
-        y, _ = backend.call("upsample", xin, size, interpolation="nearest", data_format=fmt)
+    for run in op_runners():
+        y, _ = run("upsample", xin, size, interpolation="nearest", data_format=fmt)
         assert y.dtype == dtype
         np.testing.assert_array_equal(y, ref.to_first(expected) if first else expected)
 
@@ -52,8 +52,8 @@ def test_upsample_bilinear_matches_tf_half_pixel_loop(h, w, a, b, first, dtype):
     expected = ref.upsample_bilinear_2d(x, (a, b))
     fmt = "channels_first" if first else "channels_last"
     xin = np.ascontiguousarray(ref.to_first(x)) if first else x
-    for backend in BACKENDS:
-        y, _ = backend.call("upsample", xin, (a, b), interpolation="bilinear", data_format=fmt)
+    for run in op_runners():
+        y, _ = run("upsample", xin, (a, b), interpolation="bilinear", data_format=fmt)
         assert y.dtype == dtype
         np.testing.assert_allclose(y, ref.to_first(expected) if first else expected,
                                    rtol=1e-5, atol=1e-6)
@@ -67,15 +67,15 @@ def test_bilinear_hand_worked_example():
 
 
 @pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
-def test_pad_and_crop(backend, fmt):
+def test_pad_and_crop(xp, fmt):
     x = np.arange(1.0, 7.0).reshape(1, 2, 3, 1)
     xin = np.ascontiguousarray(ref.to_first(x)) if fmt == "channels_first" else x
-    y, _ = backend.call("pad", xin, ((1, 0), (0, 2)), data_format=fmt)
+    y, _ = call_op(xp, "pad", xin, ((1, 0), (0, 2)), data_format=fmt)
     expected = np.zeros((1, 3, 5, 1))
     expected[0, 1:, :3, 0] = x[0, :, :, 0]
     np.testing.assert_array_equal(y, ref.to_first(expected) if fmt == "channels_first"
                                   else expected)
-    z, _ = backend.call("crop", xin, ((0, 1), (1, 1)), data_format=fmt)
+    z, _ = call_op(xp, "crop", xin, ((0, 1), (1, 1)), data_format=fmt)
     np.testing.assert_array_equal(np.asarray(z).reshape(-1), [2.0])
 
 

@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import ops_reference as ref
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +26,7 @@ from hypothesis import strategies as st
 from cthulhu import ops
 from cthulhu.devices.numpy_ import _engine, _native, threads
 from cthulhu.ops import _args, generic
+from tests.support import ops_reference as ref
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -399,13 +399,13 @@ def _no_compiler_env(tmp_path):
     os.symlink(sys.executable, bin_dir / "python")
     env = {k: v for k, v in os.environ.items() if k not in ("CC", "CTHULHU_NATIVE")}
     env.update(CC="/nonexistent/cc", PATH=str(bin_dir), CTHULHU_CACHE=str(tmp_path / "cache"),
-               CTHULHU_NATIVE="build", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"
-                                                                             / "ops")]))
+               CTHULHU_NATIVE="build", PYTHONPATH=str(ROOT))
     return env
 
 
 _NO_COMPILER_SCRIPT = """
-import numpy as np, ops_reference as ref
+import numpy as np
+from tests.support import ops_reference as ref
 from cthulhu import ops
 from cthulhu.devices.numpy_ import _native
 rng = np.random.default_rng(0)

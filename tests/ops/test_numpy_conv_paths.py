@@ -3,7 +3,6 @@ kernels off), and that each equals the plain-loop reference and the generic code
 chunks, 1 and 2 threads)."""
 
 import numpy as np
-import ops_reference as ref
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -12,6 +11,7 @@ from cthulhu import ops
 from cthulhu.devices.numpy_ import _common, _gemm
 from cthulhu.devices.numpy_ import conv as numpy_conv
 from cthulhu.ops import generic
+from tests.support import ops_reference as ref
 
 
 @pytest.fixture(params=["1", "2"], ids=["1-thread", "2-threads"])

@@ -11,7 +11,6 @@ sizes) and the generic Array API code (medium sizes) are the judges.
 import os
 
 import numpy as np
-import ops_reference as ref
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 from cthulhu import ops
 from cthulhu.devices.numpy_ import _common, depthwise
 from cthulhu.ops import generic
+from tests.support import ops_reference as ref
 
 
 class _Knobs:

@@ -18,7 +18,6 @@ import threading
 import warnings
 
 import numpy as np
-import ops_reference as ref
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 from cthulhu import devices, ops
 from cthulhu.devices.numpy_ import NumpyPlugin, _common, _engine, _native, _native_ops
 from cthulhu.ops import generic
+from tests.support import ops_reference as ref
 
 needs_compiler = pytest.mark.skipif(_native.compiler() is None,
                                     reason="no C compiler here (CI machines have gcc)")

@@ -12,11 +12,19 @@ import zipfile
 
 import numpy as np
 import pytest
-from crafted_files import daoloth, model_entries, npy_bytes, npy_header, pile, raw_zip, zero_bomb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu.models import load_model
+from tests.support.crafted_files import (
+    daoloth,
+    model_entries,
+    npy_bytes,
+    npy_header,
+    pile,
+    raw_zip,
+    zero_bomb,
+)
 
 KERNEL = np.arange(6, dtype=np.float32).reshape(3, 2)
 BIAS = np.array([0.5, -0.5], dtype=np.float32)
@@ -105,7 +113,7 @@ def test_deep_json_refused_without_recursion(tmp_path):
 
 
 def test_brackets_inside_strings_do_not_count_as_depth():
-    from cthulhu.engine import model_file
+    from cthulhu.saving import model_file
 
     text = json.dumps({"name": "[" * 5000 + "\\\"{" * 100, "x": [[1]]}).encode()
     assert model_file.json_depth(text) == 3

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from cthulhu.engine import model_file
+from cthulhu.saving import model_file
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 TEXT = DOC.read_text(encoding="utf-8")

@@ -10,7 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-from crafted_files import daoloth, model_entries, npy_header, pile, raw_zip, zero_bomb
+
+from tests.support.crafted_files import daoloth, model_entries, npy_header, pile, raw_zip, zero_bomb
 
 MIB = 2**20
 CONSTANT = 16 * MIB

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from cthulhu import activations
-from cthulhu.engine.functions import register_function
 from cthulhu.layers import Daoloth, Input, LuKthu
 from cthulhu.models import Lump, Pile, load_model, model_from_json
+from cthulhu.names import register_function
 
 CALLS = []
 

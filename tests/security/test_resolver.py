@@ -9,21 +9,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu import activations, constraints, initializers, regularizers
-from cthulhu.engine.functions import deserialize_function, serialize_function
-from cthulhu.engine.resolver import (
+from cthulhu.names import custom_object_scope
+from cthulhu.names.functions import deserialize_function, serialize_function
+from cthulhu.names.resolver import (
     register_function,
     registered_functions,
     resolve,
     safe_mode_scope,
 )
-from cthulhu.engine.serialization import custom_object_scope
 
 # The public lookups of cthulhu's own modules: a name they accept is on the allow-list.
 _OWN = {"cthulhu.activations": activations, "cthulhu.initializers": initializers,
         "cthulhu.regularizers": regularizers, "cthulhu.constraints": constraints}
 _DANGEROUS = ["builtins", "os", "sys", "subprocess", "shutil", "numpy", "numpy.lib.format",
-              "importlib", "pickle", "marshal", "ctypes", "cthulhu", "cthulhu.engine.saving",
-              "cthulhu.engine.resolver", "cthulhu.engine.functions", *_OWN]
+              "importlib", "pickle", "marshal", "ctypes", "cthulhu", "cthulhu.saving",
+              "cthulhu.saving.cthulhu_file", "cthulhu.names.resolver", "cthulhu.names.functions", *_OWN]
 
 
 def _accepted_by_public_lookup(module_name, name):
@@ -93,7 +93,7 @@ def test_no_attribute_path_outside_the_allow_list_resolves(pair):
     ("builtins", "exec"), ("builtins", "eval"), ("builtins", "open"), ("builtins", "__import__"),
     ("numpy", "ndarray.tofile"), ("numpy", "ndarray.dump"), ("numpy", "save"), ("os", "system"),
     ("os", "environ.update"), ("cthulhu.activations", "_xp"), ("cthulhu.activations", "get"),
-    ("cthulhu.engine.saving", "save_model"), ("cthulhu.activations", "relu.__globals__"),
+    ("cthulhu.saving.cthulhu_file", "save_model"), ("cthulhu.activations", "relu.__globals__"),
     (None, "exec"), (None, "builtins.exec"),
 ])
 def test_known_dangerous_names_refused(module_name, name):

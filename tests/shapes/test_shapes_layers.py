@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shape_refs import conv_nd, depthwise_nd
 
 from cthulhu import shapes
 from cthulhu.shapes import ShapeError
+from tests.support.shape_refs import conv_nd, depthwise_nd
 
 FORMATS = st.sampled_from(["channels_last", "channels_first"])
 

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from shape_refs import (
+
+from cthulhu import shapes
+from cthulhu.shapes import ShapeError
+from tests.support.shape_refs import (
     ceil_div,
     conv1d,
     conv1d_matrix,
@@ -13,9 +16,6 @@ from shape_refs import (
     tf_same_pads,
     zero_insert1d,
 )
-
-from cthulhu import shapes
-from cthulhu.shapes import ShapeError
 
 N = st.integers(1, 40)
 K = st.integers(1, 7)

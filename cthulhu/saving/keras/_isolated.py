@@ -4,9 +4,10 @@ libhdf5 parses HDF5 metadata in C. Some damaged files make it loop forever (a ze
 global heap, seen when fuzzing the fixtures) and the HDF5 project fixes crash bugs every
 release; both happen inside one C call that holds the GIL, where no Python timeout can
 reach. So ``read_keras`` (``isolate=True``, the default for files that hold HDF5) runs
-the same reader in a fresh Python process with a wall-clock limit, and takes back only
-data: a JSON document and an ``.npz`` of plain arrays, loaded with ``allow_pickle=False``.
-A child that times out, crashes or is killed becomes a ``KerasFileError``.
+the same reader in a fresh Python process (:mod:`cthulhu.saving.keras._child`) with a
+wall-clock limit, and takes back only data: a JSON document and an ``.npz`` of plain
+arrays, loaded with ``allow_pickle=False``. A child that times out, crashes or is killed
+becomes a ``KerasFileError``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def read_in_child(path, original_backend, limits, timeout):
         request = {"path": where, "out": out, "original_backend": original_backend,
                    "limits": dataclasses.asdict(limits)}
         try:
-            done = subprocess.run([sys.executable, "-m", "cthulhu.saving.keras._isolated"],
+            done = subprocess.run([sys.executable, "-m", "cthulhu.saving.keras._child"],
                                   input=json.dumps(request).encode(), env=env,
                                   capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -107,54 +108,3 @@ def _load_result(out, where, limits):
         custom=tuple(CustomRecord(tuple(r["path"]), r["class_name"], r["module"],
                                   r["registered_name"], r["key"]) for r in meta["custom"]),
         notes=tuple(meta["notes"]))
-
-
-def _write_result(kfile, out):
-    arrays = {}
-    listing = []
-    for number, (key, values) in enumerate(kfile.weights.items()):
-        listing.append([list(key), len(values)])
-        for j, value in enumerate(values):
-            arrays[f"{number}/{j}"] = np.asarray(value)
-    np.savez(Path(out, _ARRAYS), **arrays)
-    meta = {
-        "source": kfile.source, "format": kfile.format, "generation": kfile.generation,
-        "keras_version": kfile.keras_version, "backend": kfile.backend,
-        "model_config": kfile.model_config, "weights": listing,
-        "weight_names": [[list(k), list(v)] for k, v in kfile.weight_names.items()],
-        "layer_order": [list(k) for k in kfile.layer_order], "keyed_by": kfile.keyed_by,
-        "weights_converted": kfile.weights_converted,
-        "code": [dataclasses.asdict(r) for r in kfile.code],
-        "custom": [dataclasses.asdict(r) for r in kfile.custom], "notes": list(kfile.notes)}
-    Path(out, _META).write_text(json.dumps(meta), encoding="utf-8")
-
-
-def _child():
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file
-    except (ImportError, ValueError, OSError):
-        pass
-    request = json.loads(sys.stdin.read())
-    out = request["out"]
-    try:
-        from cthulhu.saving.keras._reader import read_keras
-
-        kfile = read_keras(request["path"], original_backend=request["original_backend"],
-                           limits=Limits(**request["limits"]), isolate=False)
-    except (KerasFileError, ImportError, FileNotFoundError) as exc:
-        kind = "KerasFileError" if isinstance(exc, KerasFileError) else (
-            "ImportError" if isinstance(exc, ImportError) else "FileNotFoundError")
-        Path(out, _ERROR).write_text(json.dumps({"type": kind, "message": str(exc)}))
-        return
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        Path(out, _ERROR).write_text(json.dumps({
-            "type": type(exc).__name__, "message": str(exc).splitlines()[0][:500]
-            if str(exc) else ""}))
-        return
-    _write_result(kfile, out)
-
-
-if __name__ == "__main__":
-    _child()

@@ -8,7 +8,7 @@ import array_api_compat as aac
 
 from cthulhu import activations
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
+from cthulhu.names import register_layer
 
 
 @register_layer

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import types
 
-import cuda_harness as H
 import numpy as np
+
+from tests.support import cuda_harness as H
 
 
 class FakeRawKernel:

@@ -24,7 +24,7 @@ from cthulhu.devices.cupy_ import kernels as _kernels_pkg
 
 KERNEL_DIR = Path(str(resources.files(_kernels_pkg)))
 SOURCES = sorted(p.name for p in KERNEL_DIR.glob("*.cu"))
-SHIM_DIR = Path(__file__).parent / "emulation"
+SHIM_DIR = Path(__file__).resolve().parents[1] / "kernels" / "emulation"
 CACHE_DIR = Path(tempfile.gettempdir()) / "cthulhu-kernel-cache"
 ARCHS = ("sm_80", "sm_90")
 

@@ -8,7 +8,7 @@ else (a lambda, a closure, a function defined in ``__main__``) is stored as
 *code*: its marshalled bytecode in base64 (``{'kind': 'code', ...}``).
 
 :func:`deserialize_function` turns these back into functions through
-:mod:`cthulhu.engine.resolver`, the one gate every model-file reader uses: in
+:mod:`cthulhu.names.resolver`, the one gate every model-file reader uses: in
 safe mode (the default) only allow-listed names resolve (custom objects,
 registered functions, cthulhu's own activations, initializers, regularizers
 and constraints) and code is refused. ``safe_mode=False`` imports any named
@@ -18,7 +18,7 @@ Examples
 --------
 >>> import math
 >>> from cthulhu import activations
->>> from cthulhu.engine.functions import serialize_function, deserialize_function
+>>> from cthulhu.names.functions import serialize_function, deserialize_function
 >>> d = serialize_function(activations.relu)
 >>> d["kind"], d["module"], d["name"]
 ('name', 'cthulhu.activations', 'relu')
@@ -27,7 +27,7 @@ True
 >>> deserialize_function(serialize_function(math.sqrt))
 Traceback (most recent call last):
 ...
-ValueError: function math.sqrt is not on the safe-mode allow-list (cthulhu's activations, initializers, regularizers and constraints, functions registered with register_function, custom_objects); pass it in custom_objects={'sqrt': ...} or register it with cthulhu.engine.functions.register_function, or load with safe_mode=False only if you trust the file (that runs code from it)
+ValueError: function math.sqrt is not on the safe-mode allow-list (cthulhu's activations, initializers, regularizers and constraints, functions registered with register_function, custom_objects); pass it in custom_objects={'sqrt': ...} or register it with cthulhu.names.register_function, or load with safe_mode=False only if you trust the file (that runs code from it)
 >>> deserialize_function(serialize_function(math.sqrt), safe_mode=False)(9.0)
 3.0
 >>> d = serialize_function(lambda x: x + 1)
@@ -48,11 +48,13 @@ import marshal
 import sys
 import types
 
-from cthulhu.engine.resolver import (  # noqa: F401 - register_function & scopes are public here
+from cthulhu.names.registry import lookup_custom
+from cthulhu.names.resolver import (  # noqa: F401 - register_function & scopes are public here
     from_bytecode,
     in_safe_mode,
     register_function,
     registered_name,
+    require_unsafe,
     resolve,
     safe_mode_scope,
 )
@@ -114,7 +116,7 @@ def deserialize_function(config, safe_mode=None, custom_objects=None, what="func
     ----------
     safe_mode : bool, optional
         True: only allow-listed names resolve and code is refused (see
-        :mod:`cthulhu.engine.resolver`). ``None``: the value set by the
+        :mod:`cthulhu.names.resolver`). ``None``: the value set by the
         enclosing ``load_model`` (True by default).
     custom_objects : dict, optional
         Extra name -> function mapping, consulted first.
@@ -137,9 +139,6 @@ def deserialize_function(config, safe_mode=None, custom_objects=None, what="func
 
 
 def _from_code(config, safe_mode, custom_objects, what):
-    from cthulhu.engine.resolver import require_unsafe
-    from cthulhu.engine.serialization import lookup_custom
-
     label = config.get("name", "?")
     found = lookup_custom(label, custom_objects) if isinstance(label, str) else None
     if found is not None:  # a custom object of that name replaces the stored code

@@ -7,7 +7,7 @@ a zip archive holding
   {"class_name", "config"}, "weights": [{"layer", "names", "entries",
   "shapes", "dtypes"}]}`` (version 1, still read, has no ``shapes``/``dtypes``);
 - ``weights/<n>.npy``: one ``.npy`` per weight, written with
-  ``allow_pickle=False`` and read by :mod:`cthulhu.engine.model_file`, which
+  ``allow_pickle=False`` and read by :mod:`cthulhu.saving.model_file`, which
   never unpickles anything and never reads more than the model declares.
 
 The file is written to a temporary file in the same folder (with the user's
@@ -15,7 +15,7 @@ umask) and moved into place with ``os.replace``: a reader sees the old file or
 the new one, never a half-written one.
 
 Loading builds the model from the config (functions named in it resolve only
-through :mod:`cthulhu.engine.resolver`; in safe mode nothing named in the file
+through :mod:`cthulhu.names.resolver`; in safe mode nothing named in the file
 is imported or called), with weights allocated within the bytes the file can
 hold, then reads each weight straight into place. Every problem with the file
 raises one ``ValueError`` naming the file (``docs/security.md``).
@@ -30,34 +30,15 @@ import zipfile
 
 import numpy as np
 
+from cthulhu.engine import services
+from cthulhu.engine.base_layer import WEIGHT_ALLOCATOR
+from cthulhu.engine.network import Model
+from cthulhu.saving.config import deserialize, serialize
+from cthulhu.saving.model_file import ModelFile, check_weight_dtype
+
 FORMAT = "cthulhu-model"
 VERSION = 2
 _CONFIG_ENTRY = "cthulhu.json"
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def model_to_dict(model) -> dict:
-    from cthulhu.engine.serialization import serialize_layer
-
-    return _jsonable(serialize_layer(model))
-
-
-def _weight_records(layer):
-    """``(owning layer, Weight)`` pairs of ``layer`` in ``get_weights`` order (models: recursively)."""
-    if hasattr(layer, "_weight_layers"):
-        return [pair for inner in layer._weight_layers() for pair in _weight_records(inner)]
-    return [(layer, record) for record in layer._weights]
 
 
 def save_model(model, filepath, overwrite=True) -> None:
@@ -73,21 +54,21 @@ def save_model(model, filepath, overwrite=True) -> None:
     path = os.fspath(filepath)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} exists and overwrite=False")
-    model_config = model_to_dict(model)
+    model_config = serialize(model)
     try:
         config_text = json.dumps(model_config)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"cannot save {model.name!r}: its config is not JSON-serialisable ({exc})") from None
     manifest, arrays = [], []
     for layer in model.layers:
-        records = [record for _, record in _weight_records(layer)]
+        records = [record for _, record in layer.weight_records()]
         if not records:
             continue
         entries = [f"weights/{len(arrays) + i}.npy" for i in range(len(records))]
-        arrays.extend(record.value for record in records)
+        arrays.extend(record.numpy() for record in records)
         manifest.append({"layer": layer.name, "names": [r.name for r in records],
-                         "entries": entries, "shapes": [list(r.value.shape) for r in records],
-                         "dtypes": [r.value.dtype.str for r in records]})
+                         "entries": entries, "shapes": [list(r.shape) for r in records],
+                         "dtypes": [r.dtype.str for r in records]})
     meta = {"format": FORMAT, "version": VERSION, "model": json.loads(config_text),
             "weights": manifest}
     handle, tmp = _create_beside(path)
@@ -107,6 +88,9 @@ def save_model(model, filepath, overwrite=True) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+services.provide("save_model", save_model)  # what model.save() calls (see cthulhu.engine.services)
 
 
 def _create_beside(path):
@@ -179,12 +163,6 @@ def _load_error(path, exc) -> ValueError:
 
 
 def _load(path, custom_objects, safe_mode):
-    from cthulhu.engine.base_layer import WEIGHT_ALLOCATOR
-    from cthulhu.engine.model_file import ModelFile
-    from cthulhu.engine.network import Model
-    from cthulhu.engine.resolver import safe_mode_scope
-    from cthulhu.engine.serialization import custom_object_scope, deserialize_layer
-
     with ModelFile(path, kind="cthulhu model file") as source:
         if _CONFIG_ENTRY not in source.archive.NameToInfo:
             raise ValueError(f"{path}: not a cthulhu model file (no {_CONFIG_ENTRY})")
@@ -200,8 +178,7 @@ def _load(path, custom_objects, safe_mode):
         budget = _Budget(path, _weight_bytes(manifest, source))
         token = WEIGHT_ALLOCATOR.set(budget.allocate)
         try:
-            with custom_object_scope(custom_objects), safe_mode_scope(safe_mode):
-                model = deserialize_layer(meta.get("model"), custom_objects)
+            model = deserialize(meta.get("model"), custom_objects, safe_mode)
         finally:
             WEIGHT_ALLOCATOR.reset(token)
         if not isinstance(model, Model):
@@ -245,8 +222,6 @@ def _manifest(items, version, source):
 
 def _declared(shape, dtype, where):
     """A manifest's ``(shape, dtype)`` for one entry, checked (both None in version 1)."""
-    from cthulhu.engine.model_file import check_weight_dtype
-
     if (shape is None) != (dtype is None):
         raise ValueError(f"{where} declares a shape or a dtype but not both")
     if shape is None:
@@ -300,36 +275,30 @@ def _fill_weights(model, manifest, source):
     stored = set()
     for layer_name, weights in manifest:
         layer = model.get_layer(layer_name)
-        records = _weight_records(layer)
+        records = layer.weight_records()
         if len(records) != len(weights):
             raise ValueError(f"{path}: the file stores {len(weights)} weights for layer "
                              f"{layer_name!r}, the model has {len(records)}")
         for (owner, record), (entry, shape, dtype) in zip(records, weights, strict=True):
-            if shape is not None and (shape != record.value.shape or dtype != record.value.dtype):
+            if shape is not None and (shape != record.shape or dtype != record.dtype):
                 raise ValueError(f"{path}: weight entry {entry!r} declares shape {shape} {dtype}, "
                                  f"layer {owner.name!r} weight {record.name!r} is "
-                                 f"{record.value.shape} {record.value.dtype}")
-            source.read_array_into(entry, record.value)
-            owner._touch()
+                                 f"{record.shape} {record.dtype}")
+            _read_weight(source, entry, record)
             stored.add(id(record))
-    for owner, record in _weight_records(model):
+    for owner, record in model.weight_records():
         if id(record) not in stored:
             raise ValueError(f"{path}: the file stores no value for weight {record.name!r} of "
                              f"layer {owner.name!r}")
 
 
-def model_from_config(config, custom_objects=None, safe_mode=True):
-    """A model (or layer) from ``{'class_name', 'config'}`` as returned by ``serialize_layer``."""
-    from cthulhu.engine.resolver import safe_mode_scope
-    from cthulhu.engine.serialization import custom_object_scope, deserialize_layer
-
-    with custom_object_scope(custom_objects), safe_mode_scope(safe_mode):
-        return deserialize_layer(config, custom_objects)
-
-
-def model_from_json(text, custom_objects=None, safe_mode=True):
-    """A model from ``model.to_json()`` (size and nesting limited as in ``load_model``)."""
-    from cthulhu.engine.model_file import parse_json
-
-    return model_from_config(parse_json(text, "model_from_json"), custom_objects, safe_mode)
-
+def _read_weight(source, entry, record):
+    """Read ``entry`` into ``record``'s home (a NumPy home in place: its bytes, nothing more)."""
+    home = record.value
+    if isinstance(home, np.ndarray):
+        source.read_array_into(entry, home)
+        record.changed()
+        return
+    target = np.empty(record.shape, record.dtype)
+    source.read_array_into(entry, target)
+    record.assign(target)

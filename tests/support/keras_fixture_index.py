@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "keras_files"
 FIXTURES = HERE / "fixtures"
 GENERATION_OF_DIR = {"keras3": "keras3", "tfkeras": "keras2", "keras1": "keras1"}
 

@@ -31,7 +31,7 @@ In **safe mode** (the default: ``load_model(..., safe_mode=True)`` opens
 3. This module never calls what it resolves. Readers must not call anything
    named in a file while loading either (see ``LuKthu.from_config``).
 
-Layer classes (``serialization.get_layer_class``) and the activation,
+Layer classes (:func:`cthulhu.names.get_layer_class`) and the activation,
 initializer, regularizer and constraint names inside layer configs (each
 module's ``deserialize``) are looked up the same way: custom objects first,
 then cthulhu's own tables, which are also the tables (c) above is built from.
@@ -43,13 +43,13 @@ rebuilt into a function: **this runs code from the file**.
 Examples
 --------
 >>> from cthulhu import activations
->>> from cthulhu.engine.resolver import resolve
+>>> from cthulhu.names.resolver import resolve
 >>> resolve("relu", "cthulhu.activations") is activations.relu
 True
 >>> resolve("system", "os")
 Traceback (most recent call last):
 ...
-ValueError: function os.system is not on the safe-mode allow-list (cthulhu's activations, initializers, regularizers and constraints, functions registered with register_function, custom_objects); pass it in custom_objects={'system': ...} or register it with cthulhu.engine.functions.register_function, or load with safe_mode=False only if you trust the file (that runs code from it)
+ValueError: function os.system is not on the safe-mode allow-list (cthulhu's activations, initializers, regularizers and constraints, functions registered with register_function, custom_objects); pass it in custom_objects={'system': ...} or register it with cthulhu.names.register_function, or load with safe_mode=False only if you trust the file (that runs code from it)
 """
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ import importlib
 import sys
 import types
 
+from cthulhu.names.registry import lookup_custom
+
 # cthulhu's own modules whose public names are on the allow-list, and the tables
-# (module attribute names) that list the names their ``get`` accepts.
+# (module attribute names) that list the names their ``get`` accepts. These modules sit
+# above this floor: they are imported by these strings, which this module owns (never a
+# name read from a file), on the first lookup, as get_layer_class imports a catalog row's
+# module.
 _OWN_TABLES = {
     "cthulhu.activations": ("_BUILTIN", "_ALIASES"),
     "cthulhu.initializers": ("_BY_NAME",),
@@ -145,8 +150,6 @@ def resolve(name, module=None, *, custom_objects=None, safe_mode=None, what="fun
     ``what`` labels the error message (e.g. ``"LuKthu 'scale' function"``).
     Never calls the object it returns.
     """
-    from cthulhu.engine.serialization import lookup_custom
-
     if not isinstance(name, str) or not name or not (module is None or isinstance(module, str)):
         raise ValueError(f"{what}: a function name must be a non-empty string, got "
                          f"{module!r}, {name!r}")
@@ -164,11 +167,11 @@ def resolve(name, module=None, *, custom_objects=None, safe_mode=None, what="fun
     if _safe(safe_mode):
         raise ValueError(f"{what} {qualified} is not on the safe-mode allow-list "
                          f"({_ALLOW_LIST_TEXT}); pass it in custom_objects={{{name!r}: ...}} or "
-                         "register it with cthulhu.engine.functions.register_function, or load "
+                         "register it with cthulhu.names.register_function, or load "
                          "with safe_mode=False only if you trust the file (that runs code from it)")
     if module is None:
         raise ValueError(f"{what} {name!r} is not registered; register it with "
-                         "cthulhu.engine.functions.register_function or pass it in custom_objects")
+                         "cthulhu.names.register_function or pass it in custom_objects")
     return _import_path(module, name, what)
 
 

@@ -1,0 +1,1 @@
+"""cthulhu's test suite; shared helpers are in ``tests.support``."""
