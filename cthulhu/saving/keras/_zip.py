@@ -18,7 +18,8 @@ def open_zip(path, where, budget):
     try:
         archive = zipfile.ZipFile(path)
         infos = archive.infolist()
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError,
+            NotImplementedError, RuntimeError) as exc:  # e.g. "zip file version 6.4"
         raise KerasFileError(f"{where}: not a readable zip archive ({exc})") from None
     for _ in infos:
         budget.spend_object()
