@@ -72,7 +72,8 @@ def _zip_kind(path):
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+            RuntimeError):
         return "zip"  # a zip signature over a broken archive: the reader says what broke
     if "cthulhu.json" in names:
         return "cthulhu"
