@@ -235,14 +235,16 @@ class BatchNormalization(_Normalization):
         y = centered * inv
         if self.center:
             y = y + self._broadcast(x, self.weight_as(x, "beta", x.dtype), self._broadcast_shape)
-        self._update_moving(mean, variance, count if fused else None)
+        # one host copy of both statistics (on Dask: one computation)
+        both = to_numpy(xp.stack([xp.reshape(mean, (-1,)), xp.reshape(variance, (-1,))]))
+        self._update_moving(both[0], both[1], count if fused else None)
         return y
 
     def _update_moving(self, mean, variance, unbiased_count):
         import numpy as np
 
         decay = np.float32(1.0 - self.momentum)
-        batch = {"moving_mean": to_numpy(mean), "moving_variance": to_numpy(variance)}
+        batch = {"moving_mean": mean, "moving_variance": variance}
         if unbiased_count is not None and unbiased_count > 1:
             batch["moving_variance"] = batch["moving_variance"] * (unbiased_count /
                                                                    (unbiased_count - 1))
