@@ -16,6 +16,7 @@ from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import WeightOptions, device_of, grouped_configs, namespace
 from cthulhu.ops.blockwise import blockwise
+from cthulhu.shapes.kinds.axes import resolve_axes
 
 __all__ = ["LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "ReLU", "Softmax"]
 
@@ -59,10 +60,15 @@ class LeakyReLU(_Elementwise):
         self.alpha = _args.floatx(alpha, "alpha", self)
 
     def call(self, x):
-        return activations.relu(x, alpha=self.alpha)
+        return blockwise(functools.partial(_leaky, alpha=self.alpha), x)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
+
+
+def _leaky(x, alpha):
+    """TensorFlow's ``leaky_relu``: ``x`` where ``x > 0``, else ``alpha * x`` (NaN stays NaN)."""
+    return namespace(x).where(x > 0, x, x * alpha)
 
 
 @register_layer
@@ -142,6 +148,9 @@ class ReLU(_Elementwise):
         self.threshold = _args.floatx(threshold, "threshold", self, minimum=0.0)
 
     def call(self, x):
+        if self.max_value is None and self.threshold == 0.0 and self.negative_slope != 0.0:
+            # Keras 2's relu is then TensorFlow's leaky_relu
+            return blockwise(functools.partial(_leaky, alpha=self.negative_slope), x)
         return activations.relu(x, alpha=self.negative_slope, max_value=self.max_value,
                                 threshold=self.threshold)
 
@@ -247,6 +256,8 @@ class Softmax(Layer):
 
     def call(self, x, mask=None):
         xp = namespace(x)
+        # checked on every call: a built layer takes inputs of any rank its axis fits
+        resolve_axes(self._spec["axis"], x.ndim, self)
         if mask is not None:
             # Keras 2: inputs += (1 - mask) * a large negative number (float16's minimum
             # there), broadcast as the library broadcasts (the mask's axes align at the end)

@@ -146,14 +146,17 @@ class BatchNormalization(_Normalization):
         else:
             self._param_shape = tuple(sizes.get(i, 1) for i in range(ndim))
         self._broadcast_shape = tuple(sizes.get(i, 1) for i in range(ndim))
-        if self.scale:
-            self.gamma_options.add_to(self, "gamma", self._param_shape)
-        if self.center:
-            self.beta_options.add_to(self, "beta", self._param_shape)
-        self.add_weight("moving_mean", self._param_shape,
-                        self.moving_mean_options.initializer, trainable=False)
-        self.add_weight("moving_variance", self._param_shape,
-                        self.moving_variance_options.initializer, trainable=False)
+        # Keras keeps a float16 layer's statistics and affine weights in float32
+        dtype = "float32" if self.dtype == "float16" else None
+        for options, wanted in ((self.gamma_options, self.scale),
+                                (self.beta_options, self.center)):
+            if wanted:
+                self.add_weight(options.prefix, self._param_shape, options.initializer,
+                                regularizer=options.regularizer, constraint=options.constraint,
+                                dtype=dtype)
+        for options in (self.moving_mean_options, self.moving_variance_options):
+            self.add_weight(options.prefix, self._param_shape, options.initializer,
+                            trainable=False, dtype=dtype)
 
     # ------------------------------------------------------------ inference
     def _folded(self, x, dtype):

@@ -83,7 +83,11 @@ class AlongAxisKind(Kind):
     keys = ("axis",)
 
     def _normalize(self, out, owner):
-        out["axis"] = _int_tuple(out.get("axis", -1), "axis", owner)
+        axes = _int_tuple(out.get("axis", -1), "axis", owner)
+        if 0 in axes:  # whatever the rank
+            raise shape_error(owner, f"axis cannot be the batch axis (0): predict splits it "
+                                     f"into batches, got axis={out.get('axis')!r}")
+        out["axis"] = axes
 
     def output_shape(self, spec, shape, owner=None):
         shape = check_shape(shape, owner=owner, min_rank=2)

@@ -165,6 +165,9 @@ class ConcatenateKind(Kind):
         axis = out.get("axis", -1)
         if not is_int(axis):
             raise shape_error(owner, f"axis must be an int, got {axis!r}", ShapeTypeError)
+        if axis == 0:  # whatever the rank
+            raise shape_error(owner, "axis cannot be the batch axis (0): predict splits it "
+                                     "into batches")
         out["axis"] = axis
 
     def _axis(self, spec, ndim, owner):
