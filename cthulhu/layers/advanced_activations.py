@@ -14,7 +14,13 @@ from cthulhu import activations, shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
-from cthulhu.layers._common import WeightOptions, device_of, grouped_configs, namespace
+from cthulhu.layers._common import (
+    WeightOptions,
+    device_of,
+    grouped_configs,
+    is_half,
+    namespace,
+)
 from cthulhu.ops.blockwise import blockwise
 from cthulhu.shapes.kinds.axes import resolve_axes
 
@@ -261,8 +267,7 @@ class Softmax(Layer):
         if mask is not None:
             # Keras 2: inputs += (1 - mask) * a large negative number (float16's minimum
             # there), broadcast as the library broadcasts (the mask's axes align at the end)
-            half = getattr(xp, "float16", None)   # not every Array API library has float16
-            large = -65504.0 if half is not None and x.dtype == half else -1e9
+            large = -65504.0 if is_half(x) else -1e9
             adder = (1.0 - xp.astype(mask, x.dtype)) * large
             try:
                 x = x + adder

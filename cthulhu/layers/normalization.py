@@ -24,7 +24,7 @@ from cthulhu.engine.serialization import register_layer
 from cthulhu.engine.utils import _device_key, to_numpy
 from cthulhu.initializers import serialize
 from cthulhu.layers import _args
-from cthulhu.layers._common import WeightOptions, grouped_configs, namespace
+from cthulhu.layers._common import WeightOptions, grouped_configs, is_half, namespace
 from cthulhu.shapes.kinds.axes import resolve_axes
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -48,8 +48,7 @@ def _real(value, name, owner):
 
 def _compute_dtype(xp, x):
     """Keras computes float16 batch and layer norms in float32 and casts the result back."""
-    half = getattr(xp, "float16", None)   # not every Array API library has float16
-    return xp.float32 if half is not None and x.dtype == half else x.dtype
+    return xp.float32 if is_half(x) else x.dtype
 
 
 class _Normalization(Layer):
