@@ -88,10 +88,13 @@ def floatx(value, name, owner, minimum=None):
     if not math.isfinite(value) or (minimum is not None and value < minimum):
         raise layer_error(owner, f"{name} must be a finite float{bound}, got {value!r}")
     try:
-        return struct.unpack("f", struct.pack("f", value))[0]
+        rounded = struct.unpack("f", struct.pack("f", value))[0]
     except OverflowError:
+        rounded = math.inf
+    if math.isinf(rounded):
         raise layer_error(owner, f"{name} must fit in float32 (|{name}| < 3.4e38), "
-                                 f"got {value!r}") from None
+                                 f"got {value!r}")
+    return rounded
 
 
 def seed(value, owner):
