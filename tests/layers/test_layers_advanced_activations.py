@@ -9,6 +9,7 @@ called). The layers keep Keras 2's float32 arguments, so the references use
 the float32-rounded values.
 """
 
+import functools
 import itertools
 import math
 
@@ -71,24 +72,28 @@ def _input(shape, dtype, seed, scale=3.0):
     return (np.random.default_rng(seed).normal(size=shape) * scale).astype(dtype)
 
 
+SCALAR_REFS = {
+    "LeakyReLU": lambda v, c: v if v > 0 else c["alpha"] * v,
+    "ELU": lambda v, c: v if v > 0 else c["alpha"] * math.expm1(v),
+    "ThresholdedReLU": lambda v, c: v if v > c["theta"] else 0.0,
+    "ReLU": lambda v, c: relu_ref(v, c["max_value"], c["negative_slope"], c["threshold"]),
+}
+
+
 @st.composite
 def elementwise_cases(draw):
-    kind = draw(st.sampled_from(["LeakyReLU", "ELU", "ThresholdedReLU", "ReLU"]))
+    kind = draw(st.sampled_from(sorted(SCALAR_REFS)))
     if kind == "LeakyReLU":
-        alpha = f32(draw(st.floats(0.0, 1.0)))
-        config, fn = {"alpha": alpha}, (lambda v: v if v > 0 else alpha * v)
+        config = {"alpha": f32(draw(st.floats(0.0, 1.0)))}
     elif kind == "ELU":
-        alpha = f32(draw(st.floats(0.1, 2.0)))
-        config, fn = {"alpha": alpha}, (lambda v: v if v > 0 else alpha * math.expm1(v))
+        config = {"alpha": f32(draw(st.floats(0.1, 2.0)))}
     elif kind == "ThresholdedReLU":
-        theta = f32(draw(st.floats(0.0, 2.0)))
-        config, fn = {"theta": theta}, (lambda v: v if v > theta else 0.0)
+        config = {"theta": f32(draw(st.floats(0.0, 2.0)))}
     else:
-        max_value = draw(st.one_of(st.none(), st.floats(0.5, 6.0).map(f32)))
-        slope = f32(draw(st.sampled_from([0.0, 0.1, 0.3])))
-        threshold = f32(draw(st.sampled_from([0.0, 0.5, 1.0])))
-        config = {"max_value": max_value, "negative_slope": slope, "threshold": threshold}
-        fn = (lambda v: relu_ref(v, max_value, slope, threshold))
+        config = {"max_value": draw(st.one_of(st.none(), st.floats(0.5, 6.0).map(f32))),
+                  "negative_slope": f32(draw(st.sampled_from([0.0, 0.1, 0.3]))),
+                  "threshold": f32(draw(st.sampled_from([0.0, 0.5, 1.0])))}
+    fn = functools.partial(lambda v, c, ref: ref(v, c), c=config, ref=SCALAR_REFS[kind])
     return kind, config, fn, draw(SHAPES), draw(DTYPES), draw(st.integers(0, 2**16))
 
 
