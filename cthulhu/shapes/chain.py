@@ -204,7 +204,9 @@ class Chain:
             else:
                 role = kind.role
             if role not in _SPATIAL_ROLES:
-                what = "needs whole spatial axes" if kind.spatial else "is not spatial"
+                # a kind whose role depends on the layout works along a spatial axis here
+                what = ("needs whole spatial axes" if kind.spatial or kind.role_depends_on_layout
+                        else "is not spatial")
                 count, reason = i, f"{spec_owner(spec)} ({kind.name}) {what}"
                 break
             if not kind.spatial:

@@ -116,3 +116,18 @@ def test_rate_zero_and_bad_arguments():
         layers.AlphaDropout(0.5, noise_shape=(0, 1), name="g5")
     with pytest.raises(TypeError, match="GaussianNoise 'g6'.*floating"):
         layers.GaussianNoise(0.1, name="g6")(np.ones((2, 3), dtype=np.int32))
+
+
+def test_noise_ops_examples_and_draws():
+    import doctest
+
+    from cthulhu.ops import noise, random
+
+    assert doctest.testmod(noise).failed == 0
+    x = np.ones((5, 7), dtype=np.float32)
+    # keep_mask draws what dropout_mask draws for one seed: 1 where dropout keeps a unit
+    np.testing.assert_array_equal(noise.keep_mask(x, (5, 7), 0.4, seed=9) != 0,
+                                  random.dropout_mask(x, (5, 7), 0.4, seed=9) != 0)
+    assert noise.normal(x, (5, 7), seed=1).dtype == np.float32
+    with pytest.raises(ValueError, match="keep_mask: rate"):
+        noise.keep_mask(x, (5, 7), 1.0)
