@@ -210,7 +210,11 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None,
     assert [w.shape for w in layer.get_weights()] == [tuple(s) for s in weight_shapes]
     assert layer.count_params() == sum(int(np.prod(s)) for s in weight_shapes)
     if weight_shapes:
-        layer.set_weights([rng.normal(size=s) for s in weight_shapes])
+        # variances (a batch normalisation's) must stay positive, or everything is NaN
+        names = [w.name for w in layer._weights]
+        layer.set_weights([np.abs(rng.normal(size=s)) + 0.5 if "variance" in n
+                           else rng.normal(size=s)
+                           for n, s in zip(names, weight_shapes, strict=True)])
         with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
             layer.set_weights([np.zeros((1,) * (len(s) + 1)) for s in weight_shapes])
 
