@@ -59,9 +59,14 @@ def _per_block(fn=None, *, reduces=False):
         if reduces:
             whole = kwargs.get("axis", args[0] if args else -1) % max(getattr(x, "ndim", 1), 1)
         # The wrapper itself goes to the blocks (picklable by name); a block is not chunked.
-        return blockwise(functools.partial(run, *args, **kwargs), x, whole_axis=whole)
+        # The block comes first, then the caller's arguments (elu(x, 0.5) per block).
+        return blockwise(functools.partial(_on_block, run, args, kwargs), x, whole_axis=whole)
 
     return run
+
+
+def _on_block(fn, args, kwargs, block):
+    return fn(block, *args, **kwargs)
 
 
 @_per_block(reduces=True)

@@ -18,11 +18,25 @@ cthulhu                                    Keras 2
 =========================================  =====================================
 
 ``Cropping1D/2D/3D``, ``Flatten``, ``Input``, ``Reshape``, ``Permute``,
-``RepeatVector``, ``ActivityRegularization`` and ``Masking`` keep their Keras names.
+``RepeatVector``, ``ActivityRegularization`` and ``Masking`` keep their Keras names,
+as do the layers Keras 2 added beyond the docs: ``BatchNormalization``,
+``LayerNormalization``; the merge layers ``Concatenate``, ``Add``, ``Subtract``,
+``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Dot`` and their functional
+forms ``concatenate``, ``add``, ...; ``LeakyReLU``, ``PReLU``, ``ELU``,
+``ThresholdedReLU``, ``ReLU``, ``Softmax``; ``GaussianNoise``, ``GaussianDropout``,
+``AlphaDropout``.
 """
 
 from cthulhu.engine.base_layer import Layer
 from cthulhu.engine.input_layer import Input, InputLayer
+from cthulhu.layers.advanced_activations import (
+    ELU,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    Softmax,
+    ThresholdedReLU,
+)
 from cthulhu.layers.convolutional import Cthalpa1D, Cthalpa2D, Cthalpa3D
 from cthulhu.layers.convolutional_transpose import Cthalpa2DTranspose, Cthalpa3DTranspose
 from cthulhu.layers.core import (
@@ -38,6 +52,26 @@ from cthulhu.layers.core import (
 from cthulhu.layers.dropout import Darkness, SpatialDarkness1D, SpatialDarkness2D, SpatialDarkness3D
 from cthulhu.layers.embeddings import TheHydra
 from cthulhu.layers.lukthu import LuKthu
+from cthulhu.layers.merge import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from cthulhu.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise
+from cthulhu.layers.normalization import BatchNormalization, LayerNormalization
 from cthulhu.layers.recurrent import Laldagorth
 from cthulhu.layers.reshaping import (
     Cropping1D,
@@ -61,4 +95,9 @@ __all__ = [
     "Daoloth", "Azatoth", "Darkness", "SpatialDarkness1D", "SpatialDarkness2D",
     "SpatialDarkness3D", "Flatten", "Reshape", "Permute", "RepeatVector", "LuKthu",
     "ActivityRegularization", "Masking", "Laldagorth", "TheHydra",
+    "BatchNormalization", "LayerNormalization",
+    "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot",
+    "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "ReLU", "Softmax",
+    "GaussianNoise", "GaussianDropout", "AlphaDropout",
+    "concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum", "dot",
 ]

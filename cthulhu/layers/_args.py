@@ -5,7 +5,9 @@ Each check raises at construction with a message of the form
 ``cthulhu.shapes`` errors, so users read one style of message everywhere.
 """
 
+import math
 import numbers
+import struct
 
 from cthulhu import config
 
@@ -15,7 +17,8 @@ from cthulhu.shapes._arith import check_size_limit
 from cthulhu.shapes.errors import owner_label
 from cthulhu.shapes.layout import DEFAULT_DATA_FORMAT, normalize_data_format, spatial_data_format
 
-__all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error", "data_format"]
+__all__ = ["positive_int", "rate", "boolean", "non_negative_float", "layer_error", "data_format",
+           "floatx", "seed", "noise_shape"]
 
 
 def layer_error(owner, message, cls=ValueError):
@@ -68,3 +71,64 @@ def data_format(value, owner, rank=None):
     if rank is None:
         return normalize_data_format(value, owner, default=default)
     return spatial_data_format(rank, value, owner, default=default)
+
+
+def floatx(value, name, owner, minimum=None):
+    """A finite real number rounded to float32, as Keras 2 stores such arguments.
+
+    Keras 2 keeps ``LeakyReLU(alpha)``, ``ELU(alpha)``, ``ReLU(...)`` and
+    ``ThresholdedReLU(theta)`` as ``backend.cast_to_floatx(value)`` (float32),
+    so a float64 input is multiplied by the float32 value; doing the same gives
+    Keras' numbers and configs (``0.30000001192092896`` for ``0.3``).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise layer_error(owner, f"{name} must be a float, got {value!r}", TypeError)
+    value = float(value)
+    bound = f" >= {minimum}" if minimum is not None else ""
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        raise layer_error(owner, f"{name} must be a finite float{bound}, got {value!r}")
+    try:
+        rounded = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        rounded = math.inf
+    if math.isinf(rounded):
+        raise layer_error(owner, f"{name} must fit in float32 (|{name}| < 3.4e38), "
+                                 f"got {value!r}")
+    return rounded
+
+
+def seed(value, owner):
+    """A random seed: ``None`` or an int >= 0 (NumPy seeds its generators with those)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise layer_error(owner, f"seed must be an int or None, got {value!r}", TypeError)
+    if value is not None and value < 0:
+        raise layer_error(owner, f"seed must be a non-negative int, got {value!r}")
+    return value
+
+
+def noise_shape(value, owner):
+    """A dropout mask shape: ``None`` or a tuple of positive ints and ``None`` entries."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+            for d in value):
+        raise layer_error(owner, f"noise_shape must be a tuple of positive ints or None, "
+                                 f"got {value!r}")
+    return tuple(value)
+
+
+def resolve_noise_shape(value, shape, owner):
+    """The mask shape for an input of ``shape``: ``None`` entries filled in, checked."""
+    shape = tuple(shape)
+    if value is None:
+        return shape
+    if len(value) != len(shape):
+        raise layer_error(owner, f"noise_shape {value} does not match the rank of the input "
+                                 f"shape {shape}")
+    out = tuple(n if d is None else d for d, n in zip(value, shape, strict=True))
+    for d, n in zip(out, shape, strict=True):
+        if d != 1 and d != n:
+            raise layer_error(owner, f"noise_shape {value} cannot be broadcast to the input "
+                                     f"shape {shape}")
+    return out

@@ -6,7 +6,7 @@ regularizers, constraints and activation the same way (Keras 2's config keys).
 
 from cthulhu import activations, constraints, initializers, regularizers
 
-__all__ = ["namespace", "device_of", "WeightOptions", "grouped_configs", "get_activation",
+__all__ = ["namespace", "device_of", "is_half", "WeightOptions", "grouped_configs", "get_activation",
            "activation_config", "fusable_name", "activity_config", "constructor_arguments"]
 
 
@@ -15,6 +15,11 @@ def namespace(x):
     import array_api_compat
 
     return array_api_compat.array_namespace(x)
+
+
+def is_half(x):
+    """Whether ``x`` is float16 (not an Array API dtype: namespaces need not name it)."""
+    return str(x.dtype).endswith("float16")
 
 
 def device_of(x):

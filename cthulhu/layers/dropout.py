@@ -49,19 +49,8 @@ class Darkness(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = _args.rate(rate, "rate", self)
-        if noise_shape is not None:
-            if not isinstance(noise_shape, (list, tuple)) or not all(
-                    d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
-                    for d in noise_shape):
-                raise _args.layer_error(self, "noise_shape must be a tuple of positive ints or "
-                                              f"None, got {noise_shape!r}")
-            noise_shape = tuple(noise_shape)
-        self.noise_shape = noise_shape
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise _args.layer_error(self, f"seed must be an int or None, got {seed!r}", TypeError)
-        if seed is not None and seed < 0:  # NumPy seeds its generators with ints >= 0
-            raise _args.layer_error(self, f"seed must be a non-negative int, got {seed!r}")
-        self.seed = seed
+        self.noise_shape = _args.noise_shape(noise_shape, self)
+        self.seed = _args.seed(seed, self)
         self._draws = 0
 
     def compute_output_shape(self, input_shape):
@@ -72,18 +61,7 @@ class Darkness(Layer):
 
     def _noise_shape(self, x):
         """The mask shape for ``x``: ``None`` entries filled from ``x.shape``, checked."""
-        shape = tuple(x.shape)
-        if self.noise_shape is None:
-            return shape
-        if len(self.noise_shape) != len(shape):
-            raise _args.layer_error(self, f"noise_shape {self.noise_shape} does not match the "
-                                          f"rank of the input shape {shape}")
-        out = tuple(n if d is None else d for d, n in zip(self.noise_shape, shape, strict=True))
-        for d, n in zip(out, shape, strict=True):
-            if d != 1 and d != n:
-                raise _args.layer_error(self, f"noise_shape {self.noise_shape} cannot be "
-                                              f"broadcast to the input shape {shape}")
-        return out
+        return _args.resolve_noise_shape(self.noise_shape, x.shape, self)
 
     def call(self, x, training=False):
         if not training or self.rate == 0.0:

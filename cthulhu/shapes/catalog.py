@@ -129,12 +129,34 @@ _EMBEDDING = (("input_dim", REQUIRED), ("output_dim", REQUIRED),
               ("activity_regularizer", None), ("embeddings_constraint", None),
               ("mask_zero", False), ("input_length", None))
 
+# Keras 2's normalization layers (BatchNormalization as documented since Keras 2.0,
+# LayerNormalization as in tf.keras 2.x).
+_BATCH_NORM = (("axis", -1), ("momentum", 0.99), ("epsilon", 0.001), ("center", True),
+               ("scale", True), ("beta_initializer", "zeros"), ("gamma_initializer", "ones"),
+               ("moving_mean_initializer", "zeros"), ("moving_variance_initializer", "ones"),
+               ("beta_regularizer", None), ("gamma_regularizer", None),
+               ("beta_constraint", None), ("gamma_constraint", None))
+_LAYER_NORM = (("axis", -1), ("epsilon", 0.001), ("center", True), ("scale", True),
+               ("beta_initializer", "zeros"), ("gamma_initializer", "ones"),
+               ("beta_regularizer", None), ("gamma_regularizer", None),
+               ("beta_constraint", None), ("gamma_constraint", None))
+_PRELU = (("alpha_initializer", "zeros"), ("alpha_regularizer", None),
+          ("alpha_constraint", None), ("shared_axes", None))
+
 _CONV = "cthulhu.layers.convolutional"
 _TRANSPOSE = "cthulhu.layers.convolutional_transpose"
 _SEPARABLE = "cthulhu.layers.separable"
 _RESHAPING = "cthulhu.layers.reshaping"
 _CORE = "cthulhu.layers.core"
 _DROPOUT = "cthulhu.layers.dropout"
+_NORMALIZATION = "cthulhu.layers.normalization"
+_MERGE = "cthulhu.layers.merge"
+_ADVANCED = "cthulhu.layers.advanced_activations"
+_NOISE = "cthulhu.layers.noise"
+
+
+def _merge_row(name):
+    return LayerRow(name, "merge", None, (), _MERGE, (name,))
 
 # ------------------------------------------------------------------------ rows
 # In the order of API.md's table, then the layers that keep their Keras names.
@@ -212,6 +234,33 @@ _ROWS = (
              ("ActivityRegularization",), ("ActivityRegularization",)),
     LayerRow("Masking", "pointwise", None, (("mask_value", 0.0),), _CORE, ("Masking",),
              ("Masking",)),
+    # The layers Keras 2 added beyond the docs (issue 10), under their Keras 2 names.
+    LayerRow("BatchNormalization", "along_axis", None, _BATCH_NORM, _NORMALIZATION,
+             ("BatchNormalization",), ("BatchNormalization",)),
+    LayerRow("LayerNormalization", "along_axis", None, _LAYER_NORM, _NORMALIZATION,
+             ("LayerNormalization",)),
+    LayerRow("Concatenate", "concatenate", None, (("axis", -1),), _MERGE, ("Concatenate",)),
+    *(_merge_row(name) for name in ("Add", "Subtract", "Multiply", "Average", "Maximum",
+                                    "Minimum")),
+    LayerRow("Dot", "dot", None, (("axes", REQUIRED), ("normalize", False)), _MERGE, ("Dot",)),
+    # LeakyReLU also takes Keras 3's name for alpha.
+    LayerRow("LeakyReLU", "pointwise", None, (("alpha", 0.3),), _ADVANCED, ("LeakyReLU",),
+             ("LeakyReLU",), keyword_only=(("negative_slope", None),)),
+    LayerRow("PReLU", "per_position", None, _PRELU, _ADVANCED, ("PReLU",), ("PReLU",)),
+    LayerRow("ELU", "pointwise", None, (("alpha", 1.0),), _ADVANCED, ("ELU",), ("ELU",)),
+    LayerRow("ThresholdedReLU", "pointwise", None, (("theta", 1.0),), _ADVANCED,
+             ("ThresholdedReLU",), ("ThresholdedReLU",)),
+    LayerRow("ReLU", "pointwise", None,
+             (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)), _ADVANCED,
+             ("ReLU",)),
+    LayerRow("Softmax", "along_axis", None, (("axis", -1),), _ADVANCED, ("Softmax",)),
+    LayerRow("GaussianNoise", "pointwise", None, (("stddev", REQUIRED), ("seed", None)),
+             _NOISE, ("GaussianNoise",), ("GaussianNoise",)),
+    LayerRow("GaussianDropout", "pointwise", None, (("rate", REQUIRED), ("seed", None)),
+             _NOISE, ("GaussianDropout",), ("GaussianDropout",)),
+    LayerRow("AlphaDropout", "pointwise", None,
+             (("rate", REQUIRED), ("noise_shape", None), ("seed", None)), _NOISE,
+             ("AlphaDropout",)),
     # A functional model's input layer: a chain starts after it.
     LayerRow("InputLayer", "pointwise", None, (
         ("input_shape", None), ("batch_size", None), ("batch_input_shape", None),

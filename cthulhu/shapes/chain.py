@@ -197,9 +197,16 @@ class Chain:
             name = spec["kind"]
             kind = lookup(name) or get_kind(name)
             append(kind)
-            role = kind.blockwise(spec, fmt) if kind.role_depends_on_layout else kind.role
+            if kind.role_depends_on_layout:
+                before = self.shape_before(i)
+                role = kind.blockwise(spec, fmt, len(before) if before.__class__ is tuple
+                                      else None)
+            else:
+                role = kind.role
             if role not in _SPATIAL_ROLES:
-                what = "needs whole spatial axes" if kind.spatial else "is not spatial"
+                # a kind whose role depends on the layout works along a spatial axis here
+                what = ("needs whole spatial axes" if kind.spatial or kind.role_depends_on_layout
+                        else "is not spatial")
                 count, reason = i, f"{spec_owner(spec)} ({kind.name}) {what}"
                 break
             if not kind.spatial:

@@ -242,7 +242,12 @@ class Graph:
                 continue
             spec = self.specs[node_id]
             kind = get_kind(spec["kind"])
-            role = kind.blockwise(spec, fmt, ndim)
+            if kind.inputs == 1:
+                role = kind.blockwise(spec, fmt, ndim)
+            else:
+                sources = self.node_inputs[node_id]
+                role = kind.blockwise(spec, fmt, ndim,
+                                      input_shapes=[self.shapes[s] for s in sources])
             if role not in _BLOCK_ROLES:
                 raise ShapeError(f"{owner_label(spec)} (node {node_id!r}, {kind.name}) needs "
                                  "whole spatial axes: the graph cannot run block by block")

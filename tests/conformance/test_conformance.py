@@ -69,7 +69,20 @@ API_NAMES = [
     "Azatoth", "Darkness", "SpatialDarkness1D", "SpatialDarkness2D", "SpatialDarkness3D",
     "LuKthu", "Laldagorth", "TheHydra", "Cropping1D", "Cropping2D", "Cropping3D", "Flatten",
     "Input", "Reshape", "Permute", "RepeatVector", "ActivityRegularization", "Masking",
+    # Keras 2 layers beyond the docs (issue 10), under their Keras 2 names
+    "BatchNormalization", "LayerNormalization", "Concatenate", "Add", "Subtract", "Multiply",
+    "Average", "Maximum", "Minimum", "Dot", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
+    "ReLU", "Softmax", "GaussianNoise", "GaussianDropout", "AlphaDropout",
 ]
+# Their signatures are Keras 2's, not lines of the cthulhu docs (see documented_signatures.txt).
+KERAS2_SIGNATURES = {"Laldagorth", "TheHydra", "BatchNormalization", "LayerNormalization",
+                     "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum",
+                     "Minimum", "Dot", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "ReLU",
+                     "Softmax", "GaussianNoise", "GaussianDropout", "AlphaDropout"}
+# The functional forms of the merge layers: cthulhu.layers.<name>(inputs, ...) -> Layer(...)(inputs)
+FUNCTIONAL_FORMS = {"concatenate": "Concatenate", "add": "Add", "subtract": "Subtract",
+                    "multiply": "Multiply", "average": "Average", "maximum": "Maximum",
+                    "minimum": "Minimum", "dot": "Dot"}
 
 
 def _parse_params(text):
@@ -160,6 +173,21 @@ CASES = [
      [(5, 12), (3, 12), (12,)], (2, 5)),
     (layers.TheHydra, dict(input_dim=10, output_dim=4, mask_zero=True), (2, 5), [(10, 4)],
      None),
+    (layers.BatchNormalization, dict(momentum=0.9, epsilon=0.01), (2, 4, 5, 3),
+     [(3,), (3,), (3,), (3,)], (2, 4, 3)),
+    (layers.BatchNormalization, dict(axis=[1, 3], center=False), (2, 3, 4, 2),
+     [(1, 3, 1, 2), (1, 3, 1, 2), (1, 3, 1, 2)], (2, 3, 2)),
+    (layers.LayerNormalization, dict(axis=[1, 2]), (2, 3, 4), [(3, 4), (3, 4)], (2, 3)),
+    (layers.LeakyReLU, dict(alpha=0.2), (2, 3), [], None),
+    (layers.PReLU, dict(shared_axes=[1, 2], alpha_initializer="ones"), (2, 3, 4, 5),
+     [(1, 1, 5)], (2, 3, 5)),
+    (layers.ELU, dict(alpha=0.5), (2, 3, 4), [], None),
+    (layers.ThresholdedReLU, dict(theta=0.5), (2, 3), [], None),
+    (layers.ReLU, dict(max_value=6.0, negative_slope=0.1, threshold=0.2), (2, 3), [], None),
+    (layers.Softmax, dict(axis=1), (2, 3, 4), [], (2,)),
+    (layers.GaussianNoise, dict(stddev=0.1, seed=1), (2, 3), [], None),
+    (layers.GaussianDropout, dict(rate=0.2), (2, 3), [], None),
+    (layers.AlphaDropout, dict(rate=0.2, noise_shape=(None, 1), seed=2), (2, 3), [], None),
 ]
 
 
@@ -182,7 +210,11 @@ def check_layer(cls, kwargs, input_shape, weight_shapes=(), bad_rank_shape=None,
     assert [w.shape for w in layer.get_weights()] == [tuple(s) for s in weight_shapes]
     assert layer.count_params() == sum(int(np.prod(s)) for s in weight_shapes)
     if weight_shapes:
-        layer.set_weights([rng.normal(size=s) for s in weight_shapes])
+        # variances (a batch normalisation's) must stay positive, or everything is NaN
+        names = [w.name for w in layer._weights]
+        layer.set_weights([np.abs(rng.normal(size=s)) + 0.5 if "variance" in n
+                           else rng.normal(size=s)
+                           for n, s in zip(names, weight_shapes, strict=True)])
         with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
             layer.set_weights([np.zeros((1,) * (len(s) + 1)) for s in weight_shapes])
 
@@ -285,10 +317,102 @@ def test_check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank, tmp_path
     check_layer(cls, kwargs, input_shape, weight_shapes, bad_rank, tmp_dir=tmp_path)
 
 
+# Merge layers: (class, kwargs, input shapes, input shapes that do not merge)
+MERGE_CASES = [
+    (layers.Add, {}, [(2, 3, 4), (2, 1, 4), (2, 4)], [(2, 3, 4), (2, 2, 4)]),
+    (layers.Subtract, {}, [(2, 3), (2, 3)], [(2, 3), (2, 3), (2, 3)]),
+    (layers.Multiply, {}, [(2, 3, 1), (2, 3, 5)], [(2, 3), (3, 3)]),
+    (layers.Average, {}, [(2, 4), (2, 4), (2, 4)], [(2, 4), (2, 5)]),
+    (layers.Maximum, {}, [(1, 2, 3), (1, 2, 3)], [(1, 2, 3), (1, 3, 3)]),
+    (layers.Minimum, {}, [(2, 3), (2, 1)], [(2, 3), (2, 2)]),
+    (layers.Concatenate, dict(axis=1), [(2, 3, 4), (2, 1, 4)], [(2, 3, 4), (2, 3, 5)]),
+    (layers.Dot, dict(axes=(1, 2), normalize=True), [(2, 3, 4), (2, 5, 3)],
+     [(2, 3, 4), (2, 5, 4)]),
+]
+
+
+def check_merge_layer(cls, kwargs, input_shapes, bad_shapes, tmp_dir=None):
+    """The conformance checks of a layer called on a list of arrays."""
+    from cthulhu.engine.input_layer import Input
+    from cthulhu.models import Lump
+
+    rng = np.random.default_rng(0)
+    name = cls.__name__
+    layer = cls(**kwargs, name=f"{name.lower()}_conf")
+    xs = [rng.normal(size=s) for s in input_shapes]
+    y = layer(xs)
+    assert layer.get_weights() == [] and layer.count_params() == 0
+    assert tuple(y.shape) == layer.compute_output_shape([tuple(s) for s in input_shapes])
+    assert shapes.layer_spec(layer)["kind"] == CATALOG[name].kind
+    # the functional form is the class called on the inputs
+    form = next(f for f, c in FUNCTIONAL_FORMS.items() if c == name)
+    np.testing.assert_array_equal(getattr(layers, form)(xs, **kwargs), y)
+
+    # library, device and dtype of the output
+    device = array_api_strict.Device("device1")
+    for dtype in ("float32", "float64"):
+        for make in (np.asarray, lambda a: array_api_strict.asarray(a, device=device)):
+            out = layer([make(x.astype(dtype)) for x in xs])
+            assert str(out.dtype).endswith(dtype) and type(out) is type(make(xs[0]))
+    assert layer([array_api_strict.asarray(x, device=device) for x in xs]).device == device
+    if torch is not None:
+        yt = layer([torch.from_numpy(x) for x in xs])
+        assert isinstance(yt, torch.Tensor)
+        np.testing.assert_allclose(yt.numpy(), y, rtol=1e-6, atol=1e-9)
+    if da is not None:
+        computes = []
+
+        def counting_scheduler(*args, **kw):
+            computes.append(1)
+            return dask.get(*args, **kw)
+
+        xds = [da.from_array(x, chunks=tuple(max(1, n // 2) for n in x.shape)) for x in xs]
+        with dask.config.set(scheduler=counting_scheduler):
+            yd = layer(xds)
+        assert computes == [] and isinstance(yd, da.Array)
+        np.testing.assert_allclose(yd.compute(), y, rtol=1e-6, atol=1e-9)
+
+    # config round trip, directly and through the registry
+    config = layer.get_config()
+    assert json.loads(json.dumps(config)) is not None
+    for clone in (cls.from_config(config), deserialize_layer(serialize_layer(layer))):
+        assert type(clone) is cls and _jsonish(clone.get_config()) == _jsonish(config)
+        np.testing.assert_array_equal(clone(xs), y)
+
+    # in a functional model with several inputs, saved and loaded back
+    if tmp_dir is not None:
+        inputs = [Input(shape=s[1:]) for s in input_shapes]
+        model = Lump(inputs, cls(**kwargs)(inputs))
+        assert model.output_shape == layer.compute_output_shape(
+            [(None, *s[1:]) for s in input_shapes])
+        path = Path(tmp_dir) / f"{name}.cthulhu"
+        model.save(path)
+        np.testing.assert_allclose(load_model(path).predict(xs), y, rtol=1e-12)
+
+    # errors name the layer: shapes that do not merge, one array, non-float input
+    with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
+        layer([rng.normal(size=s) for s in bad_shapes])
+    with pytest.raises(ValueError, match=f"{name} '{layer.name}'"):
+        layer.compute_output_shape([tuple(s) for s in bad_shapes])
+    with pytest.raises((ValueError, TypeError), match=f"{name} '{layer.name}'"):
+        layer(xs[0])
+    if cls is not layers.Concatenate:
+        with pytest.raises(TypeError, match=f"{name} '{layer.name}'"):
+            layer([np.ones(s, dtype=np.int32) for s in input_shapes])
+    with pytest.raises(TypeError, match=f"{name} '{layer.name}'"):
+        layer([xs[0], array_api_strict.asarray(xs[1])])      # two libraries
+
+
+@pytest.mark.parametrize("cls, kwargs, input_shapes, bad_shapes", MERGE_CASES,
+                         ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_check_merge_layer(cls, kwargs, input_shapes, bad_shapes, tmp_path):
+    check_merge_layer(cls, kwargs, input_shapes, bad_shapes, tmp_dir=tmp_path)
+
+
 def test_every_api_name_is_a_layer_and_has_a_case():
     for name in API_NAMES:
         assert hasattr(layers, name), name
-    covered = {case[0].__name__ for case in CASES}
+    covered = {case[0].__name__ for case in CASES + MERGE_CASES}
     assert set(API_NAMES) - covered == {"Input"}
     from cthulhu.engine.input_layer import Input
     assert layers.Input is Input
@@ -324,7 +448,7 @@ def test_documented_signatures_are_the_docs_lines():
     from_docs = _signature_lines(lines)
     copied = documented_signatures()
     assert from_docs == {name: copied[name] for name in copied
-                         if name not in ("Laldagorth", "TheHydra")}
+                         if name not in KERAS2_SIGNATURES}
 
 
 # ------------------------------------------------------------------- the catalog
@@ -362,8 +486,11 @@ def test_catalog_row_is_the_documented_signature(name):
 
 
 def test_every_public_layer_has_one_row():
-    public = {name for name in layers.__all__ if name not in ("Layer", "Input")}
+    public = {name for name in layers.__all__ if name not in ("Layer", "Input")
+              and isinstance(getattr(layers, name), type)}
     assert set(CATALOG) == public
+    # the rest of __all__ is the merge layers' functional forms
+    assert set(layers.__all__) - public - {"Layer", "Input"} == set(FUNCTIONAL_FORMS)
     for name in CATALOG:
         assert getattr(layers, name) is getattr(importlib.import_module(CATALOG[name].module),
                                                 name)
@@ -396,6 +523,7 @@ def test_derived_tables_are_views_of_the_catalog():
     assert set(LAYER_SIGNATURES) == set(CATALOG)
     assert LAYER_SIGNATURES["Cthalpa2D"] == ("conv", 2, CATALOG["Cthalpa2D"].signature)
     assert KEYWORD_ONLY == {"Cthalpa3DTranspose": (("dilation_rate", (1, 1, 1)),),
+                            "LeakyReLU": (("negative_slope", None),),
                             "SpatialDarkness1D": (("seed", None),),
                             "SpatialDarkness2D": (("seed", None),),
                             "SpatialDarkness3D": (("seed", None),)}

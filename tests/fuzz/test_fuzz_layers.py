@@ -30,7 +30,8 @@ from tests.support.fuzz_spaces import constructor_args, dask_chunks, inputs, pub
 
 # Layers whose training=True call draws random masks.
 RANDOM_IN_TRAINING = (L.Darkness, L.SpatialDarkness1D, L.SpatialDarkness2D,
-                      L.SpatialDarkness3D, L.Laldagorth)
+                      L.SpatialDarkness3D, L.Laldagorth, L.GaussianNoise, L.GaussianDropout,
+                      L.AlphaDropout)
 QUICK_EXAMPLES = 80
 LONG_EXAMPLES = int(os.environ.get("CTHULHU_FUZZ_EXAMPLES", "400"))
 LAYERS = public_layers()
@@ -43,7 +44,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def cases(draw, cls):
     args, kwargs, wild = draw(constructor_args(cls))
     x, kind = draw(inputs(cls))
-    chunks = draw(dask_chunks(x.shape)) if kind == "array" else None  # NumPy only otherwise
+    if kind == "array":
+        chunks = draw(dask_chunks(x.shape))
+    elif kind == "merge":  # one chunking per input
+        chunks = [draw(dask_chunks(a.shape)) for a in x]
+    else:
+        chunks = None      # NumPy only
     training = draw(st.booleans()) if cls in RANDOM_IN_TRAINING else False
     return {"cls": cls, "args": args, "kwargs": kwargs, "wild": wild, "x": x, "kind": kind,
             "chunks": chunks, "training": training}
@@ -64,7 +70,7 @@ def test_every_public_layer_is_fuzzed():
 
     missing = [cls.__name__ for cls in LAYERS if cls not in SPACES or cls not in NATURAL_RANK]
     assert not missing, f"layers without a fuzzing space: {missing}"
-    assert len(LAYERS) >= 32
+    assert len(LAYERS) >= 51
 
 
 @pytest.mark.parametrize("cls", LAYERS, ids=[cls.__name__ for cls in LAYERS])

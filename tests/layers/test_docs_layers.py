@@ -10,7 +10,8 @@ import pytest
 DOC = Path(__file__).resolve().parents[2] / "docs" / "layers.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
 MODULES = ["convolutional", "convolutional_transpose", "separable", "reshaping", "core",
-           "lukthu", "dropout", "recurrent", "embeddings"]
+           "lukthu", "dropout", "recurrent", "embeddings", "normalization", "merge",
+           "advanced_activations", "noise"]
 
 
 def test_docs_layers_has_examples_for_every_family():

@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["normalize", "lengths", "spatial", "nonspatial", "_arith", "errors", "layout", "checks",
-           "catalog", "kinds.base", "spec", "chain", "graph", "inverse", "parse"]
+           "catalog", "kinds.base", "kinds.axes", "kinds.merge", "spec", "chain", "graph",
+           "inverse", "parse"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -52,7 +52,7 @@ class FuzzFailure(AssertionError):
 
 def _describe(case):
     cls, args, kwargs, x = case["cls"], case["args"], case["kwargs"], case["x"]
-    first = x[0] if case["kind"] == "arrays" else x
+    first = x[0] if case["kind"] in ("arrays", "merge") else x
     shape = getattr(first, "shape", None)
     dtype = getattr(first, "dtype", type(x).__name__)
     return (f"{cls.__name__}(*{args!r}, **{kwargs!r}) on {case['kind']} shape={shape} "
@@ -112,6 +112,17 @@ def _expected_shapes(layer, shape):
     return [tuple(out)]
 
 
+def _shape_of(x):
+    """The input shape, or the list of input shapes of a merge layer's list of arrays."""
+    if isinstance(x, (list, tuple)):
+        return [tuple(a.shape) for a in x]
+    return tuple(x.shape)
+
+
+def _first(x):
+    return x[0] if isinstance(x, (list, tuple)) else x
+
+
 def _native(dtype):
     return np.dtype(dtype).newbyteorder("=")
 
@@ -153,7 +164,7 @@ def _run_device(case, layer, device, x):
         return "error", exc
     outs = _as_list(y)
     try:
-        expected = _expected_shapes(layer, tuple(x.shape))
+        expected = _expected_shapes(layer, _shape_of(x))
     except Exception as exc:  # judged below
         _fail(case, f"{device}: the call succeeded but compute_output_shape raised", exc)
     if len(expected) != len(outs):
@@ -182,7 +193,7 @@ def _run_device(case, layer, device, x):
         elif device == "strict" and type(out) is not _STRICT_ARRAY:
             _fail(case, f"strict: the result is a {type(out).__name__}, not array-api-strict")
         host = _to_numpy(out)
-        want = _expected_dtype(case, layer, case["x"].dtype)
+        want = _expected_dtype(case, layer, _first(case["x"]).dtype)
         if _native(host.dtype) != want or (device != "strict" and host.dtype != want):
             _fail(case, f"{device}: result dtype {host.dtype}, expected {want}")
         results.append(host)
@@ -213,7 +224,7 @@ def _close(case, device, got, ref):
 def _too_big(layer, x):
     """Whether the promised output exceeds the fuzzer's budget (then only shapes are checked)."""
     try:
-        shapes = _expected_shapes(layer, tuple(x.shape))
+        shapes = _expected_shapes(layer, _shape_of(x))
     except Exception:  # the call itself will show how the layer refuses it
         return False
     return sum(math.prod(s) for s in shapes if all(isinstance(n, int) for n in s)) > BUDGET
@@ -226,7 +237,8 @@ def devices_for(x):
         out.append("dask")
     if array_api_strict is not None:
         try:
-            array_api_strict.asarray(x)
+            for a in (x if isinstance(x, list) else [x]):
+                array_api_strict.asarray(a)
             out.append("strict")
         except (TypeError, ValueError):
             pass
@@ -234,6 +246,8 @@ def devices_for(x):
 
 
 def convert(device, x, chunks):
+    if isinstance(x, list):  # a merge layer's inputs, one chunking each
+        return [convert(device, a, c) for a, c in zip(x, chunks, strict=True)]
     if device == "dask":
         return da.from_array(x, chunks=chunks)
     if device == "strict":
@@ -276,15 +290,21 @@ def _check_models(case, layer, x, ref):
 
     Stateful layers carry states across batches, so they are run in one batch.
     """
-    if getattr(layer, "stateful", False) or x.ndim == 0:
+    if getattr(layer, "stateful", False) or any(a.ndim == 0 for a in _as_list(x)):
         return
-    inp = Input(batch_shape=(None, *x.shape[1:]))
+    if isinstance(x, list):  # a merge layer: a Lump of several inputs
+        inp = [Input(batch_shape=(None, *a.shape[1:])) for a in x]
+    else:
+        inp = Input(batch_shape=(None, *x.shape[1:]))
     try:
         out = layer(inp)
     except Exception as exc:  # judged below
         _fail(case, "the layer took the array but not an Input of its shape", exc)
-    runs = [(Pile([layer]), x), (Lump(inp, out), x)]
-    if da is not None:
+    if isinstance(x, list):
+        runs = [(Lump(inp, out), x)]
+    else:
+        runs = [(Pile([layer]), x), (Lump(inp, out), x)]
+    if da is not None and not isinstance(x, list):
         # on Dask, predict runs the model fused, block by block (a spatial layer's valid copy)
         runs.append((Pile([layer]), da.from_array(x, chunks=case["chunks"])))
     for model, given in runs:
@@ -308,7 +328,7 @@ def check_case(case):
     x = case["x"]
     if case["kind"] == "arrays":
         return _check_array_list(case, layer, x)
-    if case["kind"] != "array":
+    if case["kind"] not in ("array", "merge"):
         try:
             layer(x)
         except Exception as exc:  # judged below

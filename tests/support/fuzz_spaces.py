@@ -163,6 +163,47 @@ SPACES = {
                                                                          st.integers(1, 4))}),
 }
 
+AXES = st.one_of(st.integers(-4, 4), st.lists(st.integers(-4, 4), min_size=1, max_size=3))
+NOISE_SHAPES = st.one_of(st.none(), st.lists(st.one_of(st.none(), st.just(1)), min_size=1,
+                                             max_size=4).map(tuple))
+SEEDS = st.one_of(st.none(), st.integers(0, 5))
+_NORMALIZATION = {"axis": AXES, "epsilon": st.sampled_from([1e-3, 0.1, 1e-6]),
+                  "center": BOOL, "scale": BOOL,
+                  "beta_initializer": st.sampled_from(["zeros", "ones", "random_normal"]),
+                  "gamma_initializer": st.sampled_from(["ones", "random_uniform", "zeros"])}
+SPACES.update({
+    L.BatchNormalization: ((), {**_NORMALIZATION, "momentum": st.sampled_from([0.99, 0.5]),
+                                "moving_variance_initializer": st.sampled_from(
+                                    ["ones", "random_uniform"])}),
+    L.LayerNormalization: ((), _NORMALIZATION),
+    L.LeakyReLU: ((), {"alpha": st.sampled_from([0.0, 0.3, 1.5, -0.5]),
+                       "negative_slope": st.sampled_from([None, 0.2])}),
+    L.PReLU: ((), {"alpha_initializer": st.sampled_from(["zeros", "ones", "random_normal"]),
+                   "shared_axes": st.one_of(st.none(), st.integers(1, 3),
+                                            st.lists(st.integers(1, 3), max_size=3))}),
+    L.ELU: ((), {"alpha": st.sampled_from([1.0, 0.5, 2.0])}),
+    L.ThresholdedReLU: ((), {"theta": st.sampled_from([1.0, 0.0, 0.5])}),
+    L.ReLU: ((), {"max_value": st.sampled_from([None, 6.0, 0.5]),
+                  "negative_slope": st.sampled_from([0.0, 0.2]),
+                  "threshold": st.sampled_from([0.0, 0.5])}),
+    L.Softmax: ((), {"axis": AXES}),
+    L.GaussianNoise: (("stddev",), {"stddev": st.sampled_from([0.0, 0.1, 1.0]), "seed": SEEDS}),
+    L.GaussianDropout: (("rate",), {"rate": st.sampled_from([0.0, 0.25, 0.5]), "seed": SEEDS}),
+    L.AlphaDropout: (("rate",), {"rate": st.sampled_from([0.0, 0.25, 0.5]),
+                                 "noise_shape": NOISE_SHAPES, "seed": SEEDS}),
+    L.Add: ((), {}), L.Subtract: ((), {}), L.Multiply: ((), {}), L.Average: ((), {}),
+    L.Maximum: ((), {}), L.Minimum: ((), {}),
+    L.Concatenate: ((), {"axis": st.integers(-4, 4)}),
+    L.Dot: (("axes",), {"axes": st.one_of(st.sampled_from([-1, 1, 2, (1, 1), (2, 1), (-1, 2)]),
+                                          st.integers(-3, 3),
+                                          st.tuples(st.integers(-3, 3), st.integers(-3, 3))),
+                        "normalize": BOOL}),
+})
+
+#: The layers called on a list of arrays.
+MERGE_LAYERS = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,
+                L.Dot)
+
 #: The layers' natural input rank (batch axis included), drawn more often than others.
 NATURAL_RANK = {
     L.Cthalpa1D: 3, L.Cthalpa2D: 4, L.Cthalpa3D: 5, L.Cthalpa2DTranspose: 4,
@@ -173,6 +214,9 @@ NATURAL_RANK = {
     L.SpatialDarkness2D: 4, L.SpatialDarkness3D: 5, L.Flatten: 3, L.Reshape: 3, L.Permute: 3,
     L.RepeatVector: 2, L.LuKthu: 2, L.ActivityRegularization: 2, L.Masking: 3,
     L.Laldagorth: 3, L.TheHydra: 2,
+    L.BatchNormalization: 4, L.LayerNormalization: 3, L.LeakyReLU: 2, L.PReLU: 3, L.ELU: 2,
+    L.ThresholdedReLU: 2, L.ReLU: 2, L.Softmax: 3, L.GaussianNoise: 2, L.GaussianDropout: 2,
+    L.AlphaDropout: 3, **{cls: 3 for cls in MERGE_LAYERS},
 }
 
 
@@ -196,7 +240,7 @@ def constructor_args(draw, cls):
         if name in positional or draw(st.booleans()):
             values[name] = draw(strategy)
     wild = None
-    if draw(st.integers(0, 3)) == 0:
+    if space and draw(st.integers(0, 3)) == 0:
         wild = draw(st.sampled_from(sorted(space)))
         values[wild] = draw(WILD)
     function = values.get("function")
@@ -228,10 +272,38 @@ def input_shapes(draw, natural_rank):
     return shape
 
 
+def _merge_shape(draw, base):
+    """An input shape for a merge: ``base`` with axes kept, set to 1, resized or dropped."""
+    rest = []
+    for n in base[1:]:
+        choice = draw(st.integers(0, 19))
+        rest.append(n if choice < 14 else 1 if choice < 17 else draw(st.integers(0, 4)))
+    drop = draw(st.integers(0, len(rest))) if draw(st.integers(0, 5)) == 0 else 0
+    return (base[0], *rest[drop:]) if base else ()
+
+
+@st.composite
+def merge_inputs(draw, cls):
+    """``(xs, 'merge')``: a list of 1 to 4 arrays of one dtype whose shapes mostly merge."""
+    base = draw(input_shapes(NATURAL_RANK[cls]))
+    count = draw(st.sampled_from([2, 2, 2, 1, 3, 4] if cls not in (L.Subtract, L.Dot)
+                                 else [2, 2, 2, 2, 1, 3]))
+    shapes_ = [base] + [_merge_shape(draw, base) for _ in range(count - 1)]
+    if draw(st.integers(0, 2)):
+        dtype = draw(st.sampled_from(FLOATS))
+    else:
+        dtype = draw(st.sampled_from(DTYPES))
+    seed = draw(st.integers(0, 2**16))
+    return [_values(s, np.dtype(dtype), seed + i, cls) for i, s in enumerate(shapes_)], "merge"
+
+
 @st.composite
 def inputs(draw, cls):
-    """``(x, kind)``: a NumPy array (``kind='array'``), a list of arrays (``'arrays'``), or
-    a Python list or scalar to be refused (``'list'``, ``'scalar'``)."""
+    """``(x, kind)``: a NumPy array (``kind='array'``), a list of arrays (``'arrays'``, or
+    ``'merge'`` for the merge layers), or a Python list or scalar to be refused (``'list'``,
+    ``'scalar'``)."""
+    if cls in MERGE_LAYERS and draw(st.integers(0, 5)):
+        return draw(merge_inputs(cls))
     shape = draw(input_shapes(NATURAL_RANK.get(cls, 3)))
     if cls is L.TheHydra and draw(st.integers(0, 2)):
         dtype = draw(st.sampled_from(["int32", "int64", "uint8", ">i4", "float32"]))

@@ -15,8 +15,13 @@ cropping        crop      :mod:`.resample` (``Cropping1D/2D/3D``)
 pointwise       pointwise :mod:`.pointwise` (activations, dropout, masking, ...)
 spatial_dropout pointwise :mod:`.pointwise` (``SpatialDarkness1D/2D/3D``)
 dense           pointwise :mod:`.pointwise` (``Daoloth``; on channels_last, else whole)
-merge           merge     :mod:`.merge` (element-wise, several inputs)
+along_axis      pointwise :mod:`.axes` (``BatchNormalization``, ``LayerNormalization``,
+                          ``Softmax``: along the channels, else whole)
+per_position    pointwise :mod:`.axes` (``PReLU``: every spatial axis shared, else whole)
+merge           merge     :mod:`.merge` (``Add``, ``Multiply``, ...: element-wise, several
+                          inputs; whole when an input broadcasts along a spatial axis)
 concatenate     merge     :mod:`.merge` (along the channels, else whole)
+dot             whole     :mod:`.merge` (``Dot``: Keras' ``batch_dot`` of two inputs)
 flatten, reshape, permute, repeat_vector, embedding, lstm: whole, :mod:`.whole`
 opaque          opaque    :mod:`.whole` (known by its own ``compute_output_shape``)
 =============== ========= =======================================================
@@ -24,7 +29,7 @@ opaque          opaque    :mod:`.whole` (known by its own ``compute_output_shape
 See :mod:`.base` for what a kind owns, and docs/shapes.md ("Adding a kind").
 """
 
-from . import merge, pointwise, pooling, resample, whole, window  # noqa: F401  (they register)
+from . import axes, merge, pointwise, pooling, resample, whole, window  # noqa: F401  (they register)
 from .base import KINDS, ROLES, Kind, SpatialKind, get_kind, register
 
 __all__ = ["Kind", "SpatialKind", "KINDS", "ROLES", "get_kind", "register"]

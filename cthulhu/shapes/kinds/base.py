@@ -187,12 +187,15 @@ class Kind:
         raise shape_error(owner, f"padding must be one of {choices}{extra}, got {value!r}", cls)
 
     # ------------------------------------------------------------- block-wise
-    def blockwise(self, spec, data_format=None, ndim=None):
+    def blockwise(self, spec, data_format=None, ndim=None, input_shapes=None):
         """How a layer of this kind runs on a block: a key of :data:`ROLES`.
 
         ``data_format`` is the layout of the arrays around the layer and
         ``ndim`` their number of axes (a kind without a layout of its own,
-        such as ``dense`` or ``concatenate``, may depend on them).
+        such as ``dense``, ``along_axis`` or ``concatenate``, may depend on
+        them); ``input_shapes``, given for kinds with several inputs, their
+        shapes (a merge that broadcasts an input along a spatial axis cannot
+        read the same positions of every input).
         """
         return self.role
 

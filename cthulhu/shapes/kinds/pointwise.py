@@ -56,7 +56,7 @@ class DenseKind(Kind):
     def fast(self, spec):
         return (_dense_fast, (spec["units"],))
 
-    def blockwise(self, spec, data_format=None, ndim=None):
+    def blockwise(self, spec, data_format=None, ndim=None, input_shapes=None):
         return "pointwise" if is_channels_last(data_format) else "whole"
 
 
