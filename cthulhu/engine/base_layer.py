@@ -257,6 +257,22 @@ class Layer:
         weight = self._weight_by_name.get(name) or self._weight_record(name)  # raises, naming it
         return weight.like(x, dtype, self.dtype)
 
+    def derived(self, key, make):
+        """``make()``, a value computed from this layer's weights, cached under ``key``
+        until any weight changes (``set_weights``, ``Weight.assign``/``changed``).
+
+        For what a layer precomputes from its weights per library, device and dtype
+        (a batch normalisation's folded scale and shift): put those in ``key``.
+        """
+        versions = tuple(w.version for w in self._weights)
+        cache = self.__dict__.setdefault("_derived", {})
+        hit = cache.get(key)
+        if hit is not None and hit[0] == versions:
+            return hit[1]
+        value = make()
+        cache[key] = (versions, value)
+        return value
+
     @property
     def weights(self) -> list:
         return [w.value for w in self._weights]

@@ -54,7 +54,7 @@ class Weight:
     """
 
     __slots__ = ("name", "trainable", "regularizer", "constraint", "shape", "dtype", "_home",
-                 "_copies")
+                 "_copies", "version")
 
     def __init__(self, name: str, value, trainable: bool = True, regularizer: Any = None,
                  constraint: Any = None):
@@ -66,6 +66,8 @@ class Weight:
         self.dtype = _numpy_dtype(value)
         self._home = value
         self._copies: dict = {}
+        #: counts the changes of the home: values derived from it are stale when it moves
+        self.version = 0
 
     def __repr__(self):
         return f"<Weight {self.name!r} shape={self.shape} dtype={self.dtype}>"
@@ -86,6 +88,7 @@ class Weight:
     def changed(self) -> None:
         """Forget the converted copies: the home's values were written in place."""
         self._copies = {}
+        self.version += 1
 
     def assign(self, array) -> None:
         """A new home: a copy of ``array`` in its own library and device, cast to ``dtype``.
@@ -94,6 +97,7 @@ class Weight:
         """
         self._home = _home_copy(array, self.dtype)
         self._copies = {}
+        self.version += 1
 
     def like(self, x, dtype=None, default_dtype=None):
         """The weight as an array of ``x``'s library, on ``x``'s device (cached).

@@ -12,7 +12,6 @@ import functools
 
 from cthulhu import activations, shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import (
     WeightOptions,
@@ -21,6 +20,7 @@ from cthulhu.layers._common import (
     is_half,
     namespace,
 )
+from cthulhu.names import register_layer
 from cthulhu.ops.blockwise import blockwise
 from cthulhu.shapes.kinds.axes import resolve_axes
 

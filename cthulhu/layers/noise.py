@@ -12,8 +12,8 @@ import math
 
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.layers import _args
+from cthulhu.names import register_layer
 from cthulhu.ops import noise
 
 __all__ = ["GaussianNoise", "GaussianDropout", "AlphaDropout"]

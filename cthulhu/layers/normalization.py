@@ -20,11 +20,11 @@ import numbers
 
 from cthulhu import shapes
 from cthulhu.engine.base_layer import Layer
-from cthulhu.engine.serialization import register_layer
 from cthulhu.engine.utils import _device_key, to_numpy
 from cthulhu.initializers import serialize
 from cthulhu.layers import _args
 from cthulhu.layers._common import WeightOptions, grouped_configs, is_half, namespace
+from cthulhu.names import register_layer
 from cthulhu.shapes.kinds.axes import resolve_axes
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -159,11 +159,12 @@ class BatchNormalization(_Normalization):
 
     # ------------------------------------------------------------ inference
     def _folded(self, x, dtype):
-        """``(scale, shift)`` of the moving statistics, broadcastable to ``x`` (cached)."""
-        key = ("folded", type(x), x.dtype, _device_key(x))
-        found = self._cache.get(key)
-        if found is not None:
-            return found
+        """``(scale, shift)`` of the moving statistics, broadcastable to ``x`` (cached until
+        the weights change)."""
+        key = ("folded", type(x), x.dtype, dtype, _device_key(x))
+        return self.derived(key, lambda: self._fold(x, dtype))
+
+    def _fold(self, x, dtype):
         xp = namespace(x)
         mean = self.weight_as(x, "moving_mean", dtype)
         variance = self.weight_as(x, "moving_variance", dtype)
@@ -175,10 +176,8 @@ class BatchNormalization(_Normalization):
         shift = -mean * scale
         if self.center:
             shift = self.weight_as(x, "beta", dtype) + shift
-        found = (self._broadcast(x, scale, self._broadcast_shape),
-                 self._broadcast(x, shift, self._broadcast_shape))
-        self._cache[key] = found
-        return found
+        return (self._broadcast(x, scale, self._broadcast_shape),
+                self._broadcast(x, shift, self._broadcast_shape))
 
     def call(self, x, training=False, mask=None):
         """Inference: ``x * scale + shift``. ``training=True``: batch statistics.
@@ -252,10 +251,9 @@ class BatchNormalization(_Normalization):
                                                                    (unbiased_count - 1))
         for name, value in batch.items():
             record = self._weight_record(name)
-            value = np.reshape(np.asarray(value, dtype=record.value.dtype), record.value.shape)
-            record.value = record.value - (record.value - value) * decay.astype(
-                record.value.dtype)
-        self._touch()
+            home = record.numpy()
+            value = np.reshape(np.asarray(value, dtype=home.dtype), home.shape)
+            record.assign(home - (home - value) * decay.astype(home.dtype))
 
     def get_config(self):
         initializers, regularizers, constraints = self._gamma_beta_config()

@@ -32,6 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import array_api_strict
 import numpy as np
 import pytest
 

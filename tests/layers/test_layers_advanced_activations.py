@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layer_devices import assert_matches, devices_for, run
 
 from cthulhu import layers, shapes
+from tests.support.layer_devices import assert_matches, devices_for, run
 
 
 def f32(value):

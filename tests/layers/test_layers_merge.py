@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layer_devices import assert_matches, devices_for, run
 
 from cthulhu import layers, shapes
 from cthulhu.engine.input_layer import Input
 from cthulhu.models import Lump
+from tests.support.layer_devices import assert_matches, devices_for, run
 
 OPS = {"Add": sum, "Subtract": lambda v: v[0] - v[1], "Multiply": math.prod,
        "Average": lambda v: sum(v) / len(v), "Maximum": max, "Minimum": min}

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layer_devices import assert_matches, devices_for, run
 
 from cthulhu import layers
+from tests.support.layer_devices import assert_matches, devices_for, run
 
 # ------------------------------------------------------------------ loop references
 
@@ -209,13 +209,19 @@ def test_layer_normalization_weights_follow_the_given_axis_order():
 def test_batch_normalization_folds_scale_and_shift_once():
     layer = layers.BatchNormalization()
     x = np.ones((2, 4, 4, 3), dtype=np.float32)
+    calls = []
+    fold = layer._fold
+    layer._fold = lambda *a: calls.append(1) or fold(*a)
+    first = layer(x)
     layer(x)
-    folded = [v for k, v in layer._cache.items() if k[0] == "folded"]
-    assert len(folded) == 1
+    assert len(calls) == 1                               # folded once for NumPy float32
+    gamma, beta, mean, var = layer.get_weights()
+    layer.set_weights([gamma * 2, beta, mean, var])      # new weights: folded again
+    np.testing.assert_allclose(layer(x), first * 2 - beta, rtol=1e-6)
+    assert len(calls) == 2
+    layer(x, training=True)                              # moving statistics move ...
     layer(x)
-    assert [v for k, v in layer._cache.items() if k[0] == "folded"][0] is folded[0]
-    layer.set_weights(layer.get_weights())               # new weights: folded again
-    assert not [k for k in layer._cache if k[0] == "folded"]
+    assert len(calls) == 3                               # ... and the fold follows them
 
 
 def test_batch_normalization_not_trainable_uses_moving_statistics():
