@@ -77,9 +77,14 @@ class Epilogue(NamedTuple):
         The parts run in order, so a callable takes the present parts up to the first
         one it cannot fuse; that one and every later one are left to the caller.
         """
-        if fusion is None or self.empty:
-            return _NONE, self
+        if fusion is None:
+            return NO_EPILOGUE, self
+        bias, scale, shift, activation, _ = self
         names = fusion.parts
+        if ((bias is None or "bias" in names) and (scale is None or "scale" in names)
+                and (shift is None or "shift" in names)
+                and (activation is None or activation in fusion.activations)):
+            return self, NO_EPILOGUE                  # all of it (the common case)
         cut = None
         for part in EPILOGUE_PARTS:
             value = getattr(self, part)
@@ -90,7 +95,7 @@ class Epilogue(NamedTuple):
                 cut = part
                 break
         if cut is None:
-            return self, _NONE
+            return self, NO_EPILOGUE
         first = EPILOGUE_PARTS.index(cut)
         keep = {p: getattr(self, p) for p in EPILOGUE_PARTS[:first]}
         rest = {p: getattr(self, p) for p in EPILOGUE_PARTS[first:]}
@@ -98,7 +103,8 @@ class Epilogue(NamedTuple):
         return (Epilogue(**keep), Epilogue(**rest, **alpha))
 
 
-_NONE = Epilogue()
+#: The empty epilogue (what a callable that fuses nothing receives).
+NO_EPILOGUE = Epilogue()
 
 
 class Fusion(NamedTuple):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cthulhu.devices.base import Epilogue
+from cthulhu.devices.base import NO_EPILOGUE, Epilogue
 
-NO_EPILOGUE = Epilogue()
+__all__ = ["NO_EPILOGUE", "apply_epilogue", "is_empty", "zeros_for", "empty_result"]
 
 
 def apply_epilogue(y, epilogue: Epilogue, channel_axis: int):

@@ -26,6 +26,39 @@ from cthulhu.devices.registry import registry
 from cthulhu.ops._dispatch import NO_EPILOGUE, apply_epilogue, empty_result
 
 
+class GeometryCache:
+    """Geometries by the *normalised* arguments and shapes they were built from.
+
+    A builder's result depends on nothing else, and a batch-1 model calls the same op
+    with the same shapes again and again: the second call looks its geometry up
+    (a dict lookup) instead of building it (microseconds of Python). Only arguments
+    that passed the op's checks make a key, so no error is ever skipped; an argument
+    that cannot be hashed builds every time.
+    """
+
+    LIMIT = 512
+
+    def __init__(self):
+        self._store = {}
+
+    def clear(self):
+        self._store.clear()
+
+    def get(self, key, build, *args):
+        """``build(*args)``, remembered under ``key``."""
+        try:
+            return self._store[key]
+        except KeyError:
+            pass
+        except TypeError:           # an unhashable part (an exotic shape object)
+            return build(*args)
+        geometry = build(*args)
+        if len(self._store) >= self.LIMIT:
+            self.clear()            # shapes that vary without end: keep the memory bounded
+        self._store[key] = geometry
+        return geometry
+
+
 def check_precision(value, label):
     """``None`` or a checked ``cthulhu.config.FLOAT32_PRECISIONS`` name."""
     return None if value is None else config.check_float32_precision(value, label)
@@ -87,7 +120,7 @@ class Op:
             fused, rest = epilogue.split(fusion_of(impl))
             out = impl(x, *weights, geometry=geometry, epilogue=fused)
             if out is not NotImplemented:
-                return apply_epilogue(out, rest, axis)
+                return out if rest is NO_EPILOGUE else apply_epilogue(out, rest, axis)
         out = self.generic(x, *weights, geometry=geometry)
         return apply_epilogue(out, epilogue, axis)
 

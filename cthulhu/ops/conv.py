@@ -11,7 +11,7 @@ from cthulhu import shapes
 from cthulhu.devices.base import Epilogue
 from cthulhu.ops import _args, _checks, generic
 from cthulhu.ops._dispatch import NO_EPILOGUE
-from cthulhu.ops._op import Op, check_precision
+from cthulhu.ops._op import GeometryCache, Op, check_precision
 from cthulhu.shapes.layout import channel_index
 
 __all__ = ["ConvOp", "ConvTransposeOp", "DepthwiseConvOp", "SeparableConvOp", "CONV",
@@ -29,6 +29,9 @@ class _WindowOp(Op):
     kind = ""
     weight_names = ("kernel",)
     in_axis = -2          # the kernel axis that must match x's channels
+
+    def __init__(self):
+        self._cache = GeometryCache()
 
     def _arguments(self, x, kernel, strides, padding, dilation, data_format):
         label = self.label
@@ -55,9 +58,13 @@ class _WindowOp(Op):
         return weights[0].shape[-1]
 
     def _build(self, x, weights, cfg):
-        kernel = weights[0]
+        shape = tuple(x.shape)
+        key = (shape, *(tuple(w.shape) for w in weights), *cfg.values())
+        return self._cache.get(key, self._new_geometry, shape, weights, cfg)
+
+    def _new_geometry(self, shape, weights, cfg):
         return shapes.conv_geometry(
-            self.kind, tuple(x.shape), tuple(kernel.shape[:-2]), filters=self._filters(weights),
+            self.kind, shape, tuple(weights[0].shape[:-2]), filters=self._filters(weights),
             depth_multiplier=self._multiplier(weights), owner=self.label, **cfg)
 
     def _filters(self, weights):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cthulhu.devices.base import Epilogue, fusion_of
+from cthulhu.devices.base import Epilogue
 from cthulhu.devices.registry import registry
 from cthulhu.ops import _args, _checks, generic
 from cthulhu.ops._dispatch import NO_EPILOGUE, apply_epilogue
-from cthulhu.ops._op import Op, check_precision
+from cthulhu.ops._op import GeometryCache, Op, check_precision
 from cthulhu.shapes.geometry import MatmulGeometry
 
 __all__ = ["MatmulOp", "MATMUL", "matmul"]
@@ -23,6 +23,10 @@ class MatmulOp(Op):
     name, label = "matmul", "ops.matmul"
     empty_shortcut = False
 
+    def __init__(self):
+        self._cache = GeometryCache()
+        self._geometries = self._cache._store    # read directly on the hot path
+
     def _check(self, x, kernel):
         label = self.label
         if getattr(x, "ndim", 0) < 2:
@@ -35,7 +39,7 @@ class MatmulOp(Op):
 
     def geometry(self, x, kernel):
         self._check(x, kernel)
-        return MatmulGeometry(tuple(x.shape[:-1]), x.shape[-1], kernel.shape[1])
+        return _geometry(x.shape, kernel.shape[1])
 
     def generic(self, x, kernel, *, geometry):
         return generic.matmul(x, kernel, geometry=geometry)
@@ -43,23 +47,45 @@ class MatmulOp(Op):
     def __call__(self, x, kernel, bias=None, activation=None, precision=None):
         label = self.label
         x = _checks.native_order(x)
-        self._check(x, kernel)
+        if getattr(x, "ndim", 0) < 2 or getattr(kernel, "ndim", None) != 2 \
+                or kernel.shape[0] != x.shape[-1]:
+            self._check(x, kernel)              # raises, naming what is wrong
+        _checks.float_input(x, label)
         act = _args.activation(activation, label)
         kernel = _checks.like_x(x, kernel, "kernel", label)
-        bias = _checks.like_x(x, bias, "bias", label, (kernel.shape[1],))
+        units = kernel.shape[1]
+        bias = _checks.like_x(x, bias, "bias", label, (units,))
         precision = check_precision(precision, label)
-        geometry = MatmulGeometry(tuple(x.shape[:-1]), x.shape[-1], kernel.shape[1])
-        epilogue = NO_EPILOGUE if bias is None and act is None else Epilogue(bias, None, None,
-                                                                             act)
+        key = (x.shape, units)
+        geometry = self._geometries.get(key)
+        if geometry is None:
+            geometry = self._cache.get(key, _geometry, x.shape, units)
+        if bias is None and act is None:
+            epilogue = NO_EPILOGUE
+        else:
+            epilogue = _new_epilogue(Epilogue, (bias, None, None, act, 0.0))
         if precision is not None:
             return self.run(x, (kernel,), geometry, epilogue, precision)
         impl = registry.lookup(x, "matmul")
         if impl is not None:
-            fused, rest = epilogue.split(fusion_of(impl))
+            fusion = getattr(impl, "cthulhu_fuses", None)
+            if fusion is not None and (bias is None or "bias" in fusion.parts) \
+                    and (act is None or act in fusion.activations):
+                fused, rest = epilogue, NO_EPILOGUE     # the common case, decided inline
+            else:
+                fused, rest = epilogue.split(fusion)
             out = impl(x, kernel, geometry=geometry, epilogue=fused)
             if out is not NotImplemented:
-                return out if rest.empty else apply_epilogue(out, rest, -1)
+                return out if rest is NO_EPILOGUE else apply_epilogue(out, rest, -1)
         return apply_epilogue(generic.matmul(x, kernel, geometry=geometry), epilogue, -1)
+
+
+# An Epilogue from its five fields without the keyword handling of its constructor.
+_new_epilogue = tuple.__new__
+
+
+def _geometry(shape, units):
+    return MatmulGeometry(tuple(shape[:-1]), shape[-1], units)
 
 
 MATMUL = MatmulOp()

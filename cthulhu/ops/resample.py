@@ -5,7 +5,7 @@ from __future__ import annotations
 from cthulhu import shapes
 from cthulhu.ops import _args, _checks, generic
 from cthulhu.ops._dispatch import NO_EPILOGUE
-from cthulhu.ops._op import Op
+from cthulhu.ops._op import GeometryCache, Op
 
 __all__ = ["UpsampleOp", "PadOp", "CropOp", "UPSAMPLE", "PAD", "CROP", "upsample", "pad",
            "crop"]
@@ -18,6 +18,9 @@ class UpsampleOp(Op):
 
     name, label = "upsample", "ops.upsample"
 
+    def __init__(self):
+        self._cache = GeometryCache()
+
     def geometry(self, x, size, *, interpolation="nearest", data_format="channels_last"):
         label = self.label
         if getattr(x, "ndim", 0) < 3:
@@ -29,8 +32,9 @@ class UpsampleOp(Op):
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"{label}: interpolation must be one of {INTERPOLATIONS}, "
                              f"got {interpolation!r}")
-        return shapes.upsample_geometry(tuple(x.shape), size, data_format=data_format,
-                                        interpolation=interpolation)
+        shape = tuple(x.shape)
+        return self._cache.get((shape, size, interpolation, data_format), _upsample_geometry,
+                               shape, size, interpolation, data_format)
 
     def generic(self, x, *, geometry):
         return generic.upsample(x, geometry=geometry)
@@ -42,6 +46,11 @@ class UpsampleOp(Op):
         x = _checks.native_order(x)
         geometry = self.geometry(x, size, interpolation=interpolation, data_format=data_format)
         return self.run(x, (), geometry, NO_EPILOGUE)
+
+
+def _upsample_geometry(shape, size, interpolation, data_format):
+    return shapes.upsample_geometry(shape, size, data_format=data_format,
+                                    interpolation=interpolation)
 
 
 class PadOp(Op):

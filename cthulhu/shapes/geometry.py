@@ -301,11 +301,10 @@ def conv_geometry(kind, input_shape, kernel_size, *, strides, dilation, padding,
     """
     batch, spatial, channels = split_channels(tuple(input_shape), data_format)
     transposed = kind == "conv_transpose"
-    explicit = not isinstance(padding, str)
-    spans = []
-    for k, s, d in zip(kernel_size, strides, dilation, strict=True):
-        # a transposed convolution with explicit pads is one stride-1 direct convolution
-        spans.append(_axis_args(k, 1 if transposed and explicit else s, d, owner))
+    explicit = padding.__class__ is not str
+    # a transposed convolution with explicit pads is one stride-1 direct convolution
+    spans = [_axis_args(k, 1 if transposed and explicit else s, d, owner)
+             for k, s, d in zip(kernel_size, strides, dilation, strict=True)]
     if explicit:
         pads = tuple((lo, hi) for lo, hi in padding)
     elif transposed:
@@ -317,15 +316,18 @@ def conv_geometry(kind, input_shape, kernel_size, *, strides, dilation, padding,
             pads.append(_conv_transpose_pad(K, s, padding, p))
         pads = tuple(pads)
     else:
-        pads = tuple(_conv_pad(check_dim(n, "input length", owner), K, s, padding, owner)
+        spatial = tuple(check_dim(n, "input length", owner) for n in spatial)
+        pads = tuple(_conv_pad(n, K, s, padding, owner)
                      for n, K, s in zip(spatial, spans, strides, strict=True))
     if transposed:
         out = tuple(_conv_out(check_dim((n - 1) * s + 1, "input length", owner), K, 1, pair,
                               owner)
                     for n, K, s, pair in zip(spatial, spans, strides, pads, strict=True))
     else:
+        if explicit:
+            spatial = tuple(check_dim(n, "input length", owner) for n in spatial)
         per_axis = pads if explicit else (padding,) * len(spatial)
-        out = tuple(_conv_out(check_dim(n, "input length", owner), K, s, p, owner)
+        out = tuple(_conv_out(n, K, s, p, owner)
                     for n, K, s, p in zip(spatial, spans, strides, per_axis, strict=True))
     filters = channels * depth_multiplier if filters is None else filters
     return ConvGeometry(

@@ -77,6 +77,10 @@ def no_lengths_after_the_geometry(monkeypatch):
         for name in names:
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, refuse)
+    for op in ops.OPS.values():     # nothing built before counts
+        cache = getattr(op, "_cache", None)
+        if cache is not None:
+            cache.clear()
     built = []
     for name in ("conv_geometry", "upsample_geometry", "pad_geometry"):
         real = getattr(shapes, name)
@@ -120,11 +124,11 @@ def test_no_plugin_recomputes_a_length(no_lengths_after_the_geometry, monkeypatc
     to = LIBRARIES[library]
     for op, x_shape, weights, args in CALLS:
         x, ws = _arrays(x_shape, weights, to)
-        f = ops.OPS[op].geometry(np.asarray(x), *map(np.asarray, ws), **args).out_channels
-        built.clear()
-        getattr(ops, op)(x, *ws, bias=to(_r(f)), activation="relu", **args)
+        bias = to(_r(ops.OPS[op].out_channels(ws)))
+        for _ in range(2):      # built on the first call; the second finds it cached
+            getattr(ops, op)(x, *ws, bias=bias, activation="relu", **args)
         assert built == ["conv_geometry"], op
-    built.clear()
+        built.clear()
     x = to(_r(1, 3, 4, 2))
     ops.upsample(x, (2, 3), interpolation="bilinear")
     ops.upsample(x, 2)
@@ -266,3 +270,27 @@ def test_numpy_plugin_fuses_the_whole_epilogue_it_declares(monkeypatch, native, 
         want = apply_epilogue(ops.OPS[op].generic(x, *ws, geometry=g), epilogue,
                               g.channel_axis)
         np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10, err_msg=op)
+
+
+def test_geometry_cache_is_bounded_and_never_skips_a_check():
+    from cthulhu.ops._op import GeometryCache
+
+    cache, calls = GeometryCache(), []
+
+    def build(value):
+        calls.append(value)
+        return value
+
+    assert cache.get((1,), build, "a") == "a" and cache.get((1,), build, "b") == "a"
+    assert cache.get(([1],), build, "c") == "c" and calls == ["a", "c"]   # unhashable
+    for i in range(cache.LIMIT + 5):
+        cache.get(("k", i), build, i)
+    assert len(cache._store) <= cache.LIMIT
+    # a failing call is not remembered: the same bad input fails every time
+    x, k = np.ones((1, 2, 1)), np.ones((3, 1, 1))
+    for _ in range(2):
+        with pytest.raises(ValueError, match="padded input length"):
+            ops.conv(x, k)
+    ops.conv(np.ones((1, 5, 1)), k, strides=2)
+    with pytest.raises(TypeError, match="strides must be integers"):
+        ops.conv(np.ones((1, 5, 1)), k, strides=2.0)     # equal to 2, but not an int

@@ -49,9 +49,9 @@ def matmul(x, kernel, *, geometry, epilogue):
     else:
         with _blas_guard():
             y = np.matmul(x, kernel)
-    bias, activation = epilogue.bias, epilogue.activation
-    if epilogue.scale is not None or epilogue.shift is not None or activation == "relu6":
-        return finish(y, epilogue, y.dtype)
+    bias, scale, shift, activation, _ = epilogue
+    if scale is not None or shift is not None or activation == "relu6":
+        return finish(y, tail(epilogue, y.dtype), y.dtype)
     if bias is not None:
         y += bias
     if activation == "relu":
