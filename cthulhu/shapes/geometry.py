@@ -31,10 +31,12 @@ from ._arith import check_dim
 from .axis_maps import _Step, upsampling_step
 from .layout import (
     channel_index,
+    from_channels_last,
     is_channels_first,
     join_channels,
     spatial_axes,
     split_channels,
+    to_channels_last,
 )
 from .lengths import (
     _axis_args,
@@ -77,6 +79,16 @@ class _Spatial:
     def spatial_axes(self) -> tuple:
         """The spatial axes of the input and output arrays."""
         return spatial_axes(self.rank + 2, self.data_format)
+
+    @property
+    def to_channels_last(self) -> tuple:
+        """The axis permutation taking the arrays to channels_last order."""
+        return to_channels_last(self.rank + 2, self.data_format)
+
+    @property
+    def from_channels_last(self) -> tuple:
+        """The axis permutation taking a channels_last result to the data format."""
+        return from_channels_last(self.rank + 2, self.data_format)
 
     def replace(self, **changes):
         """A copy with some fields changed (``dataclasses.replace``)."""
@@ -128,6 +140,12 @@ class ConvGeometry(_Spatial):
     @property
     def pads_lo(self) -> tuple:
         return tuple(lo for lo, _ in self.pads)
+
+    @property
+    def padded_spatial(self) -> tuple:
+        """The input's spatial sizes with ``pads`` added (negative pads crop)."""
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_spatial, self.pads,
+                                                        strict=True))
 
     @property
     def transposed(self) -> bool:

@@ -139,7 +139,7 @@ def conv_igemm(x, kernel, geometry, epilogue, compute: str, tile: str | None = N
     f = geometry.out_channels
     out_dtype = cp.float16 if compute == "f16" else cp.float32
     if geometry.channels_first:
-        x = cp.moveaxis(x, 1, -1)  # the kernel reads channels_last; it writes either
+        x = cp.transpose(x, geometry.to_channels_last)  # read channels_last, written either
     x = cp.ascontiguousarray(x, dtype=cp.float16 if compute == "f16" else cp.float32)
     if address(x) % 16:
         x = x.copy()  # a view starting inside its buffer: cp.async needs 16-byte sources

@@ -31,12 +31,12 @@ def compute_dtype(dtype):
 
 def to_last(x, geometry):
     """``x`` (in ``geometry``'s data format) as a channels_last view."""
-    return np.moveaxis(x, 1, -1) if geometry.channels_first else x
+    return np.transpose(x, geometry.to_channels_last) if geometry.channels_first else x
 
 
 def from_last(y, geometry):
     """A channels_last result in ``geometry``'s data format (a view)."""
-    return np.moveaxis(y, -1, 1) if geometry.channels_first else y
+    return np.transpose(y, geometry.from_channels_last) if geometry.channels_first else y
 
 
 def padded(x, pads, dtype):

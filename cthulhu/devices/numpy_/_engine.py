@@ -47,18 +47,17 @@ def _operand(x, ctype, contiguous=False):
     return x
 
 
-def vector(x, y, x_format, y_format, c, f, m, ksize, strides, dilation, pads):
-    """The engine's int64 geometry vector (``CG_*`` in ``native/kernels.c``); ranks 1
-    and 2 get leading axes of size 1."""
-    rank = len(ksize)
-    lead = 3 - rank
+def vector(x, y, x_format, y_format, g, c, f, m):
+    """The engine's int64 geometry vector (``CG_*`` in ``native/kernels.c``) for the
+    geometry ``g`` read from ``x`` in ``x_format`` into ``y`` in ``y_format`` with ``c``
+    input channels, ``f`` outputs, multiplier ``m``: sizes, window and pads from ``g``,
+    element strides from the arrays. Ranks 1 and 2 get leading axes of size 1."""
+    lead = 3 - g.rank
     xn, xs, xc = split_channels(_elements(x), x_format)
     yn, ys, yf = split_channels(_elements(y), y_format)
-    in_spatial = split_channels(x.shape, x_format)[1]
-    out_spatial = split_channels(y.shape, y_format)[1]
     one, zero = (1,) * lead, (0,) * lead
-    values = (x.shape[0], c, f, m, *one, *in_spatial, *one, *out_spatial, *one, *ksize,
-              *one, *strides, *one, *dilation, *zero, *(lo for lo, _ in pads),
+    values = (g.batch, c, f, m, *one, *g.in_spatial, *one, *g.out_spatial, *one,
+              *g.kernel_size, *one, *g.strides, *one, *g.dilation, *zero, *g.pads_lo,
               xn, *zero, *xs, xc, yn, *zero, *ys, yf)
     geom = np.asarray(values, dtype=np.int64)
     if geom.size != _native.ENGINE_GEOMETRY_LENGTH:
@@ -113,15 +112,14 @@ def _direct(x, kernel, g, ep, name):
         return _finish(y, dtype)
     x = _operand(x, ctype)
     w = np.ascontiguousarray(kernel, dtype=ctype)
-    geom = vector(x, y, fmt, fmt, g.in_channels, g.out_channels, 1, g.kernel_size, g.strides,
-                  g.dilation, g.pads)
+    geom = vector(x, y, fmt, fmt, g, g.in_channels, g.out_channels, 1)
     if not _call(lib, name, ctype, x, (w,), _epilogue(ctype, ep), ep.activation, y, geom):
         return None
     return _finish(y, dtype)
 
 
 def _channels_last(x, g, ctype):
-    xl = np.moveaxis(x, 1, -1) if g.channels_first else x
+    xl = np.transpose(x, g.to_channels_last) if g.channels_first else x
     return np.ascontiguousarray(xl, dtype=ctype)
 
 
@@ -137,13 +135,13 @@ def depthwise_conv(x, kernel, geometry, epilogue):
     if y.size:
         xl = _channels_last(x, g, ctype)
         w = np.ascontiguousarray(kernel, dtype=ctype)
-        geom = vector(xl, y, _LAST, _LAST, g.in_channels, g.mid_channels, g.depth_multiplier,
-                      g.kernel_size, g.strides, g.dilation, g.pads)
+        geom = vector(xl, y, _LAST, _LAST, g, g.in_channels, g.mid_channels,
+                      g.depth_multiplier)
         if not _call(lib, "cthulhu_depthwise_conv", ctype, xl, (w,), _epilogue(ctype, ep),
                      ep.activation, y, geom):
             return None
     y = _finish(y, dtype)
-    return np.moveaxis(y, -1, 1) if g.channels_first else y
+    return np.transpose(y, g.from_channels_last) if g.channels_first else y
 
 
 def separable_conv(x, depthwise_kernel, pointwise_kernel, geometry, epilogue):
@@ -161,8 +159,8 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, geometry, epilogue):
     w = np.ascontiguousarray(depthwise_kernel, dtype=ctype)
     pw = np.ascontiguousarray(pointwise_kernel, dtype=ctype).reshape(g.mid_channels,
                                                                        g.out_channels)
-    geom = vector(xl, y, _LAST, g.data_format, g.in_channels, g.out_channels,
-                  g.depth_multiplier, g.kernel_size, g.strides, g.dilation, g.pads)
+    geom = vector(xl, y, _LAST, g.data_format, g, g.in_channels, g.out_channels,
+                  g.depth_multiplier)
     if not _call(lib, "cthulhu_separable_conv", ctype, xl, (w, pw), _epilogue(ctype, ep),
                  ep.activation, y, geom):
         return None

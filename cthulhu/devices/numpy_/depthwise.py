@@ -201,8 +201,7 @@ def _prepare(x, kernel, g):
     xl = to_last(x, g)
     if kernel.shape[-1] == 1 and g.rank >= 2:
         return ctype, xl, "blocked"
-    padded_sizes = [n + lo + hi for n, (lo, hi) in zip(g.in_spatial, g.pads, strict=True)]
-    flat = all(s == 1 for s in g.strides) and _flat_useful(padded_sizes, g.out_spatial)
+    flat = all(s == 1 for s in g.strides) and _flat_useful(g.padded_spatial, g.out_spatial)
     return ctype, xl, "flat" if flat else "strided"
 
 
