@@ -294,3 +294,13 @@ def test_geometry_cache_is_bounded_and_never_skips_a_check():
     ops.conv(np.ones((1, 5, 1)), k, strides=2)
     with pytest.raises(TypeError, match="strides must be integers"):
         ops.conv(np.ones((1, 5, 1)), k, strides=2.0)     # equal to 2, but not an int
+
+
+@pytest.mark.parametrize("name", ["cthulhu.ops.conv", "cthulhu.ops.dense", "cthulhu.ops.resample",
+                                  "cthulhu.ops.blockwise", "cthulhu.devices"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["normalize", "lengths", "spatial", "nonspatial", "_arith", "errors", "layout", "checks",
-           "catalog", "kinds.base", "spec", "chain", "graph", "inverse", "parse"]
+           "catalog", "kinds.base", "spec", "chain", "graph", "inverse", "parse", "geometry"]
 
 
 @pytest.mark.parametrize("name", MODULES)
