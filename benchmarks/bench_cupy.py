@@ -142,8 +142,8 @@ def _print_conv(rows):
 
 def _memory_rows(cp):
     from cthulhu import ops
+    from cthulhu.devices import Epilogue
     from cthulhu.devices.cupy_ import _conv
-    from cthulhu.devices.cupy_._geometry import Epilogue
 
     rng = cp.random.default_rng(0)
     src = rng.standard_normal((256 * 1024 * 1024 // 4,), dtype=cp.float32)
@@ -257,8 +257,9 @@ def _model_rows(cp, torch):
 
 
 def _tile_rows(cp):
+    from cthulhu.devices import Epilogue
     from cthulhu.devices.cupy_ import _conv, _igemm
-    from cthulhu.devices.cupy_._geometry import ConvGeometry, Epilogue
+    from cthulhu.shapes import ConvGeometry
 
     rng = cp.random.default_rng(0)
     rows = []

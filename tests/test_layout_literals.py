@@ -2,9 +2,9 @@
 
 Code elsewhere asks the layout functions (``shapes.is_channels_first``,
 ``channel_index``, ``spatial_axes``, ``split_channels``, ``to_channels_last``
-...) instead of comparing a data format with a string literal. The documented
-exceptions are kernel glue being rewritten apart from this change; the list
-must only shrink.
+...) or an op's geometry (``geometry.channels_first``, ``geometry.channel_axis``)
+instead of comparing a data format with a string literal. There are no exceptions
+(the kernel glue reads the geometries since issue 9); the list stays empty.
 """
 
 import re
@@ -14,17 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "cthulhu"
 LITERAL = re.compile(r"""[=!]=\s*['"]channels_(last|first)['"]"""
                      r"""|['"]channels_(last|first)['"]\s*[=!]=""")
 
-EXCEPTIONS = {
-    # the native CPU kernels' argument glue (being rewritten with the plugin geometry objects)
-    "devices/numpy_/_common.py",
-    "devices/numpy_/_engine.py",
-    # the CUDA launch geometry and plugin glue (same)
-    "devices/cupy_/_launch.py",
-    "devices/cupy_/_ops.py",
-    "devices/cupy_/_conv.py",
-    "devices/cupy_/_eltwise.py",
-    "devices/cupy_/_igemm.py",
-}
+EXCEPTIONS: set[str] = set()
 
 
 def _offenders():

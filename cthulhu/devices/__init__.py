@@ -10,7 +10,7 @@ Examples
 'generic'
 """
 
-from cthulhu.devices.base import OPS, Plugin, fuses
+from cthulhu.devices.base import OPS, BlockwiseGeometry, Epilogue, Plugin, fuses
 from cthulhu.devices.registry import (
     BUILTIN,
     Explanation,
@@ -22,8 +22,9 @@ from cthulhu.devices.registry import (
 )
 
 __all__ = [
-    "BUILTIN", "OPS", "Explanation", "Plugin", "PluginInfo", "PluginWarning", "Registry",
-    "explain", "fuses", "lookup", "namespace_key", "plugins", "register", "registry", "unregister",
+    "BUILTIN", "OPS", "BlockwiseGeometry", "Epilogue", "Explanation", "Plugin", "PluginInfo",
+    "PluginWarning", "Registry", "explain", "fuses", "lookup", "namespace_key", "plugins",
+    "register", "registry", "to_numpy", "unregister",
 ]
 
 
@@ -40,6 +41,21 @@ def plugins() -> list[PluginInfo]:
 def lookup(x, op: str):
     """The plugin implementation of ``op`` for ``x``, or ``None`` (the generic code runs)."""
     return registry.lookup(x, op)
+
+
+def to_numpy(x):
+    """``x`` (an array of any library) as a NumPy array, copied to host memory by its
+    device plugin where ``numpy.asarray`` cannot read it (CuPy); a NumPy array is
+    returned as it is.
+
+    >>> import numpy as np
+    >>> a = np.ones(2)
+    >>> to_numpy(a) is a
+    True
+    """
+    if type(x).__module__ == "numpy":
+        return x
+    return registry.to_numpy(x)
 
 
 def register(plugin: Plugin, *, replace: bool = False) -> None:

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cthulhu.devices.base import OPS, Plugin
+from cthulhu.devices.base import OPS, Plugin, default_to_numpy
 
 GROUP = "cthulhu.devices"
 log = logging.getLogger(__name__)
@@ -228,6 +228,13 @@ class Registry:
         impl = None if plugin is None else plugin.get(op)
         self._impls[cache_key] = impl
         return impl
+
+    def to_numpy(self, x):
+        """A host copy of ``x`` as a NumPy array, by the plugin of ``x``'s namespace
+        (:meth:`Plugin.to_numpy`; ``numpy.asarray`` where no plugin serves it)."""
+        plugin, _ = self.plugin_for(namespace_key(x))
+        convert = getattr(plugin, "to_numpy", None)
+        return default_to_numpy(x) if convert is None else convert(x)
 
     def explain(self, x, op: str, **cfg) -> Explanation:
         """Which plugin would run ``op`` on ``x``, and why.

@@ -1,8 +1,8 @@
 """Checking and normalising the arguments of the op front-ends.
 
 Everything here is plain Python on shapes and argument values; it touches no
-array data. Padding amounts come from :mod:`cthulhu.shapes` (the one home of
-shape formulas).
+array data. Padding amounts, output sizes and axes are not computed here: the ops
+ask :mod:`cthulhu.shapes.geometry` for them once the arguments pass these checks.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 
 from cthulhu import shapes
-from cthulhu.shapes.layout import DATA_FORMATS, split_channels
+from cthulhu.shapes.layout import DATA_FORMATS
 
 FUSABLE_ACTIVATIONS = ("linear", "relu")
 PADDINGS = ("valid", "same", "causal")
@@ -83,55 +83,3 @@ def check_input(x, rank: int, op: str, name: str = "x") -> None:
     if ndim != rank + 2:
         raise ValueError(f"{op}: {name} must have {rank + 2} dimensions (batch, {rank} spatial, "
                          f"channels) for a rank-{rank} kernel, got shape {tuple(x.shape)}")
-
-
-def spatial_shape(x, fmt: str) -> tuple[int, ...]:
-    return split_channels(tuple(x.shape), fmt)[1]
-
-
-def channels(x, fmt: str) -> int:
-    return x.shape[shapes.channels_axis(x.ndim, fmt)]
-
-
-def conv_pads(spatial, kernel_size, strides, dilation, pad, op: str):
-    """Explicit ``(lo, hi)`` pairs of a direct convolution, from ``shapes.conv_padding``."""
-    if not isinstance(pad, str):
-        return pad
-    return tuple(shapes.conv_padding(n, k, s, pad, d, owner=op)
-                 for n, k, s, d in zip(spatial, kernel_size, strides, dilation, strict=True))
-
-
-def conv_out_sizes(spatial, kernel_size, strides, dilation, pad, op: str):
-    return tuple(shapes.conv_length(n, k, s, p, d, owner=op)
-                 for n, k, s, d, p in zip(spatial, kernel_size, strides, dilation,
-                                          _per_axis(pad, len(spatial)), strict=True))
-
-
-def transpose_pads(spatial, kernel_size, strides, dilation, pad, output_padding, op: str):
-    """``(lo, hi)`` per axis of the stride-1 direct convolution equal to the transposed one."""
-    if not isinstance(pad, str):
-        return pad
-    outp = output_padding or (None,) * len(spatial)
-    return tuple(shapes.conv_transpose_padding(k, s, pad, p, d, n=n, owner=op)
-                 for n, k, s, d, p in zip(spatial, kernel_size, strides, dilation, outp,
-                                          strict=True))
-
-
-def stuffed_sizes(spatial, strides):
-    """Lengths after inserting ``s - 1`` zeros between samples: ``(n - 1)*s + 1``."""
-    return tuple((n - 1) * s + 1 for n, s in zip(spatial, strides, strict=True))
-
-
-def transpose_out_sizes(spatial, kernel_size, strides, dilation, pads, op: str):
-    """Output sizes of a transposed convolution given its explicit direct-conv padding.
-
-    That is the stride-1 convolution of the zero-stuffed input with ``pads``
-    (``shapes.conv_transpose_padding`` derives ``pads`` from the string forms).
-    """
-    return tuple(shapes.conv_length(n, k, 1, p, d, owner=op)
-                 for n, k, d, p in zip(stuffed_sizes(spatial, strides), kernel_size, dilation,
-                                       pads, strict=True))
-
-
-def _per_axis(pad, rank):
-    return (pad,) * rank if isinstance(pad, str) else pad

@@ -48,6 +48,9 @@ def like_x(x, array, name: str, op: str, shape: tuple | None = None):
     """``array`` checked against ``shape`` and cast to ``x``'s dtype when it differs."""
     if array is None:
         return None
+    if getattr(array, "dtype", None) is x.dtype and (shape is None
+                                                     or tuple(array.shape) == shape):
+        return array      # the common case: x's own dtype object (so native order too)
     if not hasattr(array, "shape"):
         raise TypeError(f"{op}: {name} must be an array, got {type(array).__name__}")
     if shape is not None and tuple(array.shape) != tuple(shape):

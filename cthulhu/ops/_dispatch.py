@@ -1,28 +1,46 @@
-"""Routing one op call: plugin first, generic Array API code when none serves or it declines."""
+"""The epilogue and empty results, in Array API code (what the op applies after a plugin)."""
 
 from __future__ import annotations
 
-from cthulhu.devices.registry import registry
+from cthulhu.devices.base import NO_EPILOGUE, Epilogue
 
-# ops whose signature has no bias/activation
-_NO_BIAS = frozenset({"upsample"})
+__all__ = ["NO_EPILOGUE", "apply_epilogue", "is_empty", "zeros_for", "empty_result"]
 
 
-def finish(y, bias, activation, channel_axis: int):
-    """Add ``bias`` along ``channel_axis`` and apply ``activation`` (``None`` or ``"relu"``)."""
-    if bias is None and activation is None:
+def apply_epilogue(y, epilogue: Epilogue, channel_axis: int):
+    """``epilogue`` applied to ``y`` along ``channel_axis`` (``bias``, ``scale``, ``shift``,
+    then the activation); ``y`` itself when it is empty."""
+    if epilogue.empty:
         return y
     from array_api_compat import array_namespace, device
 
     xp = array_namespace(y)
-    if bias is not None:
-        axis = channel_axis % y.ndim
-        shape = [1] * y.ndim
-        shape[axis] = bias.shape[0]
-        y = y + xp.reshape(bias, tuple(shape))
-    if activation == "relu":
-        y = xp.maximum(y, xp.zeros((), dtype=y.dtype, device=device(y)))
-    return y
+    shape = None
+    for part in ("bias", "scale", "shift"):
+        value = getattr(epilogue, part)
+        if value is None:
+            continue
+        if shape is None:
+            shape = [1] * y.ndim
+            shape[channel_axis % y.ndim] = value.shape[0]
+            shape = tuple(shape)
+        value = xp.reshape(value, shape)
+        y = y * value if part == "scale" else y + value
+    act = epilogue.activation
+    if act is None:
+        return y
+    zero = xp.zeros((), dtype=y.dtype, device=device(y))
+    if act == "relu":
+        return xp.maximum(y, zero)
+    if act == "relu6":
+        return xp.minimum(xp.maximum(y, zero), xp.full((), 6, dtype=y.dtype, device=device(y)))
+    if act == "leaky_relu":
+        return xp.where(y >= zero, y, y * epilogue.alpha)
+    if act == "sigmoid":
+        return 1 / (1 + xp.exp(-y))
+    if act == "tanh":
+        return xp.tanh(y)
+    raise ValueError(f"unknown epilogue activation {act!r}")
 
 
 def is_empty(x) -> bool:
@@ -48,39 +66,11 @@ def zeros_for(x, shape, dtype=None):
     return xp.zeros(shape, dtype=dtype, device=device(x))
 
 
-def empty_result(x, out_shape, bias, activation, channel_axis: int):
+def empty_result(x, out_shape, epilogue: Epilogue, channel_axis: int):
     """The result of an op on an input with nothing in it: zeros of ``out_shape``, then
-    ``bias`` and ``activation`` (an empty sum is 0, so this is the op's exact value).
+    the ``epilogue`` (an empty sum is 0, so this is the op's exact value).
 
     The kernels and the block planners assume non-empty inputs; every device
     returns this same array instead, so NumPy, Dask and generic agree.
     """
-    return finish(zeros_for(x, out_shape), bias, activation, channel_axis)
-
-
-def run(op: str, x, arrays: tuple, cfg: dict, bias, activation, channel_axis: int, generic,
-        precision=None):
-    """Call the plugin's ``op`` for ``x`` if there is one and it accepts, else ``generic``.
-
-    ``precision`` (one of ``cthulhu.config.FLOAT32_PRECISIONS``, checked by the caller)
-    overrides the float32 precision for this call only: plugins read it with
-    ``cthulhu.config.float32_precision()``.
-    """
-    if precision is not None:
-        from cthulhu import config
-
-        with config.float32_precision_scope(precision):
-            return run(op, x, arrays, cfg, bias, activation, channel_axis, generic)
-    impl = registry.lookup(x, op)
-    if impl is not None:
-        fused = getattr(impl, "cthulhu_fuses", ())
-        if op in _NO_BIAS:
-            out = impl(x, *arrays, **cfg)
-        else:
-            out = impl(x, *arrays, bias=bias if "bias" in fused else None,
-                       activation=activation if "activation" in fused else None, **cfg)
-        if out is not NotImplemented:
-            return finish(out, None if "bias" in fused else bias,
-                          None if "activation" in fused else activation, channel_axis)
-    out = generic(x, *arrays, **cfg)
-    return finish(out, bias, activation, channel_axis)
+    return apply_epilogue(zeros_for(x, out_shape), epilogue, channel_axis)

@@ -9,7 +9,39 @@ once per chunk, as one graph layer; every other library calls it directly.
 
 from __future__ import annotations
 
+from cthulhu.devices.base import BlockwiseGeometry
 from cthulhu.devices.registry import registry
+from cthulhu.ops._dispatch import NO_EPILOGUE
+from cthulhu.ops._op import Op
+
+__all__ = ["BlockwiseOp", "BLOCKWISE", "blockwise", "chunked"]
+
+
+class BlockwiseOp(Op):
+    """``blockwise``: a function of one block, run per chunk where the array is chunked.
+
+    A chunked library's callable receives ``impl(x, fn, geometry=BlockwiseGeometry(...),
+    epilogue=Epilogue())``; everywhere else (no callable) the generic implementation is
+    ``fn(x)`` itself.
+    """
+
+    name, label = "blockwise", "ops.blockwise"
+
+    def geometry(self, x, fn, *, dtype=None, new_axis=None, whole_axis=None):
+        return BlockwiseGeometry(x.dtype if dtype is None else dtype, new_axis, whole_axis)
+
+    def generic(self, x, fn, *, geometry):
+        return fn(x)
+
+    def __call__(self, fn, x, *, dtype=None, new_axis=None, whole_axis=None):
+        impl = registry.lookup(x, "blockwise")
+        if impl is None:
+            return fn(x)
+        geometry = BlockwiseGeometry(x.dtype if dtype is None else dtype, new_axis, whole_axis)
+        return impl(x, fn, geometry=geometry, epilogue=NO_EPILOGUE)
+
+
+BLOCKWISE = BlockwiseOp()
 
 
 def chunked(x) -> bool:
@@ -40,7 +72,4 @@ def blockwise(fn, x, *, dtype=None, new_axis=None, whole_axis=None):
     >>> blockwise(np.negative, np.ones(2)).tolist()
     [-1.0, -1.0]
     """
-    impl = registry.lookup(x, "blockwise")
-    if impl is None:
-        return fn(x)
-    return impl(fn, x, dtype=dtype, new_axis=new_axis, whole_axis=whole_axis)
+    return BLOCKWISE(fn, x, dtype=dtype, new_axis=new_axis, whole_axis=whole_axis)

@@ -1,4 +1,5 @@
-"""Public convolution ops: check and normalise the arguments, then route by device.
+"""The convolution ops: one :class:`~cthulhu.ops._op.Op` object each, and the public
+functions, thin wrappers around them.
 
 See ``docs/internals.md`` (section ``cthulhu.ops``) for the contract. Every
 function returns an array of ``x``'s library, device and dtype.
@@ -6,54 +7,230 @@ function returns an array of ``x``'s library, device and dtype.
 
 from __future__ import annotations
 
-from cthulhu import config, shapes
-from cthulhu.ops import _args, _checks, _dispatch, generic
+from cthulhu import shapes
+from cthulhu.devices.base import Epilogue
+from cthulhu.ops import _args, _checks, generic
+from cthulhu.ops._dispatch import NO_EPILOGUE
+from cthulhu.ops._op import GeometryCache, Op, check_precision
+from cthulhu.shapes.layout import channel_index
+
+__all__ = ["ConvOp", "ConvTransposeOp", "DepthwiseConvOp", "SeparableConvOp", "CONV",
+           "CONV_TRANSPOSE", "DEPTHWISE_CONV", "SEPARABLE_CONV", "conv", "conv_transpose",
+           "depthwise_conv", "separable_conv"]
 
 
-def _precision(value, op):
-    return None if value is None else config.check_float32_precision(value, op)
+class _WindowOp(Op):
+    """What the four convolutions share: arguments, channel checks, the geometry.
+
+    ``kind`` is the ``cthulhu.shapes`` kind whose padding rule applies; ``weight_names``
+    name the weights (the first is the kernel whose leading axes are the window).
+    """
+
+    kind = ""
+    weight_names = ("kernel",)
+    in_axis = -2          # the kernel axis that must match x's channels
+
+    def __init__(self):
+        self._cache = GeometryCache()
+
+    def _arguments(self, x, kernel, strides, padding, dilation, data_format):
+        label = self.label
+        rank = _checks.kernel_rank(kernel, label)
+        _args.check_input(x, rank, label)
+        _checks.float_input(x, label)
+        return {
+            "strides": _args.int_tuple(strides, rank, "strides", label),
+            "padding": _args.padding(padding, rank, label, kind=self.kind,
+                                     kernel_size=tuple(kernel.shape[:rank])),
+            "dilation": _args.int_tuple(dilation, rank, "dilation", label),
+            "data_format": _args.data_format(data_format, label),
+        }
+
+    def _check_weights(self, x, weights, cfg):
+        fmt = cfg["data_format"]
+        got = x.shape[channel_index(x.ndim, fmt)]
+        want = weights[0].shape[self.in_axis]
+        if got != want:
+            raise ValueError(f"{self.label}: x has {got} channels ({fmt}) but the "
+                             f"{self.weight_names[0]} expects {want}")
+
+    def out_channels(self, weights) -> int:
+        return weights[0].shape[-1]
+
+    def _build(self, x, weights, cfg):
+        shape = tuple(x.shape)
+        key = (shape, *(tuple(w.shape) for w in weights), *cfg.values())
+        return self._cache.get(key, self._new_geometry, shape, weights, cfg)
+
+    def _new_geometry(self, shape, weights, cfg):
+        return shapes.conv_geometry(
+            self.kind, shape, tuple(weights[0].shape[:-2]), filters=self._filters(weights),
+            depth_multiplier=self._multiplier(weights), owner=self.label, **cfg)
+
+    def _filters(self, weights):
+        return self.out_channels(weights)
+
+    def _multiplier(self, weights):
+        return 1
+
+    def _call(self, x, weights, args, bias, activation, precision):
+        """Check everything once, build the geometry, run (see :mod:`cthulhu.ops._op`)."""
+        label = self.label
+        x = _checks.native_order(x)
+        cfg = self._arguments(x, weights[0], **args)
+        act = _args.activation(activation, label)
+        precision = check_precision(precision, label)
+        self._extra_arguments(cfg, args)
+        self._check_weights(x, weights, cfg)
+        weights = tuple(_checks.like_x(x, w, name, label)
+                        for w, name in zip(weights, self.weight_names, strict=True))
+        bias = _checks.like_x(x, bias, "bias", label, (self.out_channels(weights),))
+        geometry = self._build(x, weights, cfg)
+        epilogue = (NO_EPILOGUE if bias is None and act is None
+                    else Epilogue(bias=bias, activation=act))
+        return self.run(x, weights, geometry, epilogue, precision)
+
+    def _extra_arguments(self, cfg, args):
+        """Check the op's own arguments into ``cfg`` (``output_padding``)."""
+
+    def _geometry(self, x, weights, args):
+        cfg = self._arguments(x, weights[0], **args)
+        self._extra_arguments(cfg, args)
+        self._check_weights(x, weights, cfg)
+        return self._build(x, weights, cfg)
 
 
-def _common(x, kernel, strides, padding, dilation, data_format, activation, op, kind):
-    """Checked arguments; ``kind`` (a ``cthulhu.shapes`` kind) gives the padding rule."""
-    rank = _checks.kernel_rank(kernel, op)
-    _args.check_input(x, rank, op)
-    _checks.float_input(x, op)
-    cfg = {
-        "strides": _args.int_tuple(strides, rank, "strides", op),
-        "padding": _args.padding(padding, rank, op, kind=kind,
-                                 kernel_size=tuple(kernel.shape[:rank])),
-        "dilation": _args.int_tuple(dilation, rank, "dilation", op),
-        "data_format": _args.data_format(data_format, op),
-    }
-    act = _args.activation(activation, op)
-    return rank, cfg, act
+def _window_args(strides, padding, dilation, data_format):
+    return {"strides": strides, "padding": padding, "dilation": dilation,
+            "data_format": data_format}
 
 
-def _channel_axis(data_format):
-    return shapes.channels_axis(1, data_format)
+class ConvOp(_WindowOp):
+    """``conv``: kernel ``(*k, C, F)``."""
+
+    name, label, kind = "conv", "ops.conv", "conv"
+
+    def __call__(self, x, kernel, *, strides=1, padding="valid", dilation=1,
+                 data_format="channels_last", bias=None, activation=None, precision=None):
+        return self._call(x, (kernel,), _window_args(strides, padding, dilation, data_format),
+                          bias, activation, precision)
+
+    def geometry(self, x, kernel, *, strides=1, padding="valid", dilation=1,
+                 data_format="channels_last"):
+        return self._geometry(x, (kernel,), _window_args(strides, padding, dilation,
+                                                         data_format))
+
+    def generic(self, x, kernel, *, geometry):
+        return generic.conv(x, kernel, geometry=geometry)
 
 
-def _empty(x, kernel_size, cfg, channels_out, bias, act, op):
-    """The op's result for an input with a zero-size axis (batch, channels or a 'same' axis)."""
-    fmt = cfg["data_format"]
-    spatial = _args.spatial_shape(x, fmt)
-    steps = (kernel_size, cfg["strides"], cfg["dilation"])
-    if "output_padding" in cfg:
-        pads = _args.transpose_pads(spatial, *steps, cfg["padding"], cfg["output_padding"], op)
-        out = _args.transpose_out_sizes(spatial, *steps, pads, op)
-    else:
-        out = _args.conv_out_sizes(spatial, *steps, cfg["padding"], op)
-    batch = x.shape[0]
-    shape = shapes.join_channels(batch, out, channels_out, fmt)
-    return _dispatch.empty_result(x, shape, bias, act, _channel_axis(fmt))
+class ConvTransposeOp(_WindowOp):
+    """``conv_transpose``: kernel ``(*k, F, C)``."""
+
+    name, label, kind = "conv_transpose", "ops.conv_transpose", "conv_transpose"
+    in_axis = -1
+
+    def __call__(self, x, kernel, *, strides=1, padding="valid", output_padding=None,
+                 dilation=1, data_format="channels_last", bias=None, activation=None,
+                 precision=None):
+        args = _window_args(strides, padding, dilation, data_format)
+        return self._call(x, (kernel,), {**args, "output_padding": output_padding}, bias,
+                          activation, precision)
+
+    def geometry(self, x, kernel, *, strides=1, padding="valid", output_padding=None,
+                 dilation=1, data_format="channels_last"):
+        args = _window_args(strides, padding, dilation, data_format)
+        return self._geometry(x, (kernel,), {**args, "output_padding": output_padding})
+
+    def _arguments(self, x, kernel, output_padding=None, **args):
+        return super()._arguments(x, kernel, **args)
+
+    def _extra_arguments(self, cfg, args):
+        value = args["output_padding"]
+        if value is not None:
+            value = _args.int_tuple(value, len(cfg["strides"]), "output_padding", self.label,
+                                    minimum=0)
+        cfg["output_padding"] = value
+
+    def out_channels(self, weights):
+        return weights[0].shape[-2]
+
+    def generic(self, x, kernel, *, geometry):
+        return generic.conv_transpose(x, kernel, geometry=geometry)
 
 
-def _check_channels(x, kernel_in, fmt, op, name="kernel"):
-    got = _args.channels(x, fmt)
-    if got != kernel_in:
-        raise ValueError(f"{op}: x has {got} channels ({fmt}) but the {name} expects "
-                         f"{kernel_in}")
+class DepthwiseConvOp(_WindowOp):
+    """``depthwise_conv``: kernel ``(*k, C, M)``, output channel ``c*M + m``."""
+
+    name, label, kind = "depthwise_conv", "ops.depthwise_conv", "depthwise_conv"
+
+    def __call__(self, x, kernel, *, strides=1, padding="valid", dilation=1,
+                 data_format="channels_last", bias=None, activation=None):
+        return self._call(x, (kernel,), _window_args(strides, padding, dilation, data_format),
+                          bias, activation, None)
+
+    def geometry(self, x, kernel, *, strides=1, padding="valid", dilation=1,
+                 data_format="channels_last"):
+        return self._geometry(x, (kernel,), _window_args(strides, padding, dilation,
+                                                         data_format))
+
+    def out_channels(self, weights):
+        return weights[0].shape[-2] * weights[0].shape[-1]
+
+    def _filters(self, weights):
+        return None
+
+    def _multiplier(self, weights):
+        return weights[0].shape[-1]
+
+    def generic(self, x, kernel, *, geometry):
+        return generic.depthwise_conv(x, kernel, geometry=geometry)
+
+
+class SeparableConvOp(_WindowOp):
+    """``separable_conv``: ``(*k, C, M)`` depthwise then ``(*ones, C*M, F)`` pointwise."""
+
+    name, label, kind = "separable_conv", "ops.separable_conv", "separable_conv"
+    weight_names = ("depthwise_kernel", "pointwise_kernel")
+
+    def __call__(self, x, depthwise_kernel, pointwise_kernel, *, strides=1, padding="valid",
+                 dilation=1, data_format="channels_last", bias=None, activation=None,
+                 precision=None):
+        return self._call(x, (depthwise_kernel, pointwise_kernel),
+                          _window_args(strides, padding, dilation, data_format), bias,
+                          activation, precision)
+
+    def geometry(self, x, depthwise_kernel, pointwise_kernel, *, strides=1, padding="valid",
+                 dilation=1, data_format="channels_last"):
+        return self._geometry(x, (depthwise_kernel, pointwise_kernel),
+                              _window_args(strides, padding, dilation, data_format))
+
+    def _check_weights(self, x, weights, cfg):
+        super()._check_weights(x, weights, cfg)
+        depthwise, pointwise = weights
+        rank = depthwise.ndim - 2
+        channels, multiplier = depthwise.shape[-2:]
+        pointwise_shape = (*(1,) * rank, channels * multiplier)
+        if (getattr(pointwise, "ndim", None) != rank + 2
+                or tuple(pointwise.shape[:-1]) != pointwise_shape):
+            raise ValueError(f"{self.label}: pointwise_kernel must have shape "
+                             f"{(*pointwise_shape, 'F')}, got "
+                             f"{tuple(getattr(pointwise, 'shape', ()))}")
+
+    def out_channels(self, weights):
+        return weights[1].shape[-1]
+
+    def _multiplier(self, weights):
+        return weights[0].shape[-1]
+
+    def generic(self, x, depthwise_kernel, pointwise_kernel, *, geometry):
+        return generic.separable_conv(x, depthwise_kernel, pointwise_kernel, geometry=geometry)
+
+
+CONV = ConvOp()
+CONV_TRANSPOSE = ConvTransposeOp()
+DEPTHWISE_CONV = DepthwiseConvOp()
+SEPARABLE_CONV = SeparableConvOp()
 
 
 def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="channels_last",
@@ -93,18 +270,8 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
     >>> ops.conv(x, k, padding="same")[0, :, 0]
     Array([-1., -2., -2., -2.,  3.], dtype=array_api_strict.float64)
     """
-    op = "ops.conv"
-    x = _checks.native_order(x)
-    rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
-                             activation, op, "conv")
-    _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
-    kernel = _checks.like_x(x, kernel, "kernel", op)
-    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-1],))
-    if _dispatch.is_empty(x):
-        return _empty(x, kernel.shape[:rank], cfg, kernel.shape[-1], bias, act, op)
-    return _dispatch.run("conv", x, (kernel,), cfg, bias, act,
-                         _channel_axis(cfg["data_format"]), generic.conv,
-                         _precision(precision, op))
+    return CONV(x, kernel, strides=strides, padding=padding, dilation=dilation,
+                data_format=data_format, bias=bias, activation=activation, precision=precision)
 
 
 def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None, dilation=1,
@@ -125,38 +292,17 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     >>> ops.conv_transpose(x, k, strides=2)[0, :, 0]
     Array([1., 2., 4., 2., 3.], dtype=array_api_strict.float64)
     """
-    op = "ops.conv_transpose"
-    x = _checks.native_order(x)
-    rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
-                             activation, op, "conv_transpose")
-    if output_padding is not None:
-        output_padding = _args.int_tuple(output_padding, rank, "output_padding", op, minimum=0)
-    cfg["output_padding"] = output_padding
-    _check_channels(x, kernel.shape[-1], cfg["data_format"], op)
-    kernel = _checks.like_x(x, kernel, "kernel", op)
-    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2],))
-    if _dispatch.is_empty(x):
-        return _empty(x, kernel.shape[:rank], cfg, kernel.shape[-2], bias, act, op)
-    return _dispatch.run("conv_transpose", x, (kernel,), cfg, bias, act,
-                         _channel_axis(cfg["data_format"]), generic.conv_transpose,
-                         _precision(precision, op))
+    return CONV_TRANSPOSE(x, kernel, strides=strides, padding=padding,
+                          output_padding=output_padding, dilation=dilation,
+                          data_format=data_format, bias=bias, activation=activation,
+                          precision=precision)
 
 
 def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
                    data_format="channels_last", bias=None, activation=None):
     """Depthwise convolution: kernel ``(*kernel_size, C, M)``, output channel ``c*M + m``."""
-    op = "ops.depthwise_conv"
-    x = _checks.native_order(x)
-    rank, cfg, act = _common(x, kernel, strides, padding, dilation, data_format,
-                             activation, op, "depthwise_conv")
-    _check_channels(x, kernel.shape[-2], cfg["data_format"], op)
-    kernel = _checks.like_x(x, kernel, "kernel", op)
-    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[-2] * kernel.shape[-1],))
-    if _dispatch.is_empty(x):
-        return _empty(x, kernel.shape[:rank], cfg, kernel.shape[-2] * kernel.shape[-1], bias,
-                      act, op)
-    return _dispatch.run("depthwise_conv", x, (kernel,), cfg, bias, act,
-                         _channel_axis(cfg["data_format"]), generic.depthwise_conv)
+    return DEPTHWISE_CONV(x, kernel, strides=strides, padding=padding, dilation=dilation,
+                          data_format=data_format, bias=bias, activation=activation)
 
 
 def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding="valid",
@@ -164,23 +310,6 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding=
                    precision=None):
     """Depthwise convolution then a pointwise (1x1) one: ``(*k, C, M)`` then ``(*ones, C*M, F)``;
     ``precision`` (for the pointwise GEMM) as for :func:`conv`."""
-    op = "ops.separable_conv"
-    x = _checks.native_order(x)
-    rank, cfg, act = _common(x, depthwise_kernel, strides, padding, dilation, data_format,
-                             activation, op, "separable_conv")
-    _check_channels(x, depthwise_kernel.shape[-2], cfg["data_format"], op, "depthwise_kernel")
-    channels, multiplier = depthwise_kernel.shape[-2:]
-    pointwise_shape = (*(1,) * rank, channels * multiplier)
-    if (getattr(pointwise_kernel, "ndim", None) != rank + 2
-            or tuple(pointwise_kernel.shape[:-1]) != pointwise_shape):
-        raise ValueError(f"{op}: pointwise_kernel must have shape {(*pointwise_shape, 'F')}, "
-                         f"got {tuple(getattr(pointwise_kernel, 'shape', ()))}")
-    depthwise_kernel = _checks.like_x(x, depthwise_kernel, "depthwise_kernel", op)
-    pointwise_kernel = _checks.like_x(x, pointwise_kernel, "pointwise_kernel", op)
-    bias = _checks.like_x(x, bias, "bias", op, (pointwise_kernel.shape[-1],))
-    if _dispatch.is_empty(x):
-        return _empty(x, depthwise_kernel.shape[:rank], cfg, pointwise_kernel.shape[-1], bias,
-                      act, op)
-    return _dispatch.run("separable_conv", x, (depthwise_kernel, pointwise_kernel), cfg, bias,
-                         act, _channel_axis(cfg["data_format"]), generic.separable_conv,
-                         _precision(precision, op))
+    return SEPARABLE_CONV(x, depthwise_kernel, pointwise_kernel, strides=strides,
+                          padding=padding, dilation=dilation, data_format=data_format,
+                          bias=bias, activation=activation, precision=precision)

@@ -2,8 +2,93 @@
 
 from __future__ import annotations
 
-from cthulhu import config
-from cthulhu.ops import _args, _checks, _dispatch, generic
+from cthulhu.devices.base import Epilogue
+from cthulhu.devices.registry import registry
+from cthulhu.ops import _args, _checks, generic
+from cthulhu.ops._dispatch import NO_EPILOGUE, apply_epilogue
+from cthulhu.ops._op import GeometryCache, Op, check_precision
+from cthulhu.shapes.geometry import MatmulGeometry
+
+__all__ = ["MatmulOp", "MATMUL", "matmul"]
+
+
+class MatmulOp(Op):
+    """``matmul``: ``x @ kernel`` over the last axis of ``x``, kernel ``(in, out)``.
+
+    Empty inputs go to the plugins (NumPy and the generic code handle them). A batch-1
+    dense layer spends most of its time in this front-end, so the call path is
+    written out here rather than through :meth:`Op.run`'s general one.
+    """
+
+    name, label = "matmul", "ops.matmul"
+    empty_shortcut = False
+
+    def __init__(self):
+        self._cache = GeometryCache()
+        self._geometries = self._cache._store    # read directly on the hot path
+
+    def _check(self, x, kernel):
+        label = self.label
+        if getattr(x, "ndim", 0) < 2:
+            raise ValueError(f"{label}: x must have at least 2 dimensions, got shape "
+                             f"{tuple(getattr(x, 'shape', ()))}")
+        if getattr(kernel, "ndim", None) != 2 or kernel.shape[0] != x.shape[-1]:
+            raise ValueError(f"{label}: kernel must have shape ({x.shape[-1]}, units) for x of "
+                             f"shape {tuple(x.shape)}, got {tuple(getattr(kernel, 'shape', ()))}")
+        _checks.float_input(x, label)
+
+    def geometry(self, x, kernel):
+        self._check(x, kernel)
+        return _geometry(x.shape, kernel.shape[1])
+
+    def generic(self, x, kernel, *, geometry):
+        return generic.matmul(x, kernel, geometry=geometry)
+
+    def __call__(self, x, kernel, bias=None, activation=None, precision=None):
+        label = self.label
+        x = _checks.native_order(x)
+        if getattr(x, "ndim", 0) < 2 or getattr(kernel, "ndim", None) != 2 \
+                or kernel.shape[0] != x.shape[-1]:
+            self._check(x, kernel)              # raises, naming what is wrong
+        _checks.float_input(x, label)
+        act = _args.activation(activation, label)
+        kernel = _checks.like_x(x, kernel, "kernel", label)
+        units = kernel.shape[1]
+        bias = _checks.like_x(x, bias, "bias", label, (units,))
+        precision = check_precision(precision, label)
+        key = (x.shape, units)
+        geometry = self._geometries.get(key)
+        if geometry is None:
+            geometry = self._cache.get(key, _geometry, x.shape, units)
+        if bias is None and act is None:
+            epilogue = NO_EPILOGUE
+        else:
+            epilogue = _new_epilogue(Epilogue, (bias, None, None, act, 0.0))
+        if precision is not None:
+            return self.run(x, (kernel,), geometry, epilogue, precision)
+        impl = registry.lookup(x, "matmul")
+        if impl is not None:
+            fusion = getattr(impl, "cthulhu_fuses", None)
+            if fusion is not None and (bias is None or "bias" in fusion.parts) \
+                    and (act is None or act in fusion.activations):
+                fused, rest = epilogue, NO_EPILOGUE     # the common case, decided inline
+            else:
+                fused, rest = epilogue.split(fusion)
+            out = impl(x, kernel, geometry=geometry, epilogue=fused)
+            if out is not NotImplemented:
+                return out if rest is NO_EPILOGUE else apply_epilogue(out, rest, -1)
+        return apply_epilogue(generic.matmul(x, kernel, geometry=geometry), epilogue, -1)
+
+
+# An Epilogue from its five fields without the keyword handling of its constructor.
+_new_epilogue = tuple.__new__
+
+
+def _geometry(shape, units):
+    return MatmulGeometry(tuple(shape[:-1]), shape[-1], units)
+
+
+MATMUL = MatmulOp()
 
 
 def matmul(x, kernel, bias=None, activation=None, precision=None):
@@ -17,18 +102,4 @@ def matmul(x, kernel, bias=None, activation=None, precision=None):
     >>> ops.matmul(xp.ones((2, 3)), xp.ones((3, 4)), bias=xp.ones(4), activation="relu")[0, :]
     Array([4., 4., 4., 4.], dtype=array_api_strict.float64)
     """
-    op = "ops.matmul"
-    x = _checks.native_order(x)
-    if getattr(x, "ndim", 0) < 2:
-        raise ValueError(f"{op}: x must have at least 2 dimensions, got shape "
-                         f"{tuple(getattr(x, 'shape', ()))}")
-    if getattr(kernel, "ndim", None) != 2 or kernel.shape[0] != x.shape[-1]:
-        raise ValueError(f"{op}: kernel must have shape ({x.shape[-1]}, units) for x of shape "
-                         f"{tuple(x.shape)}, got {tuple(getattr(kernel, 'shape', ()))}")
-    _checks.float_input(x, op)
-    act = _args.activation(activation, op)
-    kernel = _checks.like_x(x, kernel, "kernel", op)
-    bias = _checks.like_x(x, bias, "bias", op, (kernel.shape[1],))
-    if precision is not None:
-        precision = config.check_float32_precision(precision, op)
-    return _dispatch.run("matmul", x, (kernel,), {}, bias, act, -1, generic.matmul, precision)
+    return MATMUL(x, kernel, bias=bias, activation=activation, precision=precision)

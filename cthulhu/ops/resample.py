@@ -1,11 +1,101 @@
-"""``upsample`` and the zero-padding/cropping helpers."""
+"""``upsample`` and the zero-padding/cropping ops."""
 
 from __future__ import annotations
 
 from cthulhu import shapes
-from cthulhu.ops import _args, _checks, _dispatch, generic
+from cthulhu.ops import _args, _checks, generic
+from cthulhu.ops._dispatch import NO_EPILOGUE
+from cthulhu.ops._op import GeometryCache, Op
+
+__all__ = ["UpsampleOp", "PadOp", "CropOp", "UPSAMPLE", "PAD", "CROP", "upsample", "pad",
+           "crop"]
 
 INTERPOLATIONS = ("nearest", "bilinear")
+
+
+class UpsampleOp(Op):
+    """``upsample``: integer factors per spatial axis, ``nearest`` or ``bilinear``."""
+
+    name, label = "upsample", "ops.upsample"
+
+    def __init__(self):
+        self._cache = GeometryCache()
+
+    def geometry(self, x, size, *, interpolation="nearest", data_format="channels_last"):
+        label = self.label
+        if getattr(x, "ndim", 0) < 3:
+            raise ValueError(f"{label}: x must have a batch, spatial and channel axes, got "
+                             f"shape {tuple(getattr(x, 'shape', ()))}")
+        _checks.float_input(x, label)
+        size = _args.int_tuple(size, x.ndim - 2, "size", label)
+        data_format = _args.data_format(data_format, label)
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"{label}: interpolation must be one of {INTERPOLATIONS}, "
+                             f"got {interpolation!r}")
+        shape = tuple(x.shape)
+        return self._cache.get((shape, size, interpolation, data_format), _upsample_geometry,
+                               shape, size, interpolation, data_format)
+
+    def generic(self, x, *, geometry):
+        return generic.upsample(x, geometry=geometry)
+
+    def reference(self, x, size, **args):
+        return self.generic(x, geometry=self.geometry(x, size, **args))
+
+    def __call__(self, x, size, *, interpolation="nearest", data_format="channels_last"):
+        x = _checks.native_order(x)
+        geometry = self.geometry(x, size, interpolation=interpolation, data_format=data_format)
+        return self.run(x, (), geometry, NO_EPILOGUE)
+
+
+def _upsample_geometry(shape, size, interpolation, data_format):
+    return shapes.upsample_geometry(shape, size, data_format=data_format,
+                                    interpolation=interpolation)
+
+
+class PadOp(Op):
+    """``pad``: zeros added to (negative amounts: samples removed from) the spatial axes.
+    Generic code only: no plugin provides it (the copies are the library's own)."""
+
+    name, label = "pad", "ops.pad"
+
+    def geometry(self, x, padding, *, data_format="channels_last"):
+        pairs = _args.padding(padding, getattr(x, "ndim", 2) - 2, self.label, allowed=())
+        data_format = _args.data_format(data_format, self.label)
+        return shapes.pad_geometry(tuple(x.shape), pairs, data_format=data_format)
+
+    def generic(self, x, *, geometry):
+        return generic.pad(x, geometry=geometry)
+
+    def reference(self, x, padding, **args):
+        return self.generic(x, geometry=self.geometry(x, padding, **args))
+
+    def __call__(self, x, padding, *, data_format="channels_last"):
+        x = _checks.native_order(x)
+        geometry = self.geometry(x, padding, data_format=data_format)
+        if 0 in x.shape:
+            # nothing to copy: zeros of the padded shape (lazy libraries cannot concat empties)
+            return self.run(x, (), geometry)
+        return self.generic(x, geometry=geometry)
+
+
+class CropOp(PadOp):
+    """``crop``: ``pad`` with negated amounts (which must be >= 0)."""
+
+    name, label = "crop", "ops.crop"
+
+    def geometry(self, x, cropping, *, data_format="channels_last"):
+        pairs = _args.padding(cropping, getattr(x, "ndim", 2) - 2, self.label, allowed=())
+        if any(v < 0 for pair in pairs for v in pair):
+            raise ValueError(f"{self.label}: cropping amounts must be >= 0, got {cropping!r}")
+        data_format = _args.data_format(data_format, self.label)
+        return shapes.pad_geometry(tuple(x.shape), tuple((-lo, -hi) for lo, hi in pairs),
+                                   data_format=data_format)
+
+
+UPSAMPLE = UpsampleOp()
+PAD = PadOp()
+CROP = CropOp()
 
 
 def upsample(x, size, *, interpolation="nearest", data_format="channels_last"):
@@ -23,32 +113,7 @@ def upsample(x, size, *, interpolation="nearest", data_format="channels_last"):
     >>> ops.upsample(x, (1, 2), interpolation="bilinear")[0, 0, :, 0]
     Array([0., 1., 3., 4.], dtype=array_api_strict.float64)
     """
-    op = "ops.upsample"
-    x = _checks.native_order(x)
-    if getattr(x, "ndim", 0) < 3:
-        raise ValueError(f"{op}: x must have a batch, spatial and channel axes, got shape "
-                         f"{tuple(getattr(x, 'shape', ()))}")
-    _checks.float_input(x, op)
-    rank = x.ndim - 2
-    cfg = {
-        "size": _args.int_tuple(size, rank, "size", op),
-        "interpolation": interpolation,
-        "data_format": _args.data_format(data_format, op),
-    }
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"{op}: interpolation must be one of {INTERPOLATIONS}, "
-                         f"got {interpolation!r}")
-    if _dispatch.is_empty(x):
-        spatial = [shapes.upsample_length(n, f) for n, f in
-                   zip(_args.spatial_shape(x, cfg["data_format"]), cfg["size"], strict=True)]
-        batch, channels = x.shape[0], _args.channels(x, cfg["data_format"])
-        shape = shapes.join_channels(batch, spatial, channels, cfg["data_format"])
-        return _dispatch.empty_result(x, shape, None, None, -1)
-    return _dispatch.run("upsample", x, (), cfg, None, None, -1, _generic_upsample)
-
-
-def _generic_upsample(x, *, size, interpolation, data_format):
-    return generic.upsample(x, size, interpolation=interpolation, data_format=data_format)
+    return UPSAMPLE(x, size, interpolation=interpolation, data_format=data_format)
 
 
 def pad(x, padding, *, data_format="channels_last"):
@@ -61,25 +126,9 @@ def pad(x, padding, *, data_format="channels_last"):
     >>> ops.pad(xp.ones((1, 2, 1)), ((1, 0),))[0, :, 0]
     Array([0., 1., 1.], dtype=array_api_strict.float64)
     """
-    op = "ops.pad"
-    x = _checks.native_order(x)
-    rank = getattr(x, "ndim", 2) - 2
-    pairs = _args.padding(padding, rank, op, allowed=())
-    _args.data_format(data_format, op)
-    if _dispatch.is_empty(x):
-        # nothing to copy: zeros of the padded shape (lazy libraries cannot concat empties)
-        shape = list(x.shape)
-        for axis, (lo, hi) in zip(shapes.spatial_axes(x.ndim, data_format), pairs, strict=True):
-            shape[axis] = max(shape[axis] + lo + hi, 0)
-        return _dispatch.empty_result(x, shape, None, None, -1)
-    return generic.pad(x, pairs, data_format=data_format)
+    return PAD(x, padding, data_format=data_format)
 
 
 def crop(x, cropping, *, data_format="channels_last"):
     """Remove ``(lo, hi)`` samples from each spatial axis (``pad`` with negated amounts)."""
-    op = "ops.crop"
-    rank = getattr(x, "ndim", 2) - 2
-    pairs = _args.padding(cropping, rank, op, allowed=())
-    if any(v < 0 for pair in pairs for v in pair):
-        raise ValueError(f"{op}: cropping amounts must be >= 0, got {cropping!r}")
-    return pad(x, tuple((-lo, -hi) for lo, hi in pairs), data_format=data_format)
+    return CROP(x, cropping, data_format=data_format)

@@ -9,7 +9,8 @@ cthulhu outside this package): ``errors``, ``_arith`` (size arithmetic),
 ``layout`` (data formats), ``normalize`` (argument forms), ``lengths`` (one
 axis), ``checks`` (input shapes), ``symbolic`` (symbolic sizes),
 ``nonspatial`` (whole-layer shapes of the non-spatial layers), ``axis_maps``
-(range maps, halos, block plans), ``kinds`` (one ``Kind`` per family of
+(range maps, halos, block plans), ``geometry`` (what an op hands a device
+plugin), ``kinds`` (one ``Kind`` per family of
 layers), ``spatial`` (whole-layer shapes of the spatial layers), ``catalog``
 (one row per public layer), ``spec`` (layer specs), ``chain`` and ``graph``
 (sequences and graphs of layers), ``inverse`` (inverse questions) and
@@ -23,6 +24,19 @@ from .catalog import REQUIRED, LayerRow
 from .chain import Chain, chain
 from .checks import check_shape
 from .errors import ShapeError, ShapeTypeError
+from .geometry import (
+    ConvGeometry,
+    MatmulGeometry,
+    PadGeometry,
+    PoolGeometry,
+    UpsampleGeometry,
+    conv_geometry,
+    matmul_geometry,
+    pad_geometry,
+    pool_geometry,
+    range_maps,
+    upsample_geometry,
+)
 from .graph import Graph, graph
 from .inverse import input_sizes, nearest_valid_sizes, output_length, returns_to_input
 from .kinds import KINDS, ROLES, Kind, SpatialKind, get_kind
@@ -94,6 +108,12 @@ __all__ += [
     "split_channels", "join_channels", "to_channels_last",
     "from_channels_last", "Kind", "SpatialKind", "KINDS", "ROLES", "get_kind", "REQUIRED",
     "LayerRow",
+]
+# What an op hands a device plugin (cthulhu.shapes.geometry).
+__all__ += [
+    "ConvGeometry", "UpsampleGeometry", "MatmulGeometry", "PadGeometry", "PoolGeometry",
+    "conv_geometry", "upsample_geometry", "matmul_geometry", "pad_geometry", "pool_geometry",
+    "range_maps",
 ]
 # Symbolic sizes, chains, graphs and inverse questions (bound here, not lazily: ``chain``,
 # ``graph`` and ``symbolic`` are also module names, and an imported submodule would shadow

@@ -94,6 +94,8 @@ def check_dim(value, what, owner=None):
     float NaN becomes ``None``: that is how Dask reports an unknown chunk size.
     Anything else is an error.
     """
+    if value.__class__ is int and value >= 0:
+        return value                            # the common case
     if value is None or is_symbolic(value):
         return value
     if isinstance(value, float) and value != value:

@@ -8,7 +8,7 @@ Notation: ``n`` input length, ``k`` kernel size, ``s`` stride, ``d`` dilation,
 ``K = d*(k-1) + 1`` the dilated kernel size (the span of one window).
 """
 
-from ._arith import at_least, ceildiv, check_dim, check_size_limit, is_int, smax
+from ._arith import MAX_SIZE, at_least, ceildiv, check_dim, check_size_limit, is_int, smax
 from .errors import ShapeTypeError, shape_error
 from .normalize import normalize_padding
 
@@ -29,6 +29,10 @@ def _positive(value, name, owner):
 
 
 def _axis_args(kernel, stride, dilation, owner):
+    if (kernel.__class__ is int and stride.__class__ is int and dilation.__class__ is int
+            and 0 < kernel <= MAX_SIZE and 0 < stride <= MAX_SIZE and 0 < dilation <= MAX_SIZE
+            and (stride == 1 or dilation == 1)):
+        return dilation * (kernel - 1) + 1      # the common case, checked without a call
     _positive(kernel, "kernel_size", owner)
     _positive(stride, "strides", owner)
     _positive(dilation, "dilation_rate", owner)

@@ -58,7 +58,11 @@ def test_plugin_serves_the_cupy_key_and_every_op():
         impl = plugin.get(op)
         assert callable(impl), op
         if op != "upsample":  # nothing to fuse there
-            assert impl.cthulhu_fuses == {"bias", "activation"}, op
+            fusion = impl.cthulhu_fuses
+            assert fusion.parts == {"bias", "scale", "shift", "activation"}, op
+            assert fusion.activations == {"relu", "relu6", "leaky_relu", "sigmoid", "tanh"}
+        else:
+            assert getattr(impl, "cthulhu_fuses", None) is None
     assert plugin.get("pool") is None
     assert plugin.get("model") is None  # a model runs layer by layer, each op on the GPU
 
@@ -359,9 +363,10 @@ def test_gpu_float16_conv_uses_exact_products(cp):
 def test_gpu_every_igemm_tile_runs(cp, compute):
     """Each tile of each computation, forced, on a shape with partial tiles in M, N and
     K (dynamic shared memory past 48 KiB included), against NumPy."""
+    from cthulhu.devices.cupy_._geometry import ConvGeometry, Epilogue
+
     from cthulhu import ops
     from cthulhu.devices.cupy_ import _conv, _igemm
-    from cthulhu.devices.cupy_._geometry import ConvGeometry, Epilogue
 
     dtype = np.float16 if compute == "f16" else np.float32
     x, k = _rand((2, 11, 13, 40), dtype, 1), _rand((3, 3, 40, 37), dtype, 2)

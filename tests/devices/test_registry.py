@@ -8,7 +8,7 @@ import array_api_strict as xps
 import numpy as np
 import pytest
 
-from cthulhu import devices, ops
+from cthulhu import devices, ops, shapes
 from cthulhu.devices import Plugin, PluginWarning, Registry, fuses, namespace_key
 
 
@@ -96,14 +96,16 @@ def _strict_conv():
     return ops.conv(x, k, padding="valid")
 
 
-def test_registered_plugin_runs_and_gets_normalised_arguments(strict_plugin):
+def test_registered_plugin_runs_and_gets_the_resolved_geometry(strict_plugin):
     plugin = strict_plugin(_Recorder())
     y = _strict_conv()
     assert y.shape == (1, 1, 7)
     op, cfg = plugin.calls[0]
-    assert op == "conv"
-    assert cfg["strides"] == (1,) and cfg["dilation"] == (1,) and cfg["padding"] == "valid"
-    assert cfg["bias"] is None and cfg["activation"] is None
+    assert op == "conv" and set(cfg) == {"geometry", "epilogue"}
+    g = cfg["geometry"]
+    assert isinstance(g, shapes.ConvGeometry)
+    assert (g.strides, g.dilation, g.pads, g.out_spatial) == ((1,), (1,), ((0, 0),), (3,))
+    assert cfg["epilogue"].empty
     assert devices.explain(xps.ones(1), "conv").plugin == "recorder"
 
 
@@ -143,16 +145,47 @@ def test_fused_plugin_receives_bias_and_activation(strict_plugin):
 
         def get(self, op):
             @fuses("bias", "activation")
-            def impl(x, kernel, *, bias, activation):
-                seen.update(bias=bias, activation=activation)
+            def impl(x, kernel, *, geometry, epilogue):
+                seen.update(geometry=geometry, epilogue=epilogue)
                 return x
             return impl if op == "matmul" else None
 
     strict_plugin(Fused())
     x = xps.asarray([[-3.0, 1.0]])
     y = ops.matmul(x, xps.ones((2, 2)), bias=xps.asarray([1.0, 1.0]), activation="relu")
-    assert seen["activation"] == "relu" and seen["bias"] is not None
+    assert seen["epilogue"].activation == "relu" and seen["epilogue"].bias is not None
+    assert seen["geometry"] == shapes.MatmulGeometry((1,), 2, 2)
     np.testing.assert_array_equal(np.from_dlpack(y), [[-3.0, 1.0]])  # nothing re-applied
+
+
+def test_plugin_fusing_only_the_bias_gets_the_activation_applied_after(strict_plugin):
+    seen = {}
+
+    class BiasOnly(Plugin):
+        name, keys = "bias-only", ("array_api_strict",)
+
+        def get(self, op):
+            @fuses("bias")
+            def impl(x, kernel, *, geometry, epilogue):
+                seen["epilogue"] = epilogue
+                return x + epilogue.bias
+            return impl if op == "matmul" else None
+
+    strict_plugin(BiasOnly())
+    x = xps.asarray([[-3.0, 1.0]])
+    y = ops.matmul(x, xps.ones((2, 2)), bias=xps.asarray([1.0, 1.0]), activation="relu")
+    assert seen["epilogue"].parts() == ("bias",)
+    np.testing.assert_array_equal(np.from_dlpack(y), [[0.0, 2.0]])  # relu after the plugin
+
+
+def test_plugin_to_numpy_is_a_method_with_a_default():
+    class Plain(Plugin):
+        name, keys = "plain", ("plainlib",)
+
+    np.testing.assert_array_equal(Plain().to_numpy(xps.asarray([1.0, 2.0])), [1.0, 2.0])
+    assert "to_numpy" not in devices.OPS
+    a = np.ones(3)
+    assert devices.to_numpy(a) is a
 
 
 def test_explain_for_numpy_strict_and_unknown_op():
@@ -278,3 +311,5 @@ def test_unavailable_plugin_is_skipped_with_its_reason():
 def test_fuses_rejects_unknown_parts():
     with pytest.raises(ValueError, match="unknown part"):
         fuses("bias", "dropout")
+    with pytest.raises(ValueError, match="unknown activation"):
+        fuses("activation", activations=("gelu",))

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cthulhu import shapes
 from cthulhu.devices.cupy_ import _launch
 
 DTYPES = ("float16", "float32", "float64")
@@ -105,7 +106,7 @@ def test_transposed_grid_has_one_layer_per_output_phase():
                                  strides=(2, 3, 2), dilation=(1, 1, 1), pads_lo=(1, 1, 1),
                                  use_bias=False, activation=None, tile="thin")
     # the largest phase has ceil(10/2) * ceil(13/3) * ceil(14/2) = 5 * 5 * 7 outputs
-    assert launch.grid == (_launch.ceildiv(2 * 5 * 5 * 7, 64), 1, 12)
+    assert launch.grid == (shapes.ceildiv(2 * 5 * 5 * 7, 64), 1, 12)
     with pytest.raises(_launch.Unsupported, match="dilation"):
         _launch.conv_launch(transposed=True, layout="channels_last", dtype="float32",
                             batch=1, channels=1, filters=1, in_spatial=(5,), out_spatial=(12,),

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu import devices, ops
+from cthulhu.devices import Epilogue
 from cthulhu.devices.cupy_ import CupyPlugin, _loader
 from tests.support import fake_cupy
 
@@ -197,19 +198,25 @@ def test_matmul_on_emulated_gpu_matches_numpy(emulated):
     _compare(emulated, lambda: ops.matmul(x, k, bias=b, activation="relu"), np.float32)
 
 
+def _conv_geometry(x, k, **cfg):
+    """The geometry the op front-end hands the plugin (any dtype: shapes only)."""
+    return ops.CONV.geometry(x.astype(np.float32), k, **cfg)
+
+
 def test_plugin_declines_what_it_has_no_kernel_for(emulated):
     x = np.ones((1, 4, 4, 4, 2), np.float32)
     with emulated:
         from cthulhu.devices.cupy_ import _ops
 
         # channels_first bilinear is a 2D kernel: 3D goes to the generic code
-        assert _ops.upsample(np.ascontiguousarray(np.moveaxis(x, -1, 1)), size=(2, 2, 2),
-                             interpolation="bilinear",
-                             data_format="channels_first") is NotImplemented
+        xf = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+        g = ops.UPSAMPLE.geometry(xf, (2, 2, 2), interpolation="bilinear",
+                                  data_format="channels_first")
+        assert _ops.upsample(xf, geometry=g, epilogue=Epilogue()) is NotImplemented
         ints = np.ones((1, 4, 2), np.int32)
         k = np.ones((3, 2, 1), np.int32)
-        assert _ops.conv(ints, k, strides=(1,), padding="valid", dilation=(1,),
-                         data_format="channels_last") is NotImplemented
+        assert _ops.conv(ints, k, geometry=_conv_geometry(ints, k),
+                         epilogue=Epilogue()) is NotImplemented
 
 
 def test_loader_compiles_one_instantiation_per_kernel_and_caches_it(emulated):
@@ -246,8 +253,8 @@ def test_ops_run_with_the_input_device_current():
         device = Device()
         dtype = np.dtype(np.int8)  # declined at once: no kernel for int8
 
-    assert _ops.conv(Array(), None, strides=(1,), padding="valid", dilation=(1,),
-                     data_format="channels_last") is NotImplemented
+    g = _conv_geometry(np.ones((1, 4, 2)), np.ones((3, 2, 1)))
+    assert _ops.conv(Array(), None, geometry=g, epilogue=Epilogue()) is NotImplemented
     assert entered == ["in", "out"]
 
 
@@ -258,9 +265,9 @@ def test_empty_batch_launches_nothing(emulated):
     with emulated:
         from cthulhu.devices.cupy_ import _ops
 
-        y = _ops.conv(x, k, strides=(1, 1), padding="same", dilation=(1, 1),
-                      data_format="channels_last")
-        u = _ops.upsample(x, size=(2, 2), interpolation="nearest", data_format="channels_last")
+        y = _ops.conv(x, k, geometry=_conv_geometry(x, k, padding="same"),
+                      epilogue=Epilogue())
+        u = _ops.upsample(x, geometry=ops.UPSAMPLE.geometry(x, (2, 2)), epilogue=Epilogue())
     assert y.shape == (0, 5, 5, 4) and u.shape == (0, 10, 10, 2)
     assert fake_cupy.FakeRawModule.launched == []
 
@@ -402,3 +409,37 @@ def test_igemm_input_view_not_16_byte_aligned_is_copied(emulated):
     k = _rand(rng, (3, 3, 8, 4), np.float32)
     launched = _compare(emulated, lambda: ops.conv(x, k, padding="same"), np.float32)
     assert launched[0].startswith("cthulhu_igemm_ndhwc<")
+
+
+@settings(max_examples=12, deadline=None)
+@given(op=st.sampled_from(["conv", "depthwise_conv", "conv_transpose", "matmul"]),
+       fmt=st.sampled_from(["channels_last", "channels_first"]),
+       channels=st.sampled_from([3, 8]),
+       activation=st.sampled_from([None, "relu", "relu6", "leaky_relu", "sigmoid", "tanh"]),
+       parts=st.sampled_from(["bias", "bn", "all"]))
+def test_full_epilogue_on_emulated_gpu_matches_numpy(emulated, op, fmt, channels, activation,
+                                                     parts):
+    """Every epilogue part the plugin declares (a folded batch norm, every activation),
+    through Op.run, against the NumPy plugin plus the op's own epilogue."""
+    rng = np.random.default_rng(channels)
+    x = _rand(rng, (2, 5, 6, channels), np.float32)
+    if op == "matmul":
+        k = _rand(rng, (channels, 4), np.float32)
+        g = ops.MATMUL.geometry(x, k)
+    else:
+        x = x if fmt == "channels_last" else np.ascontiguousarray(np.moveaxis(x, -1, 1))
+        kshape = {"conv": (3, 3, channels, 4), "depthwise_conv": (3, 3, channels, 2),
+                  "conv_transpose": (3, 3, 4, channels)}[op]
+        k = _rand(rng, kshape, np.float32)
+        cfg = {"padding": "same", "data_format": fmt}
+        if op == "conv_transpose":
+            cfg["strides"] = 2
+        g = ops.OPS[op].geometry(x, k, **cfg)
+    f = g.out_features if op == "matmul" else g.out_channels
+    bias = _rand(rng, (f,), np.float32) if parts in ("bias", "all") else None
+    scale, shift = ((_rand(rng, (f,), np.float32), _rand(rng, (f,), np.float32))
+                    if parts in ("bn", "all") else (None, None))
+    epilogue = Epilogue(bias, scale, shift, activation, 0.25)
+    launched = _compare(emulated, lambda: ops.OPS[op].run(x, (k,), g, epilogue), np.float32)
+    if op != "matmul":          # the GPU path ran (a cuBLAS matmul launches no kernel)
+        assert launched

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cthulhu import ops
+from cthulhu import ops, shapes
+from cthulhu.devices import Epilogue
 from cthulhu.devices.numpy_ import _engine, _native, threads
-from cthulhu.ops import _args, generic
 from tests.support import ops_reference as ref
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +122,11 @@ def _epilogue(data, rng, f, dtype):
     return dict(bias=bias, scale=scale, shift=shift, activation=activation)
 
 
+def _as_epilogue(ep):
+    return Epilogue(**{**ep, "activation": None if ep["activation"] == "linear"
+                       else ep["activation"]})
+
+
 def _apply(y, ep):
     if ep["bias"] is not None:
         y = y + ep["bias"]
@@ -151,9 +156,10 @@ def test_conv_matches_loop_reference(geo, data):
     ep = _epilogue(data, rng, f, dtype)
     expected = _apply(ref.conv(x, kernel, strides, pads, dilation), ep)
     fmt = data.draw(st.sampled_from(["channels_last", "channels_first"]))
-    out = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, "test")
-    y = _run(data, _engine.conv, _layout(x, fmt), kernel, data_format=fmt, strides=strides,
-             dilation=dilation, pads=pads, out_spatial=out, **ep)
+    xf = _layout(x, fmt)
+    geometry = shapes.conv_geometry("conv", xf.shape, ksize, filters=f, strides=strides,
+                                    dilation=dilation, padding=pads, data_format=fmt)
+    y = _run(data, _engine.conv, xf, kernel, geometry, _as_epilogue(ep))
     assert y.dtype == dtype
     y = y if fmt == "channels_last" else np.moveaxis(y, 1, -1)
     np.testing.assert_allclose(y, expected, **_tol(dtype))
@@ -199,16 +205,18 @@ def test_depthwise_and_separable_match_loop_reference(geo, data):
     dk = rng.uniform(-1, 1, (*ksize, c, m)).astype(dtype)
     pk = rng.uniform(-1, 1, (*(1,) * rank, c * m, f)).astype(dtype)
     fmt = data.draw(st.sampled_from(["channels_last", "channels_first"]))
-    out = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, "test")
-    cfg = dict(data_format=fmt, strides=strides, dilation=dilation, pads=pads,
-               out_spatial=out)
+    xf = _layout(x, fmt)
+    cfg = dict(strides=strides, dilation=dilation, padding=pads, data_format=fmt,
+               depth_multiplier=m)
+    depthwise = shapes.conv_geometry("depthwise_conv", xf.shape, ksize, **cfg)
+    separable = shapes.conv_geometry("separable_conv", xf.shape, ksize, filters=f, **cfg)
     ep = _epilogue(data, rng, c * m, dtype)
-    y = _run(data, _engine.depthwise_conv, _layout(x, fmt), dk, **cfg, **ep)
+    y = _run(data, _engine.depthwise_conv, xf, dk, depthwise, _as_epilogue(ep))
     expected = _apply(ref.depthwise(x, dk, strides, pads, dilation), ep)
     y = y if fmt == "channels_last" else np.moveaxis(y, 1, -1)
     np.testing.assert_allclose(y, expected, **_tol(dtype))
     ep = _epilogue(data, rng, f, dtype)
-    y = _run(data, _engine.separable_conv, _layout(x, fmt), dk, pk, **cfg, **ep)
+    y = _run(data, _engine.separable_conv, xf, dk, pk, separable, _as_epilogue(ep))
     expected = _apply(ref.separable(x, dk, pk, strides, pads, dilation), ep)
     y = y if fmt == "channels_last" else np.moveaxis(y, 1, -1)
     np.testing.assert_allclose(y, expected, **_tol(dtype))
@@ -246,7 +254,7 @@ def test_medium_sizes_equal_the_generic_code(fmt):
     for op, xs, ks, cfg in cases:
         x = _layout(rng.uniform(-1, 1, xs).astype(np.float32), fmt)
         k = rng.uniform(-1, 1, ks).astype(np.float32)
-        expected = getattr(generic, op)(x, k, data_format=fmt, **cfg)
+        expected = ops.OPS[op].reference(x, k, data_format=fmt, **cfg)
         for isa in _isas():
             with _Isa(isa), threads.limit(2):
                 y = getattr(ops, op)(x, k, data_format=fmt, **cfg)

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from cthulhu import ops
 from cthulhu.devices.numpy_ import _common
-from cthulhu.ops import generic
 
 
 @pytest.fixture(params=[("1", "1"), ("2", "1"), ("1", "0"), ("2", "0")],
@@ -46,7 +45,7 @@ CONV_CASES = [
 def test_chunked_conv_equals_generic(tiny_chunks, xshape, kshape, cfg):
     x, k, b = _data(xshape, 1), _data(kshape, 2), _data(kshape[-1:], 3)
     y = ops.conv(x, k, bias=b, activation="relu", **cfg)
-    expected = np.maximum(generic.conv(x, k, **cfg) + b, 0)
+    expected = np.maximum(ops.CONV.reference(x, k, **cfg) + b, 0)
     np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -60,7 +59,7 @@ def test_chunked_conv_equals_generic(tiny_chunks, xshape, kshape, cfg):
 def test_chunked_conv_transpose_equals_generic(tiny_chunks, xshape, kshape, cfg):
     x, k, b = _data(xshape, 4), _data(kshape, 5), _data(kshape[-2:-1], 6)
     y = ops.conv_transpose(x, k, bias=b, **cfg)
-    expected = generic.conv_transpose(x, k, **cfg) + b
+    expected = ops.CONV_TRANSPOSE.reference(x, k, **cfg) + b
     np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -72,9 +71,9 @@ def test_chunked_depthwise_and_separable_equal_generic(tiny_chunks, multiplier, 
     dk = _data((3, 3, 5, multiplier), 8)
     pk = _data((1, 1, 5 * multiplier, 4), 9)
     y = ops.depthwise_conv(x, dk, **cfg)
-    np.testing.assert_allclose(y, generic.depthwise_conv(x, dk, **cfg), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y, ops.DEPTHWISE_CONV.reference(x, dk, **cfg), rtol=1e-10, atol=1e-10)
     y = ops.separable_conv(x, dk, pk, activation="relu", **cfg)
-    expected = np.maximum(generic.separable_conv(x, dk, pk, **cfg), 0)
+    expected = np.maximum(ops.SEPARABLE_CONV.reference(x, dk, pk, **cfg), 0)
     np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -86,7 +85,7 @@ def test_scratch_buffers_do_not_leak_between_calls():
     ops.conv(_data((2, 20, 9, 8), 12), _data((3, 3, 8, 8), 13), padding="same")
     ops.depthwise_conv(_data((2, 20, 9, 8), 14), _data((3, 3, 8, 1), 15), padding="same")
     np.testing.assert_array_equal(first, kept)
-    np.testing.assert_allclose(first, generic.conv(x1, k1, padding="same"), atol=1e-12)
+    np.testing.assert_allclose(first, ops.CONV.reference(x1, k1, padding="same"), atol=1e-12)
 
 
 @pytest.mark.parametrize("native", ["1", "0"])
@@ -147,7 +146,7 @@ def test_conv_transpose_explicit_pairs_equal_generic(pads):
     """Explicit pairs (as the Dask device passes for blocks): beyond the kernel, or cropping."""
     x, k = _data((2, 7, 6, 3), 20), _data((3, 2, 4, 3), 21)
     y = ops.conv_transpose(x, k, strides=(2, 1), padding=pads)
-    np.testing.assert_allclose(y, generic.conv_transpose(x, k, strides=(2, 1), padding=pads),
+    np.testing.assert_allclose(y, ops.CONV_TRANSPOSE.reference(x, k, strides=(2, 1), padding=pads),
                                rtol=1e-10, atol=1e-10)
 
 
@@ -209,7 +208,7 @@ def test_conv_per_tap_and_gather_paths_agree(monkeypatch):
     monkeypatch.setattr(numpy_conv, "_MIN_CHANNELS_PER_TAP", 10**6)
     gathered = ops.conv(x, k, padding="same", dilation=2)
     np.testing.assert_allclose(per_tap, gathered, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(per_tap, generic.conv(x, k, padding="same", dilation=2),
+    np.testing.assert_allclose(per_tap, ops.CONV.reference(x, k, padding="same", dilation=2),
                                rtol=1e-10, atol=1e-10)
 
 
@@ -252,14 +251,14 @@ def test_numpy_plugin_equals_generic_on_drawn_medium_cases(case, threads, native
         cfg = dict(strides=case["strides"], padding=case["padding"], dilation=case["dilation"],
                    data_format=case["fmt"])
         k = _data((*case["ksize"], c, case["filters"]), case["seed"] + 1)
-        np.testing.assert_allclose(ops.conv(x, k, **cfg), generic.conv(x, k, **cfg),
+        np.testing.assert_allclose(ops.conv(x, k, **cfg), ops.CONV.reference(x, k, **cfg),
                                    rtol=1e-9, atol=1e-9)
         kt = _data((*case["ksize"], case["filters"], c), case["seed"] + 2)
         np.testing.assert_allclose(ops.conv_transpose(x, kt, **cfg),
-                                   generic.conv_transpose(x, kt, **cfg), rtol=1e-9, atol=1e-9)
+                                   ops.CONV_TRANSPOSE.reference(x, kt, **cfg), rtol=1e-9, atol=1e-9)
         kd = _data((*case["ksize"], c, 2), case["seed"] + 3)
         np.testing.assert_allclose(ops.depthwise_conv(x, kd, **cfg),
-                                   generic.depthwise_conv(x, kd, **cfg), rtol=1e-9, atol=1e-9)
+                                   ops.DEPTHWISE_CONV.reference(x, kd, **cfg), rtol=1e-9, atol=1e-9)
     finally:
         _common.CHUNK_BYTES = saved[0]
         if saved_native is None:
@@ -278,4 +277,4 @@ def test_conv_transpose_col2im_path_equals_generic(tiny_chunks, pads):
     x, k = _data((2, 9, 8, 3), 50), _data((3, 2, 4, 3), 51)
     cfg = dict(strides=(2, 3), dilation=(2, 2), padding=pads)
     np.testing.assert_allclose(ops.conv_transpose(x, k, **cfg),
-                               generic.conv_transpose(x, k, **cfg), rtol=1e-10, atol=1e-10)
+                               ops.CONV_TRANSPOSE.reference(x, k, **cfg), rtol=1e-10, atol=1e-10)

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from cthulhu import ops
 from cthulhu.devices.numpy_ import _common, depthwise
-from cthulhu.ops import generic
 from tests.support import ops_reference as ref
 
 
@@ -126,8 +125,8 @@ def test_fused_depthwise_and_separable_equal_generic_on_medium_sizes(case, filte
     with _Knobs(*case["knobs"]):
         y = ops.depthwise_conv(x, kernel, **cfg)
         z = ops.separable_conv(x, kernel, pointwise, **cfg)
-    np.testing.assert_allclose(y, generic.depthwise_conv(x, kernel, **cfg), **_tol(case["dtype"]))
-    np.testing.assert_allclose(z, generic.separable_conv(x, kernel, pointwise, **cfg),
+    np.testing.assert_allclose(y, ops.DEPTHWISE_CONV.reference(x, kernel, **cfg), **_tol(case["dtype"]))
+    np.testing.assert_allclose(z, ops.SEPARABLE_CONV.reference(x, kernel, pointwise, **cfg),
                                **_tol(case["dtype"]))
 
 
@@ -139,7 +138,7 @@ def test_fused_depthwise_keeps_dtype_and_matches_torch_sized_case(dtype):
     kernel = rng.uniform(-1, 1, (3, 3, 64, 1)).astype(dtype)
     y = ops.depthwise_conv(x, kernel, padding="same")
     assert y.dtype == dtype
-    expected = generic.depthwise_conv(x.astype(np.float64), kernel.astype(np.float64),
+    expected = ops.DEPTHWISE_CONV.reference(x.astype(np.float64), kernel.astype(np.float64),
                                       padding="same")
     tol = 1e-2 if dtype == np.float16 else 1e-5
     np.testing.assert_allclose(y.astype(np.float64), expected, rtol=tol, atol=tol)
@@ -175,5 +174,5 @@ def test_blocked_depthwise_with_explicit_pairs_equals_generic(rank, data):
     with _Knobs(data.draw(st.sampled_from([64, 1 << 20])), 2048,
                 data.draw(st.sampled_from(["1", "2"])), data.draw(st.sampled_from(["0", "1"]))):
         y = ops.depthwise_conv(x, kernel, strides=strides, padding=pads)
-    np.testing.assert_allclose(y, generic.depthwise_conv(x, kernel, strides=strides,
+    np.testing.assert_allclose(y, ops.DEPTHWISE_CONV.reference(x, kernel, strides=strides,
                                                          padding=pads), rtol=1e-11, atol=1e-11)

@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 
 from cthulhu import devices, ops
 from cthulhu.devices.numpy_ import NumpyPlugin, _common, _engine, _native, _native_ops
-from cthulhu.ops import generic
 from tests.support import ops_reference as ref
 
 needs_compiler = pytest.mark.skipif(_native.compiler() is None,
@@ -165,10 +164,7 @@ def test_native_thin_conv_matches_loop_reference(win, data):
 
 
 def _pads(x, kernel, cfg):
-    from cthulhu.ops import _args
-
-    return _args.conv_pads(x.shape[1:-1], kernel.shape[:-2], cfg["strides"], cfg["dilation"],
-                           cfg["padding"], "test")
+    return ops.CONV.geometry(x, kernel, **cfg).pads
 
 
 @needs_compiler
@@ -188,10 +184,10 @@ def test_native_kernels_equal_generic_on_medium_sizes(native_runs, monkeypatch, 
         x = x if fmt == "channels_last" else np.moveaxis(x, -1, 1)
         cfg = dict(cfg, data_format=fmt)
         np.testing.assert_allclose(ops.depthwise_conv(x, k, **cfg),
-                                   generic.depthwise_conv(x, k, **cfg), rtol=1e-4, atol=1e-4)
+                                   ops.DEPTHWISE_CONV.reference(x, k, **cfg), rtol=1e-4, atol=1e-4)
         p = rng.uniform(-1, 1, (*(1,) * (x.ndim - 2), ks[-2] * ks[-1], 6)).astype(np.float32)
         np.testing.assert_allclose(ops.separable_conv(x, k, p, **cfg),
-                                   generic.separable_conv(x, k, p, **cfg), rtol=1e-4, atol=1e-4)
+                                   ops.SEPARABLE_CONV.reference(x, k, p, **cfg), rtol=1e-4, atol=1e-4)
     for xs, ks, cfg in [((1, 20, 21, 66, 1), (3, 3, 3, 1, 1), dict(padding="valid")),
                         ((2, 30, 41, 3), (3, 3, 3, 16), dict(padding="same")),
                         ((3, 200, 8), (5, 8, 6), dict(padding="causal", dilation=3))]:
@@ -199,7 +195,7 @@ def test_native_kernels_equal_generic_on_medium_sizes(native_runs, monkeypatch, 
         k = rng.uniform(-1, 1, ks).astype(np.float32)
         x = x if fmt == "channels_last" else np.moveaxis(x, -1, 1)
         cfg = dict(cfg, data_format=fmt)
-        np.testing.assert_allclose(ops.conv(x, k, **cfg), generic.conv(x, k, **cfg),
+        np.testing.assert_allclose(ops.conv(x, k, **cfg), ops.CONV.reference(x, k, **cfg),
                                    rtol=1e-4, atol=1e-4)
     assert native_runs.count("cthulhu_depthwise_conv") == 3
     assert native_runs.count("cthulhu_separable_conv") == 3
@@ -218,11 +214,11 @@ def test_native_conv_reads_strided_and_flipped_views(native_runs, filters):
     views = [big[:, :, ::-1, 1:, ::2], big[:, ::-1, 2:9, ::-2, 3:17]]
     for x in views:
         cfg = dict(padding="same", data_format="channels_first")
-        np.testing.assert_allclose(ops.conv(x, k, **cfg), generic.conv(x, k, **cfg),
+        np.testing.assert_allclose(ops.conv(x, k, **cfg), ops.CONV.reference(x, k, **cfg),
                                    rtol=1e-12, atol=1e-12)
         xl = np.moveaxis(x, 1, -1)                              # a channels_last view
         np.testing.assert_allclose(ops.conv(xl, k, padding="same"),
-                                   generic.conv(xl, k, padding="same"), rtol=1e-12, atol=1e-12)
+                                   ops.CONV.reference(xl, k, padding="same"), rtol=1e-12, atol=1e-12)
     name = "cthulhu_conv_thin" if filters <= _native_ops.THIN_MAX_FILTERS else "cthulhu_conv"
     assert native_runs == [name] * 4
 
@@ -247,7 +243,7 @@ def test_native_calls_from_two_threads_at_once(native_runs):
     rng = np.random.default_rng(3)
     xs = [rng.uniform(-1, 1, (1, 20, 22, 24, 2)) for _ in range(2)]
     k = rng.uniform(-1, 1, (3, 3, 3, 2, 3))
-    expected = [generic.conv(x, k, padding="same") for x in xs]
+    expected = [ops.CONV.reference(x, k, padding="same") for x in xs]
     results = [None, None]
     gate = threading.Barrier(2)
 
@@ -409,4 +405,4 @@ def test_depthwise_with_very_tall_kernels(native_runs):
     k = np.random.default_rng(5).uniform(-1, 1, (65, 1, 2, 1))
     y = ops.depthwise_conv(x, k)
     assert native_runs == ["cthulhu_depthwise_conv"]
-    np.testing.assert_allclose(y, generic.depthwise_conv(x, k), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, ops.DEPTHWISE_CONV.reference(x, k), rtol=1e-12, atol=1e-12)

@@ -7,7 +7,7 @@ import pytest
 
 MODULES = ["normalize", "lengths", "spatial", "nonspatial", "_arith", "errors", "layout", "checks",
            "catalog", "kinds.base", "kinds.axes", "kinds.merge", "spec", "chain", "graph",
-           "inverse", "parse"]
+           "inverse", "parse", "geometry"]
 
 
 @pytest.mark.parametrize("name", MODULES)

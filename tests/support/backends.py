@@ -146,13 +146,14 @@ def call_op(xp, op, x, *weights, **cfg):
 
 
 def call_generic(op, x, *weights, bias=None, activation=None, **cfg):
-    """The generic implementation of ``op`` called directly on NumPy arrays: (result, result).
+    """The generic implementation of ``op`` on the op's checked arguments
+    (``Op.reference``), on NumPy arrays: (result, result).
 
     Bias and activation are applied here as the op front-end applies them.
     """
-    from cthulhu.ops import generic
+    from cthulhu import ops
 
-    y = getattr(generic, op)(x, *weights, **cfg)
+    y = ops.OPS[op].reference(x, *weights, **cfg)
     if bias is not None:
         shape = [1] * y.ndim
         axis = -1 if cfg.get("data_format", "channels_last") == "channels_last" else 1

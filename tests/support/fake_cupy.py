@@ -59,7 +59,7 @@ def make(emulator) -> types.ModuleType:
     cp = types.ModuleType("cupy")
     cp.__version__ = "0.0-emulated"
     for attr in ("ndarray", "empty", "zeros", "ascontiguousarray", "matmul", "maximum",
-                 "asarray", "moveaxis", "float16", "float32", "float64", "uint16"):
+                 "asarray", "moveaxis", "transpose", "float16", "float32", "float64", "uint16"):
         setattr(cp, attr, getattr(np, attr))
     FakeRawModule.emulator = emulator
     cp.RawModule = FakeRawModule

@@ -47,15 +47,12 @@ class CupyPlugin(Plugin):
         return True, f"cupy {cupy.__version__}, {count} CUDA device(s)"
 
     def get(self, op: str):
-        if op == "to_numpy":
-            return _to_numpy
         if op not in _OPS:
             return None
         from cthulhu.devices.cupy_ import _ops
 
         return getattr(_ops, op)
 
-
-def _to_numpy(a):
-    """A CuPy array copied to host memory (``np.asarray`` refuses device arrays)."""
-    return a.get()
+    def to_numpy(self, x):
+        """A CuPy array copied to host memory (``np.asarray`` refuses device arrays)."""
+        return x.get()

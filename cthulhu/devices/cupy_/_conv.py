@@ -1,5 +1,6 @@
 """The CuPy kernels' entry points for convolutions and dense layers: a frozen
-geometry and an epilogue in (:mod:`._geometry`), a CuPy array out.
+:class:`cthulhu.shapes.ConvGeometry` and a :class:`cthulhu.devices.base.Epilogue` in, a
+CuPy array out.
 
 The path is chosen here, stated by :func:`compute_for`:
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from cthulhu import config
 from cthulhu.devices.cupy_ import _eltwise, _igemm, _launch, _loader
+from cthulhu.shapes.layout import channel_index
 
 #: float32_precision setting -> igemm computation for float32 inputs.
 FLOAT32_COMPUTE = {"float32": "strict", "tf32": "tf32", "bfloat16": "bf16"}
@@ -93,7 +95,7 @@ def gemm_weights(kernel, geometry, compute: str, cp_: int, fp: int):
     taps = 1
     for k in geometry.kernel_size:
         taps *= k
-    if geometry.kind == "conv_transpose":
+    if geometry.transposed:
         f, c = kernel.shape[-2:]
         m = kernel.reshape(taps, f, c)[::-1].transpose(0, 2, 1)
     else:
@@ -104,6 +106,13 @@ def gemm_weights(kernel, geometry, compute: str, cp_: int, fp: int):
     out = cp.zeros((taps, cp_, fp), dtype=store)
     out[:, :c, :f] = m
     return to_bf16(out) if compute == "bf16" else out
+
+
+def epilogue_flags(epilogue) -> int:
+    """CTHULHU_EPI_* bits of the per-channel arrays an epilogue holds."""
+    return ((epilogue.bias is not None) * _igemm.EPI_BIAS
+            | (epilogue.scale is not None) * _igemm.EPI_SCALE
+            | (epilogue.shift is not None) * _igemm.EPI_SHIFT)
 
 
 def _epilogue_arrays(cp, epilogue, dtype, count, like):
@@ -119,18 +128,18 @@ def igemm_fits(geometry, compute: str | None) -> bool:
         return False
     return _igemm.supported(compute=compute, channels=geometry.in_channels,
                             kernel=geometry.kernel_size, strides=geometry.strides,
-                            transposed=geometry.kind == "conv_transpose",
+                            transposed=geometry.transposed,
                             dilation=geometry.dilation)
 
 
 def conv_igemm(x, kernel, geometry, epilogue, compute: str, tile: str | None = None):
     """A (transposed) convolution through igemm.cu; ``x`` in ``geometry.data_format``."""
     cp = _cupy()
-    transposed = geometry.kind == "conv_transpose"
+    transposed = geometry.transposed
     f = geometry.out_channels
     out_dtype = cp.float16 if compute == "f16" else cp.float32
-    if geometry.data_format == "channels_first":
-        x = cp.moveaxis(x, 1, -1)  # the kernel reads channels_last; it writes either
+    if geometry.channels_first:
+        x = cp.transpose(x, geometry.to_channels_last)  # read channels_last, written either
     x = cp.ascontiguousarray(x, dtype=cp.float16 if compute == "f16" else cp.float32)
     if address(x) % 16:
         x = x.copy()  # a view starting inside its buffer: cp.async needs 16-byte sources
@@ -142,14 +151,11 @@ def conv_igemm(x, kernel, geometry, epilogue, compute: str, tile: str | None = N
         batch=geometry.batch, channels=geometry.in_channels, filters=f,
         in_spatial=geometry.in_spatial, out_spatial=geometry.out_spatial,
         kernel=geometry.kernel_size, strides=geometry.strides, dilation=geometry.dilation,
-        pads_lo=geometry.pads_lo, flags=epilogue.flags, activation=epilogue.act,
-        alpha=epilogue.alpha, sm_count=sm_count, smem_per_sm=smem, tile=tile)
+        pads_lo=geometry.pads_lo, flags=epilogue_flags(epilogue),
+        activation=epilogue.activation, alpha=epilogue.alpha, sm_count=sm_count,
+        smem_per_sm=smem, tile=tile)
     w = gemm_weights(kernel, geometry, compute, launch.args[5], launch.args[10])
-    if geometry.data_format == "channels_last":
-        shape = (geometry.batch, *geometry.out_spatial, f)
-    else:
-        shape = (geometry.batch, f, *geometry.out_spatial)
-    y = cp.empty(shape, dtype=out_dtype)
+    y = cp.empty(geometry.out_shape, dtype=out_dtype)
     bias, scale, shift = _epilogue_arrays(cp, epilogue, out_dtype, f, y)
     run("igemm.cu", launch, (x, w, bias, scale, shift, y))
     return y
@@ -160,11 +166,12 @@ def apply_epilogue(y, epilogue, data_format):
     if epilogue.empty or y.size == 0:
         return y
     cp = _cupy()
-    channels = y.shape[-1] if data_format == "channels_last" else y.shape[1]
+    channels = y.shape[channel_index(y.ndim, data_format)]
     dtype = dtype_name(y)
     launch = _eltwise.epilogue_launch(layout=data_format, dtype=dtype, size=y.size,
-                                      batch=y.shape[0], channels=channels, flags=epilogue.flags,
-                                      activation=epilogue.act, alpha=epilogue.alpha,
+                                      batch=y.shape[0], channels=channels,
+                                      flags=epilogue_flags(epilogue),
+                                      activation=epilogue.activation, alpha=epilogue.alpha,
                                       aligned=address(y) % 16 == 0)
     arrays = _epilogue_arrays(cp, epilogue, y.dtype, channels, y)
     run("eltwise.cu", launch, (y, *arrays, y))

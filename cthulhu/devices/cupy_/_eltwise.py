@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 
-from cthulhu.devices.cupy_._launch import ACTIVATIONS, CTYPES, Launch, ceildiv, row_grid
+from cthulhu.devices.cupy_._launch import ACTIVATIONS, CTYPES, Launch, row_grid
+from cthulhu.shapes import ceildiv
+from cthulhu.shapes.layout import is_channels_last
 
 THREADS = 256
 #: Vectors per thread a grid aims at (several accesses in flight per thread).
@@ -39,7 +41,7 @@ def epilogue_launch(*, layout: str, dtype: str, size: int, batch: int, channels:
     ``(planes, c, inner, flags, act, alpha)``."""
     ctype = CTYPES[dtype]
     act = ACTIVATIONS[activation]
-    if layout == "channels_last":
+    if is_channels_last(layout):
         vec = vector_width(channels, size, aligned and dtype != "float64")
         groups = size // vec
         blocks = strided_blocks(groups, vec, channels)

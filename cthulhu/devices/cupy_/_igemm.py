@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cthulhu.devices.cupy_._launch import ACTIVATIONS, INT_MAX, Launch, as_3d, ceildiv
+from cthulhu.devices.cupy_._launch import ACTIVATIONS, INT_MAX, Launch, as_3d
+from cthulhu.shapes import ceildiv
+from cthulhu.shapes.layout import is_channels_last
 
 #: computation -> (storage C++ type, output C++ type, tensor cores?)
 COMPUTES = {
@@ -168,7 +170,7 @@ def launch(*, compute: str, transposed: bool, out_layout: str, batch: int, chann
         block=(t.threads, 1, 1),
         args=(batch, d, h, w, channels, cp_, od, oh, ow, filters, fp, kd, kh, kw, sd, sh, sw,
               dd, dh, dw, pd, ph, pw, int(bool(transposed)),
-              int(out_layout == "channels_last"), int(flags), ACTIVATIONS[activation],
+              int(is_channels_last(out_layout)), int(flags), ACTIVATIONS[activation],
               float(alpha)),
         shared_bytes=t.shared_bytes(ITEMSIZE[compute]),
     )

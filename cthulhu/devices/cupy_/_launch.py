@@ -6,13 +6,17 @@ and the integer arguments in the order the kernel declares them. Keeping it free
 of CuPy lets the test suite check it without a GPU, and lets the CPU emulation
 harness launch the very same kernels over the very same grids.
 
-Sizes come from :mod:`cthulhu.shapes` in the caller; nothing here derives an
-output length.
+Sizes come from :mod:`cthulhu.shapes` in the caller (the op's geometry); nothing
+here derives an output length, and data formats are read through
+:mod:`cthulhu.shapes.layout`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cthulhu.shapes import ceildiv
+from cthulhu.shapes.layout import is_channels_last
 
 #: ``activation`` argument -> the kernels' code (CTHULHU_ACT_* in cthulhu_common.cuh).
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "relu6": 2, "leaky_relu": 3, "sigmoid": 4,
@@ -101,10 +105,6 @@ class Launch:
     args: tuple[int | float, ...]
     shared_bytes: int = 0  # static shared memory (informative) or, for igemm.cu, dynamic
     wide: tuple[int, ...] = ()  # indexes of args the kernel declares ``long long``
-
-
-def ceildiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def choose_tile(positions: int, filters: int, dtype: str = "float32",
@@ -266,7 +266,7 @@ def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, mult
     cm = channels * multiplier
     _check_int("output image size", od * oh * ow * cm)
     _check_int("input image size", d * h * w * channels)
-    if layout == "channels_last":
+    if is_channels_last(layout):
         grid, block = row_grid(batch * od * oh, ow * cm)
     else:
         grid, block = row_grid(batch * cm * od, oh * ow)
@@ -291,7 +291,7 @@ def upsample_launch(*, interpolation: str, layout: str, dtype: str, batch: int,
     for n in out_spatial:
         image *= int(n)
     _check_int("output image size", image)
-    cl = layout == "channels_last"
+    cl = is_channels_last(layout)
     if interpolation == "nearest":
         d, h, w = as_3d(in_spatial, 1)
         fd, fh, fw = as_3d(factors, 1)

@@ -8,7 +8,8 @@ positions; grid x over blocks of x positions, grid y over rows (grid-stride). Po
 
 from __future__ import annotations
 
-from cthulhu.devices.cupy_._launch import ACTIVATIONS, CTYPES, INT_MAX, Launch, as_3d, ceildiv
+from cthulhu.devices.cupy_._launch import ACTIVATIONS, CTYPES, INT_MAX, Launch, as_3d
+from cthulhu.shapes import ceildiv
 
 THREADS = 256
 MAX_ROWS = 65535  # CUDA's grid y limit; the kernels loop over further rows

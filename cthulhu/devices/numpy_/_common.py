@@ -6,6 +6,7 @@ import math
 import os
 import sys
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,16 +29,14 @@ def compute_dtype(dtype):
     return dtype
 
 
-def to_last(x, fmt):
-    if fmt == "channels_last":
-        return x
-    return np.moveaxis(x, 1, -1)
+def to_last(x, geometry):
+    """``x`` (in ``geometry``'s data format) as a channels_last view."""
+    return np.transpose(x, geometry.to_channels_last) if geometry.channels_first else x
 
 
-def from_last(y, fmt):
-    if fmt == "channels_last":
-        return y
-    return np.moveaxis(y, -1, 1)
+def from_last(y, geometry):
+    """A channels_last result in ``geometry``'s data format (a view)."""
+    return np.transpose(y, geometry.from_channels_last) if geometry.channels_first else y
 
 
 def padded(x, pads, dtype):
@@ -79,21 +78,57 @@ def scratch(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
-def epilogue(block, bias, relu):
-    """Bias and ReLU in place on a block of output rows ``(..., F)`` (still in cache)."""
-    if bias is not None:
-        block += bias
-    if relu:
+#: The epilogue parts and activations the NumPy paths apply themselves (``fuses``).
+FUSED_PARTS = ("bias", "scale", "shift", "activation")
+FUSED_ACTIVATIONS = ("relu", "relu6")
+
+
+class Tail(NamedTuple):
+    """An op's :class:`~cthulhu.devices.base.Epilogue` as arrays of the compute dtype,
+    applied in place to blocks of output rows by :func:`epilogue`."""
+
+    bias: object = None
+    scale: object = None
+    shift: object = None
+    activation: str | None = None
+
+    @property
+    def bias_relu_only(self) -> bool:
+        """Nothing but a bias and a ReLU (what the few-channel kernel fuses)."""
+        return self.scale is None and self.shift is None and self.activation != "relu6"
+
+
+def _cast(a, ctype):
+    return None if a is None else np.asarray(a, dtype=ctype)
+
+
+def tail(ep, ctype) -> Tail:
+    """``ep`` (an Epilogue of the parts this plugin fuses) in the compute dtype ``ctype``."""
+    return Tail(_cast(ep.bias, ctype), _cast(ep.scale, ctype), _cast(ep.shift, ctype),
+                ep.activation)
+
+
+NO_TAIL = Tail()
+
+
+def apply_tail(block, t):
+    """The epilogue ``t`` (a :class:`Tail`) in place on a block of output rows ``(..., F)``
+    (still in cache): bias, scale, shift, then ReLU or ReLU6."""
+    if t.bias is not None:
+        block += t.bias
+    if t.scale is not None:
+        block *= t.scale
+    if t.shift is not None:
+        block += t.shift
+    if t.activation == "relu":
         np.maximum(block, 0, out=block)
+    elif t.activation == "relu6":
+        np.clip(block, 0, 6, out=block)
 
 
-def cast_bias(bias, ctype):
-    return None if bias is None else np.asarray(bias, dtype=ctype)
-
-
-def finish(y, bias, activation, out_dtype):
-    """Bias and activation in place on a compute-dtype result, then the output dtype."""
-    epilogue(y, cast_bias(bias, y.dtype), activation == "relu")
+def finish(y, t, out_dtype):
+    """The epilogue ``t`` in place on a compute-dtype result, then the output dtype."""
+    apply_tail(y, t)
     if y.dtype != out_dtype:
         y = y.astype(out_dtype)
     return y

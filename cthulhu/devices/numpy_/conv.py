@@ -31,18 +31,19 @@ import numpy as np
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _engine, _gemm, _native_ops, _threads
 from cthulhu.devices.numpy_._common import (
+    FUSED_ACTIVATIONS,
+    FUSED_PARTS,
+    apply_tail,
     balanced_rows,
-    cast_bias,
     chunk_rows,
     compute_dtype,
-    epilogue,
     from_last,
     output,
     padded,
     scratch,
+    tail,
     to_last,
 )
-from cthulhu.ops import _args
 
 # Below this many columns the im2col GEMM is too thin: gather the last axis too.
 _MIN_GEMM_DEPTH = 64
@@ -80,7 +81,7 @@ def _crop_rows(y, n, spatial, out_sizes):
     return y[(slice(None), *(slice(0, m) for m in out_sizes), slice(None))]
 
 
-def _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
+def _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, ep, ctype):
     """Stride-1 convolution, one BLAS GEMM per tap accumulating in place (beta = 1).
 
     Each tap reads a row-shifted view of the padded rows: nothing is copied.
@@ -105,21 +106,21 @@ def _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
     def work(r0):
         mm = min(m, needed - r0)
         taps(r0, mm)
-        epilogue(y[r0:r0 + mm], bias, relu)
+        apply_tail(y[r0:r0 + mm], ep)
 
     with _threads.single_threaded_blas():
         _threads.run_chunks(work, range(0, needed, m))
     return _crop_rows(y, n, spatial, out_sizes)
 
 
-def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
+def _conv_flat(xpad, kernel, dilation, out_sizes, ep, ctype):
     """Stride-1 convolution of a padded channels_last array by row-shifted GEMMs."""
     n, *spatial, c = xpad.shape
     least = _MIN_CHANNELS_PER_TAP
     if len(spatial) >= 3 and kernel.shape[-1] < _MIN_FILTERS_PER_TAP_3D:
         least = max(least, _MIN_CHANNELS_PER_TAP_3D)
     if c >= least and _gemm.available(ctype):
-        return _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, bias, relu, ctype)
+        return _conv_flat_per_tap(xpad, kernel, dilation, out_sizes, ep, ctype)
     ksize = kernel.shape[:-2]
     f = kernel.shape[-1]
     rows = xpad.reshape(-1, c)
@@ -160,7 +161,7 @@ def _conv_flat(xpad, kernel, dilation, out_sizes, bias, relu, ctype):
             for sh, kmat in zip(shifts[1:], kmats[1:], strict=False):
                 np.matmul(cols[sh:sh + mm], kmat, out=tmp)
                 block += tmp
-        epilogue(block, bias, relu)
+        apply_tail(block, ep)
 
     with _threads.single_threaded_blas():
         _threads.run_chunks(work, range(0, needed, m))
@@ -185,7 +186,7 @@ def _unit_chunks(n, out_sizes, per_row_bytes):
             for a in range(0, out_sizes[0], step)]
 
 
-def _conv_im2col(xpad, kernel, strides, dilation, out_sizes, bias, relu, ctype):
+def _conv_im2col(xpad, kernel, strides, dilation, out_sizes, ep, ctype):
     """Convolution by explicit im2col of the outputs' windows, chunk by chunk."""
     n = xpad.shape[0]
     ksize = kernel.shape[:-2]
@@ -202,36 +203,34 @@ def _conv_im2col(xpad, kernel, strides, dilation, out_sizes, bias, relu, ctype):
         np.copyto(cols, part)
         block = y[b, a0:a1].reshape(-1, f)
         np.matmul(cols.reshape(-1, width), kmat, out=block)
-        epilogue(block, bias, relu)
+        apply_tail(block, ep)
 
     with _threads.single_threaded_blas():
         _threads.run_chunks(work, _unit_chunks(n, out_sizes, width * ctype.itemsize))
     return y
 
 
-@fuses("bias", "activation")
-def conv(x, kernel, *, strides, padding, dilation, data_format, bias=None, activation=None):
+@fuses(*FUSED_PARTS, activations=FUSED_ACTIVATIONS)
+def conv(x, kernel, *, geometry, epilogue):
+    """Direct convolution of ``geometry`` (the plugin contract of :mod:`cthulhu.devices.base`)."""
     ctype = compute_dtype(x.dtype)
     if ctype is None:
         return NotImplemented
-    ksize = kernel.shape[:-2]
-    xl = to_last(x, data_format)
-    spatial = xl.shape[1:-1]
-    pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, "ops.conv")
-    out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, "ops.conv")
-    b = cast_bias(bias, ctype)
-    relu = activation == "relu"
-    y = _native_ops.conv_thin(xl, kernel, strides, dilation, pads, out_sizes, ctype, b, relu)
-    if y is not None:
-        return from_last(y.astype(x.dtype, copy=False), data_format)
-    y = _engine.conv(x, kernel, data_format=data_format, strides=strides, dilation=dilation,
-                     pads=pads, out_spatial=out_sizes, bias=b, activation=activation)
+    g = geometry
+    ep = tail(epilogue, ctype)
+    xl = to_last(x, g)
+    if ep.bias_relu_only:
+        y = _native_ops.conv_thin(xl, kernel, g.strides, g.dilation, g.pads, g.out_spatial,
+                                  ctype, ep.bias, ep.activation == "relu")
+        if y is not None:
+            return from_last(y.astype(x.dtype, copy=False), g)
+    y = _engine.conv(x, kernel, g, ep)
     if y is not None:
         return y
-    xpad = padded(xl, pads, ctype)
+    xpad = padded(xl, g.pads, ctype)
     kernel = np.asarray(kernel, dtype=ctype)
-    if all(s == 1 for s in strides) and _flat_useful(xpad.shape[1:-1], out_sizes):
-        y = _conv_flat(xpad, kernel, dilation, out_sizes, b, relu, ctype)
+    if all(s == 1 for s in g.strides) and _flat_useful(xpad.shape[1:-1], g.out_spatial):
+        y = _conv_flat(xpad, kernel, g.dilation, g.out_spatial, ep, ctype)
     else:
-        y = _conv_im2col(xpad, kernel, strides, dilation, out_sizes, b, relu, ctype)
-    return from_last(y.astype(x.dtype, copy=False), data_format)
+        y = _conv_im2col(xpad, kernel, g.strides, g.dilation, g.out_spatial, ep, ctype)
+    return from_last(y.astype(x.dtype, copy=False), g)

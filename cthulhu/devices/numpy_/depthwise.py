@@ -25,15 +25,17 @@ import numpy as np
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _blocked, _engine, _threads
 from cthulhu.devices.numpy_._common import (
+    FUSED_ACTIVATIONS,
+    FUSED_PARTS,
+    apply_tail,
     balanced_rows,
-    cast_bias,
     chunk_rows,
     compute_dtype,
-    epilogue,
     from_last,
     output,
     padded,
     scratch,
+    tail,
     to_last,
 )
 from cthulhu.devices.numpy_.conv import (
@@ -43,7 +45,6 @@ from cthulhu.devices.numpy_.conv import (
     _taps,
     _unit_chunks,
 )
-from cthulhu.ops import _args
 
 # Bytes of output rows per chunk of the blocked path (its padded input block is about
 # as big): both stay in L2.
@@ -193,20 +194,15 @@ def _depthwise_strided(xpad, kernel, strides, dilation, out_sizes, ctype):
     return y
 
 
-def _prepare(x, kernel, strides, padding, dilation, data_format, op):
-    """``(ctype, xl, pads, out_sizes, path)``; ``path`` is ``"blocked"`` (multiplier 1,
-    2D/3D), ``"flat"`` (stride 1 over the whole padded input) or ``"strided"``."""
+def _prepare(x, kernel, g):
+    """``(ctype, xl, path)``; ``path`` is ``"blocked"`` (multiplier 1, 2D/3D), ``"flat"``
+    (stride 1 over the whole padded input) or ``"strided"``."""
     ctype = compute_dtype(x.dtype)
-    ksize = kernel.shape[:-2]
-    xl = to_last(x, data_format)
-    spatial = xl.shape[1:-1]
-    pads = _args.conv_pads(spatial, ksize, strides, dilation, padding, op)
-    out_sizes = _args.conv_out_sizes(spatial, ksize, strides, dilation, pads, op)
-    if kernel.shape[-1] == 1 and len(ksize) >= 2:
-        return ctype, xl, pads, out_sizes, "blocked"
-    padded_sizes = [n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True)]
-    flat = all(s == 1 for s in strides) and _flat_useful(padded_sizes, out_sizes)
-    return ctype, xl, pads, out_sizes, "flat" if flat else "strided"
+    xl = to_last(x, g)
+    if kernel.shape[-1] == 1 and g.rank >= 2:
+        return ctype, xl, "blocked"
+    flat = all(s == 1 for s in g.strides) and _flat_useful(g.padded_spatial, g.out_spatial)
+    return ctype, xl, "flat" if flat else "strided"
 
 
 def _blocked_chunks(n, out_sizes, c, ctype):
@@ -218,55 +214,52 @@ def _blocked_chunks(n, out_sizes, c, ctype):
             for a in range(0, out_sizes[0], step)]
 
 
-@fuses("bias", "activation")
-def depthwise_conv(x, kernel, *, strides, padding, dilation, data_format, bias=None,
-                   activation=None):
+@fuses(*FUSED_PARTS, activations=FUSED_ACTIVATIONS)
+def depthwise_conv(x, kernel, *, geometry, epilogue):
+    """Depthwise convolution of ``geometry`` (the plugin contract of
+    :mod:`cthulhu.devices.base`)."""
     if compute_dtype(x.dtype) is None:
         return NotImplemented
-    ctype, xl, pads, out_sizes, path = _prepare(x, kernel, strides, padding, dilation,
-                                                data_format, "ops.depthwise_conv")
-    b, relu = cast_bias(bias, ctype), activation == "relu"
-    n, width = xl.shape[0], kernel.shape[-2] * kernel.shape[-1]
-    y = _engine.depthwise_conv(x, kernel, data_format=data_format, strides=strides,
-                               dilation=dilation, pads=pads, out_spatial=out_sizes, bias=b,
-                               activation=activation)
+    g = geometry
+    ctype, xl, path = _prepare(x, kernel, g)
+    ep = tail(epilogue, ctype)
+    n, width, out_sizes = g.batch, g.mid_channels, g.out_spatial
+    y = _engine.depthwise_conv(x, kernel, g, ep)
     if y is not None:
         return y
     if path == "blocked":
         y = output((n, *out_sizes, width), ctype)
         work = _blocked.depthwise_blocks(
-            xl, kernel, strides, dilation, pads, out_sizes, ctype,
+            xl, kernel, g.strides, g.dilation, g.pads, out_sizes, ctype,
             lambda chunk: y[chunk[0], chunk[1]:chunk[2]],
-            lambda chunk, rows: epilogue(rows, b, relu))
+            lambda chunk, rows: apply_tail(rows, ep))
         _threads.run_chunks(work, _blocked_chunks(n, out_sizes, width, ctype))
     elif path == "flat":
-        xpad = padded(xl, pads, ctype)
+        xpad = padded(xl, g.pads, ctype)
         y = output((xpad[..., 0].size, width), ctype)
-        _depthwise_flat(xpad, kernel, dilation, ctype, lambda r0, mm: y[r0:r0 + mm],
-                        lambda r0, block: epilogue(block, b, relu))
+        _depthwise_flat(xpad, kernel, g.dilation, ctype, lambda r0, mm: y[r0:r0 + mm],
+                        lambda r0, block: apply_tail(block, ep))
         y = _crop_rows(y, xpad.shape[0], xpad.shape[1:-1], out_sizes)
     else:
-        y = _depthwise_strided(padded(xl, pads, ctype), kernel, strides, dilation, out_sizes,
-                               ctype)
-        epilogue(y, b, relu)
-    return from_last(y.astype(x.dtype, copy=False), data_format)
+        y = _depthwise_strided(padded(xl, g.pads, ctype), kernel, g.strides, g.dilation,
+                               out_sizes, ctype)
+        apply_tail(y, ep)
+    return from_last(y.astype(x.dtype, copy=False), g)
 
 
-@fuses("bias", "activation")
-def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, dilation,
-                   data_format, bias=None, activation=None):
+@fuses(*FUSED_PARTS, activations=FUSED_ACTIVATIONS)
+def separable_conv(x, depthwise_kernel, pointwise_kernel, *, geometry, epilogue):
+    """Separable convolution of ``geometry`` (the plugin contract of
+    :mod:`cthulhu.devices.base`)."""
     if compute_dtype(x.dtype) is None:
         return NotImplemented
-    ctype, xl, pads, out_sizes, path = _prepare(x, depthwise_kernel, strides, padding,
-                                                dilation, data_format, "ops.separable_conv")
-    b, relu = cast_bias(bias, ctype), activation == "relu"
-    pw = np.ascontiguousarray(pointwise_kernel, dtype=ctype)
-    pw = pw.reshape(pw.shape[-2], pw.shape[-1])
-    f = pw.shape[1]
-    n, width = xl.shape[0], depthwise_kernel.shape[-2] * depthwise_kernel.shape[-1]
-    y = _engine.separable_conv(x, depthwise_kernel, pw, data_format=data_format,
-                               strides=strides, dilation=dilation, pads=pads,
-                               out_spatial=out_sizes, bias=b, activation=activation)
+    g = geometry
+    ctype, xl, path = _prepare(x, depthwise_kernel, g)
+    ep = tail(epilogue, ctype)
+    width, f, out_sizes = g.mid_channels, g.out_channels, g.out_spatial
+    pw = np.ascontiguousarray(pointwise_kernel, dtype=ctype).reshape(width, f)
+    n = g.batch
+    y = _engine.separable_conv(x, depthwise_kernel, pw, g, ep)
     if y is not None:
         return y
     with _threads.single_threaded_blas():
@@ -276,29 +269,29 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides, padding, d
             def pointwise_rows(chunk, rows):
                 out = y[chunk[0], chunk[1]:chunk[2]].reshape(-1, f)
                 np.matmul(rows.reshape(-1, width), pw, out=out)
-                epilogue(out, b, relu)
+                apply_tail(out, ep)
 
             work = _blocked.depthwise_blocks(
-                xl, depthwise_kernel, strides, dilation, pads, out_sizes, ctype,
+                xl, depthwise_kernel, g.strides, g.dilation, g.pads, out_sizes, ctype,
                 lambda chunk: scratch("dw_out", (chunk[2] - chunk[1], *out_sizes[1:], width),
                                       ctype),
                 pointwise_rows)
             _threads.run_chunks(work, _blocked_chunks(n, out_sizes, max(width, f), ctype))
         elif path == "flat":
-            xpad = padded(xl, pads, ctype)
+            xpad = padded(xl, g.pads, ctype)
             y = output((xpad[..., 0].size, f), ctype)
 
             def pointwise(r0, block):
                 out = y[r0:r0 + block.shape[0]]
                 np.matmul(block, pw, out=out)
-                epilogue(out, b, relu)
+                apply_tail(out, ep)
 
-            _depthwise_flat(xpad, depthwise_kernel, dilation, ctype,
+            _depthwise_flat(xpad, depthwise_kernel, g.dilation, ctype,
                             lambda r0, mm: scratch("dw_out", (mm, width), ctype), pointwise)
             y = _crop_rows(y, xpad.shape[0], xpad.shape[1:-1], out_sizes)
         else:
-            mid = _depthwise_strided(padded(xl, pads, ctype), depthwise_kernel, strides,
-                                     dilation, out_sizes, ctype)
+            mid = _depthwise_strided(padded(xl, g.pads, ctype), depthwise_kernel, g.strides,
+                                     g.dilation, out_sizes, ctype)
             y = np.matmul(mid.reshape(-1, mid.shape[-1]), pw).reshape(*mid.shape[:-1], f)
-            epilogue(y, b, relu)
-    return from_last(y.astype(x.dtype, copy=False), data_format)
+            apply_tail(y, ep)
+    return from_last(y.astype(x.dtype, copy=False), g)

@@ -9,7 +9,16 @@ import numpy as np
 
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _threads
-from cthulhu.devices.numpy_._common import compute_dtype, finish, from_last, output, to_last
+from cthulhu.devices.numpy_._common import (
+    FUSED_ACTIVATIONS,
+    FUSED_PARTS,
+    compute_dtype,
+    finish,
+    from_last,
+    output,
+    tail,
+    to_last,
+)
 from cthulhu.devices.numpy_.threads import override
 
 
@@ -26,19 +35,23 @@ def _blas_guard():
 _FLOAT16 = np.dtype(np.float16)
 
 
-@fuses("bias", "activation")
-def matmul(x, kernel, *, bias=None, activation=None):
+@fuses(*FUSED_PARTS, activations=FUSED_ACTIVATIONS)
+def matmul(x, kernel, *, geometry, epilogue):
+    """``x @ kernel`` (the plugin contract of :mod:`cthulhu.devices.base`)."""
     # batch-1 dense layers spend microseconds here: no dtype construction, no context
     # manager on the common path (builtin dtypes are singletons)
     if x.dtype is _FLOAT16:
         with _blas_guard():
             y = np.matmul(x.astype(np.float32), kernel.astype(np.float32))
-        return finish(y, bias, activation, x.dtype)
+        return finish(y, tail(epilogue, y.dtype), x.dtype)
     if override() is None:        # the common case (no limit): no guard to enter
         y = np.matmul(x, kernel)
     else:
         with _blas_guard():
             y = np.matmul(x, kernel)
+    bias, scale, shift, activation, _ = epilogue
+    if scale is not None or shift is not None or activation == "relu6":
+        return finish(y, tail(epilogue, y.dtype), y.dtype)
     if bias is not None:
         y += bias
     if activation == "relu":
@@ -89,11 +102,10 @@ def _bilinear_axis(x, axis, factor, ctype):
     return y
 
 
-def _bilinear(xl, size, ctype):
+def _bilinear(xl, size, out_spatial, ctype):
     """Separable bilinear up-sampling of a channels_last array, one batch item per chunk."""
     n = xl.shape[0]
-    spatial = [s * f for s, f in zip(xl.shape[1:-1], size, strict=True)]
-    y = output((n, *spatial, xl.shape[-1]), ctype)
+    y = output((n, *out_spatial, xl.shape[-1]), ctype)
 
     def work(b):
         part = np.asarray(xl[b:b + 1], dtype=ctype)
@@ -106,14 +118,16 @@ def _bilinear(xl, size, ctype):
     return y
 
 
-def upsample(x, *, size, interpolation, data_format):
-    xl = to_last(x, data_format)
-    if interpolation == "bilinear":
-        y = _bilinear(xl, size, compute_dtype(x.dtype))
-        return from_last(y.astype(x.dtype, copy=False), data_format)
+def upsample(x, *, geometry, epilogue):
+    """Up-sampling of ``geometry`` (the plugin contract of :mod:`cthulhu.devices.base`)."""
+    g = geometry
+    xl = to_last(x, g)
+    if g.interpolation == "bilinear":
+        y = _bilinear(xl, g.size, g.out_spatial, compute_dtype(x.dtype))
+        return from_last(y.astype(x.dtype, copy=False), g)
     # nearest: one broadcast copy with a new length-`factor` axis after each spatial axis
     n, *spatial, c = xl.shape
     expanded = xl.reshape(n, *[v for s in spatial for v in (s, 1)], c)
-    target = (n, *[v for s, f in zip(spatial, size, strict=False) for v in (s, f)], c)
-    y = np.broadcast_to(expanded, target).reshape(n, *[s * f for s, f in zip(spatial, size, strict=False)], c)
-    return from_last(y, data_format)
+    target = (n, *[v for s, f in zip(spatial, g.size, strict=True) for v in (s, f)], c)
+    y = np.broadcast_to(expanded, target).reshape(n, *g.out_spatial, c)
+    return from_last(y, g)

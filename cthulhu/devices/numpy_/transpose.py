@@ -27,18 +27,20 @@ import numpy as np
 from cthulhu.devices.base import fuses
 from cthulhu.devices.numpy_ import _engine, _threads
 from cthulhu.devices.numpy_._common import (
-    cast_bias,
+    FUSED_ACTIVATIONS,
+    FUSED_PARTS,
+    apply_tail,
     chunk_rows,
     compute_dtype,
-    epilogue,
     finish,
     from_last,
     output,
     scratch,
+    tail,
     to_last,
 )
 from cthulhu.devices.numpy_.conv import _taps, conv
-from cthulhu.ops import _args
+from cthulhu.shapes import ConvGeometry
 
 
 def _scatter_range(n, stride, offset, length, lo=0):
@@ -68,7 +70,7 @@ def _phase_axis(n, k, s, lo, length):
         yield r, t0, taps, e - taps + 1, count
 
 
-def _phases(x, kernel, strides, pads, out_sizes, ctype, bias, activation):
+def _phases(x, kernel, strides, pads, out_sizes, ctype, epi):
     """Transposed convolution (dilation 1) as ``prod(strides)`` stride-1 convolutions.
 
     Each phase writes a disjoint strided slice of the output, through the fast
@@ -85,7 +87,7 @@ def _phases(x, kernel, strides, pads, out_sizes, ctype, bias, activation):
               if all(count > 0 for *_, count in combo)]
 
     def work(combo):
-        _phase(x, kernel, y, combo, strides, spatial, bias, activation)
+        _phase(x, kernel, y, combo, strides, spatial, epi)
 
     # With at least two phases per worker the phases themselves run on the pool (each
     # phase's convolution then runs its chunks in its worker): the padding copy and the
@@ -104,8 +106,9 @@ def _phases(x, kernel, strides, pads, out_sizes, ctype, bias, activation):
     return y
 
 
-def _phase(x, kernel, y, combo, strides, spatial, bias, activation):
-    """Write one sub-pixel phase ``combo`` of :func:`_phases` to its slice of ``y``."""
+def _phase(x, kernel, y, combo, strides, spatial, epi):
+    """Write one sub-pixel phase ``combo`` of :func:`_phases` to its slice of ``y``
+    (``epi``: the op's epilogue, an Epilogue)."""
     rank = len(spatial)
     dst = (slice(None), *(slice(r, r + (count - 1) * s + 1, s)
                           for (r, _, _, _, count), s in zip(combo, strides, strict=True)),
@@ -113,7 +116,7 @@ def _phase(x, kernel, y, combo, strides, spatial, bias, activation):
     if any(taps == 0 for _, _, taps, _, _ in combo):
         # no tap reaches these outputs: only the bias (and activation) remain
         y[dst] = 0
-        epilogue(y[dst], bias, activation == "relu")
+        apply_tail(y[dst], tail(epi, y.dtype))
         return
     index = tuple(slice(t0, t0 + (taps - 1) * s + 1, s)
                   for (_, t0, taps, _, _), s in zip(combo, strides, strict=True))
@@ -121,42 +124,43 @@ def _phase(x, kernel, y, combo, strides, spatial, bias, activation):
     sub = np.swapaxes(sub, -1, -2)                        # (*U, C, F)
     phase_pads = tuple((-a, count + taps - 1 - spatial[ax] + a)
                        for ax, (_, _, taps, a, count) in enumerate(combo))
-    y[dst] = conv(x, sub, strides=(1,) * rank, padding=phase_pads, dilation=(1,) * rank,
-                  data_format="channels_last", bias=bias, activation=activation)
+    # the phase's own stride-1 convolution: its pads give exactly `count` outputs per axis
+    ones = (1,) * rank
+    phase = ConvGeometry(kind="conv", rank=rank, data_format="channels_last",
+                         batch=x.shape[0], in_spatial=tuple(spatial), in_channels=x.shape[-1],
+                         out_spatial=tuple(c for *_, c in combo), out_channels=sub.shape[-1],
+                         kernel_size=sub.shape[:-2], strides=ones, dilation=ones,
+                         pads=phase_pads)
+    y[dst] = conv(x, sub, geometry=phase, epilogue=epi)
 
 
-@fuses("bias", "activation")
-def conv_transpose(x, kernel, *, strides, padding, output_padding, dilation, data_format,
-                   bias=None, activation=None):
+@fuses(*FUSED_PARTS, activations=FUSED_ACTIVATIONS)
+def conv_transpose(x, kernel, *, geometry, epilogue):
+    """Transposed convolution of ``geometry`` (the plugin contract of
+    :mod:`cthulhu.devices.base`)."""
     ctype = compute_dtype(x.dtype)
     if ctype is None:
         return NotImplemented
-    ksize = kernel.shape[:-2]
-    rank = len(ksize)
-    op = "ops.conv_transpose"
-    xl = to_last(x, data_format)
-    spatial = xl.shape[1:-1]
-    pads = _args.transpose_pads(spatial, ksize, strides, dilation, padding, output_padding, op)
-    out_sizes = _args.transpose_out_sizes(spatial, ksize, strides, dilation, pads, op)
-    b = cast_bias(bias, ctype)
-    y = _engine.conv_transpose(x, kernel, data_format=data_format, strides=strides,
-                               dilation=dilation, pads=pads, out_spatial=out_sizes, bias=b,
-                               activation=activation)
+    g = geometry
+    rank = g.rank
+    ep = tail(epilogue, ctype)
+    y = _engine.conv_transpose(x, kernel, g, ep)
     if y is not None:
         return y
-    if all(s == 1 for s in strides):
+    xl = to_last(x, g)
+    if all(s == 1 for s in g.strides):
         # a stride-1 transposed convolution is the direct one with the flipped kernel
         flipped = np.swapaxes(np.flip(kernel, axis=tuple(range(rank))), -1, -2)
-        y = conv(xl, np.asarray(flipped, dtype=ctype), strides=strides, padding=pads,
-                 dilation=dilation, data_format="channels_last", bias=b, activation=activation)
-    elif all(d == 1 for d in dilation):
-        y = _phases(np.asarray(xl, dtype=ctype), np.asarray(kernel, dtype=ctype), strides,
-                    pads, out_sizes, ctype, b, activation)
+        direct = g.stuffed().replace(data_format="channels_last")
+        y = conv(xl, np.asarray(flipped, dtype=ctype), geometry=direct, epilogue=ep)
+    elif all(d == 1 for d in g.dilation):
+        y = _phases(np.asarray(xl, dtype=ctype), np.asarray(kernel, dtype=ctype), g.strides,
+                    g.pads, g.out_spatial, ctype, ep)
     else:
         # stride and dilation both > 1 on some axes (explicit padding only)
-        y = _col2im(xl, kernel, strides, dilation, pads, out_sizes, ctype)
-        y = finish(y, b, activation, ctype)
-    return from_last(y.astype(x.dtype, copy=False), data_format)
+        y = _col2im(xl, kernel, g.strides, g.dilation, g.pads, g.out_spatial, ctype)
+        y = finish(y, ep, ctype)
+    return from_last(y.astype(x.dtype, copy=False), g)
 
 
 def _col2im(xl, kernel, strides, dilation, pads, out_sizes, ctype):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from cthulhu.ops.generic._util import from_last, namespace, to_last
+from cthulhu.ops.generic._util import from_last, namespace, pad_spatial, to_last
 
 
-def matmul(x, kernel):
+def matmul(x, kernel, *, geometry):
     """``x @ kernel`` over the last axis of ``x`` (any rank >= 2)."""
     xp = namespace(x, kernel)
     return xp.matmul(x, kernel)
@@ -57,24 +57,20 @@ def _bilinear_axis(xp, x, axis, factor):
     return lo + (hi - lo) * w
 
 
-def upsample(x, size, *, interpolation="nearest", data_format="channels_last"):
-    """Up-sample the spatial axes by integer factors ``size`` (nearest or bilinear)."""
+def upsample(x, *, geometry):
+    """Up-sample the spatial axes by the integer factors ``geometry.size`` (nearest or
+    bilinear)."""
     xp = namespace(x)
-    xl = to_last(xp, x, data_format)
-    step = _bilinear_axis if interpolation == "bilinear" else _nearest_axis
-    for axis, factor in enumerate(size, start=1):
+    fmt = geometry.data_format
+    xl = to_last(xp, x, fmt)
+    step = _bilinear_axis if geometry.interpolation == "bilinear" else _nearest_axis
+    for axis, factor in enumerate(geometry.size, start=1):
         xl = step(xp, xl, axis, factor)
-    return from_last(xp, xl, data_format)
+    return from_last(xp, xl, fmt)
 
 
-def pad(x, pads, *, data_format="channels_last"):
-    """Zero-pad (or crop, for negative amounts) the spatial axes by ``(lo, hi)`` pairs."""
-    from cthulhu.ops.generic._util import pad_spatial
-
+def pad(x, *, geometry):
+    """Zero-pad (or crop, for negative amounts) the spatial axes by ``geometry.pads``."""
     xp = namespace(x)
-    return from_last(xp, pad_spatial(xp, to_last(xp, x, data_format), pads), data_format)
-
-
-def crop(x, cropping, *, data_format="channels_last"):
-    """Remove ``(lo, hi)`` samples from each spatial axis."""
-    return pad(x, tuple((-lo, -hi) for lo, hi in cropping), data_format=data_format)
+    fmt = geometry.data_format
+    return from_last(xp, pad_spatial(xp, to_last(xp, x, fmt), geometry.pads), fmt)
