@@ -23,14 +23,16 @@ from cthulhu.ops.conv import (
     separable_conv,
 )
 from cthulhu.ops.dense import MATMUL, matmul
+from cthulhu.ops.pool import GLOBAL_POOL, POOL, global_pool, pool
 from cthulhu.ops.resample import CROP, PAD, UPSAMPLE, crop, pad, upsample
 
 #: Every op object by its registry name.
 OPS = {op.name: op for op in (CONV, CONV_TRANSPOSE, DEPTHWISE_CONV, SEPARABLE_CONV, MATMUL,
-                              UPSAMPLE, PAD, CROP, BLOCKWISE)}
+                              UPSAMPLE, PAD, CROP, POOL, GLOBAL_POOL, BLOCKWISE)}
 
 __all__ = [
-    "BLOCKWISE", "CONV", "CROP", "CONV_TRANSPOSE", "DEPTHWISE_CONV", "FUSABLE_ACTIVATIONS", "MATMUL",
-    "OPS", "Op", "PAD", "SEPARABLE_CONV", "UPSAMPLE", "conv", "conv_transpose", "crop",
-    "depthwise_conv", "matmul", "pad", "separable_conv", "upsample",
+    "BLOCKWISE", "CONV", "CROP", "CONV_TRANSPOSE", "DEPTHWISE_CONV", "FUSABLE_ACTIVATIONS",
+    "GLOBAL_POOL", "MATMUL", "OPS", "Op", "PAD", "POOL", "SEPARABLE_CONV", "UPSAMPLE", "conv",
+    "conv_transpose", "crop", "depthwise_conv", "global_pool", "matmul", "pad", "pool",
+    "separable_conv", "upsample",
 ]

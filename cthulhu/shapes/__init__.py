@@ -26,11 +26,13 @@ from .checks import check_shape
 from .errors import ShapeError, ShapeTypeError
 from .geometry import (
     ConvGeometry,
+    GlobalPoolGeometry,
     MatmulGeometry,
     PadGeometry,
     PoolGeometry,
     UpsampleGeometry,
     conv_geometry,
+    global_pool_geometry,
     matmul_geometry,
     pad_geometry,
     pool_geometry,
@@ -112,8 +114,8 @@ __all__ += [
 # What an op hands a device plugin (cthulhu.shapes.geometry).
 __all__ += [
     "ConvGeometry", "UpsampleGeometry", "MatmulGeometry", "PadGeometry", "PoolGeometry",
-    "conv_geometry", "upsample_geometry", "matmul_geometry", "pad_geometry", "pool_geometry",
-    "range_maps",
+    "GlobalPoolGeometry", "conv_geometry", "upsample_geometry", "matmul_geometry",
+    "pad_geometry", "pool_geometry", "global_pool_geometry", "range_maps",
 ]
 # Symbolic sizes, chains, graphs and inverse questions (bound here, not lazily: ``chain``,
 # ``graph`` and ``symbolic`` are also module names, and an imported submodule would shadow

@@ -29,6 +29,7 @@ from math import prod
 
 from ._arith import check_dim
 from .axis_maps import _Step, upsampling_step
+from .errors import shape_error
 from .layout import (
     channel_index,
     from_channels_last,
@@ -50,8 +51,8 @@ from .lengths import (
 
 __all__ = [
     "ConvGeometry", "UpsampleGeometry", "MatmulGeometry", "PadGeometry", "PoolGeometry",
-    "CONV_KINDS", "POOL_KINDS", "conv_geometry", "upsample_geometry", "matmul_geometry",
-    "pad_geometry", "pool_geometry", "range_maps",
+    "GlobalPoolGeometry", "CONV_KINDS", "POOL_KINDS", "conv_geometry", "upsample_geometry",
+    "matmul_geometry", "pad_geometry", "pool_geometry", "global_pool_geometry", "range_maps",
 ]
 
 #: The ``kind`` of a :class:`ConvGeometry`.
@@ -252,13 +253,15 @@ class PadGeometry(_Spatial):
 
 @dataclass(frozen=True, slots=True)
 class PoolGeometry(_Spatial):
-    """Max or average pooling over windows (issue 10 fills in the op).
+    """Max or average pooling over windows (``cthulhu.ops.pool``).
 
-    A window kind whose padding is *excluded*: ``pads`` (TensorFlow's ``'same'``
-    padding, as for a convolution with ``k = pool_size``) add no samples to a
-    window, so a maximum never sees them and an average divides by the number of
-    real samples under the window. ``border`` says so (``"excluded"``, the only
-    value today), as ``cthulhu.shapes.get_kind("pooling").border`` does for plans.
+    A window kind whose padding is *excluded*: ``pads`` (explicit ``(lo, hi)`` per
+    axis; TensorFlow's ``'same'`` padding is the one of a convolution with
+    ``k = pool_size``) add no samples to a window, so a maximum never sees them and
+    an average divides by the number of real samples under the window. Every window
+    holds at least one real sample (``0 <= lo, hi < pool_size``, checked by
+    :func:`pool_geometry`). ``border`` says so (``"excluded"``, the only value), as
+    ``cthulhu.shapes.get_kind("pooling").border`` does for plans.
     """
 
     kind: str
@@ -284,6 +287,52 @@ class PoolGeometry(_Spatial):
     @property
     def out_shape(self) -> tuple:
         return join_channels(self.batch, self.out_spatial, self.channels, self.data_format)
+
+    @property
+    def pads_lo(self) -> tuple:
+        return tuple(lo for lo, _ in self.pads)
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalPoolGeometry(_Spatial):
+    """Max or average over every spatial position (``cthulhu.ops.global_pool``): the
+    result is ``(batch, channels)``, or with ``keepdims`` the input's layout with
+    every spatial size 1."""
+
+    kind: str
+    rank: int
+    data_format: str
+    batch: int
+    in_spatial: tuple
+    channels: int
+    keepdims: bool = False
+
+    def __post_init__(self):
+        if self.kind not in POOL_KINDS:
+            raise ValueError(f"GlobalPoolGeometry: kind must be one of {POOL_KINDS}, got "
+                             f"{self.kind!r}")
+
+    @property
+    def positions(self) -> int:
+        """The number of spatial positions each result reduces: ``prod(in_spatial)``."""
+        return prod(self.in_spatial)
+
+    @property
+    def in_shape(self) -> tuple:
+        return join_channels(self.batch, self.in_spatial, self.channels, self.data_format)
+
+    @property
+    def out_shape(self) -> tuple:
+        if self.keepdims:
+            return join_channels(self.batch, (1,) * self.rank, self.channels, self.data_format)
+        return (self.batch, self.channels)
+
+    @property
+    def channel_axis(self) -> int:
+        """The channels axis of the result (``1`` without ``keepdims``)."""
+        if self.keepdims:
+            return channel_index(self.rank + 2, self.data_format)
+        return 1
 
 
 def conv_geometry(kind, input_shape, kernel_size, *, strides, dilation, padding, data_format,
@@ -382,20 +431,46 @@ def pad_geometry(input_shape, pads, *, data_format):
 
 def pool_geometry(kind, input_shape, pool_size, *, strides, padding, data_format, owner=None):
     """The :class:`PoolGeometry` of pooling: ``strides`` (checked ints, Keras 2's ``None``
-    already replaced by ``pool_size``) and ``padding`` a name the ``pooling`` kind accepts.
+    already replaced by ``pool_size``) and ``padding`` a name the ``pooling`` kind
+    accepts, or explicit ``(lo, hi)`` pairs whose samples are excluded from the windows
+    (``0 <= lo, hi < pool_size`` on each axis, so that every window holds a real sample).
 
     >>> pool_geometry("max", (1, 9, 9, 4), (2, 2), strides=(2, 2), padding="same",
     ...               data_format="channels_last").out_spatial
     (5, 5)
+    >>> pool_geometry("average", (1, 4, 3), (3,), strides=(1,), padding=((2, 0),),
+    ...               data_format="channels_last").out_spatial
+    (4,)
     """
     batch, spatial, channels = split_channels(tuple(input_shape), data_format)
-    pads = tuple(_conv_pad(check_dim(n, "input length", owner), k, s, padding, owner)
-                 for n, k, s in zip(spatial, pool_size, strides, strict=True))
-    out = tuple(_conv_out(check_dim(n, "input length", owner), k, s, padding, owner)
-                for n, k, s in zip(spatial, pool_size, strides, strict=True))
+    spatial = tuple(check_dim(n, "input length", owner) for n in spatial)
+    if padding.__class__ is str:
+        pads = tuple(_conv_pad(n, k, s, padding, owner)
+                     for n, k, s in zip(spatial, pool_size, strides, strict=True))
+    else:
+        pads = tuple((lo, hi) for lo, hi in padding)
+        for k, (lo, hi) in zip(pool_size, pads, strict=True):
+            if not (0 <= lo < k and 0 <= hi < k):
+                raise shape_error(owner, f"explicit pooling pads must be in [0, pool_size) so "
+                                         f"that every window holds an input sample, got "
+                                         f"{padding!r} for pool_size {tuple(pool_size)!r}")
+    out = tuple(_conv_out(n, k, s, pair, owner)
+                for n, k, s, pair in zip(spatial, pool_size, strides, pads, strict=True))
     return PoolGeometry(kind=kind, rank=len(spatial), data_format=data_format, batch=batch,
                         in_spatial=spatial, channels=channels, out_spatial=out,
                         pool_size=tuple(pool_size), strides=tuple(strides), pads=pads)
+
+
+def global_pool_geometry(kind, input_shape, *, data_format, keepdims=False):
+    """The :class:`GlobalPoolGeometry` of global pooling of ``input_shape``.
+
+    >>> global_pool_geometry("average", (2, 3, 8, 8), data_format="channels_first").out_shape
+    (2, 3)
+    """
+    batch, spatial, channels = split_channels(tuple(input_shape), data_format)
+    return GlobalPoolGeometry(kind=kind, rank=len(spatial), data_format=data_format,
+                              batch=batch, in_spatial=tuple(spatial), channels=channels,
+                              keepdims=bool(keepdims))
 
 
 def range_maps(geometry):

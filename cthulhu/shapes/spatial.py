@@ -137,10 +137,14 @@ def pooling(input_shape, pool_size, strides=None, padding="valid", data_format=N
                   padding=padding, data_format=data_format)
 
 
-def global_pooling(input_shape, rank, data_format=None, owner=None):
-    """Output shape of global pooling: ``(batch, channels)``.
+def global_pooling(input_shape, rank, data_format=None, owner=None, keepdims=False):
+    """Output shape of global pooling: ``(batch, channels)``; with ``keepdims`` the
+    spatial axes stay, of size 1.
 
     >>> global_pooling((None, 3, 8, 8), 2, "channels_first")
     (None, 3)
+    >>> global_pooling((None, 8, 8, 3), 2, "channels_last", keepdims=True)
+    (None, 1, 1, 3)
     """
-    return _shape(GLOBAL_POOLING, input_shape, owner, rank, data_format=data_format)
+    return _shape(GLOBAL_POOLING, input_shape, owner, rank, data_format=data_format,
+                  keepdims=keepdims)

@@ -201,7 +201,8 @@ def test_plugins_receive_the_ops_geometry_and_their_epilogue_parts(recorder):
 
 def test_every_op_is_an_object_with_an_empty_vjp_slot():
     assert set(ops.OPS) == {"conv", "conv_transpose", "depthwise_conv", "separable_conv",
-                            "matmul", "upsample", "pad", "crop", "blockwise"}
+                            "matmul", "upsample", "pad", "crop", "pool", "global_pool",
+                            "blockwise"}
     for name, op in ops.OPS.items():
         assert isinstance(op, ops.Op) and op.name == name and op.vjp is None
         if name not in ("pad", "crop"):         # generic only: no plugin entry

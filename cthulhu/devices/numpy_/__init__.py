@@ -1,8 +1,9 @@
 """The NumPy device plugin: every convolution in the native engine (:mod:`._engine`,
-one C call per op, its own threads), built at install time or on first use
-(:mod:`._native`); without native code, NumPy/BLAS paths (im2col, per-tap GEMMs). No
-Python loop over output positions. Outputs keep the input dtype (float16 computes in
-float32). Thread counts: :mod:`.threads`."""
+one C call per op, its own threads), and pooling in the same C library (:mod:`.pool`),
+built at install time or on first use (:mod:`._native`); without native code,
+NumPy/BLAS paths (im2col, per-tap GEMMs, pooling axis by axis). No Python loop over
+output positions. Outputs keep the input dtype (float16 computes in float32). Thread
+counts: :mod:`.threads`."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class NumpyPlugin(Plugin):
 
 
 def _table():
-    from cthulhu.devices.numpy_ import conv, depthwise, misc, transpose
+    from cthulhu.devices.numpy_ import conv, depthwise, misc, pool, transpose
 
     return {
         "conv": conv.conv,
@@ -37,4 +38,6 @@ def _table():
         "separable_conv": depthwise.separable_conv,
         "matmul": misc.matmul,
         "upsample": misc.upsample,
+        "pool": pool.pool,
+        "global_pool": pool.global_pool,
     }

@@ -53,6 +53,7 @@ _MAIN = "kernels.c"
 KERNELS = ("cthulhu_conv_thin",)
 GEOMETRY_LENGTH = 25
 ENGINE_GEOMETRY_LENGTH = 32
+POOL_GEOMETRY_LENGTH = 27
 ISAS = ("generic", "avx2", "avx512")
 PREBUILT = "cthulhu.devices.numpy_._kernels"
 _COMPILE_TIMEOUT_S = 180
@@ -184,7 +185,8 @@ class Library:
         self.origin = origin
         self._lib = lib = ctypes.CDLL(str(path))
         if lib.cthulhu_geometry_length() != GEOMETRY_LENGTH \
-                or lib.cthulhu_engine_geometry_length() != ENGINE_GEOMETRY_LENGTH:
+                or lib.cthulhu_engine_geometry_length() != ENGINE_GEOMETRY_LENGTH \
+                or lib.cthulhu_pool_geometry_length() != POOL_GEOMETRY_LENGTH:
             raise RuntimeError(f"{path}: geometry length mismatch")
         lib.cthulhu_source_hash.restype = ctypes.c_char_p
         self.source_hash = lib.cthulhu_source_hash().decode()
@@ -209,6 +211,16 @@ class Library:
                 func.argtypes = [_P, _P, *[_P] * extra, _P, _P, _P, _INT, _P, _P, _INT]
                 func.restype = _INT             # 0; -1: out of memory; -2: declined
                 self._funcs[name, suffix] = func
+            # pooling.h: (x, y, geometry, avg, threads) and (x, y, outer, positions, inner,
+            # avg, threads)
+            func = getattr(lib, f"cthulhu_pool_{suffix}")
+            func.argtypes = [_P, _P, _P, _INT, _INT]
+            func.restype = _INT
+            self._funcs["cthulhu_pool", suffix] = func
+            func = getattr(lib, f"cthulhu_global_pool_{suffix}")
+            func.argtypes = [_P, _P, _I64, _I64, _I64, _INT, _INT]
+            func.restype = _INT
+            self._funcs["cthulhu_global_pool", suffix] = func
         isa = os.environ.get("CTHULHU_ISA", "").strip().lower()
         if isa:
             self.set_isa(isa)

@@ -11,6 +11,7 @@ geometry=...)`` with the call's resolved geometry, no epilogue (the op applies i
 
 from cthulhu.ops.generic.conv import conv, conv_transpose, depthwise_conv, separable_conv
 from cthulhu.ops.generic.misc import bilinear_taps, matmul, pad, upsample
+from cthulhu.ops.generic.pool import global_pool, pool
 
-__all__ = ["bilinear_taps", "conv", "conv_transpose", "depthwise_conv", "matmul", "pad",
-           "separable_conv", "upsample"]
+__all__ = ["bilinear_taps", "conv", "conv_transpose", "depthwise_conv", "global_pool", "matmul",
+           "pad", "pool", "separable_conv", "upsample"]

@@ -2,7 +2,8 @@
  * _native.py; loaded with ctypes).
  *
  * The convolution engine (end of this file; engine.h, depthwise.h, micro.h, pool.h): one call per
- * op, threads, packing and register-blocked micro-kernels all inside.
+ * op, threads, packing and register-blocked micro-kernels all inside. Max/average pooling
+ * and global pooling (pooling.h) on the same threads.
  *
  * body.h: a direct convolution for inputs with few channels and one or two filters,
  * channels_last and written
@@ -17,6 +18,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L     /* clock_gettime under -std=c11 */
 #endif
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -358,14 +360,28 @@ avx512_pair_store(float *y0, float *y1, __m512 v)
 #define AVX512_LANES_f32 16
 #define AVX512_LANES_f64 8
 
+/* The geometry vector of the pooling entry points (int64 each, pooling.h): sizes (ranks
+ * 1-2 with leading axes of size 1), window, strides, pads before, element strides of x
+ * (batch, 3 spatial, channel) and y. */
+enum {
+    PG_N, PG_C, PG_S0, PG_S1, PG_S2, PG_O0, PG_O1, PG_O2, PG_K0, PG_K1, PG_K2,
+    PG_ST0, PG_ST1, PG_ST2, PG_P0, PG_P1, PG_P2,
+    PG_XN, PG_X0, PG_X1, PG_X2, PG_XC, PG_YN, PG_Y0, PG_Y1, PG_Y2, PG_YC,
+    PG_LEN
+};
+
+int cthulhu_pool_geometry_length(void) { return PG_LEN; }
+
 #define T float
 #define SUFFIX f32
 #include "engine.h"
+#include "pooling.h"
 #undef T
 #undef SUFFIX
 
 #define T double
 #define SUFFIX f64
 #include "engine.h"
+#include "pooling.h"
 #undef T
 #undef SUFFIX

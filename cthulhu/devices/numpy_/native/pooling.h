@@ -1,0 +1,432 @@
+/* Max and average pooling, and global pooling, for one element type (included by
+ * kernels.c with T and SUFFIX after engine.h, whose CAT macros and pool.h's threads it
+ * uses).
+ *
+ * Pooling is memory bound: the input is read once from memory, in the layout it has.
+ * Both reductions are separable, so an output row (batch, [channel,] o0, o1) is made
+ * in two passes over contiguous data:
+ *   1. "vertical": the input rows (i0, i1) under the window are reduced element by
+ *      element into a row buffer (the input row itself when the window has one row);
+ *   2. "horizontal": windows along the last spatial axis of that buffer: for
+ *      channels_last rows of (position, channel) the channel vector of each window
+ *      position (contiguous), for channels_first lines (one channel) the stride-s
+ *      windows, split once into s phase lines so that every tap is a contiguous,
+ *      vectorisable read.
+ * The padding is excluded: windows are clipped to the input, and an average divides
+ * by the number of input samples under the window. A window holding a NaN gives NaN
+ * (the maximum keeps a NaN it met, as numpy.maximum does).
+ *
+ * Every loop that vectorises runs across independent outputs, never across one sum, so
+ * the result is the same with every instruction set and thread count.
+ */
+
+/* Input rows are read with a software prefetch this far ahead: the hardware prefetchers
+ * alone left one thread waiting on memory for over half of a 2x2 pooling (measured on
+ * EPYC: 24 ms -> 13.5 ms for 32x64x112x112 float32, channels_first). */
+#define POOL_PREFETCH_BYTES 4096
+
+static inline T CAT(pool_max, SUFFIX)(T m, T v)
+{
+    /* v when v is larger or NaN; a NaN already in m stays (v > NaN is false) */
+    return ((v > m) | (v != v)) ? v : m;
+}
+
+/* 32-byte vectors of GCC/Clang's vector extensions (AVX2 registers in the avx2 clones,
+ * two SSE2 ones in the portable build). The maximum is written as a select, not left to
+ * the auto-vectoriser: GCC unrolls short loops of it into scalar code with a branch per
+ * element, which random data mispredicts (a 2x2 max pooling took 90 ms instead of 12). */
+#if defined(__GNUC__) && !defined(__clang__)
+/* the vectors never cross a call boundary (every helper is inlined): no ABI to keep */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef T CAT(pool_vec, SUFFIX) __attribute__((vector_size(32)));
+typedef __typeof__(_Generic((T)0, float: (int32_t)0, default: (int64_t)0))
+    CAT(pool_lane_int, SUFFIX);
+typedef CAT(pool_lane_int, SUFFIX) CAT(pool_mask, SUFFIX) __attribute__((vector_size(32)));
+#define PVEC CAT(pool_vec, SUFFIX)
+#define PMASK CAT(pool_mask, SUFFIX)
+#define PLANES ((int64_t)(32 / sizeof(T)))
+
+static inline __attribute__((always_inline)) PVEC CAT(pool_load, SUFFIX)(const T *p)
+{
+    PVEC v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) void CAT(pool_store, SUFFIX)(T *p, PVEC v) { memcpy(p, &v, sizeof v); }
+
+static inline __attribute__((always_inline)) PVEC CAT(pool_vmax, SUFFIX)(PVEC m, PVEC v)
+{
+    const PMASK take = (v > m) | (v != v);
+    return (PVEC)((take & (PMASK)v) | (~take & (PMASK)m));
+}
+
+/* dst[i] = op(a[i], b[i]) */
+static inline void CAT(pool_pair, SUFFIX)(T *dst, const T *a, const T *b, int64_t len, int avg)
+{
+    int64_t i = 0;
+    if (avg) {
+        for (; i + PLANES <= len; i += PLANES)
+            CAT(pool_store, SUFFIX)(dst + i, CAT(pool_load, SUFFIX)(a + i) +
+                                             CAT(pool_load, SUFFIX)(b + i));
+        for (; i < len; i++)
+            dst[i] = a[i] + b[i];
+    } else {
+        for (; i + PLANES <= len; i += PLANES)
+            CAT(pool_store, SUFFIX)(dst + i, CAT(pool_vmax, SUFFIX)(CAT(pool_load, SUFFIX)(a + i),
+                                                                    CAT(pool_load, SUFFIX)(b + i)));
+        for (; i < len; i++)
+            dst[i] = CAT(pool_max, SUFFIX)(a[i], b[i]);
+    }
+}
+
+/* dst[i] = op(dst[i], src[i]) */
+static inline void CAT(pool_into, SUFFIX)(T *dst, const T *src, int64_t len, int avg)
+{
+    CAT(pool_pair, SUFFIX)(dst, dst, src, len, avg);
+}
+
+/* pool_pair and pool_into reading from memory (the vertical pass): one prefetch per
+ * cache line, outside the loops GCC vectorises (a prefetch inside one stops it). */
+#define POOL_LINE (64 / (int64_t)sizeof(T))
+
+static inline void CAT(pool_pair_stream, SUFFIX)(T *dst, const T *a, const T *b, int64_t len,
+                                                 int avg)
+{
+    const int64_t ahead = POOL_PREFETCH_BYTES / (int64_t)sizeof(T);
+    int64_t i = 0;
+    for (; i + POOL_LINE <= len; i += POOL_LINE) {
+        __builtin_prefetch(a + i + ahead, 0, 0);
+        __builtin_prefetch(b + i + ahead, 0, 0);
+        CAT(pool_pair, SUFFIX)(dst + i, a + i, b + i, POOL_LINE, avg);
+    }
+    CAT(pool_pair, SUFFIX)(dst + i, a + i, b + i, len - i, avg);
+}
+
+static inline void CAT(pool_into_stream, SUFFIX)(T *dst, const T *src, int64_t len, int avg)
+{
+    const int64_t ahead = POOL_PREFETCH_BYTES / (int64_t)sizeof(T);
+    int64_t i = 0;
+    for (; i + POOL_LINE <= len; i += POOL_LINE) {
+        __builtin_prefetch(src + i + ahead, 0, 0);
+        CAT(pool_into, SUFFIX)(dst + i, src + i, POOL_LINE, avg);
+    }
+    CAT(pool_into, SUFFIX)(dst + i, src + i, len - i, avg);
+}
+
+static inline void CAT(pool_divide, SUFFIX)(T *dst, int64_t len, int64_t count)
+{
+    const T d = (T)count;
+    const PVEC dv = (PVEC){0} + d;
+    int64_t i = 0;
+    for (; i + PLANES <= len; i += PLANES)
+        CAT(pool_store, SUFFIX)(dst + i, CAT(pool_load, SUFFIX)(dst + i) / dv);
+    for (; i < len; i++)
+        dst[i] = dst[i] / d;
+}
+
+typedef struct {
+    int64_t g[PG_LEN];
+    const T *x;
+    T *y;
+    int avg;
+    int64_t cv;             /* values per position of a row: C (channels_last) or 1 */
+    int64_t rows, step;     /* output rows, and rows per work item */
+    int64_t phase_len;      /* length of one phase line: ceil(S2 / ST2) */
+} CAT(pool_ctx, SUFFIX);
+#define POOL_CTX CAT(pool_ctx, SUFFIX)
+
+/* [lo, hi) of the window o along an axis of n samples, clipped (padding excluded) */
+static inline void CAT(pool_window, SUFFIX)(int64_t o, int64_t s, int64_t p, int64_t k,
+                                            int64_t n, int64_t *lo, int64_t *hi)
+{
+    const int64_t a = o * s - p, b = a + k;
+    *lo = a > 0 ? a : 0;
+    *hi = b < n ? b : n;
+}
+
+/* One window of a line (cv == 1) with clipping, for the outputs at the borders. */
+static inline T CAT(pool_clipped, SUFFIX)(const T *src, int64_t lo, int64_t hi, int avg)
+{
+    T acc = src[lo];
+    for (int64_t j = lo + 1; j < hi; j++)
+        acc = avg ? acc + src[j] : CAT(pool_max, SUFFIX)(acc, src[j]);
+    return acc;
+}
+
+/* Windows along a line of S2 samples (channels_first): y[o], o < O2, contiguous. */
+static inline __attribute__((always_inline)) void CAT(pool_line, SUFFIX)(const POOL_CTX *ctx, const T *src, T *y,
+                                          int64_t cnt_v, T *phases)
+{
+    const int64_t *g = ctx->g;
+    const int64_t n = g[PG_S2], m = g[PG_O2], k = g[PG_K2], s = g[PG_ST2], p = g[PG_P2];
+    const int avg = ctx->avg;
+    /* interior outputs: the whole window inside the line */
+    int64_t olo = (p + s - 1) / s, ohi = n - k + p >= 0 ? (n - k + p) / s + 1 : 0;
+    olo = olo < m ? olo : m;
+    ohi = ohi < m ? ohi : m;
+    ohi = ohi > olo ? ohi : olo;
+    for (int64_t o = 0; o < m; o++) {
+        if (o == olo)
+            o = ohi;                 /* the interior comes below */
+        if (o >= m)
+            break;
+        int64_t lo, hi;
+        CAT(pool_window, SUFFIX)(o, s, p, k, n, &lo, &hi);
+        const T v = CAT(pool_clipped, SUFFIX)(src, lo, hi, avg);
+        y[o] = avg ? v / (T)(cnt_v * (hi - lo)) : v;
+    }
+    const int64_t count = ohi - olo;
+    if (count <= 0)
+        return;
+    T *out = y + olo;
+    if (s == 1) {
+        /* tap j of output o reads src[o - p + j]: shifted contiguous lines */
+        const T *base = src + olo - p;
+        if (k == 1) {
+            memcpy(out, base, (size_t)count * sizeof(T));
+        } else {
+            CAT(pool_pair, SUFFIX)(out, base, base + 1, count, avg);
+            for (int64_t j = 2; j < k; j++)
+                CAT(pool_into, SUFFIX)(out, base + j, count, avg);
+        }
+    } else {
+        /* phases: ph[r][i] = src[i*s + r]; tap j of output o is ph[(j-p) mod s][o + q] */
+        const int64_t len = ctx->phase_len;
+        if (s == 2) {
+            T *e = phases, *d = phases + len;
+            const int64_t pairs = n / 2;
+            for (int64_t i = 0; i < pairs; i++) {
+                e[i] = src[2 * i];
+                d[i] = src[2 * i + 1];
+            }
+            if (n & 1)
+                e[pairs] = src[n - 1];
+        } else {
+            for (int64_t r = 0; r < s; r++) {
+                T *ph = phases + r * len;
+                for (int64_t i = 0; i * s + r < n; i++)
+                    ph[i] = src[i * s + r];
+            }
+        }
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t d = j - p, r = ((d % s) + s) % s, q = (d - r) / s;
+            const T *base = phases + r * len + q + olo;
+            if (j == 0)
+                memcpy(out, base, (size_t)count * sizeof(T));
+            else
+                CAT(pool_into, SUFFIX)(out, base, count, avg);
+        }
+    }
+    if (avg)
+        CAT(pool_divide, SUFFIX)(out, count, cnt_v * k);
+}
+
+/* Windows along a row of S2 positions of cv channels (channels_last): y[o*cv + c]. */
+static inline __attribute__((always_inline)) void CAT(pool_vectors, SUFFIX)(const POOL_CTX *ctx, const T *src, T *y,
+                                             int64_t cnt_v)
+{
+    const int64_t *g = ctx->g;
+    const int64_t n = g[PG_S2], m = g[PG_O2], k = g[PG_K2], s = g[PG_ST2], p = g[PG_P2];
+    const int64_t cv = ctx->cv;
+    const int avg = ctx->avg;
+    for (int64_t o = 0; o < m; o++) {
+        int64_t lo, hi;
+        CAT(pool_window, SUFFIX)(o, s, p, k, n, &lo, &hi);
+        T *yo = y + o * cv;
+        const T *first = src + lo * cv;
+        if (hi - lo == 1) {
+            memcpy(yo, first, (size_t)cv * sizeof(T));
+        } else {
+            CAT(pool_pair, SUFFIX)(yo, first, first + cv, cv, avg);
+            for (int64_t j = lo + 2; j < hi; j++)
+                CAT(pool_into, SUFFIX)(yo, src + j * cv, cv, avg);
+        }
+        if (avg)
+            CAT(pool_divide, SUFFIX)(yo, cv, cnt_v * (hi - lo));
+    }
+}
+
+CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r0, int64_t r1,
+                                                  T *scratch)
+{
+    const int64_t *g = ctx->g;
+    const int64_t cv = ctx->cv, len = g[PG_S2] * cv;
+    T *row = scratch, *phases = scratch + len;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t t = r / g[PG_O1];
+        const int64_t o1 = r % g[PG_O1], o0 = t % g[PG_O0];
+        t /= g[PG_O0];
+        int64_t c = 0, b = t;
+        if (cv == 1) {
+            c = t % g[PG_C];
+            b = t / g[PG_C];
+        }
+        const T *xb = ctx->x + b * g[PG_XN] + c * g[PG_XC];
+        T *y = ctx->y + b * g[PG_YN] + c * g[PG_YC] + o0 * g[PG_Y0] + o1 * g[PG_Y1];
+        int64_t a0, b0, a1, b1;
+        CAT(pool_window, SUFFIX)(o0, g[PG_ST0], g[PG_P0], g[PG_K0], g[PG_S0], &a0, &b0);
+        CAT(pool_window, SUFFIX)(o1, g[PG_ST1], g[PG_P1], g[PG_K1], g[PG_S1], &a1, &b1);
+        const int64_t cnt_v = (b0 - a0) * (b1 - a1);
+        const T *src = xb + a0 * g[PG_X0] + a1 * g[PG_X1];
+        if (cnt_v > 1) {
+            /* vertical pass: the window's rows reduced into `row`, in (i0, i1) order */
+            const T *prev = NULL;
+            int started = 0;
+            for (int64_t i0 = a0; i0 < b0; i0++)
+                for (int64_t i1 = a1; i1 < b1; i1++) {
+                    const T *in = xb + i0 * g[PG_X0] + i1 * g[PG_X1];
+                    if (prev == NULL) {
+                        prev = in;
+                    } else if (!started) {
+                        CAT(pool_pair_stream, SUFFIX)(row, prev, in, len, ctx->avg);
+                        started = 1;
+                    } else {
+                        CAT(pool_into_stream, SUFFIX)(row, in, len, ctx->avg);
+                    }
+                }
+            src = row;
+        }
+        if (cv == 1)
+            CAT(pool_line, SUFFIX)(ctx, src, y, cnt_v, phases);
+        else
+            CAT(pool_vectors, SUFFIX)(ctx, src, y, cnt_v);
+    }
+}
+
+static void CAT(pool_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const POOL_CTX *ctx = vctx;
+    const int64_t r0 = item * ctx->step;
+    const int64_t r1 = r0 + ctx->step < ctx->rows ? r0 + ctx->step : ctx->rows;
+    CAT(pool_rows, SUFFIX)(ctx, r0, r1, scratch);
+}
+
+/* Max (avg = 0) or average (avg = 1) pooling; g: the PG_* vector (ranks 1-2 with leading
+ * axes of size 1), element strides of x and y. x and y are read and written in place:
+ * channels_last needs each input row contiguous over (position, channel) (X2 == C,
+ * XC == 1) and the same of y; channels_first needs contiguous positions along the last
+ * axis (X2 == 1, Y2 == 1). Returns 0, -1 (no memory) or -2 (other strides: declined). */
+int CAT(cthulhu_pool, SUFFIX)(const T *x, T *y, const int64_t *g, int avg, int threads)
+{
+    POOL_CTX ctx;
+    memcpy(ctx.g, g, sizeof(ctx.g));
+    ctx.x = x;
+    ctx.y = y;
+    ctx.avg = avg;
+    const int64_t c = g[PG_C];
+    if (g[PG_X2] == 1 && g[PG_Y2] == 1)
+        ctx.cv = 1;
+    else if (g[PG_XC] == 1 && g[PG_X2] == c && g[PG_YC] == 1 && g[PG_Y2] == c)
+        ctx.cv = c;
+    else
+        return -2;
+    ctx.rows = g[PG_N] * g[PG_O0] * g[PG_O1] * (ctx.cv == 1 ? c : 1);
+    if (ctx.rows <= 0 || g[PG_O2] <= 0 || c <= 0)
+        return 0;
+    ctx.phase_len = (g[PG_S2] + g[PG_ST2] - 1) / g[PG_ST2];
+    const int64_t len = g[PG_S2] * ctx.cv;
+    const int64_t per_row = g[PG_K0] * g[PG_K1] * len;     /* input values a row reads */
+    /* items of ~64K values read, and enough items to share among the threads */
+    int64_t step = 65536 / (per_row > 0 ? per_row : 1);
+    const int64_t spread = ctx.rows / (4 * (int64_t)(threads > 0 ? threads : 1));
+    step = step < spread ? step : spread;
+    ctx.step = step > 1 ? step : 1;
+    const int64_t items = (ctx.rows + ctx.step - 1) / ctx.step;
+    const size_t scratch = (size_t)(len + g[PG_ST2] * ctx.phase_len + 64) * sizeof(T);
+    const double work = (double)ctx.rows * (double)per_row;
+    return run_job(CAT(pool_item, SUFFIX), &ctx, items, scratch,
+                   CAT(useful_threads, SUFFIX)(work, threads, items));
+}
+
+/* ---- global pooling ---------------------------------------------------------------- */
+
+/* Positions are reduced in blocks of a fixed size (never chosen from the thread count):
+ * each block's lanes, then the blocks in order, so the sum is the same on any number
+ * of threads. */
+#define GLOBAL_BLOCK_VALUES 8192
+#define GLOBAL_LANES 32
+
+typedef struct {
+    const T *x;
+    double *part;               /* [outer][blocks][inner] */
+    int64_t positions, inner, block, blocks, lanes;
+    int avg;
+} CAT(global_ctx, SUFFIX);
+#define GLOBAL_CTX CAT(global_ctx, SUFFIX)
+
+CTHULHU_CLONES static void CAT(global_block, SUFFIX)(const GLOBAL_CTX *ctx, int64_t o,
+                                                     int64_t b, T *acc)
+{
+    const int64_t inner = ctx->inner, lanes = ctx->lanes;
+    const int64_t p0 = b * ctx->block;
+    const int64_t p1 = p0 + ctx->block < ctx->positions ? p0 + ctx->block : ctx->positions;
+    const T *src = ctx->x + (o * ctx->positions + p0) * inner;
+    const int64_t total = (p1 - p0) * inner;          /* values, position-major */
+    const int avg = ctx->avg;
+    /* lane l collects values l, l + lanes, ...: channel l % inner (lanes % inner == 0) */
+    const T start = avg ? (T)0 : -(T)INFINITY;
+    for (int64_t l = 0; l < lanes; l++)
+        acc[l] = start;
+    int64_t i = 0;
+    for (; i + lanes <= total; i += lanes)
+        CAT(pool_into, SUFFIX)(acc, src + i, lanes, avg);
+    for (int64_t l = 0; i + l < total; l++)
+        acc[l] = avg ? acc[l] + src[i + l] : CAT(pool_max, SUFFIX)(acc[l], src[i + l]);
+    double *out = ctx->part + (o * ctx->blocks + b) * inner;
+    for (int64_t c = 0; c < inner; c++) {
+        double v = (double)acc[c];
+        for (int64_t l = c + inner; l < lanes; l += inner) {
+            const double w = (double)acc[l];
+            v = avg ? v + w : ((w > v) | (w != w) ? w : v);
+        }
+        out[c] = v;
+    }
+}
+
+static void CAT(global_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const GLOBAL_CTX *ctx = vctx;
+    CAT(global_block, SUFFIX)(ctx, item / ctx->blocks, item % ctx->blocks, scratch);
+}
+
+/* Max (avg = 0) or average over the positions of x [outer][positions][inner] (C-contiguous)
+ * into y [outer][inner]: channels_last is (N, P, C), channels_first (N*C, P, 1). */
+int CAT(cthulhu_global_pool, SUFFIX)(const T *x, T *y, int64_t outer, int64_t positions,
+                                     int64_t inner, int avg, int threads)
+{
+    if (outer <= 0 || inner <= 0 || positions <= 0)
+        return 0;
+    GLOBAL_CTX ctx;
+    ctx.x = x;
+    ctx.positions = positions;
+    ctx.inner = inner;
+    ctx.avg = avg;
+    ctx.block = GLOBAL_BLOCK_VALUES / inner > 0 ? GLOBAL_BLOCK_VALUES / inner : 1;
+    ctx.blocks = (positions + ctx.block - 1) / ctx.block;
+    ctx.lanes = inner >= GLOBAL_LANES ? inner
+                                      : inner * ((GLOBAL_LANES + inner - 1) / inner);
+    ctx.part = malloc((size_t)(outer * ctx.blocks * inner) * sizeof(double));
+    if (ctx.part == NULL)
+        return -1;
+    const int64_t items = outer * ctx.blocks;
+    const double work = (double)outer * (double)positions * (double)inner;
+    const int status = run_job(CAT(global_item, SUFFIX), &ctx, items,
+                               (size_t)(ctx.lanes + 16) * sizeof(T),
+                               CAT(useful_threads, SUFFIX)(work, threads, items));
+    if (status == 0) {
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t c = 0; c < inner; c++) {
+                const double *part = ctx.part + o * ctx.blocks * inner + c;
+                double v = part[0];
+                for (int64_t b = 1; b < ctx.blocks; b++) {
+                    const double w = part[b * inner];
+                    v = avg ? v + w : ((w > v) | (w != w) ? w : v);
+                }
+                y[o * inner + c] = (T)(avg ? v / (double)positions : v);
+            }
+    }
+    free(ctx.part);
+    return status;
+}

@@ -1,0 +1,241 @@
+"""ops.pool and ops.global_pool against plain loops (tests/support/pool_refs.py) on every
+eager backend, the generic code, the NumPy native kernels and the NumPy paths without
+them; laws checked with Hypothesis; bad arguments."""
+
+import array_api_strict as xps
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cthulhu import ops
+from tests.support import pool_refs as ref
+from tests.support.backends import op_runners
+
+FORMATS = ("channels_last", "channels_first")
+
+
+def _native_modes(monkeypatch):
+    """The NumPy device with its native kernels, then without them (CTHULHU_NATIVE=0)."""
+    yield "native"
+    monkeypatch.setenv("CTHULHU_NATIVE", "0")
+    yield "numpy-paths"
+    monkeypatch.delenv("CTHULHU_NATIVE")
+
+
+def _inputs(x, fmt):
+    return np.ascontiguousarray(ref.to_first(x)) if fmt == "channels_first" else x
+
+
+def _expected(y, fmt):
+    return ref.to_first(y) if fmt == "channels_first" else y
+
+
+def _tol(dtype):
+    return {"rtol": 2e-3, "atol": 2e-3} if dtype == np.float16 else {"rtol": 1e-6, "atol": 1e-6}
+
+
+CASES = [
+    # spatial, pool_size, strides, padding
+    ((7,), (3,), None, "valid"),
+    ((7,), (3,), (2,), "same"),
+    ((5,), (4,), (1,), "same"),
+    ((6, 7), (2, 2), None, "valid"),
+    ((6, 7), (3, 2), (2, 1), "same"),
+    ((5, 5), (3, 3), (1, 1), "same"),
+    ((5, 4), (2, 3), (3, 2), "same"),
+    ((4, 5, 3), (2, 2, 2), None, "valid"),
+    ((4, 5, 3), (3, 2, 2), (2, 2, 1), "same"),
+    ((6,), (3,), (2,), ((2, 1),)),
+]
+
+
+@pytest.mark.parametrize("spatial, pool_size, strides, padding", CASES)
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_pool_matches_loop_on_every_backend(spatial, pool_size, strides, padding, kind, fmt,
+                                            monkeypatch):
+    x = np.random.default_rng(len(spatial)).uniform(-1, 1, (2, *spatial, 3))
+    expected = _expected(ref.pool(x, pool_size, strides, padding, kind), fmt)
+    for _ in _native_modes(monkeypatch):
+        for run in op_runners():
+            y, _ = run("pool", _inputs(x, fmt), pool_size, strides=strides, padding=padding,
+                       data_format=fmt, kind=kind)
+            assert y.shape == expected.shape, run
+            np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12, err_msg=repr(run))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_pool_dtypes_keep_the_input_dtype(dtype, kind, fmt, monkeypatch):
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 5, 6, 4)).astype(dtype)
+    expected = _expected(ref.pool(x, (3, 3), (2, 2), "same", kind), fmt)
+    for _ in _native_modes(monkeypatch):
+        y = ops.pool(_inputs(x, fmt), (3, 3), strides=(2, 2), padding="same", kind=kind,
+                     data_format=fmt)
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y.astype(np.float64), expected, **_tol(dtype))
+        g = ops.POOL.reference(_inputs(x, fmt), (3, 3), strides=(2, 2), padding="same",
+                               kind=kind, data_format=fmt)
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g.astype(np.float64), expected, **_tol(dtype))
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_pool_reads_views_in_the_other_memory_order(kind, fmt, monkeypatch):
+    """A channels_last view of channels_first memory (and the reverse), and a strided
+    slice: the same result as a contiguous copy."""
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 6, 7, 5)).astype(np.float32)
+    expected = _expected(ref.pool(x, (2, 3), (2, 2), "same", kind), fmt)
+    other = np.ascontiguousarray(ref.to_first(x)) if fmt == "channels_last" else x
+    view = np.moveaxis(other, 1, -1) if fmt == "channels_last" else np.moveaxis(other, -1, 1)
+    wide = np.zeros((2, 6, 14, 5), np.float32)
+    wide[:, :, ::2] = x
+    sliced = wide[:, :, ::2] if fmt == "channels_last" else ref.to_first(wide[:, :, ::2])
+    for _ in _native_modes(monkeypatch):
+        for xin in (view, sliced):
+            y = ops.pool(xin, (2, 3), strides=(2, 2), padding="same", kind=kind,
+                         data_format=fmt)
+            np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_pool_nan_in_a_window_gives_nan_everywhere(kind, monkeypatch):
+    x = np.arange(2 * 6 * 6 * 3, dtype=np.float32).reshape(2, 6, 6, 3)
+    x[1, 2, 3, 1] = np.nan
+    for _ in _native_modes(monkeypatch):
+        for fmt in FORMATS:
+            y = ops.pool(_inputs(x, fmt), 2, kind=kind, data_format=fmt)
+            if fmt == "channels_first":
+                y = np.moveaxis(y, 1, -1)
+            assert np.isnan(y[1, 1, 1, 1])
+            assert np.isnan(y).sum() == 1
+    g = ops.POOL.reference(xps.asarray(x), 2, kind=kind)
+    assert bool(xps.isnan(g[1, 1, 1, 1]))
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pool_matches_loop(rank, kind, fmt, keepdims, monkeypatch):
+    x = np.random.default_rng(rank).uniform(-1, 1, (2, *(5, 4, 3)[:rank], 3))
+    expected = ref.global_pool(x, kind, keepdims)
+    if keepdims:
+        expected = _expected(expected, fmt)
+    for _ in _native_modes(monkeypatch):
+        for run in op_runners():
+            y, _ = run("global_pool", _inputs(x, fmt), data_format=fmt, kind=kind,
+                       keepdims=keepdims)
+            assert y.shape == expected.shape, run
+            np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12, err_msg=repr(run))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_global_pool_dtypes(dtype, kind, monkeypatch):
+    x = np.random.default_rng(5).uniform(0, 1, (2, 40, 30, 6)).astype(dtype)
+    expected = ref.global_pool(x, kind)
+    for _ in _native_modes(monkeypatch):
+        for fmt in FORMATS:
+            y = ops.global_pool(_inputs(x, fmt), kind=kind, data_format=fmt)
+            assert y.dtype == dtype and y.shape == (2, 6)
+            np.testing.assert_allclose(y.astype(np.float64), expected, **_tol(dtype))
+
+
+def test_global_pool_without_positions_is_tensorflows_reduction():
+    x = np.zeros((2, 0, 3), np.float32)
+    assert np.all(ops.global_pool(x) == -np.inf)
+    assert np.all(np.isnan(ops.global_pool(x, kind="average")))
+
+
+def test_pool_of_an_empty_batch_has_the_right_shape():
+    y = ops.pool(np.zeros((0, 6, 6, 2), np.float32), 2, padding="same")
+    assert y.shape == (0, 3, 3, 2) and y.dtype == np.float32
+
+
+# -- laws ---------------------------------------------------------------------------------
+
+@st.composite
+def _configs(draw):
+    rank = draw(st.integers(1, 3))
+    pool_size = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    strides = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    spatial = tuple(draw(st.integers(k if padding == "valid" else 1, 6)) for k in pool_size)
+    return rank, spatial, pool_size, strides, padding
+
+
+@settings(max_examples=30)
+@given(config=_configs(), kind=st.sampled_from(["max", "average"]),
+       fmt=st.sampled_from(FORMATS), value=st.floats(-100, 100, width=32))
+def test_law_pooling_a_constant_gives_the_constant(config, kind, fmt, value):
+    _, spatial, pool_size, strides, padding = config
+    x = np.full((2, *spatial, 3), value, np.float32)
+    for xin in (_inputs(x, fmt), xps.asarray(_inputs(x, fmt))):
+        y = np.asarray(ops.pool(xin, pool_size, strides=strides, padding=padding, kind=kind,
+                                data_format=fmt))
+        np.testing.assert_allclose(y, value, rtol=1e-6)
+
+
+@settings(max_examples=30)
+@given(config=_configs(), kind=st.sampled_from(["max", "average"]),
+       fmt=st.sampled_from(FORMATS))
+def test_law_global_pooling_is_pooling_with_the_whole_window(config, kind, fmt):
+    rank, spatial, _, _, _ = config
+    x = np.random.default_rng(sum(spatial)).uniform(-1, 1, (2, *spatial, 3))
+    xin = _inputs(x, fmt)
+    whole = ops.pool(xin, spatial, kind=kind, data_format=fmt)
+    g = ops.global_pool(xin, kind=kind, data_format=fmt, keepdims=True)
+    np.testing.assert_allclose(g, whole, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30)
+@given(config=_configs(), fmt=st.sampled_from(FORMATS))
+def test_law_max_pool_bounds_and_average_between_min_and_max(config, fmt):
+    _, spatial, pool_size, strides, padding = config
+    x = np.random.default_rng(len(spatial)).uniform(-1, 1, (1, *spatial, 2))
+    xin = _inputs(x, fmt)
+    mx = ops.pool(xin, pool_size, strides=strides, padding=padding, data_format=fmt)
+    av = ops.pool(xin, pool_size, strides=strides, padding=padding, data_format=fmt,
+                  kind="average")
+    mn = -ops.pool(-xin, pool_size, strides=strides, padding=padding, data_format=fmt)
+    assert np.all(av <= mx + 1e-12) and np.all(av >= mn - 1e-12)
+    assert mx.max() <= x.max() and mx.min() >= x.min()
+
+
+# -- bad arguments -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, kwargs, error, words", [
+    ((np.zeros((1, 4, 4, 1), np.float32), 0), {}, ValueError, ["ops.pool", "pool_size"]),
+    ((np.zeros((1, 4, 4, 1), np.float32), 2), {"strides": 0}, ValueError,
+     ["ops.pool", "strides"]),
+    ((np.zeros((1, 4, 4, 1), np.float32), 2), {"padding": "full"}, ValueError,
+     ["ops.pool", "full"]),
+    ((np.zeros((1, 4, 4, 1), np.float32), 2), {"kind": "min"}, ValueError,
+     ["ops.pool", "kind", "min"]),
+    ((np.zeros((1, 4, 4, 1), np.float32), 2), {"data_format": "NHWC"}, ValueError,
+     ["ops.pool", "NHWC"]),
+    ((np.zeros((1, 4, 1), np.float32), 3), {"padding": ((3, 0),)}, ValueError,
+     ["ops.pool", "pool_size"]),
+    ((np.zeros((1, 2, 2, 1), np.float32), 3), {}, ValueError, ["ops.pool"]),
+    ((np.zeros((4, 4), np.float32), 2), {}, ValueError, ["ops.pool", "dimensions"]),
+    ((np.zeros((1, 4, 4, 1), np.int32), 2), {}, TypeError, ["ops.pool"]),
+    (([1.0, 2.0], 2), {}, TypeError, ["ops.pool", "list"]),
+])
+def test_pool_bad_arguments(args, kwargs, error, words):
+    with pytest.raises(error) as info:
+        ops.pool(*args, **kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_global_pool_bad_arguments():
+    with pytest.raises(TypeError, match="ops.global_pool.*keepdims"):
+        ops.global_pool(np.zeros((1, 4, 2), np.float32), keepdims=1)
+    with pytest.raises(ValueError, match="ops.global_pool.*kind.*'sum'"):
+        ops.global_pool(np.zeros((1, 4, 2), np.float32), kind="sum")
+    with pytest.raises(ValueError, match="ops.global_pool.*dimensions"):
+        ops.global_pool(np.zeros((1, 4), np.float32))
