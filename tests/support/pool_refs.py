@@ -24,7 +24,7 @@ def pads_of(spatial, pool_size, strides, padding):
     if padding == "valid":
         return tuple((0, 0) for _ in spatial)
     if padding == "same":
-        return tuple(same_pads(n, k, s) for n, k, s in zip(spatial, pool_size, strides))
+        return tuple(same_pads(n, k, s) for n, k, s in zip(spatial, pool_size, strides, strict=True))
     return tuple(tuple(p) for p in padding)
 
 
@@ -34,7 +34,7 @@ def pool(x, pool_size, strides=None, padding="valid", kind="max"):
     spatial = x.shape[1:-1]
     pads = pads_of(spatial, pool_size, strides, padding)
     out_sp = tuple((n + lo + hi - k) // s + 1
-                   for n, k, s, (lo, hi) in zip(spatial, pool_size, strides, pads))
+                   for n, k, s, (lo, hi) in zip(spatial, pool_size, strides, pads, strict=True))
     y = np.zeros((x.shape[0], *out_sp, x.shape[-1]))
     for b in range(x.shape[0]):
         for o in itertools.product(*(range(m) for m in out_sp)):
@@ -42,8 +42,8 @@ def pool(x, pool_size, strides=None, padding="valid", kind="max"):
                 values = []
                 for t in itertools.product(*(range(k) for k in pool_size)):
                     i = tuple(oo * s - lo + tt for oo, s, (lo, _), tt in
-                              zip(o, strides, pads, t))
-                    if all(0 <= ii < n for ii, n in zip(i, spatial)):
+                              zip(o, strides, pads, t, strict=True))
+                    if all(0 <= ii < n for ii, n in zip(i, spatial, strict=True)):
                         values.append(float(x[(b, *i, c)]))
                 if kind == "max":
                     v = values[0]
