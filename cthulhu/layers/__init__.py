@@ -24,7 +24,8 @@ as do the layers Keras 2 added beyond the docs: ``BatchNormalization``,
 ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Dot`` and their functional
 forms ``concatenate``, ``add``, ...; ``LeakyReLU``, ``PReLU``, ``ELU``,
 ``ThresholdedReLU``, ``ReLU``, ``Softmax``; ``GaussianNoise``, ``GaussianDropout``,
-``AlphaDropout``.
+``AlphaDropout``; ``MaxPooling1D/2D/3D``, ``AveragePooling1D/2D/3D``,
+``GlobalMaxPooling1D/2D/3D``, ``GlobalAveragePooling1D/2D/3D``.
 """
 
 from cthulhu.engine.base_layer import Layer
@@ -72,6 +73,20 @@ from cthulhu.layers.merge import (
 )
 from cthulhu.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise
 from cthulhu.layers.normalization import BatchNormalization, LayerNormalization
+from cthulhu.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
 from cthulhu.layers.recurrent import Laldagorth
 from cthulhu.layers.reshaping import (
     Cropping1D,
@@ -99,5 +114,8 @@ __all__ = [
     "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot",
     "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "ReLU", "Softmax",
     "GaussianNoise", "GaussianDropout", "AlphaDropout",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
     "concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum", "dot",
 ]

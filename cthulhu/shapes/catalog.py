@@ -153,10 +153,30 @@ _NORMALIZATION = "cthulhu.layers.normalization"
 _MERGE = "cthulhu.layers.merge"
 _ADVANCED = "cthulhu.layers.advanced_activations"
 _NOISE = "cthulhu.layers.noise"
+_POOLING = "cthulhu.layers.pooling"
 
 
 def _merge_row(name):
     return LayerRow(name, "merge", None, (), _MERGE, (name,))
+
+
+def _pooling_rows(prefix):
+    """``<prefix>Pooling1D/2D/3D`` (Keras 2's signatures: the 1D default data_format is
+    explicit, and it takes channels_first too)."""
+    return tuple(LayerRow(f"{prefix}Pooling{rank}D", "pooling", rank,
+                          (("pool_size", 2 if rank == 1 else (2,) * rank), ("strides", None),
+                           ("padding", "valid"), ("data_format", _fmt(rank))),
+                          _POOLING, (f"{prefix}Pooling{rank}D",), (f"{prefix}Pooling{rank}D",))
+                 for rank in (1, 2, 3))
+
+
+def _global_pooling_rows(prefix):
+    """``Global<prefix>Pooling1D/2D/3D`` with tf.keras 2.6+'s ``keepdims``."""
+    return tuple(LayerRow(f"Global{prefix}Pooling{rank}D", "global_pooling", rank,
+                          (("data_format", _fmt(rank)), ("keepdims", False)),
+                          _POOLING, (f"Global{prefix}Pooling{rank}D",),
+                          (f"Global{prefix}Pooling{rank}D",))
+                 for rank in (1, 2, 3))
 
 # ------------------------------------------------------------------------ rows
 # In the order of API.md's table, then the layers that keep their Keras names.
@@ -243,6 +263,8 @@ _ROWS = (
     *(_merge_row(name) for name in ("Add", "Subtract", "Multiply", "Average", "Maximum",
                                     "Minimum")),
     LayerRow("Dot", "dot", None, (("axes", REQUIRED), ("normalize", False)), _MERGE, ("Dot",)),
+    *_pooling_rows("Max"), *_pooling_rows("Average"),
+    *_global_pooling_rows("Max"), *_global_pooling_rows("Average"),
     # LeakyReLU also takes Keras 3's name for alpha.
     LayerRow("LeakyReLU", "pointwise", None, (("alpha", 0.3),), _ADVANCED, ("LeakyReLU",),
              ("LeakyReLU",), keyword_only=(("negative_slope", None),)),

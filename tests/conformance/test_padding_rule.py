@@ -69,7 +69,8 @@ def _op(kind, rank, padding):
                                                      padding=padding),
         "conv_transpose": lambda: ops.conv_transpose(x, np.ones((*(2,) * rank, 1, 2)),
                                                      padding=padding),
-    }.get(kind)   # no pooling op yet (issue 10)
+        "pooling": lambda: ops.pool(x, 2, padding=padding),
+    }[kind]
 
 
 def _layers(kind, rank):
@@ -78,7 +79,7 @@ def _layers(kind, rank):
 
 
 def _make_layer(cls, padding):
-    if cls is L.DepthwiseCthalpa2D:
+    if cls is L.DepthwiseCthalpa2D or issubclass(cls, L.pooling._Pooling):
         return lambda: cls(2, padding=padding)
     return lambda: cls(1, 2, padding=padding)
 
@@ -97,8 +98,7 @@ def test_layer_op_and_shapes_agree_on_padding(kind, rank, padding):
         "shape function": _verdict(_shape_function(kind, rank, padding)),
     }
     op = _op(kind, rank, padding)
-    if op is not None:
-        verdicts["op"] = _verdict(op)
+    verdicts["op"] = _verdict(op)
     for cls in _layers(kind, rank):
         verdicts[cls.__name__] = _verdict(_make_layer(cls, padding))
     assert verdicts == dict.fromkeys(verdicts, want)
@@ -108,7 +108,7 @@ def test_every_padded_layer_is_covered():
     covered = {cls for kind in KINDS for rank in (1, 2, 3) for cls in _layers(kind, rank)}
     padded = {getattr(L, row.name) for row in CATALOG.values()
               if "padding" in dict(row.signature) and row.kind not in ("zero_padding",)}
-    assert covered == padded and len(covered) == 8
+    assert covered == padded and len(covered) == 8 + 6    # 6 pooling layers
 
 
 def test_causal_messages_agree():
