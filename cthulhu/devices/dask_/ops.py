@@ -6,7 +6,9 @@ up-sampling) and output shape come from :func:`cthulhu.shapes.range_maps` and th
 geometry itself, never from a length computed here. Inside every task the same :mod:`cthulhu.ops` function runs again on the
 block with ``padding='valid'``, so the block's own library picks its kernel.
 Border zeros are added only at the volume's true borders, so a block's result
-equals the whole-array result whatever the chunking. No epilogue is fused: the
+equals the whole-array result whatever the chunking. Pooling's padding is excluded,
+not zeros: its tasks pass the block's border pads to ``cthulhu.ops.pool`` instead
+(:class:`PoolProgram`); global pooling is the generic code's Dask reductions. No epilogue is fused: the
 op adds the bias and activation to the lazy result, one graph layer each.
 
 Weights that arrive as Dask arrays (``layer.weight_as`` converts to the
@@ -17,9 +19,11 @@ computed while the graph is built.
 from __future__ import annotations
 
 from cthulhu import shapes
+from cthulhu.shapes.axis_maps import plan_block
 
 from .graph import program_array
 from .program import BlockProgram, Stage
+from .threads import kernel_threads
 
 __all__ = ["TABLE"]
 
@@ -95,6 +99,46 @@ def upsample(x, *, geometry, epilogue):
     return _run(x, "upsample", [], kwargs, geometry)
 
 
+class PoolProgram:
+    """Pooling as a one-op block program (what :func:`.graph.program_array` runs).
+
+    Its padding is *excluded* (TensorFlow's), so a border block cannot be zero-padded
+    and pooled with ``'valid'`` as a convolution's is: each task pools the block's
+    input range with the explicit pads of the block plan (the part of the whole
+    array's padding before and after the block: ``cthulhu.ops.pool``'s block
+    contract), so every window divides by the same count as in the whole array.
+    """
+
+    def __init__(self, geometry):
+        self.geometry = g = geometry
+        self.input_shape, self.output_shape = g.in_shape, g.out_shape
+        self.data_format, self.rank = g.data_format, g.rank
+        self.stages = [Stage(None, shapes.range_maps(g), "pool")]
+
+    @property
+    def spatial_axes(self):
+        return self.geometry.spatial_axes
+
+    def plan(self, out_range):
+        return plan_block([self.stages[0].steps], out_range)
+
+    def run(self, read, out_range, batch=(0, 1), dtype=None, extras=(), plan=None):
+        from cthulhu import ops
+
+        g = self.geometry
+        block = (plan or self.plan(out_range)).layers[0]
+        index = [slice(*batch)] + [slice(None)] * (g.rank + 1)
+        for axis, (start, stop) in zip(g.spatial_axes, block.in_range, strict=True):
+            index[axis] = slice(start, stop)
+        with kernel_threads():
+            return ops.pool(read(tuple(index)), g.pool_size, strides=g.strides,
+                            padding=block.pads, data_format=g.data_format, kind=g.kind)
+
+
+def pool(x, *, geometry, epilogue):
+    return program_array(x, PoolProgram(geometry))
+
+
 def matmul(x, kernel, *, geometry, epilogue):
     """``x @ kernel`` over the last axis: blockwise, the contracted axis joined per task."""
     import dask.array as da
@@ -138,5 +182,6 @@ TABLE = {
     "depthwise_conv": depthwise_conv,
     "separable_conv": separable_conv,
     "upsample": upsample,
+    "pool": pool,
     "matmul": matmul,
 }
