@@ -41,6 +41,23 @@ def test_cli_shape_chain_table(capsys):
     assert "requires:              d >= 4" in out
 
 
+def test_cli_shape_pooling_receptive_field_halo_and_global_stop(capsys):
+    # receptive field by hand: conv 3 (rf 3), max pool 2 (rf 4, jump 2), conv 3 (rf 4 + 2*2 = 8)
+    code, out, err = run(capsys, "shape", "Cthalpa3D(8, 3, padding='same') | MaxPooling3D(2) | "
+                         "Cthalpa3D(8, 3, padding='same') | GlobalAveragePooling3D(keepdims=True)",
+                         "--input", "(None, 64, 64, 64, 1)")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert "(None, 32, 32, 32, 8)" in lines[3] and "4 x 4 x 4" in lines[3]
+    assert "(None, 32, 32, 32, 8)" in lines[4] and "8 x 8 x 8" in lines[4]
+    assert "(None, 1, 1, 1, 8)" in lines[5]
+    assert "receptive field:       8 x 8 x 8" in out
+    assert "spatial analysis stops at layer 4: GlobalAveragePooling3D" in out
+    code, out, _ = run(capsys, "shape", "AveragePooling2D(3, strides=2, padding='same')",
+                       "--input", "b, h, w, 3")
+    assert code == 0 and out == "(b, ceil(h/2), ceil(w/2), 3)\n"
+
+
 def test_cli_shape_bind_and_stop_reason(capsys):
     code, out, _ = run(capsys, "shape", "Cthalpa2D(4, 3, strides=2, padding='same') | Flatten()",
                        "--input", "b, h, w, 3", "--bind", "h=33", "w=32")

@@ -63,7 +63,8 @@ def test_plugin_serves_the_cupy_key_and_every_op():
             assert fusion.activations == {"relu", "relu6", "leaky_relu", "sigmoid", "tanh"}
         else:
             assert getattr(impl, "cthulhu_fuses", None) is None
-    assert plugin.get("pool") is None
+    for op in ("pool", "global_pool"):       # pooling has no epilogue to fuse
+        assert callable(plugin.get(op)) and getattr(plugin.get(op), "cthulhu_fuses", None) is None
     assert plugin.get("model") is None  # a model runs layer by layer, each op on the GPU
 
 
@@ -202,6 +203,26 @@ def test_gpu_separable_matmul_upsample_match_numpy(cp, fmt, dtype):
     _close(cp, got, expected, dtype)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_gpu_pooling_matches_numpy(cp, fmt, dtype):
+    from cthulhu import ops
+
+    for shape in ((2, 7, 8, 3), (2, 9, 5), (1, 6, 5, 7, 4), (2, 300, 260, 33)):
+        x = _rand(shape if fmt == "channels_last" else (shape[0], shape[-1], *shape[1:-1]),
+                  dtype)
+        rank = len(shape) - 2
+        for kind in ("max", "average"):
+            for padding in ("valid", "same"):
+                expected, got = _both(cp, lambda a, k=kind, p=padding: ops.pool(
+                    a, (3,) * rank, strides=(2,) * rank, padding=p, kind=k, data_format=fmt), x)
+                _close(cp, got, expected, dtype)
+            expected, got = _both(cp, lambda a, k=kind: ops.global_pool(
+                a, kind=k, data_format=fmt, keepdims=True), x)
+            _close(cp, got, expected, dtype)
+
+
 def _layer_cases():
     from cthulhu import layers as L
 
@@ -222,6 +243,11 @@ def _layer_cases():
         (L.Cropping2D(((1, 0), (0, 2))), (2, 6, 6, 3)),
         (L.Daoloth(7, activation="relu"), (2, 5, 6)),
         (L.Flatten(), (2, 3, 4, 2)),
+        (L.MaxPooling2D(3, strides=2, padding="same"), (2, 7, 8, 3)),
+        (L.AveragePooling3D(2, padding="same", data_format="channels_first"), (1, 2, 5, 4, 3)),
+        (L.AveragePooling1D(3, strides=1, padding="same"), (2, 9, 4)),
+        (L.GlobalAveragePooling2D(), (2, 5, 6, 3)),
+        (L.GlobalMaxPooling3D(data_format="channels_first", keepdims=True), (1, 3, 4, 5, 2)),
     ]
 
 

@@ -190,6 +190,71 @@ def test_upsample_on_emulated_gpu_matches_numpy(emulated, rank, bilinear, data, 
     assert len(launched) == 1 and launched[0].startswith(kernel[(interpolation, fmt)])
 
 
+@settings(max_examples=30)
+@given(rank=st.integers(1, 3), data=st.data(), kind=st.sampled_from(["max", "average"]),
+       padding=st.sampled_from(["valid", "same"]),
+       fmt=st.sampled_from(["channels_last", "channels_first"]),
+       dtype=st.sampled_from([np.float32, np.float64, np.float16]))
+def test_pool_on_emulated_gpu_matches_numpy_and_the_loop(emulated, rank, data, kind, padding,
+                                                         fmt, dtype):
+    from tests.support import pool_refs
+
+    pool_size = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
+    strides = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
+    spatial = tuple(data.draw(st.integers(k, 6)) for k in pool_size)
+    x = _rand(np.random.default_rng(1), (2, *spatial, 3), dtype)
+    xin = np.ascontiguousarray(np.moveaxis(x, -1, 1)) if fmt == "channels_first" else x
+    launched = _compare(emulated, lambda: ops.pool(xin, pool_size, strides=strides,
+                                                   padding=padding, kind=kind,
+                                                   data_format=fmt), dtype)
+    suffix = "ndhwc" if fmt == "channels_last" else "ncdhw"
+    assert launched == [f"cthulhu_pool_{suffix}<{_CTYPE[dtype]}>"]
+    with emulated:
+        got = ops.pool(xin, pool_size, strides=strides, padding=padding, kind=kind,
+                       data_format=fmt)
+    want = pool_refs.pool(x, pool_size, strides, padding, kind)
+    if fmt == "channels_first":
+        want = pool_refs.to_first(want)
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=TOL[dtype] * 10,
+                               atol=TOL[dtype] * 10)
+
+
+_CTYPE = {np.float32: "float", np.float64: "double", np.float16: "cthulhu_half"}
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("shape, dtype", [((2, 7, 5, 3), np.float32), ((3, 40, 37, 1), np.float64),
+                                          ((1, 9, 300), np.float32), ((2, 4, 3, 2, 5), np.float16),
+                                          ((2, 300, 33), np.float32)])
+def test_global_pool_on_emulated_gpu_matches_numpy_and_the_loop(emulated, fmt, kind, shape,
+                                                                dtype):
+    from tests.support import pool_refs
+
+    x = _rand(np.random.default_rng(2), shape, dtype)
+    xin = np.ascontiguousarray(np.moveaxis(x, -1, 1)) if fmt == "channels_first" else x
+    for keepdims in (False, True):
+        launched = _compare(emulated, lambda k=keepdims: ops.global_pool(
+            xin, kind=kind, data_format=fmt, keepdims=k), dtype)
+        suffix = "ndhwc" if fmt == "channels_last" else "ncdhw"
+        assert launched == [f"cthulhu_global_pool_{suffix}<{_CTYPE[dtype]}>"]
+    with emulated:
+        got = ops.global_pool(xin, kind=kind, data_format=fmt)
+    np.testing.assert_allclose(got.astype(np.float64), pool_refs.global_pool(x, kind),
+                               rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_pool_kernels_keep_a_nan_on_the_emulated_gpu(emulated, kind):
+    x = np.arange(2 * 6 * 6 * 3, dtype=np.float32).reshape(2, 6, 6, 3)
+    x[1, 2, 3, 1] = np.nan
+    with emulated:
+        y = ops.pool(x, 2, kind=kind)
+        g = ops.global_pool(x, kind=kind)
+    assert np.isnan(y[1, 1, 1, 1]) and np.isnan(y).sum() == 1
+    assert np.isnan(g[1, 1]) and np.isnan(g).sum() == 1
+
+
 def test_matmul_on_emulated_gpu_matches_numpy(emulated):
     rng = np.random.default_rng(3)
     x = _rand(rng, (2, 5, 7), np.float32)

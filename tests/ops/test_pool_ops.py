@@ -239,3 +239,40 @@ def test_global_pool_bad_arguments():
         ops.global_pool(np.zeros((1, 4, 2), np.float32), kind="sum")
     with pytest.raises(ValueError, match="ops.global_pool.*dimensions"):
         ops.global_pool(np.zeros((1, 4), np.float32))
+
+
+# -- the native kernels: the same numbers on every thread count and instruction set ------
+
+def _isas():
+    from cthulhu.devices.numpy_ import _native
+
+    lib = _native.library()
+    if lib is None:
+        pytest.skip("no native kernels here (no C compiler)")
+    return lib, _native.ISAS[:_native.ISAS.index(lib.best_isa()) + 1]
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_native_pool_is_the_same_on_every_thread_count_and_isa(kind, fmt):
+    from cthulhu.devices.numpy_ import threads
+
+    lib, isas = _isas()
+    x = np.random.default_rng(6).standard_normal((3, 33, 41, 19)).astype(np.float32)
+    xin = _inputs(x, fmt)
+    results = []
+    saved = lib.isa()
+    try:
+        for isa in isas:
+            lib.set_isa(isa)
+            for n in (1, 3):
+                with threads.limit(n):
+                    results.append(ops.pool(xin, (3, 2), strides=(2, 1), padding="same",
+                                            kind=kind, data_format=fmt))
+                    results.append(ops.global_pool(xin, kind=kind, data_format=fmt))
+    finally:
+        lib.set_isa(saved)
+    for i in range(2, len(results)):
+        np.testing.assert_array_equal(results[i], results[i % 2])
+    expected = _expected(ref.pool(x, (3, 2), (2, 1), "same", kind), fmt)
+    np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)

@@ -13,7 +13,8 @@ from cthulhu.devices.base import Plugin
 
 __all__ = ["CupyPlugin"]
 
-_OPS = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "matmul", "upsample")
+_OPS = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "matmul", "upsample",
+        "pool", "global_pool")
 
 
 class CupyPlugin(Plugin):
@@ -21,7 +22,8 @@ class CupyPlugin(Plugin):
 
     Supported: float16 (accumulating in float32), float32 and float64; conv and
     transposed conv of rank 1-3, depthwise and separable conv, matmul (cuBLAS),
-    nearest up-sampling of rank 1-3 and bilinear of rank 2, both data formats. Other
+    nearest up-sampling of rank 1-3 and bilinear of rank 2, max/average pooling and global
+    pooling of rank 1-3, both data formats. Other
     calls return ``NotImplemented`` and run the generic Array API code on CuPy.
     """
 

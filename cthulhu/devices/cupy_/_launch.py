@@ -133,8 +133,9 @@ def choose_tile(positions: int, filters: int, dtype: str = "float32",
 def kernel_name(family: str, layout: str, dtype: str, tile: str | None = None) -> str:
     """The name expression of a kernel, e.g. ``cthulhu_conv_nd_ndhwc<float, 64, 64, 4, 4>``.
 
-    ``family`` is ``conv``, ``conv_transpose``, ``depthwise``, ``upsample_nearest`` or
-    ``upsample_bilinear``; ``layout`` ``channels_last`` or ``channels_first``.
+    ``family`` is ``conv``, ``conv_transpose``, ``depthwise``, ``upsample_nearest``,
+    ``upsample_bilinear``, ``pool`` or ``global_pool``; ``layout`` ``channels_last`` or
+    ``channels_first``.
     """
     if dtype not in CTYPES:
         raise ValueError(f"no CUDA kernels for dtype {dtype!r}; expected one of {sorted(CTYPES)}")
@@ -142,7 +143,8 @@ def kernel_name(family: str, layout: str, dtype: str, tile: str | None = None) -
     suffix = _LAYOUT_SUFFIX[(kind, layout)]
     base = {"conv": "cthulhu_conv_nd", "conv_transpose": "cthulhu_conv_transpose_nd",
             "depthwise": "cthulhu_depthwise_nd", "upsample_nearest": "cthulhu_upsample_nearest",
-            "upsample_bilinear": "cthulhu_upsample_bilinear"}[family]
+            "upsample_bilinear": "cthulhu_upsample_bilinear", "pool": "cthulhu_pool",
+            "global_pool": "cthulhu_global_pool"}[family]
     targs = [CTYPES[dtype]]
     if family in ("conv", "conv_transpose"):
         t = TILES[tile]
@@ -157,7 +159,8 @@ _UNUSED_TILES = {"float64": ("large",)}
 def all_kernel_names() -> dict[str, list[str]]:
     """Every name expression, per source file (what the tests compile and emulate)."""
     layouts = ("channels_last", "channels_first")
-    names: dict[str, list[str]] = {"conv_nd.cu": [], "depthwise.cu": [], "upsample.cu": []}
+    names: dict[str, list[str]] = {"conv_nd.cu": [], "depthwise.cu": [], "upsample.cu": [],
+                                   "pool.cu": []}
     for dtype in CTYPES:
         for layout in layouts:
             for family in ("conv", "conv_transpose"):
@@ -168,6 +171,8 @@ def all_kernel_names() -> dict[str, list[str]]:
             names["depthwise.cu"].append(kernel_name("depthwise", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_nearest", layout, dtype))
             names["upsample.cu"].append(kernel_name("upsample_bilinear", layout, dtype))
+            names["pool.cu"].append(kernel_name("pool", layout, dtype))
+            names["pool.cu"].append(kernel_name("global_pool", layout, dtype))
     from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
 
     for file, extra in _memory.all_kernel_names().items():
@@ -310,3 +315,41 @@ def upsample_launch(*, interpolation: str, layout: str, dtype: str, batch: int,
                       block=block, args=(batch, h, w, channels, fh, fw))
     raise ValueError(f"no up-sampling kernel for interpolation={interpolation!r} "
                      f"at rank {len(factors)}")
+
+
+def pool_launch(*, layout: str, dtype: str, kind: str, batch: int, channels: int, in_spatial,
+                out_spatial, pool_size, strides, pads_lo) -> Launch:
+    """Launch of ``cthulhu_pool_*`` (``pool.cu``): one thread per output element, over
+    output rows as :func:`row_grid` lays them out; spatial arguments as in
+    :func:`conv_launch` (``pads_lo``: the excluded padding before each axis)."""
+    (d, h, w), (od, oh, ow), (kd, kh, kw), (sd, sh, sw), _, (pd, ph, pw) = \
+        _window_3d(in_spatial, out_spatial, pool_size, strides, (1, 1, 1)[:len(pool_size)],
+                   pads_lo)
+    _check_int("input image size", d * h * w * channels)
+    _check_int("output image size", od * oh * ow * channels)
+    if is_channels_last(layout):
+        grid, block = row_grid(batch * od * oh, ow * channels)
+    else:
+        grid, block = row_grid(batch * channels * od, oh * ow)
+    return Launch(name=kernel_name("pool", layout, dtype), grid=grid, block=block,
+                  args=(batch, channels, d, h, w, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph,
+                        pw, int(kind == "average")))
+
+
+#: Threads per block of the global pooling reduction (CTHULHU_GLOBAL_THREADS, pool.cu).
+GLOBAL_POOL_THREADS = 256
+
+
+def global_pool_launch(*, layout: str, dtype: str, kind: str, outer: int, positions: int,
+                       inner: int) -> Launch:
+    """Launch of ``cthulhu_global_pool_*``: ``x`` as ``[outer][positions][inner]``; a block
+    of ``(bx, 256 // bx)`` threads reduces ``bx`` inner entries (the smallest power of two
+    covering ``inner``, at most 32) of one outer entry."""
+    _check_int("positions x inner", positions * inner)
+    bx = 1
+    while bx < min(inner, 32):
+        bx *= 2
+    grid = (ceildiv(inner, bx), max(1, min(outer, ELEMENTWISE_MAX_BLOCKS)), 1)
+    return Launch(name=kernel_name("global_pool", layout, dtype), grid=grid,
+                  block=(bx, GLOBAL_POOL_THREADS // bx, 1),
+                  args=(outer, positions, inner, int(kind == "average")))

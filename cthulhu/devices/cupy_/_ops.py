@@ -288,3 +288,50 @@ def upsample(x, *, geometry, epilogue):
         return NotImplemented
     _run("upsample.cu", launch, (x, y))
     return y
+
+
+@_on_device_of
+def pool(x, *, geometry, epilogue):
+    """Max or average pooling through ``pool.cu`` (rank 1-3, both layouts; the padding
+    excluded, as the geometry's explicit pads say)."""
+    cp = _cupy()
+    g = geometry
+    dtype = _dtype_name(x)
+    if dtype is None:
+        return NotImplemented
+    x = cp.ascontiguousarray(x)
+    y = cp.empty(g.out_shape, dtype=x.dtype)
+    try:
+        launch = _launch.pool_launch(layout=g.data_format, dtype=dtype, kind=g.kind,
+                                     batch=g.batch, channels=g.channels,
+                                     in_spatial=g.in_spatial, out_spatial=g.out_spatial,
+                                     pool_size=g.pool_size, strides=g.strides,
+                                     pads_lo=g.pads_lo)
+    except OverflowError:
+        return NotImplemented
+    _run("pool.cu", launch, (x, y))
+    return y
+
+
+@_on_device_of
+def global_pool(x, *, geometry, epilogue):
+    """Max or average over every spatial position through ``pool.cu``: ``x`` read as
+    ``(N, P, C)`` (channels_last) or ``(N*C, P, 1)`` (channels_first)."""
+    cp = _cupy()
+    g = geometry
+    dtype = _dtype_name(x)
+    if dtype is None:
+        return NotImplemented
+    x = cp.ascontiguousarray(x)
+    if g.channels_first:
+        outer, inner = g.batch * g.channels, 1
+    else:
+        outer, inner = g.batch, g.channels
+    y = cp.empty((g.batch, g.channels), dtype=x.dtype)
+    try:
+        launch = _launch.global_pool_launch(layout=g.data_format, dtype=dtype, kind=g.kind,
+                                            outer=outer, positions=g.positions, inner=inner)
+    except OverflowError:
+        return NotImplemented
+    _run("pool.cu", launch, (x, y))
+    return y.reshape(g.out_shape)
