@@ -215,8 +215,8 @@ def test_gpu_pooling_matches_numpy(cp, fmt, dtype):
         rank = len(shape) - 2
         for kind in ("max", "average"):
             for padding in ("valid", "same"):
-                expected, got = _both(cp, lambda a, k=kind, p=padding: ops.pool(
-                    a, (3,) * rank, strides=(2,) * rank, padding=p, kind=k, data_format=fmt), x)
+                expected, got = _both(cp, lambda a, k=kind, p=padding, r=rank: ops.pool(
+                    a, (3,) * r, strides=(2,) * r, padding=p, kind=k, data_format=fmt), x)
                 _close(cp, got, expected, dtype)
             expected, got = _both(cp, lambda a, k=kind: ops.global_pool(
                 a, kind=k, data_format=fmt, keepdims=True), x)
