@@ -370,6 +370,25 @@ CTHULHU_CLONES static void CAT(global_block, SUFFIX)(const GLOBAL_CTX *ctx, int6
     for (int64_t l = 0; l < lanes; l++)
         acc[l] = start;
     int64_t i = 0;
+    if (lanes == GLOBAL_LANES) {
+        /* the 32 lanes in registers: a pass through memory (acc) per 32 values would
+         * chain every addition through a store and a load */
+        enum { NV = GLOBAL_LANES / PLANES };
+        PVEC v[NV];
+        for (int k = 0; k < NV; k++)
+            v[k] = (PVEC){0} + start;
+        if (avg) {
+            for (; i + GLOBAL_LANES <= total; i += GLOBAL_LANES)
+                for (int k = 0; k < NV; k++)
+                    v[k] += CAT(pool_load, SUFFIX)(src + i + k * PLANES);
+        } else {
+            for (; i + GLOBAL_LANES <= total; i += GLOBAL_LANES)
+                for (int k = 0; k < NV; k++)
+                    v[k] = CAT(pool_vmax, SUFFIX)(v[k], CAT(pool_load, SUFFIX)(src + i + k * PLANES));
+        }
+        for (int k = 0; k < NV; k++)
+            CAT(pool_store, SUFFIX)(acc + k * PLANES, v[k]);
+    }
     for (; i + lanes <= total; i += lanes)
         CAT(pool_into, SUFFIX)(acc, src + i, lanes, avg);
     for (int64_t l = 0; i + l < total; l++)
