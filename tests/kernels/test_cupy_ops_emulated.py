@@ -244,6 +244,16 @@ def test_global_pool_on_emulated_gpu_matches_numpy_and_the_loop(emulated, fmt, k
                                rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
 
 
+def test_global_pool_of_one_long_volume_is_left_to_cupys_reduction(emulated):
+    """N = 1 with 8 channels over 70000 positions: pool.cu would run one block; the plugin
+    declines and the generic code (CuPy's reductions) runs, with the same numbers."""
+    x = _rand(np.random.default_rng(3), (1, 70, 1000, 8), np.float32)
+    launched = _compare(emulated, lambda: ops.global_pool(x, kind="average"), np.float32)
+    assert launched == []
+    launched = _compare(emulated, lambda: ops.global_pool(x[:, :60]), np.float32)
+    assert launched == ["cthulhu_global_pool_ndhwc<float>"]
+
+
 @pytest.mark.parametrize("kind", ["max", "average"])
 def test_pool_kernels_keep_a_nan_on_the_emulated_gpu(emulated, kind):
     x = np.arange(2 * 6 * 6 * 3, dtype=np.float32).reshape(2, 6, 6, 3)

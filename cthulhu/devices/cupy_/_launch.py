@@ -340,6 +340,20 @@ def pool_launch(*, layout: str, dtype: str, kind: str, batch: int, channels: int
 GLOBAL_POOL_THREADS = 256
 
 
+#: Below this many blocks a long global reduction (more than GLOBAL_POOL_SPLIT positions)
+#: leaves most of a GPU idle: pool.cu gives each outer entry one block, so one volume
+#: (N = 1) with few channels would run on one multiprocessor.
+GLOBAL_POOL_MIN_BLOCKS = 64
+GLOBAL_POOL_SPLIT = 65536
+
+
+def global_pool_too_few_blocks(*, outer: int, positions: int, inner: int) -> bool:
+    """Whether ``cthulhu_global_pool_*`` would run too few blocks for its positions (the
+    plugin then declines, and CuPy's own reduction runs through the generic code)."""
+    blocks = outer * ceildiv(inner, 32)
+    return blocks < GLOBAL_POOL_MIN_BLOCKS and positions > GLOBAL_POOL_SPLIT
+
+
 def global_pool_launch(*, layout: str, dtype: str, kind: str, outer: int, positions: int,
                        inner: int) -> Launch:
     """Launch of ``cthulhu_global_pool_*``: ``x`` as ``[outer][positions][inner]``; a block

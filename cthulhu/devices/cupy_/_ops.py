@@ -327,6 +327,8 @@ def global_pool(x, *, geometry, epilogue):
         outer, inner = g.batch * g.channels, 1
     else:
         outer, inner = g.batch, g.channels
+    if _launch.global_pool_too_few_blocks(outer=outer, positions=g.positions, inner=inner):
+        return NotImplemented       # CuPy's own reduction splits the positions over the GPU
     y = cp.empty((g.batch, g.channels), dtype=x.dtype)
     try:
         launch = _launch.global_pool_launch(layout=g.data_format, dtype=dtype, kind=g.kind,
