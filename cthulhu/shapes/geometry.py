@@ -447,6 +447,9 @@ def pool_geometry(kind, input_shape, pool_size, *, strides, padding, data_format
     if padding.__class__ is str:
         pads = tuple(_conv_pad(n, k, s, padding, owner)
                      for n, k, s in zip(spatial, pool_size, strides, strict=True))
+        # the named rule's lengths ('same' of an empty axis is empty, as for the layers)
+        out = tuple(_conv_out(n, k, s, padding, owner)
+                    for n, k, s in zip(spatial, pool_size, strides, strict=True))
     else:
         pads = tuple((lo, hi) for lo, hi in padding)
         for k, (lo, hi) in zip(pool_size, pads, strict=True):
@@ -454,8 +457,8 @@ def pool_geometry(kind, input_shape, pool_size, *, strides, padding, data_format
                 raise shape_error(owner, f"explicit pooling pads must be in [0, pool_size) so "
                                          f"that every window holds an input sample, got "
                                          f"{padding!r} for pool_size {tuple(pool_size)!r}")
-    out = tuple(_conv_out(n, k, s, pair, owner)
-                for n, k, s, pair in zip(spatial, pool_size, strides, pads, strict=True))
+        out = tuple(_conv_out(n, k, s, pair, owner)
+                    for n, k, s, pair in zip(spatial, pool_size, strides, pads, strict=True))
     return PoolGeometry(kind=kind, rank=len(spatial), data_format=data_format, batch=batch,
                         in_spatial=spatial, channels=channels, out_spatial=out,
                         pool_size=tuple(pool_size), strides=tuple(strides), pads=pads)

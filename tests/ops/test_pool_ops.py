@@ -276,3 +276,17 @@ def test_native_pool_is_the_same_on_every_thread_count_and_isa(kind, fmt):
         np.testing.assert_array_equal(results[i], results[i % 2])
     expected = _expected(ref.pool(x, (3, 2), (2, 1), "same", kind), fmt)
     np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_same_pooling_of_an_empty_axis_is_empty_as_the_layers_say(kind):
+    """Found by the layer fuzzer: 'same' over a zero-length axis gives a zero-length axis
+    (ceil(0 / s)), from the op as from the layer's shape."""
+    from cthulhu import layers
+
+    for shape in ((2, 0, 3), (0, 0, 0, 0, 0)):
+        rank = len(shape) - 2
+        y = ops.pool(np.zeros(shape, np.float32), 2, padding="same", kind=kind)
+        assert y.shape == shape
+        layer = layers.AveragePooling3D if rank == 3 else layers.MaxPooling1D
+        assert layer(padding="same")(np.zeros(shape, np.float32)).shape == shape

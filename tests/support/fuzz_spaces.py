@@ -200,6 +200,15 @@ SPACES.update({
                         "normalize": BOOL}),
 })
 
+_PADDINGS = st.sampled_from(["valid", "same", "SAME"])
+for _rank in (1, 2, 3):
+    for _name in ("Max", "Average"):
+        SPACES[getattr(L, f"{_name}Pooling{_rank}D")] = ((), {
+            "pool_size": sizes(_rank, 1, 3), "strides": st.one_of(st.none(), sizes(_rank, 1, 3)),
+            "padding": _PADDINGS, "data_format": FORMATS})
+        SPACES[getattr(L, f"Global{_name}Pooling{_rank}D")] = ((), {
+            "data_format": FORMATS, "keepdims": BOOL})
+
 #: The layers called on a list of arrays.
 MERGE_LAYERS = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,
                 L.Dot)
@@ -217,6 +226,8 @@ NATURAL_RANK = {
     L.BatchNormalization: 4, L.LayerNormalization: 3, L.LeakyReLU: 2, L.PReLU: 3, L.ELU: 2,
     L.ThresholdedReLU: 2, L.ReLU: 2, L.Softmax: 3, L.GaussianNoise: 2, L.GaussianDropout: 2,
     L.AlphaDropout: 3, **{cls: 3 for cls in MERGE_LAYERS},
+    **{getattr(L, f"{g}{k}Pooling{r}D"): r + 2 for g in ("", "Global") for k in ("Max", "Average")
+       for r in (1, 2, 3)},
 }
 
 
