@@ -304,8 +304,9 @@ class GlobalAveragePooling1D(_GlobalPooling):
             return super().call(x)
         # Keras 2: sum(x * mask) / sum(mask) over the steps
         xp = namespace(x)
-        steps = 1 if self.data_format == "channels_last" else 2
-        weights = xp.expand_dims(xp.astype(mask, x.dtype), axis=3 - steps)
+        steps = shapes.spatial_axes(3, self.data_format)[0]
+        channel = shapes.channels_axis(3, self.data_format)
+        weights = xp.expand_dims(xp.astype(mask, x.dtype), axis=channel)
         total = xp.sum(x * weights, axis=steps, keepdims=self.keepdims)
         return total / xp.sum(weights, axis=steps, keepdims=self.keepdims)
 
