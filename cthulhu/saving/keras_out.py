@@ -42,7 +42,6 @@ from cthulhu.engine.lump import Lump
 from cthulhu.engine.network import Model
 from cthulhu.engine.pile import Pile
 from cthulhu.names.resolver import own_names
-from cthulhu.saving.keras._weights import snake_case
 from cthulhu.shapes.catalog import CATALOG
 
 __all__ = ["keras_config", "keras_layer_order", "legacy_records", "keras_var_records",

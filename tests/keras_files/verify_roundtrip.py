@@ -62,13 +62,17 @@ def child(which, folder, out):
         os.environ.setdefault("KERAS_BACKEND", "torch")
         import keras
 
-        version, load = keras.__version__, (lambda p: keras.saving.load_model(p, compile=False))
+        version, loader = keras.__version__, keras.saving.load_model
     else:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         import tensorflow as tf
 
-        version = tf.keras.__version__
-        load = (lambda p: tf.keras.models.load_model(p, compile=False))
+        import keras as tf_keras_package  # keras 2.15, the package tf.keras is
+
+        version, loader = tf_keras_package.__version__, tf.keras.models.load_model
+
+    def load(path):
+        return loader(path, compile=False)
     results = {"version": version, "files": {}}
     for path in sorted(Path(folder).iterdir()):
         if path.suffix not in (".keras", ".h5"):
