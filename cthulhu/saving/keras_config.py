@@ -164,7 +164,7 @@ def _entry(layer, ctx, path):
     found = _custom_class(class_name, layer, ctx)
     if found is not None:
         key, cls = found
-        return {"class_name": key, "config": _plain(cfg, label)}
+        return {"class_name": key, "config": _custom_config(cls, _plain(cfg, label))}
     if custom:
         record = custom[0]
         raise KerasTranslationError(
@@ -200,6 +200,14 @@ def _custom_class(class_name, layer, ctx):
             if isinstance(key, str) and key in user:
                 return key, user[key]
     return None
+
+
+def _custom_config(cls, cfg):
+    """A custom class's config without the Keras base layer's inert arguments (``autocast``
+    and the like, which every Keras layer's config holds) that the class does not name."""
+    named = _accepted(cls) or ()
+    return {key: value for key, value in cfg.items()
+            if key in named or key in BASE_ARGS or not (key in INERT and INERT[key](value))}
 
 
 def _plain(cfg, label):
