@@ -54,6 +54,13 @@ KERAS3_FORMAT = "3"
 # tests/keras_files/verify_roundtrip.py)
 _NO_LAYER = {"keras3": {"ThresholdedReLU": "Keras 3 removed ThresholdedReLU (save as .h5)"}}
 _NO_ACTIVATION = {"keras2": {"relu6", "log_softmax"}}
+# arguments Keras 3's class does not take, dropped when they hold the value every Keras
+# means by their absence: Keras 3's SpatialDropout takes neither noise_shape (the spatial
+# mask is its whole point) nor trainable. tf-keras takes and ignores both, so the .h5 drops
+# them too, and Keras 3 reads it (it refuses tf-keras's own SpatialDropout .h5 files).
+_SPATIAL_DROPOUT = {f"SpatialDropout{n}D": {"noise_shape": None, "trainable": True}
+                    for n in (1, 2, 3)}
+_NOT_TAKEN = {"keras3": _SPATIAL_DROPOUT, "keras2": _SPATIAL_DROPOUT}
 # Keras classes whose weights sit on a sub-object in the .keras layout
 _SUBOBJECT = {"LSTM": "cell"}
 _OBJECT_MODULES = {"initializer": "keras.initializers", "regularizer": "keras.regularizers",
@@ -263,8 +270,11 @@ def _leaf_entry(layer, style):
     if keras_class in _NO_LAYER.get(style, {}):
         raise KerasWriteError(f"{_label(layer)}: {_NO_LAYER[style][keras_class]}")
     config = {}
+    not_taken = _NOT_TAKEN.get(style, {}).get(keras_class, {})
     for key, value in layer.get_config().items():
         if key == "batch_input_shape":
+            continue
+        if key in not_taken and value == not_taken[key]:
             continue
         config[key] = _value(key, value, layer, style)
     entry = {"class_name": keras_class, "config": config}
