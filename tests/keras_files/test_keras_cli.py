@@ -123,3 +123,17 @@ def test_convert_and_inspect_are_in_the_help(capsys):
     printed = capsys.readouterr().out
     assert "convert" in printed and "inspect" in printed
     assert np.all([word in printed for word in ("cthulhu convert model.h5",)])
+
+
+def test_predict_takes_a_keras_file(tmp_path, capsys):
+    """``cthulhu predict`` reads a Keras file like any model file: run over the fixture's
+    first input image, it writes what Keras predicted for it."""
+    pytest.importorskip("dask")
+    zarr = pytest.importorskip("zarr")
+    path = FIXTURES / "keras3" / "family_depthwise.keras"
+    data = truth("keras3", "family_depthwise.truth.npz")
+    np.save(tmp_path / "img.npy", data["input/0"][0])
+    out = tmp_path / "out.zarr"
+    assert main(["predict", str(path), "--input", str(tmp_path / "img.npy"), "--output",
+                 str(out), "--no-progress", "-q"]) == 0
+    assert_like_keras([zarr.open_array(str(out))[...]], [data["output/0"][0]])

@@ -330,3 +330,13 @@ def test_index_lists_the_refused_models():
     assert {"lambda_model", "custom_model"} <= set(index("keras3")["models"])
     assert {"lambda_model", "custom_model"} <= set(index("tfkeras")["models"])
     assert "k1_lambda" in index("keras1")["models"]
+
+
+def test_verify_refuses_a_file_keras_wrote():
+    """Keras files carry no certificate: verify=True says so (and how to get one)."""
+    path = FIXTURES / "tfkeras" / "tcn.h5"
+    with pytest.raises(ValueError) as info:
+        load_model(path, verify=True, isolate=False)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "no certificate" in message
+    assert "cthulhu convert" in message
