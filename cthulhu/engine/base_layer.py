@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
     unique_name,
 )
 from cthulhu.engine.weights import Weight
+from cthulhu.names import keras1
 
 # While ``load_model`` builds a model, every weight is about to be overwritten by the
 # file's arrays: this holds a function ``(owner, name, shape, dtype) -> array`` that
@@ -97,6 +99,22 @@ class Layer:
 
             build._cthulhu_wrapped = True
             cls.build = build
+        # Keras 1's argument words (``nb_filter``, ``border_mode``, ``init``, ...) are
+        # accepted by every layer with a DeprecationWarning naming the modern word, as
+        # Keras 2 did: one table (cthulhu.names.keras1), applied here to every class.
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_cthulhu_wrapped", False):
+            @functools.wraps(init)
+            def __init__(self, *args, **kwargs):
+                if (not keras1.KERAS1_WORDS.isdisjoint(kwargs)
+                        or (len(args) >= 3 and type(self).__init__ is __init__)):
+                    args, kwargs, notes = keras1.modernize_arguments(type(self), args, kwargs)
+                    for note in notes:
+                        warnings.warn(note, DeprecationWarning, stacklevel=2)
+                init(self, *args, **kwargs)
+
+            __init__._cthulhu_wrapped = True
+            cls.__init__ = __init__
 
     def __init__(self, *, input_shape=None, input_dim=None, batch_size=None,
                  batch_input_shape=None, name=None, dtype=None, trainable=True,

@@ -24,7 +24,7 @@ Examples
 >>> services.DEFAULTS["save_model"]
 'cthulhu.saving:save_model'
 >>> services.service("save_model").__module__
-'cthulhu.saving.cthulhu_file'
+'cthulhu.saving.files'
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import threading
 #: Service name -> ``"module:attribute"`` loaded on first use unless a package provided it.
 DEFAULTS = {
     "save_model": "cthulhu.saving:save_model",
+    "load_weights": "cthulhu.saving:load_weights",
 }
 
 #: Namespace key -> ``"module:attribute"`` of a whole-model runner. Empty: the device

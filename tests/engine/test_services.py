@@ -36,7 +36,8 @@ print(json.dumps([before, 'cthulhu.saving.cthulhu_file' in sys.modules]))
 
 def test_a_provided_service_replaces_the_default(tmp_path):
     calls = []
-    services.provide("save_model", lambda model, path, overwrite=True: calls.append(path))
+    services.provide("save_model",
+                     lambda model, path, overwrite=True, **options: calls.append(path))
     try:
         from cthulhu.models import Pile
 
@@ -44,7 +45,7 @@ def test_a_provided_service_replaces_the_default(tmp_path):
     finally:
         services.withdraw("save_model")
     assert calls == [tmp_path / "x"] and not (tmp_path / "x").exists()
-    assert services.service("save_model").__module__ == "cthulhu.saving.cthulhu_file"
+    assert services.service("save_model").__module__ == "cthulhu.saving.files"
 
 
 def test_unknown_services_and_non_callables_are_refused():
