@@ -34,10 +34,10 @@ def elementwise_ref(x, fn):
 
 
 def relu_ref(v, max_value, slope, threshold):
-    if max_value is not None and v >= max_value:
-        return max_value
+    # Keras 2's order (backend.relu): the threshold first, then the clip to max_value,
+    # so with threshold > max_value an input between the two is 0, not max_value.
     if v > threshold:
-        return v
+        return v if max_value is None else min(v, max_value)
     return slope * (v - threshold)
 
 
@@ -236,3 +236,11 @@ def test_block_roles_say_what_can_be_split():
     assert per.blockwise({"shared_axes": (2, 3)}, "channels_first", 4) == "pointwise"
     assert per.blockwise({"shared_axes": (1,)}, "channels_last", 4) == "whole"
     assert per.blockwise({"shared_axes": None}, "channels_last", 2) == "pointwise"
+
+
+def test_relu_threshold_above_max_value_follows_keras_order():
+    # Keras 2 thresholds, then clips: 0.5674 is under the threshold, so it gives 0
+    # (plus the slope's part), not max_value (found by Hypothesis on float16).
+    x = np.array([[0.5674, 1.5, -1.0]], dtype="float32")
+    got = np.asarray(layers.ReLU(max_value=0.5, threshold=1.0, negative_slope=0.1)(x))
+    np.testing.assert_allclose(got, [[0.1 * (0.5674 - 1.0), 0.5, -0.2]], rtol=1e-6)
