@@ -41,13 +41,6 @@ KNOWN_BREACHES = {
     "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._igemm",
     "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._memory",
     "cthulhu.devices.numpy_.threads -> cthulhu.devices.numpy_._threads",
-    # the blockwise round: whole-model execution leaves devices.dask_
-    "cthulhu.devices.dask_.program -> cthulhu.activations",
-    "cthulhu.devices.dask_.planview -> cthulhu.utils._svg",
-    "cthulhu.devices.dask_.planpanels -> cthulhu.utils._svg",
-    "cthulhu.devices.dask_.volume -> cthulhu.devices.dask_.storeoutput",
-    "cthulhu.devices.dask_.volume -> cthulhu.devices.dask_.planview",
-    "cthulhu.devices.dask_.planview -> cthulhu.devices.dask_.planpanels",
     # the shapes floor
     "cthulhu.shapes.symbolic -> cthulhu.shapes.parse",
 }
