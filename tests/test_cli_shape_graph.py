@@ -194,3 +194,50 @@ def test_graph_text_imports_no_numpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _doc_examples(page):
+    """``(argv, shown lines)`` of each ``$ cthulhu shape "a = ..."`` example (a graph) in a
+    docs page: the command (over several lines when a quote spans them) and the output
+    lines printed under it (``...`` marks a cut)."""
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / page).read_text(encoding="utf-8")
+    blocks, current = [], None
+    for line in text.splitlines():      # fenced blocks, opening and closing fences paired
+        if line.startswith("```"):
+            if current is None:
+                current = []
+            else:
+                blocks.append(current)
+                current = None
+        elif current is not None:
+            current.append(line)
+    found = []
+    for lines in blocks:
+        if not lines or not lines[0].startswith("$ cthulhu shape") or \
+                "=" not in "\n".join(lines).split("--input")[0]:
+            continue
+        for end in range(len(lines)):   # the command ends where its quotes close
+            try:
+                argv = shlex.split("\n".join(lines[:end + 1])[2:])
+                break
+            except ValueError:
+                continue
+        found.append((argv[1:], lines[end + 1:]))
+    return found
+
+
+@pytest.mark.parametrize("page", ["shapes.md", "out-of-core.md"])
+def test_the_docs_graph_examples_print_what_they_show(capsys, page):
+    examples = _doc_examples(page)
+    assert examples, f"docs/{page} lost its cthulhu shape graph example"
+    for argv, shown in examples:
+        code, out, err = run(capsys, *argv)
+        assert code == 0 and err == ""
+        if "..." in shown:              # an excerpt: the lines shown, in order, at the end
+            tail = shown[shown.index("...") + 1:]
+            assert out.splitlines()[-len(tail):] == tail
+        else:
+            assert out.splitlines() == shown
