@@ -210,3 +210,48 @@ def test_unet3d_plan_volume_draws_its_halo(tmp_path):
     assert "halo" in plan.line()
     svg = plan.svg()
     assert svg.startswith("<svg") and "halo" in svg
+
+
+@pytest.mark.parametrize("merge", ["Add", "Subtract", "Multiply", "Average", "Maximum",
+                                   "Minimum"])
+def test_every_merge_is_fused_bitwise(merge, compute_counter):
+    """Paths of different reach joined by each merge; a third input for those taking more."""
+    x_in = L.Input(shape=(None, None, 2))
+    a = L.Cthalpa2D(2, 3, padding="same")(x_in)
+    b = L.Cthalpa2D(2, 3, padding="same", dilation_rate=2)(x_in)
+    inputs = [a, b] if merge == "Subtract" else [a, b, L.Cthalpa2D(2, 1)(x_in)]
+    model = seeded(Lump(x_in, getattr(L, merge)()(inputs)))
+    x = _volume((2, 23, 19, 2), 7)
+    with compute_counter() as counter:
+        lazy = model.predict(da.from_array(x, chunks=(1, 5, 7, 1)))
+    assert counter.count == 0
+    assert [k for k in lazy.dask.layers if k.startswith("cthulhu-predict")]
+    np.testing.assert_array_equal(lazy.compute(), model.predict(x))
+
+
+def test_channel_broadcasting_shared_layers_and_nested_models_are_fused_bitwise():
+    """A one-channel gate multiplied into every channel (broadcast along the channels
+    only), a layer called twice, and a nested Lump called on two tensors."""
+    inner_in = L.Input(shape=(None, None, 3))
+    inner = seeded(Lump(inner_in, L.Cthalpa2D(3, 3, padding="same", activation="relu")(
+        inner_in)), seed=3)
+    x_in = L.Input(shape=(None, None, 3))
+    gate = L.Cthalpa2D(1, 3, padding="same", activation="sigmoid")(x_in)
+    gated = L.Multiply()([x_in, gate])
+    shared = L.Cthalpa2D(3, 3, padding="same")
+    out = L.Add()([inner(shared(gated)), inner(shared(x_in))])
+    model = seeded(Lump(x_in, out), seed=4)
+    x = _volume((1, 26, 21, 3), 8)
+    lazy = predict(model, da.from_array(x, chunks=(1, 8, 6, 2)), block_shape=(9, 7))
+    np.testing.assert_array_equal(lazy.compute(), model.predict(x))
+
+
+def test_dot_over_the_channels_is_declined():
+    x_in = L.Input(shape=(None, None, 3))
+    model = seeded(Lump(x_in, L.Dot(axes=-1, name="dotted")(
+        [x_in, L.Cthalpa2D(3, 3, padding="same")(x_in)])))
+    x = _volume((1, 6, 5, 3), 9)
+    with pytest.raises(Unblockable, match="'dotted'"):
+        predict(model, da.from_array(x, chunks=(1, 3, 3, 3)))
+    lazy = model.predict(da.from_array(x, chunks=(1, 3, 3, 3)))   # layer by layer
+    np.testing.assert_allclose(lazy.compute(), model.predict(x), rtol=1e-6, atol=1e-6)
