@@ -96,3 +96,16 @@ def test_every_top_level_module_is_on_a_floor():
     modules = {p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")}
     modules |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
     assert modules <= listed, sorted(modules - listed)
+
+
+def test_the_floors_picture_shows_the_contracts_floors():
+    """docs/img/floors.svg (docs/internals.md) draws the floors of the contract, in order."""
+    import xml.etree.ElementTree as ET
+
+    floors = next(c for c in _config()["contracts"] if c["id"] == "floors")["layers"]
+    svg = ET.parse(ROOT / "docs" / "img" / "floors.svg").getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    drawn = [g.get("data-floor") for g in svg.iter(f"{ns}g") if g.get("class") == "floor"]
+    names = [t.text for t in svg.iter(f"{ns}text") if t.get("class") == "floor-name"]
+    assert drawn == names == [f.strip("()") for f in floors]
+    assert "img/floors.svg" in (ROOT / "docs" / "internals.md").read_text(encoding="utf-8")
