@@ -255,3 +255,29 @@ def test_dot_over_the_channels_is_declined():
         predict(model, da.from_array(x, chunks=(1, 3, 3, 3)))
     lazy = model.predict(da.from_array(x, chunks=(1, 3, 3, 3)))   # layer by layer
     np.testing.assert_allclose(lazy.compute(), model.predict(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("make, fused", [
+    (lambda: L.BatchNormalization(axis=-1), True),
+    (lambda: L.BatchNormalization(axis=1), False),       # per-row statistics
+    (lambda: L.LayerNormalization(axis=-1), True),
+    (lambda: L.LayerNormalization(axis=[1, 2]), False),  # normalises over space
+    (L.Softmax, True),
+    (lambda: L.Softmax(axis=1), False),
+    (lambda: L.PReLU(shared_axes=[1, 2]), True),
+    (L.PReLU, False),                                    # one slope per position
+])
+def test_axis_layers_fuse_only_along_the_channels(make, fused):
+    x_in = L.Input(shape=(12, 10, 3))
+    layer = make()
+    model = seeded(Lump(x_in, layer(L.Cthalpa2D(3, 3, padding="same")(x_in))))
+    x = _volume((1, 12, 10, 3), 10)
+    expected = model.predict(x)
+    if fused:
+        lazy = predict(model, da.from_array(x, chunks=(1, 5, 4, 3)))
+        np.testing.assert_array_equal(lazy.compute(), expected)
+        return
+    with pytest.raises(Unblockable, match=repr(layer.name)):
+        predict(model, da.from_array(x, chunks=(1, 5, 4, 3)))
+    lazy = model.predict(da.from_array(x, chunks=(1, 5, 4, 3)))   # layer by layer
+    np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-6, atol=1e-6)
