@@ -96,5 +96,6 @@ def test_unet_peak_memory_is_flat_as_the_volume_grows(tmp_path):
         peaks[shape] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
         result = zarr.open_array(str(tmp_path / f"{name}-out.zarr"))
         assert result.shape == shape and dict(result.attrs)["cthulhu"]["complete"] is True
+    print(f"U-Net peak RSS: {peaks}")   # the figures of docs/out-of-core.md (pytest -s)
     small, large = peaks.values()
     assert large - small < 40, peaks
