@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 import cthulhu
 from cthulhu import layers as L
+from cthulhu import shapes
 from cthulhu.blockwise import GraphProgram, Unblockable, predict
+from cthulhu.engine.base_layer import Layer
 from cthulhu.models import Lump
 from tests.support.dag_models import mobilenet_block, resnet_block, seeded, unet, unet_cases
 from tests.support.dask_models import chunks_for
@@ -281,3 +283,63 @@ def test_axis_layers_fuse_only_along_the_channels(make, fused):
         predict(model, da.from_array(x, chunks=(1, 5, 4, 3)))
     lazy = model.predict(da.from_array(x, chunks=(1, 5, 4, 3)))   # layer by layer
     np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-6, atol=1e-6)
+
+
+class _LoopMaxPool2D(Layer):
+    """A channels_last 2D max pooling written here as plain loops, of the shape algebra's
+    ``pooling`` kind (padding excluded from the windows). The pooling layers come with
+    issue 10; this one shows the fused runner takes their kind: a ``window`` whose block
+    pads are passed to ``call_with_pads`` (here: left out of every maximum)."""
+
+    explicit_pads = True
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides, self.padding = pool_size, strides or pool_size, padding
+
+    def shape_spec(self):
+        return {"kind": "pooling", "rank": 2, "pool_size": self.pool_size,
+                "strides": self.strides, "padding": self.padding,
+                "data_format": "channels_last"}
+
+    def compute_output_shape(self, input_shape):
+        spec = shapes.layer_spec(self)
+        return shapes.get_kind("pooling").output_shape(spec, tuple(input_shape), self)
+
+    def call(self, x):
+        pads = [shapes.conv_padding(n, self.pool_size, self.strides, self.padding)
+                for n in x.shape[1:3]]
+        return self._call_padded(x, pads)
+
+    def _call_padded(self, x, pads):
+        x = np.asarray(x)
+        (t, b), (lf, r) = ((0, 0), (0, 0)) if pads == "valid" else pads
+        k, s = self.pool_size, self.strides
+        n, h, w, c = x.shape
+        rows, cols = (h + t + b - k) // s + 1, (w + lf + r - k) // s + 1
+        out = np.empty((n, rows, cols, c), x.dtype)
+        for i in range(rows):
+            for j in range(cols):
+                i0, j0 = i * s - t, j * s - lf     # the window, in x's coordinates
+                window = x[:, max(i0, 0):i0 + k, max(j0, 0):j0 + k, :]
+                out[:, i, j, :] = window.max(axis=(1, 2))
+        return out
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_a_pooling_window_down_the_unet_is_fused_bitwise(padding):
+    """Max pooling (3x3 windows, stride 2: overlapping, and 'same' pads that are left out
+    of the maximum) down, a transposed convolution up, concatenated skip."""
+    x_in = L.Input(shape=(None, None, 1))
+    skip = L.Cthalpa2D(3, 3, padding="same", activation="relu")(x_in)
+    down = _LoopMaxPool2D(3, 2, padding)(skip)
+    mid = L.Cthalpa2D(4, 3, padding="same")(down)
+    up = L.Cthalpa2DTranspose(3, 3, strides=2, padding=padding)(mid)
+    if padding == "same":                        # 21 -> 11 -> 22: back to 21
+        up = L.Cropping2D(((0, 1), (0, 1)))(up)
+    model = seeded(Lump(x_in, L.Cthalpa2D(1, 1)(L.Concatenate()([skip, up]))), seed=5)
+    x = _volume((1, 21, 25, 1), 11) - 1.0        # mostly negative: padding zeros would win
+    expected = model.predict(x)
+    for chunks in [(1, 4, 7, 1), (1, 9, 5, 1)]:
+        lazy = predict(model, da.from_array(x, chunks=chunks))
+        np.testing.assert_array_equal(lazy.compute(), expected)
