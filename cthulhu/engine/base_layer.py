@@ -37,6 +37,24 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
 from cthulhu.engine.weights import Weight
 from cthulhu.names import keras1
 
+
+def _is_pad_pairs(pads) -> bool:
+    """Whether ``pads`` is a sequence of ``(lo, hi)`` int pairs (``call_with_pads``)."""
+    if isinstance(pads, (str, bytes)) or not isinstance(pads, (list, tuple)):
+        return False
+    import operator
+
+    def integer(v):
+        try:
+            operator.index(v)
+        except TypeError:
+            return False
+        return not isinstance(v, bool)
+
+    return all(isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(integer, pair))
+               for pair in pads)
+
+
 # While ``load_model`` builds a model, every weight is about to be overwritten by the
 # file's arrays: this holds a function ``(owner, name, shape, dtype) -> array`` that
 # allocates it (zeros, within the bytes the file can hold) instead of running initializers,
@@ -194,6 +212,56 @@ class Layer:
     def shape_spec(self):
         """Plain dict describing this layer for ``cthulhu.shapes.chain`` (None: not a spatial layer)."""
         return None
+
+    #: Whether :meth:`call_with_pads` runs this layer (the sliding-window layers say so).
+    explicit_pads = False
+
+    def call_with_pads(self, x, pads):
+        """The layer on ``x`` with explicit padding ``pads`` in place of its own ``padding``.
+
+        What a runner that cuts a volume into blocks calls (``cthulhu.blockwise``): the
+        block plans of :mod:`cthulhu.shapes` give, per block, the padding that makes the
+        block's result equal the whole array's (the layer's own zeros only where the
+        block touches the array's true border).
+
+        Parameters
+        ----------
+        x : array
+            The block, batch and channel axes included, in the layer's ``data_format``.
+        pads : "valid" or sequence of (int, int)
+            One ``(lo, hi)`` pair per spatial axis, in the meaning of the layer's op
+            (``docs/internals.md``): the zeros added around ``x`` for a direct
+            convolution; for a transposed convolution the padding of the equivalent
+            direct convolution of the zero-inserted ``x`` (negative amounts crop); for
+            pooling the border left out of the windows. ``"valid"``: no padding (a
+            transposed convolution then drops its ``output_padding``).
+
+        Returns
+        -------
+        array
+            What ``layer(x)`` returns, the activation included, for that padding.
+
+        Raises
+        ------
+        NotImplementedError
+            For layers without a sliding window (:attr:`explicit_pads` is ``False``).
+        """
+        owner = self._owner()
+        if not self.explicit_pads:
+            raise NotImplementedError(f"{owner}: has no explicit-padding call (only layers "
+                                      "with a sliding window do: explicit_pads is False)")
+        if not (pads == "valid" or _is_pad_pairs(pads)):
+            raise TypeError(f"{owner}: call_with_pads takes 'valid' or one (lo, hi) pair of "
+                            f"ints per spatial axis, got {pads!r}")
+        x, shape = checked_input(x, owner)
+        self._maybe_build(shape)
+        if self.requires_float_input:
+            self._check_float(x)
+        return self._call_padded(x, pads if pads == "valid" else tuple(map(tuple, pads)))
+
+    def _call_padded(self, x, pads):
+        """:meth:`call_with_pads` on a checked input (the layers with ``explicit_pads``)."""
+        raise NotImplementedError
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

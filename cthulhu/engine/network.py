@@ -142,14 +142,16 @@ class Model(Layer):
             raise ValueError(f"{self._owner()}: all inputs must have the same number of samples, "
                              f"got shapes {[tuple(t.shape) for t in xs]}")
         n = counts.pop()
-        if not many:
-            # A runner may run the whole model itself (Dask: fused, block by block).
-            runner = services.runner_for(x)
-            routed = NotImplemented if runner is None else runner(self, x)
-            if routed is not NotImplemented:
-                log.debug("%s: predict on %s runs through its whole-model runner",
-                          self._owner(), type(x).__name__)
-                return routed
+        # A runner may run the whole model itself (Dask: fused, block by block); several
+        # inputs go to it together when they are of one library.
+        runner = services.runner_for(xs[0])
+        if runner is not None and many and any(type(t) is not type(xs[0]) for t in xs):
+            runner = None
+        routed = NotImplemented if runner is None else runner(self, x)
+        if routed is not NotImplemented:
+            log.debug("%s: predict on %s runs through its whole-model runner",
+                      self._owner(), type(xs[0]).__name__)
+            return routed
         log.debug("%s: predict on %s samples in batches of %s", self._owner(), n, batch_size)
         if not isinstance(n, int) or n <= batch_size:
             # One batch (or a lazy array of unknown length, e.g. Dask): no slicing, no concat.

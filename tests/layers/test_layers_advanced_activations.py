@@ -34,11 +34,13 @@ def elementwise_ref(x, fn):
 
 
 def relu_ref(v, max_value, slope, threshold):
-    # Keras 2's order (backend.relu): the threshold first, then the clip to max_value,
-    # so with threshold > max_value an input between the two is 0, not max_value.
-    if v > threshold:
-        return v if max_value is None else min(v, max_value)
-    return slope * (v - threshold)
+    """Keras 2's ``backend.relu`` step by step: keep ``v`` above the threshold, clip at
+    ``max_value``, subtract ``slope`` times the part below the threshold (so a
+    ``max_value`` under the threshold gives 0 between them, not ``max_value``)."""
+    y = v if v > threshold else 0.0
+    if max_value is not None:
+        y = min(max(y, 0.0), max_value)
+    return y - slope * max(threshold - v, 0.0)
 
 
 def softmax_ref(x, axes):
