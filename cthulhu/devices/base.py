@@ -35,7 +35,6 @@ OPS = (
     "upsample",
     "pool",
     "global_pool",
-    "model",  # a whole model's predict(x): the Dask device routes models, not only ops
     "blockwise",  # run a function of one block per chunk (chunked libraries: Dask)
 )
 

@@ -108,15 +108,25 @@ class Cthalpa(Layer):
 
     # -------------------------------------------------------------------- call
     def call(self, x):
+        return self._call_padded(x, None)
+
+    # A block of a volume runs with the padding its block plan gives (Layer.call_with_pads).
+    explicit_pads = True
+
+    def _call_padded(self, x, pads):
         fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
-        y = self._convolve(x, self._bias(x), fused)
+        y = self._convolve(x, self._bias(x), fused, pads)
         return y if fused is not None else self.activation(y)
 
-    def _convolve(self, x, bias, activation):
-        """This layer's op on ``x``, passing the bias and the fusable activation on."""
+    def _convolve(self, x, bias, activation, pads=None):
+        """This layer's op on ``x``, passing the bias and the fusable activation on.
+
+        ``pads`` (``"valid"`` or explicit pairs, see ``call_with_pads``) replaces
+        the layer's own ``padding`` when given."""
         return ops.conv(x, self.weight_as(x, "kernel"), strides=self.strides,
-                        padding=self.padding, dilation=self.dilation_rate,
-                        data_format=self.data_format, bias=bias, activation=activation)
+                        padding=self.padding if pads is None else pads,
+                        dilation=self.dilation_rate, data_format=self.data_format, bias=bias,
+                        activation=activation)
 
     def _bias(self, x):
         return self.weight_as(x, "bias") if self.use_bias else None

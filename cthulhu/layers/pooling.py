@@ -56,6 +56,15 @@ class _Pooling(Layer):
         return ops.pool(x, self.pool_size, strides=self.strides, padding=self.padding,
                         data_format=self.data_format, kind=self.kind)
 
+    # A block of a volume runs with the pads its block plan gives (Layer.call_with_pads):
+    # the part of the whole array's padding beside the block, excluded from the windows.
+    explicit_pads = True
+
+    def _call_padded(self, x, pads):
+        return ops.pool(x, self.pool_size, strides=self.strides,
+                        padding=pads,
+                        data_format=self.data_format, kind=self.kind)
+
     def get_config(self):
         # Keras 2's keys; its 1D layers too store pool_size and strides as 1-tuples
         return {**super().get_config(), "pool_size": self.pool_size, "padding": self.padding,

@@ -75,10 +75,11 @@ class SeparableCthalpa(Cthalpa):
         self.pointwise_options.add_to(self, "pointwise_kernel",
                                       ((1,) * self.rank + (mid, self.filters)))
 
-    def _convolve(self, x, bias, activation):
+    def _convolve(self, x, bias, activation, pads=None):
         return ops.separable_conv(x, self.weight_as(x, "depthwise_kernel"),
                                   self.weight_as(x, "pointwise_kernel"), strides=self.strides,
-                                  padding=self.padding, dilation=self.dilation_rate,
+                                  padding=self.padding if pads is None else pads,
+                                  dilation=self.dilation_rate,
                                   data_format=self.data_format, bias=bias, activation=activation)
 
     def get_config(self):
@@ -197,9 +198,10 @@ class DepthwiseCthalpa2D(Cthalpa):
     def _output_channels(self, channels):
         return channels * self.depth_multiplier
 
-    def _convolve(self, x, bias, activation):
+    def _convolve(self, x, bias, activation, pads=None):
         return ops.depthwise_conv(x, self.weight_as(x, "depthwise_kernel"), strides=self.strides,
-                                  padding=self.padding, dilation=self.dilation_rate,
+                                  padding=self.padding if pads is None else pads,
+                                  dilation=self.dilation_rate,
                                   data_format=self.data_format, bias=bias, activation=activation)
 
     def get_config(self):

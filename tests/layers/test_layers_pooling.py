@@ -46,6 +46,24 @@ def test_pooling_layer_matches_loop_on_every_device(kind, rank, fmt, padding, dt
 @pytest.mark.parametrize("kind", ["max", "average"])
 @pytest.mark.parametrize("rank", [1, 2, 3])
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_call_with_pads_leaves_the_given_pads_out_of_the_windows(kind, rank, fmt):
+    """What the fused whole-model runner calls on a block: the block's border pads, in
+    place of the layer's own padding, excluded from the windows (the loop with those
+    pads); ``'valid'`` is no padding. Global pooling has no such call."""
+    x = np.random.default_rng(rank).uniform(-1, 1, (2, *(7, 6, 5)[:rank], 3))
+    pool_size, strides = (3, 2, 2)[:rank], (2, 1, 2)[:rank]
+    layer = POOLS[kind, rank](pool_size, strides=strides, padding="same", data_format=fmt)
+    for pads in [((2, 0), (1, 1), (0, 1))[:rank], "valid"]:
+        want = _out(ref.pool(x, pool_size, strides, pads, kind), fmt)
+        np.testing.assert_allclose(layer.call_with_pads(_in(x, fmt), pads), want,
+                                   rtol=1e-12, atol=1e-12)
+    with pytest.raises(NotImplementedError, match="explicit_pads is False"):
+        GLOBALS[kind, rank](data_format=fmt).call_with_pads(_in(x, fmt), "valid")
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_global_pooling_layer_matches_loop_on_every_device(kind, rank, fmt, keepdims, dtype):

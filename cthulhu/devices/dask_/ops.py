@@ -1,28 +1,29 @@
-"""Per-layer ops on Dask arrays: each op becomes a one-stage block program.
+"""Per-layer ops on Dask arrays: each op becomes one layer of block tasks.
 
 Each callable receives the op's resolved geometry (the plugin contract of
 :mod:`cthulhu.devices.base`); its range maps (window, transposed window,
 up-sampling) and output shape come from :func:`cthulhu.shapes.range_maps` and the
-geometry itself, never from a length computed here. Inside every task the same :mod:`cthulhu.ops` function runs again on the
-block with ``padding='valid'``, so the block's own library picks its kernel.
-Border zeros are added only at the volume's true borders, so a block's result
-equals the whole-array result whatever the chunking. Pooling's padding is excluded,
-not zeros: its tasks pass the block's border pads to ``cthulhu.ops.pool`` instead
-(:class:`PoolProgram`); global pooling is the generic code's Dask reductions. No epilogue is fused: the
-op adds the bias and activation to the lazy result, one graph layer each.
+geometry itself, never from a length computed here, and
+:func:`cthulhu.shapes.axis_maps.plan_block` plans every block from them. Inside
+every task the same :mod:`cthulhu.ops` function runs again on the block with
+``padding='valid'``, so the block's own library picks its kernel. Border zeros
+are added only at the volume's true borders, so a block's result equals the
+whole-array result whatever the chunking. No epilogue is fused: the op adds the
+bias and activation to the lazy result, one graph layer each.
 
 Weights that arrive as Dask arrays (``layer.weight_as`` converts to the
 input's library) become one-chunk dependencies of every task: nothing is
-computed while the graph is built.
+computed while the graph is built. The tasks come from :func:`.halo.halo_map`,
+which the whole-model runner (:mod:`cthulhu.blockwise`) uses too.
 """
 
 from __future__ import annotations
 
 from cthulhu import shapes
-from cthulhu.shapes.axis_maps import plan_block
+from cthulhu.shapes.axis_maps import AxisInfo, plan_block
+from cthulhu.shapes.layout import channel_index, spatial_axes
 
-from .graph import program_array
-from .program import BlockProgram, Stage
+from .halo import halo_map, keep_part, pad_zeros, spatial_widths
 from .threads import kernel_threads
 
 __all__ = ["TABLE"]
@@ -59,13 +60,95 @@ class OpCore:
         return getattr(ops, self.op)(x, *arrays, **self.kwargs)
 
 
-def _run(x, op, arrays, kwargs, geometry):
-    """The op as a one-stage block program: its range maps and output shape come from
+class OpBlocks:
+    """One op over blocks: plans each block (``planner``) and runs it (the task).
+
+    ``steps`` are the op's range maps per spatial axis (``shapes.range_maps``);
+    a block reads its ``in_range`` with the plan's border ``zeros`` around it,
+    runs the ``valid`` core and keeps the plan's ``keep`` part (the *core form*
+    of :class:`cthulhu.shapes.LayerBlock`). Plain data: it pickles.
+    """
+
+    def __init__(self, core, steps, in_shape, data_format):
+        self.core, self.steps, self.in_shape = core, steps, tuple(in_shape)
+        self.axes = spatial_axes(len(in_shape), data_format)
+
+    def plan(self, out_range):
+        block = plan_block([self.steps], out_range).layers[0]
+        empty = any(stop <= start for start, stop in block.in_range)
+        return [None if empty else block.in_range], block
+
+    def __call__(self, regions, block, *extras):
+        region = regions[0]
+        with kernel_threads():
+            if region.array is None:
+                x = self._zeros(region.probe, block)
+            else:
+                widths = spatial_widths(block.zeros, self.axes, region.array.ndim)
+                x = pad_zeros(region.array, widths)
+            y = self.core(x, *extras)
+            return keep_part(y, block.keep, self.axes)
+
+    def _zeros(self, probe, block):
+        """The core's input when only zeros lie under the block (its in_range is empty)."""
+        import array_api_compat as aac
+
+        shape = list(self.in_shape)
+        shape[0] = probe.shape[0]
+        for axis, (start, stop), (lo, hi) in zip(self.axes, block.in_range, block.zeros,
+                                                 strict=True):
+            shape[axis] = stop - start + lo + hi
+        xp = aac.array_namespace(probe)
+        return xp.zeros(tuple(shape), dtype=probe.dtype, device=aac.device(probe))
+
+    def depths(self):
+        """The halo ``(before, after)`` per spatial axis (``None`` where a padding is unknown)."""
+        return [AxisInfo(axis, [step]).depth if step is not None else (0, 0)
+                for axis, step in zip(self.axes, self.steps, strict=True)]
+
+
+class PoolBlocks(OpBlocks):
+    """Pooling over blocks: each block pooled with the plan's explicit pads.
+
+    Its padding is *excluded* (TensorFlow's), so a border block cannot be zero-padded
+    and pooled with ``'valid'`` as a convolution's is: each task pools the block's
+    input range with the block plan's ``pads`` (the part of the whole array's padding
+    before and after the block: ``cthulhu.ops.pool``'s block contract), so every
+    window divides by the same count as in the whole array. Every window holds a real
+    sample, so no block reads nothing.
+    """
+
+    def __call__(self, regions, block, *extras):
+        with kernel_threads():
+            return self.core(regions[0].array, padding=block.pads)
+
+
+class PoolCore:
+    """``cthulhu.ops.pool`` on a block, with the padding the block's plan gives."""
+
+    def __init__(self, geometry):
+        g = geometry
+        self.kwargs = {"strides": g.strides, "data_format": g.data_format, "kind": g.kind}
+        self.pool_size = g.pool_size
+
+    def __call__(self, x, *, padding):
+        from cthulhu import ops
+
+        return ops.pool(x, self.pool_size, padding=padding, **self.kwargs)
+
+
+def _run(x, op, arrays, kwargs, geometry, blocks=None):
+    """The op as one layer of block tasks: its range maps and output shape come from
     ``geometry`` (the op's own, so the plan and the blocks' kernels agree)."""
-    stage = Stage(OpCore(op, arrays, kwargs), shapes.range_maps(geometry), op)
-    program = BlockProgram.from_stages([stage], [tuple(x.shape), geometry.out_shape],
-                                       geometry.data_format)
-    return program_array(x, program, extras=[a for a in arrays if _is_dask(a)])
+    if blocks is None:
+        blocks = OpBlocks(OpCore(op, arrays, kwargs), shapes.range_maps(geometry), x.shape,
+                          geometry.data_format)
+    fmt = geometry.data_format
+    out, = halo_map([x], [geometry.out_shape], blocks.plan, blocks,
+                    spatial_axes=blocks.axes, channel_axis=channel_index(x.ndim, fmt),
+                    depths=[blocks.depths()], extras=[a for a in arrays if _is_dask(a)],
+                    name=f"cthulhu-{op}")
+    return out
 
 
 def _valid(g):
@@ -99,44 +182,10 @@ def upsample(x, *, geometry, epilogue):
     return _run(x, "upsample", [], kwargs, geometry)
 
 
-class PoolProgram:
-    """Pooling as a one-op block program (what :func:`.graph.program_array` runs).
-
-    Its padding is *excluded* (TensorFlow's), so a border block cannot be zero-padded
-    and pooled with ``'valid'`` as a convolution's is: each task pools the block's
-    input range with the explicit pads of the block plan (the part of the whole
-    array's padding before and after the block: ``cthulhu.ops.pool``'s block
-    contract), so every window divides by the same count as in the whole array.
-    """
-
-    def __init__(self, geometry):
-        self.geometry = g = geometry
-        self.input_shape, self.output_shape = g.in_shape, g.out_shape
-        self.data_format, self.rank = g.data_format, g.rank
-        self.stages = [Stage(None, shapes.range_maps(g), "pool")]
-
-    @property
-    def spatial_axes(self):
-        return self.geometry.spatial_axes
-
-    def plan(self, out_range):
-        return plan_block([self.stages[0].steps], out_range)
-
-    def run(self, read, out_range, batch=(0, 1), dtype=None, extras=(), plan=None):
-        from cthulhu import ops
-
-        g = self.geometry
-        block = (plan or self.plan(out_range)).layers[0]
-        index = [slice(*batch)] + [slice(None)] * (g.rank + 1)
-        for axis, (start, stop) in zip(g.spatial_axes, block.in_range, strict=True):
-            index[axis] = slice(start, stop)
-        with kernel_threads():
-            return ops.pool(read(tuple(index)), g.pool_size, strides=g.strides,
-                            padding=block.pads, data_format=g.data_format, kind=g.kind)
-
-
 def pool(x, *, geometry, epilogue):
-    return program_array(x, PoolProgram(geometry))
+    blocks = PoolBlocks(PoolCore(geometry), shapes.range_maps(geometry), x.shape,
+                        geometry.data_format)
+    return _run(x, "pool", [], {}, geometry, blocks)
 
 
 def matmul(x, kernel, *, geometry, epilogue):
