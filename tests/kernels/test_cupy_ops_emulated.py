@@ -214,7 +214,6 @@ def _conv_geometry(x, k, **cfg):
 
 
 def test_plugin_declines_what_it_has_no_kernel_for(emulated):
-    x = np.ones((1, 4, 4, 4, 2), np.float32)
     with emulated:
         from cthulhu.devices.cupy_ import _ops
 
