@@ -177,6 +177,39 @@ class Layer:
         """Plain dict describing this layer for ``cthulhu.shapes.chain`` (None: not a spatial layer)."""
         return None
 
+    # ------------------------------------------------- folding at inference
+    # What cthulhu.engine.fusion reads to fold a batch normalisation (and an activation)
+    # into the op of the layer before it (docs/models.md). The defaults fold nothing.
+    def epilogue_axis(self, ndim):
+        """The axis of this layer's output (of rank ``ndim``, as a non-negative index)
+        along which its op can apply a per-channel ``scale`` and ``shift`` and an
+        activation after its own bias; ``None`` (the default) when it cannot, e.g. when
+        its own activation is not linear."""
+        return None
+
+    def call_with_epilogue(self, x, epilogue):
+        """:meth:`call` at inference with ``epilogue`` (``scale``, ``shift``, ``activation``,
+        ``alpha`` of a :class:`cthulhu.devices.Epilogue`) applied after the layer's own
+        bias, by its op. Layers whose :meth:`epilogue_axis` is not ``None`` provide it."""
+        raise NotImplementedError(f"{self._owner()} takes no epilogue")
+
+    def affine_axis(self, ndim):
+        """The axis (non-negative, for an input of rank ``ndim``) along which this layer is,
+        at inference, the per-channel map ``x * scale + shift`` (a batch normalisation
+        over one axis); ``None`` (the default) otherwise."""
+        return None
+
+    def affine(self, x):
+        """``(scale, shift)``, 1-D arrays of ``x``'s library and device, of the map of
+        :meth:`affine_axis` (layers whose :meth:`affine_axis` is not ``None``)."""
+        raise NotImplementedError(f"{self._owner()} is not an affine map")
+
+    def epilogue_activation(self):
+        """``(name, alpha)`` when this layer, at inference, is the op epilogue's activation
+        ``name`` (one of ``cthulhu.devices.base.ACTIVATIONS``; ``alpha`` for
+        ``leaky_relu``); ``None`` (the default) otherwise."""
+        return None
+
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self.batch_input_shape is not None:
@@ -401,23 +434,31 @@ class Layer:
         y, _ = self.call_and_mask(x, training=training, mask=mask)
         return y
 
-    def call_and_mask(self, x, training=False, mask=None):
-        """Run the layer on arrays; returns ``(output, output_mask)``. Models use this."""
+    def call_and_mask(self, x, training=False, mask=None, epilogue=None):
+        """Run the layer on arrays; returns ``(output, output_mask)``. Models use this.
+
+        ``epilogue`` (a :class:`cthulhu.devices.Epilogue` of ``scale``, ``shift`` and an
+        activation) is what a model folds into this layer at inference
+        (:mod:`cthulhu.engine.fusion`): the layer then runs :meth:`call_with_epilogue`
+        after the same input checks.
+        """
         x, shape = checked_input(x, self._owner())
         self._maybe_build(shape)
         if self.requires_float_input:
             self._check_float(x)
         if _has_mask(mask) and not self.supports_masking:
             self.compute_mask(x, mask)  # raises the Keras TypeError
-        wants_training, wants_mask = _call_accepts(type(self))
         call_kwargs = {}
-        if wants_training:
-            call_kwargs["training"] = training
-        if wants_mask:
-            call_kwargs["mask"] = mask
+        if epilogue is None:
+            wants_training, wants_mask = _call_accepts(type(self))
+            if wants_training:
+                call_kwargs["training"] = training
+            if wants_mask:
+                call_kwargs["mask"] = mask
         self._call_losses = []
         try:
-            y = self.call(x, **call_kwargs)
+            y = (self.call(x, **call_kwargs) if epilogue is None
+                 else self.call_with_epilogue(x, epilogue))
         except MemoryError as exc:
             raise ValueError(f"{self._owner()}: not enough memory to compute the output for an "
                              f"input of shape {shape}") from exc

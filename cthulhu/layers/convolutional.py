@@ -112,14 +112,27 @@ class Cthalpa(Layer):
         y = self._convolve(x, self._bias(x), fused)
         return y if fused is not None else self.activation(y)
 
-    def _convolve(self, x, bias, activation):
-        """This layer's op on ``x``, passing the bias and the fusable activation on."""
+    def _convolve(self, x, bias, activation, **epilogue):
+        """This layer's op on ``x``, passing the bias, the fusable activation and any other
+        epilogue part (``scale``, ``shift``, ``alpha``) on."""
         return ops.conv(x, self.weight_as(x, "kernel"), strides=self.strides,
                         padding=self.padding, dilation=self.dilation_rate,
-                        data_format=self.data_format, bias=bias, activation=activation)
+                        data_format=self.data_format, bias=bias, activation=activation,
+                        **epilogue)
 
     def _bias(self, x):
         return self.weight_as(x, "bias") if self.use_bias else None
+
+    # A model folds a following batch normalisation and activation into the op
+    # (cthulhu.engine.fusion) when this layer's own activation is linear.
+    def epilogue_axis(self, ndim):
+        if fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS) != "linear":
+            return None
+        return self.channel_axis % ndim
+
+    def call_with_epilogue(self, x, epilogue):
+        return self._convolve(x, self._bias(x), epilogue.activation, scale=epilogue.scale,
+                              shift=epilogue.shift, alpha=epilogue.alpha)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

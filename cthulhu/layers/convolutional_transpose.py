@@ -38,11 +38,11 @@ class CthalpaTranspose(Cthalpa):
         # Keras stores a transposed kernel with filters before in_channels.
         self.kernel_options.add_to(self, "kernel", (*self.kernel_size, self.filters, channels))
 
-    def _convolve(self, x, bias, activation):
+    def _convolve(self, x, bias, activation, **epilogue):
         return ops.conv_transpose(x, self.weight_as(x, "kernel"), strides=self.strides,
                                   padding=self.padding, output_padding=self.output_padding,
                                   dilation=self.dilation_rate, data_format=self.data_format,
-                                  bias=bias, activation=activation)
+                                  bias=bias, activation=activation, **epilogue)
 
     def get_config(self):
         config = super().get_config()

@@ -78,11 +78,12 @@ class SeparableCthalpa(Cthalpa):
         self.pointwise_options.add_to(self, "pointwise_kernel",
                                       ((1,) * self.rank + (mid, self.filters)))
 
-    def _convolve(self, x, bias, activation):
+    def _convolve(self, x, bias, activation, **epilogue):
         return ops.separable_conv(x, self.weight_as(x, "depthwise_kernel"),
                                   self.weight_as(x, "pointwise_kernel"), strides=self.strides,
                                   padding=self.padding, dilation=self.dilation_rate,
-                                  data_format=self.data_format, bias=bias, activation=activation)
+                                  data_format=self.data_format, bias=bias, activation=activation,
+                                  **epilogue)
 
     def get_config(self):
         initializers, regularizers, constraints = grouped_configs(
@@ -215,10 +216,11 @@ class DepthwiseCthalpa(Cthalpa):
     def _output_channels(self, channels):
         return channels * self.depth_multiplier
 
-    def _convolve(self, x, bias, activation):
+    def _convolve(self, x, bias, activation, **epilogue):
         return ops.depthwise_conv(x, self.weight_as(x, "depthwise_kernel"), strides=self.strides,
                                   padding=self.padding, dilation=self.dilation_rate,
-                                  data_format=self.data_format, bias=bias, activation=activation)
+                                  data_format=self.data_format, bias=bias, activation=activation,
+                                  **epilogue)
 
     def get_config(self):
         initializers, regularizers, constraints = grouped_configs(self.depthwise_options,

@@ -433,3 +433,31 @@ def test_gpu_runtime_helpers(cp):
     with _runtime.GpuPool(devices) as pool:
         ids = pool.map(lambda d, i: (d, cp.cuda.Device().id), range(2 * len(devices)))
     assert all(d == current for d, current in ids)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_gpu_folded_conv_bn_relu_matches_unfolded_numpy(cp, fmt):
+    """conv -> BN -> ReLU(6) and depthwise -> BN -> ReLU folded at inference on the GPU
+    equal the unfolded layers on NumPy (cthulhu.engine.fusion)."""
+    from cthulhu import layers as L
+    from cthulhu.engine import fusion
+    from cthulhu.models import Pile
+
+    rng = np.random.default_rng(5)
+    axis = -1 if fmt == "channels_last" else 1
+    shape = (2, 9, 10, 8) if fmt == "channels_last" else (2, 8, 9, 10)
+    model = Pile([L.InputLayer(input_shape=shape[1:]),
+                  L.Cthalpa2D(16, 3, padding="same", data_format=fmt),
+                  L.BatchNormalization(axis=axis), L.ReLU(max_value=6.0),
+                  L.DepthwiseCthalpa2D(3, padding="same", data_format=fmt),
+                  L.BatchNormalization(axis=axis), L.ReLU()])
+    for layer in model.layers:
+        weights = [rng.uniform(0.5, 2.0, w.shape) if "batch" in layer.name
+                   else rng.standard_normal(w.shape) for w in layer.get_weights()]
+        layer.set_weights([w.astype(np.float32) for w in weights])
+    x = rng.standard_normal(shape).astype(np.float32)
+    with fusion.folding(False):
+        expected = model(x)
+    got = model(cp.asarray(x))
+    _close(cp, got, expected, np.float32)
