@@ -40,7 +40,8 @@ for float32); the tests check this bound. Half-precision inputs are never folded
 thread).
 
 Whole-model runners (the blockwise floor) use the same plan: :func:`plan` on a
-``ModelGraph``, then :func:`epilogue` for the arrays of a block.
+``ModelGraph`` (or :func:`plan_chain` on a chain of layers), then :func:`epilogue` for
+the arrays of a block.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ from dataclasses import dataclass
 
 from cthulhu.devices.base import Epilogue
 
-__all__ = ["Fold", "FusionPlan", "NO_PLAN", "plan", "epilogue", "epilogue_at", "folding",
-           "is_folding"]
+__all__ = ["Fold", "FusionPlan", "NO_PLAN", "plan", "plan_chain", "epilogue", "epilogue_at",
+           "folding", "is_folding"]
 
 _FOLDING: contextvars.ContextVar = contextvars.ContextVar("cthulhu_folding", default=True)
 
@@ -106,6 +107,10 @@ class Fold:
         """The node ids that no longer run."""
         return tuple(n for n in (self.norm, self.activation) if n is not None)
 
+    def epilogue(self, x) -> Epilogue | None:
+        """:func:`epilogue` of this fold (what a runner below the engine calls)."""
+        return epilogue(self, x)
+
 
 @dataclass(frozen=True)
 class FusionPlan:
@@ -149,9 +154,15 @@ def _only_reader(graph, node):
     return reader
 
 
+def _hook(layer, name, *args):
+    """A layer's folding hook (``Layer`` defines them; an object without one folds nothing)."""
+    method = getattr(layer, name, None)
+    return None if method is None else method(*args)
+
+
 def _activation_after(graph, node):
     reader = _only_reader(graph, node)
-    if reader is None or reader.layer.epilogue_activation() is None:
+    if reader is None or _hook(reader.layer, "epilogue_activation") is None:
         return None
     return reader
 
@@ -168,17 +179,17 @@ def plan(graph) -> FusionPlan:
         if (node.is_input or node.training or node.multiple_outputs or node.id in taken
                 or getattr(layer, "activity_regularizer", None) is not None):
             continue
-        axis = layer.epilogue_axis(len(node.output_shape))
+        axis = _hook(layer, "epilogue_axis", len(node.output_shape))
         if axis is None:
             continue
         reader = _only_reader(graph, node)
         if reader is None:
             continue
         norm = act = None
-        if reader.layer.affine_axis(len(reader.output_shape)) == axis:
+        if _hook(reader.layer, "affine_axis", len(reader.output_shape)) == axis:
             norm = reader
             act = _activation_after(graph, norm)
-        elif reader.layer.epilogue_activation() is not None:
+        elif _hook(reader.layer, "epilogue_activation") is not None:
             act = reader
         else:
             continue
@@ -187,6 +198,18 @@ def plan(graph) -> FusionPlan:
         taken.update((node.id, *fold.absorbed))
         folds.append(fold)
     return FusionPlan(tuple(folds))
+
+
+def plan_chain(layers, shapes) -> FusionPlan:
+    """:func:`plan` for a linear chain of ``layers`` (each reading the one before), with
+    ``shapes`` the chain's input shape then each layer's output shape: node 0 is the
+    input, layer ``i`` is node ``i + 1`` (what a block program runs)."""
+    from cthulhu.engine.graph import GraphNode, ModelGraph
+
+    nodes = [GraphNode(0, None, (), (), False, tuple(shapes[0]))]
+    nodes += [GraphNode(i, layer, (i - 1,), (0,), False, tuple(shapes[i]))
+              for i, layer in enumerate(layers, start=1)]
+    return plan(ModelGraph(tuple(nodes), (0,), (len(layers),), (0,)))
 
 
 def epilogue(fold: Fold, x) -> Epilogue | None:

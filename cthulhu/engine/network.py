@@ -183,6 +183,15 @@ class Model(Layer):
         self._fusion_plan = (key, plan)
         return plan
 
+    def fold_chain(self, layers, shapes):
+        """The folds a block runner applies to ``layers``, a chain of this model's layers
+        (``shapes``: the chain's input shape, then each layer's output shape):
+        :func:`cthulhu.engine.fusion.plan_chain`, none under ``fusion.folding(False)``.
+        Runners below the engine (the Dask device) reach the plan through this method."""
+        if not fusion.is_folding():
+            return fusion.NO_PLAN
+        return fusion.plan_chain(layers, shapes)
+
     # ------------------------------------------------------------ training (not yet)
     def _no_training(self, method):
         raise NotImplementedError(

@@ -70,7 +70,8 @@ def predict(model, x, block_shape=None):
     from .graph import program_array
     from .program import BlockProgram, Unblockable, model_layers
 
-    program = BlockProgram(model_layers(model), tuple(x.shape))
+    layers = model_layers(model)
+    program = BlockProgram(layers, tuple(x.shape), folds=getattr(model, "fold_chain", None))
     if any(n == 0 for n in x.shape) and all(n != 0 for n in program.output_shape):
         # Zero padding can make something of nothing; no block of an empty input can be
         # planned, so the layers run one by one (the ops give exact results on empties).

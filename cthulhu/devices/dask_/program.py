@@ -48,11 +48,35 @@ class Stage:
         as :meth:`cthulhu.shapes.Chain.layer_steps` gives them.
     name : str
         For error messages.
+    folded_into : int or None
+        For a layer folded into an earlier stage's op (:mod:`cthulhu.engine.fusion`, its
+        core then ``None``): that stage's index; ``unfolded`` is the layer itself, run
+        when a block starts after that stage (a block planned from zeros).
     """
 
     core: object
     steps: tuple
     name: str
+    folded_into: int | None = None
+    unfolded: object = None
+
+
+class _FoldedCore:
+    """A producer's core that runs a folded batch norm and activation in its op's epilogue
+    (:mod:`cthulhu.engine.fusion`), or, where the fold is declined (float16), the chain's
+    layers one after the other."""
+
+    def __init__(self, core, fold):
+        self.core, self.fold = core, fold
+
+    def __call__(self, x, *extras):
+        extra = self.fold.epilogue(x)
+        if extra is None:
+            y = self.core(x)
+            for layer in (self.fold.norm_layer, self.fold.activation_layer):
+                y = y if layer is None else layer(y)
+            return y
+        return self.core.call_and_mask(x, epilogue=extra)[0]
 
 
 def model_layers(model):
@@ -126,6 +150,9 @@ class BlockProgram:
         Built layers, in order (see :func:`model_layers`).
     input_shape : tuple of int
         The whole volume's shape, batch axis included.
+    folds : callable, optional
+        ``folds(layers, shapes)``: the fold plan of the chain (the model's
+        ``fold_chain``); a folded batch norm and activation run in the producer's op.
 
     Attributes
     ----------
@@ -134,7 +161,7 @@ class BlockProgram:
     data_format : str
     """
 
-    def __init__(self, layers, input_shape):
+    def __init__(self, layers, input_shape, folds=None):
         self.input_shape = tuple(int(n) for n in input_shape)
         self.data_format = _data_format(layers)
         self.rank = len(self.input_shape) - 2
@@ -152,6 +179,22 @@ class BlockProgram:
         self.stages = [Stage(self._core(layer, spec, shape), steps, _owner(layer))
                        for layer, spec, shape, steps in zip(layers, specs, self.shapes[:-1],
                                                            chain.layer_steps(), strict=True)]
+        if folds is not None:
+            self._fold(layers, folds(layers, self.shapes))
+
+    def _fold(self, layers, plan):
+        """Batch norms and activations after a convolution run in its op's epilogue:
+        ``plan`` is the model's (``Model.fold_chain``, :mod:`cthulhu.engine.fusion`), stage
+        ``i`` its node ``i + 1``."""
+        for fold in plan.folds:
+            producer = self.stages[fold.producer - 1]
+            if producer.core is None:
+                continue
+            producer.core = _FoldedCore(producer.core, fold)
+            for node in fold.absorbed:
+                stage = self.stages[node - 1]
+                stage.core, stage.unfolded = None, layers[node - 1]
+                stage.folded_into = fold.producer - 1
 
     @classmethod
     def from_stages(cls, stages, shapes_, data_format):
@@ -233,6 +276,8 @@ class BlockProgram:
                     x = self._pad(x, lb.zeros)
                 if stage.core is not None:
                     x = stage.core(x, *extras) if extras else stage.core(x)
+                elif stage.folded_into is not None and stage.folded_into < first:
+                    x = stage.unfolded(x)   # its producer ran before this block's start
                 x = self._keep(x, lb.keep)
         xp = aac.array_namespace(x)
         return xp.asarray(x)

@@ -175,7 +175,7 @@ def geometry(model, source, block_shape=None, dtype="float32", device="numpy", t
     rank = _spatial_rank(layers, model, len(src.shape), data_format)
     layout, full_shape = fit_layout(src.shape, model_input_shape(model, layers), rank,
                                     data_format)
-    program = BlockProgram(layers, full_shape)
+    program = BlockProgram(layers, full_shape, folds=getattr(model, "fold_chain", None))
     out_full = program.output_shape
     spatial_out = program._spatial(out_full)
     halo, jump = program.halo, program.jump
