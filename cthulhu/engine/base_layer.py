@@ -442,10 +442,16 @@ class Layer:
         (:mod:`cthulhu.engine.fusion`): the layer then runs :meth:`call_with_epilogue`
         after the same input checks.
         """
-        x, shape = checked_input(x, self._owner())
-        self._maybe_build(shape)
-        if self.requires_float_input:
-            self._check_float(x)
+        x, shape = checked_input(x, self)
+        # A built layer remembers the last input kind it accepted (array type, shape,
+        # dtype): the same again skips the shape and dtype checks (batch-1 calls).
+        seen = None if type(shape) is not tuple else (type(x), shape, x.dtype)
+        if seen is None or not self.built or seen != self.__dict__.get("_accepted"):
+            self._maybe_build(shape)
+            if self.requires_float_input:
+                self._check_float(x)
+            if seen is not None:
+                self._accepted = seen
         if _has_mask(mask) and not self.supports_masking:
             self.compute_mask(x, mask)  # raises the Keras TypeError
         call_kwargs = {}

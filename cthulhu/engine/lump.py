@@ -227,7 +227,7 @@ class Lump(Model):
 
     # ------------------------------------------------------------ running
     def call_and_mask(self, x, training=False, mask=None):
-        x, shapes = checked_input(x, self._owner())
+        x, shapes = checked_input(x, self)
         if self._single_input and isinstance(shapes, list):
             raise ValueError(f"{self._owner()}: expects one input array, got a list of "
                              f"{len(shapes)} arrays")

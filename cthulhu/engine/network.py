@@ -133,7 +133,7 @@ class Model(Layer):
         if (isinstance(x, (list, tuple)) and len(x) == 1
                 and getattr(self, "_single_input", True)):
             x = x[0]  # Keras 2 takes predict([x]) for a model with one input
-        x, shapes = checked_input(x, self._owner())
+        x, shapes = checked_input(x, self)
         many = isinstance(x, list)
         xs = x if many else [x]
         self.check_input_shape(shapes)

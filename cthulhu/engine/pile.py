@@ -189,7 +189,7 @@ class Pile(Model):
     def call_and_mask(self, x, training=False, mask=None):
         if not self.layers:
             raise ValueError(f"{self._owner()}: the model has no layers")
-        x, shape = checked_input(x, self._owner())
+        x, shape = checked_input(x, self)
         self._maybe_build(shape)
         plan = self._inference_plan(training)
         skipped = set()   # the layers a producer's op ran (fusion.Fold.absorbed)
