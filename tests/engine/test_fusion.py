@@ -374,3 +374,86 @@ def test_dask_model_graph_has_no_separate_batch_norm_layer():
     with fusion.folding(False):
         want = np.asarray(model(x))
     assert math.isclose(float(np.max(np.abs(folded.compute() - want))), 0.0, abs_tol=1e-5)
+
+
+# ------------------------------------------------------------------ graph shapes
+
+
+def _random_bn(bn, rng, n=3):
+    bn.set_weights([rng.uniform(0.5, 2, n), rng.standard_normal(n), rng.standard_normal(n),
+                    rng.uniform(1e-5, 1, n)])
+
+
+def test_shared_conv_and_shared_batch_norm_fold_per_call():
+    rng = np.random.default_rng(11)
+    x = layers.Input(shape=(5, 5, 3))
+    conv = layers.Cthalpa2D(3, 3, padding="same")
+    bn_a, bn_b = layers.BatchNormalization(), layers.BatchNormalization()
+    a = layers.ReLU()(bn_a(conv(x)))                  # conv shared, two batch norms
+    b = bn_b(conv(a))
+    c = bn_a(layers.Cthalpa2D(3, 1)(b))               # bn_a shared too
+    model = Lump(x, c)
+    for bn in (bn_a, bn_b):
+        _random_bn(bn, rng)
+    assert len(model._inference_plan(False).folds) == 3
+    data = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)
+    got, plain = _folded_and_unfolded(model, data)
+    np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-4)
+
+
+def test_batch_norm_that_is_a_model_output_folds_without_the_activation():
+    rng = np.random.default_rng(12)
+    x = layers.Input(shape=(6,))
+    dense, bn = layers.Daoloth(3), layers.BatchNormalization()
+    normed = bn(dense(x))
+    model = Lump(x, [normed, layers.ReLU()(normed)])
+    _random_bn(bn, rng)
+    assert [(f.norm, f.activation) for f in model._inference_plan(False).folds] == [(2, None)]
+    data = rng.standard_normal((4, 6)).astype(np.float32)
+    got = model.predict(data, verbose=0)
+    with fusion.folding(False):
+        plain = model.predict(data, verbose=0)
+    for g, p in zip(got, plain, strict=True):
+        np.testing.assert_allclose(g, p, rtol=1e-5, atol=1e-5)
+
+
+def test_a_call_recorded_in_training_mode_is_not_folded():
+    x = layers.Input(shape=(5, 5, 2))
+    conv, bn = _conv_bn()
+    model = Lump(x, layers.ReLU()(bn(conv(x), training=True)))
+    assert not model._inference_plan(False)
+
+
+@pytest.mark.parametrize("center, scale", [(False, True), (True, False), (False, False)])
+def test_batch_norm_without_gamma_or_beta_folds(center, scale):
+    rng = np.random.default_rng(13)
+    conv = layers.Cthalpa2D(3, 3, padding="same")
+    bn = layers.BatchNormalization(center=center, scale=scale)
+    model = Pile([layers.InputLayer(input_shape=(5, 5, 2)), conv, bn, layers.ReLU()])
+    names = [w.name for _, w in bn.weight_records()]
+    values = {"gamma": rng.uniform(0.5, 2, 3), "beta": rng.standard_normal(3),
+              "moving_mean": rng.standard_normal(3), "moving_variance": rng.uniform(1e-6, 1, 3)}
+    bn.set_weights([values[n] for n in names])
+    assert len(model._inference_plan(False).folds) == 1
+    data = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    got, plain = _folded_and_unfolded(model, data)
+    np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-4)
+
+
+def test_masked_sequence_dense_bn_relu_keeps_the_mask():
+    """Embedding(mask_zero) -> Daoloth -> BN -> ReLU over time steps: the folded chain's
+    output and its mask equal the unfolded ones."""
+    rng = np.random.default_rng(14)
+    x = layers.Input(shape=(5,), dtype="int32")
+    emb = layers.TheHydra(10, 4, mask_zero=True)
+    bn = layers.BatchNormalization()
+    model = Lump(x, layers.ReLU()(bn(layers.Daoloth(3)(emb(x)))))
+    _random_bn(bn, rng)
+    assert len(model._inference_plan(False).folds) == 1
+    tokens = np.array([[1, 2, 0, 0, 3], [4, 0, 5, 6, 0]], dtype=np.int32)
+    got, got_mask = model.call_and_mask(tokens)
+    with fusion.folding(False):
+        plain, plain_mask = model.call_and_mask(tokens)
+    np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-5)
+    assert got_mask is not None
+    np.testing.assert_array_equal(np.asarray(got_mask), np.asarray(plain_mask))
