@@ -457,3 +457,41 @@ def test_masked_sequence_dense_bn_relu_keeps_the_mask():
     np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-5)
     assert got_mask is not None
     np.testing.assert_array_equal(np.asarray(got_mask), np.asarray(plain_mask))
+
+
+# ------------------------------------------------------------------ the law, on random chains
+
+
+LINKS = {
+    "conv": lambda: layers.Cthalpa2D(3, 3, padding="same"),
+    "conv_relu": lambda: layers.Cthalpa2D(3, 1, activation="relu"),
+    "depthwise": lambda: layers.DepthwiseCthalpa2D(3, padding="same"),
+    "dense": lambda: layers.Daoloth(3),
+    "bn": lambda: layers.BatchNormalization(),
+    "bn_axis1": lambda: layers.BatchNormalization(axis=1),
+    "relu": lambda: layers.ReLU(),
+    "relu6": lambda: layers.ReLU(max_value=6.0),
+    "relu_threshold": lambda: layers.ReLU(threshold=0.2),
+    "leaky": lambda: layers.LeakyReLU(0.3),
+    "azatoth_relu": lambda: layers.Azatoth("relu"),
+    "azatoth_tanh": lambda: layers.Azatoth("tanh"),
+    "dropout": lambda: layers.Darkness(0.5),
+    "noise": lambda: layers.GaussianNoise(0.3),
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names=st.lists(st.sampled_from(sorted(LINKS)), min_size=1, max_size=7),
+       seed=st.integers(0, 2 ** 16))
+def test_folding_never_changes_a_random_chain(names, seed):
+    """Any chain of these layers (3 positions on every axis, so every order builds) gives the
+    same result folded and layer by layer, within float32 rounding of the magnitudes."""
+    rng = np.random.default_rng(seed)
+    model = Pile([layers.InputLayer(input_shape=(3, 3, 3)), *(LINKS[n]() for n in names)])
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            _random_bn(layer, rng)
+    x = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    got, plain = _folded_and_unfolded(model, x)
+    scale = max(1.0, float(np.abs(plain).max()))
+    np.testing.assert_allclose(got, plain, rtol=1e-4, atol=1e-4 * scale)
