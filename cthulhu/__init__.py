@@ -17,11 +17,11 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY_ATTRS = {
     "Pile": ("cthulhu.models", "Pile"),
     "Lump": ("cthulhu.models", "Lump"),
-    "predict_volume": ("cthulhu.devices.dask_", "predict_volume"),
-    "plan_volume": ("cthulhu.devices.dask_", "plan_volume"),
+    "predict_volume": ("cthulhu.blockwise", "predict_volume"),
+    "plan_volume": ("cthulhu.blockwise", "plan_volume"),
 }
 _SUBMODULES = {
-    "activations", "catalog", "cli", "config", "constraints", "devices", "engine",
+    "activations", "blockwise", "catalog", "cli", "config", "constraints", "devices", "engine",
     "initializers", "layers", "models", "names", "ops", "regularizers", "saving", "shapes",
     "utils",
 }

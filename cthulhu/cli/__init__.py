@@ -23,6 +23,8 @@ examples:
   cthulhu demo                   the built-in example, end to end
   cthulhu shape "Cthalpa2D(64, 3, strides=2, padding='same')" --input "(None, 224, 224, 3)"
   cthulhu predict model.cthulhu --input scan.zarr --output labels.zarr
+  cthulhu convert model.h5 model.cthulhu
+  cthulhu inspect model.keras
   cthulhu devices
 
 'cthulhu COMMAND --help' describes one command. Documentation: the docs/ folder
@@ -36,6 +38,10 @@ COMMANDS = {
               "layers", None),
     "predict": ("cthulhu.cli.predict", "run a saved model over a volume on disk, block by "
                 "block", "dask"),
+    "convert": ("cthulhu.cli.convert", "convert a model file (cthulhu, Keras .keras/.h5) to "
+                ".cthulhu, .keras or .h5, with a certificate check", None),
+    "inspect": ("cthulhu.cli.inspect_file", "print the kind and summary of a model file "
+                "without loading its weights", None),
     "devices": ("cthulhu.cli.devices", "list the device plugins and whether they can run here",
                 None),
 }

@@ -68,8 +68,8 @@ def run_demo(folder="cthulhu-demo", size=64, block=32, stream=None, progress=Tru
     import numpy as np
     import zarr
 
+    from cthulhu.blockwise import plan_volume, predict_volume
     from cthulhu.cli.predict import example_model
-    from cthulhu.devices.dask_ import plan_volume, predict_volume
 
     out = stream or sys.stdout
     folder = Path(folder)
@@ -159,7 +159,7 @@ def _claim(folder):
 
 
 def _write_record(folder, record):
-    from cthulhu.devices.dask_.outputs import write_atomic
+    from cthulhu.blockwise.outputs import write_atomic
 
     write_atomic(folder / MARKER, json.dumps(record, indent=2).encode())
 
@@ -184,8 +184,8 @@ def _save_volume(path, size, block, record):
     """Write the example volume, unless the demo's own one of this size is there already."""
     import zarr
 
+    from cthulhu.blockwise import outputs
     from cthulhu.cli.predict import example_volume
-    from cthulhu.devices.dask_ import outputs
 
     wanted = {"size": size, "chunks": block}
     if path.exists() or path.is_symlink():

@@ -96,7 +96,7 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 def run(args) -> int:
     import warnings
 
-    from cthulhu.devices.dask_ import plan_volume, predict_volume
+    from cthulhu.blockwise import plan_volume, predict_volume
 
     block = None if args.block is None else parse_block(args.block)
     chunks = None if args.chunks is None else parse_block(args.chunks, "--chunks")

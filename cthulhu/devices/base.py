@@ -33,7 +33,6 @@ OPS = (
     "separable_conv",
     "matmul",
     "upsample",
-    "model",  # a whole model's predict(x): the Dask device routes models, not only ops
     "blockwise",  # run a function of one block per chunk (chunked libraries: Dask)
 )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -34,6 +35,25 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
     unique_name,
 )
 from cthulhu.engine.weights import Weight
+from cthulhu.names import keras1
+
+
+def _is_pad_pairs(pads) -> bool:
+    """Whether ``pads`` is a sequence of ``(lo, hi)`` int pairs (``call_with_pads``)."""
+    if isinstance(pads, (str, bytes)) or not isinstance(pads, (list, tuple)):
+        return False
+    import operator
+
+    def integer(v):
+        try:
+            operator.index(v)
+        except TypeError:
+            return False
+        return not isinstance(v, bool)
+
+    return all(isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(integer, pair))
+               for pair in pads)
+
 
 # While ``load_model`` builds a model, every weight is about to be overwritten by the
 # file's arrays: this holds a function ``(owner, name, shape, dtype) -> array`` that
@@ -97,6 +117,22 @@ class Layer:
 
             build._cthulhu_wrapped = True
             cls.build = build
+        # Keras 1's argument words (``nb_filter``, ``border_mode``, ``init``, ...) are
+        # accepted by every layer with a DeprecationWarning naming the modern word, as
+        # Keras 2 did: one table (cthulhu.names.keras1), applied here to every class.
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_cthulhu_wrapped", False):
+            @functools.wraps(init)
+            def __init__(self, *args, **kwargs):
+                if (not keras1.KERAS1_WORDS.isdisjoint(kwargs)
+                        or (len(args) >= 3 and type(self).__init__ is __init__)):
+                    args, kwargs, notes = keras1.modernize_arguments(type(self), args, kwargs)
+                    for note in notes:
+                        warnings.warn(note, DeprecationWarning, stacklevel=2)
+                init(self, *args, **kwargs)
+
+            __init__._cthulhu_wrapped = True
+            cls.__init__ = __init__
 
     def __init__(self, *, input_shape=None, input_dim=None, batch_size=None,
                  batch_input_shape=None, name=None, dtype=None, trainable=True,
@@ -209,6 +245,69 @@ class Layer:
         ``name`` (one of ``cthulhu.devices.base.ACTIVATIONS``; ``alpha`` for
         ``leaky_relu``); ``None`` (the default) otherwise."""
         return None
+
+    #: Whether :meth:`call_with_pads` runs this layer (the sliding-window layers say so).
+    explicit_pads = False
+
+    def call_with_pads(self, x, pads, epilogue=None):
+        """The layer on ``x`` with explicit padding ``pads`` in place of its own ``padding``.
+
+        What a runner that cuts a volume into blocks calls (``cthulhu.blockwise``): the
+        block plans of :mod:`cthulhu.shapes` give, per block, the padding that makes the
+        block's result equal the whole array's (the layer's own zeros only where the
+        block touches the array's true border).
+
+        Parameters
+        ----------
+        x : array
+            The block, batch and channel axes included, in the layer's ``data_format``.
+        pads : "valid" or sequence of (int, int)
+            One ``(lo, hi)`` pair per spatial axis, in the meaning of the layer's op
+            (``docs/internals.md``): the zeros added around ``x`` for a direct
+            convolution; for a transposed convolution the padding of the equivalent
+            direct convolution of the zero-inserted ``x`` (negative amounts crop); for
+            pooling the border left out of the windows. ``"valid"``: no padding (a
+            transposed convolution then drops its ``output_padding``).
+        epilogue : cthulhu.devices.Epilogue, optional
+            A folded batch normalisation and activation (:mod:`cthulhu.engine.fusion`),
+            applied by the op after the layer's own bias as in :meth:`call_with_epilogue`
+            (only layers whose :meth:`epilogue_axis` is not ``None`` take one).
+
+        Returns
+        -------
+        array
+            What ``layer(x)`` returns, the activation included, for that padding.
+
+        Raises
+        ------
+        NotImplementedError
+            For layers without a sliding window (:attr:`explicit_pads` is ``False``).
+        TypeError
+            For an ``epilogue`` given to a layer that takes none.
+        """
+        owner = self._owner()
+        if not self.explicit_pads:
+            raise NotImplementedError(f"{owner}: has no explicit-padding call (only layers "
+                                      "with a sliding window do: explicit_pads is False)")
+        if not (pads == "valid" or _is_pad_pairs(pads)):
+            raise TypeError(f"{owner}: call_with_pads takes 'valid' or one (lo, hi) pair of "
+                            f"ints per spatial axis, got {pads!r}")
+        x, shape = checked_input(x, owner)
+        self._maybe_build(shape)
+        if self.requires_float_input:
+            self._check_float(x)
+        pads = pads if pads == "valid" else tuple(map(tuple, pads))
+        if epilogue is None:
+            return self._call_padded(x, pads)
+        if self.epilogue_axis(len(shape)) is None:
+            raise TypeError(f"{owner}: call_with_pads takes no epilogue here (epilogue_axis "
+                            f"is None), got {epilogue!r}")
+        return self._call_padded(x, pads, epilogue=epilogue)
+
+    def _call_padded(self, x, pads, epilogue=None):
+        """:meth:`call_with_pads` on a checked input (the layers with ``explicit_pads``;
+        ``epilogue`` only for those with an :meth:`epilogue_axis`)."""
+        raise NotImplementedError
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

@@ -39,9 +39,9 @@ for float32); the tests check this bound. Half-precision inputs are never folded
 :func:`epilogue`). ``with folding(False):`` turns folding off in a block of code (this
 thread).
 
-Whole-model runners (the blockwise floor) use the same plan: :func:`plan` on a
-``ModelGraph`` (or :func:`plan_chain` on a chain of layers), then :func:`epilogue` for
-the arrays of a block.
+Whole-model runners (the blockwise floor, ``cthulhu.blockwise.GraphProgram``) use the
+same plan: :func:`plan` on the model's expanded graph (``model.graph(expand=True)``),
+then :func:`epilogue` for the arrays of a block.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 from cthulhu.devices.base import Epilogue
 
-__all__ = ["Fold", "FusionPlan", "NO_PLAN", "plan", "plan_chain", "epilogue", "epilogue_at",
+__all__ = ["Fold", "FusionPlan", "NO_PLAN", "plan", "epilogue", "epilogue_at",
            "folding", "is_folding"]
 
 _FOLDING: contextvars.ContextVar = contextvars.ContextVar("cthulhu_folding", default=True)
@@ -198,18 +198,6 @@ def plan(graph) -> FusionPlan:
         taken.update((node.id, *fold.absorbed))
         folds.append(fold)
     return FusionPlan(tuple(folds))
-
-
-def plan_chain(layers, shapes) -> FusionPlan:
-    """:func:`plan` for a linear chain of ``layers`` (each reading the one before), with
-    ``shapes`` the chain's input shape then each layer's output shape: node 0 is the
-    input, layer ``i`` is node ``i + 1`` (what a block program runs)."""
-    from cthulhu.engine.graph import GraphNode, ModelGraph
-
-    nodes = [GraphNode(0, None, (), (), False, tuple(shapes[0]))]
-    nodes += [GraphNode(i, layer, (i - 1,), (0,), False, tuple(shapes[i]))
-              for i, layer in enumerate(layers, start=1)]
-    return plan(ModelGraph(tuple(nodes), (0,), (len(layers),), (0,)))
 
 
 def epilogue(fold: Fold, x) -> Epilogue | None:

@@ -142,14 +142,16 @@ class Model(Layer):
             raise ValueError(f"{self._owner()}: all inputs must have the same number of samples, "
                              f"got shapes {[tuple(t.shape) for t in xs]}")
         n = counts.pop()
-        if not many:
-            # A runner may run the whole model itself (Dask: fused, block by block).
-            runner = services.runner_for(x)
-            routed = NotImplemented if runner is None else runner(self, x)
-            if routed is not NotImplemented:
-                log.debug("%s: predict on %s runs through its whole-model runner",
-                          self._owner(), type(x).__name__)
-                return routed
+        # A runner may run the whole model itself (Dask: fused, block by block); several
+        # inputs go to it together when they are of one library.
+        runner = services.runner_for(xs[0])
+        if runner is not None and many and any(type(t) is not type(xs[0]) for t in xs):
+            runner = None
+        routed = NotImplemented if runner is None else runner(self, x)
+        if routed is not NotImplemented:
+            log.debug("%s: predict on %s runs through its whole-model runner",
+                      self._owner(), type(xs[0]).__name__)
+            return routed
         log.debug("%s: predict on %s samples in batches of %s", self._owner(), n, batch_size)
         if not isinstance(n, int) or n <= batch_size:
             # One batch (or a lazy array of unknown length, e.g. Dask): no slicing, no concat.
@@ -182,15 +184,6 @@ class Model(Layer):
             plan = fusion.NO_PLAN
         self._fusion_plan = (key, plan)
         return plan
-
-    def fold_chain(self, layers, shapes):
-        """The folds a block runner applies to ``layers``, a chain of this model's layers
-        (``shapes``: the chain's input shape, then each layer's output shape):
-        :func:`cthulhu.engine.fusion.plan_chain`, none under ``fusion.folding(False)``.
-        Runners below the engine (the Dask device) reach the plan through this method."""
-        if not fusion.is_folding():
-            return fusion.NO_PLAN
-        return fusion.plan_chain(layers, shapes)
 
     # ------------------------------------------------------------ training (not yet)
     def _no_training(self, method):
@@ -255,13 +248,34 @@ class Model(Layer):
         print_summary(self, line_length=line_length, positions=positions,
                       print_fn=print if print_fn is None else print_fn)
 
-    def save(self, filepath, overwrite=True):
-        """Save config and weights to one file at exactly ``filepath`` (see ``cthulhu.models.load_model``).
+    def save(self, filepath, overwrite=True, save_format=None, certificate=True):
+        """Save config and weights to one file at exactly ``filepath``.
+
+        The file's name chooses the format: ``.keras`` (Keras 3's zip), ``.h5``/``.hdf5``
+        (Keras 2's legacy HDF5), any other name cthulhu's own file; ``save_format``
+        (``'keras'``, ``'h5'``, ``'cthulhu'``) overrides it. ``certificate`` (default
+        True) stores a test vector that ``load_model(..., verify=True)`` re-runs; False
+        stores none; an array (or list of arrays) is used as its input. See
+        ``docs/models.md`` and ``docs/keras.md``.
 
         The engine does not own model files: this is ``cthulhu.saving.save_model``,
         found through :mod:`cthulhu.engine.services`.
         """
-        services.service("save_model")(self, filepath, overwrite=overwrite)
+        services.service("save_model")(self, filepath, overwrite=overwrite,
+                                       save_format=save_format, certificate=certificate)
+
+    def load_weights(self, filepath, by_name=False, skip_mismatch=False, **kwargs):
+        """Set the weights from a file: a Keras weights file (``.h5`` of Keras 1 and 2,
+        Keras 3's ``.weights.h5`` and sharded ``.weights.json``), a Keras or cthulhu model
+        file. ``by_name=False`` matches layers by topological order, as Keras 2 did;
+        ``by_name=True`` by name. ``skip_mismatch`` skips layers whose weights do not fit
+        (with a warning). Keyword arguments: ``original_backend='theano'`` (Keras 1 files
+        trained with Theano), ``isolate``. See ``docs/keras.md``.
+
+        This is ``cthulhu.saving.load_weights``, found through :mod:`cthulhu.engine.services`.
+        """
+        return services.service("load_weights")(self, filepath, by_name=by_name,
+                                                skip_mismatch=skip_mismatch, **kwargs)
 
     def to_json(self, **kwargs) -> str:
         import json

@@ -1,10 +1,10 @@
 """Upward services: what the engine calls but a higher floor owns, found without importing it.
 
 ``model.save(path)`` needs :mod:`cthulhu.saving`, and ``model.predict(x)`` on a
-chunked array may hand the whole model to a runner (today the Dask device's
-``"model"`` entry; next the ``cthulhu.blockwise`` floor). Both live above the
-engine, which never imports them (``pyproject.toml``'s import contract checks
-it). They are found the way device plugins are (``cthulhu.devices.registry``):
+chunked array may hand the whole model to a runner (the Dask one lives on the
+``cthulhu.blockwise`` floor). Both live above the engine, which never imports
+them (``pyproject.toml``'s import contract checks it). They are found the way
+device plugins are (``cthulhu.devices.registry``):
 
 * a table here names each service's *default* as ``"module:attribute"``, an
   entry-point-like string imported with :mod:`importlib` on first use only;
@@ -14,9 +14,11 @@ it). They are found the way device plugins are (``cthulhu.devices.registry``):
 
 Runners are a table of their own (namespace key -> runner, apart from the op
 plugins, like xarray's separate entry-point groups): :func:`runner_for`
-returns the runner registered for an array's library, else the device
-registry's ``"model"`` entry for it (today's path, until the blockwise floor
-registers its runner), else ``None``.
+returns the runner registered for an array's library (:func:`register_runner`;
+``cthulhu.blockwise`` registers its Dask runner when imported), else the one
+named by :data:`RUNNER_DEFAULTS`, else the one an installed package names in
+the ``cthulhu.runners`` entry-point group (the entry point's name is the
+namespace key), else ``None``.
 
 Examples
 --------
@@ -24,7 +26,7 @@ Examples
 >>> services.DEFAULTS["save_model"]
 'cthulhu.saving:save_model'
 >>> services.service("save_model").__module__
-'cthulhu.saving.cthulhu_file'
+'cthulhu.saving.files'
 """
 
 from __future__ import annotations
@@ -35,11 +37,17 @@ import threading
 #: Service name -> ``"module:attribute"`` loaded on first use unless a package provided it.
 DEFAULTS = {
     "save_model": "cthulhu.saving:save_model",
+    "load_weights": "cthulhu.saving:load_weights",
 }
 
-#: Namespace key -> ``"module:attribute"`` of a whole-model runner. Empty: the device
-#: registry's ``"model"`` entry runs (the blockwise floor will name its runner here).
-RUNNER_DEFAULTS: dict[str, str] = {}
+#: Namespace key -> ``"module:attribute"`` of cthulhu's own whole-model runners. Mirrors
+#: the ``cthulhu.runners`` entry points of pyproject.toml (kept for editable checkouts).
+RUNNER_DEFAULTS: dict[str, str] = {
+    "dask.array": "cthulhu.blockwise:run_model",
+}
+
+#: The entry-point group where other packages name runners (name: the namespace key).
+RUNNER_GROUP = "cthulhu.runners"
 
 _PROVIDED: dict[str, object] = {}
 _RUNNERS: dict[str, object] = {}
@@ -93,11 +101,26 @@ def register_runner(key: str, runner) -> None:
         raise TypeError(f"runner for {key!r}: expected a callable, got {runner!r}")
     with _LOCK:
         _RUNNERS[key] = runner
+        _NONE.discard(key)
 
 
 def unregister_runner(key: str) -> None:
     with _LOCK:
         _RUNNERS.pop(key, None)
+
+
+def _entry_point_runner(key: str):
+    """The ``"module:attribute"`` an installed package gives for ``key``, or ``None``."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=RUNNER_GROUP):
+        if ep.name == key:
+            return ep.value
+    return None
+
+
+#: Keys already looked up without finding a runner (the per-call fast path of predict).
+_NONE: set = set()
 
 
 def runner_for(x):
@@ -106,9 +129,16 @@ def runner_for(x):
 
     key = devices.namespace_key(x)
     runner = _RUNNERS.get(key)
-    if runner is None and key in RUNNER_DEFAULTS:
-        runner = _load(RUNNER_DEFAULTS[key])
-        register_runner(key, runner)
-    if runner is not None:
+    if runner is not None or key in _NONE:
         return runner
-    return devices.lookup(x, "model")
+    target = RUNNER_DEFAULTS.get(key) or _entry_point_runner(key)
+    if target is None:
+        with _LOCK:
+            _NONE.add(key)
+        return None
+    runner = _RUNNERS.get(key)  # importing the package may have registered it
+    if runner is None:
+        _load(target.partition(":")[0])
+        runner = _RUNNERS.get(key) or _load(target)
+        register_runner(key, runner)
+    return runner

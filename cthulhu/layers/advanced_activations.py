@@ -237,6 +237,8 @@ class PReLU(Layer):
 
 def _softmax_axes(x, axes, xp):
     """``exp(x - logsumexp(x, axes))``: Keras 2's softmax over several axes."""
+    if any(x.shape[a] == 0 for a in axes):
+        return x  # nothing to normalise (and no maximum to subtract), as activations.softmax
     top = xp.max(x, axis=axes, keepdims=True)
     shifted = x - top
     return xp.exp(shifted - xp.log(xp.sum(xp.exp(shifted), axis=axes, keepdims=True)))

@@ -2,20 +2,29 @@
 
 The floor above the engine and the layers. It owns
 
+- every model file, by content on reading and by name on writing
+  (:mod:`cthulhu.saving.files`): :func:`load_model`, :func:`save_model`,
+  :func:`model_from_json`, :func:`load_weights`;
 - cthulhu's model file (:mod:`cthulhu.saving.cthulhu_file`: one zip of a JSON
   config and ``.npy`` weights, written atomically, read within bounds by
-  :mod:`cthulhu.saving.model_file`): :func:`save_model`, :func:`load_model`;
+  :mod:`cthulhu.saving.model_file`);
 - configs and JSON text (:mod:`cthulhu.saving.config`): :func:`serialize`,
-  :func:`deserialize`, :func:`model_from_config`, :func:`model_from_json`;
-- the readers of Keras files (:mod:`cthulhu.saving.keras`, data only).
+  :func:`deserialize`, :func:`model_from_config`;
+- the readers of Keras files (:mod:`cthulhu.saving.keras`, data only), their
+  translation into models (:mod:`cthulhu.saving.keras_config`,
+  :mod:`cthulhu.saving.keras_model`), Keras weight files
+  (:mod:`cthulhu.saving.weights_io`), the Keras writers
+  (:mod:`cthulhu.saving.keras_out`) and the certificate
+  (:mod:`cthulhu.saving.certificate`).
 
 Every reader follows ``docs/security.md``: names found in a file become
 objects only through :mod:`cthulhu.names.resolver`.
 
-The engine does not import this package: :mod:`cthulhu.saving.cthulhu_file`
-provides the engine's ``"save_model"`` service (:mod:`cthulhu.engine.services`)
-when it is imported, and ``"cthulhu.saving:save_model"`` is that service's lazy
-default, so ``model.save`` finds it either way.
+The engine does not import this package: :mod:`cthulhu.saving.files`
+provides the engine's ``"save_model"`` and ``"load_weights"`` services
+(:mod:`cthulhu.engine.services`) when it is imported, and
+``"cthulhu.saving:save_model"`` is that service's lazy default, so ``model.save``
+finds it either way.
 
 Importing this package is cheap (its names load on first use): the Keras
 readers, which read data only, do not pull in the engine.
@@ -24,12 +33,13 @@ readers, which read data only, do not pull in the engine.
 import importlib
 
 _LAZY = {
-    "save_model": "cthulhu.saving.cthulhu_file",
-    "load_model": "cthulhu.saving.cthulhu_file",
+    "save_model": "cthulhu.saving.files",
+    "load_model": "cthulhu.saving.files",
+    "load_weights": "cthulhu.saving.files",
+    "model_from_json": "cthulhu.saving.files",
     "serialize": "cthulhu.saving.config",
     "deserialize": "cthulhu.saving.config",
     "model_from_config": "cthulhu.saving.config",
-    "model_from_json": "cthulhu.saving.config",
 }
 
 __all__ = list(_LAZY)

@@ -6,9 +6,12 @@ a zip archive holding
 - ``cthulhu.json``: ``{"format": "cthulhu-model", "version": 2, "model":
   {"class_name", "config"}, "weights": [{"layer", "names", "entries",
   "shapes", "dtypes"}]}`` (version 1, still read, has no ``shapes``/``dtypes``);
+  version 3 adds ``"certificate"``, the test vector's block
+  (:mod:`cthulhu.saving.certificate`), and is written only when there is one;
 - ``weights/<n>.npy``: one ``.npy`` per weight, written with
   ``allow_pickle=False`` and read by :mod:`cthulhu.saving.model_file`, which
-  never unpickles anything and never reads more than the model declares.
+  never unpickles anything and never reads more than the model declares;
+- ``certificate/input_<i>.npy``, ``certificate/output_<i>.npy``: the test vector.
 
 The file is written to a temporary file in the same folder (with the user's
 umask) and moved into place with ``os.replace``: a reader sees the old file or
@@ -30,18 +33,19 @@ import zipfile
 
 import numpy as np
 
-from cthulhu.engine import services
 from cthulhu.engine.base_layer import WEIGHT_ALLOCATOR
 from cthulhu.engine.network import Model
 from cthulhu.saving.config import deserialize, serialize
 from cthulhu.saving.model_file import ModelFile, check_weight_dtype
 
 FORMAT = "cthulhu-model"
-VERSION = 2
+VERSION = 3            # the newest version read; written only with a certificate
+_PLAIN_VERSION = 2     # what a file without a certificate says (older cthulhu reads it)
 _CONFIG_ENTRY = "cthulhu.json"
+_CERTIFICATE_PREFIX = "certificate/"
 
 
-def save_model(model, filepath, overwrite=True) -> None:
+def save_model(model, filepath, overwrite=True, certificate=None) -> None:
     """Write ``model``'s config and weights to exactly ``filepath``, atomically.
 
     Parameters
@@ -50,6 +54,8 @@ def save_model(model, filepath, overwrite=True) -> None:
     filepath : str or os.PathLike
     overwrite : bool
         If False and the file exists, raise ``FileExistsError``.
+    certificate : cthulhu.saving.certificate.Certificate, optional
+        A test vector to store with the model (format version 3).
     """
     path = os.fspath(filepath)
     if not overwrite and os.path.exists(path):
@@ -69,8 +75,16 @@ def save_model(model, filepath, overwrite=True) -> None:
         manifest.append({"layer": layer.name, "names": [r.name for r in records],
                          "entries": entries, "shapes": [list(r.shape) for r in records],
                          "dtypes": [r.dtype.str for r in records]})
-    meta = {"format": FORMAT, "version": VERSION, "model": json.loads(config_text),
+    meta = {"format": FORMAT, "version": _PLAIN_VERSION, "model": json.loads(config_text),
             "weights": manifest}
+    extra = {}
+    if certificate is not None:
+        from cthulhu.saving.certificate import to_entries
+
+        entries = to_entries(certificate)
+        meta["version"] = VERSION
+        meta["certificate"] = json.loads(entries.pop("certificate.json"))
+        extra = {_CERTIFICATE_PREFIX + name: data for name, data in entries.items()}
     handle, tmp = _create_beside(path)
     try:
         with handle:
@@ -81,6 +95,8 @@ def save_model(model, filepath, overwrite=True) -> None:
                     # Streamed into the archive: no in-memory copy of the weight.
                     with archive.open(entry, "w", force_zip64=value.nbytes > 2**30) as stream:
                         np.save(stream, np.ascontiguousarray(value), allow_pickle=False)
+                for entry, data in extra.items():
+                    archive.writestr(entry, data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -88,9 +104,6 @@ def save_model(model, filepath, overwrite=True) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-services.provide("save_model", save_model)  # what model.save() calls (see cthulhu.engine.services)
 
 
 def _create_beside(path):
@@ -111,7 +124,8 @@ def _create_beside(path):
     raise FileExistsError(f"could not create a temporary file in {folder}")
 
 
-def load_model(filepath, custom_objects=None, safe_mode=True, compile=True):  # noqa: A002
+def load_model(filepath, custom_objects=None, safe_mode=True, compile=True,  # noqa: A002
+               weights=True):
     """Load a model saved with ``model.save(filepath)``.
 
     Parameters
@@ -129,6 +143,9 @@ def load_model(filepath, custom_objects=None, safe_mode=True, compile=True):  # 
         loading. False **runs code from the file**: use it only for files you trust.
     compile : bool
         Accepted for Keras compatibility; cthulhu models have nothing to compile.
+    weights : bool
+        False builds the model from the config alone, its weights zero-size read-only
+        views (``cthulhu inspect``): nothing is read or allocated for them.
 
     Returns
     -------
@@ -146,7 +163,7 @@ def load_model(filepath, custom_objects=None, safe_mode=True, compile=True):  # 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        return _load(path, custom_objects, safe_mode)
+        return _load(path, custom_objects, safe_mode, weights)
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - every bad file becomes one ValueError naming it
@@ -162,7 +179,7 @@ def _load_error(path, exc) -> ValueError:
     return ValueError(message)
 
 
-def _load(path, custom_objects, safe_mode):
+def _load(path, custom_objects, safe_mode, weights=True):
     with ModelFile(path, kind="cthulhu model file") as source:
         if _CONFIG_ENTRY not in source.archive.NameToInfo:
             raise ValueError(f"{path}: not a cthulhu model file (no {_CONFIG_ENTRY})")
@@ -176,14 +193,20 @@ def _load(path, custom_objects, safe_mode):
                              f"1 to {VERSION} (a newer cthulhu wrote it?)")
         manifest = _manifest(meta.get("weights", []), version, source)
         budget = _Budget(path, _weight_bytes(manifest, source))
-        token = WEIGHT_ALLOCATOR.set(budget.allocate)
+        token = WEIGHT_ALLOCATOR.set(budget.allocate if weights else _placeholder)
         try:
             model = deserialize(meta.get("model"), custom_objects, safe_mode)
         finally:
             WEIGHT_ALLOCATOR.reset(token)
         if not isinstance(model, Model):
             raise ValueError(f"{path}: holds a {type(model).__name__}, not a model")
+        if not weights:
+            return model
         _fill_weights(model, manifest, source)
+        if meta.get("certificate") is not None:
+            from cthulhu.saving.certificate import attach, read_zip
+
+            attach(model, read_zip(source, meta["certificate"], _CERTIFICATE_PREFIX))
     return model
 
 
@@ -249,6 +272,10 @@ def _weight_bytes(manifest, source) -> int:
                                  f"{dtype} ({declared} bytes) but holds at most {capacity} bytes")
             total += declared
     return total
+
+
+def _placeholder(owner, name, shape, dtype):
+    return np.broadcast_to(np.zeros((), dtype), shape)  # no memory: config-only builds
 
 
 class _Budget:

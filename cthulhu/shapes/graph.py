@@ -26,14 +26,17 @@ run; a node whose input range is empty on some axis (the block lies in its
 padding) starts from zeros and reads nothing.
 """
 
+from fractions import Fraction
+from math import lcm
+
 from ._arith import is_int
-from .axis_maps import LayerBlock, _require_known, step_block
+from .axis_maps import AxisInfo, LayerBlock, _require_known, _Step, step_block
 from .errors import ShapeError, ShapeTypeError, owner_label
 from .kinds import get_kind
 from .layout import DEFAULT_DATA_FORMAT, spatial_axes
 from .spec import layer_spec
 
-__all__ = ["graph", "Graph", "NodeBlock", "GraphBlockPlan"]
+__all__ = ["graph", "Graph", "NodeBlock", "GraphBlockPlan", "GraphAxisInfo"]
 
 # The roles a block plan can run (see Kind.blockwise).
 _BLOCK_ROLES = frozenset(("pointwise", "window", "pad", "crop", "resample", "merge"))
@@ -242,12 +245,7 @@ class Graph:
                 continue
             spec = self.specs[node_id]
             kind = get_kind(spec["kind"])
-            if kind.inputs == 1:
-                role = kind.blockwise(spec, fmt, ndim)
-            else:
-                sources = self.node_inputs[node_id]
-                role = kind.blockwise(spec, fmt, ndim,
-                                      input_shapes=[self.shapes[s] for s in sources])
+            role = self.node_role(node_id)
             if role not in _BLOCK_ROLES:
                 raise ShapeError(f"{owner_label(spec)} (node {node_id!r}, {kind.name}) needs "
                                  "whole spatial axes: the graph cannot run block by block")
@@ -255,6 +253,19 @@ class Graph:
                 raise ShapeError(f"{owner_label(spec)} (node {node_id!r}) changes the spatial "
                                  f"layout ({spec['rank']}D {spec['data_format']}, not "
                                  f"{rank}D {fmt})")
+
+    def node_role(self, node_id):
+        """How the node runs on a block in this graph's layout: a key of ``shapes.ROLES``
+        (its kind's :meth:`~cthulhu.shapes.Kind.blockwise`, given the layout and, for a
+        kind with several inputs, their shapes)."""
+        spec = self.specs[node_id]
+        kind = get_kind(spec["kind"])
+        rank, fmt = self._spatial_layout()
+        if kind.inputs == 1:
+            return kind.blockwise(spec, fmt, rank + 2)
+        sources = self.node_inputs[node_id]
+        return kind.blockwise(spec, fmt, rank + 2,
+                              input_shapes=[self.shapes[s] for s in sources])
 
     def node_steps(self, node_id):
         """The node's range map along each spatial axis (``None``: positions kept)."""
@@ -266,6 +277,102 @@ class Graph:
         n_out = self.shapes[node_id]
         return tuple(kind.steps(spec, j, n_in[idx], n_out[idx])
                      for j, idx in enumerate(self.spatial_axes))
+
+    # ------------------------------------------------------------ halos
+    def axis_info(self, output=None, input=None):
+        """Receptive field, jump, offset and halo per spatial axis, from one input to one output.
+
+        What :meth:`Chain.axis_info <cthulhu.shapes.chain.Chain.axis_info>` gives for a
+        chain, over the graph: the range an output range depends on is the *union*
+        (hull) over the paths from ``input`` to ``output`` (each node reads the union
+        of what its readers need, as in :meth:`plan`), so ``halo`` is the widest
+        reach of any path. ``jump`` must be the same along every path (a merge of a
+        strided path and an unstrided one whose lengths happen to agree has none:
+        :class:`ShapeError` naming the merge).
+
+        Parameters
+        ----------
+        output, input : node id and model input id, optional
+            Default: the first output and the first model input.
+
+        Returns
+        -------
+        tuple of GraphAxisInfo
+            One per spatial axis (the attributes of :class:`~cthulhu.shapes.AxisInfo`).
+
+        Examples
+        --------
+        >>> conv = {"kind": "conv", "rank": 1, "filters": 1, "kernel_size": 3, "padding": "same"}
+        >>> g = graph([("a", conv, "x"), ("b", conv, "a"), ("c", conv, "b"),
+        ...            ("sum", {"kind": "merge"}, ["a", "c"])], {"x": (1, 20, 1)})
+        >>> info = g.axis_info()[0]
+        >>> info.halo, info.receptive_field, info.jump
+        ((3, 3), 7, Fraction(1, 1))
+        """
+        output = self.outputs[0] if output is None else output
+        input = next(iter(self.inputs)) if input is None else input
+        if output not in self.specs:
+            raise ShapeError(f"{output!r} is not a node of the graph")
+        if input not in self.inputs:
+            raise ShapeError(f"{input!r} is not a model input of the graph")
+        self.check_blockwise([output])
+        nodes = [n for n in self.order if n in self.ancestors([output])]
+        return tuple(self._graph_axis(j, idx, nodes, input, output)
+                     for j, idx in enumerate(self.spatial_axes))
+
+    def _graph_axis(self, j, idx, nodes, input, output):
+        steps = {n: self.node_steps(n)[j] for n in nodes}
+        # jump of every node's output from the input (input samples per sample), forward
+        jumps = {input: Fraction(1)}
+        for n in nodes:
+            found = {jumps[s] for s in self.node_inputs[n] if s in jumps}
+            if not found:
+                continue                       # not reached from this input
+            if len(found) > 1:
+                raise ShapeError(f"{owner_label(self.specs[n])} (node {n!r}) joins paths that "
+                                 f"scale spatial axis {idx} differently (jumps "
+                                 f"{sorted(found)}): the graph has no single halo")
+            jump, step = found.pop(), steps[n]
+            if step is not None:
+                jump = jump / step.s if step.up else jump * step.s
+            jumps[n] = jump
+        if output not in jumps:
+            raise ShapeError(f"output {output!r} does not depend on input {input!r}")
+        jump = jumps[output]
+        # an output shift by M shifts every node's output by whole samples
+        m_out = 1
+        for j_n in jumps.values():
+            m_out = lcm(m_out, (jump / j_n).denominator)
+        reached = [n for n in nodes if n in jumps]
+        known = all(steps[n] is None or steps[n].lo is not None for n in reached)
+        if not known:   # the receptive field does not depend on the paddings
+            steps = {n: None if s is None else _Step(s.up, s.s, s.K, 0, s.n_in, s.n_out, s.clamp)
+                     for n, s in steps.items()}
+
+        def back(a, b):
+            need = {output: (a, b)}
+            for n in reversed(reached):
+                if n not in need:
+                    continue
+                step, (lo, hi) = steps[n], need[n]
+                if step is not None:
+                    lo, hi = step.back(lo, hi)
+                for source in self.node_inputs[n]:
+                    if source in jumps:        # the union over the readers
+                        old = need.get(source, (lo, hi))
+                        need[source] = (min(old[0], lo), max(old[1], hi))
+            return need[input]
+
+        multiple = int(m_out * jump)
+        info = GraphAxisInfo(idx, jump, m_out, multiple)
+        if known:
+            lo, hi = back(0, m_out)
+            info.halo = (-lo, hi - multiple)
+            info.depth = (max(0, -lo), max(0, hi - multiple))
+            info.offset = back(0, 1)[0]
+        widths = (b - a for a, b in (back(i, i + 1) for i in range(min(m_out, 4096))))
+        info.receptive_field = max(widths, default=1)
+        return info
 
     # ------------------------------------------------------------- blocks
     def block_plan(self, out_start, out_stop, output=None):
@@ -420,3 +527,17 @@ class GraphBlockPlan:
     def __repr__(self):
         return (f"GraphBlockPlan(inputs={self.input_ranges}, outputs={self.output_ranges}, "
                 f"{len(self.nodes)} nodes)")
+
+
+class GraphAxisInfo(AxisInfo):
+    """:meth:`Graph.axis_info`'s answer for one spatial axis: the attributes of
+    :class:`~cthulhu.shapes.AxisInfo` (``halo``, ``depth`` and ``offset`` are ``None``
+    where a padding depends on an unknown size)."""
+
+    __slots__ = ()
+
+    def __init__(self, axis, jump, output_block_multiple, block_multiple):
+        self.axis, self.jump = axis, jump
+        self.output_block_multiple, self.block_multiple = output_block_multiple, block_multiple
+        self.halo = self.depth = self.offset = None
+        self.receptive_field = 1

@@ -3,6 +3,9 @@
 * Shapes: ``"b, d, h, w, 1"``, ``"(None, 224, 224, 3)"``, ``"(None, 2*h + 1, 3)"``.
 * Chains: layer calls separated by ``|``, e.g.
   ``"Cthalpa3D(8, 3) | UbboSathla3D(2) | Cropping3D(1)"``.
+* Graphs (skip connections), written as a ``Lump`` is built:
+  ``"a = Cthalpa2D(8, 3, padding='same')(x); d = Cthalpa2D(8, 2, strides=2)(a);
+  out = Concatenate()([a, UbboSathla2D(2)(d)])"``.
 
 Nothing is evaluated: text is parsed with :mod:`ast` and only literals (numbers,
 strings, ``None``, ``True``/``False``, tuples, lists, dicts), names (in shapes)
@@ -14,7 +17,8 @@ from .errors import ShapeError
 from .layout import DEFAULT_DATA_FORMAT
 from .spec import spec_from_config
 
-__all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call", "split_chain"]
+__all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call", "split_chain",
+           "parse_graph", "is_graph", "ParsedGraph"]
 
 
 def _ast():
@@ -181,3 +185,126 @@ def split_chain(text):
     if not all(parts):
         raise ShapeError(f"empty layer in the chain {text!r}")
     return parts
+
+
+def is_graph(text):
+    """Whether ``text`` is a graph description (it assigns a name: ``a = Layer(...)(x)``)."""
+    ast = _ast()
+    try:
+        body = ast.parse(text.strip()).body
+    except SyntaxError:
+        return False
+    return any(isinstance(statement, ast.Assign) for statement in body)
+
+
+class ParsedGraph:
+    """What :func:`parse_graph` reads: ``nodes`` (``(id, spec, input ids)``, the form
+    :func:`cthulhu.shapes.graph` takes), ``inputs`` (the model inputs' names, in the
+    order of first use), ``outputs`` (the names assigned last and never read, or the
+    value of a final bare expression) and ``labels`` (node id -> the layer call's text)."""
+
+    def __init__(self, nodes, inputs, outputs, labels):
+        self.nodes, self.inputs, self.outputs, self.labels = nodes, inputs, outputs, labels
+
+
+def parse_graph(text, *, default_data_format=DEFAULT_DATA_FORMAT):
+    """The nodes of a graph written as a ``Lump`` is built, one statement per node.
+
+    Statements (separated by ``;`` or new lines) assign a layer call applied to its
+    inputs: ``name = Layer(args)(source)``, where ``source`` is a name, a list of
+    sources (``Concatenate()([a, b])``) or another such call (nested calls are
+    nodes of their own). A name read before it is assigned is a model input; a
+    name assigned again (``x = Layer(...)(x)``) names the new node from then on
+    (its id gets a suffix: ``x_2``). A last statement may be a bare call: the
+    output. Layer arguments are literals, bound
+    to the layer's catalog signature as :func:`parse_layer` does; nothing is
+    evaluated.
+
+    >>> g = parse_graph("a = Cthalpa1D(2, 3, padding='same')(x); s = Add()([x, a])")
+    >>> [(node_id, spec["kind"], sources) for node_id, spec, sources in g.nodes]
+    [('a', 'conv', 'x'), ('s', 'merge', ['x', 'a'])]
+    >>> g.inputs, g.outputs
+    (['x'], ['s'])
+    """
+    ast = _ast()
+    source = text.strip()
+    try:
+        body = ast.parse(source).body
+    except SyntaxError as exc:
+        raise ShapeError(f"cannot read the graph {source!r}: {exc.msg}") from None
+    if not body:
+        raise ShapeError("empty graph description")
+    state = _GraphReader(ast, source, default_data_format)
+    final = None
+    for index, statement in enumerate(body):
+        shown = ast.get_source_segment(source, statement)
+        if isinstance(statement, ast.Assign):
+            if len(statement.targets) != 1 or not isinstance(statement.targets[0], ast.Name):
+                raise ShapeError(f"expected 'name = Layer(...)(inputs)', got {shown!r}")
+            name = statement.targets[0].id
+            state.current[name] = state.node(statement.value, shown, name)
+        elif isinstance(statement, ast.Expr) and index == len(body) - 1:
+            final = state.node(statement.value, shown)
+        else:
+            raise ShapeError(f"expected 'name = Layer(...)(inputs)', got {shown!r}")
+    if final is not None:
+        outputs = [final]
+    else:
+        read = {s for _, _, sources in state.nodes
+                for s in (sources if isinstance(sources, list) else [sources])}
+        outputs = [node_id for node_id, _, _ in state.nodes if node_id not in read]
+    return ParsedGraph(state.nodes, state.inputs, outputs, state.labels)
+
+
+class _GraphReader:
+    def __init__(self, ast, source, default_data_format):
+        self.ast, self.source, self.fmt = ast, source, default_data_format
+        self.nodes, self.inputs, self.labels, self.defined = [], [], {}, set()
+        self.current = {}              # name in the text -> the node id it names now
+
+    def fresh(self, base, numbered):
+        """An unused node id: ``base`` itself if free (unless ``numbered``), else
+        ``base_2``, ``base_3``, ... (``base_1``, ... when ``numbered``)."""
+        taken = self.defined | set(self.inputs) | set(self.current)
+        if not numbered and base not in taken:
+            return base
+        count = 1 if numbered else 2
+        while f"{base}_{count}" in taken:
+            count += 1
+        return f"{base}_{count}"
+
+    def node(self, expr, shown, name=None):
+        """Add the node ``expr`` computes (``Layer(...)(sources)``); returns its id."""
+        ast = self.ast
+        if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Call)):
+            raise ShapeError(f"expected a layer applied to its inputs, Layer(...)(inputs), "
+                             f"in {shown!r}")
+        call = ast.get_source_segment(self.source, expr.func)
+        if len(expr.args) != 1 or expr.keywords:
+            raise ShapeError(f"{call}: takes one input (a name, a call, or a list of them), "
+                             f"in {shown!r}")
+        spec = parse_layer(call, default_data_format=self.fmt)
+        sources = self.sources(expr.args[0], shown)
+        name = self.fresh(name or spec.get("class_name", spec["kind"]).lower(), name is None)
+        self.defined.add(name)
+        self.nodes.append((name, spec, sources))
+        self.labels[name] = call
+        return name
+
+    def sources(self, expr, shown):
+        ast = self.ast
+        if isinstance(expr, (ast.List, ast.Tuple)):
+            if not expr.elts or any(isinstance(e, (ast.List, ast.Tuple)) for e in expr.elts):
+                raise ShapeError(f"a list of inputs holds names or layer calls, got "
+                                 f"{ast.get_source_segment(self.source, expr)!r} in {shown!r}")
+            return [self.sources(e, shown) for e in expr.elts]
+        if isinstance(expr, ast.Name):
+            if expr.id in self.current:
+                return self.current[expr.id]
+            if expr.id not in self.inputs:
+                self.inputs.append(expr.id)
+            return expr.id
+        if isinstance(expr, ast.Call):
+            return self.node(expr, shown)
+        raise ShapeError(f"an input must be a name, a layer call or a list of them, got "
+                         f"{ast.get_source_segment(self.source, expr)!r} in {shown!r}")

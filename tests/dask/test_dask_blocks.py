@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cthulhu
+from cthulhu.blockwise import blocks, stores
 from cthulhu.cli.predict import example_model
-from cthulhu.devices.dask_ import blocks, stores, threads
+from cthulhu.devices.dask_ import threads
 from cthulhu.devices.dask_.threads import ENV, kernel_threads
 
 

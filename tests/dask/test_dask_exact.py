@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cthulhu
+from cthulhu.blockwise import GraphProgram
+from cthulhu.blockwise.plan import output_grid
 from cthulhu.devices.dask_ import predict
-from cthulhu.devices.dask_.plan import output_grid
-from cthulhu.devices.dask_.program import BlockProgram
 from tests.support.dask_models import chunks_for, model_cases
 from tests.support.dask_standin import StandInConv, StandInPile
 
@@ -110,14 +110,15 @@ def standin_chains(draw):
 @settings(max_examples=60)
 @given(layers=standin_chains(), n=st.integers(1, 40), block=st.integers(1, 9))
 def test_block_program_matches_independent_reference(layers, n, block):
-    """Only the planner is under test: cores and the reference are the loop code of standin."""
+    """Only the planner is under test: the layers and the reference are the loop code of
+    standin, and the model is read only through its public graph (``model.graph()``)."""
     x = _volume((1, n, 2), seed=3)
     model = StandInPile(layers)
     try:
         expected = model.predict(x)
+        program = GraphProgram(model, [x.shape])
     except ValueError:
         return  # the volume is too small for this valid chain
-    program = BlockProgram(layers, x.shape)
     got = np.zeros_like(expected)
     for _, ranges in output_grid(expected.shape[1:2], (block,)):
         (a, b), = ranges

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from cthulhu import layers as L
+from cthulhu.blockwise import Unblockable
 from cthulhu.devices.dask_ import predict
-from cthulhu.devices.dask_.program import Unblockable
 from cthulhu.models import Pile
 
 TOL = {"rtol": 2e-5, "atol": 2e-5}

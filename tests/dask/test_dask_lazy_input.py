@@ -12,8 +12,8 @@ import pytest
 import zarr
 
 import cthulhu
+from cthulhu.blockwise import volume
 from cthulhu.cli.predict import example_model
-from cthulhu.devices.dask_ import volume
 
 
 class Counting:

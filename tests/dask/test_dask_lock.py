@@ -7,12 +7,12 @@ import sys
 import textwrap
 import time
 
-from cthulhu.devices.dask_.lock import OutputLock, lock_path
+from cthulhu.blockwise.lock import OutputLock, lock_path
 
 CONTENDER = textwrap.dedent("""
     import os, sys, time, warnings
     from pathlib import Path
-    from cthulhu.devices.dask_.lock import OutputInUseError, OutputLock
+    from cthulhu.blockwise.lock import OutputInUseError, OutputLock
 
     target, folder = sys.argv[1], Path(sys.argv[2])
     judge = OutputLock._stale

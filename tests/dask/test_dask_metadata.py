@@ -13,7 +13,7 @@ import zarr
 
 import cthulhu
 from cthulhu import layers as L
-from cthulhu.devices.dask_ import job
+from cthulhu.blockwise import job
 from cthulhu.models import Pile
 
 
@@ -205,7 +205,7 @@ def test_every_chunk_of_a_block_is_fsynced_before_its_record(tmp_path, vol, monk
 
 
 def test_resume_refuses_other_storage_options(tmp_path, vol, monkeypatch):
-    from cthulhu.devices.dask_ import volume
+    from cthulhu.blockwise import volume
 
     model = strided_model()
     real = volume.VolumeJob.run_block

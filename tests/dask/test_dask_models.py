@@ -69,7 +69,7 @@ def test_fixed_model_fused_layerwise_and_volume(name, tmp_path, compute_counter)
     np.testing.assert_allclose(zarr.open_array(str(tmp_path / "y.zarr"))[...], expected, **TOL)
 
 
-def test_lump_chain_is_fused_and_branches_fall_back(compute_counter):
+def test_lump_chain_is_fused_and_two_outputs_too(compute_counter, tmp_path):
     inputs = L.Input(shape=(None, None, 1))
     hidden = L.Cthalpa2D(2, 3, padding="same")(inputs)
     chain = seeded(Lump(inputs, L.Cthalpa2D(1, 3, strides=2, padding="same")(hidden)))
@@ -78,13 +78,18 @@ def test_lump_chain_is_fused_and_branches_fall_back(compute_counter):
     assert len(lazy.dask.layers) == 2  # input + one fused program
     np.testing.assert_allclose(lazy.compute(), chain.predict(x), **TOL)
 
-    from cthulhu.devices.dask_.program import Unblockable, model_layers
+    from cthulhu.blockwise import Unblockable
 
     left = L.Cthalpa2D(1, 3, padding="same")(inputs)
     right = L.Cthalpa2D(1, 1)(inputs)
-    two_outputs = Lump(inputs, [left, right])
+    two_outputs = seeded(Lump(inputs, [left, right]))
+    lazy = two_outputs.predict(da.from_array(x, chunks=(1, 4, 3, 1)))  # fused, both outputs
+    for got, want in zip(lazy, two_outputs.predict(x), strict=True):
+        np.testing.assert_allclose(got.compute(), want, **TOL)
+    np.save(tmp_path / "x.npy", x[0])
     with pytest.raises(Unblockable, match="one input and one output"):
-        model_layers(two_outputs)
+        cthulhu.predict_volume(two_outputs, tmp_path / "x.npy", tmp_path / "y.zarr",
+                               progress=False)
 
 
 def test_blocks_that_see_only_border_zeros(compute_counter):

@@ -21,7 +21,7 @@ import zarr
 
 import cthulhu
 from cthulhu import layers as L
-from cthulhu.devices.dask_ import digest, job, volume
+from cthulhu.blockwise import digest, job, volume
 from cthulhu.models import Pile
 
 
@@ -250,7 +250,7 @@ def test_a_stale_lock_on_this_host_is_taken_over_saying_so(tmp_path, vol, why):
         if _boot_id() is None:
             pytest.skip("no boot id on this system")
         forge_lock(target, boot_id="00000000-0000-0000-0000-000000000000")
-    with pytest.warns(volume.StaleLockWarning, match="stale lock"):
+    with pytest.warns(cthulhu.blockwise.StaleLockWarning, match="stale lock"):
         summary = run(model, source, target)
     assert summary["computed"] == summary["blocks"]
     assert not lock_file(target).exists()  # released at the end

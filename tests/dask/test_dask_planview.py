@@ -9,9 +9,9 @@ import pytest
 import zarr
 
 import cthulhu
+from cthulhu.blockwise import volume
 from cthulhu.cli import main
 from cthulhu.cli.predict import example_model
-from cthulhu.devices.dask_ import volume
 
 SVG = "{http://www.w3.org/2000/svg}"
 

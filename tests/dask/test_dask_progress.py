@@ -8,9 +8,9 @@ import pytest
 import zarr
 
 import cthulhu
+from cthulhu.blockwise import progress as progress_module
+from cthulhu.blockwise.progress import Progress, format_seconds
 from cthulhu.cli.predict import example_model
-from cthulhu.devices.dask_ import progress as progress_module
-from cthulhu.devices.dask_.progress import Progress, format_seconds
 
 
 def _redraws(text):

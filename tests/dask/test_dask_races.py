@@ -26,7 +26,7 @@ RUN_CLI = "import sys; from cthulhu.cli import main; sys.exit(main(sys.argv[1:])
 CHILD = textwrap.dedent("""
     import os, sys, time
     from cthulhu.cli import main
-    from cthulhu.devices.dask_ import volume
+    from cthulhu.blockwise import volume
 
     real = volume.VolumeJob.run_block
     hold = os.environ.get("HOLD_WHILE")

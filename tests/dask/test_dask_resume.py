@@ -5,9 +5,9 @@ import pytest
 import zarr
 
 import cthulhu
+from cthulhu.blockwise import volume
 from cthulhu.cli import main
 from cthulhu.cli.predict import example_model
-from cthulhu.devices.dask_ import volume
 
 
 def _crash_after(monkeypatch, count):

@@ -12,11 +12,14 @@ import pytest
 import zarr
 
 import cthulhu
+from cthulhu.blockwise import volume
+from cthulhu.blockwise.places import output_place
+from cthulhu.blockwise.storeoutput import StoreLock
 from cthulhu.cli import main
 from cthulhu.cli.predict import example_model
-from cthulhu.devices.dask_ import InputChangedError, OutputInUseError, StaleLockWarning, volume
-from cthulhu.devices.dask_.places import output_place
-from cthulhu.devices.dask_.storeoutput import StoreLock
+
+# documented at their old home too (cthulhu.devices.dask_.MOVED)
+from cthulhu.devices.dask_ import InputChangedError, OutputInUseError, StaleLockWarning
 
 
 @pytest.fixture
@@ -180,7 +183,7 @@ def test_store_output_resumes_and_checks_the_input(model, vol, monkeypatch):
 
 
 def _lock_record(pid, host=None):
-    from cthulhu.devices.dask_.lock import _record
+    from cthulhu.blockwise.lock import _record
 
     record = _record()
     record.update(pid=pid, process_start=None)
@@ -208,7 +211,7 @@ def test_store_lock_refuses_a_live_run_takes_over_a_stale_one(model, vol):
 
 
 def test_a_block_of_a_replaced_generation_writes_nothing(model, vol):
-    from cthulhu.devices.dask_.storeoutput import StoreJob
+    from cthulhu.blockwise.storeoutput import StoreJob
 
     source, target = write(memory_url("in.zarr"), vol), memory_url("out.zarr")
     cthulhu.predict_volume(model, source, target, block_shape=5, progress=False)
@@ -270,7 +273,7 @@ def test_cli_writes_an_s3_url_to_s3_not_a_local_folder(s3, model, vol, tmp_path,
 
 
 def _race(options, target, barrier, results):
-    from cthulhu.devices.dask_.places import output_place as place_of
+    from cthulhu.blockwise.places import output_place as place_of
 
     lock = StoreLock(place_of(target, options))
     barrier.wait()

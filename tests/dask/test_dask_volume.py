@@ -9,7 +9,7 @@ import zarr
 
 import cthulhu
 from cthulhu import layers as L
-from cthulhu.devices.dask_ import volume
+from cthulhu.blockwise import volume
 from cthulhu.models import Pile
 
 
@@ -165,7 +165,7 @@ def test_in_memory_array_source_and_identity(tmp_path, vol):
     cthulhu.predict_volume(model, vol, tmp_path / "out.zarr", block_shape=7, progress=False)
     np.testing.assert_allclose(zarr.open_array(str(tmp_path / "out.zarr"))[...],
                                expected_for(model, vol), rtol=1e-5, atol=1e-5)
-    from cthulhu.devices.dask_.stores import Source
+    from cthulhu.blockwise.stores import Source
 
     assert Source(vol).spec == Source(vol.copy()).spec
     assert Source(vol).spec != Source(vol + 1).spec  # a different input never resumes a run

@@ -495,3 +495,41 @@ def test_folding_never_changes_a_random_chain(names, seed):
     got, plain = _folded_and_unfolded(model, x)
     scale = max(1.0, float(np.abs(plain).max()))
     np.testing.assert_allclose(got, plain, rtol=1e-4, atol=1e-4 * scale)
+
+
+# ------------------------------------------------------------------ explicit pads (blocks)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Cthalpa2D(3, 3, strides=(1, 2)),
+    lambda: layers.DepthwiseCthalpa2D(2, depth_multiplier=2),
+    lambda: layers.SeparableCthalpa2D(3, (2, 3)),
+    lambda: layers.Cthalpa2DTranspose(3, 3, strides=2),
+])
+def test_call_with_pads_takes_the_epilogue(make):
+    """What the blockwise runner calls on a folded producer: the layer with the block's
+    pads and the batch norm's scale and shift and a relu6 after its bias, equal to the
+    same padded call followed by the batch norm formula and the clip written here."""
+    from cthulhu.devices import Epilogue
+
+    rng = np.random.default_rng(7)
+    layer = make()
+    x = rng.standard_normal((2, 6, 7, 2)).astype(np.float32)
+    pads = ((1, 2), (0, 1))
+    z = np.asarray(layer.call_with_pads(x, pads), dtype=np.float64)
+    n = z.shape[-1]
+    scale, shift = rng.uniform(0.5, 2, n), rng.standard_normal(n)
+    extra = Epilogue(scale=scale.astype(np.float32), shift=shift.astype(np.float32),
+                     activation="relu6")
+    got = np.asarray(layer.call_with_pads(x, pads, epilogue=extra))
+    expected = np.clip(z * scale + shift, 0.0, 6.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_call_with_pads_refuses_an_epilogue_it_cannot_take():
+    from cthulhu.devices import Epilogue
+
+    layer = layers.Cthalpa2D(2, 3, activation="tanh", name="tanh_conv")
+    x = np.zeros((1, 5, 5, 1), np.float32)
+    with pytest.raises(TypeError, match="tanh_conv.*epilogue"):
+        layer.call_with_pads(x, ((1, 1), (1, 1)), epilogue=Epilogue(activation="relu"))

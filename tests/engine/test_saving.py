@@ -79,7 +79,16 @@ def test_save_contents_are_json_and_npy_only(tmp_path):
         meta = json.loads(archive.read("cthulhu.json"))
     assert names[0] == "cthulhu.json" and all(n.endswith(".npy") for n in names[1:])
     assert meta["format"] == "cthulhu-model" and meta["model"]["class_name"] == "Pile"
-    assert len(names) == 1 + 4
+    # four weights, and the certificate's test vector (one input, one output)
+    assert [n for n in names if n.startswith("weights/")] == [f"weights/{i}.npy"
+                                                               for i in range(4)]
+    assert [n for n in names if n.startswith("certificate/")] == [
+        "certificate/input_0.npy", "certificate/output_0.npy"]
+    assert len(names) == 1 + 4 + 2 and meta["version"] == 3
+    save_model(_pile(), path, certificate=False)  # without one: version 2, as before
+    with zipfile.ZipFile(path) as archive:
+        assert len(archive.namelist()) == 1 + 4
+        assert json.loads(archive.read("cthulhu.json"))["version"] == 2
 
 
 def test_save_lump_with_masks_and_shared_layers(tmp_path):
@@ -268,7 +277,7 @@ def test_save_uses_the_umask(tmp_path, umask):
 
 def test_saved_manifest_declares_shapes_and_dtypes(tmp_path):
     model = Pile([ToyDense(4, input_shape=(3,)), ToyDense(2, dtype="float64")])
-    model.save(tmp_path / "m")
+    model.save(tmp_path / "m", certificate=False)  # version 2: no certificate block
     with zipfile.ZipFile(tmp_path / "m") as archive:
         meta = json.loads(archive.read("cthulhu.json"))
     assert meta["version"] == 2

@@ -82,6 +82,9 @@ EMPTY_CASES = [
     (lambda: L.Reshape((-1,)), (3, 4, 0), (3, 0)),
     (lambda: L.Laldagorth(2, return_sequences=True), (1, 0, 3), (1, 0, 2)),
     (lambda: L.Azatoth("softmax"), (2, 0), (2, 0)),
+    # found by test_fuzz_layer_quick[Softmax]: a softmax over several axes, one of them empty
+    (lambda: L.Softmax(axis=[1, -1]), (0, 0, 0), (0, 0, 0)),
+    (lambda: L.Softmax(axis=[1, 2]), (2, 3, 0), (2, 3, 0)),
 ]
 
 

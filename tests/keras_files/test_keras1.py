@@ -380,7 +380,7 @@ def test_translate_keeps_what_keras2_cannot_say():
 
 
 def test_translate_refuses_both_words():
-    with pytest.raises(KerasFileError, match="both the Keras 1 argument 'nb_filter'"):
+    with pytest.raises(KerasFileError, match="Keras 1 argument 'nb_filter' and the Keras 2 'filters' are both given"):
         translate_keras1_layer("Convolution2D", {"name": "c", "nb_filter": 2, "filters": 2,
                                                  "nb_row": 1, "nb_col": 1})
 

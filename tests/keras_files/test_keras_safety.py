@@ -95,7 +95,8 @@ def test_sniff_other_kinds(tmp_path):
     from cthulhu.models import Pile
 
     model = Pile([Daoloth(2, input_shape=(3,))])
-    model.save(tmp_path / "own.keras")  # a cthulhu file, whatever its name
+    model.save(tmp_path / "own.keras", save_format="cthulhu")  # a cthulhu file, whatever
+    # its name
     assert sniff(tmp_path / "own.keras") == "cthulhu"
     np.savez(tmp_path / "a.npz", x=np.zeros(2))
     assert sniff(tmp_path / "a.npz") == "npz"

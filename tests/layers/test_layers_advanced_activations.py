@@ -34,11 +34,13 @@ def elementwise_ref(x, fn):
 
 
 def relu_ref(v, max_value, slope, threshold):
-    if max_value is not None and v >= max_value:
-        return max_value
-    if v > threshold:
-        return v
-    return slope * (v - threshold)
+    """Keras 2's ``backend.relu`` step by step: keep ``v`` above the threshold, clip at
+    ``max_value``, subtract ``slope`` times the part below the threshold (so a
+    ``max_value`` under the threshold gives 0 between them, not ``max_value``)."""
+    y = v if v > threshold else 0.0
+    if max_value is not None:
+        y = min(max(y, 0.0), max_value)
+    return y - slope * max(threshold - v, 0.0)
 
 
 def softmax_ref(x, axes):
@@ -236,3 +238,11 @@ def test_block_roles_say_what_can_be_split():
     assert per.blockwise({"shared_axes": (2, 3)}, "channels_first", 4) == "pointwise"
     assert per.blockwise({"shared_axes": (1,)}, "channels_last", 4) == "whole"
     assert per.blockwise({"shared_axes": None}, "channels_last", 2) == "pointwise"
+
+
+def test_relu_threshold_above_max_value_follows_keras_order():
+    # Keras 2 thresholds, then clips: 0.5674 is under the threshold, so it gives 0
+    # (plus the slope's part), not max_value (found by Hypothesis on float16).
+    x = np.array([[0.5674, 1.5, -1.0]], dtype="float32")
+    got = np.asarray(layers.ReLU(max_value=0.5, threshold=1.0, negative_slope=0.1)(x))
+    np.testing.assert_allclose(got, [[0.1 * (0.5674 - 1.0), 0.5, -0.2]], rtol=1e-6)

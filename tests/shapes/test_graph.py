@@ -508,3 +508,83 @@ def test_merge_keeps_known_sizes_and_concatenate_axes():
     assert cat.blockwise(spec, "channels_last", 4) == "whole"
     with pytest.raises(ShapeError, match="exactly 2 inputs"):
         merge_kind.output_shape({"op": "subtract"}, [(1, 2), (1, 2), (1, 2)])
+
+
+# ------------------------------------------------------------- halos of graphs
+
+
+@settings(max_examples=60, suppress_health_check=_RELAXED, deadline=None)
+@given(data=st.data(), rank=st.sampled_from([1, 2]))
+def test_the_axis_info_of_a_chain_shaped_graph_is_the_chains(data, rank):
+    specs = data.draw(st.lists(single_input_spec(rank), min_size=1, max_size=5))
+    shape = (1, *(data.draw(st.integers(20, 40)) for _ in range(rank)), 2)
+    try:
+        chain = shapes.chain(specs, shape)
+        g = shapes.graph([(i, s, i - 1 if i else "x") for i, s in enumerate(specs)],
+                         {"x": shape})
+    except ShapeError:
+        assume(False)
+    ours, theirs = g.axis_info(), chain.axes
+    for a, b in zip(ours, theirs, strict=True):
+        assert (a.axis, a.jump, a.halo, a.depth, a.offset, a.receptive_field,
+                a.block_multiple, a.output_block_multiple) == \
+            (b.axis, b.jump, b.halo, b.depth, b.offset, b.receptive_field,
+             b.block_multiple, b.output_block_multiple)
+
+
+def _regrown(g, length):
+    """The same graph over an input of ``length`` samples (rank 1), or None if it no longer fits."""
+    nodes = [(n, g.specs[n], list(g.node_inputs[n]) if g.specs[n]["kind"] in
+              ("merge", "concatenate") else g.node_inputs[n][0]) for n in g.order]
+    channels = g.inputs["x"][-1]
+    try:
+        return shapes.graph(nodes, {"x": (1, length, channels)}, g.outputs[:1])
+    except ShapeError:
+        return None
+
+
+@settings(max_examples=60, suppress_health_check=_RELAXED, deadline=None)
+@given(data=st.data())
+def test_the_axis_info_of_a_graph_is_what_its_block_plans_read(data):
+    """Far from the borders (nothing clipped), a block plan reads exactly the halo around an
+    aligned block, one output sample reads at most the receptive field, and output sample
+    0's reach starts at the offset: the union over every path, as the plans take it."""
+    small = data.draw(dags(1))
+    g = _regrown(small, 400)
+    assume(g is not None)
+    output = g.outputs[0]
+    try:
+        info, = g.axis_info(output)
+    except ShapeError as exc:
+        assert "scale spatial axis" in str(exc) or "does not depend" in str(exc)
+        return
+    n_out = g.shapes[output][1]
+    m, bm = info.output_block_multiple, info.block_multiple
+    assume(n_out >= 8 * m)
+    lo, hi = info.halo
+    c = (n_out // m) // 2
+    plan = g.plan({output: ((c * m, (c + 1) * m),)})
+    (start, stop), = plan.input_ranges["x"]
+    assert (start, stop) == (c * bm - lo, (c + 1) * bm + hi)
+    widths = []
+    for i in range(n_out // 4, n_out // 4 + 2 * m):
+        read = g.plan({output: ((i, i + 1),)}).input_ranges.get("x")
+        if read is not None:     # (a sample between a transposed kernel's copies reads none)
+            widths.append(read[0][1] - read[0][0])
+    assume(widths)
+    assert max(widths) == info.receptive_field
+    # sample 0 reaches back to the offset (its range clipped at the array's start)
+    read = g.plan({output: ((0, 1),)}).input_ranges.get("x")
+    if read is not None:
+        assert read[0][0] == max(info.offset, 0)
+
+
+def test_paths_that_scale_an_axis_differently_have_no_single_halo():
+    down = conv(1, 1, strides=2, padding="valid", rank=1)
+    up = {"kind": "upsampling", "rank": 1, "size": 2}
+    g = shapes.graph([("d", down, "x"), ("u", up, "d"), ("j", {"kind": "merge"}, ["x", "u"])],
+                     {"x": (1, 2, 1)})
+    assert g.axis_info()[0].jump == 1     # stride 2 then up-sampling 2: the same scale
+    g = shapes.graph([("d", down, "x"), ("j", {"kind": "merge"}, ["x", "d"])], {"x": (1, 1, 1)})
+    with pytest.raises(ShapeError, match="'j'.*scale spatial axis 1 differently"):
+        g.axis_info()

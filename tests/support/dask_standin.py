@@ -1,8 +1,11 @@
-"""A tiny stand-in convolution layer with a NumPy reference implementation.
+"""A tiny stand-in convolution layer and model with a NumPy reference implementation.
 
-It lets the block planner be checked against an independent whole-array
+They let the block planner be checked against an independent whole-array
 computation without depending on the real layers: a direct sum over kernel
-taps on a zero-padded array (padding amounts from ``cthulhu.shapes``).
+taps on a zero-padded array (padding amounts from ``cthulhu.shapes``). The
+model offers only what ``cthulhu.blockwise`` may read of a model - ``graph()``,
+a :class:`cthulhu.engine.graph.ModelGraph` -, the layer only ``shape_spec()``,
+``get_weights()``, ``explicit_pads`` and ``call_with_pads``.
 """
 
 import numpy as np
@@ -11,13 +14,18 @@ from cthulhu import shapes
 
 
 def reference_conv(x, kernel, bias, strides, padding, dilation):
-    """channels_last N-D cross-correlation by summing shifted slices (no im2col)."""
+    """channels_last N-D cross-correlation by summing shifted slices (no im2col).
+
+    ``padding``: a name, or explicit ``(lo, hi)`` zeros per spatial axis."""
     rank = x.ndim - 2
-    pads = [shapes.conv_padding(n, k, s, padding, d)
-            for n, k, s, d in zip(x.shape[1:-1], kernel.shape[:rank], strides, dilation, strict=True)]
+    if isinstance(padding, str):
+        pads = [shapes.conv_padding(n, k, s, padding, d) for n, k, s, d in
+                zip(x.shape[1:-1], kernel.shape[:rank], strides, dilation, strict=True)]
+    else:
+        pads = [tuple(p) for p in padding]
     xp = np.pad(x, [(0, 0), *pads, (0, 0)])
-    out_len = [shapes.conv_length(n, k, s, padding, d)
-               for n, k, s, d in zip(x.shape[1:-1], kernel.shape[:rank], strides, dilation, strict=True)]
+    out_len = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in
+               zip(xp.shape[1:-1], kernel.shape[:rank], strides, dilation, strict=True)]
     y = np.zeros((x.shape[0], *out_len, kernel.shape[-1]), dtype=np.float64)
     for tap in np.ndindex(*kernel.shape[:rank]):
         index = tuple(slice(t * d, t * d + (m - 1) * s + 1, s)
@@ -70,19 +78,37 @@ class StandInConv:
                 "padding": self.padding, "dilation_rate": self.dilation_rate,
                 "data_format": "channels_last"}
 
-    def __call__(self, x):
+    explicit_pads = True
+
+    def call_with_pads(self, x, pads):
         if self.kernel is None:
             self.build(x.shape)
-        y = reference_conv(np.asarray(x), self.kernel, self.bias, self.strides, self.padding,
+        padding = [(0, 0)] * self.rank if pads == "valid" else pads
+        y = reference_conv(np.asarray(x), self.kernel, self.bias, self.strides, padding,
                            self.dilation_rate)
         return np.maximum(y, 0) if self.activation == "relu" else y
 
+    def __call__(self, x):
+        return self.call_with_pads(x, [shapes.conv_padding(n, k, s, self.padding, d) for n, k, s, d
+                                       in zip(x.shape[1:-1], self.kernel_size, self.strides,
+                                              self.dilation_rate, strict=True)])
+
 
 class StandInPile:
-    """A model stand-in: ``layers`` and ``predict``."""
+    """A model stand-in: ``layers``, ``predict`` and ``graph()`` (a chain of its layers)."""
 
     def __init__(self, layers, name="standin_pile"):
         self.layers, self.name = layers, name
+
+    def graph(self, expand=False):
+        from cthulhu.engine.graph import GraphNode, ModelGraph
+
+        shape = (None, None, None)
+        nodes = [GraphNode(0, None, (), (), False, shape)]
+        for i, layer in enumerate(self.layers, start=1):
+            shape = layer.compute_output_shape(shape)
+            nodes.append(GraphNode(i, layer, (i - 1,), (0,), False, shape))
+        return ModelGraph(tuple(nodes), (0,), (len(self.layers),), (0,))
 
     def predict(self, x):
         for layer in self.layers:

@@ -1,15 +1,20 @@
-"""The Dask device: layers and whole models over Dask arrays and volumes on disk.
+"""The Dask device: the heavy ops over Dask arrays, lazily, block by block.
 
-* :class:`DaskPlugin` routes every heavy op called on a Dask array to a lazy,
-  block-by-block graph (:mod:`.ops`): each block gets the halo the layer needs,
-  zeros only at the volume's true borders, and inside the task the op runs
-  again on the block's own array (NumPy or CuPy picks its kernel). Calling a
-  layer never computes anything.
-* :func:`predict` (``model.predict`` on a Dask array, through the plugin's
-  ``"model"`` entry) runs the *whole* model per block: block + total halo in,
-  exact block out, no intermediate volume.
-* :func:`predict_volume` does the same from a store on disk into a Zarr array:
-  resumable, chunk-aligned, on any Dask scheduler or a ``dask.distributed`` cluster.
+:class:`DaskPlugin` routes every heavy op called on a Dask array to a lazy,
+block-by-block graph (:mod:`.ops`): each block gets the halo the layer needs,
+zeros only at the volume's true borders, and inside the task the op runs again
+on the block's own array (NumPy or CuPy picks its kernel). Calling a layer never
+computes anything. :mod:`.halo` maps a block function with a halo over Dask
+arrays; the whole-model runner of :mod:`cthulhu.blockwise` (``model.predict``
+on a Dask array, ``predict_volume``) uses it too.
+
+Whole models are not this package's: they run on the ``cthulhu.blockwise``
+floor above the engine. The names documented here before they moved
+(:data:`MOVED`: ``predict``, ``predict_volume``, ``plan_volume`` and the run's
+errors) still resolve, on first use, through that table of
+``"module:attribute"`` strings - the mechanism that finds device plugins
+(:data:`cthulhu.devices.registry.BUILTIN`) - never through an import from this
+floor.
 
 Importing this package imports neither Dask nor NumPy: the registry lists the
 plugin without loading them.
@@ -21,7 +26,13 @@ import importlib.util
 
 from cthulhu.devices.base import Plugin
 
-__all__ = ["DaskPlugin", "predict", "predict_volume", "plan_volume"]
+__all__ = ["DaskPlugin", "MOVED"]
+
+#: Names that lived here and moved to ``cthulhu.blockwise`` -> ``"module:attribute"``,
+#: resolved on first use (docs/internals.md, "Upward services").
+MOVED = {name: f"cthulhu.blockwise:{name}" for name in (
+    "predict", "predict_volume", "plan_volume", "InputChangedError", "OutputInUseError",
+    "StaleLockWarning")}
 
 
 class DaskPlugin(Plugin):
@@ -40,85 +51,15 @@ class DaskPlugin(Plugin):
         return True, f"dask {dask.__version__}"
 
     def get(self, op: str):
-        if op == "model":
-            return _predict_or_decline
         from cthulhu.devices.dask_ import ops
 
         return ops.TABLE.get(op)
 
 
-def predict(model, x, block_shape=None):
-    """The whole ``model`` over the Dask array ``x``, lazily, one task per output block.
-
-    Parameters
-    ----------
-    model : Pile or Lump
-        Its layers must form one chain of spatial and position-wise layers.
-    x : dask.array.Array
-        ``(batch, spatial..., channels)`` (or channels first, as the model).
-    block_shape : int, tuple of int or "auto", optional
-        Output block size per spatial axis; default: blocks proportional to ``x``'s
-        chunks. ``"auto"``: the size ``predict_volume`` picks from the model's halo
-        (:func:`~cthulhu.devices.dask_.blocks.auto_block`), worth it when the chunks
-        are small next to the halo.
-
-    Returns
-    -------
-    dask.array.Array
-        Nothing is computed until the caller asks.
-    """
-    from .graph import program_array
-    from .program import BlockProgram, Unblockable, model_layers
-
-    layers = model_layers(model)
-    program = BlockProgram(layers, tuple(x.shape), folds=getattr(model, "fold_chain", None))
-    if any(n == 0 for n in x.shape) and all(n != 0 for n in program.output_shape):
-        # Zero padding can make something of nothing; no block of an empty input can be
-        # planned, so the layers run one by one (the ops give exact results on empties).
-        raise Unblockable(f"model {getattr(model, 'name', '')!r}: the input {tuple(x.shape)} is "
-                          "empty but the output is not, so it cannot run block by block")
-    out_chunks = None
-    if block_shape is not None:
-        from .volume import _normalize_block
-
-        out_len = [program.output_shape[a] for a in program.spatial_axes]
-        if isinstance(block_shape, str) and block_shape == "auto":
-            from .blocks import auto_block
-
-            halo = program.halo
-            if halo is not None and any(h is None for h in halo):
-                halo = None
-            block_shape = auto_block(halo, program.jump, out_len)
-        block = _normalize_block(block_shape, program.rank)
-        out_chunks = tuple(_even_chunks(n, b) for n, b in zip(out_len, block, strict=True))
-    return program_array(x, program, out_chunks)
-
-
-def _predict_or_decline(model, x):
-    """``predict`` for ``model.predict``; declines (layer-by-layer runs) what can't be blocked."""
-    from .program import Unblockable
-
-    try:
-        return predict(model, x)
-    except Unblockable:
-        return NotImplemented
-
-
-def _even_chunks(n, block):
-    full, rest = divmod(n, block)
-    return (block,) * full + ((rest,) if rest else ())
-
-
-_FROM_VOLUME = ("predict_volume", "InputChangedError", "OutputInUseError", "StaleLockWarning")
-
-
 def __getattr__(name):
-    if name == "plan_volume":
-        from .planview import plan_volume
+    target = MOVED.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from cthulhu.devices.registry import _load_target
 
-        return plan_volume
-    if name in _FROM_VOLUME:
-        from . import volume
-
-        return getattr(volume, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _load_target(target)

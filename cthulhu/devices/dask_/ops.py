@@ -1,28 +1,33 @@
-"""Per-layer ops on Dask arrays: each op becomes a one-stage block program.
+"""Per-layer ops on Dask arrays: each op becomes one layer of block tasks.
 
 Each callable receives the op's resolved geometry (the plugin contract of
 :mod:`cthulhu.devices.base`); its range maps (window, transposed window,
 up-sampling) and output shape come from :func:`cthulhu.shapes.range_maps` and the
-geometry itself, never from a length computed here. Inside every task the same :mod:`cthulhu.ops` function runs again on the
-block with ``padding='valid'``, so the block's own library picks its kernel.
-Border zeros are added only at the volume's true borders, so a block's result
-equals the whole-array result whatever the chunking. The convolutions take their
-whole epilogue (bias, a folded batch norm's scale and shift, the activation) into
-the block call, where the block's plugin fuses it: no extra graph layer per part.
+geometry itself, never from a length computed here, and
+:func:`cthulhu.shapes.axis_maps.plan_block` plans every block from them. Inside
+every task the same :mod:`cthulhu.ops` function runs again on the block with
+``padding='valid'``, so the block's own library picks its kernel. Border zeros
+are added only at the volume's true borders, so a block's result equals the
+whole-array result whatever the chunking. The convolutions take their whole
+epilogue (bias, a folded batch norm's scale and shift, the activation) into the
+block call, where the block's plugin fuses it: no extra graph layer per part.
 ``matmul`` leaves its epilogue to the op (lazy array expressions).
 
 Weights that arrive as Dask arrays (``layer.weight_as`` converts to the
 input's library) become one-chunk dependencies of every task: nothing is
-computed while the graph is built.
+computed while the graph is built. The tasks come from :func:`.halo.halo_map`,
+which the whole-model runner (:mod:`cthulhu.blockwise`) uses too.
 """
 
 from __future__ import annotations
 
 from cthulhu import shapes
 from cthulhu.devices.base import ACTIVATIONS, EPILOGUE_PARTS, fuses
+from cthulhu.shapes.axis_maps import AxisInfo, plan_block
+from cthulhu.shapes.layout import channel_index, spatial_axes
 
-from .graph import program_array
-from .program import BlockProgram, Stage
+from .halo import halo_map, keep_part, pad_zeros, spatial_widths
+from .threads import kernel_threads
 
 __all__ = ["TABLE"]
 
@@ -63,8 +68,55 @@ class OpCore:
         return getattr(ops, self.op)(x, *positional, **self.kwargs, **keyword)
 
 
+class OpBlocks:
+    """One op over blocks: plans each block (``planner``) and runs it (the task).
+
+    ``steps`` are the op's range maps per spatial axis (``shapes.range_maps``);
+    a block reads its ``in_range`` with the plan's border ``zeros`` around it,
+    runs the ``valid`` core and keeps the plan's ``keep`` part (the *core form*
+    of :class:`cthulhu.shapes.LayerBlock`). Plain data: it pickles.
+    """
+
+    def __init__(self, core, steps, in_shape, data_format):
+        self.core, self.steps, self.in_shape = core, steps, tuple(in_shape)
+        self.axes = spatial_axes(len(in_shape), data_format)
+
+    def plan(self, out_range):
+        block = plan_block([self.steps], out_range).layers[0]
+        empty = any(stop <= start for start, stop in block.in_range)
+        return [None if empty else block.in_range], block
+
+    def __call__(self, regions, block, *extras):
+        region = regions[0]
+        with kernel_threads():
+            if region.array is None:
+                x = self._zeros(region.probe, block)
+            else:
+                widths = spatial_widths(block.zeros, self.axes, region.array.ndim)
+                x = pad_zeros(region.array, widths)
+            y = self.core(x, *extras)
+            return keep_part(y, block.keep, self.axes)
+
+    def _zeros(self, probe, block):
+        """The core's input when only zeros lie under the block (its in_range is empty)."""
+        import array_api_compat as aac
+
+        shape = list(self.in_shape)
+        shape[0] = probe.shape[0]
+        for axis, (start, stop), (lo, hi) in zip(self.axes, block.in_range, block.zeros,
+                                                 strict=True):
+            shape[axis] = stop - start + lo + hi
+        xp = aac.array_namespace(probe)
+        return xp.zeros(tuple(shape), dtype=probe.dtype, device=aac.device(probe))
+
+    def depths(self):
+        """The halo ``(before, after)`` per spatial axis (``None`` where a padding is unknown)."""
+        return [AxisInfo(axis, [step]).depth if step is not None else (0, 0)
+                for axis, step in zip(self.axes, self.steps, strict=True)]
+
+
 def _run(x, op, arrays, kwargs, geometry, epilogue=None):
-    """The op as a one-stage block program: its range maps and output shape come from
+    """The op as one layer of block tasks: its range maps and output shape come from
     ``geometry`` (the op's own, so the plan and the blocks' kernels agree); the block
     call applies ``epilogue`` (its arrays join the task's inputs)."""
     keywords = ()
@@ -73,10 +125,14 @@ def _run(x, op, arrays, kwargs, geometry, epilogue=None):
         arrays = [*arrays, *(getattr(epilogue, p) for p in parts)]
         keywords = tuple(parts)
         kwargs = {**kwargs, "activation": epilogue.activation, "alpha": epilogue.alpha}
-    stage = Stage(OpCore(op, arrays, kwargs, keywords), shapes.range_maps(geometry), op)
-    program = BlockProgram.from_stages([stage], [tuple(x.shape), geometry.out_shape],
-                                       geometry.data_format)
-    return program_array(x, program, extras=[a for a in arrays if _is_dask(a)])
+    blocks = OpBlocks(OpCore(op, arrays, kwargs, keywords), shapes.range_maps(geometry),
+                      x.shape, geometry.data_format)
+    fmt = geometry.data_format
+    out, = halo_map([x], [geometry.out_shape], blocks.plan, blocks,
+                    spatial_axes=blocks.axes, channel_axis=channel_index(x.ndim, fmt),
+                    depths=[blocks.depths()], extras=[a for a in arrays if _is_dask(a)],
+                    name=f"cthulhu-{op}")
+    return out
 
 
 def _valid(g):

@@ -26,6 +26,12 @@ def _write_result(kfile, out):
         listing.append([list(key), len(values)])
         for j, value in enumerate(values):
             arrays[f"{number}/{j}"] = np.asarray(value)
+    certificate = None
+    if kfile.certificate is not None:
+        text, extra = kfile.certificate
+        certificate = [text, sorted(extra)]
+        for name, value in extra.items():
+            arrays[f"certificate/{name}"] = np.asarray(value)
     np.savez(Path(out, _ARRAYS), **arrays)
     meta = {
         "source": kfile.source, "format": kfile.format, "generation": kfile.generation,
@@ -35,7 +41,8 @@ def _write_result(kfile, out):
         "layer_order": [list(k) for k in kfile.layer_order], "keyed_by": kfile.keyed_by,
         "weights_converted": kfile.weights_converted,
         "code": [dataclasses.asdict(r) for r in kfile.code],
-        "custom": [dataclasses.asdict(r) for r in kfile.custom], "notes": list(kfile.notes)}
+        "custom": [dataclasses.asdict(r) for r in kfile.custom], "notes": list(kfile.notes),
+        "certificate": certificate}
     Path(out, _META).write_text(json.dumps(meta), encoding="utf-8")
 
 
@@ -50,7 +57,8 @@ def _child():
     out = request["out"]
     try:
         kfile = read_keras(request["path"], original_backend=request["original_backend"],
-                           limits=Limits(**request["limits"]), isolate=False)
+                           limits=Limits(**request["limits"]), isolate=False,
+                           weights=request.get("weights", True))
     except (KerasFileError, ImportError, FileNotFoundError) as exc:
         kind = "KerasFileError" if isinstance(exc, KerasFileError) else (
             "ImportError" if isinstance(exc, ImportError) else "FileNotFoundError")

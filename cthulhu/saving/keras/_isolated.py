@@ -48,7 +48,7 @@ def default_timeout(path):
     return 60.0 + size / (20 << 20)
 
 
-def read_in_child(path, original_backend, limits, timeout):
+def read_in_child(path, original_backend, limits, timeout, weights=True):
     where = os.fspath(path)
     timeout = default_timeout(where) if timeout is None else float(timeout)
     package_root = str(Path(__file__).resolve().parents[3])
@@ -57,7 +57,7 @@ def read_in_child(path, original_backend, limits, timeout):
         [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     with tempfile.TemporaryDirectory(prefix="cthulhu-keras-") as out:
         request = {"path": where, "out": out, "original_backend": original_backend,
-                   "limits": dataclasses.asdict(limits)}
+                   "limits": dataclasses.asdict(limits), "weights": bool(weights)}
         try:
             done = subprocess.run([sys.executable, "-m", "cthulhu.saving.keras._child"],
                                   input=json.dumps(request).encode(), env=env,
@@ -96,6 +96,10 @@ def _load_result(out, where, limits):
         weights = {}
         for number, (key, count) in enumerate(meta["weights"]):
             weights[tuple(key)] = [arrays[f"{number}/{j}"] for j in range(count)]
+        certificate = None
+        if meta.get("certificate") is not None:
+            text, names = meta["certificate"]
+            certificate = (text, {name: arrays[f"certificate/{name}"] for name in names})
     return KerasFile(
         source=meta["source"], format=meta["format"], generation=meta["generation"],
         keras_version=meta["keras_version"], backend=meta["backend"],
@@ -107,4 +111,4 @@ def _load_result(out, where, limits):
                    for r in meta["code"]),
         custom=tuple(CustomRecord(tuple(r["path"]), r["class_name"], r["module"],
                                   r["registered_name"], r["key"]) for r in meta["custom"]),
-        notes=tuple(meta["notes"]))
+        notes=tuple(meta["notes"]), certificate=certificate)

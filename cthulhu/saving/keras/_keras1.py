@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cthulhu.names.keras1 import VALUES, rename_arguments
 from cthulhu.saving.keras._limits import KerasFileError
 
 CLASSES = {
@@ -22,50 +23,12 @@ CLASSES = {
 }
 _MERGE_MODES = {"sum": "Add", "mul": "Multiply", "concat": "Concatenate", "ave": "Average",
                 "max": "Maximum", "dot": "Dot", "cos": "Dot"}
-_DIM_ORDERING = {"th": "channels_first", "tf": "channels_last", "default": None}
-_INITIALIZERS = {"zero": "zeros", "one": "ones", "uniform": "random_uniform",
-                 "normal": "random_normal"}
-_IMPLEMENTATION = {"cpu": 0, "mem": 1, "gpu": 2}
+_DIM_ORDERING = VALUES["data_format"]
+_INITIALIZER_KEYS = ("kernel_initializer", "embeddings_initializer", "recurrent_initializer",
+                     "beta_initializer", "gamma_initializer", "alpha_initializer",
+                     "depthwise_initializer", "pointwise_initializer")
 _ONE_D = ("Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D",
           "GlobalAveragePooling1D")
-
-_WEIGHT_ARGS = {"init": "kernel_initializer", "W_regularizer": "kernel_regularizer",
-                "b_regularizer": "bias_regularizer", "W_constraint": "kernel_constraint",
-                "b_constraint": "bias_constraint", "bias": "use_bias"}
-_CONV = {"nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
-         "dim_ordering": "data_format", "atrous_rate": "dilation_rate", **_WEIGHT_ARGS}
-_RENAMES = {
-    "Conv1D": {**_CONV, "filter_length": "kernel_size", "subsample_length": "strides"},
-    "Conv2D": _CONV, "Conv3D": _CONV, "Conv2DTranspose": _CONV,
-    "SeparableConv2D": {k: v for k, v in _CONV.items() if not k.startswith(("init", "W_"))},
-    "Dense": {"output_dim": "units", **_WEIGHT_ARGS},
-    "Dropout": {"p": "rate"}, "GaussianDropout": {"p": "rate"},
-    "SpatialDropout1D": {"p": "rate"},
-    "SpatialDropout2D": {"p": "rate", "dim_ordering": "data_format"},
-    "SpatialDropout3D": {"p": "rate", "dim_ordering": "data_format"},
-    "GaussianNoise": {"sigma": "stddev"}, "PReLU": {"init": "alpha_initializer"},
-    "Embedding": {"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
-                  "W_constraint": "embeddings_constraint"},
-    "MaxPooling1D": {"pool_length": "pool_size", "stride": "strides",
-                     "border_mode": "padding"},
-    "AveragePooling1D": {"pool_length": "pool_size", "stride": "strides",
-                         "border_mode": "padding"},
-    "UpSampling1D": {"length": "size"},
-    "BatchNormalization": {"beta_init": "beta_initializer", "gamma_init": "gamma_initializer"},
-}
-for _name in ("MaxPooling2D", "MaxPooling3D", "AveragePooling2D", "AveragePooling3D"):
-    _RENAMES[_name] = {"border_mode": "padding", "dim_ordering": "data_format"}
-for _name in ("GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling2D",
-              "GlobalAveragePooling3D", "UpSampling2D", "UpSampling3D", "ZeroPadding2D",
-              "ZeroPadding3D", "Cropping2D", "Cropping3D"):
-    _RENAMES[_name] = {"dim_ordering": "data_format"}
-_RECURRENT = {"output_dim": "units", "init": "kernel_initializer",
-              "inner_init": "recurrent_initializer", "inner_activation": "recurrent_activation",
-              "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
-              "U_regularizer": "recurrent_regularizer", "dropout_W": "dropout",
-              "dropout_U": "recurrent_dropout", "consume_less": "implementation"}
-for _name in ("LSTM", "GRU", "SimpleRNN"):
-    _RENAMES[_name] = _RECURRENT
 
 
 def translate_layer(class_name, config, where, findings, path):
@@ -78,16 +41,9 @@ def translate_layer(class_name, config, where, findings, path):
     new_class = CLASSES.get(class_name, class_name)
     if class_name == "Merge":
         new_class, cfg = _merge(cfg, findings, label)
-    if new_class in ("Conv2D", "Conv2DTranspose", "SeparableConv2D") and "nb_row" in cfg:
-        cfg["kernel_size"] = [cfg.pop("nb_row"), cfg.pop("nb_col", None)]
-    if new_class == "Conv3D" and "kernel_dim1" in cfg:
-        cfg["kernel_size"] = [cfg.pop(f"kernel_dim{i}", None) for i in (1, 2, 3)]
     if new_class == "Conv2DTranspose" and "output_shape" in cfg:
         # Keras 2 dropped it (the size follows from strides and padding); kept for checks
         dropped["output_shape"] = cfg.pop("output_shape")
-    if new_class == "SeparableConv2D" and "init" in cfg:
-        init = cfg.pop("init")
-        cfg["depthwise_initializer"] = cfg["pointwise_initializer"] = init
     if new_class == "Embedding" and "dropout" in cfg:
         dropped["dropout"] = cfg.pop("dropout")  # Keras 2 dropped it too (training only)
     if new_class in ("LSTM", "GRU", "SimpleRNN"):
@@ -97,21 +53,17 @@ def translate_layer(class_name, config, where, findings, path):
                 cfg["unit_forget_bias"] = True
             else:
                 dropped["forget_bias_init"] = forget  # an initializer: no effect on loading
-        if cfg.get("consume_less") in _IMPLEMENTATION:
-            cfg["consume_less"] = _IMPLEMENTATION[cfg["consume_less"]]
     if new_class == "ZeroPadding2D":
         cfg["padding"] = _padding2d(cfg.get("padding"))
-    for old, new in _RENAMES.get(new_class, {}).items():
-        if old in cfg:
-            value = cfg.pop(old)
-            if new in cfg:
-                raise KerasFileError(f"{where}: layer {label!r} has both the Keras 1 "
-                                     f"argument {old!r} and the Keras 2 {new!r}")
-            cfg[new] = value
-    if "data_format" in cfg and cfg["data_format"] in _DIM_ORDERING:
-        if cfg["data_format"] == "default":
-            findings.notes.append(f"{label}: dim_ordering 'default' (Keras 1's keras.json "
-                                  "setting, 'th' unless set) left as data_format None")
+    default_ordering = cfg.get("dim_ordering") == "default"
+    try:
+        cfg, _ = rename_arguments(new_class, cfg)
+    except ValueError as exc:
+        raise KerasFileError(f"{where}: layer {label!r}: {exc}") from None
+    if default_ordering:
+        findings.notes.append(f"{label}: dim_ordering 'default' (Keras 1's keras.json "
+                              "setting, 'th' unless set) left as data_format None")
+    if cfg.get("data_format") in _DIM_ORDERING:  # a Keras 1 value under the Keras 2 word
         cfg["data_format"] = _DIM_ORDERING[cfg["data_format"]]
     if class_name in ("AtrousConvolution1D", "AtrousConvolution2D") and "dilation_rate" not in cfg:
         cfg["dilation_rate"] = 1
@@ -124,11 +76,9 @@ def translate_layer(class_name, config, where, findings, path):
     _input_shape(new_class, cfg)
     if "input_dtype" in cfg and new_class != "InputLayer" and "batch_input_shape" not in cfg:
         dropped["input_dtype"] = cfg.pop("input_dtype")  # no input here to give it to
-    for key in ("kernel_initializer", "embeddings_initializer", "recurrent_initializer",
-                "beta_initializer", "gamma_initializer", "alpha_initializer",
-                "depthwise_initializer", "pointwise_initializer"):
+    for key in _INITIALIZER_KEYS:
         if isinstance(cfg.get(key), str):
-            cfg[key] = _INITIALIZERS.get(cfg[key], cfg[key])
+            cfg[key] = VALUES[key].get(cfg[key], cfg[key])
     for key, value in list(cfg.items()):
         if isinstance(value, dict) and "name" in value and "class_name" not in value:
             cfg[key] = _regularizer_or_constraint(value)

@@ -6,6 +6,8 @@ import io
 import os
 import zlib
 
+import numpy as np
+
 from cthulhu.saving.keras import _h5, _weights, _zip
 from cthulhu.saving.keras._config import (
     MODEL_CLASSES,
@@ -32,12 +34,14 @@ _DAMAGE = (OSError, RuntimeError, KeyError, IndexError, TypeError, AttributeErro
 
 
 def read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS, isolate=True,
-               timeout=None):
+               timeout=None, weights=True):
     """Read any Keras model or weights file, by content. See the package docstring.
 
     ``isolate`` (default True) reads in a child process with a wall-clock ``timeout``
     (default: 60 s plus 1 s per 20 MiB), so that libhdf5 cannot hang or crash the caller
     on a damaged file; ``isolate=False`` reads in this process (faster, for trusted files).
+    ``weights=False`` reads a model file's config only (its weights are neither read nor
+    checked: ``cthulhu inspect``).
     """
     where = os.fspath(path)
     kind = sniff(where)
@@ -45,10 +49,10 @@ def read_keras(path, *, original_backend=None, limits=DEFAULT_LIMITS, isolate=Tr
         if isolate:
             from cthulhu.saving.keras._isolated import read_in_child
 
-            return read_in_child(where, original_backend, limits, timeout)
+            return read_in_child(where, original_backend, limits, timeout, weights)
         reader = globals()[_READERS[kind]]
         try:
-            return reader(where, original_backend, limits)
+            return reader(where, original_backend, limits, weights=weights)
         except KerasFileError:
             raise
         except ImportError:
@@ -101,7 +105,7 @@ def _read_small_file(path, cap, what):
         return handle.read(size + 1)
 
 
-def _read_json_file(path, original_backend, limits):
+def _read_json_file(path, original_backend, limits, weights=True):
     obj = load_json(_read_small_file(path, limits.max_config_bytes, "the JSON file"), path,
                     "the JSON file", limits)
     if "weight_map" in obj:
@@ -131,26 +135,27 @@ def _from_json_config(obj, where, fmt):
 
 
 def _make(where, fmt, generation, version, backend, config, order, weights, names, keyed_by,
-          converted, findings):
+          converted, findings, certificate=None):
     return KerasFile(source=where, format=fmt, generation=generation,
                      keras_version=None if version is None else str(version),
                      backend=backend, model_config=config, weights=weights,
                      weight_names=names, layer_order=tuple(order), keyed_by=keyed_by,
                      weights_converted=converted, code=tuple(findings.code),
-                     custom=tuple(findings.custom), notes=tuple(findings.notes))
+                     custom=tuple(findings.custom), notes=tuple(findings.notes),
+                     certificate=certificate)
 
 
 # ---------------------------------------------------------------------------
 # HDF5
 # ---------------------------------------------------------------------------
 
-def _read_hdf5(path, original_backend, limits, source=None, where=None):
+def _read_hdf5(path, original_backend, limits, source=None, where=None, weights=True):
     where = where or path
     budget = Budget(where, limits)
     with _h5.open_file(source if source is not None else path, where) as f:
         text = _h5.attr_text(f, "model_config", where, limits)
         if text is not None:
-            return _legacy_model(f, text, where, budget, limits, original_backend)
+            return _legacy_model(f, text, where, budget, limits, original_backend, weights)
         if _h5.attr_names(f, "layer_names", where, limits) is not None:
             return _legacy_weights(f, where, budget, limits, original_backend)
         top = {name for name, _ in _h5.children(f, where, budget)}
@@ -177,7 +182,7 @@ def _versions(f, group, where, limits):
     return version, backend
 
 
-def _legacy_model(f, text, where, budget, limits, original_backend):
+def _legacy_model(f, text, where, budget, limits, original_backend, weights=True):
     obj = load_json(text, where, "model_config", limits)
     group = None
     if f.get("model_weights", getlink=True) is not None:  # never resolve a link to check
@@ -188,16 +193,53 @@ def _legacy_model(f, text, where, budget, limits, original_backend):
     backend = _declared_backend(backend, original_backend, findings)
     config = normalize_model(obj, where, findings, keras1=generation == "keras1",
                              legacy_nodes=generation != "keras3")
+    read_weights = weights
     order, weights, names = [], {}, {}
-    if group is not None:
+    if group is not None and read_weights:
         order, weights, names = _weights.read_legacy(group, where, budget, limits)
         order, weights, names = _weights.split_nested(order, weights, names, config, where)
-    else:
+    elif group is None:
         findings.notes.append("the file holds no model_weights group")
     weights, names = _convert_all(weights, names, config, version if generation != "keras1"
                                   else (version or "1"), backend, findings)
+    certificate = _h5_certificate(f, where, budget, limits) if read_weights else None
     return _make(where, "hdf5_model", generation, version, backend, config, order, weights,
-                 names, "layer_name", True, findings)
+                 names, "layer_name", True, findings, certificate)
+
+
+_CERTIFICATE_GROUP = "cthulhu_certificate"
+_CERTIFICATE_PREFIX = "cthulhu/"
+
+
+def _h5_certificate(f, where, budget, limits):
+    """cthulhu's certificate (``cthulhu.saving.certificate``) in an ``.h5``: the group's
+    ``certificate`` text and its arrays, read as data; None if the file has none."""
+    if f.get(_CERTIFICATE_GROUP, getlink=True) is None:
+        return None
+    group = _weights.resolve_group(f, _CERTIFICATE_GROUP, where)
+    text = _h5.attr_text(group, "certificate", where, limits, MiB)
+    arrays = {name: _h5.read_array(_h5.subgroup(group, name, where), where, budget)
+              for name, kind in _h5.children(group, where, budget) if kind == "dataset"}
+    return (text or "", arrays)
+
+
+def _zip_certificate(entries, read, where, budget, limits):
+    meta = f"{_CERTIFICATE_PREFIX}certificate.json"
+    if meta not in entries:
+        return None
+    text = read(meta, MiB, "certificate").decode("utf-8", "replace")
+    arrays = {}
+    for name in entries:
+        if name.startswith(_CERTIFICATE_PREFIX) and name.endswith(".npy"):
+            data = read(name, limits.max_weight_bytes, "certificate array")
+            budget.spend_weights(len(data), f"certificate entry {name!r}")
+            try:
+                array = np.load(io.BytesIO(data), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise KerasFileError(f"{where}: certificate entry {name!r} is not a plain "
+                                     f".npy array ({exc})") from None
+            arrays[name[len(_CERTIFICATE_PREFIX):-len(".npy")]] = array
+    return (text, arrays)
 
 
 def _legacy_weights(f, where, budget, limits, original_backend):
@@ -261,7 +303,7 @@ def _convert_all(weights, names, config, version, backend, findings):
 # Keras 3 .keras (zip or folder) and sharded weights
 # ---------------------------------------------------------------------------
 
-def _read_keras_zip(path, original_backend, limits):
+def _read_keras_zip(path, original_backend, limits, weights=True):
     budget = Budget(path, limits)
     with _zip.open_zip(path, path, budget) as archive:
         entries = _zip.names(archive)
@@ -269,10 +311,10 @@ def _read_keras_zip(path, original_backend, limits):
         def read(name, cap, what):
             return _zip.read_entry(archive, name, path, budget, cap, what)
 
-        return _keras_v3(path, entries, read, "keras_zip", budget, limits)
+        return _keras_v3(path, entries, read, "keras_zip", budget, limits, weights)
 
 
-def _read_keras_dir(path, original_backend, limits):
+def _read_keras_dir(path, original_backend, limits, weights=True):
     budget = Budget(path, limits)
     entries = os.listdir(path)
 
@@ -286,10 +328,10 @@ def _read_keras_dir(path, original_backend, limits):
         with open(full, "rb") as handle:
             return handle.read(size + 1)
 
-    return _keras_v3(path, entries, read, "keras_dir", budget, limits)
+    return _keras_v3(path, entries, read, "keras_dir", budget, limits, weights)
 
 
-def _keras_v3(where, entries, read, fmt, budget, limits):
+def _keras_v3(where, entries, read, fmt, budget, limits, read_weights=True):
     if "config.json" not in entries:
         raise KerasFileError(f"{where}: no config.json: not a Keras .keras model")
     obj = load_json(read("config.json", limits.max_config_bytes, "config"), where,
@@ -304,7 +346,9 @@ def _keras_v3(where, entries, read, fmt, budget, limits):
     findings = Findings()
     config = normalize_model(obj, where, findings, legacy_nodes=generation != "keras3")
     order, weights, names, keyed_by = [], {}, {}, "layer_name"
-    if "model.weights.h5" in entries:
+    if not read_weights:
+        findings.notes.append("weights not read (config only)")
+    elif "model.weights.h5" in entries:
         data = read("model.weights.h5", limits.max_weight_bytes, "weights")
         with _h5.open_file(io.BytesIO(data), where) as f:
             tree = _weights.read_object_tree(f, where, budget, limits)
@@ -316,8 +360,10 @@ def _keras_v3(where, entries, read, fmt, budget, limits):
         findings.notes.append("the file holds no weights (an unbuilt model)")
     if any(name.startswith("assets/") for name in entries):
         findings.notes.append("assets/ entries ignored (vocabularies and the like)")
+    certificate = _zip_certificate(entries, read, where, budget, limits) if read_weights \
+        else None
     return _make(where, fmt, generation, version, None, config, order, weights, names,
-                 keyed_by, True, findings)
+                 keyed_by, True, findings, certificate)
 
 
 def _read_sharded(path, index, limits):

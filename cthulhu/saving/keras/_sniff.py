@@ -8,6 +8,9 @@ import zipfile
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
+#: the kinds a Keras reader reads as a model or weights file (``json`` may be a config or
+#: a sharded-weights index)
+KERAS_KINDS = ("keras_zip", "keras_dir", "hdf5")
 KINDS = ("cthulhu", "keras_zip", "keras_dir", "hdf5", "json", "npz", "zip", "savedmodel",
          "directory", "empty", "missing", "unknown")
 

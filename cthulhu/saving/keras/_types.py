@@ -57,6 +57,7 @@ class KerasFile:
     code: tuple
     custom: tuple
     notes: tuple
+    certificate: tuple | None = None
 
     def weight_bytes(self):
         return sum(int(np.asarray(a).nbytes) for arrays in self.weights.values()

@@ -6,7 +6,7 @@ exactly as :func:`predict_volume` would, and returns a :class:`VolumePlan`. The
 plan draws itself (SVG; a notebook shows it): the volume cut into the output
 blocks, the ragged edge blocks smaller than the rest, and one block with its
 halo - the input region that block reads. Every number comes from the shape
-algebra's block plans (``BlockProgram.plan``), nothing is recomputed here.
+algebra's block plans (``GraphProgram.input_range``), nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -18,20 +18,13 @@ from cthulhu.utils import _svg
 
 __all__ = ["plan_volume", "VolumePlan"]
 
-_PANEL = 340        # the longer side of one panel, in pixels
-_MARGIN = 70        # room for axis labels left of and above a panel
-_MAX_LINES = 48     # grid lines drawn per axis at most (a finer grid: every k-th line)
-_COLOURS = {"block": "#dce8f4", "edge": "#f6d7a7", "chosen": "#2f6fb0", "halo": "#c0392b",
-            "grid": "#6b7f95"}
-
-
 def plan_volume(model, source, block_shape=None, dtype="float32", target=None):
     """The block plan :func:`predict_volume` would follow, computing nothing.
 
     Parameters
     ----------
     model, source, block_shape, dtype
-        As for :func:`~cthulhu.devices.dask_.predict_volume`.
+        As for :func:`~cthulhu.blockwise.predict_volume`.
     target : str or os.PathLike, optional
         The output: an unfinished output there lends its recorded block (a resume).
 
@@ -42,7 +35,7 @@ def plan_volume(model, source, block_shape=None, dtype="float32", target=None):
         ``plan.save("plan.svg")`` writes the drawing; in a notebook the plan
         shows itself.
     """
-    from .volume import geometry
+    from .planning import geometry
 
     return VolumePlan(geometry(model, source, block_shape, dtype, target=target))
 
@@ -60,7 +53,7 @@ class VolumePlan:
         self.output_shape = tuple(geo.out_stored)
         self.block = tuple(geo.block)
         self.spatial_out = tuple(geo.spatial_out)
-        self.spatial_in = tuple(geo.program._spatial(geo.program.input_shape))
+        self.spatial_in = tuple(geo.program.spatial(geo.program.input_shape))
         self.halo = geo.halo
         self.jump = tuple(Fraction(j) for j in geo.jump)
         self.grid = tuple(shapes.ceildiv(n, b) for n, b in zip(self.spatial_out, self.block,
@@ -75,7 +68,7 @@ class VolumePlan:
                            halo_share(self.block, self.halo, self.jump, self.spatial_out))
         self.chosen = tuple(c // 2 for c in self.grid)  # a middle block, away from the edges
         ranges = self.block_ranges(self.chosen)
-        self.chosen_input = tuple(geo.program.plan(ranges).input_range)
+        self.chosen_input = tuple(geo.program.input_range(ranges))
 
     def block_ranges(self, index):
         """Output ``(start, stop)`` per spatial axis of the block at grid position ``index``."""

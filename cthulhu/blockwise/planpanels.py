@@ -1,10 +1,10 @@
-"""Drawing a :class:`~cthulhu.devices.dask_.planview.VolumePlan`: panels of the block grid.
+"""Drawing a :class:`~cthulhu.blockwise.planview.VolumePlan`: panels of the block grid.
 
 Each panel shows two spatial axes of the input, to scale, in input samples: the
 volume, the output blocks over it (where each block's samples lie on the input:
 ``start * jump`` shifted to the centre of what the first sample sees), the
 ragged edge blocks in another colour, one middle block filled, and its halo -
-the input region that block reads (``BlockProgram.plan``) - dashed around it.
+the input region that block reads (``GraphProgram.input_range``) - dashed around it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from fractions import Fraction
 from cthulhu.utils import _svg
 
 from .metadata import _centre
-from .planview import _COLOURS, _MARGIN, _MAX_LINES, _PANEL
+
+_PANEL = 340        # the longer side of one panel, in pixels
+_MARGIN = 70        # room for axis labels left of and above a panel
+_MAX_LINES = 48     # grid lines drawn per axis at most (a finer grid: every k-th line)
+_COLOURS = {"block": "#dce8f4", "edge": "#f6d7a7", "chosen": "#2f6fb0", "halo": "#c0392b",
+            "grid": "#6b7f95"}
 
 __all__ = ["draw"]
 

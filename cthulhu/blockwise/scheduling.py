@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import re
 
+from cthulhu.devices.dask_.halo import Opaque
+
 __all__ = ["run_tasks", "get_client", "check_scheduler", "connected"]
 
 _LOCAL = (None, "threads", "threading", "processes", "multiprocessing", "synchronous", "sync",
@@ -114,18 +116,6 @@ def _run_distributed(client, func, job, items, on_done, close, on_futures=None):
             client.close()
 
 
-class _Opaque:
-    """Task metadata Dask must pass through untouched (never mistaken for keys or tasks).
-
-    Also used by the block graphs of :mod:`.graph`.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-
 def _call(func, job, item):
     return func(job, item.value)
 
@@ -140,7 +130,7 @@ def _run_local(func, job, items, scheduler, on_done):
     for i, item in enumerate(items):
         key = (name, i)
         # Wrapped so Dask never mistakes a block's tuple of ranges for a task or a key.
-        graph[key] = (_call, func, "cthulhu-job", _Opaque(item))
+        graph[key] = (_call, func, "cthulhu-job", Opaque(item))
         keys.append(key)
 
     class _Count(Callback):

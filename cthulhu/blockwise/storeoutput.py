@@ -1,6 +1,7 @@
 """``predict_volume`` into a store (``s3://``, ``memory://``, a Zarr store object).
 
-The same run as on a local path (:mod:`.volume`), with each safety rule made of
+The same run as on a local path (:mod:`.volume`; both share :mod:`.planning` and
+:mod:`.running`), with each safety rule made of
 what a store offers (``docs/out-of-core.md``, "Outputs in object stores"):
 
 * **ownership**: the keys under the output's prefix are listed; ``overwrite``
@@ -180,9 +181,10 @@ def predict_to_store(place, model, source, block_shape, overwrite, scheduler, pr
 
     import zarr
 
+    from .planning import plan_run
     from .resume import check_resumable
+    from .running import RunSummary, check_content_parts, execute
     from .scheduling import connected
-    from .volume import RunSummary, _check_content_parts, _execute, plan_run
 
     start = time.perf_counter()
     if place.objects.in_process and scheduler not in _LOCAL_SCHEDULERS:
@@ -210,7 +212,7 @@ def predict_to_store(place, model, source, block_shape, overwrite, scheduler, pr
         parts = digest.input_parts(src)
         if state == "resume":
             old = place.objects.get(place.key(outputs.DONE_DIR, f"input-{info['generation']}.txt"))
-            _check_content_parts(place.name, info, parts, src, old)
+            check_content_parts(place.name, info, parts, src, old)
             job.generation = info["generation"]
         else:
             if state == "overwrite":
@@ -227,7 +229,7 @@ def predict_to_store(place, model, source, block_shape, overwrite, scheduler, pr
             place.objects.put(job._input_record(), digest.dump_parts(parts))
         done = job.done()
         todo = [b for b in blocks if marker_name(b) not in done]
-        voxels = _execute(job, todo, runner, progress, plan["shape"], len(blocks))
+        voxels = execute(job, todo, runner, progress, plan["shape"], len(blocks))
         _finish(place, job)
     return RunSummary(blocks=len(blocks), computed=len(todo), skipped=len(blocks) - len(todo),
                       seconds=time.perf_counter() - start, voxels=voxels, shape=plan["shape"],
