@@ -177,3 +177,38 @@ def test_float16_blocks_run_the_chain_unfolded(monkeypatch):
     assert calls and got.dtype == np.float16
     np.testing.assert_allclose(got.astype(np.float32), expected.astype(np.float32),
                                rtol=2e-3, atol=2e-3)
+
+
+def conv_family_1d():
+    return Pile([L.InputLayer(input_shape=(None, 2)),
+                 L.Cthalpa1DTranspose(3, 3, strides=2, padding="same"),
+                 L.BatchNormalization(), L.ReLU(),
+                 L.DepthwiseCthalpa1D(3, padding="same"), L.BatchNormalization(),
+                 L.LeakyReLU(0.1)])
+
+
+def conv_family_3d():
+    return Pile([L.InputLayer(input_shape=(None, None, None, 2)),
+                 L.DepthwiseCthalpa3D(2, padding="same"), L.BatchNormalization(), L.ReLU(6.0),
+                 L.UbboSathla3D(2, interpolation="trilinear"),
+                 L.SeparableCthalpa3D(2, 3, padding="same"), L.BatchNormalization()])
+
+
+@pytest.mark.parametrize("make, shape, chunks, producers", [
+    (conv_family_1d, (2, 13, 2), (1, 4, 2), (L.Cthalpa1DTranspose, L.DepthwiseCthalpa1D)),
+    (conv_family_3d, (1, 5, 6, 4, 2), (1, 2, 3, 3, 2),
+     (L.DepthwiseCthalpa3D, L.SeparableCthalpa3D)),
+])
+def test_the_new_convolutions_fold_in_blocks(make, shape, chunks, producers, monkeypatch):
+    """Cthalpa1DTranspose, the 1D/3D depthwise and 3D separable convolutions (and a
+    trilinear up-sampling between them) fold and run block by block."""
+    model = seeded(make(), seed=5)
+    x = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+    expected = _unfolded(model, x)
+    folded = [type(s.layer) for s in GraphProgram(model, [shape]).steps.values()
+              if s.fold is not None]
+    assert folded == list(producers)
+    calls = _spy(monkeypatch, L.BatchNormalization)
+    got = predict(model, da.from_array(x, chunks=chunks)).compute(scheduler="sync")
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-4)
+    assert calls == []
