@@ -19,6 +19,16 @@ true border (``docs/shapes.md`` section 6). A node then runs, by role:
 * ``resample`` (up-sampling): the layer, then the plan's part of its output;
 * ``pad`` and ``crop``: index arithmetic, no call.
 
+A batch normalisation after a convolution or a ``Daoloth`` (and an activation after
+it) runs in the producer's op epilogue, as in memory: the fold plan is the engine's
+(:func:`cthulhu.engine.fusion.plan` on the same expanded graph), which folds a pair
+only when the producer's output goes to the batch normalisation alone (a skip
+connection reading the convolution keeps them apart). On a block, the producer then
+runs with the epilogue and the folded nodes pass its result on (they keep their
+place in the block plan: pointwise, their ranges are the producer's), also where the
+producer's block starts from zeros; where a fold is declined (float16) they run
+themselves.
+
 A node read by several nodes (a skip connection) computes its block once; each
 reader takes its slice, and a block is dropped as soon as its last reader ran:
 no intermediate volume exists, only the blocks of one task. A node whose block
@@ -36,6 +46,7 @@ from dataclasses import dataclass
 from cthulhu import shapes
 from cthulhu.devices.dask_.halo import keep_part, pad_zeros, spatial_widths
 from cthulhu.devices.dask_.threads import kernel_threads
+from cthulhu.engine import fusion
 
 __all__ = ["GraphProgram", "Unblockable", "RUN_ROLES"]
 
@@ -56,6 +67,10 @@ class Step:
     role: str
     inputs: tuple
     owner: str
+    #: the cthulhu.engine.fusion.Fold this node produces (it runs with the epilogue)
+    fold: object = None
+    #: for a node folded into a producer's op: that producer's id
+    folded_into: object = None
 
 
 def _owner(layer):
@@ -145,6 +160,7 @@ class GraphProgram:
         for node_id, step in self.steps.items():
             step.role = self.graph.node_role(node_id)
             self._check_step(step)
+        self._fold(mg)
         self.output_shapes = [tuple(self.graph.shapes[o]) for o in self.output_ids]
         self._axes = None
 
@@ -159,6 +175,18 @@ class GraphProgram:
                 f"{step.owner}: its activation normalises over the last axis, a spatial "
                 "axis in channels_first, so the model cannot run block by block; run that "
                 "part on the computed result")
+
+    def _fold(self, mg):
+        """Mark the folds of the engine's plan (none under ``fusion.folding(False)``)."""
+        if not fusion.is_folding():
+            return
+        for fold in fusion.plan(mg).folds:
+            producer = self.steps[fold.producer]
+            if producer.role not in ("window", "pointwise"):
+                continue
+            producer.fold = fold
+            for node_id in fold.absorbed:
+                self.steps[node_id].folded_into = fold.producer
 
     @classmethod
     def declared(cls, model):
@@ -280,13 +308,14 @@ class GraphProgram:
                 for source in block.inputs:
                     left[source] = left.get(source, 0) + 1
         values = {}
+        folded = set()                 # producers that ran with their fold's epilogue here
         for i, key in enumerate(self.input_ids):
             if key in plan.input_ranges:
                 values[key] = self._read(readers[i], plan.input_ranges[key], batch, dtype)
         for node_id, block in plan.nodes.items():
             step = self.steps[node_id]
             if block.from_zeros:
-                y = self._from_zeros(step, block, batch, dtype, probe)
+                y = self._from_zeros(step, block, batch, dtype, probe, folded)
             else:
                 xs = [keep_part(values[s], r, self.spatial_axes)
                       for s, r in zip(block.inputs, block.reads, strict=True)]
@@ -294,25 +323,38 @@ class GraphProgram:
                     left[source] -= 1
                     if left[source] == 0 and source not in outputs:
                         del values[source]
-                y = self._run_step(step, block, xs)
+                if step.folded_into in folded:
+                    y = xs[0]          # the producer's op applied this node already
+                else:
+                    y = self._run_step(step, block, xs, folded)
             values[node_id] = y
         return values
 
-    def _run_step(self, step, block, xs):
+    def _run_step(self, step, block, xs, folded):
         role, layer = step.role, step.layer
         if role == "merge":
             return layer(xs)
         x = xs[0]
+        extra = self._epilogue(step, x, folded)
         if role == "pointwise":
-            return layer(x)
+            return layer(x) if extra is None else layer.call_and_mask(x, epilogue=extra)[0]
         if role == "window":
-            return layer.call_with_pads(x, block.pads)
+            return _padded(layer, x, block.pads, extra)
         x = pad_zeros(x, spatial_widths(block.zeros, self.spatial_axes, x.ndim))
         if role == "resample":
             x = layer(x)
         return keep_part(x, block.keep, self.spatial_axes)  # pad, crop: the slice is the result
 
-    def _from_zeros(self, step, block, batch, dtype, probe):
+    @staticmethod
+    def _epilogue(step, x, folded):
+        """The epilogue of the fold ``step`` produces, for its input ``x`` (``None``: none,
+        or declined); a producer that takes it joins ``folded``."""
+        extra = None if step.fold is None else step.fold.epilogue(x)
+        if extra is not None:
+            folded.add(step.id)
+        return extra
+
+    def _from_zeros(self, step, block, batch, dtype, probe, folded):
         """A node whose block lies in zero padding: its core form on zeros (read nothing)."""
         import array_api_compat as aac
 
@@ -325,7 +367,7 @@ class GraphProgram:
             shape[axis] = stop - start + lo + hi
         x = xp.zeros(tuple(shape), dtype=getattr(xp, str(dtype)), device=aac.device(like))
         if step.role == "window":
-            x = step.layer.call_with_pads(x, "valid")
+            x = _padded(step.layer, x, "valid", self._epilogue(step, x, folded))
         elif step.role == "resample":
             x = step.layer(x)
         return keep_part(x, block.keep, self.spatial_axes)
@@ -349,6 +391,14 @@ class GraphProgram:
             for weight in self.steps[node_id].layer.get_weights():
                 update(f"{weight.shape} {weight.dtype.str}".encode())
                 update(weight.tobytes())
+
+
+def _padded(layer, x, pads, epilogue):
+    """``layer.call_with_pads``; the ``epilogue`` keyword only with a fold (a layer of the
+    plain explicit-padding protocol takes ``(x, pads)``)."""
+    if epilogue is None:
+        return layer.call_with_pads(x, pads)
+    return layer.call_with_pads(x, pads, epilogue=epilogue)
 
 
 def _normalises_last_axis(layer):

@@ -213,10 +213,43 @@ class Layer:
         """Plain dict describing this layer for ``cthulhu.shapes.chain`` (None: not a spatial layer)."""
         return None
 
+    # ------------------------------------------------- folding at inference
+    # What cthulhu.engine.fusion reads to fold a batch normalisation (and an activation)
+    # into the op of the layer before it (docs/models.md). The defaults fold nothing.
+    def epilogue_axis(self, ndim):
+        """The axis of this layer's output (of rank ``ndim``, as a non-negative index)
+        along which its op can apply a per-channel ``scale`` and ``shift`` and an
+        activation after its own bias; ``None`` (the default) when it cannot, e.g. when
+        its own activation is not linear."""
+        return None
+
+    def call_with_epilogue(self, x, epilogue):
+        """:meth:`call` at inference with ``epilogue`` (``scale``, ``shift``, ``activation``,
+        ``alpha`` of a :class:`cthulhu.devices.Epilogue`) applied after the layer's own
+        bias, by its op. Layers whose :meth:`epilogue_axis` is not ``None`` provide it."""
+        raise NotImplementedError(f"{self._owner()} takes no epilogue")
+
+    def affine_axis(self, ndim):
+        """The axis (non-negative, for an input of rank ``ndim``) along which this layer is,
+        at inference, the per-channel map ``x * scale + shift`` (a batch normalisation
+        over one axis); ``None`` (the default) otherwise."""
+        return None
+
+    def affine(self, x):
+        """``(scale, shift)``, 1-D arrays of ``x``'s library and device, of the map of
+        :meth:`affine_axis` (layers whose :meth:`affine_axis` is not ``None``)."""
+        raise NotImplementedError(f"{self._owner()} is not an affine map")
+
+    def epilogue_activation(self):
+        """``(name, alpha)`` when this layer, at inference, is the op epilogue's activation
+        ``name`` (one of ``cthulhu.devices.base.ACTIVATIONS``; ``alpha`` for
+        ``leaky_relu``); ``None`` (the default) otherwise."""
+        return None
+
     #: Whether :meth:`call_with_pads` runs this layer (the sliding-window layers say so).
     explicit_pads = False
 
-    def call_with_pads(self, x, pads):
+    def call_with_pads(self, x, pads, epilogue=None):
         """The layer on ``x`` with explicit padding ``pads`` in place of its own ``padding``.
 
         What a runner that cuts a volume into blocks calls (``cthulhu.blockwise``): the
@@ -235,6 +268,10 @@ class Layer:
             direct convolution of the zero-inserted ``x`` (negative amounts crop); for
             pooling the border left out of the windows. ``"valid"``: no padding (a
             transposed convolution then drops its ``output_padding``).
+        epilogue : cthulhu.devices.Epilogue, optional
+            A folded batch normalisation and activation (:mod:`cthulhu.engine.fusion`),
+            applied by the op after the layer's own bias as in :meth:`call_with_epilogue`
+            (only layers whose :meth:`epilogue_axis` is not ``None`` take one).
 
         Returns
         -------
@@ -245,6 +282,8 @@ class Layer:
         ------
         NotImplementedError
             For layers without a sliding window (:attr:`explicit_pads` is ``False``).
+        TypeError
+            For an ``epilogue`` given to a layer that takes none.
         """
         owner = self._owner()
         if not self.explicit_pads:
@@ -257,10 +296,17 @@ class Layer:
         self._maybe_build(shape)
         if self.requires_float_input:
             self._check_float(x)
-        return self._call_padded(x, pads if pads == "valid" else tuple(map(tuple, pads)))
+        pads = pads if pads == "valid" else tuple(map(tuple, pads))
+        if epilogue is None:
+            return self._call_padded(x, pads)
+        if self.epilogue_axis(len(shape)) is None:
+            raise TypeError(f"{owner}: call_with_pads takes no epilogue here (epilogue_axis "
+                            f"is None), got {epilogue!r}")
+        return self._call_padded(x, pads, epilogue=epilogue)
 
-    def _call_padded(self, x, pads):
-        """:meth:`call_with_pads` on a checked input (the layers with ``explicit_pads``)."""
+    def _call_padded(self, x, pads, epilogue=None):
+        """:meth:`call_with_pads` on a checked input (the layers with ``explicit_pads``;
+        ``epilogue`` only for those with an :meth:`epilogue_axis`)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -487,23 +533,37 @@ class Layer:
         y, _ = self.call_and_mask(x, training=training, mask=mask)
         return y
 
-    def call_and_mask(self, x, training=False, mask=None):
-        """Run the layer on arrays; returns ``(output, output_mask)``. Models use this."""
-        x, shape = checked_input(x, self._owner())
-        self._maybe_build(shape)
-        if self.requires_float_input:
-            self._check_float(x)
+    def call_and_mask(self, x, training=False, mask=None, epilogue=None):
+        """Run the layer on arrays; returns ``(output, output_mask)``. Models use this.
+
+        ``epilogue`` (a :class:`cthulhu.devices.Epilogue` of ``scale``, ``shift`` and an
+        activation) is what a model folds into this layer at inference
+        (:mod:`cthulhu.engine.fusion`): the layer then runs :meth:`call_with_epilogue`
+        after the same input checks.
+        """
+        x, shape = checked_input(x, self)
+        # A built layer remembers the last input kind it accepted (array type, shape,
+        # dtype): the same again skips the shape and dtype checks (batch-1 calls).
+        seen = None if type(shape) is not tuple else (type(x), shape, x.dtype)
+        if seen is None or not self.built or seen != self.__dict__.get("_accepted"):
+            self._maybe_build(shape)
+            if self.requires_float_input:
+                self._check_float(x)
+            if seen is not None:
+                self._accepted = seen
         if _has_mask(mask) and not self.supports_masking:
             self.compute_mask(x, mask)  # raises the Keras TypeError
-        wants_training, wants_mask = _call_accepts(type(self))
         call_kwargs = {}
-        if wants_training:
-            call_kwargs["training"] = training
-        if wants_mask:
-            call_kwargs["mask"] = mask
+        if epilogue is None:
+            wants_training, wants_mask = _call_accepts(type(self))
+            if wants_training:
+                call_kwargs["training"] = training
+            if wants_mask:
+                call_kwargs["mask"] = mask
         self._call_losses = []
         try:
-            y = self.call(x, **call_kwargs)
+            y = (self.call(x, **call_kwargs) if epilogue is None
+                 else self.call_with_epilogue(x, epilogue))
         except MemoryError as exc:
             raise ValueError(f"{self._owner()}: not enough memory to compute the output for an "
                              f"input of shape {shape}") from exc

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+from cthulhu.engine import fusion
 from cthulhu.engine.base_layer import checked_input
 from cthulhu.engine.input_layer import InputLayer
 from cthulhu.engine.network import Model, check_declared_shape
@@ -93,6 +94,7 @@ class Lump(Model):
         self._outputs = _as_list(outputs)
         self._check_tensors()
         self._nodes = self._topological_nodes()
+        self._calls = [node for node in self._nodes if node.inputs]
         self._node_ids = {id(node) for node in self._nodes}
         self._layers = self._collect_layers()
         self.built = True
@@ -225,7 +227,7 @@ class Lump(Model):
 
     # ------------------------------------------------------------ running
     def call_and_mask(self, x, training=False, mask=None):
-        x, shapes = checked_input(x, self._owner())
+        x, shapes = checked_input(x, self)
         if self._single_input and isinstance(shapes, list):
             raise ValueError(f"{self._owner()}: expects one input array, got a list of "
                              f"{len(shapes)} arrays")
@@ -234,14 +236,26 @@ class Lump(Model):
                                                    else [None] * len(xs))
         self.check_input_shape(shapes)
         values = {id(t): (a, m) for t, a, m in zip(self._inputs, xs, masks, strict=True)}
-        for node in self._nodes:
-            if not node.inputs:
+        plan = self._inference_plan(training)
+        calls = self._calls
+        skipped = set()   # the calls a producer's op ran (fusion.Fold.absorbed)
+        # graph node ids (what the plan holds): the inputs first, then the calls in order
+        for node_id, node in enumerate(calls, start=len(self._inputs)):
+            if node_id in skipped:
                 continue
             args = [values[id(t)] for t in node.inputs]
             arrays = [a for a, _ in args] if node.input_is_list else args[0][0]
             in_mask = [m for _, m in args] if node.input_is_list else args[0][1]
             node_training = bool(training or node.call_kwargs.get("training", False))
-            y, y_mask = node.layer.call_and_mask(arrays, training=node_training, mask=in_mask)
+            extra = fusion.epilogue_at(plan, node_id, arrays, skipped)
+            if extra is None:
+                y, y_mask = node.layer.call_and_mask(arrays, training=node_training,
+                                                     mask=in_mask)
+            else:
+                y, y_mask = node.layer.call_and_mask(arrays, training=node_training,
+                                                     mask=in_mask, epilogue=extra)
+                # the chain's last call: the producer's output stands for its output
+                node = calls[plan.fold_at(node_id).last - len(self._inputs)]
             many = len(node.outputs) > 1
             ys = list(y) if many else [y]
             if many and not isinstance(y_mask, (list, tuple)):
@@ -266,7 +280,7 @@ class Lump(Model):
         inputs = [(id(t.node), t.layer, t.shape) for t in self._inputs]
         calls = [(id(node), node.layer, [(id(t.node), t.tensor_index) for t in node.inputs],
                   node.input_is_list, bool(node.call_kwargs.get("training", False)))
-                 for node in self._nodes if node.inputs]
+                 for node in self._calls]
         return inputs, calls, [(id(t.node), t.tensor_index) for t in self._outputs]
 
     summary_columns = (("Layer (type)", "Output Shape", "Param #", "Connected to"), 98,

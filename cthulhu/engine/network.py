@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from cthulhu.engine import services
+from cthulhu.engine import fusion, services
 from cthulhu.engine.base_layer import Layer, checked_input
 from cthulhu.names import serialize_layer
 
@@ -133,7 +133,7 @@ class Model(Layer):
         if (isinstance(x, (list, tuple)) and len(x) == 1
                 and getattr(self, "_single_input", True)):
             x = x[0]  # Keras 2 takes predict([x]) for a model with one input
-        x, shapes = checked_input(x, self._owner())
+        x, shapes = checked_input(x, self)
         many = isinstance(x, list)
         xs = x if many else [x]
         self.check_input_shape(shapes)
@@ -167,6 +167,23 @@ class Model(Layer):
             return [xp.concat([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
         xp = aac.array_namespace(parts[0])
         return xp.concat(parts, axis=0)
+
+    def _inference_plan(self, training):
+        """The folds a call applies (:mod:`cthulhu.engine.fusion`): none in training mode or
+        under ``fusion.folding(False)``; planned once per structure of the model (its
+        layers and whether they are built), node ids of :meth:`graph`."""
+        if training or not fusion.is_folding():
+            return fusion.NO_PLAN
+        key = tuple((id(layer), layer.built) for layer in self.layers)
+        cached = self.__dict__.get("_fusion_plan")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            plan = fusion.plan(self.graph())
+        except ValueError:   # a model its graph cannot describe yet: nothing folds
+            plan = fusion.NO_PLAN
+        self._fusion_plan = (key, plan)
+        return plan
 
     # ------------------------------------------------------------ training (not yet)
     def _no_training(self, method):

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+from cthulhu.engine import fusion
 from cthulhu.engine.base_layer import Layer, _is_multi_shape, checked_input
 from cthulhu.engine.input_layer import InputLayer
 from cthulhu.engine.network import Model, check_declared_shape
@@ -188,10 +189,19 @@ class Pile(Model):
     def call_and_mask(self, x, training=False, mask=None):
         if not self.layers:
             raise ValueError(f"{self._owner()}: the model has no layers")
-        x, shape = checked_input(x, self._owner())
+        x, shape = checked_input(x, self)
         self._maybe_build(shape)
-        for layer in self.layers:
-            x, mask = layer.call_and_mask(x, training=training, mask=mask)
+        plan = self._inference_plan(training)
+        skipped = set()   # the layers a producer's op ran (fusion.Fold.absorbed)
+        # graph node ids (what the plan holds): the input is node 0, layer i is node i + 1
+        for node_id, layer in enumerate(self.layers, start=1):
+            if node_id in skipped:
+                continue
+            extra = fusion.epilogue_at(plan, node_id, x, skipped)
+            if extra is None:
+                x, mask = layer.call_and_mask(x, training=training, mask=mask)
+            else:
+                x, mask = layer.call_and_mask(x, training=training, mask=mask, epilogue=extra)
         return x, mask
 
     def call(self, x, training=False, mask=None):

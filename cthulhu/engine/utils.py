@@ -82,14 +82,21 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
+def _owner_name(owner) -> str:
+    """``owner`` as error messages name it: a string, or a layer (named only on error)."""
+    return owner if isinstance(owner, str) else owner._owner()
+
+
 def _one_input(x, owner):
+    if type(x) is np.ndarray and x.dtype.isnative:
+        return x, x.shape    # the common case, checked without a call (batch-1 layers)
     try:
         shape = tuple(x.shape)
     except (AttributeError, TypeError):
         shape = None
     if shape is None or not hasattr(x, "dtype"):
-        raise TypeError(f"{owner}: expected an array (NumPy, CuPy, Dask or another Array API "
-                        f"library), or a list of arrays, got {_describe(x)}")
+        raise TypeError(f"{_owner_name(owner)}: expected an array (NumPy, CuPy, Dask or "
+                        f"another Array API library), or a list of arrays, got {_describe(x)}")
     from cthulhu.ops._checks import native_order
 
     return native_order(x), shape
@@ -98,14 +105,17 @@ def _one_input(x, owner):
 def checked_input(x, owner):
     """``(x, shape)`` for a layer or model input: an array, or a list of arrays.
 
+    ``owner`` names the caller in errors: a string, or a layer (its ``_owner()``, formatted
+    only when there is an error to report).
+
     Anything else (a Python list of numbers, a scalar, ``None``) is a ``TypeError``
     naming ``owner``: the layers compute on Array API arrays only. Arrays with a
     byte-swapped dtype come back in native byte order (see ``ops._checks.native_order``).
     """
     if isinstance(x, (list, tuple)):
         if not x:
-            raise TypeError(f"{owner}: expected an array or a list of arrays, got an empty "
-                            f"{type(x).__name__}")
+            raise TypeError(f"{_owner_name(owner)}: expected an array or a list of arrays, "
+                            f"got an empty {type(x).__name__}")
         pairs = [_one_input(t, owner) for t in x]
         return [a for a, _ in pairs], [s for _, s in pairs]
     return _one_input(x, owner)

@@ -4,9 +4,9 @@
 cthulhu                                    Keras 2
 =========================================  =====================================
 ``Cthalpa1D/2D/3D``                        ``Conv1D/2D/3D``
-``Cthalpa2DTranspose/3DTranspose``         ``Conv2DTranspose/3DTranspose``
-``SeparableCthalpa1D/2D``                  ``SeparableConv1D/2D``
-``DepthwiseCthalpa2D``                     ``DepthwiseConv2D``
+``Cthalpa1D/2D/3DTranspose``               ``Conv1D/2D/3DTranspose``
+``SeparableCthalpa1D/2D/3D``               ``SeparableConv1D/2D`` (3D: cthulhu's)
+``DepthwiseCthalpa1D/2D/3D``               ``DepthwiseConv1D/2D`` (3D: cthulhu's)
 ``UbboSathla1D/2D/3D``                     ``UpSampling1D/2D/3D``
 ``Xexanoth1D/2D/3D``                       ``ZeroPadding1D/2D/3D``
 ``Daoloth``                                ``Dense``
@@ -39,7 +39,11 @@ from cthulhu.layers.advanced_activations import (
     ThresholdedReLU,
 )
 from cthulhu.layers.convolutional import Cthalpa1D, Cthalpa2D, Cthalpa3D
-from cthulhu.layers.convolutional_transpose import Cthalpa2DTranspose, Cthalpa3DTranspose
+from cthulhu.layers.convolutional_transpose import (
+    Cthalpa1DTranspose,
+    Cthalpa2DTranspose,
+    Cthalpa3DTranspose,
+)
 from cthulhu.layers.core import (
     ActivityRegularization,
     Azatoth,
@@ -99,12 +103,20 @@ from cthulhu.layers.reshaping import (
     Xexanoth2D,
     Xexanoth3D,
 )
-from cthulhu.layers.separable import DepthwiseCthalpa2D, SeparableCthalpa1D, SeparableCthalpa2D
+from cthulhu.layers.separable import (
+    DepthwiseCthalpa1D,
+    DepthwiseCthalpa2D,
+    DepthwiseCthalpa3D,
+    SeparableCthalpa1D,
+    SeparableCthalpa2D,
+    SeparableCthalpa3D,
+)
 
 __all__ = [
     "Layer", "Input", "InputLayer",
     "Cthalpa1D", "Cthalpa2D", "Cthalpa3D", "Cthalpa2DTranspose", "Cthalpa3DTranspose",
     "SeparableCthalpa1D", "SeparableCthalpa2D", "DepthwiseCthalpa2D",
+    "Cthalpa1DTranspose", "DepthwiseCthalpa1D", "DepthwiseCthalpa3D", "SeparableCthalpa3D",
     "Cropping1D", "Cropping2D", "Cropping3D", "UbboSathla1D", "UbboSathla2D", "UbboSathla3D",
     "Xexanoth1D", "Xexanoth2D", "Xexanoth3D",
     "Daoloth", "Azatoth", "Darkness", "SpatialDarkness1D", "SpatialDarkness2D",

@@ -68,6 +68,9 @@ class LeakyReLU(_Elementwise):
     def call(self, x):
         return blockwise(functools.partial(_leaky, alpha=self.alpha), x)
 
+    def epilogue_activation(self):
+        return ("leaky_relu", self.alpha)
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
 
@@ -159,6 +162,16 @@ class ReLU(_Elementwise):
             return blockwise(functools.partial(_leaky, alpha=self.negative_slope), x)
         return activations.relu(x, alpha=self.negative_slope, max_value=self.max_value,
                                 threshold=self.threshold)
+
+    def epilogue_activation(self):
+        # the forms an op's epilogue computes exactly: relu, relu6, leaky_relu
+        if self.threshold != 0.0:
+            return None
+        if self.negative_slope == 0.0 and self.max_value in (None, 6.0):
+            return ("relu" if self.max_value is None else "relu6", 0.0)
+        if self.max_value is None:
+            return ("leaky_relu", self.negative_slope)
+        return None
 
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value,

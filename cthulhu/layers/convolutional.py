@@ -113,23 +113,38 @@ class Cthalpa(Layer):
     # A block of a volume runs with the padding its block plan gives (Layer.call_with_pads).
     explicit_pads = True
 
-    def _call_padded(self, x, pads):
+    def _call_padded(self, x, pads, epilogue=None):
+        if epilogue is not None:   # a folded batch norm and activation (call_with_epilogue)
+            return self._convolve(x, self._bias(x), epilogue.activation, pads,
+                                  scale=epilogue.scale, shift=epilogue.shift,
+                                  alpha=epilogue.alpha)
         fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
         y = self._convolve(x, self._bias(x), fused, pads)
         return y if fused is not None else self.activation(y)
 
-    def _convolve(self, x, bias, activation, pads=None):
-        """This layer's op on ``x``, passing the bias and the fusable activation on.
+    def _convolve(self, x, bias, activation, pads=None, **epilogue):
+        """This layer's op on ``x``, passing the bias, the fusable activation and any other
+        epilogue part (``scale``, ``shift``, ``alpha``) on.
 
         ``pads`` (``"valid"`` or explicit pairs, see ``call_with_pads``) replaces
         the layer's own ``padding`` when given."""
         return ops.conv(x, self.weight_as(x, "kernel"), strides=self.strides,
                         padding=self.padding if pads is None else pads,
                         dilation=self.dilation_rate, data_format=self.data_format, bias=bias,
-                        activation=activation)
+                        activation=activation, **epilogue)
 
     def _bias(self, x):
         return self.weight_as(x, "bias") if self.use_bias else None
+
+    # A model folds a following batch normalisation and activation into the op
+    # (cthulhu.engine.fusion) when this layer's own activation is linear.
+    def epilogue_axis(self, ndim):
+        if fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS) != "linear":
+            return None
+        return self.channel_axis % ndim
+
+    def call_with_epilogue(self, x, epilogue):
+        return self._call_padded(x, None, epilogue)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

@@ -1,4 +1,4 @@
-"""Transposed convolutions: ``Cthalpa2DTranspose`` and ``Cthalpa3DTranspose``.
+"""Transposed convolutions: ``Cthalpa1DTranspose``, ``Cthalpa2DTranspose``, ``Cthalpa3DTranspose``.
 
 The semantics are Keras 2's: the gradient of the matching forward convolution,
 output lengths from ``deconv_length`` (``cthulhu.shapes.conv_transpose``), the
@@ -10,11 +10,11 @@ from cthulhu.layers._common import constructor_arguments
 from cthulhu.layers.convolutional import Cthalpa
 from cthulhu.names import register_layer
 
-__all__ = ["CthalpaTranspose", "Cthalpa2DTranspose", "Cthalpa3DTranspose"]
+__all__ = ["CthalpaTranspose", "Cthalpa1DTranspose", "Cthalpa2DTranspose", "Cthalpa3DTranspose"]
 
 
 class CthalpaTranspose(Cthalpa):
-    """Shared base of the transposed convolutions (rank 2 or 3)."""
+    """Shared base of the transposed convolutions (rank 1, 2 or 3)."""
 
     shape_kind = "conv_transpose"
 
@@ -38,19 +38,44 @@ class CthalpaTranspose(Cthalpa):
         # Keras stores a transposed kernel with filters before in_channels.
         self.kernel_options.add_to(self, "kernel", (*self.kernel_size, self.filters, channels))
 
-    def _convolve(self, x, bias, activation, pads=None):
+    def _convolve(self, x, bias, activation, pads=None, **epilogue):
         # explicit pads fix the output length: no output_padding then
         own = pads is None
         return ops.conv_transpose(x, self.weight_as(x, "kernel"), strides=self.strides,
                                   padding=self.padding if own else pads,
                                   output_padding=self.output_padding if own else None,
                                   dilation=self.dilation_rate, data_format=self.data_format,
-                                  bias=bias, activation=activation)
+                                  bias=bias, activation=activation, **epilogue)
 
     def get_config(self):
         config = super().get_config()
         config["output_padding"] = self.output_padding
         return config
+
+
+@register_layer
+class Cthalpa1DTranspose(CthalpaTranspose):
+    """1D transposed convolution (tf.keras 2.15 ``Conv1DTranspose``); see ``docs/layers.md``.
+
+    As in tf.keras 2.15, ``data_format=None`` is the configured ``image_data_format``
+    (``Cthalpa1D`` defaults to ``'channels_last'``), and ``padding`` is ``'valid'`` or
+    ``'same'`` (no ``'causal'``).
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from cthulhu.layers import Cthalpa1DTranspose
+    >>> layer = Cthalpa1DTranspose(4, 3, strides=2)
+    >>> layer(xp.ones((1, 5, 8))).shape
+    (1, 11, 4)
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, **constructor_arguments(locals()))
 
 
 @register_layer

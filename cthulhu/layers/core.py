@@ -5,7 +5,7 @@
 :mod:`cthulhu.layers.dropout`.
 """
 
-from cthulhu import ops, regularizers, shapes
+from cthulhu import activations, ops, regularizers, shapes
 from cthulhu.engine.base_layer import Layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import (
@@ -78,6 +78,19 @@ class Daoloth(Layer):
         y = ops.matmul(x, self.weight_as(x, "kernel"), bias=bias, activation=fused)
         return y if fused is not None else self.activation(y)
 
+    # A following batch normalisation over the units folds into the matmul's epilogue
+    # (cthulhu.engine.fusion) when this layer's own activation is linear.
+    def epilogue_axis(self, ndim):
+        if fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS) != "linear":
+            return None
+        return ndim - 1
+
+    def call_with_epilogue(self, x, epilogue):
+        bias = self.weight_as(x, "bias") if self.use_bias else None
+        return ops.matmul(x, self.weight_as(x, "kernel"), bias=bias,
+                          activation=epilogue.activation, scale=epilogue.scale,
+                          shift=epilogue.shift, alpha=epilogue.alpha)
+
     def get_config(self):
         initializers, regularizers, constraints = grouped_configs(self.kernel_options,
                                                                   self.bias_options)
@@ -117,6 +130,12 @@ class Azatoth(Layer):
             return self.activation(x)
         except (ValueError, TypeError) as exc:  # e.g. softmax on a 1D input: name this layer
             raise type(exc)(f"{self._owner()}: {exc}") from exc
+
+    def epilogue_activation(self):
+        # the piecewise-linear built-ins, which an op's epilogue computes exactly
+        # (cthulhu.engine.fusion); a custom function named 'relu' is not one of them
+        name = activations.name_of(self.activation)
+        return (name, 0.0) if name in ("relu", "relu6") else None
 
     def get_config(self):
         return {**super().get_config(), "activation": activation_config(self.activation)}

@@ -299,10 +299,15 @@ def _batch_dot(xp, x, y, a0, a1):
     y = xp.moveaxis(y, a1, 1)
     rest_x, rest_y = tuple(x.shape[1:-1]), tuple(y.shape[2:])
     depth = x.shape[-1]
+    out_shape = (batch, *rest_x, *rest_y) if rest_x or rest_y else (batch, 1)
+    if 0 in x.shape or 0 in y.shape:
+        # Nothing to multiply (an empty sum is 0); also spares Dask's reshape, which
+        # cannot regroup the chunks of an empty array.
+        return xp.zeros(out_shape, dtype=xp.result_type(x.dtype, y.dtype),
+                        device=device_of(x))
     x = xp.reshape(x, (batch, math.prod(rest_x), depth))
     y = xp.reshape(y, (batch, depth, math.prod(rest_y)))
-    out = xp.matmul(x, y)
-    return xp.reshape(out, (batch, *rest_x, *rest_y) if rest_x or rest_y else (batch, 1))
+    return xp.reshape(xp.matmul(x, y), out_shape)
 
 
 @register_layer

@@ -46,6 +46,10 @@ def _real(value, name, owner):
     return float(value)
 
 
+def _is_dask(x):
+    return type(x).__module__.startswith("dask.")
+
+
 def _compute_dtype(xp, x):
     """Keras computes float16 batch and layer norms in float32 and casts the result back."""
     return xp.float32 if is_half(x) else x.dtype
@@ -178,6 +182,30 @@ class BatchNormalization(_Normalization):
             shift = self.weight_as(x, "beta", dtype) + shift
         return (self._broadcast(x, scale, self._broadcast_shape),
                 self._broadcast(x, shift, self._broadcast_shape))
+
+    def affine_axis(self, ndim):
+        # one statistic per position of a single axis: a per-channel map at inference,
+        # which a model folds into the op before it (cthulhu.engine.fusion)
+        if self._axes is None or len(self._axes) != 1 or ndim != self.expected_rank:
+            return None
+        return self._axes[0] % ndim
+
+    def affine(self, x):
+        """``(scale, shift)`` of :meth:`affine_axis`, 1-D, in ``x``'s library and device (the
+        folded weights of :meth:`_folded`; float32 for a float16 ``x``, as Keras computes).
+
+        For a Dask ``x`` they are folded on the host and become two one-chunk Dask arrays:
+        the graph gains two constants, not a layer per step of the fold's arithmetic.
+        """
+        if _is_dask(x):
+            import dask.array as da
+            import numpy as np
+
+            host = np.empty((0,), dtype=np.dtype(str(x.dtype)))
+            return tuple(da.from_array(a, chunks=-1) for a in self.affine(host))
+        xp = namespace(x)
+        scale, shift = self._folded(x, _compute_dtype(xp, x))
+        return xp.reshape(scale, (-1,)), xp.reshape(shift, (-1,))
 
     def call(self, x, training=False, mask=None):
         """Inference: ``x * scale + shift``. ``training=True``: batch statistics.

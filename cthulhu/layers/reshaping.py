@@ -192,7 +192,12 @@ class UbboSathla2D(_UpSampling):
 
 @register_layer
 class UbboSathla3D(_UpSampling):
-    """Repeat the three spatial axes by ``size`` (Keras ``UpSampling3D``).
+    """Up-sample the three spatial axes by ``size`` (Keras ``UpSampling3D``).
+
+    ``interpolation`` (keyword-only; Keras 2 has none) is ``'nearest'`` (repeat, the
+    default) or ``'trilinear'``: TensorFlow 2's bilinear rule (half-pixel centres,
+    ``align_corners=False``, edges clamped) along each of the three axes. The config
+    holds ``interpolation`` only for ``'trilinear'`` (a nearest layer's is Keras 2's).
 
     Examples
     --------
@@ -200,12 +205,28 @@ class UbboSathla3D(_UpSampling):
     >>> from cthulhu.layers import UbboSathla3D
     >>> UbboSathla3D(2)(xp.ones((1, 2, 3, 4, 1))).shape
     (1, 4, 6, 8, 1)
+    >>> x = xp.reshape(xp.asarray([0.0, 4.0]), (1, 2, 1, 1, 1))
+    >>> UbboSathla3D((2, 1, 1), interpolation="trilinear")(x)[0, :, 0, 0, 0]
+    Array([0., 1., 3., 4.], dtype=array_api_strict.float64)
     """
 
     rank = 3
+    interpolations = ("nearest", "trilinear")
 
-    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
-        super().__init__(size, data_format, **kwargs)
+    def __init__(self, size=(2, 2, 2), data_format=None, *, interpolation="nearest", **kwargs):
+        super().__init__(size, data_format, interpolation, **kwargs)
+
+    def call(self, x):
+        # trilinear is the op's linear interpolation ('bilinear': the same rule on every axis)
+        interpolation = "bilinear" if self.interpolation == "trilinear" else "nearest"
+        return ops.upsample(x, self._sizes, interpolation=interpolation,
+                            data_format=self.data_format)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.interpolation != "nearest":
+            config["interpolation"] = self.interpolation
+        return config
 
 
 # --------------------------------------------------------------------------- zero padding

@@ -9,7 +9,7 @@ functions (``conv``, ``matmul``, ...) are thin wrappers around them. The contrac
 :mod:`cthulhu.ops.generic`. Importing this package imports no array library.
 """
 
-from cthulhu.ops._args import FUSABLE_ACTIVATIONS
+from cthulhu.ops._args import EPILOGUE_ACTIVATIONS, FUSABLE_ACTIVATIONS
 from cthulhu.ops._op import Op
 from cthulhu.ops.blockwise import BLOCKWISE
 from cthulhu.ops.conv import (
@@ -31,8 +31,8 @@ OPS = {op.name: op for op in (CONV, CONV_TRANSPOSE, DEPTHWISE_CONV, SEPARABLE_CO
                               UPSAMPLE, PAD, CROP, POOL, GLOBAL_POOL, BLOCKWISE)}
 
 __all__ = [
-    "BLOCKWISE", "CONV", "CROP", "CONV_TRANSPOSE", "DEPTHWISE_CONV", "FUSABLE_ACTIVATIONS",
-    "GLOBAL_POOL", "MATMUL", "OPS", "Op", "PAD", "POOL", "SEPARABLE_CONV", "UPSAMPLE", "conv",
-    "conv_transpose", "crop", "depthwise_conv", "global_pool", "matmul", "pad", "pool",
-    "separable_conv", "upsample",
+    "BLOCKWISE", "CONV", "CROP", "CONV_TRANSPOSE", "DEPTHWISE_CONV", "EPILOGUE_ACTIVATIONS",
+    "FUSABLE_ACTIVATIONS", "GLOBAL_POOL", "MATMUL", "OPS", "Op", "PAD", "POOL",
+    "SEPARABLE_CONV", "UPSAMPLE", "conv", "conv_transpose", "crop", "depthwise_conv",
+    "global_pool", "matmul", "pad", "pool", "separable_conv", "upsample",
 ]

@@ -12,7 +12,12 @@ import operator
 from cthulhu import shapes
 from cthulhu.shapes.layout import DATA_FORMATS
 
+#: The activations a layer hands its op from its own ``activation`` argument.
 FUSABLE_ACTIVATIONS = ("linear", "relu")
+#: Every activation an op's epilogue takes (``activation=``; ``leaky_relu`` with ``alpha``):
+#: the layers' own above, and those a model fuses from a following activation layer
+#: (``cthulhu.engine.fusion``).
+EPILOGUE_ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh")
 PADDINGS = ("valid", "same", "causal")
 
 
@@ -70,10 +75,23 @@ def padding(value, rank: int, op: str, allowed=PADDINGS, kind=None, kernel_size=
 def activation(value, op: str):
     if value is None or value == "linear":
         return None
-    if value not in FUSABLE_ACTIVATIONS:
-        raise ValueError(f"{op}: activation must be None or one of {FUSABLE_ACTIVATIONS}, "
+    if value not in EPILOGUE_ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be None or one of {EPILOGUE_ACTIVATIONS}, "
                          f"got {value!r}")
     return value
+
+
+def alpha(value, act, op: str) -> float:
+    """``leaky_relu``'s negative slope: a finite real number (0.0 for the others)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)        # NumPy scalars
+        except (TypeError, ValueError):
+            raise TypeError(f"{op}: alpha must be a real number, got {value!r}") from None
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{op}: alpha must be finite, got {value!r}")
+    return value if act == "leaky_relu" else 0.0
 
 
 def check_input(x, rank: int, op: str, name: str = "x") -> None:

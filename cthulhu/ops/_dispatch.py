@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from cthulhu.devices.base import NO_EPILOGUE, Epilogue
+from cthulhu.ops import _args, _checks
 
-__all__ = ["NO_EPILOGUE", "apply_epilogue", "is_empty", "zeros_for", "empty_result"]
+__all__ = ["NO_EPILOGUE", "checked_epilogue", "apply_epilogue", "is_empty", "zeros_for",
+           "empty_result"]
+
+
+def checked_epilogue(x, channels, label, bias, activation, scale=None, shift=None, alpha=0.0):
+    """The call's :class:`~cthulhu.devices.base.Epilogue`: ``bias``, ``scale`` and ``shift``
+    of shape ``(channels,)`` cast to ``x``'s dtype, the activation checked."""
+    act = _args.activation(activation, label)
+    slope = _args.alpha(alpha, act, label)
+    shape = (channels,)
+    bias = _checks.like_x(x, bias, "bias", label, shape)
+    scale = _checks.like_x(x, scale, "scale", label, shape)
+    shift = _checks.like_x(x, shift, "shift", label, shape)
+    if bias is None and scale is None and shift is None and act is None:
+        return NO_EPILOGUE
+    return Epilogue(bias=bias, scale=scale, shift=shift, activation=act, alpha=slope)
 
 
 def apply_epilogue(y, epilogue: Epilogue, channel_axis: int):

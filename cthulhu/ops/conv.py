@@ -8,9 +8,8 @@ function returns an array of ``x``'s library, device and dtype.
 from __future__ import annotations
 
 from cthulhu import shapes
-from cthulhu.devices.base import Epilogue
 from cthulhu.ops import _args, _checks, generic
-from cthulhu.ops._dispatch import NO_EPILOGUE
+from cthulhu.ops._dispatch import checked_epilogue
 from cthulhu.ops._op import GeometryCache, Op, check_precision
 from cthulhu.shapes.layout import channel_index
 
@@ -73,21 +72,18 @@ class _WindowOp(Op):
     def _multiplier(self, weights):
         return 1
 
-    def _call(self, x, weights, args, bias, activation, precision):
+    def _call(self, x, weights, args, epilogue_args, precision):
         """Check everything once, build the geometry, run (see :mod:`cthulhu.ops._op`)."""
         label = self.label
         x = _checks.native_order(x)
         cfg = self._arguments(x, weights[0], **args)
-        act = _args.activation(activation, label)
         precision = check_precision(precision, label)
         self._extra_arguments(cfg, args)
         self._check_weights(x, weights, cfg)
         weights = tuple(_checks.like_x(x, w, name, label)
                         for w, name in zip(weights, self.weight_names, strict=True))
-        bias = _checks.like_x(x, bias, "bias", label, (self.out_channels(weights),))
+        epilogue = checked_epilogue(x, self.out_channels(weights), label, *epilogue_args)
         geometry = self._build(x, weights, cfg)
-        epilogue = (NO_EPILOGUE if bias is None and act is None
-                    else Epilogue(bias=bias, activation=act))
         return self.run(x, weights, geometry, epilogue, precision)
 
     def _extra_arguments(self, cfg, args):
@@ -111,9 +107,10 @@ class ConvOp(_WindowOp):
     name, label, kind = "conv", "ops.conv", "conv"
 
     def __call__(self, x, kernel, *, strides=1, padding="valid", dilation=1,
-                 data_format="channels_last", bias=None, activation=None, precision=None):
+                 data_format="channels_last", bias=None, activation=None, precision=None,
+                 scale=None, shift=None, alpha=0.0):
         return self._call(x, (kernel,), _window_args(strides, padding, dilation, data_format),
-                          bias, activation, precision)
+                          (bias, activation, scale, shift, alpha), precision)
 
     def geometry(self, x, kernel, *, strides=1, padding="valid", dilation=1,
                  data_format="channels_last"):
@@ -132,10 +129,10 @@ class ConvTransposeOp(_WindowOp):
 
     def __call__(self, x, kernel, *, strides=1, padding="valid", output_padding=None,
                  dilation=1, data_format="channels_last", bias=None, activation=None,
-                 precision=None):
+                 precision=None, scale=None, shift=None, alpha=0.0):
         args = _window_args(strides, padding, dilation, data_format)
-        return self._call(x, (kernel,), {**args, "output_padding": output_padding}, bias,
-                          activation, precision)
+        return self._call(x, (kernel,), {**args, "output_padding": output_padding},
+                          (bias, activation, scale, shift, alpha), precision)
 
     def geometry(self, x, kernel, *, strides=1, padding="valid", output_padding=None,
                  dilation=1, data_format="channels_last"):
@@ -165,9 +162,10 @@ class DepthwiseConvOp(_WindowOp):
     name, label, kind = "depthwise_conv", "ops.depthwise_conv", "depthwise_conv"
 
     def __call__(self, x, kernel, *, strides=1, padding="valid", dilation=1,
-                 data_format="channels_last", bias=None, activation=None):
+                 data_format="channels_last", bias=None, activation=None, scale=None,
+                 shift=None, alpha=0.0):
         return self._call(x, (kernel,), _window_args(strides, padding, dilation, data_format),
-                          bias, activation, None)
+                          (bias, activation, scale, shift, alpha), None)
 
     def geometry(self, x, kernel, *, strides=1, padding="valid", dilation=1,
                  data_format="channels_last"):
@@ -195,10 +193,10 @@ class SeparableConvOp(_WindowOp):
 
     def __call__(self, x, depthwise_kernel, pointwise_kernel, *, strides=1, padding="valid",
                  dilation=1, data_format="channels_last", bias=None, activation=None,
-                 precision=None):
+                 precision=None, scale=None, shift=None, alpha=0.0):
         return self._call(x, (depthwise_kernel, pointwise_kernel),
-                          _window_args(strides, padding, dilation, data_format), bias,
-                          activation, precision)
+                          _window_args(strides, padding, dilation, data_format),
+                          (bias, activation, scale, shift, alpha), precision)
 
     def geometry(self, x, depthwise_kernel, pointwise_kernel, *, strides=1, padding="valid",
                  dilation=1, data_format="channels_last"):
@@ -234,7 +232,7 @@ SEPARABLE_CONV = SeparableConvOp()
 
 
 def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="channels_last",
-         bias=None, activation=None, precision=None):
+         bias=None, activation=None, precision=None, scale=None, shift=None, alpha=0.0):
     """N-D convolution (cross-correlation, as Keras), rank 1 to 3.
 
     Parameters
@@ -250,10 +248,16 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
         which the layers share).
     data_format : {"channels_last", "channels_first"}
     bias : array of shape (F,), optional
-    activation : {None, "linear", "relu"}
+    activation : {None, "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh"}
+        Applied last (``leaky_relu``: ``alpha`` times the negative values).
     precision : {None, "float32", "tf32", "bfloat16"}
         The arithmetic allowed on float32 inputs for this call (``None``: the setting
         in force, ``cthulhu.config.float32_precision()``; see docs/devices.md).
+    scale, shift : arrays of shape (F,), optional
+        Per output channel, after the bias: ``(y + bias) * scale + shift`` (a batch
+        normalisation folded into the convolution, ``cthulhu.engine.fusion``).
+    alpha : float
+        The negative slope of ``activation="leaky_relu"``.
 
     Returns
     -------
@@ -271,11 +275,13 @@ def conv(x, kernel, *, strides=1, padding="valid", dilation=1, data_format="chan
     Array([-1., -2., -2., -2.,  3.], dtype=array_api_strict.float64)
     """
     return CONV(x, kernel, strides=strides, padding=padding, dilation=dilation,
-                data_format=data_format, bias=bias, activation=activation, precision=precision)
+                data_format=data_format, bias=bias, activation=activation, precision=precision,
+                scale=scale, shift=shift, alpha=alpha)
 
 
 def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None, dilation=1,
-                   data_format="channels_last", bias=None, activation=None, precision=None):
+                   data_format="channels_last", bias=None, activation=None, precision=None,
+                   scale=None, shift=None, alpha=0.0):
     """Transposed convolution (the gradient of ``conv``), exactly as Keras 2 / TensorFlow.
 
     ``kernel`` is ``(*kernel_size, F, C)``; the output length per axis is
@@ -295,21 +301,25 @@ def conv_transpose(x, kernel, *, strides=1, padding="valid", output_padding=None
     return CONV_TRANSPOSE(x, kernel, strides=strides, padding=padding,
                           output_padding=output_padding, dilation=dilation,
                           data_format=data_format, bias=bias, activation=activation,
-                          precision=precision)
+                          precision=precision, scale=scale, shift=shift, alpha=alpha)
 
 
 def depthwise_conv(x, kernel, *, strides=1, padding="valid", dilation=1,
-                   data_format="channels_last", bias=None, activation=None):
-    """Depthwise convolution: kernel ``(*kernel_size, C, M)``, output channel ``c*M + m``."""
+                   data_format="channels_last", bias=None, activation=None, scale=None,
+                   shift=None, alpha=0.0):
+    """Depthwise convolution: kernel ``(*kernel_size, C, M)``, output channel ``c*M + m``;
+    the epilogue as for :func:`conv`."""
     return DEPTHWISE_CONV(x, kernel, strides=strides, padding=padding, dilation=dilation,
-                          data_format=data_format, bias=bias, activation=activation)
+                          data_format=data_format, bias=bias, activation=activation,
+                          scale=scale, shift=shift, alpha=alpha)
 
 
 def separable_conv(x, depthwise_kernel, pointwise_kernel, *, strides=1, padding="valid",
                    dilation=1, data_format="channels_last", bias=None, activation=None,
-                   precision=None):
+                   precision=None, scale=None, shift=None, alpha=0.0):
     """Depthwise convolution then a pointwise (1x1) one: ``(*k, C, M)`` then ``(*ones, C*M, F)``;
-    ``precision`` (for the pointwise GEMM) as for :func:`conv`."""
+    ``precision`` (for the pointwise GEMM) and the epilogue as for :func:`conv`."""
     return SEPARABLE_CONV(x, depthwise_kernel, pointwise_kernel, strides=strides,
                           padding=padding, dilation=dilation, data_format=data_format,
-                          bias=bias, activation=activation, precision=precision)
+                          bias=bias, activation=activation, precision=precision,
+                          scale=scale, shift=shift, alpha=alpha)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cthulhu.devices.base import Epilogue
 from cthulhu.devices.registry import registry
 from cthulhu.ops import _args, _checks, generic
-from cthulhu.ops._dispatch import NO_EPILOGUE, apply_epilogue
+from cthulhu.ops._dispatch import NO_EPILOGUE, apply_epilogue, checked_epilogue
 from cthulhu.ops._op import GeometryCache, Op, check_precision
 from cthulhu.shapes.geometry import MatmulGeometry
 
@@ -44,33 +44,38 @@ class MatmulOp(Op):
     def generic(self, x, kernel, *, geometry):
         return generic.matmul(x, kernel, geometry=geometry)
 
-    def __call__(self, x, kernel, bias=None, activation=None, precision=None):
+    def __call__(self, x, kernel, bias=None, activation=None, precision=None, scale=None,
+                 shift=None, alpha=0.0):
         label = self.label
         x = _checks.native_order(x)
         if getattr(x, "ndim", 0) < 2 or getattr(kernel, "ndim", None) != 2 \
                 or kernel.shape[0] != x.shape[-1]:
             self._check(x, kernel)              # raises, naming what is wrong
         _checks.float_input(x, label)
-        act = _args.activation(activation, label)
         kernel = _checks.like_x(x, kernel, "kernel", label)
         units = kernel.shape[1]
-        bias = _checks.like_x(x, bias, "bias", label, (units,))
         precision = check_precision(precision, label)
         key = (x.shape, units)
         geometry = self._geometries.get(key)
         if geometry is None:
             geometry = self._cache.get(key, _geometry, x.shape, units)
-        if bias is None and act is None:
-            epilogue = NO_EPILOGUE
+        if scale is None and shift is None and alpha == 0.0:
+            # the dense layer's own bias and activation: checked inline (the hot path)
+            act = _args.activation(activation, label)
+            bias = _checks.like_x(x, bias, "bias", label, (units,))
+            epilogue = (NO_EPILOGUE if bias is None and act is None
+                        else _new_epilogue(Epilogue, (bias, None, None, act, 0.0)))
         else:
-            epilogue = _new_epilogue(Epilogue, (bias, None, None, act, 0.0))
+            epilogue = checked_epilogue(x, units, label, bias, activation, scale, shift, alpha)
+        bias, _, _, act, _ = epilogue
         if precision is not None:
             return self.run(x, (kernel,), geometry, epilogue, precision)
         impl = registry.lookup(x, "matmul")
         if impl is not None:
             fusion = getattr(impl, "cthulhu_fuses", None)
             if fusion is not None and (bias is None or "bias" in fusion.parts) \
-                    and (act is None or act in fusion.activations):
+                    and (act is None or act in fusion.activations) \
+                    and epilogue.scale is None and epilogue.shift is None:
                 fused, rest = epilogue, NO_EPILOGUE     # the common case, decided inline
             else:
                 fused, rest = epilogue.split(fusion)
@@ -91,9 +96,11 @@ def _geometry(shape, units):
 MATMUL = MatmulOp()
 
 
-def matmul(x, kernel, bias=None, activation=None, precision=None):
+def matmul(x, kernel, bias=None, activation=None, precision=None, scale=None, shift=None,
+           alpha=0.0):
     """``x @ kernel (+ bias)`` over the last axis of ``x`` (any rank >= 2), then ``activation``;
-    ``precision`` as for :func:`cthulhu.ops.conv`.
+    ``precision`` and the rest of the epilogue (``scale``, ``shift``, ``alpha``) as for
+    :func:`cthulhu.ops.conv`.
 
     Examples
     --------
@@ -102,4 +109,5 @@ def matmul(x, kernel, bias=None, activation=None, precision=None):
     >>> ops.matmul(xp.ones((2, 3)), xp.ones((3, 4)), bias=xp.ones(4), activation="relu")[0, :]
     Array([4., 4., 4., 4.], dtype=array_api_strict.float64)
     """
-    return MATMUL(x, kernel, bias=bias, activation=activation, precision=precision)
+    return MATMUL(x, kernel, bias=bias, activation=activation, precision=precision,
+                  scale=scale, shift=shift, alpha=alpha)

@@ -18,16 +18,22 @@ from .lengths import (
     dilated_kernel_size,
 )
 
-__all__ = ["AxisInfo", "LayerBlock", "BlockPlan", "split_axis", "conv_step",
-           "conv_transpose_step", "upsampling_step", "step_block", "axis_plan", "plan_block"]
+__all__ = ["LINEAR_INTERPOLATIONS", "AxisInfo", "LayerBlock", "BlockPlan", "split_axis",
+           "conv_step", "conv_transpose_step", "upsampling_step", "step_block", "axis_plan",
+           "plan_block"]
+
+
+#: The interpolations that blend neighbouring samples (TensorFlow 2's half-pixel rule on
+#: every axis: ``bilinear`` in 2D, ``trilinear`` in 3D); ``nearest`` repeats them.
+LINEAR_INTERPOLATIONS = ("bilinear", "trilinear")
 
 
 class _Step:
     """One layer along one axis: a down or up map (see the module docstring).
 
-    ``clamp`` marks bilinear up-sampling: an up map by ``s`` whose output
-    interpolates between two neighbouring inputs and clamps at the array's
-    ends instead of reading zeros there.
+    ``clamp`` marks linear up-sampling (``bilinear``, ``trilinear``: the same rule on
+    every axis): an up map by ``s`` whose output interpolates between two neighbouring
+    inputs and clamps at the array's ends instead of reading zeros there.
     """
 
     __slots__ = ("up", "s", "K", "lo", "n_in", "n_out", "clamp")
@@ -95,11 +101,13 @@ def upsampling_step(n, size, interpolation="nearest"):
     """The range map of up-sampling by ``size`` along one axis; ``None`` for ``size == 1``.
 
     Nearest up-sampling is the transposed convolution with ``s = K = size`` and
-    ``lo = size - 1``; bilinear interpolation clamps at the ends (see ``_Step``).
+    ``lo = size - 1``; linear interpolation (:data:`LINEAR_INTERPOLATIONS`) clamps at the
+    ends (see ``_Step``).
     """
     if size == 1:
         return None
-    return _Step(True, size, size, size - 1, n, None, clamp=interpolation == "bilinear")
+    return _Step(True, size, size, size - 1, n, None,
+                 clamp=interpolation in LINEAR_INTERPOLATIONS)
 
 
 def _pad_lo(pair):

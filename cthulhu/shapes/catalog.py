@@ -109,9 +109,21 @@ def _separable(rank):
             + _weights("depthwise", "pointwise", "bias"))
 
 
-_DEPTHWISE = ((("kernel_size", REQUIRED), ("strides", (1, 1)), ("padding", "valid"),
-               ("depth_multiplier", 1), ("data_format", None), ("dilation_rate", (1, 1)))
-              + _ACTIVATION + _weights("depthwise", "bias"))
+def _depthwise(rank):
+    # Keras 2's DepthwiseConv2D (and tf.keras 2.15's DepthwiseConv1D: data_format=None in 1D
+    # too); the 3D layer, which Keras lacks, follows the 2D signature.
+    return ((("kernel_size", REQUIRED), ("strides", _ones(rank)), ("padding", "valid"),
+             ("depth_multiplier", 1), ("data_format", None), ("dilation_rate", _ones(rank)))
+            + _ACTIVATION + _weights("depthwise", "bias"))
+
+
+def _conv1d_transpose():
+    # tf.keras 2.15's Conv1DTranspose: unlike Conv1D, data_format defaults to None (the
+    # configured image_data_format).
+    sig = dict(_conv(1, transpose=True))
+    sig["data_format"] = None
+    return tuple(sig.items())
+
 
 # Keras 2.2's LSTM and Embedding (the docs use these layers without a page of their own).
 _LSTM = (("units", REQUIRED), ("activation", "tanh"), ("recurrent_activation", "hard_sigmoid"),
@@ -196,15 +208,17 @@ _ROWS = (
              ("SeparableConv1D",)),
     LayerRow("SeparableCthalpa2D", "separable_conv", 2, _separable(2), _SEPARABLE,
              ("SeparableConv2D",), ("SeparableConvolution2D",)),
-    LayerRow("DepthwiseCthalpa2D", "depthwise_conv", 2, _DEPTHWISE, _SEPARABLE,
+    LayerRow("DepthwiseCthalpa2D", "depthwise_conv", 2, _depthwise(2), _SEPARABLE,
              ("DepthwiseConv2D",)),
     LayerRow("UbboSathla1D", "upsampling", 1, (("size", 2),), _RESHAPING, ("UpSampling1D",),
              ("UpSampling1D",)),
     LayerRow("UbboSathla2D", "upsampling", 2,
              (("size", (2, 2)), ("data_format", None), ("interpolation", "nearest")),
              _RESHAPING, ("UpSampling2D",), ("UpSampling2D",)),
+    # interpolation='trilinear' is cthulhu's (Keras 2's UpSampling3D only repeats): keyword-only.
     LayerRow("UbboSathla3D", "upsampling", 3, (("size", (2, 2, 2)), ("data_format", None)),
-             _RESHAPING, ("UpSampling3D",), ("UpSampling3D",)),
+             _RESHAPING, ("UpSampling3D",), ("UpSampling3D",),
+             keyword_only=(("interpolation", "nearest"),)),
     LayerRow("Xexanoth1D", "zero_padding", 1, (("padding", 1),), _RESHAPING, ("ZeroPadding1D",),
              ("ZeroPadding1D",)),
     LayerRow("Xexanoth2D", "zero_padding", 2, (("padding", (1, 1)), ("data_format", None)),
@@ -283,6 +297,17 @@ _ROWS = (
     LayerRow("AlphaDropout", "pointwise", None,
              (("rate", REQUIRED), ("noise_shape", None), ("seed", None)), _NOISE,
              ("AlphaDropout",)),
+    # The convolution family beyond the docs (issue 10): tf.keras 2.15's Conv1DTranspose and
+    # DepthwiseConv1D, and the 3D depthwise and separable convolutions Keras lacks (their
+    # signatures are the 2D layers'; the Keras-style names map to them).
+    LayerRow("Cthalpa1DTranspose", "conv_transpose", 1, _conv1d_transpose(), _TRANSPOSE,
+             ("Conv1DTranspose",)),
+    LayerRow("DepthwiseCthalpa1D", "depthwise_conv", 1, _depthwise(1), _SEPARABLE,
+             ("DepthwiseConv1D",)),
+    LayerRow("DepthwiseCthalpa3D", "depthwise_conv", 3, _depthwise(3), _SEPARABLE,
+             ("DepthwiseConv3D",)),
+    LayerRow("SeparableCthalpa3D", "separable_conv", 3, _separable(3), _SEPARABLE,
+             ("SeparableConv3D",)),
     # A functional model's input layer: a chain starts after it.
     LayerRow("InputLayer", "pointwise", None, (
         ("input_shape", None), ("batch_size", None), ("batch_input_shape", None),

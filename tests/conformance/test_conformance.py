@@ -74,12 +74,18 @@ API_NAMES = [
     "BatchNormalization", "LayerNormalization", "Concatenate", "Add", "Subtract", "Multiply",
     "Average", "Maximum", "Minimum", "Dot", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
     "ReLU", "Softmax", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+    # the convolution family beyond the docs (issue 10)
+    "Cthalpa1DTranspose", "DepthwiseCthalpa1D", "DepthwiseCthalpa3D", "SeparableCthalpa3D",
 ]
 # Their signatures are Keras 2's, not lines of the cthulhu docs (see documented_signatures.txt).
 KERAS2_SIGNATURES = {"Laldagorth", "TheHydra", "BatchNormalization", "LayerNormalization",
                      "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum",
                      "Minimum", "Dot", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "ReLU",
-                     "Softmax", "GaussianNoise", "GaussianDropout", "AlphaDropout"}
+                     "Softmax", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                     # tf.keras 2.15's, and the 3D ones Keras lacks, modelled on their 2D
+                     # siblings (documented_signatures.txt)
+                     "Cthalpa1DTranspose", "DepthwiseCthalpa1D", "DepthwiseCthalpa3D",
+                     "SeparableCthalpa3D"}
 # The functional forms of the merge layers: cthulhu.layers.<name>(inputs, ...) -> Layer(...)(inputs)
 FUNCTIONAL_FORMS = {"concatenate": "Concatenate", "add": "Add", "subtract": "Subtract",
                     "multiply": "Multiply", "average": "Average", "maximum": "Maximum",
@@ -144,6 +150,26 @@ CASES = [
      [(3, 3, 3, 1), (1, 1, 3, 5), (5,)], (1, 6, 3)),
     (layers.DepthwiseCthalpa2D, dict(kernel_size=3, depth_multiplier=2), (1, 6, 6, 3),
      [(3, 3, 3, 2), (6,)], (1, 6, 3)),
+    (layers.Cthalpa1DTranspose, dict(filters=4, kernel_size=3, strides=2, output_padding=1),
+     (2, 5, 3), [(3, 4, 3), (4,)], (2, 5)),
+    (layers.Cthalpa1DTranspose, dict(filters=2, kernel_size=2, dilation_rate=2,
+                                     padding="same", data_format="channels_first"),
+     (1, 3, 6), [(2, 2, 3), (2,)], None),
+    (layers.DepthwiseCthalpa1D, dict(kernel_size=3, depth_multiplier=2), (2, 7, 3),
+     [(3, 3, 2), (6,)], (2, 7)),
+    (layers.DepthwiseCthalpa1D, dict(kernel_size=2, strides=2, padding="same",
+                                     data_format="channels_first", use_bias=False),
+     (1, 3, 7), [(2, 3, 1)], None),
+    (layers.DepthwiseCthalpa3D, dict(kernel_size=(2, 3, 2), depth_multiplier=2), (1, 4, 5, 4, 3),
+     [(2, 3, 2, 3, 2), (6,)], (1, 4, 5, 3)),
+    (layers.DepthwiseCthalpa3D, dict(kernel_size=2, padding="same", dilation_rate=2,
+                                     data_format="channels_first"), (1, 2, 3, 4, 3),
+     [(2, 2, 2, 2, 1), (2,)], None),
+    (layers.SeparableCthalpa3D, dict(filters=5, kernel_size=3, depth_multiplier=2),
+     (1, 4, 5, 4, 3), [(3, 3, 3, 3, 2), (1, 1, 1, 6, 5), (5,)], (1, 4, 5, 3)),
+    (layers.SeparableCthalpa3D, dict(filters=2, kernel_size=2, strides=2, padding="same",
+                                     data_format="channels_first"), (1, 3, 5, 4, 3),
+     [(2, 2, 2, 3, 1), (1, 1, 1, 3, 2), (2,)], None),
     (layers.Cropping1D, dict(cropping=(1, 2)), (2, 6, 3), [], (2, 6)),
     (layers.Cropping2D, dict(cropping=((1, 0), (2, 1))), (2, 5, 5, 3), [], (2, 5, 3)),
     (layers.Cropping3D, dict(cropping=1, data_format="channels_first"), (1, 2, 4, 4, 4), [],
@@ -152,6 +178,9 @@ CASES = [
     (layers.UbboSathla2D, dict(size=(2, 3), interpolation="bilinear"), (1, 3, 3, 2), [],
      (1, 3, 3)),
     (layers.UbboSathla3D, dict(size=2), (1, 2, 2, 2, 1), [], (1, 2, 2, 1)),
+    (layers.UbboSathla3D, dict(size=(1, 2, 3), interpolation="trilinear",
+                               data_format="channels_first"), (1, 2, 3, 2, 2), [],
+     (1, 2, 3, 2)),
     (layers.Xexanoth1D, dict(padding=(2, 1)), (2, 4, 3), [], (2, 4)),
     (layers.Xexanoth2D, dict(padding=1, data_format="channels_first"), (1, 2, 3, 3), [],
      (1, 3, 3)),
@@ -527,7 +556,8 @@ def test_derived_tables_are_views_of_the_catalog():
                             "LeakyReLU": (("negative_slope", None),),
                             "SpatialDarkness1D": (("seed", None),),
                             "SpatialDarkness2D": (("seed", None),),
-                            "SpatialDarkness3D": (("seed", None),)}
+                            "SpatialDarkness3D": (("seed", None),),
+                            "UbboSathla3D": (("interpolation", "nearest"),)}
     assert KERAS_NAMES["Conv2D"] == "Cthalpa2D" and "Flatten" not in KERAS_NAMES
     assert catalog.keras_names() == KERAS_NAMES
 

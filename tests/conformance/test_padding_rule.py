@@ -79,7 +79,8 @@ def _layers(kind, rank):
 
 
 def _make_layer(cls, padding):
-    if cls is L.DepthwiseCthalpa2D or issubclass(cls, L.pooling._Pooling):
+    if (cls in (L.DepthwiseCthalpa1D, L.DepthwiseCthalpa2D, L.DepthwiseCthalpa3D)
+            or issubclass(cls, L.pooling._Pooling)):
         return lambda: cls(2, padding=padding)
     return lambda: cls(1, 2, padding=padding)
 
@@ -108,7 +109,7 @@ def test_every_padded_layer_is_covered():
     covered = {cls for kind in KINDS for rank in (1, 2, 3) for cls in _layers(kind, rank)}
     padded = {getattr(L, row.name) for row in CATALOG.values()
               if "padding" in dict(row.signature) and row.kind not in ("zero_padding",)}
-    assert covered == padded and len(covered) == 8 + 6    # 6 pooling layers
+    assert covered == padded and len(covered) == 12 + 6    # 6 pooling layers
 
 
 def test_causal_messages_agree():

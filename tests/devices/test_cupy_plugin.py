@@ -162,6 +162,14 @@ OP_CASES = [
     ("depthwise2d", "depthwise_conv", (2, 9, 10, 6), (3, 3, 6, 2), dict(padding="same")),
     ("depthwise2d nchw s2", "depthwise_conv", (2, 6, 9, 10), (3, 3, 6, 1),
      dict(padding="valid", strides=2, data_format="channels_first")),
+    ("depthwise1d m2", "depthwise_conv", (2, 17, 5), (3, 5, 2), dict(padding="same")),
+    ("depthwise1d nch s2", "depthwise_conv", (2, 4, 15), (4, 4, 1),
+     dict(strides=2, data_format="channels_first")),
+    ("depthwise3d", "depthwise_conv", (1, 6, 7, 8, 8), (3, 3, 3, 8, 1), dict(padding="same")),
+    ("depthwise3d nchw dil", "depthwise_conv", (1, 3, 7, 6, 8), (2, 2, 3, 3, 2),
+     dict(dilation=2, data_format="channels_first")),
+    ("convT1d s2", "conv_transpose", (2, 9, 4), (3, 6, 4),
+     dict(padding="same", strides=2, output_padding=1)),
 ]
 
 
@@ -239,6 +247,14 @@ def _layer_cases():
         (L.UbboSathla1D(3), (2, 5, 3)),
         (L.UbboSathla2D((2, 3), interpolation="bilinear"), (2, 4, 5, 3)),
         (L.UbboSathla3D(2), (1, 3, 3, 3, 2)),
+        (L.UbboSathla3D((2, 1, 3), interpolation="trilinear"), (1, 3, 4, 3, 4)),
+        (L.UbboSathla3D(2, interpolation="trilinear", data_format="channels_first"),
+         (1, 3, 3, 4, 5)),
+        (L.Cthalpa1DTranspose(4, 3, strides=2, padding="same"), (2, 7, 3)),
+        (L.DepthwiseCthalpa1D(3, depth_multiplier=2), (2, 9, 4)),
+        (L.DepthwiseCthalpa3D(3, padding="same", data_format="channels_first"),
+         (1, 4, 5, 6, 5)),
+        (L.SeparableCthalpa3D(6, 3, padding="same", activation="relu"), (1, 5, 6, 5, 4)),
         (L.Xexanoth2D(((1, 2), (0, 1))), (2, 4, 5, 3)),
         (L.Cropping2D(((1, 0), (0, 2))), (2, 6, 6, 3)),
         (L.Daoloth(7, activation="relu"), (2, 5, 6)),
@@ -443,3 +459,31 @@ def test_gpu_runtime_helpers(cp):
     with _runtime.GpuPool(devices) as pool:
         ids = pool.map(lambda d, i: (d, cp.cuda.Device().id), range(2 * len(devices)))
     assert all(d == current for d, current in ids)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_gpu_folded_conv_bn_relu_matches_unfolded_numpy(cp, fmt):
+    """conv -> BN -> ReLU(6) and depthwise -> BN -> ReLU folded at inference on the GPU
+    equal the unfolded layers on NumPy (cthulhu.engine.fusion)."""
+    from cthulhu import layers as L
+    from cthulhu.engine import fusion
+    from cthulhu.models import Pile
+
+    rng = np.random.default_rng(5)
+    axis = -1 if fmt == "channels_last" else 1
+    shape = (2, 9, 10, 8) if fmt == "channels_last" else (2, 8, 9, 10)
+    model = Pile([L.InputLayer(input_shape=shape[1:]),
+                  L.Cthalpa2D(16, 3, padding="same", data_format=fmt),
+                  L.BatchNormalization(axis=axis), L.ReLU(max_value=6.0),
+                  L.DepthwiseCthalpa2D(3, padding="same", data_format=fmt),
+                  L.BatchNormalization(axis=axis), L.ReLU()])
+    for layer in model.layers:
+        weights = [rng.uniform(0.5, 2.0, w.shape) if "batch" in layer.name
+                   else rng.standard_normal(w.shape) for w in layer.get_weights()]
+        layer.set_weights([w.astype(np.float32) for w in weights])
+    x = rng.standard_normal(shape).astype(np.float32)
+    with fusion.folding(False):
+        expected = model(x)
+    got = model(cp.asarray(x))
+    _close(cp, got, expected, np.float32)

@@ -111,6 +111,22 @@ def test_empty_dask_results_with_large_axes():
     assert _compute(flat).shape == (3, 0)
 
 
+@pytest.mark.parametrize("shape, axes, expected", [
+    ((0, 0, 0, 2), -1, (0, 0, 0, 0, 0)),   # found by test_fuzz_layer_quick[Dot] on Dask
+    ((2, 3, 0), 2, (2, 3, 3)),             # an empty sum: zeros
+    ((2, 0), 1, (2, 1)),
+])
+def test_dot_of_empty_inputs_on_every_device(shape, axes, expected):
+    x = np.ones(shape, dtype="float32")
+    want = np.zeros(expected, dtype="float32")
+    layer = L.Dot(axes=axes)
+    np.testing.assert_array_equal(layer([x, x]), want)
+    lazy = layer([da.from_array(x, chunks=1), da.from_array(x, chunks=(*shape[:-1], 1))])
+    assert lazy.shape == expected
+    np.testing.assert_array_equal(_compute(lazy), want)
+    np.testing.assert_array_equal(np.from_dlpack(layer([xps.asarray(x), xps.asarray(x)])), want)
+
+
 def test_zero_padding_of_an_empty_volume_is_exact_through_a_model():
     """Padding makes something of nothing: the bias of a 'same' conv on the padded zeros."""
     model = Pile([L.InputLayer(input_shape=(None, None, 1)), L.Xexanoth2D(1),

@@ -78,10 +78,12 @@ def assert_like_keras(got, want, scale_tol=1e-5, rel_tol=1e-4, what=""):
 LOOSER = {
     # bfloat16 weights: Keras computed in bfloat16 (truth widened); cthulhu in float32
     ("keras3", "bf16_dense"): (2e-2, 2e-2),
-    # untrained U-Net whose features grow to ~1e4 before its sigmoid head: float32 rounding
-    # of two summation orders (a few 1e-7 relative in every layer) moves the head's outputs
-    # by ~4e-5; cthulhu's float32 and Keras 3's are each that far from a float64 run
-    ("keras3", "unet3d"): (1e-4, 1e-4),
+    # an untrained U-Net whose features grow to ~1e4 before its sigmoid head: float32
+    # rounding (a few 1e-7 relative in every layer, batch norms folded or not) moves the
+    # head's outputs by ~5e-5; cthulhu's float32 and each Keras's are that far from a
+    # float64 run of the same model, so up to ~1e-4 from each other
+    ("keras3", "unet3d"): (2e-4, 1e-4),
+    ("tfkeras", "unet3d"): (2e-4, 1e-4),
 }
 
 

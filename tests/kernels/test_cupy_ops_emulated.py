@@ -175,7 +175,6 @@ def test_depthwise_and_separable_on_emulated_gpu_match_numpy(emulated, cfg, mult
        fmt=st.sampled_from(["channels_last", "channels_first"]),
        dtype=st.sampled_from([np.float32, np.float64, np.float16]))
 def test_upsample_on_emulated_gpu_matches_numpy(emulated, rank, bilinear, data, fmt, dtype):
-    rank = 2 if bilinear and fmt == "channels_first" else rank  # channels_last: trilinear too
     spatial = tuple(data.draw(st.integers(1, 5)) for _ in range(rank))
     size = tuple(data.draw(st.integers(1, 3)) for _ in range(rank))
     shape = (2, *spatial, 3) if fmt == "channels_last" else (2, 3, *spatial)
@@ -186,7 +185,8 @@ def test_upsample_on_emulated_gpu_matches_numpy(emulated, rank, bilinear, data, 
     kernel = {("nearest", "channels_last"): "cthulhu_upsample_nearest_cl<",
               ("bilinear", "channels_last"): "cthulhu_upsample_linear_cl<",
               ("nearest", "channels_first"): "cthulhu_upsample_nearest_ncdhw<",
-              ("bilinear", "channels_first"): "cthulhu_upsample_bilinear_nchw<"}
+              ("bilinear", "channels_first"): ("cthulhu_upsample_bilinear_nchw<" if rank == 2
+                                               else "cthulhu_upsample_linear_ncdhw<")}
     assert len(launched) == 1 and launched[0].startswith(kernel[(interpolation, fmt)])
 
 
@@ -265,6 +265,16 @@ def test_pool_kernels_keep_a_nan_on_the_emulated_gpu(emulated, kind):
     assert np.isnan(g[1, 1]) and np.isnan(g).sum() == 1
 
 
+def test_trilinear_layer_on_emulated_gpu_matches_numpy_in_both_formats(emulated):
+    from cthulhu import layers
+
+    x = _rand(np.random.default_rng(5), (2, 3, 4, 2, 5), np.float32)
+    for fmt in ("channels_last", "channels_first"):
+        layer = layers.UbboSathla3D((2, 3, 1), data_format=fmt, interpolation="trilinear")
+        launched = _compare(emulated, lambda layer=layer: layer(x), np.float32)
+        assert len(launched) == 1 and "linear" in launched[0], fmt
+
+
 def test_matmul_on_emulated_gpu_matches_numpy(emulated):
     rng = np.random.default_rng(3)
     x = _rand(rng, (2, 5, 7), np.float32)
@@ -279,15 +289,9 @@ def _conv_geometry(x, k, **cfg):
 
 
 def test_plugin_declines_what_it_has_no_kernel_for(emulated):
-    x = np.ones((1, 4, 4, 4, 2), np.float32)
     with emulated:
         from cthulhu.devices.cupy_ import _ops
 
-        # channels_first bilinear is a 2D kernel: 3D goes to the generic code
-        xf = np.ascontiguousarray(np.moveaxis(x, -1, 1))
-        g = ops.UPSAMPLE.geometry(xf, (2, 2, 2), interpolation="bilinear",
-                                  data_format="channels_first")
-        assert _ops.upsample(xf, geometry=g, epilogue=Epilogue()) is NotImplemented
         ints = np.ones((1, 4, 2), np.int32)
         k = np.ones((3, 2, 1), np.int32)
         assert _ops.conv(ints, k, geometry=_conv_geometry(ints, k),

@@ -159,6 +159,12 @@ def test_conv_transpose_kernel_matches_scatter_add(emulator, case):
 
 @settings(max_examples=60)
 @given(case=conv_cases(), multiplier=st.integers(1, 3))
+# DepthwiseCthalpa1D and 3D (the kernel runs every rank as 3D), both layouts
+@example(case={**BASE, "rank": 1, "spatial": (9,), "kernel": (3,), "strides": (2,),
+               "dilation": (1,), "pads": ((1, 1),), "layout": "channels_first"}, multiplier=2)
+@example(case={**BASE, "rank": 3, "spatial": (3, 4, 5), "kernel": (2, 3, 2),
+               "strides": (1, 1, 1), "dilation": (2, 1, 1), "pads": ((1, 1), (1, 1), (0, 1)),
+               "channels": 5, "dtype": "float64"}, multiplier=3)
 def test_depthwise_kernel_matches_loops(emulator, case, multiplier):
     rng = np.random.default_rng(case["seed"])
     dtype, layout, c = case["dtype"], case["layout"], case["channels"]
@@ -201,15 +207,22 @@ def test_depthwise_kernel_matches_loops(emulator, case, multiplier):
          layout="channels_last", dtype="float32", bilinear=True)
 @example(rank=2, batch=1, channels=2, spatial=[5, 2, 1], size=[2, 4, 1],
          layout="channels_first", dtype="float16", bilinear=True)
+# channels_first trilinear and 1D linear (cthulhu_upsample_linear_ncdhw)
+@example(rank=3, batch=2, channels=3, spatial=[2, 3, 4], size=[3, 2, 2],
+         layout="channels_first", dtype="float32", bilinear=True)
+@example(rank=1, batch=1, channels=2, spatial=[5, 1, 1], size=[3, 1, 1],
+         layout="channels_first", dtype="float64", bilinear=True)
 def test_upsample_kernels_match_references(emulator, rank, batch, channels, spatial, size,
                                            layout, dtype, bilinear):
-    if bilinear:
-        rank = 2
+    if bilinear and layout == "channels_last":
+        rank = 2   # the other channels_last ranks run the vectorised kernels (_memory.py)
     spatial, size = tuple(spatial[:rank]), tuple(size[:rank])
     rng = np.random.default_rng(0)
     x = _data(rng, (batch, *spatial, channels), dtype)
-    if bilinear:
+    if bilinear and rank == 2:
         expected = ref.upsample_bilinear(x.astype(np.float64), size)
+    elif bilinear:
+        expected = ref.upsample_linear(x.astype(np.float64), size)
     else:
         expected = ref.upsample_nearest(x.astype(np.float64), size)
     out_spatial = expected.shape[1:-1]

@@ -18,8 +18,12 @@ from tests.support.backends import eager_xps
 FORMATS = ("channels_last", "channels_first")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 CONV = {1: layers.Cthalpa1D, 2: layers.Cthalpa2D, 3: layers.Cthalpa3D}
-TRANSPOSE = {2: layers.Cthalpa2DTranspose, 3: layers.Cthalpa3DTranspose}
-SEPARABLE = {1: layers.SeparableCthalpa1D, 2: layers.SeparableCthalpa2D}
+TRANSPOSE = {1: layers.Cthalpa1DTranspose, 2: layers.Cthalpa2DTranspose,
+             3: layers.Cthalpa3DTranspose}
+SEPARABLE = {1: layers.SeparableCthalpa1D, 2: layers.SeparableCthalpa2D,
+             3: layers.SeparableCthalpa3D}
+DEPTHWISE = {1: layers.DepthwiseCthalpa1D, 2: layers.DepthwiseCthalpa2D,
+             3: layers.DepthwiseCthalpa3D}
 
 
 @st.composite
@@ -89,7 +93,7 @@ def test_conv_matches_loop_reference(data, rank, fmt, dtype, use_bias):
 
 
 @settings(max_examples=200)
-@given(data=st.data(), rank=st.sampled_from([2, 3]), fmt=st.sampled_from(FORMATS),
+@given(data=st.data(), rank=st.sampled_from([1, 2, 3]), fmt=st.sampled_from(FORMATS),
        dtype=st.sampled_from([np.float32, np.float64]), with_op=st.booleans())
 def test_conv_transpose_matches_scatter_add_reference(data, rank, fmt, dtype, with_op):
     sizes, kernel, strides, dilation, padding = data.draw(window(rank))
@@ -119,15 +123,15 @@ def test_conv_transpose_matches_scatter_add_reference(data, rank, fmt, dtype, wi
 
 
 @settings(max_examples=120)
-@given(data=st.data(), fmt=st.sampled_from(FORMATS), dtype=st.sampled_from([np.float32, np.float64]))
-def test_depthwise_matches_loop_reference(data, fmt, dtype):
-    sizes, kernel, strides, dilation, padding = data.draw(window(2))
+@given(data=st.data(), rank=st.sampled_from([1, 2, 3]), fmt=st.sampled_from(FORMATS),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_depthwise_matches_loop_reference(data, rank, fmt, dtype):
+    sizes, kernel, strides, dilation, padding = data.draw(window(rank))
     cin, mult = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = _input(rng, 2, sizes, cin, fmt, dtype)
-    layer = layers.DepthwiseCthalpa2D(kernel, strides=strides, padding=padding,
-                                      depth_multiplier=mult, data_format=fmt,
-                                      dilation_rate=dilation)
+    layer = DEPTHWISE[rank](kernel, strides=strides, padding=padding, depth_multiplier=mult,
+                            data_format=fmt, dilation_rate=dilation)
     layer.build(x.shape)
     w = rng.normal(size=(*kernel, cin, mult))
     b = rng.normal(size=(cin * mult,))
@@ -138,7 +142,7 @@ def test_depthwise_matches_loop_reference(data, fmt, dtype):
 
 
 @settings(max_examples=120)
-@given(data=st.data(), rank=st.sampled_from([1, 2]), fmt=st.sampled_from(FORMATS),
+@given(data=st.data(), rank=st.sampled_from([1, 2, 3]), fmt=st.sampled_from(FORMATS),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_separable_matches_loop_reference(data, rank, fmt, dtype):
     sizes, kernel, strides, dilation, padding = data.draw(window(rank))

@@ -573,10 +573,29 @@ def test_the_axis_info_of_a_graph_is_what_its_block_plans_read(data):
             widths.append(read[0][1] - read[0][0])
     assume(widths)
     assert max(widths) == info.receptive_field
-    # sample 0 reaches back to the offset (its range clipped at the array's start)
+    # sample 0 reaches back to the offset (its range clipped at the array's start); a
+    # bilinear up-sampling clamps at its own input's start instead, which a crop before
+    # it moves inside the input: then sample 0 reads from there on, never before
     read = g.plan({output: ((0, 1),)}).input_ranges.get("x")
     if read is not None:
-        assert read[0][0] == max(info.offset, 0)
+        clamped = any(g.specs[n].get("interpolation") == "bilinear" for n in g.order)
+        if clamped:
+            assert read[0][0] >= max(info.offset, 0)
+        else:
+            assert read[0][0] == max(info.offset, 0)
+
+
+def test_a_bilinear_up_sampling_after_a_crop_reads_from_the_crop():
+    """Output sample 0 of crop (1, 0) -> bilinear x2 blends cropped samples -1 and 0,
+    clamped to cropped sample 0: its read starts at input sample 1, though the unclamped
+    reach (the offset) starts at 0."""
+    g = shapes.graph([("c", {"kind": "cropping", "rank": 1, "cropping": ((1, 0),)}, "x"),
+                      ("u", {"kind": "upsampling", "rank": 1, "size": 2,
+                             "interpolation": "bilinear"}, "c")], {"x": (1, 40, 1)}, ["u"])
+    info, = g.axis_info("u")
+    assert info.offset == 0
+    (start, _), = g.plan({"u": ((0, 1),)}).input_ranges["x"]
+    assert start == 1
 
 
 def test_paths_that_scale_an_axis_differently_have_no_single_halo():

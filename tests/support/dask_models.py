@@ -10,6 +10,10 @@ from cthulhu.models import Pile
 _CONV = {2: L.Cthalpa2D, 3: L.Cthalpa3D}
 _TRANSPOSE = {2: L.Cthalpa2DTranspose, 3: L.Cthalpa3DTranspose}
 _UP = {2: L.UbboSathla2D, 3: L.UbboSathla3D}
+_DEPTHWISE = {2: L.DepthwiseCthalpa2D, 3: L.DepthwiseCthalpa3D}
+_SEPARABLE = {2: L.SeparableCthalpa2D, 3: L.SeparableCthalpa3D}
+# the linear interpolation of each rank (UbboSathla2D's bilinear, UbboSathla3D's trilinear)
+_LINEAR = {2: "bilinear", 3: "trilinear"}
 _CROP = {2: L.Cropping2D, 3: L.Cropping3D}
 _PAD = {2: L.Xexanoth2D, 3: L.Xexanoth3D}
 
@@ -18,7 +22,16 @@ _PAD = {2: L.Xexanoth2D, 3: L.Xexanoth3D}
 def layer_configs(draw, rank):
     """One layer as (kind, kwargs); kwargs are plain values so failures print readably."""
     kind = draw(st.sampled_from(["conv", "conv", "conv", "transpose", "up", "crop", "pad",
-                                 "act"]))
+                                 "act", "depthwise", "separable"]))
+    if kind in ("depthwise", "separable"):
+        stride = draw(st.integers(1, 2))
+        dilation = 1 if stride > 1 else draw(st.integers(1, 2))
+        kwargs = {"kernel_size": draw(st.integers(1, 3)), "strides": stride,
+                  "padding": draw(st.sampled_from(["same", "valid"])), "dilation_rate": dilation,
+                  "depth_multiplier": draw(st.integers(1, 2))}
+        if kind == "separable":
+            kwargs["filters"] = draw(st.integers(1, 3))
+        return kind, kwargs
     if kind == "conv":
         stride = draw(st.integers(1, 2))
         dilation = 1 if stride > 1 else draw(st.integers(1, 2))
@@ -37,10 +50,8 @@ def layer_configs(draw, rank):
         return kind, {"filters": draw(st.integers(1, 2)), "kernel_size": kernel,
                       "strides": stride, "padding": padding, "output_padding": output_padding}
     if kind == "up":
-        interpolation = draw(st.sampled_from(["nearest", "bilinear"])) if rank == 2 else "nearest"
-        kwargs = {"size": draw(st.integers(1, 2))}
-        if rank == 2:
-            kwargs["interpolation"] = interpolation
+        kwargs = {"size": draw(st.integers(1, 2)),
+                  "interpolation": draw(st.sampled_from(["nearest", _LINEAR[rank]]))}
         return kind, kwargs
     if kind in ("crop", "pad"):
         pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(rank))
@@ -59,6 +70,10 @@ def build_layer(kind, kwargs, rank, data_format="channels_last"):
         return _TRANSPOSE[rank](**kwargs)
     if kind == "up":
         return _UP[rank](**kwargs)
+    if kind == "depthwise":
+        return _DEPTHWISE[rank](**kwargs)
+    if kind == "separable":
+        return _SEPARABLE[rank](**kwargs)
     if kind == "crop":
         return _CROP[rank](**kwargs)
     if kind == "pad":

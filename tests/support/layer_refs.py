@@ -183,6 +183,29 @@ def resize_bilinear(x, size, data_format):
     return from_last(y, data_format)
 
 
+def resize_trilinear(x, size, data_format):
+    """``UbboSathla3D(interpolation='trilinear')``: TF2's half-pixel rule on each of the
+    three axes, written as the weighted sum of the 8 corners around each output sample
+    (not axis by axis, as the implementations interpolate)."""
+    x = to_last(x, data_format)
+    n, d, h, w, c = x.shape
+    out = (d * size[0], h * size[1], w * size[2])
+
+    def taps(o, n_in, n_out):
+        src = (o + 0.5) * n_in / n_out - 0.5
+        lo = math.floor(src)
+        frac = src - lo
+        return ((min(max(lo, 0), n_in - 1), 1 - frac), (min(max(lo + 1, 0), n_in - 1), frac))
+
+    y = np.zeros((n, *out, c))
+    for o in itertools.product(*[range(m) for m in out]):
+        corners = [taps(oo, m_in, m_out) for oo, m_in, m_out in zip(o, (d, h, w), out,
+                                                                     strict=True)]
+        for (z, wz), (r, wr), (q, wq) in itertools.product(*corners):
+            y[(slice(None), *o)] += wz * wr * wq * x[:, z, r, q]
+    return from_last(y, data_format)
+
+
 def crop(x, pairs, data_format):
     x = to_last(x, data_format)
     cut = tuple(slice(lo, n - hi) for (lo, hi), n in zip(pairs, x.shape[1:-1], strict=True))

@@ -173,6 +173,8 @@ def all_kernel_names() -> dict[str, list[str]]:
             names["upsample.cu"].append(kernel_name("upsample_bilinear", layout, dtype))
             names["pool.cu"].append(kernel_name("pool", layout, dtype))
             names["pool.cu"].append(kernel_name("global_pool", layout, dtype))
+        for rank in (1, 3):
+            names["upsample.cu"].append(linear_cf_name(dtype, rank))
     from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
 
     for file, extra in _memory.all_kernel_names().items():
@@ -283,9 +285,16 @@ def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, mult
     )
 
 
+def linear_cf_name(dtype: str, rank: int) -> str:
+    """``cthulhu_upsample_linear_ncdhw<T, RANK>``: channels_first linear interpolation of
+    rank 1 or 3 (rank 2 has ``cthulhu_upsample_bilinear_nchw``)."""
+    return f"cthulhu_upsample_linear_ncdhw<{CTYPES[dtype]}, {rank}>"
+
+
 def upsample_launch(*, interpolation: str, layout: str, dtype: str, batch: int,
                     channels: int, in_spatial, out_spatial, size) -> Launch:
-    """Launch of ``upsample.cu``: ``nearest`` for rank 1-3, ``bilinear`` for rank 2.
+    """Launch of ``upsample.cu``: ``nearest`` for rank 1-3, ``bilinear`` for rank 2 and,
+    channels_first, for ranks 1 and 3 (trilinear).
 
     ``out_spatial`` (from ``shapes.upsample_length``) only sizes the grid; the kernel
     derives each output coordinate from the factors ``size``. Nearest runs over input
@@ -313,6 +322,13 @@ def upsample_launch(*, interpolation: str, layout: str, dtype: str, batch: int,
             row_grid(batch * channels, oh * ow)
         return Launch(name=kernel_name("upsample_bilinear", layout, dtype), grid=grid,
                       block=block, args=(batch, h, w, channels, fh, fw))
+    if interpolation == "bilinear" and not cl:
+        # rows are output rows (n, c, oz, oy), elements their x positions
+        d, h, w = as_3d(in_spatial, 1)
+        fd, fh, fw = as_3d(factors, 1)
+        grid, block = row_grid(batch * channels * d * fd * h * fh, w * fw)
+        return Launch(name=linear_cf_name(dtype, len(factors)), grid=grid, block=block,
+                      args=(batch, d, h, w, channels, fd, fh, fw))
     raise ValueError(f"no up-sampling kernel for interpolation={interpolation!r} "
                      f"at rank {len(factors)}")
 

@@ -5,7 +5,7 @@ arrays checked and cast by :mod:`cthulhu.ops`, the call's resolved geometry (eve
 pad, size and axis from :mod:`cthulhu.shapes`) and the epilogue parts it declared with
 ``fuses``, and returns a CuPy array of ``x``'s dtype, or ``NotImplemented`` to let the
 generic Array API code run (an unsupported dtype, sizes past the kernels' 32-bit
-indexing, bilinear outside 2D). The launch geometry comes from :mod:`._launch`.
+indexing). The launch geometry comes from :mod:`._launch`.
 """
 
 from __future__ import annotations
@@ -257,15 +257,13 @@ def _matmul(x, kernel, batch_shape, epilogue):
 
 @_on_device_of
 def upsample(x, *, geometry, epilogue):
-    """Nearest (rank 1-3) and bilinear up-sampling through ``upsample.cu``: channels_last
-    by the vectorised kernels (bilinear of rank 3 is trilinear), channels_first by the
-    per-element ones (bilinear rank 2 only)."""
+    """Nearest and linear ('bilinear': half-pixel interpolation on every axis, trilinear
+    in 3D) up-sampling of rank 1-3 through ``upsample.cu``: channels_last by the
+    vectorised kernels, channels_first by the per-element ones."""
     cp = _cupy()
     g = geometry
     dtype = _dtype_name(x)
     if dtype is None or g.interpolation not in ("nearest", "bilinear"):
-        return NotImplemented
-    if g.interpolation == "bilinear" and g.channels_first and g.rank != 2:
         return NotImplemented
     out_shape = g.out_shape
     if 0 in out_shape:

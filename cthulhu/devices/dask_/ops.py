@@ -8,8 +8,10 @@ geometry itself, never from a length computed here, and
 every task the same :mod:`cthulhu.ops` function runs again on the block with
 ``padding='valid'``, so the block's own library picks its kernel. Border zeros
 are added only at the volume's true borders, so a block's result equals the
-whole-array result whatever the chunking. No epilogue is fused: the op adds the
-bias and activation to the lazy result, one graph layer each.
+whole-array result whatever the chunking. The convolutions take their whole
+epilogue (bias, a folded batch norm's scale and shift, the activation) into the
+block call, where the block's plugin fuses it: no extra graph layer per part.
+``matmul`` leaves its epilogue to the op (lazy array expressions).
 
 Weights that arrive as Dask arrays (``layer.weight_as`` converts to the
 input's library) become one-chunk dependencies of every task: nothing is
@@ -20,6 +22,7 @@ which the whole-model runner (:mod:`cthulhu.blockwise`) uses too.
 from __future__ import annotations
 
 from cthulhu import shapes
+from cthulhu.devices.base import ACTIVATIONS, EPILOGUE_PARTS, fuses
 from cthulhu.shapes.axis_maps import AxisInfo, plan_block
 from cthulhu.shapes.layout import channel_index, spatial_axes
 
@@ -40,10 +43,12 @@ class OpCore:
     CuPy) picks its kernel, and the op checks the block's geometry as any call's.
     """
 
-    def __init__(self, op, arrays, kwargs):
+    def __init__(self, op, arrays, kwargs, keywords=()):
         self.op, self.kwargs = op, kwargs
         # Dask weights are placeholders filled from the task's inputs, in order.
         self.arrays = [None if _is_dask(a) else a for a in arrays]
+        # the last len(keywords) arrays are passed by these names (the epilogue's)
+        self.keywords = tuple(keywords)
 
     def __call__(self, x, *given):
         import array_api_compat as aac
@@ -57,7 +62,10 @@ class OpCore:
         xp = aac.array_namespace(x)
         if any(type(a) is not type(x) for a in arrays):
             arrays = [xp.asarray(a, device=aac.device(x)) for a in arrays]
-        return getattr(ops, self.op)(x, *arrays, **self.kwargs)
+        named = len(self.keywords)
+        positional = arrays[:len(arrays) - named]
+        keyword = dict(zip(self.keywords, arrays[len(arrays) - named:], strict=True))
+        return getattr(ops, self.op)(x, *positional, **self.kwargs, **keyword)
 
 
 class OpBlocks:
@@ -137,12 +145,20 @@ class PoolCore:
         return ops.pool(x, self.pool_size, padding=padding, **self.kwargs)
 
 
-def _run(x, op, arrays, kwargs, geometry, blocks=None):
+def _run(x, op, arrays, kwargs, geometry, epilogue=None, blocks=None):
     """The op as one layer of block tasks: its range maps and output shape come from
-    ``geometry`` (the op's own, so the plan and the blocks' kernels agree)."""
+    ``geometry`` (the op's own, so the plan and the blocks' kernels agree); the block
+    call applies ``epilogue`` (its arrays join the task's inputs). ``blocks``: an op's
+    own block runner (pooling's), in place of the ``valid`` core."""
+    keywords = ()
+    if epilogue is not None and not epilogue.empty:
+        parts = [p for p in ("bias", "scale", "shift") if getattr(epilogue, p) is not None]
+        arrays = [*arrays, *(getattr(epilogue, p) for p in parts)]
+        keywords = tuple(parts)
+        kwargs = {**kwargs, "activation": epilogue.activation, "alpha": epilogue.alpha}
     if blocks is None:
-        blocks = OpBlocks(OpCore(op, arrays, kwargs), shapes.range_maps(geometry), x.shape,
-                          geometry.data_format)
+        blocks = OpBlocks(OpCore(op, arrays, kwargs, keywords), shapes.range_maps(geometry),
+                          x.shape, geometry.data_format)
     fmt = geometry.data_format
     out, = halo_map([x], [geometry.out_shape], blocks.plan, blocks,
                     spatial_axes=blocks.axes, channel_axis=channel_index(x.ndim, fmt),
@@ -157,23 +173,31 @@ def _valid(g):
             "data_format": g.data_format}
 
 
+#: The block call takes the whole epilogue (the block's own plugin fuses what it can).
+_IN_BLOCKS = fuses(*EPILOGUE_PARTS, activations=ACTIVATIONS[1:])
+
+
+@_IN_BLOCKS
 def conv(x, kernel, *, geometry, epilogue):
-    return _run(x, "conv", [kernel], _valid(geometry), geometry)
+    return _run(x, "conv", [kernel], _valid(geometry), geometry, epilogue)
 
 
+@_IN_BLOCKS
 def depthwise_conv(x, kernel, *, geometry, epilogue):
-    return _run(x, "depthwise_conv", [kernel], _valid(geometry), geometry)
+    return _run(x, "depthwise_conv", [kernel], _valid(geometry), geometry, epilogue)
 
 
+@_IN_BLOCKS
 def separable_conv(x, depthwise_kernel, pointwise_kernel, *, geometry, epilogue):
     return _run(x, "separable_conv", [depthwise_kernel, pointwise_kernel], _valid(geometry),
-                geometry)
+                geometry, epilogue)
 
 
+@_IN_BLOCKS
 def conv_transpose(x, kernel, *, geometry, epilogue):
     # a transposed block keeps its part of the block's full ('valid') output
     return _run(x, "conv_transpose", [kernel], {**_valid(geometry), "output_padding": None},
-                geometry)
+                geometry, epilogue)
 
 
 def upsample(x, *, geometry, epilogue):
@@ -185,7 +209,7 @@ def upsample(x, *, geometry, epilogue):
 def pool(x, *, geometry, epilogue):
     blocks = PoolBlocks(PoolCore(geometry), shapes.range_maps(geometry), x.shape,
                         geometry.data_format)
-    return _run(x, "pool", [], {}, geometry, blocks)
+    return _run(x, "pool", [], {}, geometry, blocks=blocks)
 
 
 def matmul(x, kernel, *, geometry, epilogue):

@@ -3,8 +3,9 @@
 Keras' 1D versions of these layers have no ``data_format`` (always channels_last).
 """
 
-from ..axis_maps import _Step, upsampling_step
+from ..axis_maps import LINEAR_INTERPOLATIONS, _Step, upsampling_step
 from ..checks import check_rank
+from ..errors import shape_error
 from ..layout import is_channels_first
 from ..lengths import _crop_out, _pad_out, _upsample_out, crop_length, pad_length, upsample_length
 from ..normalize import normalize_cropping, normalize_size, normalize_zero_padding
@@ -38,8 +39,13 @@ def upsampling_shape(shape, owner, rank, first, size):
     return (shape[0], shape[1], *out) if first else (shape[0], *out, shape[-1])
 
 
+INTERPOLATIONS = ("nearest", *LINEAR_INTERPOLATIONS)
+
+
 class UpSamplingKind(SpatialKind):
-    """``upsampling``: ``UbboSathla1D/2D/3D``; ``interpolation`` is kept, shapes ignore it."""
+    """``upsampling``: ``UbboSathla1D/2D/3D``. ``interpolation`` (``nearest``, ``bilinear``,
+    ``trilinear``) leaves the shape alone but not the range maps: a linear one clamps at
+    the ends (:data:`~cthulhu.shapes.axis_maps.LINEAR_INTERPOLATIONS`)."""
 
     name = "upsampling"
     role = "resample"
@@ -48,6 +54,10 @@ class UpSamplingKind(SpatialKind):
 
     def _normalize_args(self, out, rank, owner):
         out["size"] = normalize_size(out.get("size", 2), rank, owner)
+        interpolation = out.get("interpolation", "nearest")
+        if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
+            raise shape_error(owner, f"interpolation must be one of {INTERPOLATIONS}, "
+                                     f"got {interpolation!r}")
 
     def fast(self, spec):
         return (upsampling_shape, (spec["rank"], is_channels_first(spec["data_format"]),

@@ -16,7 +16,9 @@
 //     hi = min(ceil(src), in - 1),  t = src - floor(src).
 //
 // Symbols: cthulhu_upsample_nearest_ndhwc<T>, cthulhu_upsample_nearest_ncdhw<T>,
-// cthulhu_upsample_bilinear_nhwc<T>, cthulhu_upsample_bilinear_nchw<T>.
+// cthulhu_upsample_bilinear_nhwc<T>, cthulhu_upsample_bilinear_nchw<T>,
+// cthulhu_upsample_linear_ncdhw<T, RANK> (channels_first linear interpolation of rank 1 and
+// 3: trilinear), and the channels_last kernels of the second half of this file.
 #include "cthulhu_common.cuh"
 
 namespace cthulhu {
@@ -147,7 +149,67 @@ __device__ __forceinline__ void upsample_bilinear(const T* __restrict__ x, T* __
     }
 }
 
+// Linear interpolation, channels_first, RANK 1 to 3 (the missing leading axes have size 1):
+// rows are output rows (n, c, oz, oy), whose source rows and weights are computed once per
+// row; elements are the row's x positions (coalesced). Interpolates along x, then y, then
+// z, as the channels_last kernels do.
+template <typename T, int RANK>
+__device__ __forceinline__ void upsample_linear_cf(const T* __restrict__ x, T* __restrict__ y,
+                                                   int n, int d, int h, int w, int c, int fd,
+                                                   int fh, int fw) {
+    typedef typename acc_of<T>::type A;
+    const int od = d * fd, oh = h * fh, ow = w * fw;
+    const long long rows = (long long)n * c * od * oh;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        const int oy = (int)(r % oh);
+        const long long q = r / oh;
+        const int oz = (int)(q % od);
+        const long long nc = q / od;  // n * c + channel: the input plane
+        int y0 = 0, y1 = 0, z0 = 0, z1 = 0;
+        A ty = A(0), tz = A(0);
+        if (RANK >= 2) {
+            half_pixel<A>(oy, h, oh, y0, y1, ty);
+        }
+        if (RANK == 3) {
+            half_pixel<A>(oz, d, od, z0, z1, tz);
+        }
+        const T* plane = x + nc * d * h * (long long)w;
+        const T* r00 = plane + ((long long)z0 * h + y0) * w;
+        const T* r01 = plane + ((long long)z0 * h + y1) * w;
+        const T* r10 = plane + ((long long)z1 * h + y0) * w;
+        const T* r11 = plane + ((long long)z1 * h + y1) * w;
+        T* out = y + r * ow;
+        for (unsigned j = blockIdx.x * blockDim.x + threadIdx.x; j < (unsigned)ow;
+             j += gridDim.x * blockDim.x) {
+            int x0, x1;
+            A tx;
+            half_pixel<A>((int)j, w, ow, x0, x1, tx);
+            auto along_x = [&](const T* row) {
+                const A a = to_acc(gload(row + x0));
+                return a + (to_acc(gload(row + x1)) - a) * tx;
+            };
+            A v = along_x(r00);
+            if (RANK >= 2) {
+                v = v + (along_x(r01) - v) * ty;
+            }
+            if (RANK == 3) {
+                A back = along_x(r10);
+                back = back + (along_x(r11) - back) * ty;
+                v = v + (back - v) * tz;
+            }
+            gstore(out + j, store_as<T>::from(v));
+        }
+    }
+}
+
 }  // namespace cthulhu
+
+template <typename T, int RANK>
+__global__ void cthulhu_upsample_linear_ncdhw(const T* __restrict__ x, T* __restrict__ y, int n,
+                                              int d, int h, int w, int c, int fd, int fh,
+                                              int fw) {
+    cthulhu::upsample_linear_cf<T, RANK>(x, y, n, d, h, w, c, fd, fh, fw);
+}
 
 template <typename T>
 __global__ void cthulhu_upsample_nearest_ndhwc(const T* __restrict__ x, T* __restrict__ y, int n,
