@@ -290,3 +290,26 @@ def test_same_pooling_of_an_empty_axis_is_empty_as_the_layers_say(kind):
         assert y.shape == shape
         layer = layers.AveragePooling3D if rank == 3 else layers.MaxPooling1D
         assert layer(padding="same")(np.zeros(shape, np.float32)).shape == shape
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_pool_calls_from_many_threads_equal_the_loop(kind):
+    """Dask runs block tasks on threads: concurrent calls each get their own answer (the
+    native call once read its geometry from freed memory, which other threads' allocations
+    overwrote: wrong blocks, then heap corruption)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal((1, 9 + i % 5, 7, 6 + i % 3, 2)).astype(np.float32)
+          for i in range(32)]
+    pads = [((i % 2, 0), (0, i % 2), (1, 1)) for i in range(32)]
+
+    def run(i):
+        return ops.pool(xs[i], 2, strides=2, padding=pads[i], kind=kind)
+
+    for _ in range(3):
+        with ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(run, range(32)))
+        for i, y in enumerate(got):
+            np.testing.assert_allclose(y, ref.pool(xs[i], (2, 2, 2), (2, 2, 2), pads[i], kind),
+                                       rtol=1e-6, atol=1e-6)

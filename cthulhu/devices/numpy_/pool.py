@@ -93,7 +93,10 @@ def _native_pool(lib, x, g, ctype):
     xm = _in_layout(xc, fmt, memory)         # axes in the memory's order: the kernel's view
     ym = output(join_channels(g.batch, g.out_spatial, g.channels, memory), ctype)
     func = lib.func("cthulhu_pool", ctype.itemsize)
-    status = func(xm.ctypes.data, ym.ctypes.data, _vector(g, xm, ym, memory).ctypes.data,
+    # held in a name for the whole call: ``.ctypes.data`` of a temporary is the address
+    # of freed memory, which another thread's allocation may overwrite mid-call
+    geom = _vector(g, xm, ym, memory)
+    status = func(xm.ctypes.data, ym.ctypes.data, geom.ctypes.data,
                   int(g.kind == "average"), _threads.workers())
     if status == -1:
         raise MemoryError("cthulhu_pool: no memory for the row buffers")
