@@ -35,9 +35,6 @@ KNOWN_BREACHES = {
     "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._eltwise",
     "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._igemm",
     "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._memory",
-    "cthulhu.devices.numpy_.threads -> cthulhu.devices.numpy_._threads",
-    # the shapes floor
-    "cthulhu.shapes.symbolic -> cthulhu.shapes.parse",
 }
 
 

@@ -90,7 +90,12 @@ from .spatial import (
     zero_padding,
 )
 from .spec import layer_spec, spec_from_config
-from .symbolic import Sym, evaluate, format_shape, subs, symbolic
+from .symbolic import Sym, evaluate, format_shape, subs
+
+# isort: split
+# After the submodule .symbolic, whose import binds the package name `symbolic`:
+# the name is the function.
+from .parse import symbolic
 
 __all__ = [
     "ShapeError", "ShapeTypeError", "ceildiv", "MAX_SIZE",

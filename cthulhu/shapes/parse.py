@@ -17,7 +17,7 @@ from .errors import ShapeError
 from .layout import DEFAULT_DATA_FORMAT
 from .spec import spec_from_config
 
-__all__ = ["parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call", "split_chain",
+__all__ = ["symbolic", "parse_shape", "parse_dim", "parse_layer", "parse_chain", "parse_call", "split_chain",
            "parse_graph", "is_graph", "ParsedGraph"]
 
 
@@ -308,3 +308,20 @@ class _GraphReader:
             return self.node(expr, shown)
         raise ShapeError(f"an input must be a name, a layer call or a list of them, got "
                          f"{ast.get_source_segment(self.source, expr)!r} in {shown!r}")
+
+
+def symbolic(text):
+    """A shape from text: ``"b, h, w, 3"`` -> ``(b, h, w, 3)`` with ``b, h, w`` symbolic.
+
+    Entries are ints, ``None`` (or ``?``) for an unknown size, names, or
+    integer expressions of names (``2*h + 1``). Parentheses or brackets
+    around the whole shape are optional.
+
+    Examples
+    --------
+    >>> symbolic("b, h, w, 3")
+    (b, h, w, 3)
+    >>> symbolic("(None, 2*h + 1, 3)")
+    (None, 2*h + 1, 3)
+    """
+    return parse_shape(text)

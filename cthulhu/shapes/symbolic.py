@@ -1,6 +1,6 @@
 """Symbolic sizes: named integer unknowns such as ``h`` and expressions built from them.
 
-``symbolic("b, h, w, 3")`` gives ``(b, h, w, 3)`` where ``b, h, w`` are
+``shapes.symbolic("b, h, w, 3")`` (the parser's) gives ``(b, h, w, 3)`` where ``b, h, w`` are
 :class:`Sym` objects. The length formulas of ``cthulhu.shapes`` only use
 ``+ - *``, ``//`` and the helpers of ``_arith``, so they run unchanged on
 symbols: ``conv_length(h, 3, 2)`` is ``ceil(h/2) - 1`` and records the
@@ -48,7 +48,7 @@ from ._canonical import (
 )
 from .errors import ShapeError, ShapeTypeError
 
-__all__ = ["Sym", "Condition", "symbolic", "evaluate", "subs", "ceildiv", "free_symbols",
+__all__ = ["Sym", "Condition", "evaluate", "subs", "ceildiv", "free_symbols",
            "format_dim", "format_shape"]
 
 
@@ -353,25 +353,6 @@ def _floordiv(expr, d, conds):
     if conds and isinstance(out, Sym):
         out = Sym._new(dict(out._terms), out._const, _merge_conds(out._conds, conds))
     return out
-
-
-def symbolic(text):
-    """A shape from text: ``"b, h, w, 3"`` -> ``(b, h, w, 3)`` with ``b, h, w`` symbolic.
-
-    Entries are ints, ``None`` (or ``?``) for an unknown size, names, or
-    integer expressions of names (``2*h + 1``). Parentheses or brackets
-    around the whole shape are optional.
-
-    Examples
-    --------
-    >>> symbolic("b, h, w, 3")
-    (b, h, w, 3)
-    >>> symbolic("(None, 2*h + 1, 3)")
-    (None, 2*h + 1, 3)
-    """
-    from .parse import parse_shape
-
-    return parse_shape(text)
 
 
 def _binding_check(shape_entry, bindings):
