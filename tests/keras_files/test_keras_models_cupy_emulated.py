@@ -22,6 +22,7 @@ from tests.keras_files.test_keras_models import (
     _load,
     assert_like_keras,
     missing_class,
+    tolerance,
 )
 from tests.kernels.conftest import emulator  # noqa: F401  (fixture of `emulated`)
 from tests.kernels.test_cupy_ops_emulated import emulated  # noqa: F401  (fixture)
@@ -60,17 +61,20 @@ MODELS = {
     # Conv2DTranspose/Conv3DTranspose with strides and output_padding
     ("keras3", "family_conv_transpose"): ({"conv_transpose"}, ["cthulhu_conv_transpose"]),
 }
-# Models with pooling layers (MaxPooling, GlobalAveragePooling): pooling runs as generic
-# Array API code on CuPy, everything around it on the plugin's kernels.
+# Models with pooling layers (MaxPooling, GlobalAveragePooling): pool.cu's kernels, and
+# everything around them on the plugin's kernels.
 POOLING = {
     # a Lump with Add merges, batch norm folded into the convolutions
-    ("keras3", "resnet"): ({"conv", "matmul"}, ["cthulhu_"]),
-    ("keras3", "mobilenet"): ({"conv", "depthwise_conv"}, ["cthulhu_depthwise"]),
-    ("keras3", "unet2d_cf"): ({"conv", "conv_transpose", "upsample"}, ["cthulhu_upsample"]),
-    ("keras3", "unet3d"): ({"conv", "conv_transpose", "upsample"}, ["cthulhu_upsample"]),
+    ("keras3", "resnet"): ({"conv", "matmul", "global_pool"}, ["cthulhu_global_pool"]),
+    ("keras3", "mobilenet"): ({"conv", "depthwise_conv", "global_pool"},
+                              ["cthulhu_depthwise", "cthulhu_global_pool"]),
+    ("keras3", "unet2d_cf"): ({"conv", "conv_transpose", "upsample", "pool"},
+                              ["cthulhu_upsample", "cthulhu_pool"]),
+    ("keras3", "unet3d"): ({"conv", "conv_transpose", "upsample", "pool"},
+                           ["cthulhu_upsample", "cthulhu_pool"]),
 }
 PLUGIN_OPS = ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "matmul",
-              "upsample")
+              "upsample", "pool", "global_pool")
 
 
 def _entry(folder, model):
@@ -110,7 +114,8 @@ def _check(emulated, served, folder, model_name, ops, kernels):  # noqa: F811
     assert set(served) >= ops, (model_name, served)
     for prefix in kernels:
         assert any(name.startswith(prefix) for name in launched), (prefix, launched)
-    assert_like_keras(got, outputs, what=(folder, model_name, "cupy emulated"))
+    assert_like_keras(got, outputs, what=(folder, model_name, "cupy emulated"),
+                      **tolerance(folder, model_name))
 
 
 @pytest.mark.parametrize(("folder", "model_name"), list(MODELS))
@@ -122,14 +127,9 @@ def test_loaded_model_on_emulated_cupy_matches_keras(emulated, served, folder,  
 @pytest.mark.parametrize(("folder", "model_name"), list(POOLING))
 def test_loaded_model_with_pooling_on_emulated_cupy_matches_keras(emulated, served,  # noqa: F811
                                                                  folder, model_name):
-    """Until the catalog has the pooling layers these files are refused, naming the class
-    (test_keras_models.py checks the message); from then on they must match here."""
-    missing = missing_class(folder, model_name)
-    if missing is not None:
-        assert "Pooling" in missing, missing
-        with pytest.raises(ValueError, match=f"Keras {missing}"):
-            _load(folder, _entry(folder, model_name))
-        return
+    """The pooling layers are in the catalog: these files load and match, pooling on
+    pool.cu's kernels."""
+    assert missing_class(folder, model_name) is None
     _check(emulated, served, folder, model_name, *POOLING[folder, model_name])
 
 
