@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.bench_models [--threads 2] [--runs 15] [--batch 8]``
 
-Two models, built once in cthulhu (channels_last, NumPy) and once in ``torch.nn`` (NCHW,
+Three models, built once in cthulhu (channels_last, NumPy) and once in ``torch.nn`` (NCHW,
 its native layout) with the same weights, checked equal before any timing:
 
 * ``resnet``: a ResNet-style classifier on 32x32x3 images: a 3x3 stem, three residual
@@ -10,6 +10,8 @@ its native layout) with the same weights, checked equal before any timing:
   ReLU) of 16, 32 and 64 channels, global average pooling, ``Daoloth(10, softmax)``.
   The pooling layers are on another branch: here the global average is a ``LuKthu``
   (a NumPy mean over the spatial axes) until ``GlobalAveragePooling2D`` is merged.
+* ``unet3d``: a 3D U-Net on one 128^3 one-channel volume (conv-BN-ReLU, max pooling
+  down, stride-2 transposed convolutions up, ``Concatenate`` skips; :func:`unet3d`).
 * ``mobilenet``: a MobileNetV2 inverted-residual block on 56x56x24: 1x1 expansion to
   144 channels, BN, ReLU6, 3x3 depthwise, BN, ReLU6, 1x1 projection, BN, ``Add`` with
   the input.
@@ -20,8 +22,8 @@ module under ``inference_mode`` (its BatchNorm2d in eval mode, not fused). Best 
 ``--runs`` rounds alternating the libraries (``bench_conv``'s timing loop), threads
 limited alike (``threads.limit``, threadpoolctl for BLAS, ``torch.set_num_threads``).
 On a shared machine only the minimum means anything. Printed: ms per call and
-``ratio = cthulhu / torch`` (lower is better; issue 10's target for the ResNet-style
-classifier at batch 8: at most 1.0).
+``ratio = cthulhu / torch`` (lower is better; issue 10's targets: at most 1.0 for the
+ResNet-style classifier at batch 8 and for the 3D U-Net on a 128^3 volume).
 """
 
 from __future__ import annotations
@@ -206,7 +208,80 @@ def mobilenet(batch):
     return model, Block().eval(), x
 
 
-MODELS = {"resnet": resnet, "mobilenet": mobilenet}
+# ------------------------------------------------------------------ 3D U-Net
+
+
+def unet3d(batch, size=128):
+    """A 3D U-Net on a ``size``^3 one-channel volume: two levels down (conv-BN-ReLU,
+    2x2x2 max pooling) of 8 and 16 filters, a 32-filter bottom, two levels up
+    (2x2x2 stride-2 transposed convolution, ``Concatenate`` with the skip,
+    conv-BN-ReLU), a 1x1x1 sigmoid head. ``batch`` volumes (the issue: one 128^3)."""
+    import torch
+    from torch import nn
+
+    from cthulhu import layers as L
+    from cthulhu.models import Lump
+
+    pairs = []  # (cthulhu conv, cthulhu bn) in build order
+
+    def cbr(t, filters):
+        conv = L.Cthalpa3D(filters, 3, padding="same", use_bias=False)
+        bn = L.BatchNormalization(epsilon=1e-5)
+        pairs.append((conv, bn))
+        return L.ReLU()(bn(conv(t)))
+
+    x_in = L.Input(shape=(size, size, size, 1))
+    e1 = cbr(x_in, 8)
+    e2 = cbr(L.MaxPooling3D(2)(e1), 16)
+    bottom = cbr(L.MaxPooling3D(2)(e2), 32)
+    up2 = L.Cthalpa3DTranspose(16, 2, strides=2)
+    d2 = cbr(L.Concatenate()([up2(bottom), e2]), 16)
+    up1 = L.Cthalpa3DTranspose(8, 2, strides=2)
+    d1 = cbr(L.Concatenate()([up1(d2), e1]), 8)
+    head = L.Cthalpa3D(1, 1, activation="sigmoid")
+    model = Lump(x_in, head(d1))
+    _randomize(model, 4)
+
+    def tcbr(conv, bn):
+        w = conv.get_weights()[0]
+        module = nn.Conv3d(w.shape[3], w.shape[4], 3, padding=1, bias=False)
+        _set_conv(torch, module, conv)
+        norm = nn.BatchNorm3d(w.shape[4])
+        _set_bn(torch, norm, bn)
+        return nn.Sequential(module, norm, nn.ReLU())
+
+    def tup(layer):
+        kernel, bias = layer.get_weights()  # Keras: (*k, filters, in)
+        module = nn.ConvTranspose3d(kernel.shape[4], kernel.shape[3], 2, stride=2)
+        module.weight.data = torch.from_numpy(
+            np.ascontiguousarray(np.transpose(kernel, (4, 3, 0, 1, 2))))
+        module.bias.data = torch.from_numpy(bias)
+        return module
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.e1, self.e2, self.bottom, self.d2, self.d1 = (tcbr(*p) for p in pairs)
+            self.up2, self.up1 = tup(up2), tup(up1)
+            self.pool = nn.MaxPool3d(2)
+            self.head = nn.Conv3d(8, 1, 1)
+            _set_conv(torch, self.head, head)
+
+        def forward(self, x):
+            e1 = self.e1(x)
+            e2 = self.e2(self.pool(e1))
+            b = self.bottom(self.pool(e2))
+            d2 = self.d2(torch.cat([self.up2(b), e2], dim=1))
+            d1 = self.d1(torch.cat([self.up1(d2), e1], dim=1))
+            return torch.sigmoid(self.head(d1))
+
+    x = np.random.default_rng(5).standard_normal((batch, size, size, size, 1),
+                                                   dtype=np.float32)
+    return model, Net().eval(), x
+
+
+MODELS = {"resnet": resnet, "mobilenet": mobilenet, "unet3d": unet3d}
+BATCH = {"unet3d": 1}  # one 128^3 volume, whatever --batch says
 
 
 def check(model, net, x):
@@ -217,7 +292,7 @@ def check(model, net, x):
 
     with torch.inference_mode():
         theirs = net(torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))).numpy()
-    if theirs.ndim == 4:
+    if theirs.ndim >= 4:
         theirs = np.moveaxis(theirs, 1, -1)
     ours = np.asarray(model(x))
     with fusion.folding(False):
@@ -251,7 +326,7 @@ def main(argv=None) -> int:
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"{args.threads} threads; NumPy {np.__version__}, torch {torch.__version__}; "
           f"native: {_native.describe()}")
-    print(f"# batch {args.batch}, best of {args.runs} rounds (alternating libraries); ms per "
+    print(f"# batch {args.batch} (unet3d: 1), best of {args.runs} rounds (alternating libraries); ms per "
           "call; ratio = cthulhu / torch (lower is better)")
     wanted = [w for w in args.only.split(",") if w] or list(MODELS)
     torch.set_num_threads(args.threads)
@@ -260,7 +335,7 @@ def main(argv=None) -> int:
     with threadpoolctl.ThreadpoolController().limit(limits=args.threads, user_api="blas"), \
             threads.limit(args.threads), torch.inference_mode():
         for name in wanted:
-            model, net, x = MODELS[name](args.batch)
+            model, net, x = MODELS[name](BATCH.get(name, args.batch))
             err = check(model, net, x)
             tx = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
 
