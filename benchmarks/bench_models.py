@@ -7,9 +7,7 @@ its native layout) with the same weights, checked equal before any timing:
 
 * ``resnet``: a ResNet-style classifier on 32x32x3 images: a 3x3 stem, three residual
   blocks (conv-BN-ReLU-conv-BN, ``Add`` with the identity or a strided 1x1 projection,
-  ReLU) of 16, 32 and 64 channels, global average pooling, ``Daoloth(10, softmax)``.
-  The pooling layers are on another branch: here the global average is a ``LuKthu``
-  (a NumPy mean over the spatial axes) until ``GlobalAveragePooling2D`` is merged.
+  ReLU) of 16, 32 and 64 channels, ``GlobalAveragePooling2D``, ``Daoloth(10, softmax)``.
 * ``unet3d``: a 3D U-Net on one 128^3 one-channel volume (conv-BN-ReLU, max pooling
   down, stride-2 transposed convolutions up, ``Concatenate`` skips; :func:`unet3d`).
 * ``mobilenet``: a MobileNetV2 inverted-residual block on 56x56x24: 1x1 expansion to
@@ -108,7 +106,7 @@ def resnet(batch):
     t = L.ReLU()(bn()(conv(16, 3)(x_in)))
     for filters, stride in ((16, 1), (32, 2), (64, 2)):
         t = block(t, filters, stride)
-    t = L.LuKthu(lambda a: a.mean(axis=(1, 2)), output_shape=(64,))(t)
+    t = L.GlobalAveragePooling2D()(t)
     dense = L.Daoloth(10, activation="softmax")
     model = Lump(x_in, dense(t))
     _randomize(model, 0)

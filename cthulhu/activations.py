@@ -120,13 +120,18 @@ def relu(x, alpha=0.0, max_value=None, threshold=0.0):
     """
     xp = _xp(x)
     zero = _scalar(xp, x, 0)
-    positive = xp.where(x > threshold, x, zero)
+    # Keras 2's backend.relu step by step, so NaN and infinities come out as there:
+    # max(x, 0) without a threshold (NaN stays NaN, as TensorFlow's relu), x times
+    # (x > threshold) with one. Neither takes a data-dependent branch per element
+    # (NumPy's where over a random mask ran ten times slower than maximum).
+    if threshold == 0:
+        positive = xp.maximum(x, zero)
+    else:
+        positive = x * xp.astype(x > threshold, x.dtype)
     if max_value is not None:
         positive = xp.clip(positive, 0, max_value)
     if alpha != 0:
-        below = threshold - x
-        negative = xp.where(below > 0, below, zero)
-        positive = positive - alpha * negative
+        positive = positive - alpha * xp.maximum(threshold - x, zero)
     return positive
 
 

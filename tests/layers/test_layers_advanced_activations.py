@@ -26,6 +26,11 @@ def f32(value):
     return float(np.float32(value))
 
 
+def f16(value):
+    """A float that float16, float32 and float64 all hold exactly."""
+    return float(np.float16(value))
+
+
 def elementwise_ref(x, fn):
     out = np.empty(x.shape)
     for index in itertools.product(*(range(n) for n in x.shape)):
@@ -90,9 +95,11 @@ def elementwise_cases(draw):
     elif kind == "ELU":
         config = {"alpha": f32(draw(st.floats(0.1, 2.0)))}
     elif kind == "ThresholdedReLU":
-        config = {"theta": f32(draw(st.floats(0.0, 2.0)))}
+        # Keras compares in the input's dtype: a float16 input meets theta rounded to
+        # float16, so theta is drawn among the values every dtype holds exactly.
+        config = {"theta": f16(draw(st.floats(0.0, 2.0)))}
     else:
-        config = {"max_value": draw(st.one_of(st.none(), st.floats(0.5, 6.0).map(f32))),
+        config = {"max_value": draw(st.one_of(st.none(), st.floats(0.5, 6.0).map(f16))),
                   "negative_slope": f32(draw(st.sampled_from([0.0, 0.1, 0.3]))),
                   "threshold": f32(draw(st.sampled_from([0.0, 0.5, 1.0])))}
     fn = functools.partial(lambda v, c, ref: ref(v, c), c=config, ref=SCALAR_REFS[kind])
@@ -246,3 +253,27 @@ def test_relu_threshold_above_max_value_follows_keras_order():
     x = np.array([[0.5674, 1.5, -1.0]], dtype="float32")
     got = np.asarray(layers.ReLU(max_value=0.5, threshold=1.0, negative_slope=0.1)(x))
     np.testing.assert_allclose(got, [[0.1 * (0.5674 - 1.0), 0.5, -0.2]], rtol=1e-6)
+
+
+# What tf.keras.layers.ReLU (TensorFlow 2.15.1, CPU) returned for these inputs: NaN stays
+# NaN, -inf times a zero mask is NaN where a threshold is set, and -0.0 is kept.
+SPECIAL = [np.nan, -1.0, 2.0, -np.inf, np.inf, 7.0]
+KERAS_215_RELU = [
+    ({}, [np.nan, 0.0, 2.0, 0.0, np.inf, 7.0]),
+    ({"max_value": 6.0}, [np.nan, 0.0, 2.0, 0.0, 6.0, 6.0]),
+    ({"threshold": 1.0}, [np.nan, -0.0, 2.0, np.nan, np.inf, 7.0]),
+    ({"negative_slope": 0.1}, [np.nan, -0.1, 2.0, -np.inf, np.inf, 7.0]),
+    ({"negative_slope": 0.1, "threshold": 1.0, "max_value": 6.0},
+     [np.nan, -0.2, 2.0, np.nan, 6.0, 6.0]),
+]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.parametrize("config, keras", KERAS_215_RELU)
+def test_relu_special_values_as_keras_215(config, keras):
+    x = np.array([SPECIAL], dtype="float32")
+    got = np.asarray(layers.ReLU(**config)(x))
+    np.testing.assert_allclose(got, [keras], rtol=1e-6)
+    want = np.array([keras], "float32")
+    number = ~np.isnan(want)  # a NaN's sign bit is not part of the contract
+    np.testing.assert_array_equal(np.signbit(got)[number], np.signbit(want)[number])
