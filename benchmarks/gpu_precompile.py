@@ -1,7 +1,7 @@
 """Fill CuPy's kernel disk cache with every cthulhu kernel, in parallel processes.
 
 ``python -m benchmarks.gpu_precompile [processes]``: each process compiles (NVRTC) a
-share of ``_launch.all_kernel_names()`` for the current GPU; later processes (the gpu
+share of ``_kernel_names.all_kernel_names()`` for the current GPU; later processes (the gpu
 tests, the benchmarks) then load the binaries instead of compiling one by one. Prints
 how many kernels were built, how long it took, and any kernel that failed to compile.
 """
@@ -28,9 +28,9 @@ def _compile(jobs):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from cthulhu.devices.cupy_ import _launch
+    from cthulhu.devices.cupy_ import _kernel_names
 
-    jobs = [(f, n) for f, names in _launch.all_kernel_names().items() for n in names]
+    jobs = [(f, n) for f, names in _kernel_names.all_kernel_names().items() for n in names]
     processes = int(argv[0]) if argv else max(1, min(16, (os.cpu_count() or 2)))
     shares = [jobs[i::processes] for i in range(processes)]
     start = time.perf_counter()

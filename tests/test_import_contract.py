@@ -30,11 +30,6 @@ def _config():
 KNOWN_BREACHES = {
     # permanent: a Dask block re-enters the ops (docs/internals.md)
     "cthulhu.devices.dask_.ops -> cthulhu.ops",
-    # cycles between the modules of one plugin (function-level imports)
-    "cthulhu.devices.cupy_._conv -> cthulhu.devices.cupy_._ops",
-    "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._eltwise",
-    "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._igemm",
-    "cthulhu.devices.cupy_._launch -> cthulhu.devices.cupy_._memory",
 }
 
 

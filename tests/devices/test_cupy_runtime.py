@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cthulhu.devices.cupy_ import _igemm, _launch, _runtime
+from cthulhu.devices.cupy_ import _igemm, _kernel_names, _runtime
 
 
 class _Device:
@@ -84,7 +84,7 @@ def test_kernel_names_cover_exactly_the_paths_of_a_setting():
     assert {n.split(",")[0] for n in both["igemm.cu"]} == {"cthulhu_igemm_ndhwc<float",
                                                            "cthulhu_igemm_ndhwc<cthulhu_bf16"}
     assert any("cast_bf16" in n for n in both["eltwise.cu"])
-    everything = {n for files in _launch.all_kernel_names().values() for n in files}
+    everything = {n for files in _kernel_names.all_kernel_names().values() for n in files}
     assert {n for files in both.values() for n in files} <= everything
     half = _runtime.kernel_names(dtypes=("float16",))
     assert all("cthulhu_half, cthulhu_half" in n for n in half["igemm.cu"])

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cthulhu import shapes
-from cthulhu.devices.cupy_ import _launch
+from cthulhu.devices.cupy_ import _kernel_names, _launch
 
 DTYPES = ("float16", "float32", "float64")
 
@@ -45,7 +45,7 @@ def test_shared_bytes_match_ptxas(tmp_path):
         pytest.skip("nvcc is not installed")
     names = {_launch.kernel_name("conv", "channels_last", "float32", t): t for t in _launch.TILES}
     # the same build as test_kernels_compile's (one cached cubin of every kernel)
-    cubin = H.nvcc_compile("conv_nd.cu", _launch.all_kernel_names()["conv_nd.cu"], "sm_80",
+    cubin = H.nvcc_compile("conv_nd.cu", _kernel_names.all_kernel_names()["conv_nd.cu"], "sm_80",
                            "cubin")
     log = H.ptxas_log(cubin)
     found = re.findall(r"entry function '_Z21cthulhu_conv_nd_ndhwcIfLi(\d+)ELi(\d+)E.*?"
@@ -133,7 +133,7 @@ def test_kernel_names_use_the_template_types():
 
 
 def test_every_kernel_name_is_unique_and_per_file():
-    names = _launch.all_kernel_names()
+    names = _kernel_names.all_kernel_names()
     flat = [n for per_file in names.values() for n in per_file]
     assert len(flat) == len(set(flat))
     assert all(n.startswith("cthulhu_conv") for n in names["conv_nd.cu"])

@@ -39,16 +39,18 @@ def emulated(emulator):
         def __exit__(self, *exc):
             devices.unregister(plugin)
 
-    from cthulhu.devices.cupy_ import _ops
+    from cthulhu.devices.cupy_ import _conv
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(sys.modules, "cupy", fake_cupy.make(emulator))
         _loader.clear_cache()
-        _ops._sm_count.cache_clear()
+        _conv._sm_count.cache_clear()
+        _conv._smem_per_sm.cache_clear()
         yield Switch()
     # nothing compiled or measured on the stand-in may serve a real GPU later
     _loader.clear_cache()
-    _ops._sm_count.cache_clear()
+    _conv._sm_count.cache_clear()
+    _conv._smem_per_sm.cache_clear()
 
 
 def _compare(emulated, call, dtype):

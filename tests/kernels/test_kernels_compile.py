@@ -14,10 +14,10 @@ import subprocess
 
 import pytest
 
-from cthulhu.devices.cupy_ import _launch, _loader
+from cthulhu.devices.cupy_ import _kernel_names, _loader
 from tests.support import cuda_harness as H
 
-NAMES = _launch.all_kernel_names()
+NAMES = _kernel_names.all_kernel_names()
 needs_nvcc = pytest.mark.skipif(H.nvcc() is None, reason="nvcc is not installed")
 
 

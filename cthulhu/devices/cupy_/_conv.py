@@ -16,6 +16,8 @@ The path is chosen here, stated by :func:`compute_for`:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cthulhu import config
@@ -55,9 +57,32 @@ def address(a) -> int:
 
 def device_limits(cp) -> tuple[int, int]:
     """(multiprocessors, shared memory per multiprocessor) of the current GPU."""
-    from cthulhu.devices.cupy_ import _ops
+    return _sm_count(cp.cuda.Device().id), _smem_per_sm(cp.cuda.Device().id)
 
-    return _ops._sm_count(cp.cuda.Device().id), _ops._smem_per_sm(cp.cuda.Device().id)
+
+def _cupy_module():
+    import cupy
+
+    return cupy
+
+
+@functools.cache
+def _sm_count(device_id: int) -> int:
+    """Multiprocessors of a GPU (the tile choice keeps them all busy)."""
+    try:
+        return int(_cupy_module().cuda.Device(device_id).attributes["MultiProcessorCount"])
+    except Exception:  # an unknown device attribute must not stop the op
+        return 108
+
+
+@functools.cache
+def _smem_per_sm(device_id: int) -> int:
+    """Shared memory per multiprocessor (how many igemm blocks fit at once)."""
+    try:
+        attrs = _cupy_module().cuda.Device(device_id).attributes
+        return int(attrs["MaxSharedMemoryPerMultiprocessor"])
+    except Exception:  # an unknown device attribute must not stop the op
+        return 164 * 1024
 
 
 def run(file: str, launch: _launch.Launch, arrays) -> None:

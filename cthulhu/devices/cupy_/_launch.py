@@ -156,8 +156,9 @@ def kernel_name(family: str, layout: str, dtype: str, tile: str | None = None) -
 _UNUSED_TILES = {"float64": ("large",)}
 
 
-def all_kernel_names() -> dict[str, list[str]]:
-    """Every name expression, per source file (what the tests compile and emulate)."""
+def launch_kernel_names() -> dict[str, list[str]]:
+    """The name expressions of the kernels launched from this module, per source file
+    (every kernel of the plugin: :func:`cthulhu.devices.cupy_._kernel_names.all_kernel_names`)."""
     layouts = ("channels_last", "channels_first")
     names: dict[str, list[str]] = {"conv_nd.cu": [], "depthwise.cu": [], "upsample.cu": [],
                                    "pool.cu": []}
@@ -175,12 +176,6 @@ def all_kernel_names() -> dict[str, list[str]]:
             names["pool.cu"].append(kernel_name("global_pool", layout, dtype))
         for rank in (1, 3):
             names["upsample.cu"].append(linear_cf_name(dtype, rank))
-    from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
-
-    for file, extra in _memory.all_kernel_names().items():
-        names[file] += extra
-    names["igemm.cu"] = _igemm.all_kernel_names()
-    names["eltwise.cu"] = _eltwise.all_kernel_names()
     return names
 
 

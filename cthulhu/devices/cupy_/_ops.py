@@ -51,25 +51,6 @@ def _on_device_of(func):
     return wrapper
 
 
-@functools.cache
-def _sm_count(device_id: int) -> int:
-    """Multiprocessors of a GPU (the tile choice keeps them all busy)."""
-    try:
-        return int(_cupy().cuda.Device(device_id).attributes["MultiProcessorCount"])
-    except Exception:  # an unknown device attribute must not stop the op
-        return 108
-
-
-@functools.cache
-def _smem_per_sm(device_id: int) -> int:
-    """Shared memory per multiprocessor (how many igemm blocks fit at once)."""
-    try:
-        attrs = _cupy().cuda.Device(device_id).attributes
-        return int(attrs["MaxSharedMemoryPerMultiprocessor"])
-    except Exception:  # an unknown device attribute must not stop the op
-        return 164 * 1024
-
-
 def _dtype_name(x) -> str | None:
     return _DTYPES.get(np.dtype(x.dtype))
 
@@ -141,7 +122,7 @@ def convolve(x, kernel, geometry, epilogue, precision=None):
             out_spatial=geometry.out_spatial, kernel=geometry.kernel_size,
             strides=geometry.strides, dilation=geometry.dilation, pads_lo=geometry.pads_lo,
             use_bias=bias is not None, activation=act,
-            sm_count=_sm_count(cp.cuda.Device().id))
+            sm_count=_conv._sm_count(cp.cuda.Device().id))
     except (OverflowError, _launch.Unsupported):
         return NotImplemented
     y = cp.empty(out_shape, dtype=x.dtype)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 
-from cthulhu.devices.cupy_ import _launch, _loader
+from cthulhu.devices.cupy_ import _kernel_names, _launch, _loader
 
 
 def _cupy():
@@ -38,7 +38,7 @@ def kernel_names(*, dtypes: Iterable[str] = ("float32",),
     computes = {_conv.compute_for(d, p) for d in dtypes for p in precisions} - {None}
     igemm = {_igemm.kernel_name(c, t) for c in computes for t in _igemm.TILES[_igemm.family(c)]}
     out: dict[str, list[str]] = {}
-    for file, names in _launch.all_kernel_names().items():
+    for file, names in _kernel_names.all_kernel_names().items():
         keep = []
         for name in names:
             targs = name.partition("<")[2]
