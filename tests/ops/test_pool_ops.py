@@ -313,3 +313,37 @@ def test_pool_calls_from_many_threads_equal_the_loop(kind):
         for i, y in enumerate(got):
             np.testing.assert_allclose(y, ref.pool(xs[i], (2, 2, 2), (2, 2, 2), pads[i], kind),
                                        rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [8, 33])
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_native_global_pool_over_many_blocks_is_the_same_on_every_thread_count_and_isa(
+        channels, kind, fmt):
+    """9000 positions: the native reduction runs over several blocks of positions, several
+    blocks to an item (8 channels: the 32 register lanes; 33: the generic lanes;
+    channels_first: one channel per line), a NaN in a late block of one channel."""
+    from cthulhu.devices.numpy_ import threads
+
+    lib, isas = _isas()
+    x = np.random.default_rng(channels).uniform(0, 1, (2, 90, 100, channels)).astype(np.float32)
+    x[1, 85, 7, 3] = np.nan
+    xin = _inputs(x, fmt)
+    results = []
+    saved = lib.isa()
+    try:
+        for isa in isas:
+            lib.set_isa(isa)
+            for n in (1, 2, 3):
+                with threads.limit(n):
+                    results.append(ops.global_pool(xin, kind=kind, data_format=fmt))
+    finally:
+        lib.set_isa(saved)
+    for y in results[1:]:
+        np.testing.assert_array_equal(y, results[0])
+    y = results[0]
+    assert np.isnan(y[1, 3]) and np.isnan(y).sum() == 1
+    y[1, 3] = 0
+    expected = ref.global_pool(np.nan_to_num(x, nan=0.0), kind)
+    expected[1, 3] = 0
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-7)
