@@ -19,6 +19,7 @@ from cthulhu.engine.base_layer import Layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import device_of
 from cthulhu.names import register_layer
+from cthulhu.ops._dispatch import apply_epilogue
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
@@ -139,6 +140,17 @@ class Add(_Merge):
 
     def _merge(self, xp, xs):
         return _accumulate(xs, lambda a, b: a + b)
+
+    def takes_activation_epilogue(self):
+        # a residual block's Add -> ReLU: a model folds the activation into this call
+        # (cthulhu.engine.fusion), one layer call and one array fewer
+        return True
+
+    def call_with_epilogue(self, inputs, epilogue):
+        if epilogue.bias is not None or epilogue.scale is not None or epilogue.shift is not None:
+            raise _args.layer_error(self, "takes an epilogue of an activation alone, got "
+                                          f"the parts {epilogue.parts()}")
+        return apply_epilogue(self.call(inputs), epilogue, -1)
 
 
 @register_layer
