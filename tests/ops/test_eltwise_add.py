@@ -84,3 +84,9 @@ def test_mixed_dtypes_promote_as_numpy():
     want = np.maximum((a + b) + c.astype(np.float64), 0.0)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+def test_rank_zero_inputs_take_the_generic_code():
+    a, b = np.float32(-2.0) * np.ones((), np.float32), np.ones((), np.float32)
+    got = eltwise.add([a, b], Epilogue(activation="relu"))
+    assert float(got) == 0.0

@@ -143,6 +143,8 @@ def add(xs, *, epilogue):
             or epilogue.shift is not None or act not in (None, "relu", "relu6")):
         return NotImplemented
     y = np.add(xs[0], xs[1])
+    if not isinstance(y, np.ndarray):          # rank 0: NumPy returns a scalar, no buffer
+        return NotImplemented
     for x in xs[2:]:
         if np.broadcast_shapes(y.shape, x.shape) != y.shape or np.result_type(y, x) != y.dtype:
             return NotImplemented
