@@ -229,6 +229,13 @@ class Layer:
         bias, by its op. Layers whose :meth:`epilogue_axis` is not ``None`` provide it."""
         raise NotImplementedError(f"{self._owner()} takes no epilogue")
 
+    def takes_activation_epilogue(self):
+        """Whether :meth:`call_with_epilogue` takes an epilogue of an activation alone (no
+        ``scale`` or ``shift``): an element-wise layer with no channel axis of its own,
+        such as ``Add``, whose sum the activation after it may finish in the same call.
+        ``False`` (the default) otherwise."""
+        return False
+
     def affine_axis(self, ndim):
         """The axis (non-negative, for an input of rank ``ndim``) along which this layer is,
         at inference, the per-channel map ``x * scale + shift`` (a batch normalisation

@@ -31,6 +31,12 @@ too when it alone reads the batch normalisation (or, with no batch normalisation
 producer). The layers only say what they are (the hooks of
 :class:`~cthulhu.engine.base_layer.Layer`); they never look at their neighbours.
 
+An element-wise layer with no channel axis of its own (``Add``:
+``Layer.takes_activation_epilogue``) takes such an activation alone, under the same
+conditions (it alone reads the sum, which is no model output): a residual block's
+``ReLU(Add([y, shortcut]))`` is one call, with the same arithmetic as the two layers.
+The blockwise runner does not apply these folds (a merge is no producer there).
+
 Folding changes the rounding: the batch normalisation's multiply-add runs in the op's
 epilogue (on the unrounded product on some devices) instead of on the rounded output.
 Per element ``|folded - unfolded| <= 4 u (|z * scale| + |shift|)``, ``z`` the
@@ -181,6 +187,11 @@ def plan(graph) -> FusionPlan:
             continue
         axis = _hook(layer, "epilogue_axis", len(node.output_shape))
         if axis is None:
+            if _hook(layer, "takes_activation_epilogue"):
+                fold = _activation_fold(graph, node)
+                if fold is not None:
+                    taken.update((node.id, *fold.absorbed))
+                    folds.append(fold)
             continue
         reader = _only_reader(graph, node)
         if reader is None:
@@ -198,6 +209,15 @@ def plan(graph) -> FusionPlan:
         taken.update((node.id, *fold.absorbed))
         folds.append(fold)
     return FusionPlan(tuple(folds))
+
+
+def _activation_fold(graph, node):
+    """The fold of the activation alone reading an element-wise ``node`` (``Add``), or
+    ``None``. Its ``axis`` is the last one: an activation has no channel."""
+    act = _activation_after(graph, node)
+    if act is None:
+        return None
+    return Fold(node.id, None, act.id, len(node.output_shape) - 1, None, act.layer)
 
 
 def epilogue(fold: Fold, x) -> Epilogue | None:
@@ -233,5 +253,8 @@ def epilogue_at(plan: FusionPlan, node_id, x, skipped: set) -> Epilogue | None:
 
 
 def _is_half(x) -> bool:
-    # float16 and bfloat16 (not Array API dtypes: namespaces need not name them)
+    # float16 and bfloat16 (not Array API dtypes: namespaces need not name them); a
+    # merge's input is a list of arrays of one dtype
+    if isinstance(x, (list, tuple)):
+        x = x[0] if x else None
     return str(getattr(x, "dtype", "")).endswith("float16")

@@ -19,6 +19,7 @@ from cthulhu.engine.base_layer import Layer
 from cthulhu.layers import _args
 from cthulhu.layers._common import device_of
 from cthulhu.names import register_layer
+from cthulhu.ops import eltwise
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
@@ -86,15 +87,20 @@ class _Merge(_MergeBase):
         return {"op": self._op}
 
     def call(self, inputs):
+        xp, aligned = self._aligned(inputs)
+        return self._guarded(self._merge, xp, aligned)
+
+    def _aligned(self, inputs):
+        """``(xp, arrays)``, Keras 2's alignment: inputs of lower rank gain axes after the
+        batch axis (then they broadcast)."""
         xp, xs = self._inputs(inputs)
         ndim = max(x.ndim for x in xs)
-        # Keras 2: inputs of lower rank gain axes after the batch axis, then broadcast
         aligned = []
         for x in xs:
             for _ in range(ndim - x.ndim):
                 x = xp.expand_dims(x, axis=1)
             aligned.append(x)
-        return self._guarded(self._merge, xp, aligned)
+        return xp, aligned
 
     def _merge(self, xp, xs):
         raise NotImplementedError
@@ -139,6 +145,20 @@ class Add(_Merge):
 
     def _merge(self, xp, xs):
         return _accumulate(xs, lambda a, b: a + b)
+
+    def takes_activation_epilogue(self):
+        # a residual block's Add -> ReLU: a model folds the activation into this call
+        # (cthulhu.engine.fusion), one layer call and one array fewer
+        return True
+
+    def call_with_epilogue(self, inputs, epilogue):
+        if epilogue.bias is not None or epilogue.scale is not None or epilogue.shift is not None:
+            raise _args.layer_error(self, "takes an epilogue of an activation alone, got "
+                                          f"the parts {epilogue.parts()}")
+        _, aligned = self._aligned(inputs)
+        # the ops' add: the sum in one fresh array, the activation in place where the
+        # device plugin can (NumPy), the same arithmetic as the two layers
+        return self._guarded(eltwise.add, aligned, epilogue)
 
 
 @register_layer

@@ -37,6 +37,7 @@ def _table():
         "depthwise_conv": depthwise.depthwise_conv,
         "separable_conv": depthwise.separable_conv,
         "matmul": misc.matmul,
+        "add": misc.add,
         "upsample": misc.upsample,
         "pool": pool.pool,
         "global_pool": pool.global_pool,

@@ -131,3 +131,27 @@ def upsample(x, *, geometry, epilogue):
     target = (n, *[v for s, f in zip(spatial, g.size, strict=True) for v in (s, f)], c)
     y = np.broadcast_to(expanded, target).reshape(n, *g.out_spatial, c)
     return from_last(y, g)
+
+
+def add(xs, *, epilogue):
+    """``xs[0] + xs[1] + ...`` then a ``relu`` or ``relu6`` epilogue, all in the one
+    fresh array the first sum returns (the ``"add"`` op of :mod:`cthulhu.ops.eltwise`).
+    ``NotImplemented`` for other epilogues, or when a later input would broadcast the
+    sum to a larger shape."""
+    act = epilogue.activation
+    if (len(xs) < 2 or epilogue.bias is not None or epilogue.scale is not None
+            or epilogue.shift is not None or act not in (None, "relu", "relu6")):
+        return NotImplemented
+    y = np.add(xs[0], xs[1])
+    if not isinstance(y, np.ndarray):          # rank 0: NumPy returns a scalar, no buffer
+        return NotImplemented
+    for x in xs[2:]:
+        if np.broadcast_shapes(y.shape, x.shape) != y.shape or np.result_type(y, x) != y.dtype:
+            return NotImplemented
+        np.add(y, x, out=y)
+    if act is not None:
+        # the same maximum (NaN stays NaN) and minimum as the op's generic epilogue
+        np.maximum(y, y.dtype.type(0), out=y)
+        if act == "relu6":
+            np.minimum(y, y.dtype.type(6), out=y)
+    return y
