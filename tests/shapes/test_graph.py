@@ -574,11 +574,13 @@ def test_the_axis_info_of_a_graph_is_what_its_block_plans_read(data):
     assume(widths)
     assert max(widths) == info.receptive_field
     # sample 0 reaches back to the offset (its range clipped at the array's start); a
-    # bilinear up-sampling clamps at its own input's start instead, which a crop before
-    # it moves inside the input: then sample 0 reads from there on, never before
+    # window is clipped at its own input's start, which a crop before it moves inside
+    # the array (a bilinear up-sampling clamps there too): then sample 0 reads from
+    # there on, never before
     read = g.plan({output: ((0, 1),)}).input_ranges.get("x")
     if read is not None:
-        clamped = any(g.specs[n].get("interpolation") == "bilinear" for n in g.order)
+        clamped = any(g.specs[n].get("interpolation") == "bilinear"
+                      or g.specs[n]["kind"] == "cropping" for n in g.order)
         if clamped:
             assert read[0][0] >= max(info.offset, 0)
         else:
@@ -607,3 +609,17 @@ def test_paths_that_scale_an_axis_differently_have_no_single_halo():
     g = shapes.graph([("d", down, "x"), ("j", {"kind": "merge"}, ["x", "d"])], {"x": (1, 1, 1)})
     with pytest.raises(ShapeError, match="'j'.*scale spatial axis 1 differently"):
         g.axis_info()
+
+
+def test_a_window_after_a_crop_is_clipped_at_the_crops_start():
+    """Found by Hypothesis: x -> crop (1, 0) -> transposed conv k=2 'valid'. Output sample
+    0 reads the crop's samples -1 and 0; -1 does not exist, so only x[1] is read, though
+    the offset (the crop's 1 minus the kernel's reach of 1) is 0."""
+    g = shapes.graph([("c", {"kind": "cropping", "rank": 1, "cropping": ((1, 0),)}, "x"),
+                      ("t", {"kind": "conv_transpose", "rank": 1, "filters": 1,
+                             "kernel_size": 2, "padding": "valid"}, "c")],
+                     {"x": (1, 400, 1)})
+    info, = g.axis_info("t")
+    assert info.offset == 0
+    assert g.plan({"t": ((0, 1),)}).input_ranges["x"] == ((1, 2),)
+    assert g.plan({"t": ((1, 2),)}).input_ranges["x"] == ((1, 3),)
