@@ -35,6 +35,7 @@ import numpy as np
 
 from cthulhu.engine.base_layer import WEIGHT_ALLOCATOR
 from cthulhu.engine.network import Model
+from cthulhu.saving._budget import WeightBudget
 from cthulhu.saving.config import deserialize, serialize
 from cthulhu.saving.model_file import ModelFile, check_weight_dtype
 
@@ -192,7 +193,7 @@ def _load(path, custom_objects, safe_mode, weights=True):
             raise ValueError(f"{path}: format version {version!r}; this cthulhu reads versions "
                              f"1 to {VERSION} (a newer cthulhu wrote it?)")
         manifest = _manifest(meta.get("weights", []), version, source)
-        budget = _Budget(path, _weight_bytes(manifest, source))
+        budget = _budget(path, _weight_bytes(manifest, source))
         token = WEIGHT_ALLOCATOR.set(budget.allocate if weights else _placeholder)
         try:
             model = deserialize(meta.get("model"), custom_objects, safe_mode)
@@ -278,23 +279,13 @@ def _placeholder(owner, name, shape, dtype):
     return np.broadcast_to(np.zeros((), dtype), shape)  # no memory: config-only builds
 
 
-class _Budget:
-    """Allocates the weights of the model being loaded, within the bytes the file can supply."""
+def _budget(path, limit):
+    """The weights of the model being loaded, within the bytes the file can supply."""
+    def refuse(declared, nbytes, left):
+        return ValueError(f"{path}: {declared} ({nbytes} bytes), more than the {left} bytes "
+                          "of weights the file can still hold")
 
-    def __init__(self, path, limit):
-        self.path, self.left = path, limit
-
-    def allocate(self, owner, name, shape, dtype):
-        count = 1
-        for d in shape:
-            count *= d
-        nbytes = count * dtype.itemsize
-        if nbytes > self.left:
-            raise ValueError(f"{self.path}: {owner} declares weight {name!r} of shape {shape} "
-                             f"({nbytes} bytes), more than the {self.left} bytes of weights the "
-                             "file can still hold")
-        self.left -= nbytes
-        return np.zeros(shape, dtype)  # untouched pages cost nothing until the file fills them
+    return WeightBudget(limit, refuse)
 
 
 def _fill_weights(model, manifest, source):

@@ -14,6 +14,7 @@ import numpy as np
 from cthulhu.engine.base_layer import WEIGHT_ALLOCATOR
 from cthulhu.engine.network import Model
 from cthulhu.names import custom_object_scope, deserialize_layer, safe_mode_scope
+from cthulhu.saving._budget import WeightBudget
 from cthulhu.saving.keras_config import Context, KerasTranslationError, convert_model
 
 __all__ = ["model_from_keras", "leaf_layers", "install_weights", "check_all_filled",
@@ -37,7 +38,7 @@ def model_from_keras(kfile, custom_objects=None, safe_mode=True, weights=True,
             "model.load_weights(path)")
     ctx = Context(kfile, custom_objects, safe_mode)
     config = convert_model(kfile.model_config, ctx)
-    allocate = (_Budget(kfile.weight_bytes() + _SLACK).allocate if weights
+    allocate = (WeightBudget(kfile.weight_bytes() + _SLACK, _refuse).allocate if weights
                 else placeholder if placeholders else None)
     token = WEIGHT_ALLOCATOR.set(allocate) if allocate is not None else None
     try:
@@ -146,23 +147,9 @@ def placeholder(owner, name, shape, dtype):
     return np.broadcast_to(np.zeros((), dtype), shape)
 
 
-class _Budget:
-    """Allocates the weights of the model being built, within the bytes the file holds."""
-
-    def __init__(self, limit):
-        self.left = limit
-
-    def allocate(self, owner, name, shape, dtype):
-        count = 1
-        for d in shape:
-            count *= d
-        nbytes = count * dtype.itemsize
-        if nbytes > self.left:
-            raise KerasTranslationError(f"{owner} declares weight {name!r} of shape {shape} "
-                                        f"({nbytes} bytes), more than the weights the file "
-                                        "holds")
-        self.left -= nbytes
-        return np.zeros(shape, dtype)
+def _refuse(declared, nbytes, left):
+    return KerasTranslationError(f"{declared} ({nbytes} bytes), more than the weights the "
+                                 "file holds")
 
 
 def _check_keras1_shapes(layers, ctx):
