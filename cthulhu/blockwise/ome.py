@@ -43,17 +43,12 @@ def check_group(target):
     """``None`` if nothing is at ``target``, ``True`` if it is cthulhu's OME group; raises
     ``FileExistsError`` for anything else (nothing is deleted)."""
     path = Path(target)
-    if path.is_symlink():
-        raise _refusal(target, "a symbolic link")
-    if not path.exists():
+    raw = outputs.folder_metadata(target)
+    if raw is None:
         return None
-    if not path.is_dir():
-        raise _refusal(target, "a file")
     try:
-        document = json.loads((path / "zarr.json").read_bytes())
-    except FileNotFoundError:
-        raise _refusal(target, "a folder without zarr.json") from None
-    except (OSError, ValueError):
+        document = json.loads(raw)
+    except ValueError:
         raise _refusal(target, "its zarr.json cannot be read") from None
     info = (document.get("attributes") or {}).get(outputs.ATTR) if isinstance(document, dict) \
         else None

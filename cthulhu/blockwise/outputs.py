@@ -102,6 +102,21 @@ def existing_output(target, to_replace=True):
     ``"format_version": 0`` in the returned dict.
     """
     path = Path(target)
+    raw = folder_metadata(target)
+    if raw is None:
+        return None
+    info = owner_info(raw, target)
+    foreign = _foreign(path) if to_replace else None
+    if foreign is not None:
+        raise _refusal(target, f"it holds {foreign!r}, which cthulhu did not write")
+    return info
+
+
+def folder_metadata(target):
+    """The bytes of ``target/zarr.json``; ``None`` if nothing is at ``target``. Raises
+    ``FileExistsError`` naming the path for a link, a file, or a folder whose
+    ``zarr.json`` is missing or unreadable (what every local output check starts with)."""
+    path = Path(target)
     if path.is_symlink():
         raise _refusal(target, "a symbolic link")
     if not path.exists():
@@ -109,16 +124,11 @@ def existing_output(target, to_replace=True):
     if not path.is_dir():
         raise _refusal(target, "a file")
     try:
-        raw = (path / "zarr.json").read_bytes()
+        return (path / "zarr.json").read_bytes()
     except FileNotFoundError:
         raise _refusal(target, "a folder without zarr.json") from None
     except OSError:
         raise _refusal(target, "its zarr.json cannot be read") from None
-    info = owner_info(raw, target)
-    foreign = _foreign(path) if to_replace else None
-    if foreign is not None:
-        raise _refusal(target, f"it holds {foreign!r}, which cthulhu did not write")
-    return info
 
 
 def owner_info(raw, target):
