@@ -219,6 +219,36 @@ def shared():
     return Lump(x, [L.Add(name="sum")([y1, y2]), y2], name="rt_shared")
 
 
+def pooling():
+    """Every pooling class, channels_last (TensorFlow's CPU pooling has no channels_first);
+    each 'same' average pooling here pads both ends alike."""
+    a, b, c = (L.Input(shape=s, name=n) for s, n in (((9, 2), "in1d"), ((7, 6, 2), "in2d"),
+                                                     ((5, 6, 4, 2), "in3d")))
+    ya = L.MaxPooling1D(2, name="max1d")(a)
+    za = L.AveragePooling1D(3, strides=2, padding="same", name="avg1d")(a)
+    yb = L.MaxPooling2D((2, 3), strides=(2, 1), padding="same", name="max2d")(b)
+    zb = L.AveragePooling2D(2, name="avg2d")(b)
+    yc = L.MaxPooling3D(2, padding="same", name="max3d")(c)
+    zc = L.AveragePooling3D((1, 3, 3), strides=1, padding="same", name="avg3d")(c)
+    globals_ = [L.GlobalMaxPooling1D(name="gmax1d")(a),
+                L.GlobalAveragePooling1D(name="gavg1d")(za),
+                L.GlobalMaxPooling2D(name="gmax2d")(yb),
+                L.GlobalAveragePooling2D(keepdims=True, name="gavg2d")(zb),
+                L.GlobalMaxPooling3D(name="gmax3d")(yc),
+                L.GlobalAveragePooling3D(name="gavg3d")(zc)]
+    return Lump([a, b, c], [ya, za, yb, zb, yc, zc, *globals_], name="rt_pooling")
+
+
+def pooling_same_average():
+    """'same' average pooling that pads one end more than the other: TensorFlow divides
+    by the real inputs in each window (so does cthulhu)."""
+    b = L.Input(shape=(7, 6, 2), name="in2d")
+    c = L.Input(shape=(5, 6, 4, 2), name="in3d")
+    yb = L.AveragePooling2D(2, padding="same", name="avg2d")(b)
+    yc = L.AveragePooling3D(2, strides=(2, 2, 1), padding="same", name="avg3d")(c)
+    return Lump([b, c], [yb, yc], name="rt_pooling_same_average")
+
+
 #: name -> (builder, formats written, batch size)
 MODELS = {
     "rt_conv": (conv, ("keras", "h5")),
@@ -237,6 +267,8 @@ MODELS = {
     "rt_nested": (nested, ("keras", "h5")),
     "rt_nested_pile": (nested_pile, ("keras", "h5")),
     "rt_shared": (shared, ("keras", "h5")),
+    "rt_pooling": (pooling, ("keras", "h5")),
+    "rt_pooling_same_average": (pooling_same_average, ("keras", "h5")),
 }
 
 
