@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
+from cthulhu.devices.cupy_ import _conv, _eltwise, _igemm, _memory
 from tests.kernels import test_igemm_emulation as ig
 from tests.support import cuda_harness as H
 from tests.support import kernel_refs as ref
@@ -96,9 +96,9 @@ def _depthwise_checks(emulator):
     y = np.full(expected.shape, np.nan, np.float32)
     launch = _memory.depthwise_launch(dtype="float32", batch=2, channels=8, in_spatial=(5, 6),
                                       out_spatial=(5, 6), kernel=(3, 3), strides=(1, 1),
-                                      dilation=(1, 1), pads_lo=(1, 1), use_bias=False,
-                                      activation=None, vec=4)
-    emulator.launch(launch.name, launch.grid, launch.block, [x, w, w, y, *launch.args])
+                                      dilation=(1, 1), pads_lo=(1, 1), vec=4)
+    emulator.launch(launch.name, launch.grid, launch.block,
+                    [x, w, w, w, w, y, *_conv.kernel_scalars(launch)])
     np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5)
 
 
