@@ -35,14 +35,12 @@ class FakeRawKernel:
         # dynamic shared memory past 48 KiB needs the kernel's opt-in first, as on a GPU
         assert shared_mem <= max(48 * 1024, self.max_dynamic_shared_size_bytes), shared_mem
         FakeRawModule.launched.append(self.name)
-        FakeRawModule.scalars.append(tuple(a for a in args if not isinstance(a, np.ndarray)))
         self.emulator.launch(self.name, grid, block, list(args), shared_bytes=shared_mem)
 
 
 class FakeRawModule:
     compiled = []  # (file text, options, name expressions) of every module built
     launched = []  # name expression of every kernel launched
-    scalars = []   # and its scalar arguments (what the kernel was told: flags, activation)
 
     def __init__(self, *, code, options=(), name_expressions=()):
         assert "-std=c++17" in options
