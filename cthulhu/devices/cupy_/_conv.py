@@ -142,9 +142,9 @@ def gemm_weights(kernel, geometry, compute: str, cp_: int, fp: int):
 
 def epilogue_flags(epilogue) -> int:
     """CTHULHU_EPI_* bits of the per-channel arrays an epilogue holds."""
-    return ((epilogue.bias is not None) * _igemm.EPI_BIAS
-            | (epilogue.scale is not None) * _igemm.EPI_SCALE
-            | (epilogue.shift is not None) * _igemm.EPI_SHIFT)
+    return ((epilogue.bias is not None) * _launch.EPI_BIAS
+            | (epilogue.scale is not None) * _launch.EPI_SCALE
+            | (epilogue.shift is not None) * _launch.EPI_SHIFT)
 
 
 def epilogue_arrays(cp, epilogue, dtype, count, like):

@@ -22,6 +22,10 @@ from cthulhu.shapes.layout import is_channels_last
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "relu6": 2, "leaky_relu": 3, "sigmoid": 4,
                "tanh": 5}
 
+#: Epilogue flags: which per-channel arrays a kernel's fused epilogue applies
+#: (CTHULHU_EPI_* in cthulhu_common.cuh; igemm.cu, conv_nd.cu, depthwise.cu, eltwise.cu).
+EPI_BIAS, EPI_SCALE, EPI_SHIFT = 1, 2, 4
+
 #: dtype name -> the C++ type the templates are instantiated with.
 CTYPES = {"float32": "float", "float64": "double", "float16": "cthulhu_half"}
 

@@ -1,5 +1,5 @@
 // Shared helpers for cthulhu's CUDA kernels: element types, accumulation types,
-// and the fused epilogue (bias + activation).
+// and the fused epilogue (bias, a folded batch norm's scale and shift, activation).
 //
 // The same source compiles three ways:
 //   * NVRTC at run time (cupy.RawModule; __CUDACC_RTC__ is defined),
@@ -19,7 +19,7 @@
 #define CTHULHU_ACT_SIGMOID 4
 #define CTHULHU_ACT_TANH 5
 
-// Epilogue flags (which per-channel arrays are applied), _launch.py EPILOGUE_*.
+// Epilogue flags (which per-channel arrays are applied), _launch.py EPI_*.
 #define CTHULHU_EPI_BIAS 1
 #define CTHULHU_EPI_SCALE 2
 #define CTHULHU_EPI_SHIFT 4
