@@ -19,6 +19,7 @@ import pytest
 from cthulhu import devices
 from cthulhu.devices.base import OPS
 from cthulhu.devices.cupy_ import CupyPlugin
+from tests.support import fold_cases
 
 
 def _cupy_installed() -> bool:
@@ -487,3 +488,27 @@ def test_gpu_folded_conv_bn_relu_matches_unfolded_numpy(cp, fmt):
         expected = model(x)
     got = model(cp.asarray(x))
     _close(cp, got, expected, np.float32)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("act", ["relu6", "leaky_relu"])
+@pytest.mark.parametrize(("label", "shape", "dtype", "producer", "kernel"),
+                         fold_cases.CASES, ids=[c[0] for c in fold_cases.CASES])
+def test_gpu_folded_chain_is_one_fused_launch(cp, label, shape, dtype, producer, kernel, act):
+    """Every kernel route (igemm.cu, conv_nd.cu incl. transposed and float64, depthwise.cu
+    vectorised and general, 1D-3D, both formats): conv -> BN -> activation folded at
+    inference is one launch handed the batch norm and the activation, and equals the
+    unfolded layers on NumPy (the emulated twin: tests/kernels/test_fusion_emulated.py)."""
+    from cthulhu.engine import fusion
+
+    make_activation, act_code = fold_cases.ACTIVATIONS[act]
+    rng = np.random.default_rng(len(label))
+    producer, activation = producer(), make_activation()
+    model = fold_cases.folded_model(shape, producer, activation, dtype, rng)
+    x = rng.standard_normal(shape).astype(dtype)
+    with fusion.folding(False):
+        expected = model(x)
+    with fold_cases.recorded_launches() as launches:
+        got = model(cp.asarray(x))
+    fold_cases.check_one_fused_launch(launches, kernel, producer, act_code, activation, dtype)
+    _close(cp, got, expected, dtype)

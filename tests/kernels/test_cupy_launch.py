@@ -82,7 +82,7 @@ def test_conv_grid_covers_every_output_exactly(batch, spatial, filters, dtype, l
     launch = _launch.conv_launch(transposed=transposed, layout=layout, dtype=dtype,
                                  batch=batch, channels=3, filters=filters, in_spatial=spatial,
                                  out_spatial=spatial, kernel=(3,) * rank, strides=(1,) * rank,
-                                 dilation=(1,) * rank, pads_lo=(1,) * rank, use_bias=True,
+                                 dilation=(1,) * rank, pads_lo=(1,) * rank, flags=1,
                                  activation="relu")
     bm, bn = (int(v) for v in re.search(r"<\w+, (\d+), (\d+),", launch.name).groups())
     tile = next(t for t in _launch.TILES.values() if (t.bm, t.bn) == (bm, bn))
@@ -95,8 +95,10 @@ def test_conv_grid_covers_every_output_exactly(batch, spatial, filters, dtype, l
     assert gy * bn >= filters > (gy - 1) * bn
     assert gz == 1 and launch.block == (tile.threads, 1, 1)
     assert launch.shared_bytes == tile.shared_bytes(dtype)
-    assert len(launch.args) == 23
-    assert launch.args[-2:] == (1, 1)  # use_bias, relu
+    assert len(launch.args) == 24
+    assert launch.args[-3:] == (1, 1, 0.0)  # flags (bias), relu, alpha
+    # alpha is a double exactly for the float64 kernels (their accumulation type)
+    assert launch.doubles == ((23,) if dtype == "float64" else ())
 
 
 def test_transposed_grid_has_one_layer_per_output_phase():
@@ -104,22 +106,23 @@ def test_transposed_grid_has_one_layer_per_output_phase():
                                  batch=2, channels=3, filters=4, in_spatial=(5, 6, 7),
                                  out_spatial=(10, 13, 14), kernel=(3, 3, 3),
                                  strides=(2, 3, 2), dilation=(1, 1, 1), pads_lo=(1, 1, 1),
-                                 use_bias=False, activation=None, tile="thin")
+                                 tile="thin")
     # the largest phase has ceil(10/2) * ceil(13/3) * ceil(14/2) = 5 * 5 * 7 outputs
     assert launch.grid == (shapes.ceildiv(2 * 5 * 5 * 7, 64), 1, 12)
     with pytest.raises(_launch.Unsupported, match="dilation"):
         _launch.conv_launch(transposed=True, layout="channels_last", dtype="float32",
                             batch=1, channels=1, filters=1, in_spatial=(5,), out_spatial=(12,),
-                            kernel=(3,), strides=(2,), dilation=(2,), pads_lo=(4,),
-                            use_bias=False, activation=None)
+                            kernel=(3,), strides=(2,), dilation=(2,), pads_lo=(4,))
 
 
 def test_conv_args_are_in_kernel_order_with_missing_axes_as_one():
     launch = _launch.conv_launch(transposed=False, layout="channels_first", dtype="float32",
                                  batch=2, channels=3, filters=4, in_spatial=(10,),
                                  out_spatial=(5,), kernel=(3,), strides=(2,), dilation=(1,),
-                                 pads_lo=(1,), use_bias=False, activation=None)
-    assert launch.args == (2, 1, 1, 10, 3, 1, 1, 5, 4, 1, 1, 3, 1, 1, 2, 1, 1, 1, 0, 0, 1, 0, 0)
+                                 pads_lo=(1,), flags=6, activation="leaky_relu", alpha=0.3)
+    assert launch.args == (2, 1, 1, 10, 3, 1, 1, 5, 4, 1, 1, 3, 1, 1, 2, 1, 1, 1, 0, 0, 1,
+                           6, 3, 0.3)  # flags (scale, shift), leaky_relu, alpha
+    assert launch.doubles == ()
     assert launch.name == "cthulhu_conv_nd_ncdhw<float, 64, 16, 4, 2>"
 
 
@@ -145,8 +148,7 @@ def test_sizes_past_32_bit_indexing_raise_overflow():
         _launch.conv_launch(transposed=False, layout="channels_last", dtype="float32", batch=1,
                             channels=64, filters=64, in_spatial=(2048, 2048, 1024),
                             out_spatial=(2048, 2048, 1024), kernel=(3, 3, 3),
-                            strides=(1, 1, 1), dilation=(1, 1, 1), pads_lo=(1, 1, 1),
-                            use_bias=False, activation=None)
+                            strides=(1, 1, 1), dilation=(1, 1, 1), pads_lo=(1, 1, 1))
 
 
 @given(rows=st.integers(0, 10**9), length=st.integers(0, 2**31 - 1))
@@ -257,3 +259,30 @@ def test_igemm_grid_covers_every_output_and_weights_are_whole_tiles(batch, spati
     assert fp == gy * tile.bn
     assert len(launch.args) == 28 and isinstance(launch.args[-1], float)
     assert launch.shared_bytes == tile.shared_bytes(_igemm.ITEMSIZE[compute])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_epilogue_arguments_end_every_conv_and_depthwise_launch(dtype):
+    """conv_nd.cu and depthwise.cu end their parameters with the whole epilogue
+    ``(flags, act, alpha)``, alpha in the accumulation type: a double for float64, so
+    leaky_relu's 0.1 reaches a float64 kernel unrounded (a float32 0.1 is 1.5e-9 off)."""
+    import numpy as np
+
+    from cthulhu.devices.cupy_ import _conv, _memory
+
+    common = dict(dtype=dtype, batch=1, channels=4, in_spatial=(5,), out_spatial=(5,),
+                  kernel=(3,), strides=(1,), dilation=(1,), pads_lo=(1,), flags=7,
+                  activation="leaky_relu", alpha=0.1)
+    launches = [
+        _launch.conv_launch(transposed=False, layout="channels_first", filters=2, **common),
+        _launch.conv_launch(transposed=True, layout="channels_last", filters=2, **common),
+        _launch.depthwise_launch(layout="channels_first", multiplier=2, **common),
+        _memory.depthwise_launch(vec=4, **common)]
+    for launch in launches:
+        assert launch.args[-3:] == (7, _launch.ACTIVATIONS["leaky_relu"], 0.1), launch.name
+        scalars = _conv.kernel_scalars(launch)
+        assert [type(a) for a in scalars[:-1]] == [np.int32] * (len(scalars) - 1)
+        if dtype == "float64":
+            assert type(scalars[-1]) is np.float64 and scalars[-1] == 0.1
+        else:
+            assert type(scalars[-1]) is np.float32 and scalars[-1] == np.float32(0.1)

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from cthulhu.devices.cupy_ import _igemm
+from cthulhu.devices.cupy_ import _igemm, _launch
 from tests.support import kernel_refs as ref
 
 COMPUTES = tuple(_igemm.COMPUTES)
@@ -109,11 +109,11 @@ def run_case(emulator, case, drawn=True):
     flags = 0
     if case["epilogue"] in ("bias", "all"):
         epi["bias"] = rng.standard_normal(f).astype(out_dtype)
-        flags |= _igemm.EPI_BIAS
+        flags |= _launch.EPI_BIAS
     if case["epilogue"] == "all":
         epi["scale"] = rng.uniform(0.5, 2, f).astype(out_dtype)
         epi["shift"] = rng.standard_normal(f).astype(out_dtype)
-        flags |= _igemm.EPI_SCALE | _igemm.EPI_SHIFT
+        flags |= _launch.EPI_SCALE | _launch.EPI_SHIFT
     xs, xv = storage(compute, x)
     ws, wv = storage(compute, w)
     reference = ref.conv_transpose if transposed else ref.conv

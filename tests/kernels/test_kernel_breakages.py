@@ -1,7 +1,8 @@
 """Deliberate breakages of the kernels must be caught: each mutant below changes one
 thing in a copy of the kernel sources (a wrong fragment index, a missing barrier, a tile
 edge off by one, a cp.async wait one group short, a pipeline stage overwritten while in
-use, ldmatrix rows of the wrong matrices, a wrong channel in a vectorised kernel, a border test off by one), the emulator is
+use, ldmatrix rows of the wrong matrices, a wrong channel in a vectorised kernel or in
+its folded batch norm, a border test off by one), the emulator is
 built from that copy, and the same checks the emulation tests make must fail on it.
 
 Slow (one emulator build per mutant, cached on disk afterwards).
@@ -14,7 +15,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cthulhu.devices.cupy_ import _eltwise, _igemm, _memory
+from cthulhu.devices.cupy_ import _conv, _eltwise, _igemm, _memory
 from tests.kernels import test_igemm_emulation as ig
 from tests.support import cuda_harness as H
 from tests.support import kernel_refs as ref
@@ -52,6 +53,9 @@ MUTANTS = {
     "vectorised depthwise: border test off by one": (
         "depthwise.cu", "                        if (ix < 0 || ix >= w) {\n                            continue;\n                        }\n                        const V v",
         "                        if (ix < 0 || ix > w) {\n                            continue;\n                        }\n                        const V v"),
+    "vectorised depthwise: folded batch norm's shift read for the first channels only": (
+        "depthwise.cu", "cthulhu::gload(reinterpret_cast<const V*>(shift) + g)",
+        "cthulhu::gload(reinterpret_cast<const V*>(shift) + 0)"),
 }
 
 
@@ -91,15 +95,20 @@ def _depthwise_checks(emulator):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 5, 6, 8)).astype(np.float32)
     w = rng.standard_normal((3, 3, 8, 1)).astype(np.float32)
-    expected = ref.depthwise(x.astype(np.float64), w.astype(np.float64), (1, 1), (1, 1),
-                             ((1, 1), (1, 1)))
-    y = np.full(expected.shape, np.nan, np.float32)
-    launch = _memory.depthwise_launch(dtype="float32", batch=2, channels=8, in_spatial=(5, 6),
-                                      out_spatial=(5, 6), kernel=(3, 3), strides=(1, 1),
-                                      dilation=(1, 1), pads_lo=(1, 1), use_bias=False,
-                                      activation=None, vec=4)
-    emulator.launch(launch.name, launch.grid, launch.block, [x, w, w, y, *launch.args])
-    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5)
+    z = ref.depthwise(x.astype(np.float64), w.astype(np.float64), (1, 1), (1, 1),
+                      ((1, 1), (1, 1)))
+    bias, scale, shift = (rng.standard_normal(8).astype(np.float32) for _ in range(3))
+    for flags, act, arrays in ((0, None, (w, w, w)),
+                               (7, "leaky_relu", (bias, scale, shift))):  # a folded BN
+        expected = z if flags == 0 else ref.epilogue(z, *arrays, activation=act, alpha=0.25)
+        y = np.full(expected.shape, np.nan, np.float32)
+        launch = _memory.depthwise_launch(dtype="float32", batch=2, channels=8,
+                                          in_spatial=(5, 6), out_spatial=(5, 6), kernel=(3, 3),
+                                          strides=(1, 1), dilation=(1, 1), pads_lo=(1, 1),
+                                          vec=4, flags=flags, activation=act, alpha=0.25)
+        emulator.launch(launch.name, launch.grid, launch.block,
+                        [x, w, *arrays, y, *_conv.kernel_scalars(launch)])
+        np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5)
 
 
 CHECKS = {"igemm.cu": _igemm_checks, "eltwise.cu": _eltwise_checks,

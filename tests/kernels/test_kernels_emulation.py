@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from cthulhu.devices.cupy_ import _launch
+from cthulhu.devices.cupy_ import _conv, _launch
 from tests.support import kernel_refs as ref
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
@@ -29,10 +29,49 @@ def _data(rng, shape, dtype):
     return rng.standard_normal(shape).astype(DTYPES[dtype])
 
 
-def _check(y, expected, dtype, terms=1):
+def _check(y, expected, dtype, terms=1, magnitude=None):
     # An output is a sum of `terms` products: its rounding error grows with it.
-    scale = float(np.abs(expected).max(initial=0.0)) * max(1.0, terms ** 0.5)
+    # ``magnitude`` bounds the values before the activation (default: the outputs').
+    if magnitude is None:
+        magnitude = float(np.abs(expected).max(initial=0.0))
+    scale = magnitude * max(1.0, terms ** 0.5)
     np.testing.assert_allclose(y.astype(np.float64), expected, rtol=0, atol=_tol(dtype, scale))
+
+
+#: The fused epilogue's parts (CTHULHU_EPI_* flags) and activations the kernels take.
+EPI_PARTS = {"none": (), "bias": ("bias",), "bn": ("scale", "shift"),
+             "all": ("bias", "scale", "shift")}
+EPI_FLAGS = {"bias": 1, "scale": 2, "shift": 4}
+ACTIVATIONS = [None, "relu", "relu6", "leaky_relu", "sigmoid", "tanh"]
+#: leaky_relu's slope: not a float32 number, so a float64 kernel must get it as a double
+ALPHA = 0.1
+
+
+def _epilogue(rng, parts, channels, dtype):
+    """``(arrays, flags)``: the per-channel arrays of ``parts`` (a batch norm's scale in
+    [0.5, 2], as folded ones are) and their CTHULHU_EPI_* flags."""
+    arrays = {"bias": _data(rng, (channels,), dtype),
+              "scale": rng.uniform(0.5, 2.0, channels).astype(DTYPES[dtype]),
+              "shift": _data(rng, (channels,), dtype)}
+    use = EPI_PARTS[parts]
+    return {k: v for k, v in arrays.items() if k in use}, sum(EPI_FLAGS[k] for k in use)
+
+
+def _finish(z, epi, activation):
+    """``(expected, magnitude)``: the loop reference ``z`` (float64) through the epilogue,
+    and a bound on the values before the activation (what the rounding scales with; every
+    activation here is 1-Lipschitz)."""
+    parts = [None if k not in epi else epi[k].astype(np.float64)
+             for k in ("bias", "scale", "shift")]
+    expected = ref.epilogue(z, *parts, activation=activation, alpha=ALPHA)
+    before = ref.epilogue(np.abs(z), *(None if a is None else np.abs(a) for a in parts))
+    magnitude = float(before.max(initial=0.0))  # >= |value before the activation|
+    return expected, magnitude
+
+
+def _epilogue_pointers(epi, dummy):
+    """The kernels' bias, scale and shift pointers (``dummy`` where a part is absent)."""
+    return [epi.get(k, dummy) for k in ("bias", "scale", "shift")]
 
 
 @st.composite
@@ -51,8 +90,8 @@ def conv_cases(draw, transposed=False):
         "tile": draw(st.sampled_from(sorted(_launch.TILES))),
         "layout": draw(st.sampled_from(LAYOUTS)),
         "dtype": draw(st.sampled_from(["float32", "float64", "float16"])),
-        "bias": draw(st.booleans()),
-        "relu": draw(st.booleans()),
+        "parts": draw(st.sampled_from(sorted(EPI_PARTS))),
+        "activation": draw(st.sampled_from(ACTIVATIONS)),
         "seed": draw(st.integers(0, 2**16)),
     }
     if transposed:  # Keras rejects stride > 1 with dilation > 1; so does the kernel
@@ -100,31 +139,34 @@ def _run_conv(emulator, case, transposed, drawn=True):
     x = _data(rng, (case["batch"], *case["spatial"], c), dtype)
     wshape = (*case["kernel"], f, c) if transposed else (*case["kernel"], c, f)
     w = _data(rng, wshape, dtype)
-    b = _data(rng, (f,), dtype)
+    epi, flags = _epilogue(rng, case["parts"], f, dtype)
     reference = ref.conv_transpose if transposed else ref.conv
-    expected = reference(x.astype(np.float64), w.astype(np.float64), case["strides"],
-                         case["dilation"], case["pads"],
-                         b.astype(np.float64) if case["bias"] else None, case["relu"])
-    assert expected.shape[1:-1] == out_spatial
+    z = reference(x.astype(np.float64), w.astype(np.float64), case["strides"],
+                  case["dilation"], case["pads"])
+    assert z.shape[1:-1] == out_spatial
+    expected, magnitude = _finish(z, epi, case["activation"])
     launch = _launch.conv_launch(
         transposed=transposed, layout=layout, dtype=dtype, batch=case["batch"], channels=c,
         filters=f, in_spatial=case["spatial"], out_spatial=out_spatial, kernel=case["kernel"],
         strides=case["strides"], dilation=case["dilation"],
-        pads_lo=[p[0] for p in case["pads"]], use_bias=case["bias"],
-        activation="relu" if case["relu"] else None, tile=_tile(case))
+        pads_lo=[p[0] for p in case["pads"]], flags=flags, activation=case["activation"],
+        alpha=ALPHA, tile=_tile(case))
     xin = x if layout == "channels_last" else ref.to_first(x)
     y = np.full((case["batch"], *out_spatial, f), np.nan, dtype=DTYPES[dtype])
     if layout == "channels_first":
         y = ref.to_first(y)
-    emulator.launch(launch.name, launch.grid, launch.block, [xin, w, b, y, *launch.args])
+    emulator.launch(launch.name, launch.grid, launch.block,
+                    [xin, w, *_epilogue_pointers(epi, w), y, *_conv.kernel_scalars(launch)])
     got = y if layout == "channels_last" else ref.to_last(y)
-    _check(got, expected, dtype, terms=c * int(np.prod(case["kernel"])))
+    _check(got, expected, dtype, terms=c * int(np.prod(case["kernel"])), magnitude=magnitude)
 
 
 BASE = {"rank": 2, "batch": 2, "spatial": (5, 6), "kernel": (3, 3), "strides": (1, 1),
         "dilation": (1, 1), "channels": 3, "filters": 5, "pads": ((1, 1), (1, 1)),
-        "tile": "medium", "layout": "channels_last", "dtype": "float32", "bias": True,
-        "relu": True, "seed": 1}
+        "tile": "medium", "layout": "channels_last", "dtype": "float32", "parts": "bias",
+        "activation": "relu", "seed": 1}
+#: A folded batch norm and leaky_relu (conv -> BN -> LeakyReLU in one launch)
+FOLDED = {"parts": "all", "activation": "leaky_relu"}
 
 
 @settings(max_examples=150)
@@ -141,6 +183,10 @@ BASE = {"rank": 2, "batch": 2, "spatial": (5, 6), "kernel": (3, 3), "strides": (
                "dilation": (1, 2, 1), "pads": ((0, 1), (2, 2), (1, 0)), "layout": "channels_first",
                "tile": "narrow", "filters": 33, "dtype": "float64"})
 @example(case={**BASE, "tile": "large", "dtype": "float64"})  # falls back to medium
+# the whole epilogue: float64 (alpha as a double), float16, channels_first, ReLU6
+@example(case={**BASE, **FOLDED, "dtype": "float64", "layout": "channels_first"})
+@example(case={**BASE, **FOLDED, "dtype": "float16", "filters": 17, "tile": "narrow"})
+@example(case={**BASE, "parts": "bn", "activation": "relu6", "dilation": (2, 1)})
 def test_conv_kernel_matches_loops(emulator, case):
     _run_conv(emulator, case, transposed=False)
 
@@ -153,6 +199,8 @@ def test_conv_kernel_matches_loops(emulator, case):
 @example(case={**BASE, "rank": 3, "spatial": (2, 3, 2), "kernel": (3, 3, 3), "strides": (2, 2, 2),
                "dilation": (1, 1, 1),
                "pads": ((2, 2), (1, 1), (2, 2)), "channels": 4, "filters": 40, "tile": "large"})
+@example(case={**BASE, **FOLDED, "strides": (2, 2), "pads": ((1, 2), (1, 2)),
+               "dtype": "float64", "layout": "channels_first"})
 def test_conv_transpose_kernel_matches_scatter_add(emulator, case):
     _run_conv(emulator, case, transposed=True)
 
@@ -165,6 +213,12 @@ def test_conv_transpose_kernel_matches_scatter_add(emulator, case):
 @example(case={**BASE, "rank": 3, "spatial": (3, 4, 5), "kernel": (2, 3, 2),
                "strides": (1, 1, 1), "dilation": (2, 1, 1), "pads": ((1, 1), (1, 1), (0, 1)),
                "channels": 5, "dtype": "float64"}, multiplier=3)
+@example(case={**BASE, **FOLDED, "rank": 3, "spatial": (3, 4, 5), "kernel": (2, 3, 2),
+               "strides": (1, 2, 1), "dilation": (1, 1, 1), "pads": ((1, 1), (1, 1), (0, 1)),
+               "channels": 4,
+               "dtype": "float64", "layout": "channels_first"}, multiplier=1)
+@example(case={**BASE, **FOLDED, "rank": 1, "spatial": (9,), "kernel": (3,), "strides": (1,),
+               "dilation": (2,), "pads": ((2, 2),), "dtype": "float16"}, multiplier=2)
 def test_depthwise_kernel_matches_loops(emulator, case, multiplier):
     rng = np.random.default_rng(case["seed"])
     dtype, layout, c = case["dtype"], case["layout"], case["channels"]
@@ -172,24 +226,25 @@ def test_depthwise_kernel_matches_loops(emulator, case, multiplier):
     assume(all(o >= 1 for o in out_spatial))
     x = _data(rng, (case["batch"], *case["spatial"], c), dtype)
     w = _data(rng, (*case["kernel"], c, multiplier), dtype)
-    b = _data(rng, (c * multiplier,), dtype)
-    expected = ref.depthwise(x.astype(np.float64), w.astype(np.float64), case["strides"],
-                             case["dilation"], case["pads"],
-                             b.astype(np.float64) if case["bias"] else None, case["relu"])
+    epi, flags = _epilogue(rng, case["parts"], c * multiplier, dtype)
+    z = ref.depthwise(x.astype(np.float64), w.astype(np.float64), case["strides"],
+                      case["dilation"], case["pads"])
+    expected, magnitude = _finish(z, epi, case["activation"])
     launch = _launch.depthwise_launch(
         layout=layout, dtype=dtype, batch=case["batch"], channels=c, multiplier=multiplier,
         in_spatial=case["spatial"], out_spatial=out_spatial, kernel=case["kernel"],
         strides=case["strides"], dilation=case["dilation"],
-        pads_lo=[p[0] for p in case["pads"]], use_bias=case["bias"],
-        activation="relu" if case["relu"] else None)
+        pads_lo=[p[0] for p in case["pads"]], flags=flags, activation=case["activation"],
+        alpha=ALPHA)
     xin = x if layout == "channels_last" else ref.to_first(x)
     y = np.full(expected.shape, np.nan, dtype=DTYPES[dtype])
     if layout == "channels_first":
         y = ref.to_first(y)
     # A grid capped small makes both grid-stride loops take several turns.
-    emulator.launch(launch.name, _small(launch.grid), launch.block, [xin, w, b, y, *launch.args])
+    emulator.launch(launch.name, _small(launch.grid), launch.block,
+                    [xin, w, *_epilogue_pointers(epi, w), y, *_conv.kernel_scalars(launch)])
     got = y if layout == "channels_last" else ref.to_last(y)
-    _check(got, expected, dtype, terms=int(np.prod(case["kernel"])))
+    _check(got, expected, dtype, terms=int(np.prod(case["kernel"])), magnitude=magnitude)
 
 
 @settings(max_examples=60)
@@ -247,12 +302,11 @@ def test_emulated_barrier_is_real(emulator):
     differ from the reference; check the harness actually runs many threads per block
     (the large tile has 256) and blocks in two grid dimensions."""
     case = {**BASE, "spatial": (13, 11), "channels": 17, "filters": 200, "tile": "large",
-            "dtype": "float32", "relu": False}
+            "dtype": "float32", "activation": None}
     launch_grid = _launch.conv_launch(
         transposed=False, layout="channels_last", dtype="float32", batch=2, channels=17,
         filters=200, in_spatial=(13, 11), out_spatial=(13, 11), kernel=(3, 3),
-        strides=(1, 1), dilation=(1, 1), pads_lo=(1, 1), use_bias=True, activation=None,
-        tile="large").grid
+        strides=(1, 1), dilation=(1, 1), pads_lo=(1, 1), flags=1, tile="large").grid
     assert launch_grid == (3, 2, 1) and _launch.TILES["large"].threads == 256
     _run_conv(emulator, case, transposed=False, drawn=False)
 
@@ -265,6 +319,7 @@ def test_relu_keeps_nan_like_numpy(emulator, layout):
     launch = _launch.conv_launch(transposed=False, layout=layout, dtype="float32", batch=1,
                                  channels=1, filters=1, in_spatial=(1,), out_spatial=(1,),
                                  kernel=(1,), strides=(1,), dilation=(1,), pads_lo=(0,),
-                                 use_bias=False, activation="relu")
-    emulator.launch(launch.name, launch.grid, launch.block, [x, w, w, y, *launch.args])
+                                 activation="relu")
+    emulator.launch(launch.name, launch.grid, launch.block,
+                    [x, w, w, w, w, y, *_conv.kernel_scalars(launch)])
     assert np.isnan(y).all()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cthulhu.devices.cupy_ import _eltwise, _memory
+from cthulhu.devices.cupy_ import _conv, _eltwise, _memory
 from tests.support import kernel_refs as ref
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
@@ -53,10 +53,18 @@ def test_channels_last_upsampling_matches_loops(emulator, rank, batch, channels,
        spatial=st.lists(st.integers(1, 6), min_size=3, max_size=3),
        kernel=st.lists(st.integers(1, 3), min_size=3, max_size=3),
        stride=st.integers(1, 2), dilation=st.integers(1, 2), pad=st.integers(0, 2),
-       dtype=st.sampled_from(sorted(DTYPES)), bias=st.booleans(), relu=st.booleans(),
+       dtype=st.sampled_from(sorted(DTYPES)),
+       parts=st.sampled_from(["none", "bias", "bn", "all"]),
+       activation=st.sampled_from([None, "relu", "relu6", "leaky_relu", "sigmoid", "tanh"]),
        seed=st.integers(0, 99))
+@example(rank=3, channels=8, spatial=[3, 4, 5], kernel=[2, 3, 3], stride=1, dilation=2, pad=2,
+         dtype="float64", parts="all", activation="leaky_relu", seed=1)
+@example(rank=1, channels=4, spatial=[6, 1, 1], kernel=[3, 1, 1], stride=2, dilation=1, pad=1,
+         dtype="float16", parts="bn", activation="relu6", seed=2)
 def test_channels_last_depthwise_matches_loops(emulator, rank, channels, spatial, kernel, stride,
-                                               dilation, pad, dtype, bias, relu, seed):
+                                               dilation, pad, dtype, parts, activation, seed):
+    """The vectorised kernel with the whole epilogue (a folded batch norm's scale and
+    shift read as vectors too, leaky_relu's slope a double for float64)."""
     spatial, kernel = tuple(spatial[:rank]), tuple(kernel[:rank])
     pads = ((pad, pad),) * rank
     out = tuple((n + 2 * pad - dilation * (k - 1) - 1) // stride + 1
@@ -67,18 +75,30 @@ def test_channels_last_depthwise_matches_loops(emulator, rank, channels, spatial
     t = DTYPES[dtype]
     x = rng.standard_normal((2, *spatial, channels)).astype(t)
     w = rng.standard_normal((*kernel, channels, 1)).astype(t)
-    b = rng.standard_normal(channels).astype(t)
-    expected = ref.depthwise(x.astype(np.float64), w.astype(np.float64), (stride,) * rank,
-                             (dilation,) * rank, pads, b.astype(np.float64) if bias else None,
-                             relu)
+    arrays = {"bias": rng.standard_normal(channels).astype(t),
+              "scale": rng.uniform(0.5, 2.0, channels).astype(t),
+              "shift": rng.standard_normal(channels).astype(t)}
+    use = {"none": (), "bias": ("bias",), "bn": ("scale", "shift"),
+           "all": ("bias", "scale", "shift")}[parts]
+    flags = sum({"bias": 1, "scale": 2, "shift": 4}[k] for k in use)
+    z = ref.depthwise(x.astype(np.float64), w.astype(np.float64), (stride,) * rank,
+                      (dilation,) * rank, pads)
+    expected = ref.epilogue(z, *(arrays[k].astype(np.float64) if k in use else None
+                                 for k in ("bias", "scale", "shift")),
+                            activation=activation, alpha=0.1)
     y = np.full(expected.shape, np.nan, t)
-    vec = _memory.vector_width(channels, *map(_address, (x, w, b, y)), dtype=dtype)
+    pointers = [arrays[k] if k in use else y for k in ("bias", "scale", "shift")]
+    vec = _memory.vector_width(channels, *map(_address, (x, w, *pointers, y)), dtype=dtype)
     launch = _memory.depthwise_launch(dtype=dtype, batch=2, channels=channels, in_spatial=spatial,
                                       out_spatial=out, kernel=kernel, strides=(stride,) * rank,
                                       dilation=(dilation,) * rank, pads_lo=(pad,) * rank,
-                                      use_bias=bias, activation="relu" if relu else None, vec=vec)
-    emulator.launch(launch.name, _small(launch.grid), launch.block, [x, w, b, y, *launch.args])
-    scale = max(1.0, float(np.abs(expected).max(initial=0))) * int(np.prod(kernel)) ** 0.5
+                                      vec=vec, flags=flags, activation=activation, alpha=0.1)
+    emulator.launch(launch.name, _small(launch.grid), launch.block,
+                    [x, w, *pointers, y, *_conv.kernel_scalars(launch)])
+    # the rounding scales with the values before the activation, at most these
+    before = ref.epilogue(np.abs(z), *(np.abs(arrays[k]).astype(np.float64) if k in use
+                                       else None for k in ("bias", "scale", "shift")))
+    scale = max(1.0, float(before.max(initial=0))) * int(np.prod(kernel)) ** 0.5
     np.testing.assert_allclose(y.astype(np.float64), expected, rtol=0, atol=TOL[dtype] * scale)
 
 

@@ -193,8 +193,8 @@ class Emulator:
     """The kernels compiled for the host: ``launch(name, grid, block, args)`` runs one
     kernel like ``cupy.RawKernel.__call__``; ``args`` holds NumPy arrays (device
     pointers; the only memory the kernel may touch through checked accesses), Python
-    ints (``int`` parameters), ``numpy.int64`` (``long long``) and ``numpy.float32``
-    (``float``), in the
+    ints (``int`` parameters), ``numpy.int64`` (``long long``), ``numpy.float32``
+    (``float``) and ``numpy.float64`` (``double``), in the
     kernel's order. ``kernel_dir`` builds from another copy of the sources (the
     breakage tests)."""
 
@@ -251,6 +251,8 @@ class Emulator:
                 ranges.append((arg.ctypes.data, arg.ctypes.data + arg.nbytes))
             elif isinstance(arg, np.float32):
                 value = ctypes.c_float(float(arg))
+            elif isinstance(arg, np.float64):
+                value = ctypes.c_double(float(arg))
             elif isinstance(arg, np.int64):
                 value = ctypes.c_longlong(int(arg))
             elif isinstance(arg, (int, np.integer)):

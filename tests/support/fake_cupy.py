@@ -30,8 +30,8 @@ class FakeRawKernel:
             if isinstance(arg, np.ndarray):
                 assert arg.flags.c_contiguous
             else:
-                assert type(arg) in (np.int32, np.int64, np.float32), \
-                    f"kernel scalar {arg!r} is not numpy.int32/int64/float32"
+                assert type(arg) in (np.int32, np.int64, np.float32, np.float64), \
+                    f"kernel scalar {arg!r} is not numpy.int32/int64/float32/float64"
         # dynamic shared memory past 48 KiB needs the kernel's opt-in first, as on a GPU
         assert shared_mem <= max(48 * 1024, self.max_dynamic_shared_size_bytes), shared_mem
         FakeRawModule.launched.append(self.name)

@@ -85,20 +85,27 @@ def _smem_per_sm(device_id: int) -> int:
         return 164 * 1024
 
 
-def run(file: str, launch: _launch.Launch, arrays) -> None:
-    """Launch ``launch`` with ``arrays`` then its scalar arguments (int32; int64 where
-    the kernel declares ``long long``; float32 for ``alpha``)."""
-    fn = _loader.kernel(file, launch.name)
-    if launch.shared_bytes > 48 * 1024 and fn.max_dynamic_shared_size_bytes < launch.shared_bytes:
-        fn.max_dynamic_shared_size_bytes = launch.shared_bytes
+def kernel_scalars(launch: _launch.Launch) -> list:
+    """``launch.args`` typed as the kernel declares them (CuPy passes a NumPy scalar's
+    bytes as they are): int32, int64 where ``launch.wide`` says ``long long``, float32
+    for a float (``alpha``), float64 where ``launch.doubles`` says ``double``."""
     scalars = []
     for i, a in enumerate(launch.args):
         if isinstance(a, float):
-            scalars.append(np.float32(a))
+            scalars.append(np.float64(a) if i in launch.doubles else np.float32(a))
         else:
             scalars.append(np.int64(a) if i in launch.wide else np.int32(a))
+    return scalars
+
+
+def run(file: str, launch: _launch.Launch, arrays) -> None:
+    """Launch ``launch`` (any kernel of the plugin) with ``arrays`` then its scalars
+    (:func:`kernel_scalars`). Only igemm.cu takes dynamic shared memory."""
+    fn = _loader.kernel(file, launch.name)
     shared = launch.shared_bytes if file == "igemm.cu" else 0
-    fn(launch.grid, launch.block, (*arrays, *scalars), shared_mem=shared)
+    if shared > 48 * 1024 and fn.max_dynamic_shared_size_bytes < shared:
+        fn.max_dynamic_shared_size_bytes = shared
+    fn(launch.grid, launch.block, (*arrays, *kernel_scalars(launch)), shared_mem=shared)
 
 
 def to_bf16(x):
@@ -135,12 +142,14 @@ def gemm_weights(kernel, geometry, compute: str, cp_: int, fp: int):
 
 def epilogue_flags(epilogue) -> int:
     """CTHULHU_EPI_* bits of the per-channel arrays an epilogue holds."""
-    return ((epilogue.bias is not None) * _igemm.EPI_BIAS
-            | (epilogue.scale is not None) * _igemm.EPI_SCALE
-            | (epilogue.shift is not None) * _igemm.EPI_SHIFT)
+    return ((epilogue.bias is not None) * _launch.EPI_BIAS
+            | (epilogue.scale is not None) * _launch.EPI_SCALE
+            | (epilogue.shift is not None) * _launch.EPI_SHIFT)
 
 
-def _epilogue_arrays(cp, epilogue, dtype, count, like):
+def epilogue_arrays(cp, epilogue, dtype, count, like):
+    """``[bias, scale, shift]`` as C-contiguous arrays of ``count`` entries in ``dtype``;
+    an absent one is ``like`` (a pointer the kernel never reads: its flag is off)."""
     out = []
     for name in ("bias", "scale", "shift"):
         a = getattr(epilogue, name)
@@ -181,13 +190,13 @@ def conv_igemm(x, kernel, geometry, epilogue, compute: str, tile: str | None = N
         smem_per_sm=smem, tile=tile)
     w = gemm_weights(kernel, geometry, compute, launch.args[5], launch.args[10])
     y = cp.empty(geometry.out_shape, dtype=out_dtype)
-    bias, scale, shift = _epilogue_arrays(cp, epilogue, out_dtype, f, y)
+    bias, scale, shift = epilogue_arrays(cp, epilogue, out_dtype, f, y)
     run("igemm.cu", launch, (x, w, bias, scale, shift, y))
     return y
 
 
 def apply_epilogue(y, epilogue, data_format):
-    """The epilogue in place by eltwise.cu (for kernels that fuse less of it)."""
+    """The epilogue in place by eltwise.cu (after a cuBLAS matmul, which fuses none)."""
     if epilogue.empty or y.size == 0:
         return y
     cp = _cupy()
@@ -198,6 +207,6 @@ def apply_epilogue(y, epilogue, data_format):
                                       flags=epilogue_flags(epilogue),
                                       activation=epilogue.activation, alpha=epilogue.alpha,
                                       aligned=address(y) % 16 == 0)
-    arrays = _epilogue_arrays(cp, epilogue, y.dtype, channels, y)
+    arrays = epilogue_arrays(cp, epilogue, y.dtype, channels, y)
     run("eltwise.cu", launch, (y, *arrays, y))
     return y

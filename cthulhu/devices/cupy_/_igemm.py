@@ -27,9 +27,6 @@ COMPUTES = {
 #: Bytes of one stored element per computation (the 16-byte vector holds 16 / this).
 ITEMSIZE = {"strict": 4, "tf32": 4, "bf16": 2, "f16": 2}
 
-#: Epilogue flags (CTHULHU_EPI_* in cthulhu_common.cuh).
-EPI_BIAS, EPI_SCALE, EPI_SHIFT = 1, 2, 4
-
 #: Taps per axis a row's tap mask holds (10 bits per axis in igemm.cu).
 MAX_TAPS = 10
 
@@ -145,8 +142,9 @@ def launch(*, compute: str, transposed: bool, out_layout: str, batch: int, chann
            filters: int, in_spatial, out_spatial, kernel, strides, dilation, pads_lo,
            flags: int = 0, activation=None, alpha: float = 0.0, sm_count: int = 132,
            smem_per_sm: int = 228 * 1024, tile: str | None = None) -> Launch:
-    """The launch of ``igemm.cu`` (arguments as :func:`._launch.conv_launch`'s, plus the
-    epilogue ``flags``/``activation``/``alpha``); ``tile`` forces a tile (tests, benchmarks).
+    """The launch of ``igemm.cu`` (arguments as :func:`._launch.conv_launch`'s, the
+    epilogue ``flags``/``activation``/``alpha`` included); ``tile`` forces a tile (tests,
+    benchmarks).
     ``Launch.args`` ends with ``alpha`` as a float (the kernel's only float parameter)."""
     (d, h, w), (od, oh, ow) = as_3d(in_spatial, 1), as_3d(out_spatial, 1)
     (kd, kh, kw), (sd, sh, sw) = as_3d(kernel, 1), as_3d(strides, 1)

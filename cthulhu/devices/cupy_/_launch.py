@@ -22,6 +22,10 @@ from cthulhu.shapes.layout import is_channels_last
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "relu6": 2, "leaky_relu": 3, "sigmoid": 4,
                "tanh": 5}
 
+#: Epilogue flags: which per-channel arrays a kernel's fused epilogue applies
+#: (CTHULHU_EPI_* in cthulhu_common.cuh; igemm.cu, conv_nd.cu, depthwise.cu, eltwise.cu).
+EPI_BIAS, EPI_SCALE, EPI_SHIFT = 1, 2, 4
+
 #: dtype name -> the C++ type the templates are instantiated with.
 CTYPES = {"float32": "float", "float64": "double", "float16": "cthulhu_half"}
 
@@ -105,6 +109,17 @@ class Launch:
     args: tuple[int | float, ...]
     shared_bytes: int = 0  # static shared memory (informative) or, for igemm.cu, dynamic
     wide: tuple[int, ...] = ()  # indexes of args the kernel declares ``long long``
+    doubles: tuple[int, ...] = ()  # indexes of float args the kernel declares ``double``
+
+
+def epilogue_args(head: tuple, dtype: str, flags: int, activation, alpha: float) -> dict:
+    """``Launch`` keywords ``args`` and ``doubles`` of a kernel whose parameters end with
+    the fused epilogue ``(int flags, int act, A alpha)`` (conv_nd.cu, depthwise.cu):
+    ``flags`` the CTHULHU_EPI_* bits of the per-channel arrays passed, ``act`` the
+    activation's code and ``alpha`` leaky_relu's slope in the accumulation type (a
+    ``double`` for float64 kernels, so the slope is not rounded to float32)."""
+    args = (*head, int(flags), ACTIVATIONS[activation], float(alpha))
+    return {"args": args, "doubles": (len(args) - 1,) if ACC_BYTES[dtype] == 8 else ()}
 
 
 def choose_tile(positions: int, filters: int, dtype: str = "float32",
@@ -205,13 +220,14 @@ def _check_int(what: str, value: int) -> None:
 
 def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channels: int,
                 filters: int, in_spatial, out_spatial, kernel, strides, dilation, pads_lo,
-                use_bias: bool, activation, sm_count: int = 108,
+                flags: int = 0, activation=None, alpha: float = 0.0, sm_count: int = 108,
                 tile: str | None = None) -> Launch:
     """Launch of ``conv_nd.cu`` for one (transposed) convolution.
 
     Spatial arguments are sequences of rank 1 to 3 in (depth, height, width) order;
     ``pads_lo`` is the zero padding before each axis (of the equivalent direct
-    convolution for ``transposed``). ``tile`` forces a tile of :data:`TILES` (tests,
+    convolution for ``transposed``). The epilogue (``flags``, ``activation``,
+    ``alpha``) is :func:`epilogue_args`'. ``tile`` forces a tile of :data:`TILES` (tests,
     benchmarks); by default :func:`choose_tile` picks it. A transposed convolution runs
     one GEMM per output phase (``grid[2]`` = product of the strides). Raises
     ``OverflowError`` past 32-bit sizes and :class:`Unsupported` for what the kernel
@@ -240,9 +256,9 @@ def conv_launch(*, transposed: bool, layout: str, dtype: str, batch: int, channe
         name=kernel_name(family, layout, dtype, tile_name),
         grid=(ceildiv(positions, tile.bm), ceildiv(filters, tile.bn), phases),
         block=(tile.threads, 1, 1),
-        args=(batch, d, h, w, channels, od, oh, ow, filters, kd, kh, kw, sd, sh, sw,
-              dd, dh, dw, pd, ph, pw, int(bool(use_bias)), ACTIVATIONS[activation]),
         shared_bytes=tile.shared_bytes(dtype),
+        **epilogue_args((batch, d, h, w, channels, od, oh, ow, filters, kd, kh, kw, sd, sh,
+                         sw, dd, dh, dw, pd, ph, pw), dtype, flags, activation, alpha),
     )
 
 
@@ -261,8 +277,9 @@ def row_grid(rows: int, length: int) -> tuple[tuple[int, int, int], tuple[int, i
 
 def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, multiplier: int,
                      in_spatial, out_spatial, kernel, strides, dilation, pads_lo,
-                     use_bias: bool, activation) -> Launch:
-    """Launch of ``depthwise.cu``; spatial arguments as in :func:`conv_launch`."""
+                     flags: int = 0, activation=None, alpha: float = 0.0) -> Launch:
+    """Launch of ``depthwise.cu``; spatial and epilogue arguments as in
+    :func:`conv_launch` (the per-channel arrays have ``channels * multiplier`` entries)."""
     (d, h, w), (od, oh, ow), (kd, kh, kw), (sd, sh, sw), (dd, dh, dw), (pd, ph, pw) = \
         _window_3d(in_spatial, out_spatial, kernel, strides, dilation, pads_lo)
     cm = channels * multiplier
@@ -275,8 +292,8 @@ def depthwise_launch(*, layout: str, dtype: str, batch: int, channels: int, mult
     return Launch(
         name=kernel_name("depthwise", layout, dtype),
         grid=grid, block=block,
-        args=(batch, d, h, w, channels, od, oh, ow, multiplier, kd, kh, kw, sd, sh, sw,
-              dd, dh, dw, pd, ph, pw, int(bool(use_bias)), ACTIVATIONS[activation]),
+        **epilogue_args((batch, d, h, w, channels, od, oh, ow, multiplier, kd, kh, kw, sd, sh,
+                         sw, dd, dh, dw, pd, ph, pw), dtype, flags, activation, alpha),
     )
 
 

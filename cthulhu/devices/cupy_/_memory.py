@@ -8,7 +8,7 @@ positions; grid x over blocks of x positions, grid y over rows (grid-stride). Po
 
 from __future__ import annotations
 
-from cthulhu.devices.cupy_._launch import ACTIVATIONS, CTYPES, INT_MAX, Launch, as_3d
+from cthulhu.devices.cupy_._launch import CTYPES, INT_MAX, Launch, as_3d, epilogue_args
 from cthulhu.shapes import ceildiv
 
 THREADS = 256
@@ -58,9 +58,10 @@ def upsample_launch(*, interpolation: str, dtype: str, batch: int, channels: int
 
 
 def depthwise_launch(*, dtype: str, batch: int, channels: int, in_spatial, out_spatial,
-                     kernel, strides, dilation, pads_lo, use_bias: bool, activation,
-                     vec: int) -> Launch:
-    """``cthulhu_depthwise_cl`` (depth multiplier 1)."""
+                     kernel, strides, dilation, pads_lo, vec: int, flags: int = 0,
+                     activation=None, alpha: float = 0.0) -> Launch:
+    """``cthulhu_depthwise_cl`` (depth multiplier 1); the epilogue as
+    :func:`._launch.conv_launch`'s (``vec`` entries of each per-channel array per load)."""
     d, h, w = as_3d(in_spatial, 1)
     od, oh, ow = as_3d(out_spatial, 1)
     _check("input image size", d * h * w * channels)
@@ -68,9 +69,9 @@ def depthwise_launch(*, dtype: str, batch: int, channels: int, in_spatial, out_s
     grid, block = cl_grid(channels // vec, ow, batch * od * oh)
     return Launch(
         name=f"cthulhu_depthwise_cl<{CTYPES[dtype]}, {vec}>", grid=grid, block=block,
-        args=(batch, d, h, w, channels, od, oh, ow, *as_3d(kernel, 1), *as_3d(strides, 1),
-              *as_3d(dilation, 1), *as_3d(pads_lo, 0), int(bool(use_bias)),
-              ACTIVATIONS[activation]))
+        **epilogue_args((batch, d, h, w, channels, od, oh, ow, *as_3d(kernel, 1),
+                         *as_3d(strides, 1), *as_3d(dilation, 1), *as_3d(pads_lo, 0)),
+                        dtype, flags, activation, alpha))
 
 
 def all_kernel_names() -> dict[str, list[str]]:

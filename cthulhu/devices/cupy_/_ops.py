@@ -16,14 +16,15 @@ import functools
 import numpy as np
 
 from cthulhu.devices.base import ACTIVATIONS, EPILOGUE_PARTS, Epilogue, fuses
-from cthulhu.devices.cupy_ import _conv, _launch, _loader, _memory
+from cthulhu.devices.cupy_ import _conv, _launch, _memory
 from cthulhu.shapes import ConvGeometry
 
 _DTYPES = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32",
            np.dtype(np.float64): "float64"}
 
-#: The CuPy kernels apply every epilogue part and activation (in the kernel, or in
-#: ``eltwise.cu`` right after it).
+#: The CuPy kernels apply every epilogue part and activation: the convolution kernels
+#: (igemm.cu, conv_nd.cu, depthwise.cu) in their epilogue, a cuBLAS matmul in
+#: ``eltwise.cu`` right after it.
 _FUSES_ALL = fuses(*EPILOGUE_PARTS, activations=ACTIVATIONS[1:])
 
 
@@ -55,28 +56,19 @@ def _dtype_name(x) -> str | None:
     return _DTYPES.get(np.dtype(x.dtype))
 
 
-def _operands(cp, x, kernel, bias):
-    """C-contiguous input, kernel and bias in ``x``'s dtype (the kernels index them flat).
-    Without a bias the kernel array stands in for the pointer; ``use_bias`` is 0 then."""
+def _operands(cp, x, kernel, epilogue, channels, y):
+    """``(x, kernel, bias, scale, shift)``: C-contiguous, in ``x``'s dtype (the kernels
+    index them flat); the epilogue's arrays of ``channels`` entries, ``y`` standing in
+    for an absent one (its flag is off: never read)."""
     x = cp.ascontiguousarray(x)
     kernel = cp.ascontiguousarray(kernel, dtype=x.dtype)
-    b = kernel if bias is None else cp.ascontiguousarray(bias, dtype=x.dtype)
-    return x, kernel, b
+    return (x, kernel, *_conv.epilogue_arrays(cp, epilogue, x.dtype, channels, y))
 
 
-def _run(file: str, launch: _launch.Launch, arrays) -> None:
-    fn = _loader.kernel(file, launch.name)
-    fn(launch.grid, launch.block, (*arrays, *(np.int32(a) for a in launch.args)))
-
-
-def _in_kernel(epilogue):
-    """``(bias, activation, rest)``: what the conv_nd.cu and depthwise.cu kernels fuse
-    (a bias, then a relu when nothing comes between) and what follows in eltwise.cu."""
-    plain = epilogue.scale is None and epilogue.shift is None
-    act = epilogue.activation if plain and epilogue.activation in (None, "relu") else None
-    rest = Epilogue(scale=epilogue.scale, shift=epilogue.shift,
-                    activation=None if act else epilogue.activation, alpha=epilogue.alpha)
-    return epilogue.bias, act, rest
+def _epilogue_keywords(epilogue) -> dict:
+    """The epilogue keywords of the conv_nd.cu and depthwise.cu launches (all of it)."""
+    return {"flags": _conv.epilogue_flags(epilogue), "activation": epilogue.activation,
+            "alpha": epilogue.alpha}
 
 
 @_FUSES_ALL
@@ -97,8 +89,9 @@ def convolve(x, kernel, geometry, epilogue, precision=None):
     """A (transposed) convolution of resolved ``geometry`` with the fused ``epilogue``.
 
     igemm.cu when the computation (:func:`._conv.compute_for`) and the shape allow, else
-    conv_nd.cu in the input's own precision. Returns ``NotImplemented`` past the kernels'
-    index range.
+    conv_nd.cu in the input's own precision; either applies the whole epilogue (a folded
+    batch norm and the activation included) in the same launch. Returns
+    ``NotImplemented`` past the kernels' index range.
     """
     cp = _cupy()
     dtype = _dtype_name(x)
@@ -113,7 +106,6 @@ def convolve(x, kernel, geometry, epilogue, precision=None):
             return _conv.conv_igemm(x, kernel, geometry, epilogue, compute)
         except OverflowError:
             pass  # conv_nd.cu below decides (it declines past 32-bit sizes too)
-    bias, act, rest = _in_kernel(epilogue)
     try:
         launch = _launch.conv_launch(
             transposed=geometry.transposed, layout=geometry.data_format, dtype=dtype,
@@ -121,44 +113,41 @@ def convolve(x, kernel, geometry, epilogue, precision=None):
             filters=geometry.out_channels, in_spatial=geometry.in_spatial,
             out_spatial=geometry.out_spatial, kernel=geometry.kernel_size,
             strides=geometry.strides, dilation=geometry.dilation, pads_lo=geometry.pads_lo,
-            use_bias=bias is not None, activation=act,
-            sm_count=_conv._sm_count(cp.cuda.Device().id))
+            sm_count=_conv._sm_count(cp.cuda.Device().id), **_epilogue_keywords(epilogue))
     except (OverflowError, _launch.Unsupported):
         return NotImplemented
     y = cp.empty(out_shape, dtype=x.dtype)
-    x, kernel, b = _operands(cp, x, kernel, bias)
-    _run("conv_nd.cu", launch, (x, kernel, b, y))
-    return _conv.apply_epilogue(y, rest, geometry.data_format)
+    arrays = _operands(cp, x, kernel, epilogue, geometry.out_channels, y)
+    _conv.run("conv_nd.cu", launch, (*arrays, y))
+    return y
 
 
 def _depthwise(x, kernel, g, epilogue):
-    """Depthwise convolution of geometry ``g`` (depthwise.cu), then what it does not fuse."""
+    """Depthwise convolution of geometry ``g`` with the whole ``epilogue`` fused, in one
+    depthwise.cu launch."""
     cp = _cupy()
     dtype = _dtype_name(x)
     out_shape = g.depthwise().out_shape
     if 0 in out_shape:
         return cp.empty(out_shape, dtype=x.dtype)
-    bias, act, rest = _in_kernel(epilogue)
+    y = cp.empty(out_shape, dtype=x.dtype)
+    arrays = _operands(cp, x, kernel, epilogue, g.mid_channels, y)
     if not g.channels_first and g.depth_multiplier == 1:
-        y = cp.empty(out_shape, dtype=x.dtype)
-        x, kernel, b = _operands(cp, x, kernel, bias)
-        vec = _memory.vector_width(g.in_channels, *map(_conv.address, (x, kernel, b, y)),
+        # every pointer, the epilogue's included, must be aligned to the vector
+        vec = _memory.vector_width(g.in_channels, *map(_conv.address, (*arrays, y)),
                                    dtype=dtype)
         launch = _memory.depthwise_launch(
             dtype=dtype, batch=g.batch, channels=g.in_channels, in_spatial=g.in_spatial,
             out_spatial=g.out_spatial, kernel=g.kernel_size, strides=g.strides,
-            dilation=g.dilation, pads_lo=g.pads_lo, use_bias=bias is not None,
-            activation=act, vec=vec)
+            dilation=g.dilation, pads_lo=g.pads_lo, vec=vec, **_epilogue_keywords(epilogue))
     else:
         launch = _launch.depthwise_launch(
             layout=g.data_format, dtype=dtype, batch=g.batch, channels=g.in_channels,
             multiplier=g.depth_multiplier, in_spatial=g.in_spatial, out_spatial=g.out_spatial,
             kernel=g.kernel_size, strides=g.strides, dilation=g.dilation, pads_lo=g.pads_lo,
-            use_bias=bias is not None, activation=act)
-        y = cp.empty(out_shape, dtype=x.dtype)
-        x, kernel, b = _operands(cp, x, kernel, bias)
-    _run("depthwise.cu", launch, (x, kernel, b, y))
-    return _conv.apply_epilogue(y, rest, g.data_format)
+            **_epilogue_keywords(epilogue))
+    _conv.run("depthwise.cu", launch, (*arrays, y))
+    return y
 
 
 @_FUSES_ALL
@@ -228,12 +217,7 @@ def _matmul(x, kernel, batch_shape, epilogue):
                                  epilogue, compute)
             return y.reshape(*batch_shape, filters)
     y = cp.matmul(x, kernel)
-    bias, act, rest = _in_kernel(epilogue)
-    if bias is not None:
-        y += bias
-    if act == "relu":
-        cp.maximum(y, 0, out=y)
-    return _conv.apply_epilogue(y, rest, _ROWS)
+    return _conv.apply_epilogue(y, epilogue, _ROWS)
 
 
 @_on_device_of
@@ -265,7 +249,7 @@ def upsample(x, *, geometry, epilogue):
                                              out_spatial=g.out_spatial, size=g.size)
     except OverflowError:
         return NotImplemented
-    _run("upsample.cu", launch, (x, y))
+    _conv.run("upsample.cu", launch, (x, y))
     return y
 
 
@@ -288,7 +272,7 @@ def pool(x, *, geometry, epilogue):
                                      pads_lo=g.pads_lo)
     except OverflowError:
         return NotImplemented
-    _run("pool.cu", launch, (x, y))
+    _conv.run("pool.cu", launch, (x, y))
     return y
 
 
@@ -314,5 +298,5 @@ def global_pool(x, *, geometry, epilogue):
                                             outer=outer, positions=g.positions, inner=inner)
     except OverflowError:
         return NotImplemented
-    _run("pool.cu", launch, (x, y))
+    _conv.run("pool.cu", launch, (x, y))
     return y.reshape(g.out_shape)

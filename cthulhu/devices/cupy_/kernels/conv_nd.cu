@@ -19,6 +19,10 @@
 // blockIdx.z is the phase; every phase is a GEMM with its own M and K and no zeros.
 // (Keras forbids stride > 1 together with dilation > 1; _launch.py rejects it here.)
 //
+// Each accumulator goes once through the epilogue of cthulhu_common.cuh (+ bias, * scale,
+// + shift: a folded inference batch norm, then the activation) before its store, so a
+// conv -> BatchNormalization -> ReLU chain folded by cthulhu.engine.fusion is one launch.
+//
 // Kernel symbols (name expressions): cthulhu_conv_nd_ndhwc<T, BM, BN, TM, TN>,
 // cthulhu_conv_nd_ncdhw<...>, cthulhu_conv_transpose_nd_ndhwc<...>,
 // cthulhu_conv_transpose_nd_ncdhw<...>; T is float, double or cthulhu_half.
@@ -45,8 +49,11 @@ constexpr int CONV_NOWHERE = -(1 << 29);
 
 template <typename T, int LAYOUT, bool TRANSPOSED, int BM, int BN, int TM, int TN>
 __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __restrict__ wt,
-                                           const T* __restrict__ bias, T* __restrict__ y,
-                                           const ConvShape& s, int use_bias, int act) {
+                                           const T* __restrict__ bias,
+                                           const T* __restrict__ scale,
+                                           const T* __restrict__ shift, T* __restrict__ y,
+                                           const ConvShape& s, int flags, int act,
+                                           typename acc_of<T>::type alpha) {
     typedef typename acc_of<T>::type A;
     constexpr int BK = CONV_BK;
     constexpr int NT = (BM / TM) * (BN / TN);
@@ -283,11 +290,7 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
             if (f >= s.f) {
                 continue;
             }
-            A v = acc[i][j];
-            if (use_bias) {
-                v += to_acc(bias[f]);
-            }
-            v = epilogue(v, act);
+            const A v = epilogue<T, A>(acc[i][j], f, bias, scale, shift, flags, act, alpha);
             const long long off = CL ? (nb * OS + sp) * s.f + f : (nb * s.f + f) * OS + sp;
             y[off] = store_as<T>::from(v);
         }
@@ -296,12 +299,15 @@ __device__ __forceinline__ void conv_igemm(const T* __restrict__ x, const T* __r
 
 }  // namespace cthulhu
 
-// The kernels' parameters, in the order _launch.conv_launch() packs them.
+// The kernels' parameters, in the order _launch.conv_launch() packs them: the arrays,
+// the sizes, then the epilogue (CTHULHU_EPI_* flags, activation code, leaky_relu's alpha
+// in the accumulation type: float, or double for T = double).
 #define CTHULHU_CONV_PARAMS                                                                   \
     const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,            \
-        T *__restrict__ y, int n, int d, int h, int wd, int c, int od, int oh, int ow, int f, \
-        int kd, int kh, int kw, int sd, int sh, int sw, int dd, int dh, int dw, int pd,       \
-        int ph, int pw, int use_bias, int act
+        const T *__restrict__ scale, const T *__restrict__ shift, T *__restrict__ y, int n,   \
+        int d, int h, int wd, int c, int od, int oh, int ow, int f, int kd, int kh, int kw,   \
+        int sd, int sh, int sw, int dd, int dh, int dw, int pd, int ph, int pw, int flags,    \
+        int act, typename cthulhu::acc_of<T>::type alpha
 #define CTHULHU_CONV_SHAPE \
     {n, d, h, wd, c, od, oh, ow, f, kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw}
 
@@ -309,30 +315,30 @@ template <typename T, int BM, int BN, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     cthulhu_conv_nd_ndhwc(CTHULHU_CONV_PARAMS) {
     const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
-    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_LAST, false, BM, BN, TM, TN>(x, w, bias, y, s,
-                                                                          use_bias, act);
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_LAST, false, BM, BN, TM, TN>(
+        x, w, bias, scale, shift, y, s, flags, act, alpha);
 }
 
 template <typename T, int BM, int BN, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     cthulhu_conv_nd_ncdhw(CTHULHU_CONV_PARAMS) {
     const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
-    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_FIRST, false, BM, BN, TM, TN>(x, w, bias, y, s,
-                                                                           use_bias, act);
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_FIRST, false, BM, BN, TM, TN>(
+        x, w, bias, scale, shift, y, s, flags, act, alpha);
 }
 
 template <typename T, int BM, int BN, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     cthulhu_conv_transpose_nd_ndhwc(CTHULHU_CONV_PARAMS) {
     const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
-    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_LAST, true, BM, BN, TM, TN>(x, w, bias, y, s,
-                                                                         use_bias, act);
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_LAST, true, BM, BN, TM, TN>(
+        x, w, bias, scale, shift, y, s, flags, act, alpha);
 }
 
 template <typename T, int BM, int BN, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     cthulhu_conv_transpose_nd_ncdhw(CTHULHU_CONV_PARAMS) {
     const cthulhu::ConvShape s = CTHULHU_CONV_SHAPE;
-    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_FIRST, true, BM, BN, TM, TN>(x, w, bias, y, s,
-                                                                          use_bias, act);
+    cthulhu::conv_igemm<T, CTHULHU_CHANNELS_FIRST, true, BM, BN, TM, TN>(
+        x, w, bias, scale, shift, y, s, flags, act, alpha);
 }

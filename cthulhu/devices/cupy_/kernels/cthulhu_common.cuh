@@ -1,5 +1,5 @@
 // Shared helpers for cthulhu's CUDA kernels: element types, accumulation types,
-// and the fused epilogue (bias + activation).
+// and the fused epilogue (bias, a folded batch norm's scale and shift, activation).
 //
 // The same source compiles three ways:
 //   * NVRTC at run time (cupy.RawModule; __CUDACC_RTC__ is defined),
@@ -19,7 +19,7 @@
 #define CTHULHU_ACT_SIGMOID 4
 #define CTHULHU_ACT_TANH 5
 
-// Epilogue flags (which per-channel arrays are applied), _launch.py EPILOGUE_*.
+// Epilogue flags (which per-channel arrays are applied), _launch.py EPI_*.
 #define CTHULHU_EPI_BIAS 1
 #define CTHULHU_EPI_SCALE 2
 #define CTHULHU_EPI_SHIFT 4
@@ -147,17 +147,14 @@ __device__ __forceinline__ A activate(A v, int act, A alpha) {
     }
 }
 
-template <typename A>
-__device__ __forceinline__ A epilogue(A v, int act) {
-    return activate(v, act, A(0));
-}
-
 // The fused epilogue of GEOMETRY.md, in this order: + bias[f], * scale[f], + shift[f],
-// activation. ``flags`` says which arrays are there (CTHULHU_EPI_*).
+// activation (``alpha``: leaky_relu's slope, in the accumulation type so that a float64
+// kernel multiplies by the double the caller gave). ``flags`` says which arrays are
+// there (CTHULHU_EPI_*); an absent one is never read.
 template <typename T, typename A>
 __device__ __forceinline__ A epilogue(A v, int f, const T* __restrict__ bias,
                                       const T* __restrict__ scale, const T* __restrict__ shift,
-                                      int flags, int act, float alpha) {
+                                      int flags, int act, A alpha) {
     if (flags & CTHULHU_EPI_BIAS) {
         v += to_acc(gload(bias + f));
     }
@@ -167,7 +164,7 @@ __device__ __forceinline__ A epilogue(A v, int f, const T* __restrict__ bias,
     if (flags & CTHULHU_EPI_SHIFT) {
         v += to_acc(gload(shift + f));
     }
-    return activate(v, act, A(alpha));
+    return activate(v, act, alpha);
 }
 
 }  // namespace cthulhu

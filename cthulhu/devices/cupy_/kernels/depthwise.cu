@@ -1,7 +1,11 @@
 // Depthwise convolution, 1D/2D/3D (run as 3D), both data formats, with the fused
-// bias + activation epilogue.
+// epilogue of cthulhu_common.cuh (bias, a folded batch norm's scale and shift, activation):
 //
-//     y[n, o, c * M + m] = act(bias[c * M + m] + sum_k x[n, o * s - pad + k * d, c] * W[k, c, m])
+//     z = sum_k x[n, o * s - pad + k * d, c] * W[k, c, m]
+//     y[n, o, c * M + m] = act((z + bias[c * M + m]) * scale[c * M + m] + shift[c * M + m])
+//
+// each part present or not (CTHULHU_EPI_* flags), so a depthwise -> BatchNormalization ->
+// ReLU chain folded by cthulhu.engine.fusion is one launch.
 //
 // Keras kernel layout (*kernel, C, M). The op is memory bound (a few multiply-adds per
 // output), so one thread computes one output element and the data moves once:
@@ -19,11 +23,13 @@ namespace cthulhu {
 
 template <typename T, int LAYOUT>
 __device__ __forceinline__ void depthwise(const T* __restrict__ x, const T* __restrict__ wt,
-                                          const T* __restrict__ bias, T* __restrict__ y, int n,
+                                          const T* __restrict__ bias,
+                                          const T* __restrict__ scale,
+                                          const T* __restrict__ shift, T* __restrict__ y, int n,
                                           int d, int h, int w, int c, int od, int oh, int ow,
                                           int mult, int kd, int kh, int kw, int sd, int sh,
                                           int sw, int dd, int dh, int dw, int pd, int ph, int pw,
-                                          int use_bias, int act) {
+                                          int flags, int act, typename acc_of<T>::type alpha) {
     typedef typename acc_of<T>::type A;
     constexpr bool CL = LAYOUT == CTHULHU_CHANNELS_LAST;
     const int cm_total = c * mult;
@@ -83,24 +89,25 @@ __device__ __forceinline__ void depthwise(const T* __restrict__ x, const T* __re
                     }
                 }
             }
-            if (use_bias) {
-                acc += to_acc(bias[cm]);
-            }
-            y[r * len + j] = store_as<T>::from(epilogue(acc, act));
+            y[r * len + j] = store_as<T>::from(
+                epilogue<T, A>(acc, cm, bias, scale, shift, flags, act, alpha));
         }
     }
 }
 
 }  // namespace cthulhu
 
-#define CTHULHU_DEPTHWISE_ARGS                                                               \
-    x, w, bias, y, n, d, h, wd, c, od, oh, ow, mult, kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, \
-        ph, pw, use_bias, act
+// The parameters in the order _launch.depthwise_launch() packs them; ``alpha`` (leaky_relu)
+// is in the accumulation type (double for T = double).
+#define CTHULHU_DEPTHWISE_ARGS                                                                \
+    x, w, bias, scale, shift, y, n, d, h, wd, c, od, oh, ow, mult, kd, kh, kw, sd, sh, sw, dd, \
+        dh, dw, pd, ph, pw, flags, act, alpha
 #define CTHULHU_DEPTHWISE_PARAMS                                                              \
     const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,            \
-        T *__restrict__ y, int n, int d, int h, int wd, int c, int od, int oh, int ow,        \
-        int mult, int kd, int kh, int kw, int sd, int sh, int sw, int dd, int dh, int dw,     \
-        int pd, int ph, int pw, int use_bias, int act
+        const T *__restrict__ scale, const T *__restrict__ shift, T *__restrict__ y, int n,   \
+        int d, int h, int wd, int c, int od, int oh, int ow, int mult, int kd, int kh,        \
+        int kw, int sd, int sh, int sw, int dd, int dh, int dw, int pd, int ph, int pw,       \
+        int flags, int act, typename cthulhu::acc_of<T>::type alpha
 
 template <typename T>
 __global__ void cthulhu_depthwise_nd_ndhwc(CTHULHU_DEPTHWISE_PARAMS) {
@@ -115,13 +122,17 @@ __global__ void cthulhu_depthwise_nd_ncdhw(CTHULHU_DEPTHWISE_PARAMS) {
 // -- channels_last at memory bandwidth: multiplier 1, VEC channels per access ----------
 // Block layout as upsample.cu's channels_last kernels: threadIdx.x over channel vectors,
 // threadIdx.y over output x, blockIdx.y over output rows (n, oz, oy), decomposed once
-// per row. Each tap is one vector load of the input and one of the weights (*k, C, 1).
+// per row. Each tap is one vector load of the input and one of the weights (*k, C, 1);
+// the epilogue's per-channel arrays are read as vectors too (the host checks that every
+// pointer is aligned to the vector, _memory.vector_width).
 template <typename T, int VEC>
 __global__ void cthulhu_depthwise_cl(const T* __restrict__ x, const T* __restrict__ wt,
-                                     const T* __restrict__ bias, T* __restrict__ y, int n, int d,
+                                     const T* __restrict__ bias, const T* __restrict__ scale,
+                                     const T* __restrict__ shift, T* __restrict__ y, int n, int d,
                                      int h, int w, int c, int od, int oh, int ow, int kd, int kh,
                                      int kw, int sd, int sh, int sw, int dd, int dh, int dw,
-                                     int pd, int ph, int pw, int use_bias, int act) {
+                                     int pd, int ph, int pw, int flags, int act,
+                                     typename cthulhu::acc_of<T>::type alpha) {
     typedef typename cthulhu::acc_of<T>::type A;
     typedef cthulhu::vec_of<T, VEC> V;
     const int cg = c / VEC;
@@ -169,11 +180,26 @@ __global__ void cthulhu_depthwise_cl(const T* __restrict__ x, const T* __restric
                 }
             }
             V out;
-            const V b = use_bias ? cthulhu::gload(reinterpret_cast<const V*>(bias) + g) : V();
+            const bool has_b = flags & CTHULHU_EPI_BIAS;
+            const bool has_sc = flags & CTHULHU_EPI_SCALE;
+            const bool has_sf = flags & CTHULHU_EPI_SHIFT;
+            const V b = has_b ? cthulhu::gload(reinterpret_cast<const V*>(bias) + g) : V();
+            const V sc = has_sc ? cthulhu::gload(reinterpret_cast<const V*>(scale) + g) : V();
+            const V sf = has_sf ? cthulhu::gload(reinterpret_cast<const V*>(shift) + g) : V();
 #pragma unroll
             for (int e = 0; e < VEC; ++e) {
-                A v = acc[e] + (use_bias ? cthulhu::to_acc(b.v[e]) : A(0));
-                out.v[e] = cthulhu::store_as<T>::from(cthulhu::epilogue(v, act));
+                // the order of cthulhu::epilogue: + bias, * scale, + shift, activation
+                A v = acc[e];
+                if (has_b) {
+                    v += cthulhu::to_acc(b.v[e]);
+                }
+                if (has_sc) {
+                    v *= cthulhu::to_acc(sc.v[e]);
+                }
+                if (has_sf) {
+                    v += cthulhu::to_acc(sf.v[e]);
+                }
+                out.v[e] = cthulhu::store_as<T>::from(cthulhu::activate(v, act, alpha));
             }
             cthulhu::gstore(dst + g, out);
         }
