@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from cthulhu.devices.base import Epilogue
 from cthulhu.devices.registry import registry
 from cthulhu.ops import _args, _checks, generic
@@ -83,6 +85,50 @@ class MatmulOp(Op):
             if out is not NotImplemented:
                 return out if rest is NO_EPILOGUE else apply_epilogue(out, rest, -1)
         return apply_epilogue(generic.matmul(x, kernel, geometry=geometry), epilogue, -1)
+
+
+    def plan(self, x, kernel, bias=None, activation=None):
+        """``run`` with ``run(x2) == self(x2, kernel, bias=bias, activation=activation)``,
+        the arguments checked here, once (raising as the call would): for an ``x2`` of
+        ``x``'s shape and dtype (in native byte order) ``run`` goes straight to the
+        plugin, for any other through the checked call. For a layer that calls with the
+        same input kind and weights again and again (a batch-1 dense layer, where the
+        checks cost as much as the product): it keeps ``run`` for them.
+
+        ``run`` asks the registry on every call (a dict lookup), so a plugin
+        registered or preferred later is used as by a plain call.
+        """
+        label = self.label
+        x = _checks.native_order(x)
+        if getattr(x, "ndim", 0) < 2 or getattr(kernel, "ndim", None) != 2 \
+                or kernel.shape[0] != x.shape[-1]:
+            self._check(x, kernel)              # raises, naming what is wrong
+        _checks.float_input(x, label)
+        kernel = _checks.like_x(x, kernel, "kernel", label)
+        units = kernel.shape[1]
+        act = _args.activation(activation, label)
+        bias = _checks.like_x(x, bias, "bias", label, (units,))
+        geometry = self._cache.get((x.shape, units), _geometry, x.shape, units)
+        impl = registry.lookup(x, "matmul")
+        fusion = getattr(impl, "cthulhu_fuses", None)
+        if fusion is None or (bias is not None and "bias" not in fusion.parts) \
+                or (act is not None and act not in fusion.activations):
+            return functools.partial(self, kernel=kernel, bias=bias, activation=act)
+        epilogue = (NO_EPILOGUE if bias is None and act is None
+                    else _new_epilogue(Epilogue, (bias, None, None, act, 0.0)))
+
+        shape, dtype = x.shape, x.dtype
+
+        def run(x):
+            # anything else than what was checked here takes the checked call
+            if getattr(x, "shape", None) == shape and getattr(x, "dtype", None) is dtype \
+                    and registry.lookup(x, "matmul") is impl:
+                out = impl(x, kernel, geometry=geometry, epilogue=epilogue)
+                if out is not NotImplemented:
+                    return out
+            return self(x, kernel, bias=bias, activation=act)
+
+        return run
 
 
 # An Epilogue from its five fields without the keyword handling of its constructor.

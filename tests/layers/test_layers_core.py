@@ -48,6 +48,32 @@ def test_daoloth_activation_and_no_bias():
     assert [w.shape for w in layer.get_weights()] == [(2, 1)]
 
 
+def test_daoloth_follows_new_weights_and_input_dtypes():
+    """Each call uses the weights and the input dtype of that call (the layer keeps the
+    last converted pair): set_weights, an in-place change announced with changed(), a
+    float64 input after float32 ones, and back."""
+    rng = np.random.default_rng(4)
+    layer = layers.Daoloth(3, activation="relu")
+    x = rng.standard_normal((2, 5)).astype(np.float32)
+    layer(x)
+
+    def expected(inp):
+        kernel, bias = layer.get_weights()
+        return np.maximum(inp.astype(np.float64) @ kernel + bias, 0)
+
+    for step in range(3):
+        if step == 1:
+            layer.set_weights([w + 1 for w in layer.get_weights()])
+        if step == 2:
+            record = layer._weight_by_name["bias"]
+            record.value[...] = -5.0
+            record.changed()
+        for inp in (x, x.astype(np.float64), x):
+            y = layer(inp)
+            assert y.dtype == inp.dtype
+            np.testing.assert_allclose(y, expected(inp), rtol=1e-5, atol=1e-5)
+
+
 def test_daoloth_wrong_feature_count_names_layer():
     layer = layers.Daoloth(3, name="dense_x")
     layer(np.ones((2, 4)))

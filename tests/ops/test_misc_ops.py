@@ -173,3 +173,30 @@ def test_integer_input_is_a_type_error():
         ops.conv(np.ones((1, 5, 2), dtype=np.int32), np.ones((3, 2, 1)))
     with pytest.raises(TypeError, match="must be an array"):
         ops.conv([[1.0]], np.ones((3, 2, 1)))
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
+def test_matmul_plan_equals_the_call_for_any_input(activation):
+    """MATMUL.plan(x, ...) runs like the call: for inputs of the planned kind (straight
+    to the plugin), and for other shapes, dtypes and byte orders (through the checked
+    call); it refuses what the call refuses, with the same message."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 5)).astype(np.float32)
+    kernel = rng.standard_normal((5, 3)).astype(np.float32)
+    bias = rng.standard_normal(3).astype(np.float32)
+    act = None if activation == "sigmoid" else activation   # sigmoid: not an epilogue one
+    run = ops.MATMUL.plan(x, kernel, bias=bias, activation=act)
+    others = [x, x + 1, rng.standard_normal((4, 5)).astype(np.float32),
+              x.astype(np.float64), x.astype(">f4")]
+    for other in others:
+        np.testing.assert_array_equal(np.asarray(run(other)),
+                                      np.asarray(ops.matmul(other, kernel, bias=bias,
+                                                            activation=act)))
+    for args, kwargs in [((x, kernel[:4]), {}), ((x, kernel), {"bias": bias[:2]}),
+                         ((x.astype(np.int32), kernel), {}),
+                         ((x, kernel), {"activation": "swish"})]:
+        with pytest.raises((ValueError, TypeError)) as planned:
+            ops.MATMUL.plan(*args, **kwargs)
+        with pytest.raises(type(planned.value)) as called:
+            ops.matmul(*args, **kwargs)
+        assert str(called.value) == str(planned.value)

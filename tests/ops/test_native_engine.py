@@ -222,6 +222,70 @@ def test_depthwise_and_separable_match_loop_reference(geo, data):
     np.testing.assert_allclose(y, expected, **_tol(dtype))
 
 
+@st.composite
+def _wide_rows(draw):
+    """Multiplier-1 depthwise geometries with rows long enough for the kernel's blocks of
+    8 and 4 outputs, its edge outputs and the leftovers between them."""
+    rank = draw(st.integers(1, 2))
+    k2 = draw(st.integers(1, 5))
+    s2 = draw(st.integers(1, 2))
+    d2 = 1 if s2 > 1 else draw(st.integers(1, 2))
+    lo, hi = draw(st.integers(-1, 4)), draw(st.integers(-1, 4))
+    width = draw(st.integers(max(1, d2 * (k2 - 1) + 1 - lo - hi, 1 + max(0, -lo) + max(0, -hi)),
+                             45))
+    ksize, strides, dilation, pads, spatial = (k2,), (s2,), (d2,), ((lo, hi),), (width,)
+    if rank == 2:
+        ksize, strides, dilation = (2, *ksize), (1, *strides), (1, *dilation)
+        pads, spatial = ((1, 0), *pads), (2, *spatial)
+    return rank, ksize, strides, dilation, pads, spatial
+
+
+@settings(max_examples=60, deadline=None)
+@given(geo=_wide_rows(), data=st.data())
+def test_depthwise_rows_in_blocks_match_loop_reference(geo, data):
+    """Multiplier 1: blocks of outputs whose windows are inside the row, edges and the
+    channels past the last whole vector one output at a time, every data format, dtype,
+    instruction set and epilogue."""
+    rank, ksize, strides, dilation, pads, spatial = geo
+    c = data.draw(st.sampled_from([1, 3, 8, 16, 20, 37, 64]))
+    dtype, rng, x = _inputs(data, rank, spatial, c)
+    dk = rng.uniform(-1, 1, (*ksize, c, 1)).astype(dtype)
+    fmt = data.draw(st.sampled_from(["channels_last", "channels_first"]))
+    geometry = shapes.conv_geometry("depthwise_conv", _layout(x, fmt).shape, ksize,
+                                    strides=strides, dilation=dilation, padding=pads,
+                                    data_format=fmt)
+    ep = _epilogue(data, rng, c, dtype)
+    y = _run(data, _engine.depthwise_conv, _layout(x, fmt), dk, geometry, _as_epilogue(ep))
+    expected = _apply(ref.depthwise(x, dk, strides, pads, dilation), ep)
+    y = y if fmt == "channels_last" else np.moveaxis(y, 1, -1)
+    np.testing.assert_allclose(y, expected, **_tol(dtype))
+
+
+@pytest.mark.parametrize("c", [16, 37])
+def test_depthwise_bits_do_not_depend_on_segments_or_threads(c):
+    """One image alone (its rows cut in segments, several threads) and the same image
+    among 45 (135 whole rows, two per item, the last item one): the same bits, every
+    instruction set."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (1, 3, 301, c)).astype(np.float32)
+    kd = rng.uniform(-1, 1, (2, 3, c, 1)).astype(np.float32)
+    bias = rng.uniform(-1, 1, c).astype(np.float32)
+    many = np.concatenate([rng.uniform(-1, 1, x.shape).astype(np.float32) for _ in range(44)]
+                          + [x])
+    for isa in _isas():
+        with _Isa(isa):
+            with threads.limit(1):
+                one = ops.depthwise_conv(x, kd, padding="same", bias=bias, activation="relu")
+                among = ops.depthwise_conv(many, kd, padding="same", bias=bias,
+                                           activation="relu")[-1:]
+            np.testing.assert_array_equal(among, one, err_msg=isa)
+            for n in (2, 3):
+                with threads.limit(n):
+                    np.testing.assert_array_equal(
+                        ops.depthwise_conv(x, kd, padding="same", bias=bias,
+                                           activation="relu"), one, err_msg=isa)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_huge_and_tiny_channel_counts(dtype):
     """Hundreds of channels and filters (many filter blocks, long reductions) and one."""

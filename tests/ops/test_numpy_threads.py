@@ -96,3 +96,18 @@ def test_ops_under_different_limits_in_two_threads_are_correct():
         t.join()
     for n in (1, 2):
         np.testing.assert_allclose(out[n], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_blas_thread_count_follows_threadpoolctl():
+    """blas_threads() reads BLAS's count through a quick getter: it must say what
+    threadpoolctl says, also right after threadpoolctl changed it."""
+    import threadpoolctl
+
+    if _threads.blas_threads() is None:
+        pytest.skip("threadpoolctl finds no BLAS in this process")
+    controller = threadpoolctl.ThreadpoolController()
+    libs = controller.select(user_api="blas").lib_controllers
+    assert _threads.blas_threads() == max(lib.num_threads for lib in libs)
+    with controller.limit(limits=1, user_api="blas"):
+        assert _threads.blas_threads() == 1
+    assert _threads.blas_threads() == max(lib.num_threads for lib in libs)

@@ -221,12 +221,12 @@ def depthwise_conv(x, kernel, *, geometry, epilogue):
     if compute_dtype(x.dtype) is None:
         return NotImplemented
     g = geometry
+    y = _engine.depthwise_conv(x, kernel, g, epilogue)
+    if y is not None:
+        return y
     ctype, xl, path = _prepare(x, kernel, g)
     ep = tail(epilogue, ctype)
     n, width, out_sizes = g.batch, g.mid_channels, g.out_spatial
-    y = _engine.depthwise_conv(x, kernel, g, ep)
-    if y is not None:
-        return y
     if path == "blocked":
         y = output((n, *out_sizes, width), ctype)
         work = _blocked.depthwise_blocks(

@@ -48,7 +48,7 @@ typedef struct {
     int64_t g[CG_LEN];
     const T *x, *w;
     T *y;
-    int64_t m, segs, seglen;
+    int64_t m, segs, seglen, rows, per_item;
     const T *mul, *add;
     int act;
     DW_FN dw;
@@ -59,11 +59,10 @@ typedef struct {
 } CAT(dw_ctx, SUFFIX);
 #define DW_CTX CAT(dw_ctx, SUFFIX)
 
-static void CAT(dw_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+static void CAT(dw_row_segment, SUFFIX)(const DW_CTX *ctx, int64_t r, int64_t sg,
+                                        void *scratch)
 {
-    const DW_CTX *ctx = vctx;
     const int64_t *g = ctx->g;
-    const int64_t r = item / ctx->segs, sg = item % ctx->segs;
     const int64_t n = r / (g[CG_O0] * g[CG_O1]), o0 = (r / g[CG_O1]) % g[CG_O0];
     const int64_t o1 = r % g[CG_O1];
     const int64_t q0 = sg * ctx->seglen;
@@ -89,6 +88,20 @@ static void CAT(dw_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
     const int64_t *pg = p->g;
     T *yrow = p->y + n * pg[CG_YN] + o0 * pg[CG_Y0] + o1 * pg[CG_Y1];
     CAT(row_tiles, SUFFIX)(p, ctx->pw_ctx, buf, cm, cm, &zero, &zero, &wo, 1, cm, q0, q1, yrow);
+}
+
+/* An item: `per_item` consecutive output rows (segment sg of each). Consecutive rows
+ * share all but one input row: a thread that takes them together reads each input row
+ * into its cache about once, where rows dealt out one by one to the threads would make
+ * every thread read most of the input. */
+static void CAT(dw_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const DW_CTX *ctx = vctx;
+    const int64_t block = item / ctx->segs, sg = item % ctx->segs;
+    const int64_t r0 = block * ctx->per_item;
+    const int64_t r1 = r0 + ctx->per_item < ctx->rows ? r0 + ctx->per_item : ctx->rows;
+    for (int64_t r = r0; r < r1; r++)
+        CAT(dw_row_segment, SUFFIX)(ctx, r, sg, scratch);
 }
 
 static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, const T *bias,
@@ -171,7 +184,10 @@ static int CAT(run_depthwise, SUFFIX)(const T *x, const T *wd, const T *wpw, con
     segs = (o2 + seglen - 1) / seglen;
     ctx.segs = segs;
     ctx.seglen = seglen;
-    const int64_t items = rows * segs;
+    ctx.rows = rows;
+    /* whole rows: blocks of up to 8, still 64 or more items (work for many threads) */
+    ctx.per_item = segs > 1 || rows < 128 ? 1 : rows / 64 < 8 ? rows / 64 : 8;
+    const int64_t items = (rows + ctx.per_item - 1) / ctx.per_item * segs;
     const double work = (double)rows * o2 * cm * taps + (separable ? (double)rows * o2 * cm * f : 0);
     status = items == 0 ? 0 : run_job(CAT(dw_item, SUFFIX), &ctx, items, scratch,
                                       CAT(useful_threads, SUFFIX)(work * 4, threads, items));

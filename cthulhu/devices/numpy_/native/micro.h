@@ -224,79 +224,136 @@ static const GEMM_ENTRY MK_CAT3(PFX, table, all)[] = {MK_SHAPES(MK_ENTRY)
 
 /* Depthwise (multiplier 1), one output row segment [o_lo, o_hi) of a channels_last
  * row: y[o, c] = act(mul[c] * sum_k sum_t2 xrow[k][(o*s2 + t2*d2 - p2)*C + c] *
- * wrow[k][t2*C + c] + add[c]), taps outside [0, S2) left out. The middle outputs,
- * whose windows are inside the row, run without bounds checks. */
+ * wrow[k][t2*C + c] + add[c]), taps outside [0, S2) left out. Every output sums its taps
+ * in that order (k, then t2) from zero, one FMA each, whichever of the loops below
+ * computes it: the result does not depend on the segment's bounds (nor on threads). */
+
+/* One output position o, channels [c, C): two vectors, one, then a padded tail. */
+TARGET static inline void MK_CAT3(PFX, dw, point)(const T *const *xrow, const T *const *wrow,
+        int64_t nk, int64_t K2, int64_t s2, int64_t d2, int64_t p2, int64_t S2, int64_t C,
+        int64_t o, int64_t c, const T *mul, const T *add, int act, T *restrict yo)
+{
+    const int64_t first = o * s2 - p2;
+    const int inside = first >= 0 && first + d2 * (K2 - 1) < S2;
+    for (; c + 2 * LANES <= C; c += 2 * LANES) {
+        VT a0 = VZERO, a1 = VZERO;
+        for (int64_t k = 0; k < nk; k++) {
+            const T *xk = xrow[k] + c, *wk = wrow[k] + c;
+            for (int64_t t2 = 0; t2 < K2; t2++) {
+                const int64_t i2 = first + t2 * d2;
+                if (!inside && (i2 < 0 || i2 >= S2))
+                    continue;
+                a0 = VFMA(VLOAD(xk + i2 * C), VLOAD(wk + t2 * C), a0);
+                a1 = VFMA(VLOAD(xk + i2 * C + LANES), VLOAD(wk + t2 * C + LANES), a1);
+            }
+        }
+        MK_EPILOGUE(a0, mul == NULL ? NULL : mul + c, add + c);
+        MK_EPILOGUE(a1, mul == NULL ? NULL : mul + c + LANES, add + c + LANES);
+        VSTORE(yo + c, a0);
+        VSTORE(yo + c + LANES, a1);
+    }
+    for (; c + LANES <= C; c += LANES) {
+        VT a0 = VZERO;
+        for (int64_t k = 0; k < nk; k++) {
+            const T *xk = xrow[k] + c, *wk = wrow[k] + c;
+            for (int64_t t2 = 0; t2 < K2; t2++) {
+                const int64_t i2 = first + t2 * d2;
+                if (!inside && (i2 < 0 || i2 >= S2))
+                    continue;
+                a0 = VFMA(VLOAD(xk + i2 * C), VLOAD(wk + t2 * C), a0);
+            }
+        }
+        MK_EPILOGUE(a0, mul == NULL ? NULL : mul + c, add + c);
+        VSTORE(yo + c, a0);
+    }
+    for (; c < C; c += LANES) {               /* a tail vector, through a padded copy */
+        T xs[LANES], ws[LANES], ms[LANES], as[LANES], out[LANES];
+        const int64_t n = C - c < LANES ? C - c : LANES;
+        VT a0 = VZERO;
+        for (int64_t k = 0; k < nk; k++)
+            for (int64_t t2 = 0; t2 < K2; t2++) {
+                const int64_t i2 = first + t2 * d2;
+                if (!inside && (i2 < 0 || i2 >= S2))
+                    continue;
+                for (int64_t q = 0; q < LANES; q++) {
+                    xs[q] = q < n ? xrow[k][i2 * C + c + q] : (T)0;
+                    ws[q] = q < n ? wrow[k][t2 * C + c + q] : (T)0;
+                }
+                a0 = VFMA(VLOAD(xs), VLOAD(ws), a0);
+            }
+        for (int64_t q = 0; q < LANES; q++) {
+            ms[q] = q < n && mul != NULL ? mul[c + q] : (T)1;
+            as[q] = q < n ? add[c + q] : (T)0;
+        }
+        MK_EPILOGUE(a0, mul == NULL ? NULL : ms, as);
+        VSTORE(out, a0);
+        for (int64_t q = 0; q < n; q++)
+            yo[c + q] = out[q];
+    }
+}
+
+/* MR outputs o, o+1, ... whose windows are inside the row, channels [c, c + LANES):
+ * one weight vector per tap, loaded once for the MR outputs (about one load per FMA,
+ * where one output at a time needs two). */
+#define MK_DW_BLOCK(MR)                                                                  \
+TARGET static inline void MK_CAT3(PFX, dw_block, MR)(const T *const *xrow,               \
+        const T *const *wrow, int64_t nk, int64_t K2, int64_t s2, int64_t d2, int64_t C, \
+        int64_t first, int64_t c, const T *mul, const T *add, int act, T *restrict yo)   \
+{                                                                                        \
+    VT acc[MR];                                                                          \
+    _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                 \
+        acc[i] = VZERO;                                                                  \
+    const int64_t step = s2 * C;                                                         \
+    for (int64_t k = 0; k < nk; k++) {                                                   \
+        const T *xk = xrow[k] + first * C + c, *wk = wrow[k] + c;                        \
+        for (int64_t t2 = 0; t2 < K2; t2++) {                                            \
+            const VT wv = VLOAD(wk + t2 * C);                                            \
+            const T *xt = xk + t2 * d2 * C;                                              \
+            _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                         \
+                acc[i] = VFMA(VLOAD(xt + i * step), wv, acc[i]);                         \
+        }                                                                                \
+    }                                                                                    \
+    _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++) {                               \
+        MK_EPILOGUE(acc[i], mul == NULL ? NULL : mul + c, add + c);                      \
+        VSTORE(yo + i * C + c, acc[i]);                                                  \
+    }                                                                                    \
+}
+MK_DW_BLOCK(8)
+MK_DW_BLOCK(4)
+#undef MK_DW_BLOCK
+
+/* Outputs [o, o + MR) inside the row: whole channel vectors in blocks, a tail per point. */
+#define MK_DW_RUN(MR)                                                                    \
+    for (; o + MR <= in_hi; o += MR) {                                                   \
+        for (int64_t c = 0; c < cv; c += LANES)                                          \
+            MK_CAT3(PFX, dw_block, MR)(xrow, wrow, nk, K2, s2, d2, C, o * s2 - p2, c,    \
+                                       mul, add, act, y + (o - o_lo) * C);               \
+        for (int64_t i = 0; i < MR && cv < C; i++)                                       \
+            MK_CAT3(PFX, dw, point)(xrow, wrow, nk, K2, s2, d2, p2, S2, C, o + i, cv,    \
+                                    mul, add, act, y + (o + i - o_lo) * C);              \
+    }
+
 TARGET static void MK_CAT3(PFX, dw, row)(const T *const *xrow, const T *const *wrow,
         int64_t nk, int64_t K2, int64_t s2, int64_t d2, int64_t p2, int64_t S2, int64_t C,
         int64_t o_lo, int64_t o_hi, const T *mul, const T *add, int act, T *restrict y)
 {
-    /* outputs whose whole window is inside [0, S2) */
-    int64_t in_lo = (p2 + s2 - 1) / s2, in_hi = (S2 - 1 - d2 * (K2 - 1) + p2);
+    /* outputs whose whole window is inside [0, S2): [in_lo, in_hi) */
+    const int64_t in_lo = p2 <= 0 ? 0 : (p2 + s2 - 1) / s2;
+    int64_t in_hi = S2 - 1 - d2 * (K2 - 1) + p2;
     in_hi = in_hi < 0 ? 0 : in_hi / s2 + 1;
-    if (p2 < 0)
-        in_lo = 0;
-    for (int64_t o = o_lo; o < o_hi; o++) {
-        const int inside = o >= in_lo && o < in_hi;
-        const int64_t first = o * s2 - p2;
-        T *restrict yo = y + (o - o_lo) * C;
-        int64_t c = 0;
-        for (; c + 2 * LANES <= C; c += 2 * LANES) {
-            VT a0 = VZERO, a1 = VZERO;
-            for (int64_t k = 0; k < nk; k++) {
-                const T *xk = xrow[k] + c, *wk = wrow[k] + c;
-                for (int64_t t2 = 0; t2 < K2; t2++) {
-                    const int64_t i2 = first + t2 * d2;
-                    if (!inside && (i2 < 0 || i2 >= S2))
-                        continue;
-                    a0 = VFMA(VLOAD(xk + i2 * C), VLOAD(wk + t2 * C), a0);
-                    a1 = VFMA(VLOAD(xk + i2 * C + LANES), VLOAD(wk + t2 * C + LANES), a1);
-                }
-            }
-            MK_EPILOGUE(a0, mul == NULL ? NULL : mul + c, add + c);
-            MK_EPILOGUE(a1, mul == NULL ? NULL : mul + c + LANES, add + c + LANES);
-            VSTORE(yo + c, a0);
-            VSTORE(yo + c + LANES, a1);
-        }
-        for (; c + LANES <= C; c += LANES) {
-            VT a0 = VZERO;
-            for (int64_t k = 0; k < nk; k++) {
-                const T *xk = xrow[k] + c, *wk = wrow[k] + c;
-                for (int64_t t2 = 0; t2 < K2; t2++) {
-                    const int64_t i2 = first + t2 * d2;
-                    if (!inside && (i2 < 0 || i2 >= S2))
-                        continue;
-                    a0 = VFMA(VLOAD(xk + i2 * C), VLOAD(wk + t2 * C), a0);
-                }
-            }
-            MK_EPILOGUE(a0, mul == NULL ? NULL : mul + c, add + c);
-            VSTORE(yo + c, a0);
-        }
-        for (; c < C; c += LANES) {           /* a tail vector, through a padded copy */
-            T xs[LANES], ws[LANES], ms[LANES], as[LANES], out[LANES];
-            const int64_t n = C - c < LANES ? C - c : LANES;
-            VT a0 = VZERO;
-            for (int64_t k = 0; k < nk; k++)
-                for (int64_t t2 = 0; t2 < K2; t2++) {
-                    const int64_t i2 = first + t2 * d2;
-                    if (!inside && (i2 < 0 || i2 >= S2))
-                        continue;
-                    for (int64_t q = 0; q < LANES; q++) {
-                        xs[q] = q < n ? xrow[k][i2 * C + c + q] : (T)0;
-                        ws[q] = q < n ? wrow[k][t2 * C + c + q] : (T)0;
-                    }
-                    a0 = VFMA(VLOAD(xs), VLOAD(ws), a0);
-                }
-            for (int64_t q = 0; q < LANES; q++) {
-                ms[q] = q < n && mul != NULL ? mul[c + q] : (T)1;
-                as[q] = q < n ? add[c + q] : (T)0;
-            }
-            MK_EPILOGUE(a0, mul == NULL ? NULL : ms, as);
-            VSTORE(out, a0);
-            for (int64_t q = 0; q < n; q++)
-                yo[c + q] = out[q];
-        }
-    }
+    in_hi = in_hi < o_hi ? in_hi : o_hi;
+    const int64_t cv = C / LANES * LANES;     /* channels in whole vectors */
+    int64_t o = o_lo;
+    for (; o < in_lo && o < o_hi; o++)        /* the left edge */
+        MK_CAT3(PFX, dw, point)(xrow, wrow, nk, K2, s2, d2, p2, S2, C, o, 0, mul, add, act,
+                                y + (o - o_lo) * C);
+    MK_DW_RUN(8)
+    MK_DW_RUN(4)
+    for (; o < o_hi; o++)                     /* the right edge and what is left */
+        MK_CAT3(PFX, dw, point)(xrow, wrow, nk, K2, s2, d2, p2, S2, C, o, 0, mul, add, act,
+                                y + (o - o_lo) * C);
 }
+#undef MK_DW_RUN
 
 #undef MK_GEMM
 #undef MK_PLANAR
