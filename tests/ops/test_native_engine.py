@@ -289,7 +289,11 @@ def _thread_cases():
     k1 = rng.uniform(-1, 1, (5, 12, 24)).astype(np.float32)
     kd = rng.uniform(-1, 1, (3, 3, 20, 2)).astype(np.float32)
     kp = rng.uniform(-1, 1, (1, 1, 40, 19)).astype(np.float32)
+    # few filters: pair or planar tiles, whose planar input copy runs on several threads
+    x16 = rng.uniform(-1, 1, (4, 24, 40, 16)).astype(np.float32)
+    k16 = rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)
     return [
+        lambda: ops.conv(x16, k16, padding="same", activation="relu"),
         lambda: ops.conv(x2, k2, padding="same", activation="relu"),
         lambda: ops.conv(x3, k3, strides=(1, 2, 1), padding="valid"),
         lambda: ops.conv(x1, k1, padding="causal", dilation=3),
