@@ -165,3 +165,31 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, geometry, epilogue):
                  ep.activation, y, geom):
         return None
     return _finish(y, dtype)
+
+
+def add(xs, activation):
+    """``activation(xs[0] + xs[1] + ...)`` in one fresh array (``native/eltwise.h``: one
+    pass over the memory, on the engine's threads), or ``None`` to decline: native code
+    off, fewer than two inputs, inputs not all C-contiguous float32 or float64 arrays of
+    one shape and dtype (broadcasting and float16 stay with NumPy)."""
+    if len(xs) < 2 or activation not in ACTIVATIONS:
+        return None
+    first = xs[0]
+    if type(first) is not np.ndarray or first.dtype not in _ADD_DTYPES or first.size == 0:
+        return None
+    for x in xs:
+        if type(x) is not np.ndarray or x.shape != first.shape or x.dtype != first.dtype \
+                or not x.flags.c_contiguous:
+            return None
+    lib = _native.library()
+    if lib is None:
+        return None
+    y = np.empty(first.shape, first.dtype)
+    pointers = np.array([x.ctypes.data for x in xs], dtype=np.uintp)
+    lib.func("cthulhu_add", first.itemsize)(pointers.ctypes.data, len(xs), y.ctypes.data,
+                                            first.size, ACTIVATIONS[activation],
+                                            _threads.workers())
+    return y
+
+
+_ADD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

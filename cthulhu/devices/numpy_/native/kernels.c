@@ -3,7 +3,7 @@
  *
  * The convolution engine (end of this file; engine.h, depthwise.h, micro.h, pool.h): one call per
  * op, threads, packing and register-blocked micro-kernels all inside. Max/average pooling
- * and global pooling (pooling.h) on the same threads.
+ * and global pooling (pooling.h) on the same threads, and element-wise sums (eltwise.h).
  *
  * body.h: a direct convolution for inputs with few channels and one or two filters,
  * channels_last and written
@@ -376,6 +376,7 @@ int cthulhu_pool_geometry_length(void) { return PG_LEN; }
 #define SUFFIX f32
 #include "engine.h"
 #include "pooling.h"
+#include "eltwise.h"
 #undef T
 #undef SUFFIX
 
@@ -383,5 +384,6 @@ int cthulhu_pool_geometry_length(void) { return PG_LEN; }
 #define SUFFIX f64
 #include "engine.h"
 #include "pooling.h"
+#include "eltwise.h"
 #undef T
 #undef SUFFIX
