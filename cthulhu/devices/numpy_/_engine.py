@@ -47,11 +47,34 @@ def _operand(x, ctype, contiguous=False):
     return x
 
 
+# Geometry vectors already built: a model calls each layer with the same geometry object
+# (ops' GeometryCache) and array layouts every batch. Keyed by the geometry's id, the
+# entry holding the geometry itself, so the id cannot be reused while the entry lives.
+_VECTORS: dict = {}
+_VECTORS_LIMIT = 256
+
+
 def vector(x, y, x_format, y_format, g, c, f, m):
     """The engine's int64 geometry vector (``CG_*`` in ``native/kernels.c``) for the
     geometry ``g`` read from ``x`` in ``x_format`` into ``y`` in ``y_format`` with ``c``
     input channels, ``f`` outputs, multiplier ``m``: sizes, window and pads from ``g``,
-    element strides from the arrays. Ranks 1 and 2 get leading axes of size 1."""
+    element strides from the arrays. Ranks 1 and 2 get leading axes of size 1.
+
+    Read-only, and remembered for the same geometry object, strides, formats and
+    channel counts (the kernels never write it)."""
+    key = (id(g), x.strides, x.itemsize, y.strides, y.itemsize, x_format, y_format, c, f, m)
+    hit = _VECTORS.get(key)
+    if hit is not None and hit[0] is g:
+        return hit[1]
+    geom = _new_vector(x, y, x_format, y_format, g, c, f, m)
+    geom.flags.writeable = False
+    if len(_VECTORS) >= _VECTORS_LIMIT:
+        _VECTORS.clear()
+    _VECTORS[key] = (g, geom)
+    return geom
+
+
+def _new_vector(x, y, x_format, y_format, g, c, f, m):
     lead = 3 - g.rank
     xn, xs, xc = split_channels(_elements(x), x_format)
     yn, ys, yf = split_channels(_elements(y), y_format)
@@ -184,7 +207,7 @@ def add(xs, activation):
     lib = _native.library()
     if lib is None:
         return None
-    y = np.empty(first.shape, first.dtype)
+    y = output(first.shape, first.dtype)
     pointers = np.array([x.ctypes.data for x in xs], dtype=np.uintp)
     lib.func("cthulhu_add", first.itemsize)(pointers.ctypes.data, len(xs), y.ctypes.data,
                                             first.size, ACTIVATIONS[activation],
