@@ -246,6 +246,9 @@ def test_medium_sizes_equal_the_generic_code(fmt):
     cases = [("conv", (1, 1500, 7), (4, 7, 70), dict(padding="same", dilation=2)),
              ("conv", (2, 13, 59, 24), (3, 3, 24, 49), dict(padding="same")),
              ("conv", (1, 6, 7, 45, 9), (3, 3, 3, 9, 17), dict(strides=(1, 2, 3))),
+             # few filters (pair tiles): the input's planar copy, 8 x 8 transposes of
+             # 19 channels (two blocks and 3 left) by 21 positions (two and 5 left)
+             ("conv", (2, 5, 21, 19), (3, 3, 19, 12), dict(padding="same")),
              ("conv_transpose", (1, 5, 6, 13, 16), (3, 3, 3, 8, 16), dict(strides=2,
                                                                         padding="same")),
              ("conv_transpose", (2, 40, 33), (4, 19, 33), dict(strides=3)),
