@@ -5,7 +5,9 @@
  * (NumPy's order for a chain of additions, so the bits are NumPy's), in chunks of
  * ELT_CHUNK elements on the engine's threads. The activation is applied while the chunk
  * is in registers: one pass over the memory where NumPy makes two (the sum, then
- * maximum in place). Chunks never share an output: no result depends on the threads.
+ * maximum in place). Each thread keeps to its own part of the array (affinity.h): the
+ * rows the convolutions before it wrote there. Chunks never share an output: no result
+ * depends on the threads.
  */
 
 #define ELT_CHUNK 8192
@@ -60,7 +62,7 @@ int CAT(cthulhu_add, SUFFIX)(const T *const *xs, int64_t k, T *y, int64_t n, int
     const int64_t items = (n + ELT_CHUNK - 1) / ELT_CHUNK;
     /* an element (k loads, a store) costs about as much as 4 multiply-adds of a tile:
      * 8x32x32x16 float32 (131k elements) gets two threads, 8x8x8x64 one */
-    return run_job(CAT(elt_item, SUFFIX), &ctx, items, 0,
-                   CAT(useful_threads, SUFFIX)(4.0 * (double)n * (double)k / 2, threads,
-                                               items));
+    return run_affine_job(CAT(elt_item, SUFFIX), &ctx, items, 0,
+                          CAT(useful_threads, SUFFIX)(4.0 * (double)n * (double)k / 2,
+                                                      threads, items));
 }

@@ -581,7 +581,7 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0, lo, len, active_isa()};
         /* an element of this copy (a strided gather) costs about 8 multiply-adds of
          * the tiles: 8x32x32 16 channels took 50 us on one thread */
-        if (xt == NULL || run_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
+        if (xt == NULL || run_affine_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
                                   CAT(useful_threads, SUFFIX)(8.0 * rows * g0[CG_C] * len,
                                                               threads, rows)) != 0) {
             give_buffer(xt);
@@ -604,8 +604,11 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         }
     }
     CONV_CTX ctx = {probs, nprobs, mul, add, mul2, add2, act, NULL, NULL, 0};
-    const int status = items == 0 ? 0 : run_job(CAT(conv_item, SUFFIX), &ctx, items, scratch,
-                                                CAT(useful_threads, SUFFIX)(work, threads, items));
+    /* each thread on its own rows (affinity.h): the planar copy's rows it wrote, and the
+     * same part of a recycled output buffer on every call */
+    const int status = items == 0 ? 0
+        : run_affine_job(CAT(conv_item, SUFFIX), &ctx, items, scratch,
+                         CAT(useful_threads, SUFFIX)(work, threads, items));
     free(mul2);
     free(add2);
     give_buffer(xt);

@@ -67,6 +67,7 @@ const char *cthulhu_source_hash(void) { return CTHULHU_SOURCE_HASH; }
 /* ==== The convolution engine (engine.h): one call per op, threads inside ==== */
 
 #include "pool.h"
+#include "affinity.h"
 
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
 
