@@ -56,9 +56,12 @@ static int run_affine_job(item_fn fn, const void *ctx, int64_t nitems, size_t sc
         threads = (int)nitems;
     if (threads <= 1)
         return run_job(fn, ctx, nitems, scratch_bytes, threads);
-    affine_range *ranges = aligned_alloc(64, (size_t)threads * sizeof(affine_range));
-    if (ranges == NULL)
+    /* a cache line per range, aligned by hand (aligned_alloc is missing on some C
+     * libraries) */
+    char *raw = malloc((size_t)threads * sizeof(affine_range) + 63);
+    if (raw == NULL)
         return -1;
+    affine_range *ranges = (affine_range *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
     for (int p = 0; p < threads; p++) {
         atomic_init(&ranges[p].next, nitems * p / threads);
         ranges[p].end = nitems * (p + 1) / threads;
@@ -67,6 +70,6 @@ static int run_affine_job(item_fn fn, const void *ctx, int64_t nitems, size_t sc
     /* one pool item per participant: whoever joins runs affine_slot, which drains
      * every range it can reach */
     const int status = run_job(affine_slot, &job, threads, scratch_bytes, threads);
-    free(ranges);
+    free(raw);
     return status;
 }
