@@ -42,6 +42,8 @@ def _elements(arr):
 
 def _operand(x, ctype, contiguous=False):
     """``x`` in ``ctype``, with element strides (a copy only where needed)."""
+    if x.dtype == ctype and x.flags.c_contiguous:
+        return x                  # the common case, without looking at every stride
     if x.dtype != ctype or contiguous or _elements(x) is None:
         x = np.ascontiguousarray(x, dtype=ctype)
     return x
@@ -89,8 +91,13 @@ def _new_vector(x, y, x_format, y_format, g, c, f, m):
 
 
 def _epilogue(ctype, ep):
-    return [None if a is None else np.ascontiguousarray(a, dtype=ctype)
-            for a in (ep.bias, ep.scale, ep.shift)]
+    return [_vector_of(a, ctype) for a in (ep.bias, ep.scale, ep.shift)]
+
+
+def _vector_of(a, ctype):
+    if a is None or (type(a) is np.ndarray and a.dtype == ctype and a.flags.c_contiguous):
+        return a
+    return np.ascontiguousarray(a, dtype=ctype)
 
 
 def _ptr(a):
@@ -99,9 +106,10 @@ def _ptr(a):
 
 def _call(lib, name, ctype, x, weights, epilogue, activation, y, geom):
     func = lib.func(name, ctype.itemsize)
-    status = func(x.ctypes.data, *(w.ctypes.data for w in weights),
-                  *(_ptr(a) for a in epilogue), ACTIVATIONS[activation], y.ctypes.data,
-                  geom.ctypes.data, _threads.workers())
+    bias, scale, shift = epilogue
+    status = func(x.ctypes.data, *[w.ctypes.data for w in weights], _ptr(bias), _ptr(scale),
+                  _ptr(shift), ACTIVATIONS[activation], y.ctypes.data, geom.ctypes.data,
+                  _threads.workers())
     if status == -1:
         raise MemoryError(f"{name}: no memory for the engine's buffers")
     return status == 0
