@@ -480,3 +480,28 @@ def test_install_without_compiler_builds_a_wheel(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "cthulhu/devices/numpy_/native/kernels.c" in names
     assert not any("_kernels" in n for n in names)
+
+
+def test_geometry_vector_is_remembered_per_geometry_and_layout():
+    """_engine.vector caches by the geometry object and the arrays' strides: the same
+    geometry read from a view with other strides gets its own vector (and the right
+    result), and a cached vector cannot be written."""
+    rng = np.random.default_rng(21)
+    big = rng.uniform(-1, 1, (2, 9, 11, 10)).astype(np.float32)
+    view = big[:, :, ::-1, ::2]                    # other strides, same shape as its copy
+    copy = np.ascontiguousarray(view)
+    k = rng.uniform(-1, 1, (3, 3, 5, 7)).astype(np.float32)
+    with threads.limit(2):
+        from_copy = ops.conv(copy, k, padding="same")
+        from_view = ops.conv(view, k, padding="same")
+    np.testing.assert_array_equal(from_view, from_copy)
+    np.testing.assert_allclose(from_copy, ref.conv(copy, k, (1, 1), "same", (1, 1)),
+                               rtol=1e-4, atol=1e-4)
+    g = shapes.conv_geometry("conv", copy.shape, (3, 3), filters=7, strides=(1, 1),
+                             dilation=(1, 1), padding="same", data_format="channels_last")
+    y = np.empty((2, 9, 11, 7), np.float32)
+    first = _engine.vector(copy, y, "channels_last", "channels_last", g, 5, 7, 1)
+    assert _engine.vector(copy, y, "channels_last", "channels_last", g, 5, 7, 1) is first
+    other = _engine.vector(view, y, "channels_last", "channels_last", g, 5, 7, 1)
+    assert other is not first and not np.array_equal(other, first)
+    assert not first.flags.writeable
