@@ -579,8 +579,10 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         xt_bytes = (size_t)(rows * g0[CG_C] * len) * sizeof(T);
         xt = take_buffer(xt_bytes);
         CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0, lo, len, active_isa()};
-        /* an element of this copy (a strided gather) costs about 8 multiply-adds of
-         * the tiles: 8x32x32 16 channels took 50 us on one thread */
+        /* an element of this copy costs several multiply-adds of the tiles (8x32x32,
+         * 16 channels: 24 us on one thread, 44 without the register transposes); small
+         * copies stay on the calling thread: a helper woken for them and then preempted
+         * on a busy machine would hold the caller up (seen at 200 us) */
         if (xt == NULL || run_affine_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
                                   CAT(useful_threads, SUFFIX)(8.0 * rows * g0[CG_C] * len,
                                                               threads, rows)) != 0) {
