@@ -57,6 +57,7 @@ import contextvars
 from dataclasses import dataclass
 
 from cthulhu.devices.base import Epilogue
+from cthulhu.engine.utils import is_half_dtype
 
 __all__ = ["Fold", "FusionPlan", "NO_PLAN", "plan", "epilogue", "epilogue_at",
            "folding", "is_folding"]
@@ -257,4 +258,4 @@ def _is_half(x) -> bool:
     # merge's input is a list of arrays of one dtype
     if isinstance(x, (list, tuple)):
         x = x[0] if x else None
-    return str(getattr(x, "dtype", "")).endswith("float16")
+    return is_half_dtype(getattr(x, "dtype", ""))

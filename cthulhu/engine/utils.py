@@ -154,6 +154,25 @@ def _is_floating(x) -> bool:
     return found
 
 
+_HALF = {}
+
+
+def is_half_dtype(dtype) -> bool:
+    """Whether ``dtype`` is float16 or bfloat16, by its name (not Array API dtypes:
+    namespaces need not name them). Remembered per dtype: a NumPy dtype's ``str``
+    costs microseconds, and a model asks on every layer call."""
+    try:
+        return _HALF[dtype]
+    except KeyError:
+        pass
+    except TypeError:                    # an unhashable dtype object: ask every time
+        return str(dtype).endswith("float16")
+    half = str(dtype).endswith("float16")
+    if len(_HALF) < 64:
+        _HALF[dtype] = half
+    return half
+
+
 def _device_key(x):
     """A hashable stand-in for ``x``'s device (NumPy: ``'cpu'``; others: their device's repr)."""
     device = getattr(x, "device", None)

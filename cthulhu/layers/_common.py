@@ -5,6 +5,7 @@ regularizers, constraints and activation the same way (Keras 2's config keys).
 """
 
 from cthulhu import activations, constraints, initializers, regularizers
+from cthulhu.engine.utils import is_half_dtype
 
 __all__ = ["namespace", "device_of", "is_half", "WeightOptions", "grouped_configs", "get_activation",
            "activation_config", "fusable_name", "activity_config", "constructor_arguments"]
@@ -19,7 +20,8 @@ def namespace(x):
 
 def is_half(x):
     """Whether ``x`` is float16 (not an Array API dtype: namespaces need not name it)."""
-    return str(x.dtype).endswith("float16")
+    return is_half_dtype(x.dtype)
+
 
 
 def device_of(x):

@@ -60,7 +60,12 @@ class _MergeBase(Layer):
         except TypeError as exc:
             raise _args.layer_error(self, f"the inputs must be arrays of one library: {exc}",
                                     TypeError) from exc
-        self.compute_output_shape([tuple(x.shape) for x in xs])
+        # the shape algebra once per new list of shapes (a model calls its merges with
+        # the same shapes every batch); a refused list is never remembered
+        given = tuple(tuple(x.shape) for x in xs)
+        if given != self.__dict__.get("_checked_shapes"):
+            self.compute_output_shape(list(given))
+            self._checked_shapes = given
         return xp, xs
 
     def _guarded(self, function, *args, **kwargs):

@@ -203,6 +203,11 @@ class BatchNormalization(_Normalization):
 
             host = np.empty((0,), dtype=np.dtype(str(x.dtype)))
             return tuple(da.from_array(a, chunks=-1) for a in self.affine(host))
+        # cached with the weights' versions, like _folded: a model asks on every call
+        key = ("affine", type(x), x.dtype, _device_key(x))
+        return self.derived(key, lambda: self._affine(x))
+
+    def _affine(self, x):
         xp = namespace(x)
         scale, shift = self._folded(x, _compute_dtype(xp, x))
         return xp.reshape(scale, (-1,)), xp.reshape(shift, (-1,))

@@ -290,3 +290,18 @@ def test_merges_in_a_functional_model_with_skips():
     assert model.output_shape == (None, 6, 6, 6)
     np.testing.assert_allclose(model.predict(x), want, rtol=1e-12)
     np.testing.assert_allclose(model.predict(x, batch_size=1), want, rtol=1e-12)
+
+
+def test_merge_checks_every_new_list_of_shapes_and_remembers_only_accepted_ones():
+    # the shape algebra runs once per accepted list of shapes: a refused list is refused
+    # again, and shapes accepted before do not let a different list through
+    layer = layers.Concatenate(axis=1, name="cat")
+    good = [np.ones((2, 3, 4)), np.ones((2, 5, 4))]
+    assert layer(good).shape == (2, 8, 4)
+    bad = [np.ones((2, 3, 4)), np.ones((2, 5, 3))]
+    for _ in range(2):
+        with pytest.raises(ValueError, match="Concatenate 'cat'"):
+            layer(bad)
+    assert layer(good).shape == (2, 8, 4)
+    with pytest.raises(ValueError, match="Concatenate 'cat'"):
+        layer([np.ones((2, 3, 4)), np.ones((1, 5, 4))])

@@ -90,3 +90,41 @@ def test_rank_zero_inputs_take_the_generic_code():
     a, b = np.float32(-2.0) * np.ones((), np.float32), np.ones((), np.float32)
     got = eltwise.add([a, b], Epilogue(activation="relu"))
     assert float(got) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_sum_over_many_chunks_equals_numpy_on_any_thread_count(dtype):
+    """The native sum (``native/eltwise.h``, chunks of 8192 elements on the engine's
+    threads): NumPy's bits - NaN, infinities and -0 included - whatever the thread count."""
+    from cthulhu.devices.numpy_ import _engine, _native, threads
+
+    if _native.library() is None:
+        pytest.skip("native kernels unavailable")
+    rng = np.random.default_rng(3)
+    xs = [(rng.standard_normal((8, 33, 31, 17)) * 5).astype(dtype) for _ in range(3)]
+    for x in xs:      # specials spread over the chunks
+        where = rng.choice(x.size, 64, replace=False)
+        x.flat[where] = rng.choice([np.nan, np.inf, -np.inf, -0.0, 0.0, 6.0], 64)
+    for act in (None, "relu", "relu6"):
+        for k in (2, 3):
+            want = xs[0] + xs[1]
+            for x in xs[2:k]:
+                want = want + x
+            want = ACTS[act](want).astype(dtype)
+            for n in (1, 2, 3):
+                with threads.limit(n):
+                    got = _engine.add(xs[:k], act)
+                assert got is not None and got.dtype == dtype
+                np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+def test_native_sum_declines_what_numpy_must_do():
+    from cthulhu.devices.numpy_ import _engine
+
+    a, b = _arrays([(4, 6)] * 2)
+    assert _engine.add([a, b], None) is not None
+    assert _engine.add([a, np.asfortranarray(b)], None) is None    # another memory order
+    assert _engine.add([a, b[:, :1]], None) is None                # broadcasts
+    assert _engine.add([a, b.astype(np.float64)], None) is None    # promotes
+    assert _engine.add([a.astype(np.float16), b.astype(np.float16)], None) is None
+    assert _engine.add([a], None) is None

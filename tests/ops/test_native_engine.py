@@ -310,6 +310,9 @@ def test_medium_sizes_equal_the_generic_code(fmt):
     cases = [("conv", (1, 1500, 7), (4, 7, 70), dict(padding="same", dilation=2)),
              ("conv", (2, 13, 59, 24), (3, 3, 24, 49), dict(padding="same")),
              ("conv", (1, 6, 7, 45, 9), (3, 3, 3, 9, 17), dict(strides=(1, 2, 3))),
+             # few filters (pair tiles): the input's planar copy, 8 x 8 transposes of
+             # 19 channels (two blocks and 3 left) by 21 positions (two and 5 left)
+             ("conv", (2, 5, 21, 19), (3, 3, 19, 12), dict(padding="same")),
              ("conv_transpose", (1, 5, 6, 13, 16), (3, 3, 3, 8, 16), dict(strides=2,
                                                                         padding="same")),
              ("conv_transpose", (2, 40, 33), (4, 19, 33), dict(strides=3)),
@@ -353,7 +356,11 @@ def _thread_cases():
     k1 = rng.uniform(-1, 1, (5, 12, 24)).astype(np.float32)
     kd = rng.uniform(-1, 1, (3, 3, 20, 2)).astype(np.float32)
     kp = rng.uniform(-1, 1, (1, 1, 40, 19)).astype(np.float32)
+    # few filters: pair or planar tiles, whose planar input copy runs on several threads
+    x16 = rng.uniform(-1, 1, (4, 24, 40, 16)).astype(np.float32)
+    k16 = rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)
     return [
+        lambda: ops.conv(x16, k16, padding="same", activation="relu"),
         lambda: ops.conv(x2, k2, padding="same", activation="relu"),
         lambda: ops.conv(x3, k3, strides=(1, 2, 1), padding="valid"),
         lambda: ops.conv(x1, k1, padding="causal", dilation=3),
@@ -537,3 +544,28 @@ def test_install_without_compiler_builds_a_wheel(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "cthulhu/devices/numpy_/native/kernels.c" in names
     assert not any("_kernels" in n for n in names)
+
+
+def test_geometry_vector_is_remembered_per_geometry_and_layout():
+    """_engine.vector caches by the geometry object and the arrays' strides: the same
+    geometry read from a view with other strides gets its own vector (and the right
+    result), and a cached vector cannot be written."""
+    rng = np.random.default_rng(21)
+    big = rng.uniform(-1, 1, (2, 9, 11, 10)).astype(np.float32)
+    view = big[:, :, ::-1, ::2]                    # other strides, same shape as its copy
+    copy = np.ascontiguousarray(view)
+    k = rng.uniform(-1, 1, (3, 3, 5, 7)).astype(np.float32)
+    with threads.limit(2):
+        from_copy = ops.conv(copy, k, padding="same")
+        from_view = ops.conv(view, k, padding="same")
+    np.testing.assert_array_equal(from_view, from_copy)
+    np.testing.assert_allclose(from_copy, ref.conv(copy, k, (1, 1), "same", (1, 1)),
+                               rtol=1e-4, atol=1e-4)
+    g = shapes.conv_geometry("conv", copy.shape, (3, 3), filters=7, strides=(1, 1),
+                             dilation=(1, 1), padding="same", data_format="channels_last")
+    y = np.empty((2, 9, 11, 7), np.float32)
+    first = _engine.vector(copy, y, "channels_last", "channels_last", g, 5, 7, 1)
+    assert _engine.vector(copy, y, "channels_last", "channels_last", g, 5, 7, 1) is first
+    other = _engine.vector(view, y, "channels_last", "channels_last", g, 5, 7, 1)
+    assert other is not first and not np.array_equal(other, first)
+    assert not first.flags.writeable

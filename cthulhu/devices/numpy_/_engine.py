@@ -42,16 +42,41 @@ def _elements(arr):
 
 def _operand(x, ctype, contiguous=False):
     """``x`` in ``ctype``, with element strides (a copy only where needed)."""
+    if x.dtype == ctype and x.flags.c_contiguous:
+        return x                  # the common case, without looking at every stride
     if x.dtype != ctype or contiguous or _elements(x) is None:
         x = np.ascontiguousarray(x, dtype=ctype)
     return x
+
+
+# Geometry vectors already built: a model calls each layer with the same geometry object
+# (ops' GeometryCache) and array layouts every batch. Keyed by the geometry's id, the
+# entry holding the geometry itself, so the id cannot be reused while the entry lives.
+_VECTORS: dict = {}
+_VECTORS_LIMIT = 256
 
 
 def vector(x, y, x_format, y_format, g, c, f, m):
     """The engine's int64 geometry vector (``CG_*`` in ``native/kernels.c``) for the
     geometry ``g`` read from ``x`` in ``x_format`` into ``y`` in ``y_format`` with ``c``
     input channels, ``f`` outputs, multiplier ``m``: sizes, window and pads from ``g``,
-    element strides from the arrays. Ranks 1 and 2 get leading axes of size 1."""
+    element strides from the arrays. Ranks 1 and 2 get leading axes of size 1.
+
+    Read-only, and remembered for the same geometry object, strides, formats and
+    channel counts (the kernels never write it)."""
+    key = (id(g), x.strides, x.itemsize, y.strides, y.itemsize, x_format, y_format, c, f, m)
+    hit = _VECTORS.get(key)
+    if hit is not None and hit[0] is g:
+        return hit[1]
+    geom = _new_vector(x, y, x_format, y_format, g, c, f, m)
+    geom.flags.writeable = False
+    if len(_VECTORS) >= _VECTORS_LIMIT:
+        _VECTORS.clear()
+    _VECTORS[key] = (g, geom)
+    return geom
+
+
+def _new_vector(x, y, x_format, y_format, g, c, f, m):
     lead = 3 - g.rank
     xn, xs, xc = split_channels(_elements(x), x_format)
     yn, ys, yf = split_channels(_elements(y), y_format)
@@ -66,8 +91,13 @@ def vector(x, y, x_format, y_format, g, c, f, m):
 
 
 def _epilogue(ctype, ep):
-    return [None if a is None else np.ascontiguousarray(a, dtype=ctype)
-            for a in (ep.bias, ep.scale, ep.shift)]
+    return [_vector_of(a, ctype) for a in (ep.bias, ep.scale, ep.shift)]
+
+
+def _vector_of(a, ctype):
+    if a is None or (type(a) is np.ndarray and a.dtype == ctype and a.flags.c_contiguous):
+        return a
+    return np.ascontiguousarray(a, dtype=ctype)
 
 
 def _ptr(a):
@@ -76,9 +106,10 @@ def _ptr(a):
 
 def _call(lib, name, ctype, x, weights, epilogue, activation, y, geom):
     func = lib.func(name, ctype.itemsize)
-    status = func(x.ctypes.data, *(w.ctypes.data for w in weights),
-                  *(_ptr(a) for a in epilogue), ACTIVATIONS[activation], y.ctypes.data,
-                  geom.ctypes.data, _threads.workers())
+    bias, scale, shift = epilogue
+    status = func(x.ctypes.data, *[w.ctypes.data for w in weights], _ptr(bias), _ptr(scale),
+                  _ptr(shift), ACTIVATIONS[activation], y.ctypes.data, geom.ctypes.data,
+                  _threads.workers())
     if status == -1:
         raise MemoryError(f"{name}: no memory for the engine's buffers")
     return status == 0
@@ -165,3 +196,31 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, geometry, epilogue):
                  ep.activation, y, geom):
         return None
     return _finish(y, dtype)
+
+
+def add(xs, activation):
+    """``activation(xs[0] + xs[1] + ...)`` in one fresh array (``native/eltwise.h``: one
+    pass over the memory, on the engine's threads), or ``None`` to decline: native code
+    off, fewer than two inputs, inputs not all C-contiguous float32 or float64 arrays of
+    one shape and dtype (broadcasting and float16 stay with NumPy)."""
+    if len(xs) < 2 or activation not in ACTIVATIONS:
+        return None
+    first = xs[0]
+    if type(first) is not np.ndarray or first.dtype not in _ADD_DTYPES or first.size == 0:
+        return None
+    for x in xs:
+        if type(x) is not np.ndarray or x.shape != first.shape or x.dtype != first.dtype \
+                or not x.flags.c_contiguous:
+            return None
+    lib = _native.library()
+    if lib is None:
+        return None
+    y = output(first.shape, first.dtype)
+    pointers = np.array([x.ctypes.data for x in xs], dtype=np.uintp)
+    lib.func("cthulhu_add", first.itemsize)(pointers.ctypes.data, len(xs), y.ctypes.data,
+                                            first.size, ACTIVATIONS[activation],
+                                            _threads.workers())
+    return y
+
+
+_ADD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

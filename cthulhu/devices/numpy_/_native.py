@@ -221,6 +221,11 @@ class Library:
             func.argtypes = [_P, _P, _I64, _I64, _I64, _INT, _INT]
             func.restype = _INT
             self._funcs["cthulhu_global_pool", suffix] = func
+            # eltwise.h: (pointers to the inputs, how many, y, elements, act, threads)
+            func = getattr(lib, f"cthulhu_add_{suffix}")
+            func.argtypes = [_P, _I64, _P, _I64, _INT, _INT]
+            func.restype = _INT
+            self._funcs["cthulhu_add", suffix] = func
         isa = os.environ.get("CTHULHU_ISA", "").strip().lower()
         if isa:
             self.set_isa(isa)

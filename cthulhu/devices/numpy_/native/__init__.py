@@ -12,7 +12,7 @@ from pathlib import Path
 
 # Every file the build reads; their hash names a build (see source_hash).
 SOURCES = ("kernels.c", "body.h", "pool.h", "micro.h", "engine.h", "depthwise.h",
-           "pooling.h")
+           "pooling.h", "eltwise.h", "affinity.h")
 # The translation unit setup.py compiles: kernels.c plus a Python module stub.
 MODULE_SOURCE = "module.c"
 # Compiler flags of both builds: no -march=native (one build runs on every x86-64:

@@ -203,8 +203,17 @@ static void CAT(pack_weights, SUFFIX)(T *dst, const T *src, const int64_t *tapma
             for (int64_t ci = 0; ci < c; ci++) {
                 const T *s = src + tapmap[v] * ts + ci * cs + f0 * fs;
                 T *o = d + (v * c + ci) * width;
-                for (int64_t l = 0; l < width; l++)
-                    o[l] = l / copies < nf ? s[(l / copies) * fs] : (T)0;
+                /* no division per weight: this runs on every call, serially, before
+                 * the threads start (64 -> 64 3x3: 60 us with one, 4 without) */
+                if (copies == 1 && fs == 1) {
+                    memcpy(o, s, (size_t)nf * sizeof(T));
+                    memset(o + nf, 0, (size_t)(width - nf) * sizeof(T));
+                    continue;
+                }
+                for (int64_t l = 0; l < nf; l++)
+                    for (int64_t k = 0; k < copies; k++)
+                        o[l * copies + k] = s[l * fs];
+                memset(o + nf * copies, 0, (size_t)(width - nf * copies) * sizeof(T));
             }
     }
 }
@@ -426,6 +435,7 @@ typedef struct {
     T *xt;
     const int64_t *g;
     int64_t lo, len;
+    int isa;
 } CAT(planar_ctx, SUFFIX);
 
 static void CAT(planar_item, SUFFIX)(const void *vctx, int64_t r, void *scratch)
@@ -437,20 +447,38 @@ static void CAT(planar_item, SUFFIX)(const void *vctx, int64_t r, void *scratch)
     const int64_t n = r / (s0 * s1), i0 = (r / s1) % s0, i1 = r % s1;
     const T *src = ctx->x + n * g[CG_XN] + i0 * g[CG_X0] + i1 * g[CG_X1];
     T *dst = ctx->xt + r * c * ctx->len;
-    for (int64_t ci = 0; ci < c; ci++) {
-        memset(dst + ci * ctx->len, 0, (size_t)ctx->lo * sizeof(T));
-        memset(dst + ci * ctx->len + ctx->lo + s2, 0,
-               (size_t)(ctx->len - ctx->lo - s2) * sizeof(T));
+    for (int64_t ci = 0; ci < c; ci++) {    /* a few zeros each: no memset call */
+        T *d = dst + ci * ctx->len;
+        for (int64_t k = 0; k < ctx->lo; k++)
+            d[k] = (T)0;
+        for (int64_t k = ctx->lo + s2; k < ctx->len; k++)
+            d[k] = (T)0;
     }
     if (g[CG_X2] == 1) {
         for (int64_t ci = 0; ci < c; ci++)
             memcpy(dst + ci * ctx->len + ctx->lo, src + ci * g[CG_XC], (size_t)s2 * sizeof(T));
         return;
     }
-    for (int64_t ci = 0; ci < c; ci++) {    /* contiguous writes; the row is in L1 */
-        T *restrict d = dst + ci * ctx->len + ctx->lo;
+    const int64_t step = g[CG_X2], len = ctx->len;
+    int64_t c0 = 0;
+#ifdef CTHULHU_X86
+    /* channels_last float: 8 x 8 transposes in registers (8x32x32x16, one thread:
+     * 44 us with scalar copies, 24 us) */
+    if (g[CG_XC] == 1 && sizeof(T) == 4 && ctx->isa >= ISA_AVX2)
+        for (; c0 + 8 <= c; c0 += 8) {
+            T *d = dst + c0 * len + ctx->lo;
+            int64_t j = 0;
+            for (; j + 8 <= s2; j += 8)
+                transpose8_avx2((const float *)(src + j * step + c0), step, (float *)(d + j),
+                                len);
+            for (; j < s2; j++)
+                for (int64_t b = 0; b < 8; b++)
+                    d[b * len + j] = src[j * step + c0 + b];
+        }
+#endif
+    for (int64_t ci = c0; ci < c; ci++) {    /* contiguous writes; the row is in L1 */
+        T *restrict d = dst + ci * len + ctx->lo;
         const T *restrict from = src + ci * g[CG_XC];
-        const int64_t step = g[CG_X2];
         for (int64_t j = 0; j < s2; j++)
             d[j] = from[j * step];
     }
@@ -550,9 +578,13 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         const int64_t rows = g0[CG_N] * g0[CG_S0] * g0[CG_S1];
         xt_bytes = (size_t)(rows * g0[CG_C] * len) * sizeof(T);
         xt = take_buffer(xt_bytes);
-        CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0, lo, len};
-        if (xt == NULL || run_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
-                                  CAT(useful_threads, SUFFIX)((double)rows * g0[CG_C] * len,
+        CAT(planar_ctx, SUFFIX) pc = {probs[0].x, xt, g0, lo, len, active_isa()};
+        /* an element of this copy costs several multiply-adds of the tiles (8x32x32,
+         * 16 channels: 24 us on one thread, 44 without the register transposes); small
+         * copies stay on the calling thread: a helper woken for them and then preempted
+         * on a busy machine would hold the caller up (seen at 200 us) */
+        if (xt == NULL || run_affine_job(CAT(planar_item, SUFFIX), &pc, rows, 0,
+                                  CAT(useful_threads, SUFFIX)(8.0 * rows * g0[CG_C] * len,
                                                               threads, rows)) != 0) {
             give_buffer(xt);
             free(mul2);
@@ -574,8 +606,11 @@ static int CAT(run_problems, SUFFIX)(PROBLEM *probs, int64_t nprobs, const T *w,
         }
     }
     CONV_CTX ctx = {probs, nprobs, mul, add, mul2, add2, act, NULL, NULL, 0};
-    const int status = items == 0 ? 0 : run_job(CAT(conv_item, SUFFIX), &ctx, items, scratch,
-                                                CAT(useful_threads, SUFFIX)(work, threads, items));
+    /* each thread on its own rows (affinity.h): the planar copy's rows it wrote, and the
+     * same part of a recycled output buffer on every call */
+    const int status = items == 0 ? 0
+        : run_affine_job(CAT(conv_item, SUFFIX), &ctx, items, scratch,
+                         CAT(useful_threads, SUFFIX)(work, threads, items));
     free(mul2);
     free(add2);
     give_buffer(xt);

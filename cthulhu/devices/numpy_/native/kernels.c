@@ -3,7 +3,7 @@
  *
  * The convolution engine (end of this file; engine.h, depthwise.h, micro.h, pool.h): one call per
  * op, threads, packing and register-blocked micro-kernels all inside. Max/average pooling
- * and global pooling (pooling.h) on the same threads.
+ * and global pooling (pooling.h) on the same threads, and element-wise sums (eltwise.h).
  *
  * body.h: a direct convolution for inputs with few channels and one or two filters,
  * channels_last and written
@@ -67,6 +67,7 @@ const char *cthulhu_source_hash(void) { return CTHULHU_SOURCE_HASH; }
 /* ==== The convolution engine (engine.h): one call per op, threads inside ==== */
 
 #include "pool.h"
+#include "affinity.h"
 
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
 
@@ -355,6 +356,30 @@ avx512_pair_store(float *y0, float *y1, __m512 v)
 #undef MK_SHAPES
 #undef MK_PLANAR_SHAPES
 #undef VFMA
+
+/* dst[b*len + a] = src[a*step + b] for a, b < 8: an 8 x 8 float transpose in registers
+ * (engine.h's planar copy of a channels_last input; scalar code stalls on its tiles) */
+__attribute__((target("avx2"))) static void transpose8_avx2(const float *src, int64_t step,
+                                                              float *dst, int64_t len)
+{
+    __m256 r[8], t[8];
+    for (int a = 0; a < 8; a++)
+        r[a] = _mm256_loadu_ps(src + a * step);
+    for (int a = 0; a < 8; a += 2) {
+        t[a] = _mm256_unpacklo_ps(r[a], r[a + 1]);
+        t[a + 1] = _mm256_unpackhi_ps(r[a], r[a + 1]);
+    }
+    for (int a = 0; a < 8; a += 4) {
+        r[a] = _mm256_shuffle_ps(t[a], t[a + 2], 0x44);
+        r[a + 1] = _mm256_shuffle_ps(t[a], t[a + 2], 0xEE);
+        r[a + 2] = _mm256_shuffle_ps(t[a + 1], t[a + 3], 0x44);
+        r[a + 3] = _mm256_shuffle_ps(t[a + 1], t[a + 3], 0xEE);
+    }
+    for (int b = 0; b < 4; b++) {
+        _mm256_storeu_ps(dst + b * len, _mm256_permute2f128_ps(r[b], r[b + 4], 0x20));
+        _mm256_storeu_ps(dst + (b + 4) * len, _mm256_permute2f128_ps(r[b], r[b + 4], 0x31));
+    }
+}
 #endif
 
 #define AVX512_LANES_f32 16
@@ -376,6 +401,7 @@ int cthulhu_pool_geometry_length(void) { return PG_LEN; }
 #define SUFFIX f32
 #include "engine.h"
 #include "pooling.h"
+#include "eltwise.h"
 #undef T
 #undef SUFFIX
 
@@ -383,5 +409,6 @@ int cthulhu_pool_geometry_length(void) { return PG_LEN; }
 #define SUFFIX f64
 #include "engine.h"
 #include "pooling.h"
+#include "eltwise.h"
 #undef T
 #undef SUFFIX

@@ -1,0 +1,68 @@
+/* Element-wise sums for one element type (included by kernels.c after engine.h, with T
+ * and SUFFIX): a residual block's Add and the activation folded into it.
+ *
+ * y = act(((x0 + x1) + x2) + ...), every input of y's length, summed in input order
+ * (NumPy's order for a chain of additions, so the bits are NumPy's), in chunks of
+ * ELT_CHUNK elements on the engine's threads. The activation is applied while the chunk
+ * is in registers: one pass over the memory where NumPy makes two (the sum, then
+ * maximum in place). Each thread keeps to its own part of the array (affinity.h): the
+ * rows the convolutions before it wrote there. Chunks never share an output: no result
+ * depends on the threads.
+ */
+
+#define ELT_CHUNK 8192
+
+typedef struct {
+    const T *const *xs;
+    int64_t k, n;
+    T *y;
+    int act;
+} CAT(elt_ctx, SUFFIX);
+
+CTHULHU_CLONES static void CAT(elt_sum, SUFFIX)(const T *const *xs, int64_t k, int64_t i0,
+                                                int64_t i1, int act, T *restrict y)
+{
+    const T *restrict a = xs[0], *restrict b = xs[1];
+    for (int64_t i = i0; i < i1; i++)
+        y[i] = a[i] + b[i];
+    for (int64_t j = 2; j < k; j++) {
+        const T *restrict c = xs[j];
+        for (int64_t i = i0; i < i1; i++)
+            y[i] = y[i] + c[i];
+    }
+    /* NumPy's maximum(y, 0) and minimum(y, 6), bit for bit: a NaN stays a NaN, -0
+     * becomes +0 */
+    if (act == ACT_RELU)
+        for (int64_t i = i0; i < i1; i++)
+            y[i] = y[i] <= (T)0 ? (T)0 : y[i];
+    else if (act == ACT_RELU6)
+        for (int64_t i = i0; i < i1; i++) {
+            const T v = y[i] <= (T)0 ? (T)0 : y[i];
+            y[i] = v >= (T)6 ? (T)6 : v;
+        }
+}
+
+static void CAT(elt_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const CAT(elt_ctx, SUFFIX) *ctx = vctx;
+    (void)scratch;
+    const int64_t i0 = item * ELT_CHUNK;
+    const int64_t i1 = i0 + ELT_CHUNK < ctx->n ? i0 + ELT_CHUNK : ctx->n;
+    CAT(elt_sum, SUFFIX)(ctx->xs, ctx->k, i0, i1, ctx->act, ctx->y);
+}
+
+/* y = act(xs[0] + xs[1] + ... + xs[k-1]), k >= 2 contiguous inputs of n elements (y may
+ * be none of them). Returns 0. */
+int CAT(cthulhu_add, SUFFIX)(const T *const *xs, int64_t k, T *y, int64_t n, int act,
+                             int threads)
+{
+    if (n <= 0 || k < 2)
+        return 0;
+    CAT(elt_ctx, SUFFIX) ctx = {xs, k, n, y, act};
+    const int64_t items = (n + ELT_CHUNK - 1) / ELT_CHUNK;
+    /* an element (k loads, a store) costs about as much as 4 multiply-adds of a tile:
+     * 8x32x32x16 float32 (131k elements) gets two threads, 8x8x8x64 one */
+    return run_affine_job(CAT(elt_item, SUFFIX), &ctx, items, 0,
+                          CAT(useful_threads, SUFFIX)(4.0 * (double)n * (double)k / 2,
+                                                      threads, items));
+}
