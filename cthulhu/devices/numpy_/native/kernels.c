@@ -15,6 +15,9 @@
  * FMA where the CPU has it, so its results may differ in the last bits between
  * instruction sets (never between thread counts).
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE                 /* pthread_setaffinity_np, CPU_SET (pool.h) */
+#endif
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L     /* clock_gettime under -std=c11 */
 #endif
