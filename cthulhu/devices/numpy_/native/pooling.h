@@ -155,6 +155,90 @@ static inline T CAT(pool_clipped, SUFFIX)(const T *src, int64_t lo, int64_t hi, 
     return acc;
 }
 
+/* Lanes 0, 2, 4, ... (odd = 0) or 1, 3, 5, ... (odd = 1) of the 2 * PLANES values a:b,
+ * in order. GCC's two-vector shuffle (vshufps + vpermpd in the avx2 clone); elsewhere
+ * lane by lane. */
+static inline __attribute__((always_inline)) PVEC CAT(pool_half, SUFFIX)(PVEC a, PVEC b, int odd)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    static const CAT(pool_lane_int, SUFFIX) lanes[2][8] = {{0, 2, 4, 6, 8, 10, 12, 14},
+                                                           {1, 3, 5, 7, 9, 11, 13, 15}};
+    PMASK even, uneven;
+    memcpy(&even, lanes[0], sizeof even);      /* the first PLANES of each: constants */
+    memcpy(&uneven, lanes[1], sizeof uneven);
+    return odd ? __builtin_shuffle(a, b, uneven) : __builtin_shuffle(a, b, even);
+#else
+    PVEC r;
+    for (int64_t l = 0; l < PLANES; l++) {
+        const int64_t i = 2 * l + odd;
+        r[l] = i < PLANES ? a[i] : b[i - PLANES];
+    }
+    return r;
+#endif
+}
+
+/* The interior outputs [olo, ohi) of a line (channels_first) for strides 2 and 4, PLANES
+ * outputs at a time: the s vectors of samples under a block split into their s phases
+ * by shuffles (ph[r] lane l = src[(o + q + l) * s + r]), then the taps folded in the
+ * order j = 0, 1, ..., k - 1 and divided, lane by lane: the numbers of pool_clipped.
+ * Every block reads whole phase vectors inside the line; a last block that would not
+ * fit is moved back over outputs already done (the same numbers again). Returns how
+ * many outputs from olo were done. */
+#define POOL_TAPS_MAX 32
+static inline __attribute__((always_inline)) int64_t CAT(pool_line_vec, SUFFIX)(
+    const T *src, T *y, int64_t olo, int64_t ohi, int64_t n, int64_t k, int64_t s, int64_t p,
+    int avg, T count)
+{
+    int64_t tap_r[POOL_TAPS_MAX], tap_q[POOL_TAPS_MAX];
+    for (int64_t j = 0; j < k; j++) {
+        const int64_t d = j - p, r = ((d % s) + s) % s;
+        tap_r[j] = r;
+        tap_q[j] = (d - r) / s;
+    }
+    /* blocks o with (o + PLANES + qmax) * s <= n read inside the line; o + qmin >= 0
+     * holds for every interior o (o * s >= p) */
+    const int64_t last = n / s - PLANES - tap_q[k - 1];
+    const PVEC dv = (PVEC){0} + count;
+    int64_t o = olo, done = olo;
+    while (done < ohi) {
+        if (o + PLANES > ohi)
+            o = ohi - PLANES;            /* the tail: back over outputs already done */
+        if (o < olo || o > last)
+            break;
+        PVEC ph[4], acc = (PVEC){0};
+        int64_t at = INT64_MIN;
+        for (int64_t j = 0; j < k; j++) {
+            if (tap_q[j] != at) {
+                at = tap_q[j];
+                const T *b = src + (o + at) * s;
+                const PVEC v0 = CAT(pool_load, SUFFIX)(b),
+                           v1 = CAT(pool_load, SUFFIX)(b + PLANES);
+                if (s == 2) {
+                    ph[0] = CAT(pool_half, SUFFIX)(v0, v1, 0);
+                    ph[1] = CAT(pool_half, SUFFIX)(v0, v1, 1);
+                } else {
+                    const PVEC v2 = CAT(pool_load, SUFFIX)(b + 2 * PLANES),
+                               v3 = CAT(pool_load, SUFFIX)(b + 3 * PLANES);
+                    const PVEC e0 = CAT(pool_half, SUFFIX)(v0, v1, 0),
+                               o0 = CAT(pool_half, SUFFIX)(v0, v1, 1),
+                               e1 = CAT(pool_half, SUFFIX)(v2, v3, 0),
+                               o1 = CAT(pool_half, SUFFIX)(v2, v3, 1);
+                    ph[0] = CAT(pool_half, SUFFIX)(e0, e1, 0);
+                    ph[1] = CAT(pool_half, SUFFIX)(o0, o1, 0);
+                    ph[2] = CAT(pool_half, SUFFIX)(e0, e1, 1);
+                    ph[3] = CAT(pool_half, SUFFIX)(o0, o1, 1);
+                }
+            }
+            const PVEC v = ph[tap_r[j]];
+            acc = j == 0 ? v : avg ? acc + v : CAT(pool_vmax, SUFFIX)(acc, v);
+        }
+        CAT(pool_store, SUFFIX)(y + o, avg ? acc / dv : acc);
+        o += PLANES;
+        done = o;
+    }
+    return done - olo;
+}
+
 /* Windows along a line of S2 samples (channels_first): y[o], o < O2, contiguous. */
 static inline __attribute__((always_inline)) void CAT(pool_line, SUFFIX)(const POOL_CTX *ctx, const T *src, T *y,
                                           int64_t cnt_v, T *phases)
@@ -176,6 +260,28 @@ static inline __attribute__((always_inline)) void CAT(pool_line, SUFFIX)(const P
         CAT(pool_window, SUFFIX)(o, s, p, k, n, &lo, &hi);
         const T v = CAT(pool_clipped, SUFFIX)(src, lo, hi, avg);
         y[o] = avg ? v / (T)(cnt_v * (hi - lo)) : v;
+    }
+    if ((s == 2 || s == 4) && k <= POOL_TAPS_MAX && ohi - olo >= PLANES) {
+        /* the usual windows with constant k, s, p: the taps unrolled, the phases kept
+         * in registers */
+        const T c = (T)(cnt_v * k);
+#define POOL_LINE_VEC(K, S, P) CAT(pool_line_vec, SUFFIX)(src, y, olo, ohi, n, K, S, P, avg, c)
+        if (s == 2 && k == 2 && p == 0)
+            olo += POOL_LINE_VEC(2, 2, 0);
+        else if (s == 2 && k == 3 && p == 0)
+            olo += POOL_LINE_VEC(3, 2, 0);
+        else if (s == 2 && k == 3 && p == 1)
+            olo += POOL_LINE_VEC(3, 2, 1);
+        else if (s == 4 && k == 4 && p == 0)
+            olo += POOL_LINE_VEC(4, 4, 0);
+        else
+            olo += POOL_LINE_VEC(k, s, p);
+#undef POOL_LINE_VEC
+        for (int64_t o = olo; o < ohi; o++) {       /* what no block could read */
+            const T v = CAT(pool_clipped, SUFFIX)(src, o * s - p, o * s - p + k, avg);
+            y[o] = avg ? v / (T)(cnt_v * k) : v;
+        }
+        return;
     }
     const int64_t count = ohi - olo;
     if (count <= 0)
