@@ -278,6 +278,39 @@ def test_native_pool_is_the_same_on_every_thread_count_and_isa(kind, fmt):
     np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_native_strided_channels_first_lines_equal_the_loop_wherever_a_window_sits(kind,
+                                                                                 dtype):
+    """channels_first lines of stride 2 and 4 are split into phases by shuffles, a vector
+    of outputs at a time, with a last block moved back over outputs already done and
+    scalar outputs at the ends. Every window against the loop (NaNs where they fall, a
+    vertical pass in 2D), and each window's number bitwise the same wherever it sits in
+    its line: cutting the line's start moves outputs between blocks and scalar ends."""
+    _isas()
+    rng = np.random.default_rng(11)
+    for s, sizes in ((2, (2, 3, 5)), (4, (3, 4, 5, 9))):
+        for k in sizes:
+            x = rng.standard_normal((2, 83, 3)).astype(dtype)
+            x[1, 17, 2] = np.nan
+            first = np.ascontiguousarray(ref.to_first(x))
+            for padding in ("valid", "same"):
+                y = ops.pool(first, k, strides=s, padding=padding, kind=kind,
+                             data_format="channels_first")
+                expected = ref.to_first(ref.pool(x, (k,), (s,), padding, kind))
+                np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+            y = ops.pool(first, k, strides=s, kind=kind, data_format="channels_first")
+            for a in (1, 2, 3):
+                cut = ops.pool(first[:, :, a * s:], k, strides=s, kind=kind,
+                               data_format="channels_first")
+                np.testing.assert_array_equal(cut, y[:, :, a:a + cut.shape[2]])
+            x2 = rng.standard_normal((1, 3, 83, 2)).astype(dtype)
+            y2 = ops.pool(np.ascontiguousarray(ref.to_first(x2)), (2, k), strides=(1, s),
+                          padding="same", kind=kind, data_format="channels_first")
+            expected = ref.to_first(ref.pool(x2, (2, k), (1, s), "same", kind))
+            np.testing.assert_allclose(y2, expected, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["max", "average"])
 def test_same_pooling_of_an_empty_axis_is_empty_as_the_layers_say(kind):
     """Found by the layer fuzzer: 'same' over a zero-length axis gives a zero-length axis
