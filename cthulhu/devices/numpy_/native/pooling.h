@@ -354,6 +354,58 @@ static inline __attribute__((always_inline)) void CAT(pool_vectors, SUFFIX)(cons
     }
 }
 
+/* Windows along rows of positions of C >= PLANES channels (channels_last), every tap
+ * read from the input: for each output position and channel vector, each window column
+ * reduced over the `nrows` input rows (in their order: the vertical pass's numbers),
+ * then the columns in order, then divided: pool_vectors's numbers, without the row
+ * buffer's store and reload. Constant `avg` and `nrows` unroll the loads. */
+#define POOL_ROWS_MAX 64
+static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
+    const POOL_CTX *ctx, const T *const *rows, int64_t nrows, T *y, int64_t cnt_v, int avg)
+{
+    const int64_t *g = ctx->g;
+    const int64_t n = g[PG_S2], m = g[PG_O2], k = g[PG_K2], s = g[PG_ST2], p = g[PG_P2];
+    const int64_t c = ctx->cv;
+    const int64_t ahead = POOL_PREFETCH_BYTES / (int64_t)sizeof(T);
+    for (int64_t o = 0; o < m; o++) {
+        int64_t lo, hi;
+        CAT(pool_window, SUFFIX)(o, s, p, k, n, &lo, &hi);
+        /* the next s positions of each row, a prefetch distance ahead */
+        const int64_t next = (o * s - p + k) * c + ahead;
+        for (int64_t r = 0; r < nrows; r++)
+            for (int64_t i = 0; i < s * c; i += POOL_LINE)
+                __builtin_prefetch(rows[r] + next + i, 0, 0);
+        const T count = (T)(cnt_v * (hi - lo));
+        const PVEC dv = (PVEC){0} + count;
+        T *yo = y + o * c;
+        int64_t ch = 0;
+        for (; ch + PLANES <= c; ch += PLANES) {
+            PVEC acc = (PVEC){0};
+            for (int64_t j = lo; j < hi; j++) {
+                const int64_t at = j * c + ch;
+                PVEC v = CAT(pool_load, SUFFIX)(rows[0] + at);
+                for (int64_t r = 1; r < nrows; r++) {
+                    const PVEC w = CAT(pool_load, SUFFIX)(rows[r] + at);
+                    v = avg ? v + w : CAT(pool_vmax, SUFFIX)(v, w);
+                }
+                acc = j == lo ? v : avg ? acc + v : CAT(pool_vmax, SUFFIX)(acc, v);
+            }
+            CAT(pool_store, SUFFIX)(yo + ch, avg ? acc / dv : acc);
+        }
+        for (; ch < c; ch++) {
+            T acc = 0;
+            for (int64_t j = lo; j < hi; j++) {
+                const int64_t at = j * c + ch;
+                T v = rows[0][at];
+                for (int64_t r = 1; r < nrows; r++)
+                    v = avg ? v + rows[r][at] : CAT(pool_max, SUFFIX)(v, rows[r][at]);
+                acc = j == lo ? v : avg ? acc + v : CAT(pool_max, SUFFIX)(acc, v);
+            }
+            yo[ch] = avg ? acc / count : acc;
+        }
+    }
+}
+
 CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r0, int64_t r1,
                                                   T *scratch)
 {
@@ -376,6 +428,33 @@ CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r
         CAT(pool_window, SUFFIX)(o1, g[PG_ST1], g[PG_P1], g[PG_K1], g[PG_S1], &a1, &b1);
         const int64_t cnt_v = (b0 - a0) * (b1 - a1);
         const T *src = xb + a0 * g[PG_X0] + a1 * g[PG_X1];
+        if (cv >= PLANES && cnt_v <= POOL_ROWS_MAX) {
+            const T *rows[POOL_ROWS_MAX];
+            int64_t nrows = 0;
+            for (int64_t i0 = a0; i0 < b0; i0++)
+                for (int64_t i1 = a1; i1 < b1; i1++)
+                    rows[nrows++] = xb + i0 * g[PG_X0] + i1 * g[PG_X1];
+#define POOL_FUSED(R, A) CAT(pool_fused, SUFFIX)(ctx, rows, R, y, cnt_v, A)
+            if (ctx->avg) {
+                switch (nrows) {
+                case 1: POOL_FUSED(1, 1); break;
+                case 2: POOL_FUSED(2, 1); break;
+                case 3: POOL_FUSED(3, 1); break;
+                case 4: POOL_FUSED(4, 1); break;
+                default: POOL_FUSED(nrows, 1);
+                }
+            } else {
+                switch (nrows) {
+                case 1: POOL_FUSED(1, 0); break;
+                case 2: POOL_FUSED(2, 0); break;
+                case 3: POOL_FUSED(3, 0); break;
+                case 4: POOL_FUSED(4, 0); break;
+                default: POOL_FUSED(nrows, 0);
+                }
+            }
+#undef POOL_FUSED
+            continue;
+        }
         if (cnt_v > 1) {
             /* vertical pass: the window's rows reduced into `row`, in (i0, i1) order */
             const T *prev = NULL;
