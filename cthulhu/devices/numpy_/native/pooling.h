@@ -24,6 +24,8 @@
  * alone left one thread waiting on memory for over half of a 2x2 pooling (measured on
  * EPYC: 24 ms -> 13.5 ms for 32x64x112x112 float32, channels_first). */
 #define POOL_PREFETCH_BYTES 4096
+/* Outputs of a pooling that reads and writes more than this are stored past the caches. */
+#define POOL_STREAM_BYTES ((double)(32 << 20))
 
 static inline T CAT(pool_max, SUFFIX)(T m, T v)
 {
@@ -55,6 +57,32 @@ static inline __attribute__((always_inline)) PVEC CAT(pool_load, SUFFIX)(const T
 }
 
 static inline __attribute__((always_inline)) void CAT(pool_store, SUFFIX)(T *p, PVEC v) { memcpy(p, &v, sizeof v); }
+
+/* A store that bypasses the caches (two SSE non-temporal stores) where p is 16-byte
+ * aligned: a large output is not read again soon, and a normal store first reads its
+ * line from memory. */
+static inline __attribute__((always_inline)) void CAT(pool_stream, SUFFIX)(T *p, PVEC v)
+{
+#if defined(__SSE2__)
+    if (((uintptr_t)p & 15) == 0) {
+        if (sizeof(T) == 4) {
+            __m128 a, b;
+            memcpy(&a, &v, 16);
+            memcpy(&b, (char *)&v + 16, 16);
+            _mm_stream_ps((float *)p, a);
+            _mm_stream_ps((float *)p + 4, b);
+        } else {
+            __m128d a, b;
+            memcpy(&a, &v, 16);
+            memcpy(&b, (char *)&v + 16, 16);
+            _mm_stream_pd((double *)p, a);
+            _mm_stream_pd((double *)p + 2, b);
+        }
+        return;
+    }
+#endif
+    CAT(pool_store, SUFFIX)(p, v);
+}
 
 static inline __attribute__((always_inline)) PVEC CAT(pool_vmax, SUFFIX)(PVEC m, PVEC v)
 {
@@ -134,6 +162,7 @@ typedef struct {
     int64_t cv;             /* values per position of a row: C (channels_last) or 1 */
     int64_t rows, step;     /* output rows, and rows per work item */
     int64_t phase_len;      /* length of one phase line: ceil(S2 / ST2) */
+    int stream;             /* outputs stored past the caches (pool_stream) */
 } CAT(pool_ctx, SUFFIX);
 #define POOL_CTX CAT(pool_ctx, SUFFIX)
 
@@ -390,7 +419,10 @@ static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
                 }
                 acc = j == lo ? v : avg ? acc + v : CAT(pool_vmax, SUFFIX)(acc, v);
             }
-            CAT(pool_store, SUFFIX)(yo + ch, avg ? acc / dv : acc);
+            if (ctx->stream)
+                CAT(pool_stream, SUFFIX)(yo + ch, avg ? acc / dv : acc);
+            else
+                CAT(pool_store, SUFFIX)(yo + ch, avg ? acc / dv : acc);
         }
         for (; ch < c; ch++) {
             T acc = 0;
@@ -486,6 +518,9 @@ static void CAT(pool_item, SUFFIX)(const void *vctx, int64_t item, void *scratch
     const int64_t r0 = item * ctx->step;
     const int64_t r1 = r0 + ctx->step < ctx->rows ? r0 + ctx->step : ctx->rows;
     CAT(pool_rows, SUFFIX)(ctx, r0, r1, scratch);
+#if defined(__SSE2__)
+    _mm_sfence();               /* the streamed stores out before the item counts as done */
+#endif
 }
 
 /* Max (avg = 0) or average (avg = 1) pooling; g: the PG_* vector (ranks 1-2 with leading
@@ -511,6 +546,15 @@ int CAT(cthulhu_pool, SUFFIX)(const T *x, T *y, const int64_t *g, int avg, int t
     if (ctx.rows <= 0 || g[PG_O2] <= 0 || c <= 0)
         return 0;
     ctx.phase_len = (g[PG_S2] + g[PG_ST2] - 1) / g[PG_ST2];
+    /* a pooling that moves more than a last-level cache holds (POOL_STREAM_BYTES: the
+     * size is not known reliably: a virtual machine reports its host's) leaves little of
+     * its output there for the next layer: store it past the caches (channels_last rows;
+     * a line of channels_first ends mid cache line, where streamed and normal stores to
+     * one line cost more than they save) */
+    const double moved = ((double)g[PG_N] * g[PG_C] * g[PG_S0] * g[PG_S1] * g[PG_S2] +
+                          (double)g[PG_N] * g[PG_C] * g[PG_O0] * g[PG_O1] * g[PG_O2]) *
+                         (double)sizeof(T);
+    ctx.stream = moved > POOL_STREAM_BYTES;
     const int64_t len = g[PG_S2] * ctx.cv;
     const int64_t per_row = g[PG_K0] * g[PG_K1] * len;     /* input values a row reads */
     /* items of ~64K values read, and enough items to share among the threads */
