@@ -383,14 +383,32 @@ static inline __attribute__((always_inline)) void CAT(pool_vectors, SUFFIX)(cons
     }
 }
 
-/* Windows along rows of positions of C >= PLANES channels (channels_last), every tap
- * read from the input: for each output position and channel vector, each window column
- * reduced over the `nrows` input rows (in their order: the vertical pass's numbers),
- * then the columns in order, then divided: pool_vectors's numbers, without the row
- * buffer's store and reload. Constant `avg` and `nrows` unroll the loads. */
+/* One channel vector of one window (channels_last), every tap read from the input:
+ * each of the `taps` window columns from `at` on reduced over the `nrows` input rows in
+ * their order (the numbers of the vertical pass), then the columns in order. */
+static inline __attribute__((always_inline)) PVEC CAT(pool_fused_vec, SUFFIX)(
+    const T *const *rows, int64_t nrows, int64_t at, int64_t taps, int64_t c, int avg)
+{
+    PVEC acc = (PVEC){0};
+    for (int64_t j = 0; j < taps; j++, at += c) {
+        PVEC v = CAT(pool_load, SUFFIX)(rows[0] + at);
+        for (int64_t r = 1; r < nrows; r++) {
+            const PVEC w = CAT(pool_load, SUFFIX)(rows[r] + at);
+            v = avg ? v + w : CAT(pool_vmax, SUFFIX)(v, w);
+        }
+        acc = j == 0 ? v : avg ? acc + v : CAT(pool_vmax, SUFFIX)(acc, v);
+    }
+    return acc;
+}
+
+/* Windows along rows of positions of C >= PLANES channels (channels_last) read from the
+ * input (pool_fused_vec), then divided: pool_vectors's numbers without the row buffer's
+ * store and reload. Constant `avg`, `nrows` and `kk` (the window's width when whole; 0:
+ * not constant) unroll the loads. */
 #define POOL_ROWS_MAX 64
 static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
-    const POOL_CTX *ctx, const T *const *rows, int64_t nrows, T *y, int64_t cnt_v, int avg)
+    const POOL_CTX *ctx, const T *const *rows, int64_t nrows, int64_t kk, T *y,
+    int64_t cnt_v, int avg)
 {
     const int64_t *g = ctx->g;
     const int64_t n = g[PG_S2], m = g[PG_O2], k = g[PG_K2], s = g[PG_ST2], p = g[PG_P2];
@@ -407,22 +425,18 @@ static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
         const T count = (T)(cnt_v * (hi - lo));
         const PVEC dv = (PVEC){0} + count;
         T *yo = y + o * c;
+        const int whole = kk > 0 && hi - lo == kk;
         int64_t ch = 0;
         for (; ch + PLANES <= c; ch += PLANES) {
-            PVEC acc = (PVEC){0};
-            for (int64_t j = lo; j < hi; j++) {
-                const int64_t at = j * c + ch;
-                PVEC v = CAT(pool_load, SUFFIX)(rows[0] + at);
-                for (int64_t r = 1; r < nrows; r++) {
-                    const PVEC w = CAT(pool_load, SUFFIX)(rows[r] + at);
-                    v = avg ? v + w : CAT(pool_vmax, SUFFIX)(v, w);
-                }
-                acc = j == lo ? v : avg ? acc + v : CAT(pool_vmax, SUFFIX)(acc, v);
-            }
+            PVEC acc = whole ? CAT(pool_fused_vec, SUFFIX)(rows, nrows, lo * c + ch, kk, c, avg)
+                             : CAT(pool_fused_vec, SUFFIX)(rows, nrows, lo * c + ch, hi - lo,
+                                                           c, avg);
+            if (avg)
+                acc = acc / dv;
             if (ctx->stream)
-                CAT(pool_stream, SUFFIX)(yo + ch, avg ? acc / dv : acc);
+                CAT(pool_stream, SUFFIX)(yo + ch, acc);
             else
-                CAT(pool_store, SUFFIX)(yo + ch, avg ? acc / dv : acc);
+                CAT(pool_store, SUFFIX)(yo + ch, acc);
         }
         for (; ch < c; ch++) {
             T acc = 0;
@@ -466,24 +480,29 @@ CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r
             for (int64_t i0 = a0; i0 < b0; i0++)
                 for (int64_t i1 = a1; i1 < b1; i1++)
                     rows[nrows++] = xb + i0 * g[PG_X0] + i1 * g[PG_X1];
-#define POOL_FUSED(R, A) CAT(pool_fused, SUFFIX)(ctx, rows, R, y, cnt_v, A)
+#define POOL_FUSED(R, K, A) CAT(pool_fused, SUFFIX)(ctx, rows, R, K, y, cnt_v, A)
+#define POOL_FUSED_ALL(A)                                                               \
+    if (nrows == 2 && k == 2)                                                           \
+        POOL_FUSED(2, 2, A);                                                            \
+    else if (nrows == 3 && k == 3)                                                      \
+        POOL_FUSED(3, 3, A);                                                            \
+    else if (nrows == 4 && k == 2)                                                      \
+        POOL_FUSED(4, 2, A);                                                            \
+    else if (nrows == 1)                                                                \
+        POOL_FUSED(1, 0, A);                                                            \
+    else if (nrows == 2)                                                                \
+        POOL_FUSED(2, 0, A);                                                            \
+    else if (nrows == 3)                                                                \
+        POOL_FUSED(3, 0, A);                                                            \
+    else                                                                                \
+        POOL_FUSED(nrows, 0, A)
+            const int64_t k = g[PG_K2];
             if (ctx->avg) {
-                switch (nrows) {
-                case 1: POOL_FUSED(1, 1); break;
-                case 2: POOL_FUSED(2, 1); break;
-                case 3: POOL_FUSED(3, 1); break;
-                case 4: POOL_FUSED(4, 1); break;
-                default: POOL_FUSED(nrows, 1);
-                }
+                POOL_FUSED_ALL(1);
             } else {
-                switch (nrows) {
-                case 1: POOL_FUSED(1, 0); break;
-                case 2: POOL_FUSED(2, 0); break;
-                case 3: POOL_FUSED(3, 0); break;
-                case 4: POOL_FUSED(4, 0); break;
-                default: POOL_FUSED(nrows, 0);
-                }
+                POOL_FUSED_ALL(0);
             }
+#undef POOL_FUSED_ALL
 #undef POOL_FUSED
             continue;
         }
