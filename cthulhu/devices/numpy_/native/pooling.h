@@ -413,7 +413,10 @@ static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
     const int64_t *g = ctx->g;
     const int64_t n = g[PG_S2], m = g[PG_O2], k = g[PG_K2], s = g[PG_ST2], p = g[PG_P2];
     const int64_t c = ctx->cv;
-    const int64_t ahead = POOL_PREFETCH_BYTES / (int64_t)sizeof(T);
+    /* half the distance of the row passes: each of the window's rows is one stream
+     * here (2x2x2 max pooling of 1x128^3x32 on one EPYC thread: 9.5 ms at 4 KiB ahead,
+     * 8.7 at 2 KiB, 9.2 at 1 KiB, 12.6 at 12 KiB) */
+    const int64_t ahead = POOL_PREFETCH_BYTES / 2 / (int64_t)sizeof(T);
     for (int64_t o = 0; o < m; o++) {
         int64_t lo, hi;
         CAT(pool_window, SUFFIX)(o, s, p, k, n, &lo, &hi);
