@@ -461,14 +461,26 @@ CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r
     const int64_t *g = ctx->g;
     const int64_t cv = ctx->cv, len = g[PG_S2] * cv;
     T *row = scratch, *phases = scratch + len;
+    /* row r is (b, [c,] o0, o1), counted on from r0 (a division per row cost as much
+     * as a short channels_first row's pooling) */
+    int64_t t = r0 / g[PG_O1];
+    int64_t o1 = r0 % g[PG_O1], o0 = t % g[PG_O0];
+    t /= g[PG_O0];
+    int64_t c = 0, b = t;
+    if (cv == 1) {
+        c = t % g[PG_C];
+        b = t / g[PG_C];
+    }
     for (int64_t r = r0; r < r1; r++) {
-        int64_t t = r / g[PG_O1];
-        const int64_t o1 = r % g[PG_O1], o0 = t % g[PG_O0];
-        t /= g[PG_O0];
-        int64_t c = 0, b = t;
-        if (cv == 1) {
-            c = t % g[PG_C];
-            b = t / g[PG_C];
+        if (r > r0 && ++o1 == g[PG_O1]) {
+            o1 = 0;
+            if (++o0 == g[PG_O0]) {
+                o0 = 0;
+                if (cv > 1 || ++c == g[PG_C]) {
+                    c = 0;
+                    b++;
+                }
+            }
         }
         const T *xb = ctx->x + b * g[PG_XN] + c * g[PG_XC];
         T *y = ctx->y + b * g[PG_YN] + c * g[PG_YC] + o0 * g[PG_Y0] + o1 * g[PG_Y1];
