@@ -457,20 +457,51 @@ static inline __attribute__((always_inline)) PVEC CAT(pool_fused_vec, SUFFIX)(
 {
     PVEC acc = (PVEC){0};
     for (int64_t j = 0; j < taps; j++, at += c) {
-        PVEC v = CAT(pool_load, SUFFIX)(rows[0] + at);
-        for (int64_t r = 1; r < nrows; r++) {
-            const PVEC w = CAT(pool_load, SUFFIX)(rows[r] + at);
-            v = avg ? v + w : CAT(pool_vmax, SUFFIX)(v, w);
-        }
+        const PVEC v = CAT(pool_rows_load, SUFFIX)(rows, nrows, at, avg);
         acc = j == 0 ? v : avg ? acc + v : CAT(pool_vmax, SUFFIX)(acc, v);
     }
     return acc;
 }
 
+static inline __attribute__((always_inline)) void CAT(pool_put, SUFFIX)(const POOL_CTX *ctx,
+                                                                       T *p, PVEC v)
+{
+    if (ctx->stream)
+        CAT(pool_stream, SUFFIX)(p, v);
+    else
+        CAT(pool_store, SUFFIX)(p, v);
+}
+
+/* Channels [ch, C) of the window [lo, hi) of output position yo (channels_last), every
+ * tap read from the input (pool_fused_vec), divided: pool_vectors's numbers without the
+ * row buffer's store and reload. Any window: out of line, for the windows pool_fused
+ * has no constant shape for (clipped at a border, unusual sizes) and the channels left
+ * over by its vectors. */
+CTHULHU_CLONES __attribute__((noinline)) static void CAT(pool_fused_window, SUFFIX)(
+    const POOL_CTX *ctx, const T *const *rows, int64_t nrows, T *yo, int64_t lo, int64_t hi,
+    int64_t ch, int64_t cnt_v)
+{
+    const int64_t c = ctx->cv;
+    const int avg = ctx->avg;
+    const T count = (T)(cnt_v * (hi - lo));
+    const PVEC dv = (PVEC){0} + count;
+    for (; ch + PLANES <= c; ch += PLANES) {
+        const PVEC acc = CAT(pool_fused_vec, SUFFIX)(rows, nrows, lo * c + ch, hi - lo, c, avg);
+        CAT(pool_put, SUFFIX)(ctx, yo + ch, avg ? acc / dv : acc);
+    }
+    for (; ch < c; ch++) {
+        T acc = 0;
+        for (int64_t j = lo; j < hi; j++) {
+            const T v = CAT(pool_rows_at, SUFFIX)(rows, nrows, j * c + ch, avg);
+            acc = j == lo ? v : avg ? acc + v : CAT(pool_max, SUFFIX)(acc, v);
+        }
+        yo[ch] = avg ? acc / count : acc;
+    }
+}
+
 /* Windows along rows of positions of C >= PLANES channels (channels_last) read from the
- * input (pool_fused_vec), then divided: pool_vectors's numbers without the row buffer's
- * store and reload. Constant `avg`, `nrows` and `kk` (the window's width when whole; 0:
- * not constant) unroll the loads. */
+ * input: those of `nrows` rows and kk columns (constants: the loads unrolled) here, any
+ * other through pool_fused_window (kk = 0: all). */
 #define POOL_ROWS_MAX 64
 static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
     const POOL_CTX *ctx, const T *const *rows, int64_t nrows, int64_t kk, T *y,
@@ -483,6 +514,7 @@ static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
      * here (2x2x2 max pooling of 1x128^3x32 on one EPYC thread: 9.5 ms at 4 KiB ahead,
      * 8.7 at 2 KiB, 9.2 at 1 KiB, 12.6 at 12 KiB) */
     const int64_t ahead = POOL_PREFETCH_BYTES / 2 / (int64_t)sizeof(T);
+    const PVEC dv = (PVEC){0} + (T)(cnt_v * kk);
     for (int64_t o = 0; o < m; o++) {
         int64_t lo, hi;
         CAT(pool_window, SUFFIX)(o, s, p, k, n, &lo, &hi);
@@ -491,33 +523,16 @@ static inline __attribute__((always_inline)) void CAT(pool_fused, SUFFIX)(
         for (int64_t r = 0; r < nrows; r++)
             for (int64_t i = 0; i < s * c; i += POOL_LINE)
                 __builtin_prefetch(rows[r] + next + i, 0, 0);
-        const T count = (T)(cnt_v * (hi - lo));
-        const PVEC dv = (PVEC){0} + count;
         T *yo = y + o * c;
-        const int whole = kk > 0 && hi - lo == kk;
         int64_t ch = 0;
-        for (; ch + PLANES <= c; ch += PLANES) {
-            PVEC acc = whole ? CAT(pool_fused_vec, SUFFIX)(rows, nrows, lo * c + ch, kk, c, avg)
-                             : CAT(pool_fused_vec, SUFFIX)(rows, nrows, lo * c + ch, hi - lo,
-                                                           c, avg);
-            if (avg)
-                acc = acc / dv;
-            if (ctx->stream)
-                CAT(pool_stream, SUFFIX)(yo + ch, acc);
-            else
-                CAT(pool_store, SUFFIX)(yo + ch, acc);
-        }
-        for (; ch < c; ch++) {
-            T acc = 0;
-            for (int64_t j = lo; j < hi; j++) {
-                const int64_t at = j * c + ch;
-                T v = rows[0][at];
-                for (int64_t r = 1; r < nrows; r++)
-                    v = avg ? v + rows[r][at] : CAT(pool_max, SUFFIX)(v, rows[r][at]);
-                acc = j == lo ? v : avg ? acc + v : CAT(pool_max, SUFFIX)(acc, v);
+        if (kk > 0 && hi - lo == kk)
+            for (; ch + PLANES <= c; ch += PLANES) {
+                const PVEC acc = CAT(pool_fused_vec, SUFFIX)(rows, nrows, lo * c + ch, kk, c,
+                                                             avg);
+                CAT(pool_put, SUFFIX)(ctx, yo + ch, avg ? acc / dv : acc);
             }
-            yo[ch] = avg ? acc / count : acc;
-        }
+        if (ch < c)
+            CAT(pool_fused_window, SUFFIX)(ctx, rows, nrows, yo, lo, hi, ch, cnt_v);
     }
 }
 
@@ -555,28 +570,38 @@ CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r
         CAT(pool_window, SUFFIX)(o1, g[PG_ST1], g[PG_P1], g[PG_K1], g[PG_S1], &a1, &b1);
         const int64_t cnt_v = (b0 - a0) * (b1 - a1);
         const T *src = xb + a0 * g[PG_X0] + a1 * g[PG_X1];
-        if (cv >= PLANES && cnt_v <= POOL_ROWS_MAX) {
-            const T *rows[POOL_ROWS_MAX];
-            int64_t nrows = 0;
+        /* channels_first windows within one plane read their rows directly; rows of
+         * several planes, read line by line, kept the memory busier than the vertical
+         * pass's runs (2x2x2 pooling of 1x32x128^3 on one EPYC thread: 8.7 ms, 10.5
+         * directly) */
+        const int direct = cnt_v <= POOL_ROWS_MAX &&
+                           (cv >= PLANES ||
+                            (cv == 1 && b0 - a0 == 1 && CAT(pool_line_vectors, SUFFIX)(ctx)));
+        const T *rows[POOL_ROWS_MAX];
+        int64_t nrows = 0;
+        if (direct)
             for (int64_t i0 = a0; i0 < b0; i0++)
                 for (int64_t i1 = a1; i1 < b1; i1++)
                     rows[nrows++] = xb + i0 * g[PG_X0] + i1 * g[PG_X1];
+        if (direct && cv > 1) {
 #define POOL_FUSED(R, K, A) CAT(pool_fused, SUFFIX)(ctx, rows, R, K, y, cnt_v, A)
-#define POOL_FUSED_ALL(A)                                                               \
-    if (nrows == 2 && k == 2)                                                           \
-        POOL_FUSED(2, 2, A);                                                            \
-    else if (nrows == 3 && k == 3)                                                      \
-        POOL_FUSED(3, 3, A);                                                            \
-    else if (nrows == 4 && k == 2)                                                      \
-        POOL_FUSED(4, 2, A);                                                            \
-    else if (nrows == 1)                                                                \
-        POOL_FUSED(1, 0, A);                                                            \
-    else if (nrows == 2)                                                                \
-        POOL_FUSED(2, 0, A);                                                            \
-    else if (nrows == 3)                                                                \
-        POOL_FUSED(3, 0, A);                                                            \
+#define POOL_FUSED_K(R, A)                                                              \
+    if (k == 2)                                                                         \
+        POOL_FUSED(R, 2, A);                                                            \
+    else if (k == 3)                                                                    \
+        POOL_FUSED(R, 3, A);                                                            \
+    else if (k == 4)                                                                    \
+        POOL_FUSED(R, 4, A);                                                            \
     else                                                                                \
         POOL_FUSED(nrows, 0, A)
+#define POOL_FUSED_ALL(A)                                                               \
+    switch (nrows) {                                                                    \
+    case 1: POOL_FUSED_K(1, A); break;                                                  \
+    case 2: POOL_FUSED_K(2, A); break;                                                  \
+    case 3: POOL_FUSED_K(3, A); break;                                                  \
+    case 4: POOL_FUSED_K(4, A); break;                                                  \
+    default: POOL_FUSED(nrows, 0, A);                                                   \
+    }
             const int64_t k = g[PG_K2];
             if (ctx->avg) {
                 POOL_FUSED_ALL(1);
@@ -584,24 +609,11 @@ CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r
                 POOL_FUSED_ALL(0);
             }
 #undef POOL_FUSED_ALL
+#undef POOL_FUSED_K
 #undef POOL_FUSED
             continue;
         }
-        /* channels_first windows within one plane read their rows directly; rows of
-         * several planes, read line by line, kept the memory busier than the vertical
-         * pass's runs (2x2x2 pooling of 1x32x128^3 on one EPYC thread: 8.7 ms, 10.5
-         * directly) */
-        if (cv == 1 && b0 - a0 == 1 && cnt_v <= POOL_ROWS_MAX &&
-            CAT(pool_line_vectors, SUFFIX)(ctx)) {
-            const T *rows[POOL_ROWS_MAX];
-            int64_t nrows = 0;
-            for (int64_t i0 = a0; i0 < b0; i0++)
-                for (int64_t i1 = a1; i1 < b1; i1++)
-                    rows[nrows++] = xb + i0 * g[PG_X0] + i1 * g[PG_X1];
-            CAT(pool_line, SUFFIX)(ctx, rows, nrows, NULL, y, cnt_v, phases);
-            continue;
-        }
-        if (cnt_v > 1) {
+        if (cnt_v > 1 && !direct) {
             /* vertical pass: the window's rows reduced into `row`, in (i0, i1) order */
             const T *prev = NULL;
             int started = 0;
@@ -620,7 +632,7 @@ CTHULHU_CLONES static void CAT(pool_rows, SUFFIX)(const POOL_CTX *ctx, int64_t r
             src = row;
         }
         if (cv == 1)
-            CAT(pool_line, SUFFIX)(ctx, NULL, 0, src, y, cnt_v, phases);
+            CAT(pool_line, SUFFIX)(ctx, rows, nrows, src, y, cnt_v, phases);
         else
             CAT(pool_vectors, SUFFIX)(ctx, src, y, cnt_v);
     }
