@@ -3,15 +3,20 @@
  * uses).
  *
  * Pooling is memory bound: the input is read once from memory, in the layout it has.
- * Both reductions are separable, so an output row (batch, [channel,] o0, o1) is made
- * in two passes over contiguous data:
- *   1. "vertical": the input rows (i0, i1) under the window are reduced element by
- *      element into a row buffer (the input row itself when the window has one row);
- *   2. "horizontal": windows along the last spatial axis of that buffer: for
- *      channels_last rows of (position, channel) the channel vector of each window
- *      position (contiguous), for channels_first lines (one channel) the stride-s
- *      windows, split once into s phase lines so that every tap is a contiguous,
- *      vectorisable read.
+ * Both reductions are separable, and every output is made in one order: the window's
+ * input rows (i0, i1) reduced sample by sample ("vertical"), then the window's
+ * positions along the last spatial axis in order ("horizontal"), then one division.
+ * An output row (batch, [channel,] o0, o1):
+ *   - channels_last rows of at least a vector of channels (pool_fused): each output
+ *     position's channel vectors read every tap from the input rows directly, the
+ *     usual window shapes with their loads unrolled; the outputs of a pooling larger
+ *     than a cache stored past the caches;
+ *   - channels_first lines of stride 2 or 4 (pool_line_vec): a vector of outputs at a
+ *     time, the samples under it split into their phases by shuffles (windows within
+ *     one plane read their rows directly, others the vertical pass's line);
+ *   - otherwise the vertical pass into a row buffer (the input row itself when the
+ *     window has one row), then the horizontal windows over it: channel vectors
+ *     (channels_last), or stride-s windows over s phase lines (channels_first).
  * The padding is excluded: windows are clipped to the input, and an average divides
  * by the number of input samples under the window. A window holding a NaN gives NaN
  * (the maximum keeps a NaN it met, as numpy.maximum does).
@@ -243,8 +248,9 @@ static inline __attribute__((always_inline)) T CAT(pool_rows_clipped, SUFFIX)(
 
 /* The interior outputs [olo, ohi) of a line (channels_first) for strides 2 and 4, PLANES
  * outputs at a time: the s vectors of samples under a block split into their s phases
- * by shuffles (ph[r] lane l = src[(o + q + l) * s + r]), then the taps folded in the
- * order j = 0, 1, ..., k - 1 and divided, lane by lane: the numbers of pool_clipped.
+ * by shuffles (ph[r] lane l: sample (o + q + l) * s + r of the line, the window's rows
+ * reduced by pool_rows_load), then the taps folded in the order j = 0, 1, ..., k - 1
+ * and divided, lane by lane: the numbers of pool_clipped.
  * Every block reads whole phase vectors inside the line; a last block that would not
  * fit is moved back over outputs already done (the same numbers again). Returns how
  * many outputs from olo were done. */
