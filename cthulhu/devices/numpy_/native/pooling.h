@@ -246,6 +246,23 @@ static inline __attribute__((always_inline)) T CAT(pool_rows_clipped, SUFFIX)(
     return acc;
 }
 
+/* Lanes 1, 2, ..., PLANES - 1 of a, then x. */
+static inline __attribute__((always_inline)) PVEC CAT(pool_shift, SUFFIX)(PVEC a, T x)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    static const CAT(pool_lane_int, SUFFIX) lanes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    PMASK next;
+    memcpy(&next, lanes, sizeof next);
+    return __builtin_shuffle(a, (PVEC){0} + x, next);
+#else
+    PVEC r;
+    for (int64_t l = 0; l + 1 < PLANES; l++)
+        r[l] = a[l + 1];
+    r[PLANES - 1] = x;
+    return r;
+#endif
+}
+
 /* The interior outputs [olo, ohi) of a line (channels_first) for strides 2 and 4, PLANES
  * outputs at a time: the s vectors of samples under a block split into their s phases
  * by shuffles (ph[r] lane l: sample (o + q + l) * s + r of the line, the window's rows
@@ -282,6 +299,22 @@ static inline __attribute__((always_inline)) int64_t CAT(pool_line_vec, SUFFIX)(
             for (int64_t r = 0; r < nrows; r++)
                 for (int64_t i = 0; i < s * PLANES; i += POOL_LINE)
                     __builtin_prefetch(rows[r] + o * s + i + ahead, 0, 0);
+        if (s == 2 && k == 3 && p == 0) {
+            /* the 3x3 stride-2 window: its third tap is the first one's phase a sample
+             * further on, shifted in instead of loaded and reduced again */
+            const int64_t b = o * 2;
+            const PVEC v0 = CAT(pool_rows_load, SUFFIX)(rows, nrows, b, avg),
+                       v1 = CAT(pool_rows_load, SUFFIX)(rows, nrows, b + PLANES, avg);
+            const PVEC e = CAT(pool_half, SUFFIX)(v0, v1, 0), d = CAT(pool_half, SUFFIX)(v0, v1, 1);
+            const PVEC f = CAT(pool_shift, SUFFIX)(
+                e, CAT(pool_rows_at, SUFFIX)(rows, nrows, b + 2 * PLANES, avg));
+            const PVEC acc = avg ? (e + d) + f
+                                 : CAT(pool_vmax, SUFFIX)(CAT(pool_vmax, SUFFIX)(e, d), f);
+            CAT(pool_store, SUFFIX)(y + o, avg ? acc / dv : acc);
+            o += PLANES;
+            done = o;
+            continue;
+        }
         PVEC ph[4], acc = (PVEC){0};
         int64_t at = INT64_MIN;
         for (int64_t j = 0; j < k; j++) {
