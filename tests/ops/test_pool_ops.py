@@ -278,6 +278,75 @@ def test_native_pool_is_the_same_on_every_thread_count_and_isa(kind, fmt):
     np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_native_strided_channels_first_lines_equal_the_loop_wherever_a_window_sits(kind,
+                                                                                 dtype):
+    """channels_first lines of stride 2 and 4 are split into phases by shuffles, a vector
+    of outputs at a time, with a last block moved back over outputs already done and
+    scalar outputs at the ends. Every window against the loop (NaNs where they fall, a
+    vertical pass in 2D), and each window's number bitwise the same wherever it sits in
+    its line: cutting the line's start moves outputs between blocks and scalar ends."""
+    _isas()
+    rng = np.random.default_rng(11)
+    for s, sizes in ((2, (2, 3, 5)), (4, (3, 4, 5, 9))):
+        for k in sizes:
+            x = rng.standard_normal((2, 83, 3)).astype(dtype)
+            x[1, 17, 2] = np.nan
+            first = np.ascontiguousarray(ref.to_first(x))
+            for padding in ("valid", "same"):
+                y = ops.pool(first, k, strides=s, padding=padding, kind=kind,
+                             data_format="channels_first")
+                expected = ref.to_first(ref.pool(x, (k,), (s,), padding, kind))
+                np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+            y = ops.pool(first, k, strides=s, kind=kind, data_format="channels_first")
+            for a in (1, 2, 3):
+                cut = ops.pool(first[:, :, a * s:], k, strides=s, kind=kind,
+                               data_format="channels_first")
+                np.testing.assert_array_equal(cut, y[:, :, a:a + cut.shape[2]])
+            x2 = rng.standard_normal((1, 3, 83, 2)).astype(dtype)
+            y2 = ops.pool(np.ascontiguousarray(ref.to_first(x2)), (2, k), strides=(1, s),
+                          padding="same", kind=kind, data_format="channels_first")
+            expected = ref.to_first(ref.pool(x2, (2, k), (1, s), "same", kind))
+            np.testing.assert_allclose(y2, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_native_channels_last_windows_equal_the_loop_wherever_they_sit(kind, dtype):
+    """channels_last rows of at least a vector of channels read every tap from the input:
+    windows of 1-4 rows and 2-4 columns unrolled, any other (clipped at a border, 3x5,
+    3x3x3) out of line, channels past the last whole vector one by one. Each against the
+    loop (NaNs where they fall), and each window's number bitwise the same wherever it
+    sits: cutting the input's start moves windows, and a window clipped by the padding
+    (out of line) equals the whole window of its size (unrolled)."""
+    _isas()
+    rng = np.random.default_rng(12)
+    cases = [((13, 17), (2, 2), (2, 2)), ((13, 17), (3, 3), (2, 2)), ((13, 17), (1, 4), (1, 3)),
+             ((13, 17), (3, 5), (2, 1)), ((7, 6, 9), (2, 2, 2), (2, 2, 2)),
+             ((7, 6, 9), (3, 3, 3), (2, 2, 2))]
+    for channels in (8, 11, 19):
+        for spatial, pool_size, strides in cases:
+            x = rng.standard_normal((2, *spatial, channels)).astype(dtype)
+            x[(1, *(n // 2 for n in spatial), channels - 1)] = np.nan
+            for padding in ("valid", "same"):
+                y = ops.pool(x, pool_size, strides=strides, padding=padding, kind=kind)
+                expected = ref.pool(x, pool_size, strides, padding, kind)
+                np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+            y = ops.pool(x, pool_size, strides=strides, kind=kind)
+            for axis, s in enumerate(strides, start=1):
+                index = [slice(None)] * x.ndim
+                index[axis] = slice(s, None)
+                cut = ops.pool(x[tuple(index)], pool_size, strides=strides, kind=kind)
+                index[axis] = slice(1, 1 + cut.shape[axis])
+                np.testing.assert_array_equal(cut, y[tuple(index)])
+        # a 4x4 window clipped to 3x3 by the padding (out of line) is the 3x3 window
+        x = rng.standard_normal((2, 9, 10, channels)).astype(dtype)
+        clipped = ops.pool(x, 4, strides=4, padding=((1, 0), (1, 1)), kind=kind)
+        whole = ops.pool(x[:, :3, :3], 3, kind=kind)
+        np.testing.assert_array_equal(clipped[:, :1, :1], whole)
+
+
 @pytest.mark.parametrize("kind", ["max", "average"])
 def test_same_pooling_of_an_empty_axis_is_empty_as_the_layers_say(kind):
     """Found by the layer fuzzer: 'same' over a zero-length axis gives a zero-length axis
