@@ -9,7 +9,7 @@ Where the library comes from, in this order:
    (the library reports their hash), so an edited checkout never loads a stale one.
 2. **Compiled on first use.** Otherwise the sources (package data) are compiled with
    the system C compiler (``$CC``, else sysconfig's ``CC``, else
-   ``cc``/``gcc``/``clang`` on the ``PATH``; a few seconds) into
+   ``cc``/``gcc``/``clang`` on the ``PATH``; about 15 s of CPU time with gcc) into
    ``native/`` of :func:`cthulhu.config.cache_dir` (``$CTHULHU_CACHE``, else the
    platform's cache folder: ``~/.cache/cthulhu`` on Linux), named by a hash of the sources, the compiler's
    version line and the flags. The build goes to a temporary file moved into place
