@@ -15,14 +15,16 @@
  * Each participant gets its own scratch buffer of `scratch_bytes` (packed input panels,
  * tiles), allocated when it joins. After fork() the child starts with an empty pool.
  *
- * Placement (Linux): helper k stays on one CPU, the (k+1)-th of those its creator may
- * use, counted round. Left to itself the scheduler often wakes a sleeping helper on the
- * CPU of the thread that woke it - the caller, busy with its own items - and on small
- * VMs leaves it there: measured on a 2-vCPU machine, an 8x32x32x16 native add took
- * 26 us on two threads as on one, 15 us with the helper placed, and the first call
- * after a pause 141 us (median) instead of 52. The caller itself is never pinned, so
- * the scheduler moves it off a helper's CPU. A thread limited to one CPU, or
- * CTHULHU_PIN_THREADS=0 in the environment, leaves placement to the scheduler.
+ * Placement (Linux): when a job is posted, every helper is kept off the CPU the posting
+ * thread runs on (its CPU set becomes the pool's first caller's set less that CPU; one
+ * system call per helper, only when the caller has moved since). Left to itself the
+ * scheduler often woke a sleeping helper on the waker's own CPU - busy with its items -
+ * and on small VMs left it there; pinning each helper to one fixed CPU instead made it
+ * collide with an unpinned caller that woke up there. Measured on a 2-vCPU machine,
+ * median of 300-40 calls: an 8x32x32x16 add after a 2 ms pause, 141 -> 48-68 us (one
+ * thread: 37); a 64->64 conv1d after 10 ms, 0.90-1.13 -> 0.75-1.02 ms (one thread
+ * 1.06-1.09). CTHULHU_PIN_THREADS=0 in the environment, or a pool first used from a
+ * thread limited to one CPU, leaves placement to the scheduler.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -97,37 +99,45 @@ static int job_drain(job *j)
     return 0;
 }
 
-/* Keep this helper, the pool's `index`-th, on one of the CPUs it may use (see above). */
-static void pool_place(int index)
-{
+/* Steering (see above): the helpers, and the CPU each was last told to avoid. */
+typedef struct {
+    pthread_t thread;
+    int avoid;                  /* CPU left out of its set; -1: none yet */
+} pool_helper;
+static pool_helper pool_helpers[POOL_MAX];
+
 #ifdef __linux__
-    const char *pin = getenv("CTHULHU_PIN_THREADS");
-    if (pin != NULL && strcmp(pin, "0") == 0)
+static int pool_steer = -1;     /* -1: not decided; 0: off; 1: on */
+static cpu_set_t pool_allowed;  /* the CPUs the pool's first caller could use */
+
+/* Under pool.lock: keep every helper off the CPU the posting thread runs on, so that
+ * a woken helper is placed on another one. One system call per helper, only when the
+ * caller's CPU changed since the helper's last steering. */
+static void pool_steer_off(int cpu)
+{
+    if (pool_steer < 0) {
+        const char *pin = getenv("CTHULHU_PIN_THREADS");
+        pool_steer = !(pin != NULL && strcmp(pin, "0") == 0)
+                     && pthread_getaffinity_np(pthread_self(), sizeof pool_allowed,
+                                               &pool_allowed) == 0
+                     && CPU_COUNT(&pool_allowed) >= 2;
+    }
+    if (!pool_steer || cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &pool_allowed))
         return;
-    cpu_set_t allowed;
-    if (pthread_getaffinity_np(pthread_self(), sizeof allowed, &allowed) != 0)
-        return;
-    const int n = CPU_COUNT(&allowed);
-    if (n < 2)
-        return;
-    int want = (index + 1) % n;
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-        if (CPU_ISSET(cpu, &allowed) && want-- == 0) {
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(cpu, &one);
-            pthread_setaffinity_np(pthread_self(), sizeof one, &one);  /* best effort */
-            return;
+    cpu_set_t others = pool_allowed;
+    CPU_CLR(cpu, &others);
+    for (int k = 0; k < pool.threads; k++) {
+        if (pool_helpers[k].avoid != cpu) {
+            pthread_setaffinity_np(pool_helpers[k].thread, sizeof others, &others);
+            pool_helpers[k].avoid = cpu;   /* best effort: a refusal changes nothing */
         }
     }
-#else
-    (void)index;
-#endif
 }
+#endif
 
-static void *pool_worker(void *arg)
+static void *pool_worker(void *unused)
 {
-    pool_place((int)(intptr_t)arg);
+    (void)unused;
     pthread_mutex_lock(&pool.lock);
     for (;;) {
         job *j = pool.open;
@@ -191,10 +201,16 @@ static int run_job(item_fn fn, const void *ctx, int64_t nitems, size_t scratch_b
             pthread_attr_t attr;
             pthread_attr_init(&attr);
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            if (pthread_create(&t, &attr, pool_worker, (void *)(intptr_t)pool.threads) == 0)
+            if (pthread_create(&t, &attr, pool_worker, NULL) == 0) {
+                pool_helpers[pool.threads].thread = t;
+                pool_helpers[pool.threads].avoid = -1;
                 pool.threads++;
+            }
             pthread_attr_destroy(&attr);
         }
+#ifdef __linux__
+        pool_steer_off(sched_getcpu());
+#endif
         atomic_fetch_add(&pool_posts, 1);
         pthread_cond_broadcast(&pool.work);
         pthread_mutex_unlock(&pool.lock);
