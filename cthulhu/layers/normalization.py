@@ -25,6 +25,7 @@ from cthulhu.initializers import serialize
 from cthulhu.layers import _args
 from cthulhu.layers._common import WeightOptions, grouped_configs, is_half, namespace
 from cthulhu.names import register_layer
+from cthulhu.ops import eltwise
 from cthulhu.shapes.kinds.axes import resolve_axes
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -232,9 +233,15 @@ class BatchNormalization(_Normalization):
         if training and self.trainable:
             y = self._train(xc, xp, mask)
         else:
-            scale, shift = self._folded(x, dtype)
-            y = xc * scale
-            y += shift
+            axis = self.affine_axis(x.ndim) if dtype == x.dtype else None
+            if axis is not None:
+                # one per-channel map: one pass where the device has it
+                scale, shift = self.affine(x)
+                y = eltwise.affine(xc, scale, shift, axis)
+            else:
+                scale, shift = self._folded(x, dtype)
+                y = xc * scale
+                y += shift
         return y if y.dtype == x.dtype else xp.astype(y, x.dtype)
 
     # -------------------------------------------------------------- training

@@ -38,6 +38,7 @@ def _table():
         "separable_conv": depthwise.separable_conv,
         "matmul": misc.matmul,
         "add": misc.add,
+        "affine": misc.affine,
         "upsample": misc.upsample,
         "pool": pool.pool,
         "global_pool": pool.global_pool,

@@ -15,6 +15,8 @@ activation it does not handle - and the caller runs its NumPy path.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cthulhu.devices.numpy_ import _native, _threads
@@ -224,3 +226,29 @@ def add(xs, activation):
 
 
 _ADD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def affine(x, scale, shift, axis, activation):
+    """``activation(x * scale + shift)``, ``scale`` and ``shift`` 1-D along ``axis``, in
+    one fresh array (``native/eltwise.h``: one pass over the memory, NumPy's two
+    roundings, on the engine's threads), or ``None`` to decline: native code off, ``x``
+    not a C-contiguous float32/float64 array, or the vectors not of its dtype and
+    length ``x.shape[axis]``."""
+    if activation not in ACTIVATIONS or type(x) is not np.ndarray \
+            or x.dtype not in _ADD_DTYPES or x.size == 0 or not x.flags.c_contiguous:
+        return None
+    c = x.shape[axis]
+    for v in (scale, shift):
+        if type(v) is not np.ndarray or v.dtype != x.dtype or v.shape != (c,):
+            return None
+    lib = _native.library()
+    if lib is None:
+        return None
+    scale, shift = np.ascontiguousarray(scale), np.ascontiguousarray(shift)
+    inner = math.prod(x.shape[axis + 1:])
+    y = output(x.shape, x.dtype)
+    lib.func("cthulhu_affine", x.itemsize)(x.ctypes.data, scale.ctypes.data,
+                                           shift.ctypes.data, y.ctypes.data,
+                                           x.size // (c * inner), c, inner,
+                                           ACTIVATIONS[activation], _threads.workers())
+    return y

@@ -226,6 +226,11 @@ class Library:
             func.argtypes = [_P, _I64, _P, _I64, _INT, _INT]
             func.restype = _INT
             self._funcs["cthulhu_add", suffix] = func
+            # (x, scale, shift, y, outer, channels, inner, act, threads)
+            func = getattr(lib, f"cthulhu_affine_{suffix}")
+            func.argtypes = [_P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT]
+            func.restype = _INT
+            self._funcs["cthulhu_affine", suffix] = func
         isa = os.environ.get("CTHULHU_ISA", "").strip().lower()
         if isa:
             self.set_isa(isa)

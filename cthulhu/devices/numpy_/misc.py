@@ -161,3 +161,14 @@ def add(xs, *, epilogue):
         if act == "relu6":
             np.minimum(y, y.dtype.type(6), out=y)
     return y
+
+
+def affine(x, scale, shift, *, axis, epilogue):
+    """The ``"affine"`` op of :mod:`cthulhu.ops.eltwise` in one native pass, or
+    ``NotImplemented`` (the op's Array API code: the same arithmetic)."""
+    act = epilogue.activation
+    if (epilogue.bias is not None or epilogue.scale is not None or epilogue.shift is not None
+            or act not in (None, "relu", "relu6")):
+        return NotImplemented
+    y = _engine.affine(x, scale, shift, axis, act)
+    return NotImplemented if y is None else y

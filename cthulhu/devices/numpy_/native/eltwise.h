@@ -66,3 +66,83 @@ int CAT(cthulhu_add, SUFFIX)(const T *const *xs, int64_t k, T *y, int64_t n, int
                           CAT(useful_threads, SUFFIX)(4.0 * (double)n * (double)k / 2,
                                                       threads, items));
 }
+
+/* A per-channel affine map, a batch norm at inference that no producer took in its
+ * epilogue: y = x * scale[c] + shift[c] over x of shape (outer, C, inner) (channels_last:
+ * inner 1), two roundings as NumPy's `x * scale` then `+= shift` (kernels.c is compiled
+ * without FMA contraction), then the activation as in elt_sum. One pass over the memory
+ * where NumPy makes two, in chunks of ELT_CHUNK elements on the engine's threads. */
+typedef struct {
+    const T *x, *scale, *shift;
+    T *y;
+    int64_t c, inner, n;
+    int act;
+} CAT(aff_ctx, SUFFIX);
+
+CTHULHU_CLONES static void CAT(aff_range, SUFFIX)(const CAT(aff_ctx, SUFFIX) *ctx,
+                                                  int64_t i0, int64_t i1)
+{
+    const T *restrict x = ctx->x, *restrict s = ctx->scale, *restrict b = ctx->shift;
+    T *restrict y = ctx->y;
+    const int64_t c = ctx->c, inner = ctx->inner;
+    if (inner == 1) {                       /* channels_last: the channel cycles */
+        int64_t i = i0;
+        int64_t ch = i % c;
+        for (; i < i1 && ch != 0 && ch < c; i++, ch++) {
+            const T v = x[i] * s[ch];
+            y[i] = v + b[ch];
+        }
+        for (; i + c <= i1; i += c)
+            for (int64_t k = 0; k < c; k++) {
+                const T v = x[i + k] * s[k];
+                y[i + k] = v + b[k];
+            }
+        for (ch = 0; i < i1; i++, ch++) {
+            const T v = x[i] * s[ch];
+            y[i] = v + b[ch];
+        }
+    } else {                                /* a run of `inner` values per channel */
+        int64_t i = i0;
+        while (i < i1) {
+            const int64_t ch = (i / inner) % c;
+            const int64_t end = (i / inner + 1) * inner < i1 ? (i / inner + 1) * inner : i1;
+            const T sc = s[ch], sh = b[ch];
+            for (; i < end; i++) {
+                const T v = x[i] * sc;
+                y[i] = v + sh;
+            }
+        }
+    }
+    if (ctx->act == ACT_RELU)
+        for (int64_t i = i0; i < i1; i++)
+            y[i] = y[i] <= (T)0 ? (T)0 : y[i];
+    else if (ctx->act == ACT_RELU6)
+        for (int64_t i = i0; i < i1; i++) {
+            const T v = y[i] <= (T)0 ? (T)0 : y[i];
+            y[i] = v >= (T)6 ? (T)6 : v;
+        }
+}
+
+static void CAT(aff_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
+{
+    const CAT(aff_ctx, SUFFIX) *ctx = vctx;
+    (void)scratch;
+    const int64_t i0 = item * ELT_CHUNK;
+    const int64_t i1 = i0 + ELT_CHUNK < ctx->n ? i0 + ELT_CHUNK : ctx->n;
+    CAT(aff_range, SUFFIX)(ctx, i0, i1);
+}
+
+/* y = act(x * scale[c] + shift[c]), x contiguous of outer * c * inner elements, the
+ * channel of element i being (i / inner) % c. Returns 0. */
+int CAT(cthulhu_affine, SUFFIX)(const T *x, const T *scale, const T *shift, T *y,
+                                int64_t outer, int64_t c, int64_t inner, int act,
+                                int threads)
+{
+    const int64_t n = outer * c * inner;
+    if (n <= 0)
+        return 0;
+    CAT(aff_ctx, SUFFIX) ctx = {x, scale, shift, y, c, inner, n, act};
+    const int64_t items = (n + ELT_CHUNK - 1) / ELT_CHUNK;
+    return run_affine_job(CAT(aff_item, SUFFIX), &ctx, items, 0,
+                          CAT(useful_threads, SUFFIX)(4.0 * (double)n, threads, items));
+}
