@@ -46,15 +46,19 @@ class MatmulOp(Op):
     def generic(self, x, kernel, *, geometry):
         return generic.matmul(x, kernel, geometry=geometry)
 
-    def __call__(self, x, kernel, bias=None, activation=None, precision=None, scale=None,
-                 shift=None, alpha=0.0):
-        label = self.label
+    def _operands(self, x, kernel):
+        """``x`` in native byte order and ``kernel`` in ``x``'s library, both checked."""
         x = _checks.native_order(x)
         if getattr(x, "ndim", 0) < 2 or getattr(kernel, "ndim", None) != 2 \
                 or kernel.shape[0] != x.shape[-1]:
             self._check(x, kernel)              # raises, naming what is wrong
-        _checks.float_input(x, label)
-        kernel = _checks.like_x(x, kernel, "kernel", label)
+        _checks.float_input(x, self.label)
+        return x, _checks.like_x(x, kernel, "kernel", self.label)
+
+    def __call__(self, x, kernel, bias=None, activation=None, precision=None, scale=None,
+                 shift=None, alpha=0.0):
+        label = self.label
+        x, kernel = self._operands(x, kernel)
         units = kernel.shape[1]
         precision = check_precision(precision, label)
         key = (x.shape, units)
@@ -99,12 +103,7 @@ class MatmulOp(Op):
         registered or preferred later is used as by a plain call.
         """
         label = self.label
-        x = _checks.native_order(x)
-        if getattr(x, "ndim", 0) < 2 or getattr(kernel, "ndim", None) != 2 \
-                or kernel.shape[0] != x.shape[-1]:
-            self._check(x, kernel)              # raises, naming what is wrong
-        _checks.float_input(x, label)
-        kernel = _checks.like_x(x, kernel, "kernel", label)
+        x, kernel = self._operands(x, kernel)
         units = kernel.shape[1]
         act = _args.activation(activation, label)
         bias = _checks.like_x(x, bias, "bias", label, (units,))

@@ -19,6 +19,20 @@ typedef struct {
     int act;
 } CAT(elt_ctx, SUFFIX);
 
+/* NumPy's maximum(y, 0) and minimum(y, 6), bit for bit: a NaN stays a NaN, -0 becomes
+ * +0 */
+CTHULHU_CLONES static void CAT(elt_act, SUFFIX)(T *restrict y, int64_t i0, int64_t i1, int act)
+{
+    if (act == ACT_RELU)
+        for (int64_t i = i0; i < i1; i++)
+            y[i] = y[i] <= (T)0 ? (T)0 : y[i];
+    else if (act == ACT_RELU6)
+        for (int64_t i = i0; i < i1; i++) {
+            const T v = y[i] <= (T)0 ? (T)0 : y[i];
+            y[i] = v >= (T)6 ? (T)6 : v;
+        }
+}
+
 CTHULHU_CLONES static void CAT(elt_sum, SUFFIX)(const T *const *xs, int64_t k, int64_t i0,
                                                 int64_t i1, int act, T *restrict y)
 {
@@ -30,16 +44,7 @@ CTHULHU_CLONES static void CAT(elt_sum, SUFFIX)(const T *const *xs, int64_t k, i
         for (int64_t i = i0; i < i1; i++)
             y[i] = y[i] + c[i];
     }
-    /* NumPy's maximum(y, 0) and minimum(y, 6), bit for bit: a NaN stays a NaN, -0
-     * becomes +0 */
-    if (act == ACT_RELU)
-        for (int64_t i = i0; i < i1; i++)
-            y[i] = y[i] <= (T)0 ? (T)0 : y[i];
-    else if (act == ACT_RELU6)
-        for (int64_t i = i0; i < i1; i++) {
-            const T v = y[i] <= (T)0 ? (T)0 : y[i];
-            y[i] = v >= (T)6 ? (T)6 : v;
-        }
+    CAT(elt_act, SUFFIX)(y, i0, i1, act);
 }
 
 static void CAT(elt_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
@@ -113,14 +118,7 @@ CTHULHU_CLONES static void CAT(aff_range, SUFFIX)(const CAT(aff_ctx, SUFFIX) *ct
             }
         }
     }
-    if (ctx->act == ACT_RELU)
-        for (int64_t i = i0; i < i1; i++)
-            y[i] = y[i] <= (T)0 ? (T)0 : y[i];
-    else if (ctx->act == ACT_RELU6)
-        for (int64_t i = i0; i < i1; i++) {
-            const T v = y[i] <= (T)0 ? (T)0 : y[i];
-            y[i] = v >= (T)6 ? (T)6 : v;
-        }
+    CAT(elt_act, SUFFIX)(y, i0, i1, ctx->act);
 }
 
 static void CAT(aff_item, SUFFIX)(const void *vctx, int64_t item, void *scratch)
