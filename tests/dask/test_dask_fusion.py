@@ -16,6 +16,7 @@ from cthulhu.devices.dask_ import predict
 from cthulhu.engine import fusion
 from cthulhu.models import Lump, Pile
 from tests.support import dag_models
+from tests.support.spies import layer_calls
 
 TOL = {"rtol": 2e-5, "atol": 2e-5}
 
@@ -25,18 +26,6 @@ def seeded(model, seed=0):
     model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(w.dtype)
                        for w in model.get_weights()])
     return model
-
-
-def _spy(monkeypatch, cls):
-    calls = []
-    original = cls.call
-
-    def spy(self, *args, **kwargs):
-        calls.append(self.name)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "call", spy)
-    return calls
 
 
 def _unfolded(model, x):
@@ -99,7 +88,7 @@ def test_skip_read_producer_runs_its_batch_norm(monkeypatch):
     model = seeded(skip_reads_the_conv(), seed=4)
     x = np.random.default_rng(5).standard_normal((2, 11, 9, 2)).astype(np.float32)
     expected = _unfolded(model, x)
-    calls = _spy(monkeypatch, L.BatchNormalization)
+    calls = layer_calls(monkeypatch, L.BatchNormalization)
     got = predict(model, da.from_array(x, chunks=(1, 4, 5, 2))).compute(scheduler="sync")
     np.testing.assert_allclose(got, expected, **TOL)
     assert set(calls) == {"b1"}     # b2 ran in c2's op on every block
@@ -117,7 +106,7 @@ def test_dags_fold_in_blocks(make, shape, chunks, monkeypatch):
     program = GraphProgram(model, [shape])
     norms = [s for s in program.steps.values() if isinstance(s.layer, L.BatchNormalization)]
     assert norms and all(s.folded_into is not None for s in norms)
-    calls = _spy(monkeypatch, L.BatchNormalization)
+    calls = layer_calls(monkeypatch, L.BatchNormalization)
     got = predict(model, da.from_array(x, chunks=chunks)).compute(scheduler="sync")
     np.testing.assert_allclose(got, expected, **TOL)
     assert calls == []
@@ -131,7 +120,7 @@ def test_fused_predict_runs_no_batch_norm_layer(make, shape, chunks, blocks, mon
     model = seeded(make())
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     expected = _unfolded(model, x)
-    calls = _spy(monkeypatch, L.BatchNormalization)
+    calls = layer_calls(monkeypatch, L.BatchNormalization)
     for block in blocks:
         got = predict(model, da.from_array(x, chunks=chunks), block_shape=block)
         np.testing.assert_allclose(got.compute(scheduler="sync"), expected, **TOL)
@@ -142,7 +131,7 @@ def test_folding_off_runs_the_batch_norms(monkeypatch):
     model = seeded(mobilenet_block(), seed=2)
     x = np.random.default_rng(1).standard_normal((1, 7, 6, 3)).astype(np.float32)
     expected = _unfolded(model, x)
-    calls = _spy(monkeypatch, L.BatchNormalization)
+    calls = layer_calls(monkeypatch, L.BatchNormalization)
     with fusion.folding(False):
         got = predict(model, da.from_array(x, chunks=(1, 3, 4, 3))).compute(scheduler="sync")
     np.testing.assert_allclose(got, expected, **TOL)
@@ -155,7 +144,7 @@ def test_predict_volume_folds_and_equals_in_memory(tmp_path, monkeypatch):
     model = seeded(mobilenet_block(), seed=3)
     x = np.random.default_rng(2).standard_normal((1, 17, 13, 3)).astype(np.float32)
     expected = _unfolded(model, x)
-    calls = _spy(monkeypatch, L.BatchNormalization)
+    calls = layer_calls(monkeypatch, L.BatchNormalization)
     np.save(tmp_path / "in.npy", x)
     predict_volume(model, tmp_path / "in.npy", tmp_path / "out.zarr", block_shape=(5, 6),
                    progress=False, scheduler="sync")
@@ -172,7 +161,7 @@ def test_float16_blocks_run_the_chain_unfolded(monkeypatch):
                          L.BatchNormalization(dtype="float16"), L.ReLU(dtype="float16")]))
     x = np.random.default_rng(2).standard_normal((1, 7, 6, 2)).astype(np.float16)
     expected = _unfolded(model, x)
-    calls = _spy(monkeypatch, L.BatchNormalization)
+    calls = layer_calls(monkeypatch, L.BatchNormalization)
     got = predict(model, da.from_array(x, chunks=(1, 3, 4, 2))).compute(scheduler="sync")
     assert calls and got.dtype == np.float16
     np.testing.assert_allclose(got.astype(np.float32), expected.astype(np.float32),
@@ -208,7 +197,7 @@ def test_the_new_convolutions_fold_in_blocks(make, shape, chunks, producers, mon
     folded = [type(s.layer) for s in GraphProgram(model, [shape]).steps.values()
               if s.fold is not None]
     assert folded == list(producers)
-    calls = _spy(monkeypatch, L.BatchNormalization)
+    calls = layer_calls(monkeypatch, L.BatchNormalization)
     got = predict(model, da.from_array(x, chunks=chunks)).compute(scheduler="sync")
     np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-4)
     assert calls == []

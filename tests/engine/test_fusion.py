@@ -21,6 +21,7 @@ from cthulhu.engine.base_layer import Layer
 from cthulhu.models import Lump, Pile
 from tests.support import layer_refs
 from tests.support.layer_devices import run
+from tests.support.spies import layer_calls
 
 U32 = 2.0 ** -24
 
@@ -69,18 +70,6 @@ def tolerance(z, stats, eps):
     gamma, beta, mean, var = (np.asarray(v, np.float64) for v in stats)
     scale = np.abs(gamma) / np.sqrt(var + eps)
     return 64 * U32 * (z * scale + np.abs(beta) + np.abs(mean) * scale + 1e-30)
-
-
-def _count_calls(monkeypatch, cls):
-    calls = []
-    original = cls.call
-
-    def spy(self, *args, **kwargs):
-        calls.append(self.name)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "call", spy)
-    return calls
 
 
 def _folded_and_unfolded(model, x):
@@ -160,7 +149,7 @@ def test_every_conv_of_the_family_folds(kind, monkeypatch):
     bn.set_weights([rng.uniform(0.5, 2, n), rng.standard_normal(n), rng.standard_normal(n),
                     rng.uniform(1e-4, 2, n)])
     x = rng.standard_normal(shape).astype(np.float32)
-    calls = _count_calls(monkeypatch, layers.BatchNormalization)
+    calls = layer_calls(monkeypatch, layers.BatchNormalization)
     got = np.asarray(model.predict(x, verbose=0))
     assert calls == []                       # the batch norm ran inside the producer's op
     with fusion.folding(False):
@@ -272,7 +261,7 @@ def test_what_does_not_fold():
 def test_training_mode_never_folds(monkeypatch):
     conv, bn = _conv_bn()
     model = Pile([layers.InputLayer(input_shape=(5, 5, 2)), conv, bn, layers.ReLU()])
-    calls = _count_calls(monkeypatch, layers.BatchNormalization)
+    calls = layer_calls(monkeypatch, layers.BatchNormalization)
     x = np.random.default_rng(0).standard_normal((3, 5, 5, 2)).astype(np.float32)
     before = bn.get_weights()[2].copy()
     model(x, training=True)
@@ -288,7 +277,7 @@ def test_float16_is_not_folded(monkeypatch):
     model = Pile([layers.InputLayer(input_shape=(5, 5, 2), dtype="float16"), conv, bn])
     bn.set_weights([np.ones(3), np.zeros(3), np.zeros(3), np.full(3, 1e-12)])
     x = np.random.default_rng(0).standard_normal((1, 5, 5, 2)).astype(np.float16) * 1e-4
-    calls = _count_calls(monkeypatch, layers.BatchNormalization)
+    calls = layer_calls(monkeypatch, layers.BatchNormalization)
     got = np.asarray(model.predict(x, verbose=0))
     assert calls == [bn.name]
     with fusion.folding(False):
@@ -355,7 +344,7 @@ def test_folded_on_other_devices(device, dense, monkeypatch):
     model, _, bn, x = _dense_chain() if dense else _chain(seed=4)
     with fusion.folding(False):
         want = np.asarray(model(x))
-    calls = _count_calls(monkeypatch, layers.BatchNormalization)
+    calls = layer_calls(monkeypatch, layers.BatchNormalization)
     got = run(model, x, device)                       # Dask: lazy, nothing computed
     assert calls == []
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

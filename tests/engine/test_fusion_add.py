@@ -19,6 +19,7 @@ from cthulhu.engine import fusion
 from cthulhu.models import Lump
 from tests.support import dag_models
 from tests.support.layer_devices import run
+from tests.support.spies import layer_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 
@@ -30,18 +31,6 @@ REFS = {
     "leaky": (lambda: L.LeakyReLU(alpha=0.25),
               lambda s: np.where(s > 0, s, s * np.float32(0.25))),
 }
-
-
-def _spy(monkeypatch, cls):
-    calls = []
-    original = cls.call
-
-    def spy(self, *args, **kwargs):
-        calls.append(self.name)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "call", spy)
-    return calls
 
 
 def _add_then(make_act, shape=(4, 3)):
@@ -75,7 +64,7 @@ def test_add_activation_folds_bit_for_bit(name, monkeypatch):
     with fusion.folding(False):
         plain = np.asarray(model([a, b]))
     act_cls = type(model.layers[-1])
-    calls = _spy(monkeypatch, act_cls)
+    calls = layer_calls(monkeypatch, act_cls)
     got = np.asarray(model([a, b]))
     assert calls == []                           # the activation ran inside the Add
     want = ref(a + b)
@@ -124,7 +113,7 @@ def test_add_refuses_a_scale_in_its_epilogue():
 def test_training_and_float16_run_the_layers(monkeypatch):
     model = _add_then(lambda: L.ReLU())
     a, b = _inputs()
-    calls = _spy(monkeypatch, L.ReLU)
+    calls = layer_calls(monkeypatch, L.ReLU)
     model([a, b], training=True)
     model([a.astype(np.float16), b.astype(np.float16)])
     assert len(calls) == 2
@@ -134,7 +123,7 @@ def test_training_and_float16_run_the_layers(monkeypatch):
 def test_folded_on_other_devices(device, monkeypatch):
     model = _add_then(lambda: L.ReLU())
     a, b = _inputs()
-    calls = _spy(monkeypatch, L.ReLU)
+    calls = layer_calls(monkeypatch, L.ReLU)
     got = run(model, [a, b], device)              # Dask: lazy, nothing computed
     assert calls == []
     np.testing.assert_array_equal(_bits(got), _bits(np.maximum(a + b, np.float32(0))))
@@ -155,7 +144,7 @@ def test_blockwise_runner_keeps_the_add_and_relu_as_layers(monkeypatch):
     x = np.random.default_rng(3).standard_normal((1, 13, 10, 3)).astype(np.float32)
     with fusion.folding(False):
         expected = np.asarray(model.predict(x, verbose=0))
-    calls = _spy(monkeypatch, L.Add)
+    calls = layer_calls(monkeypatch, L.Add)
     got = predict(model, da.from_array(x, chunks=(1, 5, 4, 3))).compute(scheduler="sync")
     np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
     assert calls                                  # the Adds ran as layers on the blocks
