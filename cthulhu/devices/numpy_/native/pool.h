@@ -11,6 +11,10 @@
  * helper watches for the next one for SPIN_NS (a model's next layer comes within
  * microseconds; a futex wake-up costs tens of them, a tenth of a small op), then sleeps
  * on a condition variable: never more than that of a core's time on a shared machine.
+ * Likewise a caller whose items are done watches its helpers finish their last ones for
+ * up to SPIN_NS before it sleeps: sleeping there put a wake-up on the critical path of
+ * every call (0.14 ms 224x224 3->32 convolution, median of 40 timings of back-to-back
+ * calls on two threads: 120 -> 111 us).
  *
  * Each participant gets its own scratch buffer of `scratch_bytes` (packed input panels,
  * tiles), allocated when it joins. After fork() the child starts with an empty pool.
@@ -45,7 +49,7 @@ typedef struct job {
     size_t scratch_bytes;
     atomic_llong next;          /* next item to take */
     int helpers;                /* helper slots still open (under pool.lock) */
-    int active;                 /* helpers working on it (under pool.lock) */
+    atomic_int active;          /* helpers working on it (changed under pool.lock) */
     atomic_int failed;          /* a participant ran out of memory mid-item */
     struct job *link;           /* the pool's list of open jobs */
 } job;
@@ -65,6 +69,16 @@ static int64_t pool_now_ns(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* One step of watching for something until `until` (ns): pauses, and says whether to
+ * go on (the clock is read every 64 steps). */
+static int pool_watching(int *spins, int64_t until)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    return ++*spins % 64 != 0 || pool_now_ns() < until;
 }
 
 static void pool_after_fork(void)
@@ -149,11 +163,8 @@ static void *pool_worker(void *unused)
             pthread_mutex_unlock(&pool.lock);
             const int64_t until = pool_now_ns() + SPIN_NS;
             int spins = 0;
-            while (atomic_load(&pool_posts) == seen && (++spins % 64 || pool_now_ns() < until)) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
-            }
+            while (atomic_load(&pool_posts) == seen && pool_watching(&spins, until))
+                ;
             pthread_mutex_lock(&pool.lock);
             /* posts happen under the lock, so none is missed between check and wait */
             while (atomic_load(&pool_posts) == seen)
@@ -184,7 +195,7 @@ static int run_job(item_fn fn, const void *ctx, int64_t nitems, size_t scratch_b
     j.scratch_bytes = scratch_bytes;
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
-    j.active = 0;
+    atomic_init(&j.active, 0);
     j.link = NULL;
     if (threads > nitems)
         threads = (int)nitems;
@@ -226,7 +237,17 @@ static int run_job(item_fn fn, const void *ctx, int64_t nitems, size_t scratch_b
         if (*at == &j)
             *at = j.link;
         j.helpers = 0;
-        while (j.active > 0)
+        if (atomic_load(&j.active) > 0) {
+            /* the helpers are finishing their last items: watch for that a while
+             * rather than sleep (a futex wake-up costs tens of microseconds) */
+            pthread_mutex_unlock(&pool.lock);
+            const int64_t until = pool_now_ns() + SPIN_NS;
+            int spins = 0;
+            while (atomic_load(&j.active) > 0 && pool_watching(&spins, until))
+                ;
+            pthread_mutex_lock(&pool.lock);   /* the last helper has left the lock */
+        }
+        while (atomic_load(&j.active) > 0)
             pthread_cond_wait(&pool.done, &pool.lock);
         pthread_mutex_unlock(&pool.lock);
     }
