@@ -1,0 +1,155 @@
+"""How much of a small convolution call is Python, and how the native engine alone scales.
+
+``python -m benchmarks.bench_overhead [--threads 1,2] [--runs 30]``
+
+For the sub-millisecond convolutions of ``bench_conv`` (issue 11's table) this times,
+on NumPy with the native kernels, at each thread count:
+
+* ``op``: the public call (``ops.conv`` / ``ops.conv_transpose``): argument checks,
+  geometry, registry, the NumPy plugin, the output buffer, the C call;
+* ``native``: the same C function called directly through ctypes with the arguments
+  the op passed it (captured once, on the same arrays): the engine alone.
+
+``op - native`` is the Python each call adds (on calls of a millisecond or more it is
+within the noise of the two minima, and may come out negative); it runs on the calling
+thread while the helpers wait, so it bounds a call's parallel efficiency
+``t(a)*a / (t(b)*b)`` however well the engine scales. Timings are in the steady state, as a model calls its layers:
+each round, a run of back-to-back calls (``--calls``), each timed; the best call
+counts (a minimum: the figures of a shared machine only rise). Needs the native
+kernels (a C compiler); no PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def cases():
+    """``[(name, op call)]``, the data made once (``bench_conv``'s shapes)."""
+    from cthulhu import ops
+
+    rng = np.random.default_rng(0)
+
+    def arr(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    x1, k1, b1, kc = arr(8, 1024, 64), arr(3, 64, 64), arr(64), arr(2, 64, 64)
+    xf, kf = arr(1, 224, 224, 3), arr(3, 3, 3, 32)
+    xt, kt = arr(8, 28, 28, 64), arr(3, 3, 32, 64)
+    xt3, kt3 = arr(1, 32, 32, 32, 16), arr(3, 3, 3, 8, 16)
+    return [
+        ("conv2d 3x3 s2 3->32 1x224x224", lambda: ops.conv(xf, kf, strides=2, padding="same")),
+        ("conv1d causal k2 d4 64->64 8x1024",
+         lambda: ops.conv(x1, kc, padding="causal", dilation=4)),
+        ("conv1d k3 64->64 8x1024", lambda: ops.conv(x1, k1, padding="same", bias=b1)),
+        ("conv2d_transpose 3x3 s2 64->32 8x28x28",
+         lambda: ops.conv_transpose(xt, kt, strides=2, padding="same")),
+        ("conv3d_transpose 3x3x3 s2 16->8 1x32^3",
+         lambda: ops.conv_transpose(xt3, kt3, strides=2, padding="same")),
+    ]
+
+
+def native_call(op_call):
+    """``f(threads)``: the C call ``op_call`` makes, replayed on the same arrays.
+
+    The op's arguments are captured at the one place the NumPy plugin calls the engine
+    (``_engine._call``); a call that does not reach it raises ``RuntimeError``.
+    """
+    from cthulhu.devices.numpy_ import _engine
+
+    seen = []
+    real = _engine._call
+
+    def spy(lib, name, ctype, x, weights, epilogue, activation, y, geom):
+        seen.append((lib.func(name, ctype.itemsize), x, weights, epilogue, activation, y, geom))
+        return real(lib, name, ctype, x, weights, epilogue, activation, y, geom)
+
+    _engine._call = spy
+    try:
+        keep = op_call()            # the result: its buffer stays the replay's output
+    finally:
+        _engine._call = real
+    if len(seen) != 1:
+        raise RuntimeError(f"expected one engine call, saw {len(seen)}")
+    func, x, weights, (bias, scale, shift), activation, y, geom = seen[0]
+
+    def ptr(a):
+        return None if a is None else a.ctypes.data
+
+    args = (x.ctypes.data, *[w.ctypes.data for w in weights], ptr(bias), ptr(scale),
+            ptr(shift), _engine.ACTIVATIONS[activation], y.ctypes.data, geom.ctypes.data)
+    held = (keep, x, weights, bias, scale, shift, y, geom)   # alive as long as the replay
+
+    def replay(threads):
+        if func(*args, threads) != 0:
+            raise RuntimeError("the engine declined its own arguments")
+        return held
+
+    return replay
+
+
+def best_call(func, runs, calls):
+    """Best seconds of one call: ``runs`` rounds of ``calls`` back-to-back calls, each
+    timed, each round's first (cold) call not counted."""
+    best = math.inf
+    for _ in range(runs):
+        time.sleep(0.01)
+        func()
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            func()
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_overhead",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", default="1,2",
+                        help="comma-separated thread counts (the first two give the efficiency)")
+    parser.add_argument("--runs", type=int, default=30, help="rounds per timing")
+    parser.add_argument("--calls", type=int, default=20, help="timed calls per round")
+    args = parser.parse_args([] if argv is None else argv)
+    counts = sorted({int(t) for t in args.threads.split(",") if t.strip()})
+
+    from cthulhu.devices.numpy_ import _native, threads
+
+    if _native.library() is None:
+        print(f"# native kernels: {_native.describe()}: nothing to measure")
+        return 1
+    print(f"# command: python -m benchmarks.bench_overhead {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"# {os.cpu_count()} CPUs; native: {_native.describe()}")
+    print(f"# best call of {args.runs} rounds x {args.calls} back-to-back calls; microseconds")
+    head = f"{'workload':40s}" + "".join(f" | {n:>2d} thr: op  native op-native" for n in counts)
+    if len(counts) >= 2:
+        head += f" | efficiency {counts[0]}->{counts[1]}: op  native"
+    print(head)
+    for name, op_call in cases():
+        replay = native_call(op_call)
+        times = {}
+        for _ in range(2):          # the two kinds interleaved, twice: load hits both alike
+            for n in counts:
+                with threads.limit(n):
+                    for kind, func in (("op", op_call), ("native", functools.partial(replay, n))):
+                        best = best_call(func, args.runs // 2 or 1, args.calls)
+                        times[kind, n] = min(times.get((kind, n), math.inf), best)
+        row = f"{name:40s}"
+        for n in counts:
+            op, native = times["op", n] * 1e6, times["native", n] * 1e6
+            row += f" | {op:13.1f} {native:7.1f} {op - native:9.1f}"
+        if len(counts) >= 2:
+            a, b = counts[0], counts[1]
+            row += "".join(f" {times[k, a] * a / (times[k, b] * b):6.0%}" for k in ("op", "native"))
+        print(row, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
