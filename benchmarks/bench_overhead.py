@@ -16,7 +16,7 @@ thread while the helpers wait, so it bounds a call's parallel efficiency
 ``t(a)*a / (t(b)*b)`` however well the engine scales. Timings are in the steady state, as a model calls its layers:
 each round, a run of back-to-back calls (``--calls``), each timed; the best call
 counts (a minimum: the figures of a shared machine only rise). Needs the native
-kernels (a C compiler); no PyTorch.
+kernels (a C compiler; without them it says so and measures nothing); no PyTorch.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def main(argv=None) -> int:
     from cthulhu.devices.numpy_ import _native, threads
 
     if _native.library() is None:
-        print(f"# native kernels: {_native.describe()}: nothing to measure")
-        return 1
+        print(f"# skipped: no native kernels to measure ({_native.describe()})")
+        return 0
     print(f"# command: python -m benchmarks.bench_overhead {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"# {os.cpu_count()} CPUs; native: {_native.describe()}")
     print(f"# best call of {args.runs} rounds x {args.calls} back-to-back calls; microseconds")
