@@ -2,8 +2,8 @@
 
 ``python -m benchmarks.bench_overhead [--threads 1,2] [--runs 30]``
 
-For the sub-millisecond convolutions of ``bench_conv`` (issue 11's table) this times,
-on NumPy with the native kernels, at each thread count:
+For the sub-millisecond convolutions of ``bench_conv`` (issue 11's table, :data:`SMALL`)
+this times, on NumPy with the native kernels, at each thread count:
 
 * ``op``: the public call (``ops.conv`` / ``ops.conv_transpose``): argument checks,
   geometry, registry, the NumPy plugin, the output buffer, the C call;
@@ -13,10 +13,12 @@ on NumPy with the native kernels, at each thread count:
 ``op - native`` is the Python each call adds (on calls of a millisecond or more it is
 within the noise of the two minima, and may come out negative); it runs on the calling
 thread while the helpers wait, so it bounds a call's parallel efficiency
-``t(a)*a / (t(b)*b)`` however well the engine scales. Timings are in the steady state, as a model calls its layers:
-each round, a run of back-to-back calls (``--calls``), each timed; the best call
-counts (a minimum: the figures of a shared machine only rise). Needs the native
-kernels (a C compiler; without them it says so and measures nothing); no PyTorch.
+``t(a)*a / (t(b)*b)`` however well the engine scales. Timings are in the steady state,
+as a model calls its layers: each round, a run of back-to-back calls (``--calls``),
+each timed; the best call counts (a minimum: the figures of a shared machine only
+rise). Needs the native
+kernels (a C compiler; without them it says so and measures nothing) and, for
+``bench_conv``'s workloads, PyTorch (only imported there: nothing of it is timed).
 """
 
 from __future__ import annotations
@@ -28,32 +30,23 @@ import os
 import sys
 import time
 
-import numpy as np
+# bench_conv's sub-millisecond convolutions (its workload names): the calls whose
+# parallel efficiency the Python around the engine weighs on.
+SMALL = ("conv2d 3x3 s2 3->32 1x224x224", "conv1d causal k2 d4 64->64 8x1024",
+         "conv1d k3 64->64 8x1024", "conv2d_transpose 3x3 s2 64->32 8x28x28",
+         "conv3d_transpose 3x3x3 s2 16->8 1x32^3")
 
 
 def cases():
-    """``[(name, op call)]``, the data made once (``bench_conv``'s shapes)."""
-    from cthulhu import ops
+    """``[(name, op call)]``: :data:`SMALL` taken from ``bench_conv.cases()`` (the same
+    data, made once)."""
+    from benchmarks.bench_conv import cases as conv_cases
 
-    rng = np.random.default_rng(0)
-
-    def arr(*shape):
-        return rng.standard_normal(shape, dtype=np.float32)
-
-    x1, k1, b1, kc = arr(8, 1024, 64), arr(3, 64, 64), arr(64), arr(2, 64, 64)
-    xf, kf = arr(1, 224, 224, 3), arr(3, 3, 3, 32)
-    xt, kt = arr(8, 28, 28, 64), arr(3, 3, 32, 64)
-    xt3, kt3 = arr(1, 32, 32, 32, 16), arr(3, 3, 3, 8, 16)
-    return [
-        ("conv2d 3x3 s2 3->32 1x224x224", lambda: ops.conv(xf, kf, strides=2, padding="same")),
-        ("conv1d causal k2 d4 64->64 8x1024",
-         lambda: ops.conv(x1, kc, padding="causal", dilation=4)),
-        ("conv1d k3 64->64 8x1024", lambda: ops.conv(x1, k1, padding="same", bias=b1)),
-        ("conv2d_transpose 3x3 s2 64->32 8x28x28",
-         lambda: ops.conv_transpose(xt, kt, strides=2, padding="same")),
-        ("conv3d_transpose 3x3x3 s2 16->8 1x32^3",
-         lambda: ops.conv_transpose(xt3, kt3, strides=2, padding="same")),
-    ]
+    ours = {name: call for name, _, call, _ in conv_cases()}
+    missing = [name for name in SMALL if name not in ours]
+    if missing:
+        raise RuntimeError(f"bench_conv has no workload named {missing}")
+    return [(name, ours[name]) for name in SMALL]
 
 
 def native_call(op_call):
