@@ -22,9 +22,10 @@ produced the table. ``CTHULHU_NATIVE=0`` times the NumPy paths without native co
 
 Then the same in the steady state (``--steady-runs`` rounds, 0: skipped): each round is a
 run of back-to-back calls lasting about ``STEADY_S`` after the pause, as the layers of a
-model are called; every call is timed and the best counts, each run's first excepted. The first table times most sub-millisecond workloads
-cold, one call after the pause: on a small VM that call also pays for waking a halted
-vCPU and the helper thread, a cost that does not shrink with more threads.
+model are called; every call is timed and the best counts, each run's first excepted.
+The first table times most sub-millisecond workloads cold, one call after the pause:
+on a VM such a call pays a start-up cost (caches and address translations refilled, the
+helper thread woken) that does not shrink with more threads; see docs/devices.md.
 """
 
 from __future__ import annotations
@@ -304,6 +305,7 @@ def _report(results, todo, counts):
         for name, _, _, _ in todo:
             (oa, ta), (ob, tb) = results[name, a], results[name, b]
             print(f"{name:40s} {oa * a / (ob * b):6.0%} {ta * a / (tb * b):6.0%}")
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
