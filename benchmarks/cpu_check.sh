@@ -12,28 +12,14 @@
 #   3. bench_overhead at 1 and all the CPUs: the Python share of the small convolutions.
 # CPU_CHECK_RUNS (default 10) sets the rounds of both benchmarks. Writes $OUT/report.txt
 # (every step's output) and $OUT/<step>.log.
-set -u
 OUT=${OUT:-/tmp/cthulhu-cpu-check}
-mkdir -p "$OUT"
-REPORT="$OUT/report.txt"
-: > "$REPORT"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONDONTWRITEBYTECODE=1
-PY=${PYTHON:-python3}
+. "$(dirname "$0")/check_steps.sh"
 RUNS=${CPU_CHECK_RUNS:-10}
-T0=$(date +%s)
 
-note() { echo "$*" | tee -a "$REPORT"; }
-
-step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to $OUT/NAME.log
-    local name=$1 limit=$2
-    shift 2
-    local start rc
-    start=$(date +%s)
-    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
-    rc=$?
-    note "[$name] exit $rc after $(( $(date +%s) - start )) s$([ $rc = 124 ] && echo ' (TIMED OUT)')"
-    cat "$OUT/$name.log" >> "$REPORT"
+step_all() {  # step, then its whole output into the report
+    step "$@"
+    local rc=$?
+    cat "$OUT/$1.log" >> "$REPORT"
     return $rc
 }
 
@@ -43,7 +29,7 @@ COUNTS=$("$PY" -c "print(','.join(str(n) for n in sorted({1, 2, 4, 8, $TOP}) if 
 note "== cthulhu cpu_check $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%FT%TZ)"
 note "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null); $CPUS CPUs usable; threads $COUNTS"
 
-step env 120 "$PY" - <<'PYEOF'
+step_all env 120 "$PY" - <<'PYEOF'
 import importlib
 for mod in ("numpy", "torch", "threadpoolctl"):
     try:
@@ -55,7 +41,7 @@ from cthulhu.devices.numpy_ import _native
 print("native kernels:", _native.describe())
 PYEOF
 
-step bench_conv 240 "$PY" -m benchmarks.bench_conv --threads "$COUNTS" --runs "$RUNS" \
+step_all bench_conv 240 "$PY" -m benchmarks.bench_conv --threads "$COUNTS" --runs "$RUNS" \
     --steady-runs "$(( RUNS / 2 > 0 ? RUNS / 2 : 1 ))"
-step bench_overhead 90 "$PY" -m benchmarks.bench_overhead --threads "1,$TOP" --runs "$RUNS"
+step_all bench_overhead 90 "$PY" -m benchmarks.bench_overhead --threads "1,$TOP" --runs "$RUNS"
 note "== total $(( $(date +%s) - T0 )) s"

@@ -11,28 +11,8 @@
 #   5. tiles + fresh-process start-up (what is left of the budget: GPU_CHECK_BUDGET seconds
 #      from the start, default 345).
 # Writes $OUT/report.txt (compact) and $OUT/<step>.log (full output).
-set -u
 OUT=${OUT:-/tmp/cthulhu-gpu-check}
-mkdir -p "$OUT"
-REPORT="$OUT/report.txt"
-: > "$REPORT"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONDONTWRITEBYTECODE=1
-PY=${PYTHON:-python3}
-T0=$(date +%s)
-
-note() { echo "$*" | tee -a "$REPORT"; }
-
-step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to $OUT/NAME.log
-    local name=$1 limit=$2
-    shift 2
-    local start rc
-    start=$(date +%s)
-    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
-    rc=$?
-    note "[$name] exit $rc after $(( $(date +%s) - start )) s$([ $rc = 124 ] && echo ' (TIMED OUT)')"
-    return $rc
-}
+. "$(dirname "$0")/check_steps.sh"
 
 note "== cthulhu gpu_check $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%FT%TZ)"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -4 | tee -a "$REPORT"
