@@ -111,6 +111,12 @@ def test_install_without_extras_says_what_to_install(tmp_path):
                                       "'dask' extra")
         assert 'pip install "cthulhu-layers[dask]"' in done.stderr
 
+    # the install-time build is the extension: the engine is called without ctypes
+    native, _ = _sh('python -c "from cthulhu.devices.numpy_ import _native; '
+                    'print(_native.describe())"', tmp_path, env)
+    assert native.returncode == 0, native.stderr
+    assert "installed build, engine calls: direct)" in native.stdout, native.stdout
+
     # what a base install does offer works
     shape, _ = _sh("cthulhu shape \"Cthalpa2D(64, 3, strides=2, padding='same')\" "
                    "--input '(None, 224, 224, 3)'", tmp_path, env)

@@ -23,6 +23,8 @@ PADDINGS = ("valid", "same", "causal")
 
 def int_tuple(value, n: int, name: str, op: str, *, minimum: int = 1) -> tuple[int, ...]:
     """``value`` (an int or ``n`` ints) as a tuple of ``n`` ints >= ``minimum``."""
+    if type(value) is int and value >= minimum:      # the common case (never a bool)
+        return (value,) * n
     items = value if isinstance(value, (tuple, list)) else (value,) * n
     if len(items) != n:
         raise ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")

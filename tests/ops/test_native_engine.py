@@ -222,6 +222,151 @@ def test_depthwise_and_separable_match_loop_reference(geo, data):
     np.testing.assert_allclose(y, expected, **_tol(dtype))
 
 
+_LAST = "channels_last"
+
+
+class _Through:
+    """Call the engine through the extension's ``engine`` function (``direct``) or through
+    ``ctypes``, restored on exit (usable inside Hypothesis)."""
+
+    def __init__(self, direct):
+        self.direct = direct
+
+    def __enter__(self):
+        self.lib = _native.library()
+        self.saved = self.lib.engine
+        self.lib.__dict__["engine"] = self.saved if self.direct else None
+
+    def __exit__(self, *exc):
+        self.lib.__dict__["engine"] = self.saved
+
+
+def _extension_engine():
+    engine = _native.library().engine
+    if engine is None:      # kernels.c alone: the library was built without Python's headers
+        pytest.skip(f"{_native.library().path} is not the extension module")
+    return engine
+
+
+def _strided(rng, x, how):
+    """``x``'s values in a view with other strides: every other channel of a wider
+    array, or the spatial axes stored reversed."""
+    if how == "every other channel":
+        wide = rng.uniform(-1, 1, (*x.shape[:-1], 2 * x.shape[-1])).astype(x.dtype)
+        wide[..., ::2] = x
+        return wide[..., ::2]
+    if how == "reversed":
+        axes = tuple(range(1, x.ndim - 1))
+        return np.flip(np.ascontiguousarray(np.flip(x, axes)), axes)
+    return x
+
+
+@settings(max_examples=80, deadline=None)
+@given(geo=_geometry(), data=st.data())
+def test_extension_and_ctypes_calls_give_the_same_bits(geo, data):
+    """The extension's ``engine`` (the arrays themselves) and the ``ctypes`` call (their
+    data pointers) reach the same C function with the same arguments: the same bits,
+    on contiguous and strided inputs (whose first element each path must find), every
+    engine, every epilogue, float32 and float64; and both match the loop reference."""
+    _extension_engine()
+    rank, ksize, strides, dilation, pads, spatial = geo
+    c, f = _channels(data), _channels(data)
+    dtype, rng, x = _inputs(data, rank, spatial, c)
+    xs = _strided(rng, x, data.draw(st.sampled_from(["contiguous", "every other channel",
+                                                      "reversed"])))
+    assert np.array_equal(xs, x)
+    kind = data.draw(st.sampled_from(["conv", "conv_transpose", "depthwise", "separable"]))
+    m = data.draw(st.integers(1, 2))
+    if kind == "conv":
+        kernel = rng.uniform(-1, 1, (*ksize, c, f)).astype(dtype)
+        g = shapes.conv_geometry("conv", x.shape, ksize, filters=f, strides=strides,
+                                 dilation=dilation, padding=pads, data_format=_LAST)
+        call, args, out = _engine.conv, (kernel,), f
+        expected = ref.conv(x, kernel, strides, pads, dilation)
+    elif kind == "conv_transpose":
+        kernel = rng.uniform(-1, 1, (*ksize, f, c)).astype(dtype)
+        g = shapes.conv_geometry("conv_transpose", x.shape, ksize, filters=f, strides=strides,
+                                 dilation=(1,) * rank, padding="valid", data_format=_LAST)
+        call, args, out = _engine.conv_transpose, (kernel,), f
+        expected = _stuffed_reference(x, kernel, strides, g.pads, (1,) * rank)
+    else:
+        dk = rng.uniform(-1, 1, (*ksize, c, m)).astype(dtype)
+        cfg = dict(strides=strides, dilation=dilation, padding=pads, depth_multiplier=m,
+                   data_format=_LAST)
+        if kind == "depthwise":
+            g = shapes.conv_geometry("depthwise_conv", x.shape, ksize, **cfg)
+            call, args, out = _engine.depthwise_conv, (dk,), c * m
+            expected = ref.depthwise(x, dk, strides, pads, dilation)
+        else:
+            pk = rng.uniform(-1, 1, (*(1,) * rank, c * m, f)).astype(dtype)
+            g = shapes.conv_geometry("separable_conv", x.shape, ksize, filters=f, **cfg)
+            call, args, out = _engine.separable_conv, (dk, pk), f
+            expected = ref.separable(x, dk, pk, strides, pads, dilation)
+    ep = _epilogue(data, rng, out, dtype)
+    n = data.draw(st.sampled_from([1, 3]))
+    results = []
+    for direct in (True, False):
+        with _Through(direct), threads.limit(n):
+            results.append(call(xs, *args, g, _as_epilogue(ep)))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], _apply(expected, ep), **_tol(dtype))
+
+
+def test_extension_engine_refuses_bad_arguments():
+    """The extension's ``engine`` checks what ``ctypes``' argtypes would, and the item
+    sizes: a clear error, never a call with the wrong pointers."""
+    engine = _extension_engine()
+    kinds = _native.ENGINE_KINDS
+    x = np.ones((1, 4, 4, 2), np.float32)
+    w = np.ones((1, 1, 2, 3), np.float32)
+    y = np.empty((1, 4, 4, 3), np.float32)
+    g = shapes.conv_geometry("conv", x.shape, (1, 1), filters=3, strides=(1, 1),
+                             dilation=(1, 1), padding="valid", data_format=_LAST)
+    geom = _engine.vector(x, y, "channels_last", "channels_last", g, 2, 3, 1)
+
+    def call(*, kind=kinds["cthulhu_conv"], itemsize=4, x=x, w=w, pw=None, bias=None,
+             act=0, y=y, geom=geom, threads=1):
+        return engine(kind, itemsize, x, w, pw, bias, None, None, act, y, geom, threads)
+
+    assert call() == 0
+    np.testing.assert_array_equal(y, np.full((1, 4, 4, 3), 2, np.float32))
+    with pytest.raises(TypeError, match="12 arguments"):
+        engine(0, 4, x)
+    with pytest.raises(ValueError, match="out of range"):
+        call(kind=len(kinds))
+    with pytest.raises(ValueError, match="out of range"):
+        call(itemsize=2)
+    with pytest.raises(ValueError, match="out of range"):
+        call(threads=0)
+    with pytest.raises(ValueError, match="out of range"):
+        call(act=3)
+    with pytest.raises(TypeError, match="x has the wrong item size"):
+        call(x=x.astype(np.float64))
+    with pytest.raises(TypeError, match="bias has the wrong item size"):
+        call(bias=np.zeros(3, np.float64))
+    with pytest.raises(TypeError, match="geometry has the wrong item size"):
+        call(geom=geom.astype(np.int32))
+    with pytest.raises(TypeError, match="pw is needed"):
+        call(kind=kinds["cthulhu_separable_conv"])
+    with pytest.raises(TypeError, match="pw is only for the separable engine"):
+        call(pw=w)
+    with pytest.raises(TypeError):
+        call(w=None)                            # only pw, bias, scale and shift are optional
+    with pytest.raises(TypeError):
+        call(w=[1.0, 2.0])                      # not a buffer
+    frozen = y.copy()
+    frozen.flags.writeable = False
+    with pytest.raises((BufferError, ValueError)):
+        call(y=frozen)                          # the result must be writable
+    assert sys.getrefcount(x) == sys.getrefcount(w)       # no export left behind
+    grown = np.ones(8, np.float32)
+    before = sys.getrefcount(grown)
+    with pytest.raises(TypeError):
+        call(x=grown, bias=np.zeros(3, np.float64))
+    assert sys.getrefcount(grown) == before
+    grown.resize(16, refcheck=False)                      # possible: nothing holds it
+
+
 @st.composite
 def _wide_rows(draw):
     """Multiplier-1 depthwise geometries with rows long enough for the kernel's blocks of
@@ -455,6 +600,8 @@ def test_devices_listing_names_the_fast_paths():
     row = next(p for p in devices.plugins() if p.key == "numpy")
     lib = _native.library()
     assert f"native kernels: yes ({lib.isa()}, " in row.reason
+    calls = "ctypes" if lib.engine is None else "direct"
+    assert f"engine calls: {calls})" in row.reason
     assert f"threads: {threads.current()}" in row.reason
     assert f"BLAS: {_threads.describe_blas()}" in row.reason
     with _Isa("generic"):

@@ -410,6 +410,39 @@ def test_pooling_simd_clone_and_baseline_build_agree_bitwise(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@needs_compiler
+def test_build_without_python_headers_is_the_plain_library(monkeypatch):
+    """Where Python's headers are missing the first-use build is ``kernels.c`` alone, in
+    its own cache file: it loads, has no ``engine``, and the ops run through ``ctypes``
+    with the extension's bits."""
+    if _native.python_include() is None:
+        pytest.skip("no Python headers here: every build is the plain library")
+    extension = _native.Library(*_native.build())
+    monkeypatch.setattr(_native, "python_include", lambda: None)
+    plain = _native.Library(*_native.build())
+    assert plain.path != extension.path
+    assert plain.engine is None and extension.engine is not None
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (2, 9, 10, 6)).astype(np.float32)
+    k = rng.uniform(-1, 1, (3, 3, 6, 5)).astype(np.float32)
+    kt = rng.uniform(-1, 1, (3, 3, 5, 6)).astype(np.float32)
+    kd = rng.uniform(-1, 1, (3, 3, 6, 2)).astype(np.float32)
+    kp = rng.uniform(-1, 1, (1, 1, 12, 7)).astype(np.float32)
+    bias = rng.uniform(-1, 1, 5).astype(np.float32)
+    results = []
+    for lib in (extension, plain):
+        monkeypatch.setattr(_native, "library", lambda lib=lib: lib)
+        results.append([ops.conv(x, k, padding="same", bias=bias, activation="relu"),
+                        ops.conv(x.astype(np.float64), k.astype(np.float64), strides=2),
+                        ops.conv_transpose(x, kt, strides=2, padding="same"),
+                        ops.depthwise_conv(x, kd, padding="same"),
+                        ops.separable_conv(x, kd, kp, strides=2)])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(results[1][0], np.maximum(
+        ref.conv(x, k, (1, 1), "same", (1, 1)) + bias, 0), rtol=1e-5, atol=1e-5)
+
+
 def test_compiler_lookup_prefers_cc_env(monkeypatch):
     monkeypatch.setenv("CC", "my-cc -m64")
     assert _native.compiler() == ["my-cc", "-m64"]

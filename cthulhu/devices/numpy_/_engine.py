@@ -107,11 +107,19 @@ def _ptr(a):
 
 
 def _call(lib, name, ctype, x, weights, epilogue, activation, y, geom):
-    func = lib.func(name, ctype.itemsize)
+    """One engine call: through the extension's ``engine`` (the arrays themselves) where
+    the library has it, else through ``ctypes`` (their data pointers)."""
     bias, scale, shift = epilogue
-    status = func(x.ctypes.data, *[w.ctypes.data for w in weights], _ptr(bias), _ptr(scale),
-                  _ptr(shift), ACTIVATIONS[activation], y.ctypes.data, geom.ctypes.data,
-                  _threads.workers())
+    engine = lib.engine
+    if engine is not None:
+        w, pw = weights if len(weights) == 2 else (weights[0], None)
+        status = engine(_native.ENGINE_KINDS[name], ctype.itemsize, x, w, pw, bias, scale,
+                        shift, ACTIVATIONS[activation], y, geom, _threads.workers())
+    else:
+        status = lib.func(name, ctype.itemsize)(
+            x.ctypes.data, *[w.ctypes.data for w in weights], _ptr(bias), _ptr(scale),
+            _ptr(shift), ACTIVATIONS[activation], y.ctypes.data, geom.ctypes.data,
+            _threads.workers())
     if status == -1:
         raise MemoryError(f"{name}: no memory for the engine's buffers")
     return status == 0

@@ -12,7 +12,9 @@ Where the library comes from, in this order:
    ``cc``/``gcc``/``clang`` on the ``PATH``; about 15 s of CPU time with gcc) into
    ``native/`` of :func:`cthulhu.config.cache_dir` (``$CTHULHU_CACHE``, else the
    platform's cache folder: ``~/.cache/cthulhu`` on Linux), named by a hash of the sources, the compiler's
-   version line and the flags. The build goes to a temporary file moved into place
+   version line, the flags and the interpreter's ABI. Where Python's headers exist the
+   build is the same extension as ``setup.py``'s (``native/module.c``); elsewhere
+   ``kernels.c`` alone, a plain shared library. The build goes to a temporary file moved into place
    with ``os.replace``: concurrent processes see no file or a complete one.
 3. **Neither.** The plugin runs its NumPy/BLAS code paths, and says so once, with a
    :class:`NativeCodeWarning` naming the reason and the expected slowdown.
@@ -20,6 +22,11 @@ Where the library comes from, in this order:
 Flags (both builds): :data:`native.FLAGS`. No ``-march=native``: one build runs on
 every x86-64 machine, the engine picking AVX-512, AVX2 + FMA or portable vector code
 at run time (``CTHULHU_ISA=avx2`` or ``generic`` caps it, for tests and comparisons).
+
+Every kernel is called through ``ctypes``, but the convolution engine: where the
+library is the extension, :attr:`Library.engine` (its ``engine`` function) takes the
+arrays themselves and releases the GIL for the call, ~1 us where the ``ctypes`` call
+with its pointer extraction costs ~5 us of Python on the calling thread.
 
 ``CTHULHU_NATIVE=0`` turns the kernels off (checked at every call; no warning:
 the user asked for it); ``CTHULHU_NATIVE=build`` ignores the install-time build.
@@ -30,6 +37,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
@@ -48,7 +56,6 @@ log = logging.getLogger("cthulhu.devices.numpy_.native")
 
 FLAGS = (*_sources_module.FLAGS, "-fPIC", "-shared")
 SOURCES = _sources_module.SOURCES
-_MAIN = "kernels.c"
 # The body.h kernel: (x, w, bias, y, geometry, r0, r1, relu)
 KERNELS = ("cthulhu_conv_thin",)
 GEOMETRY_LENGTH = 25
@@ -125,10 +132,17 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
     sources = _sources()
     stamp = _sources_module.source_hash(sources.__getitem__)
     flags = (*FLAGS, f'-DCTHULHU_SOURCE_HASH="{stamp}"')
+    include = python_include()
+    if include is None:
+        main, abi = _sources_module.LIBRARY_SOURCE, ""
+    else:
+        main, abi = _sources_module.MODULE_SOURCE, sysconfig.get_config_var("SOABI") or ""
+        flags = (*flags, f"-I{include}")
     digest = hashlib.sha256()
     for name in SOURCES:
         digest.update(name.encode() + b"\0" + sources[name] + b"\0")
     digest.update(version.encode() + b"\0" + " ".join((*cc, *flags)).encode())
+    digest.update(b"\0" + main.encode() + b"\0" + abi.encode())
     folder = cache_dir() if folder is None else Path(folder)
     target = folder / f"kernels-{digest.hexdigest()[:24]}.so"
     if target.exists():
@@ -140,7 +154,7 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
         fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=folder)
         os.close(fd)
         try:
-            cmd = [*cc, *flags, "-o", tmp, os.path.join(src_dir, _MAIN)]
+            cmd = [*cc, *flags, "-o", tmp, os.path.join(src_dir, main)]
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True,
                                       timeout=_COMPILE_TIMEOUT_S)
@@ -159,6 +173,15 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
     return target, version
 
 
+def python_include() -> str | None:
+    """The folder of this interpreter's ``Python.h``, or ``None`` (no headers installed:
+    the first-use build is then the plain library, called through ``ctypes`` only)."""
+    folder = sysconfig.get_paths().get("include")
+    if folder and os.path.isfile(os.path.join(folder, "Python.h")):
+        return folder
+    return None
+
+
 def prebuilt() -> Path | None:
     """The install-time build (``_kernels*.so`` beside the package), or ``None``."""
     try:
@@ -174,10 +197,13 @@ _P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 # (name, extra pointer arguments after w): x, w, [pw], bias, scale, shift, act, y, g, threads
 _ENGINE = (("cthulhu_conv", 0), ("cthulhu_conv_transpose", 0), ("cthulhu_depthwise_conv", 0),
            ("cthulhu_separable_conv", 1))
+#: The ``kind`` argument of the extension's ``engine`` function (its ``K_*`` in module.c).
+ENGINE_KINDS = {name: kind for kind, (name, _) in enumerate(_ENGINE)}
 
 
 class Library:
-    """The loaded kernels: ``func(name, itemsize)``, ``engine(name, itemsize)``."""
+    """The loaded kernels: ``func(name, itemsize)`` (a ``ctypes`` function) and
+    :attr:`engine`."""
 
     def __init__(self, path: Path, version: str, origin: str = "compiled"):
         self.path = path
@@ -234,6 +260,26 @@ class Library:
         isa = os.environ.get("CTHULHU_ISA", "").strip().lower()
         if isa:
             self.set_isa(isa)
+
+    @functools.cached_property
+    def engine(self):
+        """The extension's ``engine(kind, itemsize, x, w, pw, bias, scale, shift, act, y,
+        geometry, threads)`` (``kind`` from :data:`ENGINE_KINDS`; arrays, not pointers;
+        returns the engine's status), or ``None`` where the library is the plain one or
+        does not load as a module: the engine is then called through ``ctypes``."""
+        if not hasattr(self._lib, "PyInit__kernels"):
+            return None
+        try:
+            loader = importlib.machinery.ExtensionFileLoader(PREBUILT, str(self.path))
+            spec = importlib.util.spec_from_file_location(PREBUILT, str(self.path),
+                                                          loader=loader)
+            module = importlib.util.module_from_spec(spec)
+            loader.exec_module(module)
+        except (ImportError, OSError) as exc:
+            log.debug("native kernels: %s does not load as a module (%s); the engine is "
+                      "called through ctypes", self.path, exc)
+            return None
+        return getattr(module, "engine", None)     # an older build's empty module: None
 
     def func(self, name: str, itemsize: int):
         return self._funcs[name, "f32" if itemsize == 4 else "f64"]
@@ -303,11 +349,14 @@ def library() -> Library | None:
 
 
 def describe() -> str:
-    """``"yes (avx512, installed build, ...)"`` or ``"no (reason)"``, for ``cthulhu devices``."""
+    """``"yes (avx512, installed build, engine calls: direct)"`` or ``"no (reason)"``,
+    for ``cthulhu devices``; ``engine calls: ctypes`` where the library is the plain
+    one (built without Python's headers)."""
     if not enabled():
         return "no (CTHULHU_NATIVE=0)"
     lib = _load()
     if lib is None:
         return f"no ({_reason(_failure[-1] if _failure else '')})"
     where = "installed build" if lib.origin == "installed" else f"compiled: {lib.version}"
-    return f"yes ({lib.isa()}, {where})"
+    calls = "ctypes" if lib.engine is None else "direct"
+    return f"yes ({lib.isa()}, {where}, engine calls: {calls})"

@@ -2,9 +2,11 @@
 
 ``setup.py`` builds them into the extension ``cthulhu.devices.numpy_._kernels`` when
 the package is installed where a C compiler exists; otherwise
-:mod:`cthulhu.devices.numpy_._native` compiles them on first use. Either way they
-are loaded with ``ctypes``. This module imports only the standard library: setup.py
-reads it by path, before cthulhu or NumPy can be imported.
+:mod:`cthulhu.devices.numpy_._native` compiles them on first use (as that extension
+where Python's headers exist, as a plain shared library elsewhere). Either way they
+are loaded with ``ctypes``, and the extension's ``engine`` function calls the
+convolution engine without it. This module imports only the standard library:
+setup.py reads it by path, before cthulhu or NumPy can be imported.
 """
 
 import hashlib
@@ -12,9 +14,11 @@ from pathlib import Path
 
 # Every file the build reads; their hash names a build (see source_hash).
 SOURCES = ("kernels.c", "body.h", "pool.h", "micro.h", "engine.h", "depthwise.h",
-           "pooling.h", "eltwise.h", "affinity.h")
-# The translation unit setup.py compiles: kernels.c plus a Python module stub.
+           "pooling.h", "eltwise.h", "affinity.h", "module.c")
+# The extension's translation unit (kernels.c plus the module and its `engine`), and
+# the plain library's (kernels.c alone: no Python headers needed).
 MODULE_SOURCE = "module.c"
+LIBRARY_SOURCE = "kernels.c"
 # Compiler flags of both builds: no -march=native (one build runs on every x86-64:
 # the micro-kernels pick AVX-512, AVX2 or portable code at run time), no -ffast-math.
 FLAGS = ("-O3", "-std=c11", "-pthread")
