@@ -7,6 +7,9 @@ this times, on NumPy with the native kernels, at each thread count:
 
 * ``op``: the public call (``ops.conv`` / ``ops.conv_transpose``): argument checks,
   geometry, registry, the NumPy plugin, the output buffer, the C call;
+* ``ctypes``: the same op call with the engine called through ``ctypes`` (data
+  pointers taken per call), as with a native library built without Python's headers;
+  ``-`` where the library is that one already;
 * ``native``: the same C function called directly through ctypes with the arguments
   the op passed it (captured once, on the same arrays): the engine alone.
 
@@ -24,6 +27,7 @@ kernels (a C compiler; without them it says so and measures nothing) and, for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import os
@@ -88,6 +92,21 @@ def native_call(op_call):
     return replay
 
 
+@contextlib.contextmanager
+def engine_calls(direct):
+    """The op's engine calls through the extension's ``engine`` (``direct``, where the
+    library has it) or through ``ctypes``, for the block."""
+    from cthulhu.devices.numpy_ import _native
+
+    lib = _native.library()
+    saved = lib.engine
+    lib.__dict__["engine"] = saved if direct else None
+    try:
+        yield
+    finally:
+        lib.__dict__["engine"] = saved
+
+
 def best_call(func, runs, calls):
     """Best seconds of one call: ``runs`` rounds of ``calls`` back-to-back calls, each
     timed, each round's first (cold) call not counted."""
@@ -120,26 +139,33 @@ def main(argv=None) -> int:
     print(f"# command: python -m benchmarks.bench_overhead {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"# {os.cpu_count()} CPUs; native: {_native.describe()}")
     print(f"# best call of {args.runs} rounds x {args.calls} back-to-back calls; microseconds")
-    head = f"{'workload':40s}" + "".join(f" | {n:>2d} thr: op  native op-native" for n in counts)
+    direct = _native.library().engine is not None
+    head = f"{'workload':40s}" + "".join(f" | {n:>2d} thr: op  ctypes  native op-native"
+                                         for n in counts)
     if len(counts) >= 2:
-        head += f" | efficiency {counts[0]}->{counts[1]}: op  native"
+        head += f" | efficiency {counts[0]}->{counts[1]}: op ctypes native"
     print(head)
+    kinds = ("op", "ctypes", "native") if direct else ("op", "native")
     for name, op_call in cases():
         replay = native_call(op_call)
         times = {}
-        for _ in range(2):          # the two kinds interleaved, twice: load hits both alike
+        for _ in range(2):          # the kinds interleaved, twice: load hits them alike
             for n in counts:
                 with threads.limit(n):
-                    for kind, func in (("op", op_call), ("native", functools.partial(replay, n))):
-                        best = best_call(func, args.runs // 2 or 1, args.calls)
+                    for kind in kinds:
+                        func = functools.partial(replay, n) if kind == "native" else op_call
+                        with engine_calls(kind != "ctypes"):
+                            best = best_call(func, args.runs // 2 or 1, args.calls)
                         times[kind, n] = min(times.get((kind, n), math.inf), best)
         row = f"{name:40s}"
         for n in counts:
             op, native = times["op", n] * 1e6, times["native", n] * 1e6
-            row += f" | {op:13.1f} {native:7.1f} {op - native:9.1f}"
+            via = f"{times['ctypes', n] * 1e6:7.1f}" if direct else f"{'-':>7s}"
+            row += f" | {op:13.1f} {via} {native:7.1f} {op - native:9.1f}"
         if len(counts) >= 2:
             a, b = counts[0], counts[1]
-            row += "".join(f" {times[k, a] * a / (times[k, b] * b):6.0%}" for k in ("op", "native"))
+            row += "".join(f" {times[k, a] * a / (times[k, b] * b):6.0%}" if (k, a) in times
+                           else f" {'-':>6s}" for k in ("op", "ctypes", "native"))
         print(row, flush=True)
     return 0
 

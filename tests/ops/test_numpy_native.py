@@ -443,6 +443,28 @@ def test_build_without_python_headers_is_the_plain_library(monkeypatch):
         ref.conv(x, k, (1, 1), "same", (1, 1)) + bias, 0), rtol=1e-5, atol=1e-5)
 
 
+@needs_compiler
+def test_extension_that_does_not_compile_falls_back_to_the_plain_library(
+        monkeypatch, tmp_path, caplog):
+    """Headers that do not compile (a broken or foreign ``Python.h``) cost the direct
+    engine calls, not the native kernels: the plain library is built and loads."""
+    headers = tmp_path / "include"
+    headers.mkdir()
+    (headers / "Python.h").write_text("#error these headers are broken\n")
+    monkeypatch.setattr(_native, "python_include", lambda: str(headers))
+    with caplog.at_level(logging.DEBUG, logger="cthulhu.devices.numpy_.native"):
+        path, _ = _native.build()
+    assert any("the extension does not build" in r.getMessage() and "broken" in r.getMessage()
+               for r in caplog.records)
+    lib = _native.Library(path, "test")       # (the cache's plain build, if made before)
+    assert lib.engine is None
+    monkeypatch.setattr(_native, "library", lambda: lib)
+    x = np.random.default_rng(12).uniform(-1, 1, (1, 6, 7, 4))
+    k = np.random.default_rng(13).uniform(-1, 1, (3, 3, 4, 5))
+    np.testing.assert_allclose(ops.conv(x, k, padding="same"),
+                               ref.conv(x, k, (1, 1), "same", (1, 1)), rtol=1e-10, atol=1e-10)
+
+
 def test_compiler_lookup_prefers_cc_env(monkeypatch):
     monkeypatch.setenv("CC", "my-cc -m64")
     assert _native.compiler() == ["my-cc", "-m64"]

@@ -13,8 +13,8 @@ Where the library comes from, in this order:
    ``native/`` of :func:`cthulhu.config.cache_dir` (``$CTHULHU_CACHE``, else the
    platform's cache folder: ``~/.cache/cthulhu`` on Linux), named by a hash of the sources, the compiler's
    version line, the flags and the interpreter's ABI. Where Python's headers exist the
-   build is the same extension as ``setup.py``'s (``native/module.c``); elsewhere
-   ``kernels.c`` alone, a plain shared library. The build goes to a temporary file moved into place
+   build is the same extension as ``setup.py``'s (``native/module.c``); elsewhere,
+   or where that does not compile, ``kernels.c`` alone, a plain shared library. The build goes to a temporary file moved into place
    with ``os.replace``: concurrent processes see no file or a complete one.
 3. **Neither.** The plugin runs its NumPy/BLAS code paths, and says so once, with a
    :class:`NativeCodeWarning` naming the reason and the expected slowdown.
@@ -44,6 +44,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import warnings
@@ -123,30 +124,42 @@ def source_hash() -> str:
 def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path, str]:
     """Compile the kernels (or find them in the cache): ``(path of the .so, compiler)``.
 
-    Raises ``RuntimeError`` when there is no compiler or the build fails.
+    Where Python's headers exist, the extension (``module.c``); if that does not
+    compile, or without the headers, the plain library (``kernels.c``). Raises
+    ``RuntimeError`` when there is no compiler or the plain library does not compile.
     """
     cc = compiler() if cc is None else cc
     if not cc:
         raise RuntimeError("no C compiler found (set CC, or install gcc)")
     version = _version(cc)
+    folder = cache_dir() if folder is None else Path(folder)
+    include = python_include()
+    if include is not None:
+        link = ("-undefined", "dynamic_lookup") if sys.platform == "darwin" else ()
+        try:
+            return _compile(cc, version, folder, _sources_module.MODULE_SOURCE,
+                            (f"-I{include}", *link),
+                            sysconfig.get_config_var("SOABI") or ""), version
+        except RuntimeError as exc:
+            log.debug("native kernels: the extension does not build (%s); building the "
+                      "plain library, called through ctypes", exc)
+    return _compile(cc, version, folder, _sources_module.LIBRARY_SOURCE, (), ""), version
+
+
+def _compile(cc, version, folder, main, extra, abi) -> Path:
+    """``main`` compiled with :data:`FLAGS` and ``extra`` into the cache ``folder``, or the
+    file already there (named by the sources, compiler, flags, ``main`` and ``abi``)."""
     sources = _sources()
     stamp = _sources_module.source_hash(sources.__getitem__)
-    flags = (*FLAGS, f'-DCTHULHU_SOURCE_HASH="{stamp}"')
-    include = python_include()
-    if include is None:
-        main, abi = _sources_module.LIBRARY_SOURCE, ""
-    else:
-        main, abi = _sources_module.MODULE_SOURCE, sysconfig.get_config_var("SOABI") or ""
-        flags = (*flags, f"-I{include}")
+    flags = (*FLAGS, f'-DCTHULHU_SOURCE_HASH="{stamp}"', *extra)
     digest = hashlib.sha256()
     for name in SOURCES:
         digest.update(name.encode() + b"\0" + sources[name] + b"\0")
     digest.update(version.encode() + b"\0" + " ".join((*cc, *flags)).encode())
     digest.update(b"\0" + main.encode() + b"\0" + abi.encode())
-    folder = cache_dir() if folder is None else Path(folder)
     target = folder / f"kernels-{digest.hexdigest()[:24]}.so"
     if target.exists():
-        return target, version
+        return target
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cthulhu-native-") as src_dir:
         for name, text in sources.items():
@@ -170,7 +183,7 @@ def build(cc: list[str] | None = None, folder: Path | None = None) -> tuple[Path
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    return target, version
+    return target
 
 
 def python_include() -> str | None:
