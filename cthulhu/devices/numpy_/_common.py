@@ -104,6 +104,8 @@ def _cast(a, ctype):
 
 def tail(ep, ctype) -> Tail:
     """``ep`` (an Epilogue of the parts this plugin fuses) in the compute dtype ``ctype``."""
+    if ep.bias is None and ep.scale is None and ep.shift is None and ep.activation is None:
+        return NO_TAIL                  # the common case of a plain convolution
     return Tail(_cast(ep.bias, ctype), _cast(ep.scale, ctype), _cast(ep.shift, ctype),
                 ep.activation)
 
@@ -199,7 +201,7 @@ def output(shape, dtype):
         pool = _local.outputs = []
     for i in range(len(pool)):
         if pool[i].nbytes >= nbytes and _unused(pool, i):
-            return pool[i][:nbytes].view(dtype).reshape(shape)
+            return np.ndarray(shape, dtype, pool[i])        # a view: its base is pool[i]
     held = sum(b.nbytes for b in pool)
     i = 0
     while held + nbytes > RECYCLE_LIMIT and i < len(pool):
@@ -210,4 +212,4 @@ def output(shape, dtype):
     fresh = np.empty(nbytes, np.uint8)
     if held + nbytes <= RECYCLE_LIMIT:
         pool.append(fresh)
-    return fresh.view(dtype).reshape(shape)
+    return np.ndarray(shape, dtype, fresh)
