@@ -1,7 +1,8 @@
 """The native CPU kernels as an optional extension; the metadata lives in pyproject.toml.
 
 ``pip install .`` (or ``-e .``) compiles ``cthulhu/devices/numpy_/native/module.c``
-(the kernels plus an empty Python module) into ``cthulhu/devices/numpy_/_kernels*.so``
+(the kernels plus a Python module whose ``engine`` function calls the convolution
+engine without ctypes) into ``cthulhu/devices/numpy_/_kernels*.so``
 where a C compiler exists. ``optional=True``: where the build fails - no compiler, a
 compiler that rejects the GCC/Clang flags - the install still succeeds, and the
 package compiles the kernels at first use instead, or runs without them (see
