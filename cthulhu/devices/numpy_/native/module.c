@@ -95,25 +95,19 @@ static PyObject *engine(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto release;
     }
     int status;
+    void *const *d = data;
     const int64_t *g = data[A_GEOM];
     const int n = (int)threads, a = (int)act;
+    /* the engine's argument order, once for both element types (void * converts) */
+#define RUN_ENGINE(SUFFIX, TABLE)                                                            \
+    (kind == K_SEPARABLE                                                                     \
+         ? cthulhu_separable_conv_##SUFFIX(d[A_X], d[A_W], d[A_PW], d[A_BIAS], d[A_SCALE],   \
+                                           d[A_SHIFT], a, d[A_Y], g, n)                      \
+         : TABLE[kind](d[A_X], d[A_W], d[A_BIAS], d[A_SCALE], d[A_SHIFT], a, d[A_Y], g, n))
     Py_BEGIN_ALLOW_THREADS
-    if (itemsize == 4) {
-        const float *x = data[A_X], *w = data[A_W], *b = data[A_BIAS];
-        const float *sc = data[A_SCALE], *sh = data[A_SHIFT];
-        float *y = data[A_Y];
-        status = kind == K_SEPARABLE
-                     ? cthulhu_separable_conv_f32(x, w, data[A_PW], b, sc, sh, a, y, g, n)
-                     : ENGINE_F32[kind](x, w, b, sc, sh, a, y, g, n);
-    } else {
-        const double *x = data[A_X], *w = data[A_W], *b = data[A_BIAS];
-        const double *sc = data[A_SCALE], *sh = data[A_SHIFT];
-        double *y = data[A_Y];
-        status = kind == K_SEPARABLE
-                     ? cthulhu_separable_conv_f64(x, w, data[A_PW], b, sc, sh, a, y, g, n)
-                     : ENGINE_F64[kind](x, w, b, sc, sh, a, y, g, n);
-    }
+    status = itemsize == 4 ? RUN_ENGINE(f32, ENGINE_F32) : RUN_ENGINE(f64, ENGINE_F64);
     Py_END_ALLOW_THREADS
+#undef RUN_ENGINE
     result = PyLong_FromLong(status);
 release:
     for (int i = 0; i < held; i++)
