@@ -330,6 +330,11 @@ def test_extension_engine_refuses_bad_arguments():
 
     assert call() == 0
     np.testing.assert_array_equal(y, np.full((1, 4, 4, 3), 2, np.float32))
+    frozen_x, frozen_w = x.copy(), w.copy()          # read-only inputs (a memory map 'r')
+    frozen_x.flags.writeable = frozen_w.flags.writeable = False
+    y[...] = 0
+    assert call(x=frozen_x, w=frozen_w) == 0
+    np.testing.assert_array_equal(y, np.full((1, 4, 4, 3), 2, np.float32))
     with pytest.raises(TypeError, match="12 arguments"):
         engine(0, 4, x)
     with pytest.raises(ValueError, match="out of range"):
