@@ -308,8 +308,30 @@ def test_extension_and_ctypes_calls_give_the_same_bits(geo, data):
     for direct in (True, False):
         with _Through(direct), threads.limit(n):
             results.append(call(xs, *args, g, _as_epilogue(ep)))
+    assert results[0] is not None, "the engine declined"
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_allclose(results[0], _apply(expected, ep), **_tol(dtype))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_length_one_axes_with_any_stride_reach_the_engine(batch):
+    """A view whose length-1 axes carry odd strides (NumPy calls ``(1, 1, 1)`` of every
+    other channel contiguous, so nothing copies it) is read in place: the depthwise
+    and separable kernels, which need contiguous channels, do not decline it."""
+    wide = np.arange(batch * 2, dtype=np.float32).reshape(batch, 1, 2) + 1
+    x = wide[..., ::2]
+    dk, pk = np.full((1, 1, 2), 3, np.float32), np.full((1, 2, 1), 0.5, np.float32)
+    cfg = dict(strides=(1,), dilation=(1,), padding="valid", data_format=_LAST,
+               depth_multiplier=2)
+    depthwise = shapes.conv_geometry("depthwise_conv", x.shape, (1,), **cfg)
+    separable = shapes.conv_geometry("separable_conv", x.shape, (1,), filters=1, **cfg)
+    y = _engine.depthwise_conv(x, dk, depthwise, Epilogue())
+    assert y is not None
+    np.testing.assert_array_equal(y, np.repeat(3 * x, 2, axis=-1))
+    y = _engine.separable_conv(x, dk, pk, separable, Epilogue())
+    assert y is not None
+    np.testing.assert_array_equal(y, 3 * x)
+    assert _engine._elements(x) == ([1, 1, 1] if batch == 1 else [2, 1, 1])
 
 
 def test_extension_engine_refuses_bad_arguments():

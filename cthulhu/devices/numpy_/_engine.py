@@ -35,11 +35,21 @@ def _library(x, activation):
 
 
 def _elements(arr):
-    """Element strides of ``arr``, or ``None`` when a byte stride is not a multiple."""
-    steps = [s // arr.itemsize for s in arr.strides]
-    if any(s % arr.itemsize for s in arr.strides):
-        return None
-    return steps
+    """Element strides of ``arr``, or ``None`` when a byte stride is not a multiple.
+
+    An axis of length 1 gets the stride a C-contiguous array would have there: its
+    index is always 0, so its stride means nothing, and NumPy calls an array
+    contiguous whatever that stride says (``ascontiguousarray`` then copies nothing:
+    a ``(1, 1, 1)`` view of every other channel kept its strides of 2 elements, and
+    the depthwise kernels, which check for contiguous channels, declined it)."""
+    size = arr.itemsize
+    steps, inner = [], 1
+    for n, stride in zip(reversed(arr.shape), reversed(arr.strides), strict=True):
+        if n != 1 and stride % size:
+            return None
+        steps.append(inner if n == 1 else stride // size)
+        inner *= n
+    return steps[::-1]
 
 
 def _operand(x, ctype, contiguous=False):
