@@ -98,25 +98,44 @@ def test_ops_under_different_limits_in_two_threads_are_correct():
         np.testing.assert_allclose(out[n], expected, rtol=1e-12, atol=1e-12)
 
 
+_FOLLOWS_SCRIPT = """
+import threadpoolctl
+from cthulhu.devices.numpy_ import _threads
+
+if _threads.blas_threads() is None:
+    raise SystemExit(77)
+controller = threadpoolctl.ThreadpoolController()
+libs = controller.select(user_api="blas").lib_controllers
+
+
+def said():
+    return max(lib.num_threads for lib in libs)
+
+
+seen = [(_threads.blas_threads(), said())]
+for n in (1, 2, 1):
+    with controller.limit(limits=n, user_api="blas"):
+        seen.append((_threads.blas_threads(), said(), n))
+    seen.append((_threads.blas_threads(), said()))
+print(seen)
+assert all(row[0] == row[1] for row in seen), seen
+assert all(row[1] == row[2] for row in seen if len(row) == 3), seen
+"""
+
+
 def test_blas_thread_count_follows_threadpoolctl():
     """blas_threads() reads BLAS's count through a quick getter: it must say what
-    threadpoolctl says, also right after threadpoolctl changed it."""
-    import threadpoolctl
+    threadpoolctl says, also right after threadpoolctl changed it.
 
-    if _threads.blas_threads() is None:
+    In a fresh interpreter, alone: BLAS's count is one number for the whole process.
+    In the suite's process, twice in CI, threadpoolctl itself read 2 right after its
+    limit had set 1 (cthulhu writes the count only under ``_threads._lock``, which the
+    test held; the other writer was not found), so the check moved here."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _FOLLOWS_SCRIPT], capture_output=True,
+                          text=True, timeout=120)
+    if done.returncode == 77:
         pytest.skip("threadpoolctl finds no BLAS in this process")
-    controller = threadpoolctl.ThreadpoolController()
-    libs = controller.select(user_api="blas").lib_controllers
-
-    def said():
-        return max(lib.num_threads for lib in libs)
-
-    # cthulhu's own writer of BLAS's count (single_threaded_blas, entered and left under
-    # this lock) must not move it in another thread meanwhile (seen once in CI: 2 where
-    # the limit had just set 1)
-    with _threads._lock:
-        assert _threads.blas_threads() == said()
-        with controller.limit(limits=1, user_api="blas"):
-            assert said() == 1
-            assert _threads.blas_threads() == 1
-        assert _threads.blas_threads() == said()
+    assert done.returncode == 0, done.stdout + done.stderr
