@@ -249,6 +249,9 @@ def main(argv=None) -> int:
           "ratio = cthulhu / torch (lower is better)")
     wanted = [w for w in args.only.split(",") if w]
     todo = [c for c in cases() if not wanted or any(w in c[0] for w in wanted)]
+    if not todo:
+        parser.error(f"--only {args.only!r} matches no workload; the names: "
+                     + "; ".join(c[0] for c in cases()))
     results = {}                       # (name, threads) -> (ours, theirs)
     steady = {}
     peaks = {}
