@@ -119,19 +119,30 @@ class Cthalpa(Layer):
                                   scale=epilogue.scale, shift=epilogue.shift,
                                   alpha=epilogue.alpha)
         fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
-        y = self._convolve(x, self._bias(x), fused, pads)
+        if pads is None:           # the layer's own call: its op's plan (Layer.planned)
+            y = self.planned(x, fused, lambda: self._plan(x, fused))(x)
+        else:
+            y = self._convolve(x, self._bias(x), fused, pads)
         return y if fused is not None else self.activation(y)
+
+    def _op_arguments(self, x, pads):
+        """``(op, weights, window arguments)`` of this layer's convolution of ``x``:
+        ``pads`` (``"valid"`` or explicit pairs, see ``call_with_pads``) replaces the
+        layer's own ``padding`` when given."""
+        return ops.CONV, (self.weight_as(x, "kernel"),), {
+            "strides": self.strides, "padding": self.padding if pads is None else pads,
+            "dilation": self.dilation_rate, "data_format": self.data_format}
 
     def _convolve(self, x, bias, activation, pads=None, **epilogue):
         """This layer's op on ``x``, passing the bias, the fusable activation and any other
-        epilogue part (``scale``, ``shift``, ``alpha``) on.
+        epilogue part (``scale``, ``shift``, ``alpha``) on."""
+        op, weights, args = self._op_arguments(x, pads)
+        return op(x, *weights, **args, bias=bias, activation=activation, **epilogue)
 
-        ``pads`` (``"valid"`` or explicit pairs, see ``call_with_pads``) replaces
-        the layer's own ``padding`` when given."""
-        return ops.conv(x, self.weight_as(x, "kernel"), strides=self.strides,
-                        padding=self.padding if pads is None else pads,
-                        dilation=self.dilation_rate, data_format=self.data_format, bias=bias,
-                        activation=activation, **epilogue)
+    def _plan(self, x, activation):
+        """The op's plan (``ops.CONV.plan``...) for ``x``'s kind, with the layer's bias."""
+        op, weights, args = self._op_arguments(x, None)
+        return op.plan(x, *weights, **args, bias=self._bias(x), activation=activation)
 
     def _bias(self, x):
         return self.weight_as(x, "bias") if self.use_bias else None

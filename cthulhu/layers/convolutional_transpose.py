@@ -38,14 +38,13 @@ class CthalpaTranspose(Cthalpa):
         # Keras stores a transposed kernel with filters before in_channels.
         self.kernel_options.add_to(self, "kernel", (*self.kernel_size, self.filters, channels))
 
-    def _convolve(self, x, bias, activation, pads=None, **epilogue):
+    def _op_arguments(self, x, pads):
         # explicit pads fix the output length: no output_padding then
         own = pads is None
-        return ops.conv_transpose(x, self.weight_as(x, "kernel"), strides=self.strides,
-                                  padding=self.padding if own else pads,
-                                  output_padding=self.output_padding if own else None,
-                                  dilation=self.dilation_rate, data_format=self.data_format,
-                                  bias=bias, activation=activation, **epilogue)
+        return ops.CONV_TRANSPOSE, (self.weight_as(x, "kernel"),), {
+            "strides": self.strides, "padding": self.padding if own else pads,
+            "output_padding": self.output_padding if own else None,
+            "dilation": self.dilation_rate, "data_format": self.data_format}
 
     def get_config(self):
         config = super().get_config()

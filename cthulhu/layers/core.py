@@ -79,20 +79,12 @@ class Daoloth(Layer):
 
     def _matmul(self, x, fused):
         """``ops.MATMUL.plan`` for ``x``'s kind with this layer's weights and ``fused``
-        activation. The last plan is kept with the input kind and the weight records and
-        versions it came from: a batch-1 call, a few microseconds in all, pays one
-        comparison instead of two weight lookups and the op's argument checks."""
-        records = self._weight_by_name
-        kernel_w, bias_w = records.get("kernel"), records.get("bias")
-        stamp = (type(x), x.shape, x.dtype, getattr(x, "device", None), fused, kernel_w,
-                 getattr(kernel_w, "version", None), bias_w, getattr(bias_w, "version", None))
-        last = self.__dict__.get("_last_plan")
-        if last is not None and last[0] == stamp:
-            return last[1]
-        bias = self.weight_as(x, "bias") if self.use_bias else None
-        plan = ops.MATMUL.plan(x, self.weight_as(x, "kernel"), bias=bias, activation=fused)
-        self._last_plan = (stamp, plan)
-        return plan
+        activation, kept by :meth:`~cthulhu.engine.base_layer.Layer.planned`: a batch-1
+        call, a few microseconds in all, pays one comparison instead of two weight
+        lookups and the op's argument checks."""
+        return self.planned(x, fused, lambda: ops.MATMUL.plan(
+            x, self.weight_as(x, "kernel"), activation=fused,
+            bias=self.weight_as(x, "bias") if self.use_bias else None))
 
     # A following batch normalisation over the units folds into the matmul's epilogue
     # (cthulhu.engine.fusion) when this layer's own activation is linear.

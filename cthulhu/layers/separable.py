@@ -78,13 +78,11 @@ class SeparableCthalpa(Cthalpa):
         self.pointwise_options.add_to(self, "pointwise_kernel",
                                       ((1,) * self.rank + (mid, self.filters)))
 
-    def _convolve(self, x, bias, activation, pads=None, **epilogue):
-        return ops.separable_conv(x, self.weight_as(x, "depthwise_kernel"),
-                                  self.weight_as(x, "pointwise_kernel"), strides=self.strides,
-                                  padding=self.padding if pads is None else pads,
-                                  dilation=self.dilation_rate,
-                                  data_format=self.data_format, bias=bias, activation=activation,
-                                  **epilogue)
+    def _op_arguments(self, x, pads):
+        return ops.SEPARABLE_CONV, (self.weight_as(x, "depthwise_kernel"),
+                                    self.weight_as(x, "pointwise_kernel")), {
+            "strides": self.strides, "padding": self.padding if pads is None else pads,
+            "dilation": self.dilation_rate, "data_format": self.data_format}
 
     def get_config(self):
         initializers, regularizers, constraints = grouped_configs(
@@ -217,12 +215,10 @@ class DepthwiseCthalpa(Cthalpa):
     def _output_channels(self, channels):
         return channels * self.depth_multiplier
 
-    def _convolve(self, x, bias, activation, pads=None, **epilogue):
-        return ops.depthwise_conv(x, self.weight_as(x, "depthwise_kernel"), strides=self.strides,
-                                  padding=self.padding if pads is None else pads,
-                                  dilation=self.dilation_rate,
-                                  data_format=self.data_format, bias=bias, activation=activation,
-                                  **epilogue)
+    def _op_arguments(self, x, pads):
+        return ops.DEPTHWISE_CONV, (self.weight_as(x, "depthwise_kernel"),), {
+            "strides": self.strides, "padding": self.padding if pads is None else pads,
+            "dilation": self.dilation_rate, "data_format": self.data_format}
 
     def get_config(self):
         initializers, regularizers, constraints = grouped_configs(self.depthwise_options,
