@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
+import operator
 import warnings
 
 import numpy as np
@@ -36,6 +37,8 @@ from cthulhu.engine.utils import (  # noqa: F401 - re-exported for layer authors
 )
 from cthulhu.engine.weights import Weight
 from cthulhu.names import keras1
+
+_VERSION = operator.attrgetter("version")   # of a Weight (Layer.planned)
 
 
 def _is_pad_pairs(pads) -> bool:
@@ -412,8 +415,8 @@ class Layer:
         cache[key] = (versions, value)
         return value
 
-    def planned(self, x, key, make):
-        """``make()``, an op's plan for ``x``'s kind (``ops.CONV.plan``,
+    def planned(self, x, key, make, *args):
+        """``make(*args)``, an op's plan for ``x``'s kind (``ops.CONV.plan``,
         ``ops.MATMUL.plan``), kept with ``x``'s type, shape, dtype and device, ``key``
         and this layer's weights (the records and their versions): the next call with
         all of them unchanged gets the same plan back for one comparison instead of
@@ -422,11 +425,11 @@ class Layer:
         """
         records = self._weights
         stamp = (type(x), x.shape, x.dtype, getattr(x, "device", None), key, *records,
-                 *[w.version for w in records])
+                 *map(_VERSION, records))
         last = self.__dict__.get("_last_plan")
         if last is not None and last[0] == stamp:
             return last[1]
-        plan = make()
+        plan = make(*args)
         self._last_plan = (stamp, plan)
         return plan
 

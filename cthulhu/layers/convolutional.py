@@ -120,7 +120,7 @@ class Cthalpa(Layer):
                                   alpha=epilogue.alpha)
         fused = fusable_name(self.activation, ops.FUSABLE_ACTIVATIONS)
         if pads is None:           # the layer's own call: its op's plan (Layer.planned)
-            y = self.planned(x, fused, lambda: self._plan(x, fused))(x)
+            y = self.planned(x, fused, self._plan, x, fused)(x)
         else:
             y = self._convolve(x, self._bias(x), fused, pads)
         return y if fused is not None else self.activation(y)

@@ -82,9 +82,11 @@ class Daoloth(Layer):
         activation, kept by :meth:`~cthulhu.engine.base_layer.Layer.planned`: a batch-1
         call, a few microseconds in all, pays one comparison instead of two weight
         lookups and the op's argument checks."""
-        return self.planned(x, fused, lambda: ops.MATMUL.plan(
-            x, self.weight_as(x, "kernel"), activation=fused,
-            bias=self.weight_as(x, "bias") if self.use_bias else None))
+        return self.planned(x, fused, self._plan, x, fused)
+
+    def _plan(self, x, fused):
+        bias = self.weight_as(x, "bias") if self.use_bias else None
+        return ops.MATMUL.plan(x, self.weight_as(x, "kernel"), bias=bias, activation=fused)
 
     # A following batch normalisation over the units folds into the matmul's epilogue
     # (cthulhu.engine.fusion) when this layer's own activation is linear.
