@@ -99,6 +99,7 @@ def test_ops_under_different_limits_in_two_threads_are_correct():
 
 
 _FOLLOWS_SCRIPT = """
+import numpy  # NumPy's BLAS, loaded before threadpoolctl looks
 import threadpoolctl
 from cthulhu.devices.numpy_ import _threads
 
