@@ -8,10 +8,8 @@ function returns an array of ``x``'s library, device and dtype.
 from __future__ import annotations
 
 from cthulhu import shapes
-from cthulhu.devices.base import fusion_of
-from cthulhu.devices.registry import registry
 from cthulhu.ops import _args, _checks, generic
-from cthulhu.ops._dispatch import NO_EPILOGUE, apply_epilogue, checked_epilogue
+from cthulhu.ops._dispatch import checked_epilogue
 from cthulhu.ops._op import GeometryCache, Op, check_precision
 from cthulhu.shapes.layout import channel_index
 
@@ -94,16 +92,17 @@ class _WindowOp(Op):
     def plan(self, x, *weights, bias=None, activation=None, **args):
         """``run`` with ``run(x2) == self(x2, *weights, bias=bias, activation=activation,
         **args)`` (``args``: the window arguments of :meth:`geometry`), everything
-        checked here, once, raising as the call would. For an ``x2`` of ``x``'s shape,
-        dtype (in native byte order), device and plugin, ``run`` goes straight to the
-        plugin with the geometry and epilogue made here; for any other, through the
-        checked call. The convolutions' counterpart of ``MATMUL.plan``: a layer that
+        checked here, once, raising as the call would. For an ``x2`` of ``x``'s type,
+        shape, dtype (in native byte order) and device, ``run`` goes straight to
+        :meth:`Op.run` with the geometry and epilogue made here; for any other, through
+        the checked call. The convolutions' counterpart of ``MATMUL.plan``: a layer that
         convolves inputs of one kind again and again keeps ``run`` (the checks cost
         about as much Python as the plugin's own preparation).
 
-        ``run`` asks the registry on every call (a dict lookup), so a plugin registered
-        or preferred later is used as by a plain call; precision is the setting in
-        force at each call, as for a call without ``precision``.
+        ``run`` routes through :meth:`Op.run`, which asks the registry on every call
+        (a dict lookup), so a plugin registered or preferred later is used as by a
+        plain call; precision is the setting in force at each call, as for a call
+        without ``precision``.
         """
         label = self.label
         x = _checks.native_order(x)
@@ -117,21 +116,13 @@ class _WindowOp(Op):
             return self(x2, *weights, bias=epilogue.bias, activation=epilogue.activation,
                         **args)
 
-        impl = registry.lookup(x, self.name)
-        if impl is None or (self.empty_shortcut and 0 in x.shape):
-            return checked
-        fused, rest = epilogue.split(fusion_of(impl))
-        shape, dtype, device, name = x.shape, x.dtype, getattr(x, "device", None), self.name
-        axis = geometry.channel_axis
+        kind = (type(x), x.shape, x.dtype, getattr(x, "device", None))
 
         def run(x2):
-            # anything else than what was checked here takes the checked call
-            if getattr(x2, "shape", None) == shape and getattr(x2, "dtype", None) is dtype \
-                    and registry.lookup(x2, name) is impl \
-                    and getattr(x2, "device", None) == device:
-                out = impl(x2, *weights, geometry=geometry, epilogue=fused)
-                if out is not NotImplemented:
-                    return out if rest is NO_EPILOGUE else apply_epilogue(out, rest, axis)
+            # anything else than the kind checked here takes the checked call
+            if (type(x2), getattr(x2, "shape", None), getattr(x2, "dtype", None),
+                    getattr(x2, "device", None)) == kind:
+                return self.run(x2, weights, geometry, epilogue)
             return checked(x2)
 
         return run

@@ -14,8 +14,9 @@ Where the library comes from, in this order:
    platform's cache folder: ``~/.cache/cthulhu`` on Linux), named by a hash of the sources, the compiler's
    version line, the flags and the interpreter's ABI. Where Python's headers exist the
    build is the same extension as ``setup.py``'s (``native/module.c``); elsewhere,
-   or where that does not compile, ``kernels.c`` alone, a plain shared library. The build goes to a temporary file moved into place
-   with ``os.replace``: concurrent processes see no file or a complete one.
+   or where that does not compile, ``kernels.c`` alone, a plain shared library. The
+   build goes to a temporary file moved into place with ``os.replace``: concurrent
+   processes see no file or a complete one.
 3. **Neither.** The plugin runs its NumPy/BLAS code paths, and says so once, with a
    :class:`NativeCodeWarning` naming the reason and the expected slowdown.
 
